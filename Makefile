@@ -1,0 +1,92 @@
+# weft's build: a plain Makefile in the wireguard-tools style.
+#   make            build build/weftd, build/weft, the tests and benchmarks
+#   make demo       install dependencies if missing, build, run the demo
+#   make check      install dependencies if missing, build, run every test
+#   make fuzz       long libFuzzer runs (FUZZ_SECONDS each, default 600)
+# Sources are found by wildcard: a new file in src/*, tests/unit or fuzz/
+# needs no edit here.
+
+CC       ?= cc
+BUILD    ?= build
+OPT      ?= -O2
+CFLAGS   ?= $(OPT) -g
+WARN      = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CPPFLAGS += -std=gnu11 -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP
+LDLIBS    = -lsodium -lcrypto -lb2 -lmnl -lpthread
+
+LIB_SRCS   := $(wildcard src/crypto/*.c src/wg/*.c src/conf/*.c src/util/*.c)
+WEFTD_SRCS := $(wildcard src/weftd/*.c)
+WEFT_SRCS  := $(wildcard src/weft/*.c)
+TEST_SRCS  := $(wildcard tests/unit/test_*.c)
+BENCH_SRCS := $(wildcard bench/*.c)
+FUZZ_SRCS  := $(wildcard fuzz/fuzz_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+LIB        := $(BUILD)/libweft.a
+TESTS      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+PROGRAMS   := $(if $(WEFTD_SRCS),$(BUILD)/weftd) $(if $(WEFT_SRCS),$(BUILD)/weft)
+
+.PHONY: all demo check test deps fuzz clean asan
+all: $(PROGRAMS) $(TESTS) $(BENCHES)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c $< -o $@
+
+$(LIB): $(call obj,$(LIB_SRCS))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/weftd: $(call obj,$(WEFTD_SRCS)) $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/weft: $(call obj,$(WEFT_SRCS)) $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -ljansson -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# Unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan:
+	$(MAKE) BUILD=build/asan CC=clang OPT=-O1 \
+		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+		LDFLAGS="-fsanitize=address,undefined" \
+		build/asan/libweft.a $(patsubst $(BUILD)/%,build/asan/%,$(TESTS))
+
+# libFuzzer targets: built with clang, each linked against a fuzzing build of the library.
+FUZZERS := $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+fuzzers:
+	$(MAKE) BUILD=build/fuzzlib CC=clang \
+		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -DWEFT_FUZZING" \
+		build/fuzzlib/libweft.a
+	@mkdir -p build/fuzz
+	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
+		echo "clang $$f -> build/fuzz/$$n"; \
+		clang -O1 -g -fsanitize=fuzzer,address,undefined -DWEFT_FUZZING $(CPPFLAGS) $(WARN) \
+		$$f build/fuzzlib/libweft.a $(LDLIBS) -o build/fuzz/$$n || exit 1; done
+FUZZ_SECONDS ?= 600
+fuzz: fuzzers
+	@for f in $(FUZZERS); do mkdir -p build/corpus/$$(basename $$f); \
+		$$f -max_total_time=$(FUZZ_SECONDS) build/corpus/$$(basename $$f) fuzz/corpus/$$(basename $$f) || exit 1; done
+
+deps:
+	@scripts/install-deps
+
+check: deps
+	$(MAKE) all
+	$(MAKE) asan
+	$(MAKE) fuzzers
+	tests/run
+
+demo: deps
+	$(MAKE) all
+	scripts/demo
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
