@@ -19,16 +19,18 @@ WEFTD_SRCS := $(wildcard src/weftd/*.c)
 WEFT_SRCS  := $(wildcard src/weft/*.c)
 TEST_SRCS  := $(wildcard tests/unit/test_*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
+VECTOR_SRCS := $(wildcard tests/vectors/*.c)
 FUZZ_SRCS  := $(wildcard fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIB        := $(BUILD)/libweft.a
 TESTS      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+VECTORS    := $(patsubst tests/vectors/%.c,$(BUILD)/vectors/%,$(VECTOR_SRCS))
 PROGRAMS   := $(if $(WEFTD_SRCS),$(BUILD)/weftd) $(if $(WEFT_SRCS),$(BUILD)/weft)
 
 .PHONY: all demo check test deps fuzz clean asan
-all: $(PROGRAMS) $(TESTS) $(BENCHES)
+all: $(PROGRAMS) $(TESTS) $(BENCHES) $(VECTORS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -44,6 +46,9 @@ $(BUILD)/weft: $(call obj,$(WEFT_SRCS)) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -ljansson -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)

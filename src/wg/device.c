@@ -1,0 +1,453 @@
+/* device.c: the engine's configuration API (device and peers), the
+ * receiver-index table and load detection. The data path is in send.c and
+ * receive.c, the timers in timers.c. */
+#include <errno.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/encoding.h"
+#include "wg/device.h"
+#include "wg/timers.h"
+
+static const char *const drop_names[WEFT_DROP_COUNT] = {
+	[WEFT_DROP_MALFORMED] = "malformed",
+	[WEFT_DROP_NO_PRIVATE_KEY] = "no_private_key",
+	[WEFT_DROP_BAD_MAC1] = "bad_mac1",
+	[WEFT_DROP_BAD_MAC2] = "bad_mac2",
+	[WEFT_DROP_RATE_LIMITED] = "rate_limited",
+	[WEFT_DROP_HANDSHAKE_INVALID] = "handshake_invalid",
+	[WEFT_DROP_UNKNOWN_PEER] = "unknown_peer",
+	[WEFT_DROP_REPLAYED_HANDSHAKE] = "replayed_handshake",
+	[WEFT_DROP_HANDSHAKE_FLOOD] = "handshake_flood",
+	[WEFT_DROP_UNKNOWN_INDEX] = "unknown_index",
+	[WEFT_DROP_BAD_COOKIE] = "bad_cookie",
+	[WEFT_DROP_DATA_INVALID] = "data_invalid",
+	[WEFT_DROP_REPLAYED_DATA] = "replayed_data",
+	[WEFT_DROP_KEY_EXPIRED] = "key_expired",
+	[WEFT_DROP_BAD_INNER] = "bad_inner_packet",
+	[WEFT_DROP_WRONG_SOURCE] = "wrong_source",
+	[WEFT_DROP_NO_ROUTE] = "no_route",
+	[WEFT_DROP_NO_ENDPOINT] = "no_endpoint",
+	[WEFT_DROP_STAGED_OVERFLOW] = "staged_overflow",
+	[WEFT_DROP_STAGED_EXPIRED] = "staged_expired",
+	[WEFT_DROP_OUT_FULL] = "out_full",
+};
+
+const char *weft_drop_name(enum weft_drop reason)
+{
+	return (unsigned)reason < WEFT_DROP_COUNT ? drop_names[reason] : "unknown";
+}
+
+void dev_log(struct weft_device *dev, enum weft_log_level level, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	if (!dev->env.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	dev->env.log(dev->env.ctx, level, msg);
+}
+
+const char *peer_name(const struct weft_peer *peer, char buf[24])
+{
+	char b64[WEFT_KEY_B64_LEN + 1];
+	key_to_base64(b64, peer->public_key);
+	snprintf(buf, 24, "peer(%.4s…%.4s)", b64, b64 + 39);
+	return buf;
+}
+
+struct weft_device *weft_device_new(const struct weft_env *env)
+{
+	uint8_t key[16];
+	if (!env || !env->now_ns || !env->wall_ns || !env->random) {
+		errno = EINVAL;
+		return NULL;
+	}
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	if (crypto_init()) {
+		errno = ENOSYS;
+		return NULL;
+	}
+	pthread_once(&once, noise_init);
+	struct weft_device *dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return NULL;
+	dev->env = *env;
+	dev->mtu = 1420;
+	allowedips_init(&dev->allowedips);
+	env->random(env->ctx, (uint8_t *)dev->peer_hash_key, sizeof(dev->peer_hash_key));
+	env->random(env->ctx, key, sizeof(key));
+	if (ratelimiter_init(&dev->ratelimiter, key)) {
+		free(dev);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return dev;
+}
+
+void weft_device_free(struct weft_device *dev)
+{
+	if (!dev)
+		return;
+	weft_peer_remove_all(dev);
+	allowedips_free(&dev->allowedips);
+	ratelimiter_free(&dev->ratelimiter);
+	hashtable_free(&dev->peers_by_key);
+	hashtable_free(&dev->indices);
+	timerheap_free(&dev->timers);
+	memzero(dev, sizeof(*dev));
+	free(dev);
+}
+
+int weft_device_set_private_key(struct weft_device *dev, const uint8_t key[WEFT_KEY_LEN])
+{
+	if (!key || is_zero_ct(key, WEFT_KEY_LEN)) {
+		if (!dev->has_private_key)
+			return 0;
+		dev->has_private_key = false;
+		memzero(dev->static_private, sizeof(dev->static_private));
+		memzero(dev->static_public, sizeof(dev->static_public));
+	} else {
+		uint8_t priv[WEFT_KEY_LEN], pub[WEFT_KEY_LEN];
+		/* Clamped like every X25519 private key, so that an unclamped key
+		 * and its clamped form count as the same key. */
+		x25519_generate_private(priv, key);
+		if (dev->has_private_key && memeq_ct(priv, dev->static_private, sizeof(priv))) {
+			memzero(priv, sizeof(priv));
+			return 0;
+		}
+		if (!x25519_public(pub, priv)) {
+			memzero(priv, sizeof(priv));
+			return -EINVAL;
+		}
+		memcpy(dev->static_private, priv, sizeof(priv));
+		memcpy(dev->static_public, pub, sizeof(pub));
+		dev->has_private_key = true;
+		memzero(priv, sizeof(priv));
+		/* A peer with our own public key cannot exist (the Linux module
+		 * removes it too). */
+		struct weft_peer *self = weft_peer_lookup(dev, pub);
+		if (self)
+			weft_peer_remove(dev, self);
+		cookie_checker_init(&dev->cookie_checker, dev->static_public);
+	}
+	/* Sessions made with the old key are void: the next packet starts a
+	 * handshake under the new one. */
+	for (struct weft_peer *p = dev->first_peer; p; p = p->next) {
+		noise_precompute_static_static(dev, p);
+		noise_handshake_clear(dev, p);
+		noise_keypairs_clear(dev, p);
+	}
+	return 0;
+}
+
+bool weft_device_private_key(const struct weft_device *dev, uint8_t key[WEFT_KEY_LEN])
+{
+	if (dev->has_private_key)
+		memcpy(key, dev->static_private, WEFT_KEY_LEN);
+	return dev->has_private_key;
+}
+
+bool weft_device_public_key(const struct weft_device *dev, uint8_t key[WEFT_KEY_LEN])
+{
+	if (dev->has_private_key)
+		memcpy(key, dev->static_public, WEFT_KEY_LEN);
+	return dev->has_private_key;
+}
+
+void weft_device_set_listen_port(struct weft_device *dev, uint16_t port) { dev->listen_port = port; }
+uint16_t weft_device_listen_port(const struct weft_device *dev) { return dev->listen_port; }
+void weft_device_set_fwmark(struct weft_device *dev, uint32_t fwmark) { dev->fwmark = fwmark; }
+uint32_t weft_device_fwmark(const struct weft_device *dev) { return dev->fwmark; }
+void weft_device_set_under_load(struct weft_device *dev, bool under_load) { dev->caller_under_load = under_load; }
+
+void weft_device_set_mtu(struct weft_device *dev, unsigned mtu)
+{
+	dev->mtu = mtu < 1280 ? 1280 : mtu > MESSAGE_MAX_LENGTH ? MESSAGE_MAX_LENGTH : mtu;
+}
+
+uint64_t weft_device_drops(const struct weft_device *dev, enum weft_drop reason)
+{
+	return (unsigned)reason < WEFT_DROP_COUNT ? dev->drops[reason] : 0;
+}
+
+/* Load: the caller's word, or more handshakes in one second than honest
+ * peers would send. */
+void device_count_handshake(struct weft_device *dev)
+{
+	uint64_t now = dev_now(dev);
+	if (now >= dev->load_window_start + NSEC_PER_SEC) {
+		dev->load_window_start = now;
+		dev->load_window_count = 0;
+	}
+	if (++dev->load_window_count > UNDER_LOAD_HANDSHAKES_PER_SECOND)
+		dev->under_load_until = now + UNDER_LOAD_AFTER_NS;
+}
+
+bool device_under_load(struct weft_device *dev)
+{
+	return dev->caller_under_load || dev_now(dev) < dev->under_load_until;
+}
+
+/* Receiver indices. */
+struct index_entry *index_lookup(struct weft_device *dev, uint32_t index)
+{
+	size_t cursor = 0;
+	struct index_entry *e;
+	while ((e = hashtable_next(&dev->indices, index, &cursor)))
+		if (e->index == index)
+			return e;
+	return NULL;
+}
+
+uint32_t index_add(struct weft_device *dev, enum index_type type, void *item)
+{
+	struct index_entry *e = malloc(sizeof(*e));
+	uint32_t index;
+	if (!e)
+		return 0;
+	do
+		dev->env.random(dev->env.ctx, (uint8_t *)&index, sizeof(index));
+	while (!index || index_lookup(dev, index));
+	*e = (struct index_entry){ .index = index, .type = type, .item = item };
+	if (hashtable_add(&dev->indices, index, e)) {
+		free(e);
+		return 0;
+	}
+	return index;
+}
+
+void index_replace(struct weft_device *dev, uint32_t index, enum index_type type, void *item)
+{
+	struct index_entry *e = index_lookup(dev, index);
+	if (e) {
+		e->type = type;
+		e->item = item;
+	}
+}
+
+void index_remove(struct weft_device *dev, uint32_t index)
+{
+	struct index_entry *e = index_lookup(dev, index);
+	if (e) {
+		hashtable_remove(&dev->indices, index, e);
+		free(e);
+	}
+}
+
+/* Peers. */
+static uint64_t key_hash(const struct weft_device *dev, const uint8_t key[WEFT_KEY_LEN])
+{
+	uint64_t h;
+	crypto_shorthash((unsigned char *)&h, key, WEFT_KEY_LEN, (const unsigned char *)dev->peer_hash_key);
+	return h;
+}
+
+struct weft_peer *weft_peer_lookup(struct weft_device *dev, const uint8_t public_key[WEFT_KEY_LEN])
+{
+	uint64_t h = key_hash(dev, public_key);
+	size_t cursor = 0;
+	struct weft_peer *p;
+	while ((p = hashtable_next(&dev->peers_by_key, h, &cursor)))
+		if (memeq_ct(p->public_key, public_key, WEFT_KEY_LEN))
+			return p;
+	return NULL;
+}
+
+struct weft_peer *weft_peer_add(struct weft_device *dev, const uint8_t public_key[WEFT_KEY_LEN])
+{
+	struct weft_peer *peer = weft_peer_lookup(dev, public_key);
+	if (peer)
+		return peer;
+	if (dev->has_private_key && memeq_ct(public_key, dev->static_public, WEFT_KEY_LEN)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (dev->peer_count >= MAX_PEERS_PER_DEVICE) {
+		errno = ENOSPC;
+		return NULL;
+	}
+	peer = calloc(1, sizeof(*peer));
+	if (!peer)
+		return NULL;
+	peer->dev = dev;
+	memcpy(peer->public_key, public_key, WEFT_KEY_LEN);
+	peer->hash = key_hash(dev, public_key);
+	peer->timers.heap.deadline = UINT64_MAX;
+	memcpy(peer->handshake.remote_static, public_key, WEFT_KEY_LEN);
+	cookie_init(&peer->cookie, public_key);
+	noise_precompute_static_static(dev, peer);
+	if (hashtable_add(&dev->peers_by_key, peer->hash, peer)) {
+		free(peer);
+		errno = ENOMEM;
+		return NULL;
+	}
+	peer->prev = dev->last_peer;
+	if (dev->last_peer)
+		dev->last_peer->next = peer;
+	else
+		dev->first_peer = peer;
+	dev->last_peer = peer;
+	dev->peer_count++;
+	return peer;
+}
+
+static void ready_list_remove(struct weft_device *dev, struct weft_peer *peer)
+{
+	if (!peer->on_ready_list)
+		return;
+	struct weft_peer **pp = &dev->ready_head, *prev = NULL;
+	while (*pp && *pp != peer) {
+		prev = *pp;
+		pp = &(*pp)->ready_next;
+	}
+	if (*pp) {
+		*pp = peer->ready_next;
+		if (dev->ready_tail == peer)
+			dev->ready_tail = prev;
+	}
+	peer->on_ready_list = false;
+	peer->ready_next = NULL;
+}
+
+void weft_peer_remove(struct weft_device *dev, struct weft_peer *peer)
+{
+	timers_stop(peer);
+	timerheap_set(&dev->timers, &peer->timers.heap, UINT64_MAX);
+	ready_list_remove(dev, peer);
+	noise_handshake_clear(dev, peer);
+	noise_keypairs_clear(dev, peer);
+	allowedips_remove_owner(&dev->allowedips, &peer->allowedips);
+	peer_free_staged(peer);
+	hashtable_remove(&dev->peers_by_key, peer->hash, peer);
+	if (peer->prev)
+		peer->prev->next = peer->next;
+	else
+		dev->first_peer = peer->next;
+	if (peer->next)
+		peer->next->prev = peer->prev;
+	else
+		dev->last_peer = peer->prev;
+	dev->peer_count--;
+	memzero(peer, sizeof(*peer));
+	free(peer);
+}
+
+void weft_peer_remove_all(struct weft_device *dev)
+{
+	while (dev->first_peer)
+		weft_peer_remove(dev, dev->first_peer);
+}
+
+struct weft_peer *weft_peer_first(struct weft_device *dev) { return dev->first_peer; }
+struct weft_peer *weft_peer_next(struct weft_device *dev, struct weft_peer *peer) { return peer->next; }
+size_t weft_peer_count(const struct weft_device *dev) { return dev->peer_count; }
+
+void weft_peer_set_preshared_key(struct weft_peer *peer, const uint8_t psk[WEFT_KEY_LEN])
+{
+	if (!psk || is_zero_ct(psk, WEFT_KEY_LEN)) {
+		memzero(peer->handshake.preshared_key, WEFT_KEY_LEN);
+		peer->has_preshared_key = false;
+	} else {
+		memcpy(peer->handshake.preshared_key, psk, WEFT_KEY_LEN);
+		peer->has_preshared_key = true;
+	}
+}
+
+void weft_peer_set_endpoint(struct weft_peer *peer, const struct weft_endpoint *endpoint)
+{
+	if (!endpoint) {
+		peer->has_endpoint = false;
+		memset(&peer->endpoint, 0, sizeof(peer->endpoint));
+		return;
+	}
+	peer->endpoint = *endpoint;
+	peer->has_endpoint = true;
+}
+
+void weft_peer_set_persistent_keepalive(struct weft_peer *peer, uint16_t seconds)
+{
+	uint16_t old = peer->persistent_keepalive_interval;
+	peer->persistent_keepalive_interval = seconds;
+	if (seconds && !old)
+		peer_want(peer, WANT_KEEPALIVE);
+}
+
+static int ip_len(int family)
+{
+	return family == AF_INET ? 4 : family == AF_INET6 ? 16 : -1;
+}
+
+int weft_peer_allowed_ip_add(struct weft_peer *peer, int family, const void *ip, uint8_t cidr)
+{
+	if (ip_len(family) < 0 || cidr > ip_len(family) * 8)
+		return -EINVAL;
+	return allowedips_insert(&peer->dev->allowedips, family, ip, cidr, &peer->allowedips);
+}
+
+int weft_peer_allowed_ip_remove(struct weft_peer *peer, int family, const void *ip, uint8_t cidr)
+{
+	if (ip_len(family) < 0 || cidr > ip_len(family) * 8)
+		return -EINVAL;
+	return allowedips_remove(&peer->dev->allowedips, family, ip, cidr, &peer->allowedips);
+}
+
+void weft_peer_allowed_ips_clear(struct weft_peer *peer)
+{
+	allowedips_remove_owner(&peer->dev->allowedips, &peer->allowedips);
+}
+
+int weft_peer_allowed_ips_walk(const struct weft_peer *peer,
+			       int (*fn)(void *ctx, int family, const uint8_t *ip, uint8_t cidr),
+			       void *ctx)
+{
+	return allowedips_walk_owner(&peer->allowedips, fn, ctx);
+}
+
+void weft_peer_get_info(const struct weft_peer *peer, struct weft_peer_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	memcpy(info->public_key, peer->public_key, WEFT_KEY_LEN);
+	info->has_preshared_key = peer->has_preshared_key;
+	if (peer->has_preshared_key)
+		memcpy(info->preshared_key, peer->handshake.preshared_key, WEFT_KEY_LEN);
+	info->has_endpoint = peer->has_endpoint;
+	if (peer->has_endpoint)
+		info->endpoint = peer->endpoint;
+	info->persistent_keepalive = peer->persistent_keepalive_interval;
+	info->last_handshake_wall_ns = peer->last_handshake_wall_ns;
+	info->rx_bytes = peer->rx_bytes;
+	info->tx_bytes = peer->tx_bytes;
+}
+
+void peer_want(struct weft_peer *peer, unsigned want)
+{
+	struct weft_device *dev = peer->dev;
+	peer->want |= want;
+	if (peer->on_ready_list)
+		return;
+	peer->on_ready_list = true;
+	peer->ready_next = NULL;
+	if (dev->ready_tail)
+		dev->ready_tail->ready_next = peer;
+	else
+		dev->ready_head = peer;
+	dev->ready_tail = peer;
+}
+
+void peer_free_staged(struct weft_peer *peer)
+{
+	struct staged_packet *s = peer->staged_head, *next;
+	for (; s; s = next) {
+		next = s->next;
+		free(s);
+	}
+	peer->staged_head = peer->staged_tail = NULL;
+	peer->staged_count = 0;
+}

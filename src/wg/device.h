@@ -1,0 +1,92 @@
+/* device.h: the engine's device: our static key, the peers (in order, by
+ * public key, by receiver index, by allowed IP), the timer heap, the load
+ * state and the drop counters. Internal; the public face is weft/engine.h. */
+#ifndef WEFT_DEVICE_H
+#define WEFT_DEVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "weft/engine.h"
+#include "wg/allowedips.h"
+#include "wg/cookie.h"
+#include "wg/hashtable.h"
+#include "wg/peer.h"
+#include "wg/ratelimiter.h"
+#include "wg/timerheap.h"
+
+/* Handshake messages per second above which the device considers itself
+ * under load by its own count (the caller may say so earlier, from its
+ * backlog). Generous, because a device with many peers sees many honest
+ * rekeys: a million peers rekey about 8,000 times a second. */
+#define UNDER_LOAD_HANDSHAKES_PER_SECOND 16384
+#define UNDER_LOAD_AFTER_NS NSEC_PER_SEC /* stay under load this long */
+
+enum index_type { INDEX_HANDSHAKE = 1, INDEX_KEYPAIR = 2 };
+
+/* An entry of the receiver-index table: a handshake (item = peer) or a
+ * keypair (item = keypair). */
+struct index_entry {
+	uint32_t index;
+	enum index_type type;
+	void *item;
+};
+
+struct weft_device {
+	struct weft_env env;
+	bool has_private_key;
+	uint8_t static_private[NOISE_PUBLIC_KEY_LEN];
+	uint8_t static_public[NOISE_PUBLIC_KEY_LEN];
+	struct cookie_checker cookie_checker;
+
+	struct weft_peer *first_peer, *last_peer;
+	size_t peer_count;
+	uint64_t peer_hash_key[2];
+	struct hashtable peers_by_key;
+	struct hashtable indices; /* of struct index_entry */
+	struct allowedips allowedips;
+	struct ratelimiter ratelimiter;
+	struct timerheap timers;
+	struct weft_peer *ready_head, *ready_tail;
+
+	uint16_t listen_port;
+	uint32_t fwmark;
+	unsigned mtu;
+
+	bool caller_under_load;
+	uint64_t load_window_start, load_window_count, under_load_until;
+
+	uint64_t drops[WEFT_DROP_COUNT];
+};
+
+static inline uint64_t dev_now(struct weft_device *dev)
+{
+	return dev->env.now_ns(dev->env.ctx);
+}
+
+static inline void dev_drop(struct weft_device *dev, enum weft_drop why)
+{
+	dev->drops[why]++;
+}
+
+void dev_log(struct weft_device *dev, enum weft_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* A short, printable name for a peer in logs: "peer(AbCd…wXyZ)". */
+const char *peer_name(const struct weft_peer *peer, char buf[24]);
+
+/* Receiver indices. */
+struct index_entry *index_lookup(struct weft_device *dev, uint32_t index);
+/* Registers a new random index; 0 on failure (0 is never handed out). */
+uint32_t index_add(struct weft_device *dev, enum index_type type, void *item);
+void index_replace(struct weft_device *dev, uint32_t index, enum index_type type, void *item);
+void index_remove(struct weft_device *dev, uint32_t index);
+
+/* Queues work for the peer; done by the next device_drain(). */
+void peer_want(struct weft_peer *peer, unsigned want);
+/* Does queued work while out has room. */
+void device_drain(struct weft_device *dev, struct weft_out *out);
+
+bool device_under_load(struct weft_device *dev);
+void device_count_handshake(struct weft_device *dev);
+
+#endif

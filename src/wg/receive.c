@@ -1,0 +1,276 @@
+/* receive.c: everything the engine receives from the network. Handshake
+ * messages pass the cookie layer (mac1 always; mac2 and the per-source rate
+ * limit under load) before any Diffie-Hellman work. Data packets are checked
+ * against the replay window, decrypted, and only then move the window, the
+ * endpoint (roaming) and the timers. Anything invalid is dropped and counted. */
+#include <arpa/inet.h>
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+
+#include "wg/device.h"
+#include "wg/timers.h"
+
+static void set_endpoint_from(struct weft_peer *peer, const struct weft_endpoint *from)
+{
+	peer->endpoint = *from;
+	peer->has_endpoint = true;
+}
+
+static void authenticated_hooks(struct weft_peer *peer)
+{
+	timers_any_authenticated_packet_received(peer);
+	timers_any_authenticated_packet_traversal(peer);
+}
+
+static bool source_ip(const struct weft_endpoint *from, int *family, const uint8_t **ip)
+{
+	if (from->addr.sa.sa_family == AF_INET) {
+		*family = AF_INET;
+		*ip = (const uint8_t *)&from->addr.in4.sin_addr;
+		return true;
+	}
+	if (from->addr.sa.sa_family == AF_INET6) {
+		*family = AF_INET6;
+		*ip = (const uint8_t *)&from->addr.in6.sin6_addr;
+		return true;
+	}
+	return false;
+}
+
+static void receive_handshake(struct weft_device *dev, const uint8_t *buf, size_t len,
+			      uint32_t type, const struct weft_endpoint *from, struct weft_out *out)
+{
+	struct weft_peer *peer;
+	int why, family;
+	const uint8_t *ip;
+	char name[24];
+
+	if (!dev->has_private_key) {
+		dev_drop(dev, WEFT_DROP_NO_PRIVATE_KEY);
+		return;
+	}
+	device_count_handshake(dev);
+	bool under_load = device_under_load(dev);
+	enum cookie_mac_state mac_state = cookie_validate(dev, buf, len, from, under_load);
+	if (mac_state == COOKIE_INVALID_MAC) {
+		dev_drop(dev, WEFT_DROP_BAD_MAC1);
+		return;
+	}
+	if (under_load && mac_state == COOKIE_VALID_MAC_BUT_NO_COOKIE) {
+		/* Both handshake messages have the sender index at offset 4. */
+		uint32_t sender_index;
+		memcpy(&sender_index, buf + 4, sizeof(sender_index));
+		if (out && out->send_count < out->send_max &&
+		    out->send[out->send_count].cap >= sizeof(struct message_handshake_cookie)) {
+			struct weft_packet *slot = &out->send[out->send_count++];
+			cookie_create_reply(dev, (void *)slot->data, buf, len, sender_index, from);
+			slot->len = sizeof(struct message_handshake_cookie);
+			slot->endpoint = *from;
+			slot->peer = NULL;
+		}
+		dev_drop(dev, WEFT_DROP_BAD_MAC2);
+		return;
+	}
+	if (under_load && (!source_ip(from, &family, &ip) ||
+			   !ratelimiter_allow(&dev->ratelimiter, family, ip, dev_now(dev)))) {
+		dev_drop(dev, WEFT_DROP_RATE_LIMITED);
+		return;
+	}
+
+	if (type == MESSAGE_HANDSHAKE_INITIATION) {
+		peer = noise_consume_initiation(dev, (const void *)buf, &why);
+		if (!peer) {
+			dev_drop(dev, why);
+			return;
+		}
+		set_endpoint_from(peer, from);
+		dev_log(dev, WEFT_LOG_VERBOSE, "%s - Received handshake initiation", peer_name(peer, name));
+		peer_want(peer, WANT_RESPONSE);
+	} else {
+		peer = noise_consume_response(dev, (const void *)buf, &why);
+		if (!peer) {
+			dev_drop(dev, why);
+			return;
+		}
+		set_endpoint_from(peer, from);
+		dev_log(dev, WEFT_LOG_VERBOSE, "%s - Received handshake response", peer_name(peer, name));
+		if (noise_begin_session(dev, peer)) {
+			timers_session_derived(peer);
+			timers_handshake_complete(peer);
+			/* Confirms the session to the responder at once. */
+			peer_want(peer, WANT_KEEPALIVE);
+		}
+	}
+	peer->rx_bytes += len;
+	authenticated_hooks(peer);
+}
+
+static void receive_cookie(struct weft_device *dev, const uint8_t *buf)
+{
+	const struct message_handshake_cookie *msg = (const void *)buf;
+	struct index_entry *e = index_lookup(dev, le32toh(msg->receiver_index));
+	if (!e) {
+		dev_drop(dev, WEFT_DROP_UNKNOWN_INDEX);
+		return;
+	}
+	struct weft_peer *peer = e->type == INDEX_HANDSHAKE ? e->item
+							      : ((struct noise_keypair *)e->item)->peer;
+	/* Never moves the endpoint: a cookie reply is not authenticated by the
+	 * peer's static key, anyone on the path could have sent it. */
+	if (!cookie_consume_reply(dev, &peer->cookie, msg))
+		dev_drop(dev, WEFT_DROP_BAD_COOKIE);
+}
+
+/* Trims padding; false if the plaintext is not a plausible IP packet. */
+static bool inner_packet(const uint8_t *pkt, size_t *len, int *family, const uint8_t **src)
+{
+	if (*len >= 20 && pkt[0] >> 4 == 4) {
+		size_t total = (size_t)pkt[2] << 8 | pkt[3];
+		if (total < 20 || total > *len)
+			return false;
+		*len = total;
+		*family = AF_INET;
+		*src = pkt + 12;
+		return true;
+	}
+	if (*len >= 40 && pkt[0] >> 4 == 6) {
+		size_t total = 40 + ((size_t)pkt[4] << 8 | pkt[5]);
+		if (total > *len)
+			return false;
+		*len = total;
+		*family = AF_INET6;
+		*src = pkt + 8;
+		return true;
+	}
+	return false;
+}
+
+/* The initiator rekeys shortly before the session would be rejected, if
+ * traffic only flows toward it (whitepaper 6.2). */
+static void keep_key_fresh_after_receive(struct weft_peer *peer, uint64_t now)
+{
+	struct noise_keypair *kp = peer->keypairs.current;
+	if (kp && kp->i_am_the_initiator && !peer->timers.sent_lastminute_handshake &&
+	    now >= kp->birthdate +
+			   (REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT) * NSEC_PER_SEC) {
+		peer->timers.sent_lastminute_handshake = true;
+		peer_want(peer, WANT_INITIATION);
+	}
+}
+
+static void receive_data(struct weft_device *dev, const uint8_t *buf, size_t len,
+			 const struct weft_endpoint *from, struct weft_out *out)
+{
+	const struct message_data *msg = (const void *)buf;
+	uint64_t now = dev_now(dev), counter = le64toh(msg->counter);
+	size_t plain_len = len - MESSAGE_DATA_OVERHEAD;
+	struct weft_packet *slot = NULL;
+	uint8_t keepalive[AEAD_TAG_LEN];
+	uint8_t *plain = keepalive;
+	int family;
+	const uint8_t *src;
+
+	struct index_entry *e = index_lookup(dev, le32toh(msg->key_idx));
+	if (!e || e->type != INDEX_KEYPAIR) {
+		dev_drop(dev, WEFT_DROP_UNKNOWN_INDEX);
+		return;
+	}
+	struct noise_keypair *kp = e->item;
+	struct weft_peer *peer = kp->peer;
+	if (now >= kp->birthdate + REJECT_AFTER_TIME * NSEC_PER_SEC ||
+	    kp->receiving_counter.greatest >= REJECT_AFTER_MESSAGES) {
+		dev_drop(dev, WEFT_DROP_KEY_EXPIRED);
+		return;
+	}
+	if (!replay_check(&kp->receiving_counter, counter, REJECT_AFTER_MESSAGES)) {
+		dev_drop(dev, WEFT_DROP_REPLAYED_DATA);
+		return;
+	}
+	if (plain_len) {
+		if (!out || out->deliver_count >= out->deliver_max ||
+		    out->deliver[out->deliver_count].cap < plain_len) {
+			dev_drop(dev, WEFT_DROP_OUT_FULL);
+			return;
+		}
+		slot = &out->deliver[out->deliver_count];
+		plain = slot->data;
+	}
+	if (!aead_open(plain, msg->encrypted_data, len - sizeof(*msg), NULL, 0, counter,
+		       kp->receiving_key)) {
+		dev_drop(dev, WEFT_DROP_DATA_INVALID);
+		return;
+	}
+	if (!replay_update(&kp->receiving_counter, counter, REJECT_AFTER_MESSAGES)) {
+		dev_drop(dev, WEFT_DROP_REPLAYED_DATA);
+		return;
+	}
+
+	set_endpoint_from(peer, from);
+	peer->rx_bytes += len;
+	if (noise_received_with_keypair(dev, peer, kp)) {
+		timers_handshake_complete(peer);
+		peer_want(peer, WANT_FLUSH);
+	}
+	keep_key_fresh_after_receive(peer, now);
+	authenticated_hooks(peer);
+	if (!plain_len)
+		return; /* a keepalive */
+	timers_data_received(peer);
+
+	if (!inner_packet(plain, &plain_len, &family, &src)) {
+		dev_drop(dev, WEFT_DROP_BAD_INNER);
+		return;
+	}
+	struct allowedips_owner *owner = allowedips_lookup(&dev->allowedips, family, src);
+	if (owner != &peer->allowedips) {
+		dev_drop(dev, WEFT_DROP_WRONG_SOURCE);
+		return;
+	}
+	slot->len = plain_len;
+	slot->peer = peer;
+	out->deliver_count++;
+}
+
+int weft_receive(struct weft_device *dev, const uint8_t *buf, size_t len,
+		 const struct weft_endpoint *from, struct weft_out *out)
+{
+	uint32_t type;
+
+	if (!dev || !buf || !from)
+		return -EINVAL;
+	if (len < sizeof(type) || len > MESSAGE_MAX_LENGTH) {
+		dev_drop(dev, WEFT_DROP_MALFORMED);
+		return 0;
+	}
+	memcpy(&type, buf, sizeof(type));
+	switch (le32toh(type)) {
+	case MESSAGE_HANDSHAKE_INITIATION:
+		if (len != sizeof(struct message_handshake_initiation))
+			goto malformed;
+		receive_handshake(dev, buf, len, MESSAGE_HANDSHAKE_INITIATION, from, out);
+		break;
+	case MESSAGE_HANDSHAKE_RESPONSE:
+		if (len != sizeof(struct message_handshake_response))
+			goto malformed;
+		receive_handshake(dev, buf, len, MESSAGE_HANDSHAKE_RESPONSE, from, out);
+		break;
+	case MESSAGE_HANDSHAKE_COOKIE:
+		if (len != sizeof(struct message_handshake_cookie))
+			goto malformed;
+		receive_cookie(dev, buf);
+		break;
+	case MESSAGE_DATA:
+		if (len < MESSAGE_MINIMUM_LENGTH)
+			goto malformed;
+		receive_data(dev, buf, len, from, out);
+		break;
+	default:
+		goto malformed;
+	}
+	device_drain(dev, out);
+	return 0;
+malformed:
+	dev_drop(dev, WEFT_DROP_MALFORMED);
+	return 0;
+}
