@@ -89,7 +89,8 @@ static void stage(struct weft_device *dev, struct weft_peer *peer, const uint8_t
 	}
 	s->next = NULL;
 	s->len = len;
-	memcpy(s->data, pkt, len);
+	if (len)
+		memcpy(s->data, pkt, len);
 	if (peer->staged_tail)
 		peer->staged_tail->next = s;
 	else

@@ -28,8 +28,11 @@ static const char *test_suite_name = "unit";
 
 #define RUN(fn) do { test_failures_in_case = 0; fn(); \
 	if (test_failures_in_case) { test_failed_cases++; \
-		printf("FAIL: %s/%s: %d check(s) failed\n", test_suite_name, #fn, test_failures_in_case); } \
-	else printf("PASS: %s/%s\n", test_suite_name, #fn); fflush(stdout); } while (0)
+		printf("FAIL: %s/%s: %d check(s) failed\n", test_suite_name, #fn, test_failures_in_case); \
+	} else { \
+		printf("PASS: %s/%s\n", test_suite_name, #fn); \
+	} \
+	fflush(stdout); } while (0)
 
 #define TEST_EXIT() return test_failed_cases ? 1 : 0
 
