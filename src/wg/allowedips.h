@@ -34,7 +34,8 @@ void allowedips_free(struct allowedips *t);
 int allowedips_insert(struct allowedips *t, int family, const uint8_t *ip, uint8_t cidr,
 		      struct allowedips_owner *owner);
 
-/* Removes the exact prefix if it belongs to owner: 0, -ENOENT or -EINVAL. */
+/* Removes the exact prefix (host bits ignored) if it belongs to owner:
+ * 0, -ENOENT (absent, or someone else's) or -EINVAL. */
 int allowedips_remove(struct allowedips *t, int family, const uint8_t *ip, uint8_t cidr,
 		      struct allowedips_owner *owner);
 
@@ -46,7 +47,9 @@ struct allowedips_owner *allowedips_lookup(const struct allowedips *t, int famil
 					   const uint8_t *ip);
 
 /* Calls fn for each of owner's prefixes (ip with host bits cleared), in
- * insertion order. fn returning non-zero stops the walk and is returned. */
+ * insertion order (inserting a prefix again moves it to the end, as in the
+ * Linux module). fn returning non-zero stops the walk and is returned; fn
+ * must not change the table. */
 int allowedips_walk_owner(const struct allowedips_owner *owner,
 			  int (*fn)(void *ctx, int family, const uint8_t *ip, uint8_t cidr),
 			  void *ctx);

@@ -25,11 +25,13 @@ struct ratelimiter {
 	uint64_t key[2]; /* hash key, random, so sources cannot aim at one bucket */
 };
 
-/* random_key: 16 random bytes. Returns 0 or -ENOMEM. */
+/* random_key: 16 random bytes. Returns 0, -ENOMEM, or -EIO if libsodium
+ * cannot start. */
 int ratelimiter_init(struct ratelimiter *r, const uint8_t random_key[16]);
 void ratelimiter_free(struct ratelimiter *r);
 /* family AF_INET (4 bytes) or AF_INET6 (16 bytes): may a packet from ip pass
- * at time now_ns? When the table is full, new sources are refused. */
+ * at time now_ns (monotonic)? When the table is full, new sources are
+ * refused. Also sweeps idle entries, at most once a second. */
 bool ratelimiter_allow(struct ratelimiter *r, int family, const uint8_t *ip, uint64_t now_ns);
 
 #endif
