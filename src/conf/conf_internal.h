@@ -1,0 +1,58 @@
+/* conf_internal.h: what the files of src/conf share and nobody else needs:
+ * number and name syntax, growing arrays, and the peer hash set the parser
+ * uses to find duplicate public keys in O(1). */
+#ifndef WEFT_CONF_INTERNAL_H
+#define WEFT_CONF_INTERNAL_H
+
+#include "conf/conf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Limits on numeric values (wg-quick passes them to ip(8); these are what
+ * the kernel accepts). */
+#define CONF_MTU_MIN 68     /* RFC 791: every IPv4 link carries 68 bytes */
+#define CONF_MTU_MAX 65535
+#define CONF_PORT_MAX 65535
+#define CONF_KEEPALIVE_MAX 65535
+#define CONF_SCOPE_MAX 15   /* IFNAMSIZ - 1: "%eth0" in an IPv6 endpoint */
+
+/* Decimal without sign or spaces, at most max. */
+bool conf_parse_uint(const char *s, uint32_t max, uint32_t *out);
+/* "0x" followed by 1..8 hex digits. */
+bool conf_parse_hex32(const char *s, uint32_t *out);
+bool conf_table_name_valid(const char *s);
+bool conf_hook_valid(const char *s);
+/* Endpoint host as stored: IPv6 (with optional %scope), IPv4 or a host name. */
+bool conf_endpoint_host_valid(const char *s);
+/* ASCII case-insensitive equality. */
+bool conf_word_eq(const char *a, const char *b);
+
+/* Makes room for need elements in *v (cap doubles). 0, -E2BIG past
+ * CONF_MAX_LIST, -ENOMEM. Arrays without secrets only. */
+int conf_grow(void **v, uint32_t *cap, uint32_t need, size_t elem, uint32_t limit);
+/* Appends a zeroed peer without looking for duplicates (the parser does that
+ * with its hash set). 0, -E2BIG past CONF_MAX_PEERS, -ENOMEM. */
+int conf_peer_append(struct conf *conf, struct conf_peer **peer);
+int conf_str_list_add(struct conf_str_list *list, const char *s);
+/* Everything conf_write relies on holds: ranges, families, strings. */
+bool conf_check(const struct conf *conf);
+
+/* An open-addressing set of peer indices keyed by public key, hashed with
+ * SipHash under a random key so that chosen keys cannot force collisions. */
+struct conf_keyset {
+	uint32_t *slots;      /* peer index + 1; 0 = empty */
+	uint32_t *hashes;     /* the low 32 bits of each slot's key hash */
+	uint32_t mask, count;
+	uint8_t hash_key[16];
+};
+int conf_keyset_init(struct conf_keyset *set);
+void conf_keyset_free(struct conf_keyset *set);
+/* Adds peers[idx]; -EEXIST (with *existing set) if its key is there already. */
+int conf_keyset_insert(struct conf_keyset *set, const struct conf_peer *peers, uint32_t idx,
+		       uint32_t *existing);
+bool conf_keyset_find(const struct conf_keyset *set, const struct conf_peer *peers,
+		      const uint8_t key[CONF_KEY_LEN], uint32_t *idx);
+
+#endif

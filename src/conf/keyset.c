@@ -1,0 +1,113 @@
+/* keyset.c: the parser's set of peer public keys, so that a config with a
+ * million peers finds duplicates in linear time. Indices into the peer array
+ * are stored rather than pointers because the array moves as it grows; each
+ * slot also keeps 32 bits of the key's hash, so growing never rehashes a key
+ * and a probe rarely has to touch the (cold) peer itself. */
+#include "conf/conf_internal.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEYSET_MIN_SLOTS 64u /* power of two; load factor kept <= 1/2 */
+
+static uint32_t hash_of(const struct conf_keyset *set, const uint8_t key[CONF_KEY_LEN])
+{
+	uint8_t h[crypto_shorthash_BYTES];
+	uint32_t v;
+
+	crypto_shorthash(h, key, CONF_KEY_LEN, set->hash_key);
+	memcpy(&v, h, sizeof(v));
+	return v;
+}
+
+int conf_keyset_init(struct conf_keyset *set)
+{
+	memset(set, 0, sizeof(*set));
+	if (sodium_init() < 0)
+		return -ENOSYS;
+	randombytes_buf(set->hash_key, sizeof(set->hash_key));
+	set->slots = calloc(KEYSET_MIN_SLOTS, sizeof(*set->slots));
+	set->hashes = calloc(KEYSET_MIN_SLOTS, sizeof(*set->hashes));
+	if (!set->slots || !set->hashes) {
+		conf_keyset_free(set);
+		return -ENOMEM;
+	}
+	set->mask = KEYSET_MIN_SLOTS - 1;
+	return 0;
+}
+
+void conf_keyset_free(struct conf_keyset *set)
+{
+	free(set->slots);
+	free(set->hashes);
+	memset(set, 0, sizeof(*set));
+}
+
+static int rehash(struct conf_keyset *set)
+{
+	uint32_t old_n = set->mask + 1, new_n = old_n * 2;
+	uint32_t *old = set->slots, *old_h = set->hashes;
+	uint32_t *slots = calloc(new_n, sizeof(*slots)), *hashes = calloc(new_n, sizeof(*hashes));
+
+	if (!slots || !hashes) {
+		free(slots);
+		free(hashes);
+		return -ENOMEM;
+	}
+	set->slots = slots;
+	set->hashes = hashes;
+	set->mask = new_n - 1;
+	for (uint32_t i = 0; i < old_n; i++) {
+		if (!old[i])
+			continue;
+		uint32_t s = old_h[i] & set->mask;
+		while (slots[s])
+			s = (s + 1) & set->mask;
+		slots[s] = old[i];
+		hashes[s] = old_h[i];
+	}
+	free(old);
+	free(old_h);
+	return 0;
+}
+
+int conf_keyset_insert(struct conf_keyset *set, const struct conf_peer *peers, uint32_t idx,
+		       uint32_t *existing)
+{
+	if ((set->count + 1) * 2 > set->mask + 1) {
+		int ret = rehash(set);
+		if (ret)
+			return ret;
+	}
+	const uint8_t *key = peers[idx].public_key;
+	uint32_t h = hash_of(set, key), s = h & set->mask;
+	while (set->slots[s]) {
+		uint32_t other = set->slots[s] - 1;
+		if (set->hashes[s] == h && !memcmp(peers[other].public_key, key, CONF_KEY_LEN)) {
+			*existing = other;
+			return -EEXIST;
+		}
+		s = (s + 1) & set->mask;
+	}
+	set->slots[s] = idx + 1;
+	set->hashes[s] = h;
+	set->count++;
+	return 0;
+}
+
+bool conf_keyset_find(const struct conf_keyset *set, const struct conf_peer *peers,
+		      const uint8_t key[CONF_KEY_LEN], uint32_t *idx)
+{
+	uint32_t h = hash_of(set, key), s = h & set->mask;
+	while (set->slots[s]) {
+		uint32_t i = set->slots[s] - 1;
+		if (set->hashes[s] == h && !memcmp(peers[i].public_key, key, CONF_KEY_LEN)) {
+			*idx = i;
+			return true;
+		}
+		s = (s + 1) & set->mask;
+	}
+	return false;
+}

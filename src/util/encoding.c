@@ -1,0 +1,150 @@
+/* encoding.c: 32-byte keys to and from base64 and hex without branches or
+ * table look-ups indexed by key bits, so that the time taken does not depend
+ * on the key. Each character is mapped by arithmetic on masks: for an int x,
+ * "(a - x) >> 8" is all ones when x > a and zero otherwise (x is a byte, so
+ * the difference fits in 9 bits; gcc and clang shift signed ints
+ * arithmetically). Only the overall verdict (valid or not) and the string
+ * length, which are public, decide a branch. */
+#include "util/encoding.h"
+
+#include <string.h>
+
+#define KEY_LEN 32
+#define B64_FULL_GROUPS (KEY_LEN / 3) /* 10 groups of 3 bytes -> 4 chars */
+
+/* All ones if lo <= x <= hi, else 0. */
+static int in_range(int x, int lo, int hi)
+{
+	return ((lo - 1 - x) & (x - hi - 1)) >> 8;
+}
+
+/* A 6-bit value to its base64 character: 'A'.., 'a'.., '0'.., '+', '/'.
+ * Start from 'A' + v and add the distance to the next run of the alphabet
+ * for every boundary v lies past. */
+static char b64_char(int v)
+{
+	int c = 'A' + v;
+	c += ((25 - v) >> 8) & ('a' - 26 - 'A');          /* v >= 26 */
+	c -= ((51 - v) >> 8) & (('a' - 26) - ('0' - 52));  /* v >= 52 */
+	c -= ((61 - v) >> 8) & (('0' - 52) - ('+' - 62));  /* v >= 62 */
+	c += ((62 - v) >> 8) & (('/' - 63) - ('+' - 62));  /* v == 63 */
+	return (char)c;
+}
+
+/* A base64 character to 0..63, or -1. Exactly one term is non-zero for a
+ * valid character; each term carries its value + 1 so -1 remains otherwise. */
+static int b64_value(unsigned char ch)
+{
+	int x = ch, v = -1;
+	v += in_range(x, 'A', 'Z') & (x - 'A' + 1);
+	v += in_range(x, 'a', 'z') & (x - 'a' + 27);
+	v += in_range(x, '0', '9') & (x - '0' + 53);
+	v += in_range(x, '+', '+') & 63;
+	v += in_range(x, '/', '/') & 64;
+	return v;
+}
+
+static char hex_char(int nibble)
+{
+	return (char)('0' + nibble + (((9 - nibble) >> 8) & ('a' - '0' - 10)));
+}
+
+static int hex_value(unsigned char ch)
+{
+	int x = ch, v = -1;
+	v += in_range(x, '0', '9') & (x - '0' + 1);
+	v += in_range(x, 'a', 'f') & (x - 'a' + 11);
+	v += in_range(x, 'A', 'F') & (x - 'A' + 11);
+	return v;
+}
+
+void key_to_base64(char out[WEFT_KEY_B64_LEN + 1], const uint8_t key[32])
+{
+	unsigned i;
+
+	for (i = 0; i < B64_FULL_GROUPS; i++) {
+		const uint8_t *k = &key[i * 3];
+		uint32_t w = (uint32_t)k[0] << 16 | (uint32_t)k[1] << 8 | k[2];
+		out[i * 4 + 0] = b64_char((w >> 18) & 63);
+		out[i * 4 + 1] = b64_char((w >> 12) & 63);
+		out[i * 4 + 2] = b64_char((w >> 6) & 63);
+		out[i * 4 + 3] = b64_char(w & 63);
+	}
+	/* The last two bytes: 16 bits in three characters (2 zero bits) + '='. */
+	uint32_t w = (uint32_t)key[30] << 16 | (uint32_t)key[31] << 8;
+	out[40] = b64_char((w >> 18) & 63);
+	out[41] = b64_char((w >> 12) & 63);
+	out[42] = b64_char((w >> 6) & 63);
+	out[43] = '=';
+	out[44] = '\0';
+}
+
+bool key_from_base64(uint8_t key[32], const char *b64)
+{
+	const unsigned char *s = (const unsigned char *)b64;
+	uint8_t tmp[KEY_LEN];
+	int bad = 0; /* any negative value sets the sign bit */
+	unsigned i;
+
+	if (strnlen(b64, WEFT_KEY_B64_LEN + 1) != WEFT_KEY_B64_LEN || b64[WEFT_KEY_B64_LEN - 1] != '=')
+		return false;
+
+	for (i = 0; i < B64_FULL_GROUPS; i++) {
+		int a = b64_value(s[i * 4]), b = b64_value(s[i * 4 + 1]);
+		int c = b64_value(s[i * 4 + 2]), d = b64_value(s[i * 4 + 3]);
+		bad |= a | b | c | d;
+		/* masks keep an invalid -1 from shifting into UB; bad has it */
+		uint32_t w = (uint32_t)(a & 63) << 18 | (uint32_t)(b & 63) << 12 |
+			     (uint32_t)(c & 63) << 6 | (uint32_t)(d & 63);
+		tmp[i * 3 + 0] = (uint8_t)(w >> 16);
+		tmp[i * 3 + 1] = (uint8_t)(w >> 8);
+		tmp[i * 3 + 2] = (uint8_t)w;
+	}
+	int a = b64_value(s[40]), b = b64_value(s[41]), c = b64_value(s[42]);
+	bad |= a | b | c;
+	/* Canonical only: the two bits past the key must be zero, otherwise
+	 * several strings would name the same key. */
+	bad |= -(c & 3);
+	uint32_t w = (uint32_t)(a & 63) << 18 | (uint32_t)(b & 63) << 12 | (uint32_t)(c & 63) << 6;
+	tmp[30] = (uint8_t)(w >> 16);
+	tmp[31] = (uint8_t)(w >> 8);
+
+	bool ok = bad >= 0;
+	if (ok)
+		memcpy(key, tmp, KEY_LEN);
+	/* volatile stores so the wipe of the stack copy is not elided */
+	for (i = 0; i < KEY_LEN; i++)
+		((volatile uint8_t *)tmp)[i] = 0;
+	return ok;
+}
+
+void key_to_hex(char out[WEFT_KEY_HEX_LEN + 1], const uint8_t key[32])
+{
+	for (unsigned i = 0; i < KEY_LEN; i++) {
+		out[i * 2] = hex_char(key[i] >> 4);
+		out[i * 2 + 1] = hex_char(key[i] & 15);
+	}
+	out[WEFT_KEY_HEX_LEN] = '\0';
+}
+
+bool key_from_hex(uint8_t key[32], const char *hex)
+{
+	const unsigned char *s = (const unsigned char *)hex;
+	uint8_t tmp[KEY_LEN];
+	int bad = 0;
+	unsigned i;
+
+	if (strnlen(hex, WEFT_KEY_HEX_LEN + 1) != WEFT_KEY_HEX_LEN)
+		return false;
+	for (i = 0; i < KEY_LEN; i++) {
+		int hi = hex_value(s[i * 2]), lo = hex_value(s[i * 2 + 1]);
+		bad |= hi | lo;
+		tmp[i] = (uint8_t)((hi & 15) << 4 | (lo & 15));
+	}
+	bool ok = bad >= 0;
+	if (ok)
+		memcpy(key, tmp, KEY_LEN);
+	for (i = 0; i < KEY_LEN; i++)
+		((volatile uint8_t *)tmp)[i] = 0;
+	return ok;
+}
