@@ -1027,8 +1027,6 @@ static void hundred_thousand_peers(void)
 	free(text);
 }
 
-#pragma GCC diagnostic ignored "-Wmisleading-indentation" /* test.h's RUN; see test_crypto.c */
-
 int main(void)
 {
 	test_suite_name = "conf";

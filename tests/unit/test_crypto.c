@@ -627,11 +627,6 @@ static void secret_helpers(void)
 	memzero(NULL, 0);
 }
 
-/* test.h's RUN ends "else printf(...); fflush(stdout);" on one line, which
- * gcc's -Wmisleading-indentation rejects under -Werror; remove this once
- * test.h braces that else. */
-#pragma GCC diagnostic ignored "-Wmisleading-indentation"
-
 int main(void)
 {
 	test_suite_name = "crypto";

@@ -212,11 +212,6 @@ static void hex_rejects_and_accepts(void)
 	}
 }
 
-/* test.h's RUN puts "else printf(...); fflush(stdout);" on one line, which
- * gcc's -Wmisleading-indentation rejects under -Werror; drop this once
- * test.h braces that else. */
-#pragma GCC diagnostic ignored "-Wmisleading-indentation"
-
 int main(void)
 {
 	test_suite_name = "encoding";
