@@ -1,0 +1,504 @@
+/* test_engine_load.c: the engine under load (whitepaper 5.3, 5.4.7). A
+ * responder under load answers an initiation without a valid mac2 with a
+ * cookie reply; the initiator takes the cookie and its retry gets through;
+ * forged or misplaced mac2 is refused; handshakes from one source are
+ * rate-limited, each source apart; the device notices a flood by itself and
+ * calms down a second after it; cookies die with the secret they came from.
+ * Cookies and their replies are recomputed here from the whitepaper's
+ * formulas, not taken from the engine. */
+#include <stddef.h>
+
+#include "test.h"
+#include "engine_harness.h"
+
+#define SEC NSEC_PER_SEC
+#define MSEC NSEC_PER_MSEC
+
+static struct world w;
+
+static uint64_t drops_total(const struct weft_device *dev)
+{
+	uint64_t sum = 0;
+	for (int r = 0; r < WEFT_DROP_COUNT; r++)
+		sum += weft_device_drops(dev, (enum weft_drop)r);
+	return sum;
+}
+
+static uint64_t drops(const struct node *n, enum weft_drop why)
+{
+	return weft_device_drops(n->dev, why);
+}
+
+static bool same_address(const struct weft_endpoint *x, const struct weft_endpoint *y)
+{
+	return !memcmp(&x->addr, &y->addr, sizeof(x->addr));
+}
+
+static bool is_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* Feeds n one datagram and checks it was dropped for exactly one reason,
+ * `why`, delivered nothing and was answered by nothing but, for BAD_MAC2,
+ * at most one cookie reply (left in n->out). */
+static bool dropped_as(struct node *n, const void *buf, size_t len,
+		       const struct weft_endpoint *from, enum weft_drop why)
+{
+	uint64_t before[WEFT_DROP_COUNT];
+	for (int r = 0; r < WEFT_DROP_COUNT; r++)
+		before[r] = weft_device_drops(n->dev, (enum weft_drop)r);
+	size_t delivered = n->out.deliver_count, sent = n->out.send_count;
+	bool ok = weft_receive(n->dev, buf, len, from, &n->out) == 0;
+	for (int r = 0; r < WEFT_DROP_COUNT; r++) {
+		uint64_t want = before[r] + (r == (int)why), got = weft_device_drops(n->dev, (enum weft_drop)r);
+		if (got != want) {
+			fprintf(stderr, "  drops[%s] = %llu, expected %llu\n", weft_drop_name((enum weft_drop)r),
+				(unsigned long long)got, (unsigned long long)want);
+			ok = false;
+		}
+	}
+	return ok && n->out.deliver_count == delivered &&
+	       n->out.send_count - sent <= (why == WEFT_DROP_BAD_MAC2 ? 1u : 0u);
+}
+
+/* Feeds n a datagram that must pass; true if no drop was counted. */
+static bool accepted(struct node *n, const void *buf, size_t len, const struct weft_endpoint *from)
+{
+	uint64_t before = drops_total(n->dev);
+	weft_receive(n->dev, buf, len, from, &n->out);
+	return drops_total(n->dev) == before;
+}
+
+/* How many datagrams of this type n has queued to send. */
+static unsigned queued(const struct node *n, unsigned type)
+{
+	unsigned count = 0;
+	for (size_t i = 0; i < n->out.send_count; i++)
+		count += classify(n->send[i].data, n->send[i].len) == type;
+	return count;
+}
+
+static const struct recorded *first_logged(const struct node *n, unsigned type)
+{
+	for (size_t i = 0; i < n->logged; i++)
+		if (classify(n->log[i].data, n->log[i].len) == type)
+			return &n->log[i];
+	return NULL;
+}
+
+static const struct recorded *last_logged(const struct node *n, unsigned type)
+{
+	for (size_t i = n->logged; i-- > 0;)
+		if (classify(n->log[i].data, n->log[i].len) == type)
+			return &n->log[i];
+	return NULL;
+}
+
+/* The session still carries data both ways, with no new handshake. */
+static bool session_works(void)
+{
+	world_flush(&w);
+	unsigned handshakes = w.a.sent[MESSAGE_HANDSHAKE_INITIATION] + w.b.sent[MESSAGE_HANDSHAKE_INITIATION];
+	size_t at_a = w.a.delivered, at_b = w.b.delivered;
+	node_send_ip(&w.a, 120);
+	world_flush(&w);
+	node_send_ip(&w.b, 120);
+	world_flush(&w);
+	return w.b.delivered == at_b + 1 && w.a.delivered == at_a + 1 &&
+	       w.a.sent[MESSAGE_HANDSHAKE_INITIATION] + w.b.sent[MESSAGE_HANDSHAKE_INITIATION] == handshakes;
+}
+
+/* A new initiation from n to its peer, made the way send.c makes one. */
+static void fresh_initiation(struct node *n, struct message_handshake_initiation *msg)
+{
+	memset(msg, 0, sizeof(*msg));
+	CHECK(noise_create_initiation(n->dev, n->peer, msg));
+	cookie_add_macs(n->dev, &n->peer->cookie, (uint8_t *)msg, sizeof(*msg));
+}
+
+/* mac2 = MAC(cookie, message up to mac2) (whitepaper 5.4.4). */
+static void set_mac2(struct message_handshake_initiation *msg, const uint8_t cookie[COOKIE_LEN])
+{
+	b2s(msg->macs.mac2, COOKIE_LEN, (const uint8_t *)msg, offsetof(struct message_handshake_initiation, macs.mac2),
+	    cookie, COOKIE_LEN);
+}
+
+/* The cookie of a source (whitepaper 5.4.7): MAC(the responder's current
+ * secret, source IP || source port), both in network byte order. */
+static void cookie_of(const struct weft_device *dev, const struct weft_endpoint *from,
+		      uint8_t cookie[COOKIE_LEN])
+{
+	uint8_t source[16 + 2];
+	size_t n;
+	if (from->addr.sa.sa_family == AF_INET6) {
+		memcpy(source, &from->addr.in6.sin6_addr, 16);
+		memcpy(source + 16, &from->addr.in6.sin6_port, 2);
+		n = 18;
+	} else {
+		memcpy(source, &from->addr.in4.sin_addr, 4);
+		memcpy(source + 4, &from->addr.in4.sin_port, 2);
+		n = 6;
+	}
+	b2s(cookie, COOKIE_LEN, source, n, dev->cookie_checker.secret, sizeof(dev->cookie_checker.secret));
+}
+
+/* Opens a cookie reply as the whitepaper says: XAEAD with key
+ * HASH(LABEL_COOKIE || the replier's public key), the mac1 it answers as AD. */
+static bool open_cookie(const struct message_handshake_cookie *reply, const uint8_t mac1[COOKIE_LEN],
+			const uint8_t replier_public[32], uint8_t cookie[COOKIE_LEN])
+{
+	uint8_t key[32], label_and_key[8 + 32];
+	memcpy(label_and_key, LABEL_COOKIE, 8);
+	memcpy(label_and_key + 8, replier_public, 32);
+	b2s(key, sizeof(key), label_and_key, sizeof(label_and_key), NULL, 0);
+	return xaead_open(cookie, reply->encrypted_cookie, sizeof(reply->encrypted_cookie), mac1,
+			  COOKIE_LEN, reply->nonce, key);
+}
+
+/* b, under load, must drop m as BAD_MAC2 and answer `from` with exactly one
+ * cookie reply, for m's sender index, holding the cookie of `from`. */
+static bool earns_cookie_reply(const struct message_handshake_initiation *m,
+			       const struct weft_endpoint *from, struct message_handshake_cookie *reply)
+{
+	struct message_handshake_cookie r;
+	uint8_t got[COOKIE_LEN], want[COOKIE_LEN];
+	world_flush(&w);
+	bool ok = dropped_as(&w.b, m, sizeof(*m), from, WEFT_DROP_BAD_MAC2) && w.b.out.send_count == 1 &&
+		  w.b.send[0].len == sizeof(r) && same_address(&w.b.send[0].endpoint, from);
+	if (ok) {
+		memcpy(&r, w.b.send[0].data, sizeof(r));
+		cookie_of(w.b.dev, from, want);
+		ok = le32toh(r.header.type) == MESSAGE_HANDSHAKE_COOKIE && r.receiver_index == m->sender_index &&
+		     open_cookie(&r, m->macs.mac1, w.b.pub, got) && !memcmp(got, want, COOKIE_LEN);
+		if (reply)
+			*reply = r;
+	}
+	node_reset_out(&w.b);
+	return ok;
+}
+
+/* b under load by its caller; a session made through a cookie. */
+static bool cookie_session(uint64_t seed)
+{
+	world_init(&w, seed);
+	weft_device_set_under_load(w.b.dev, true);
+	node_send_ip(&w.a, 100);
+	world_flush(&w);
+	world_advance(&w, (REKEY_TIMEOUT + 1) * SEC);
+	CHECK(current_keypair(&w.a) && current_keypair(&w.b));
+	return current_keypair(&w.a) && current_keypair(&w.b);
+}
+
+#define COOKIE_SESSION(seed) do { if (!cookie_session(seed)) { world_free(&w); return; } } while (0)
+
+static void cookie_reply_then_retry(void)
+{
+	world_init(&w, 31);
+	weft_device_set_under_load(w.b.dev, true);
+	node_send_ip(&w.a, 100);
+	world_flush(&w);
+	CHECK_EQ(drops(&w.b, WEFT_DROP_BAD_MAC2), 1);
+	CHECK_EQ(w.b.sent[MESSAGE_HANDSHAKE_COOKIE], 1);
+	CHECK_EQ(w.b.sent[MESSAGE_HANDSHAKE_RESPONSE], 0);
+	CHECK(!w.b.peer->keypairs.next && !current_keypair(&w.b));
+	CHECK_EQ(w.b.peer->handshake.state, HANDSHAKE_ZEROED);
+
+	/* a took the cookie: the reply opens as the whitepaper says and holds
+	 * MAC(secret, a's address and port). */
+	const struct recorded *ri = first_logged(&w.a, MESSAGE_HANDSHAKE_INITIATION);
+	const struct recorded *rc = first_logged(&w.b, MESSAGE_HANDSHAKE_COOKIE);
+	CHECK(ri && rc);
+	if (!ri || !rc) {
+		world_free(&w);
+		return;
+	}
+	struct message_handshake_initiation init;
+	struct message_handshake_cookie reply;
+	memcpy(&init, ri->data, sizeof(init));
+	memcpy(&reply, rc->data, sizeof(reply));
+	CHECK(is_zero(init.macs.mac2, COOKIE_LEN)); /* it had no cookie yet */
+	CHECK_EQ(reply.receiver_index, init.sender_index);
+	uint8_t cookie[COOKIE_LEN], want[COOKIE_LEN];
+	CHECK(open_cookie(&reply, init.macs.mac1, w.b.pub, cookie));
+	cookie_of(w.b.dev, &w.a.addr, want);
+	CHECK_MEM(cookie, want, COOKIE_LEN);
+	CHECK_EQ(drops_total(w.a.dev), 0);
+	CHECK_EQ(w.a.peer->cookie.birthdate, w.now);
+	CHECK_MEM(w.a.peer->cookie.cookie, want, COOKIE_LEN);
+	CHECK(same_address(&w.a.peer->endpoint, &w.b.addr));
+
+	/* The retransmission REKEY_TIMEOUT later carries mac2 and gets through. */
+	world_advance(&w, (REKEY_TIMEOUT + 1) * SEC);
+	CHECK_EQ(w.a.sent[MESSAGE_HANDSHAKE_INITIATION], 2);
+	struct message_handshake_initiation retry, expect;
+	memcpy(&retry, last_logged(&w.a, MESSAGE_HANDSHAKE_INITIATION)->data, sizeof(retry));
+	expect = retry;
+	set_mac2(&expect, want);
+	CHECK(!is_zero(retry.macs.mac2, COOKIE_LEN));
+	CHECK_MEM(retry.macs.mac2, expect.macs.mac2, COOKIE_LEN);
+	CHECK_EQ(w.b.sent[MESSAGE_HANDSHAKE_RESPONSE], 1);
+	CHECK_EQ(w.b.sent[MESSAGE_HANDSHAKE_COOKIE], 1);
+	CHECK_EQ(drops(&w.b, WEFT_DROP_BAD_MAC2), 1);
+	CHECK_EQ(drops(&w.b, WEFT_DROP_RATE_LIMITED), 0);
+	CHECK_EQ(w.b.delivered, 1); /* a's staged packet */
+	CHECK(session_works());
+	world_free(&w);
+}
+
+static void forged_mac2(void)
+{
+	COOKIE_SESSION(32);
+	struct message_handshake_initiation m, f;
+	struct weft_endpoint other_port = w.a.addr, other_host;
+	other_port.addr.in4.sin_port = htons(ntohs(w.a.addr.addr.in4.sin_port) + 1);
+	endpoint4(&other_host, 0xc0000263, 51820); /* 192.0.2.99 */
+	w.now += SEC;
+	fresh_initiation(&w.a, &m);
+	CHECK(!is_zero(m.macs.mac2, COOKIE_LEN));
+
+	f = m;
+	f.macs.mac2[0] ^= 1;
+	CHECK(earns_cookie_reply(&f, &w.a.addr, NULL));
+	f = m;
+	memset(f.macs.mac2, 0, COOKIE_LEN);
+	CHECK(earns_cookie_reply(&f, &w.a.addr, NULL));
+	uint8_t wrong[COOKIE_LEN];
+	h_random(&w.a, wrong, sizeof(wrong));
+	f = m;
+	set_mac2(&f, wrong);
+	CHECK(earns_cookie_reply(&f, &w.a.addr, NULL));
+	/* The cookie belongs to a's address and port, not to the message. */
+	CHECK(earns_cookie_reply(&m, &other_port, NULL));
+	CHECK(earns_cookie_reply(&m, &other_host, NULL));
+	/* A bad mac1 earns nothing: no reflection for the unauthenticated. */
+	f = m;
+	f.macs.mac1[0] ^= 1;
+	CHECK(dropped_as(&w.b, &f, sizeof(f), &w.a.addr, WEFT_DROP_BAD_MAC1));
+	CHECK_EQ(w.b.out.send_count, 0);
+	CHECK(same_address(&w.b.peer->endpoint, &w.a.addr));
+
+	CHECK(accepted(&w.b, &m, sizeof(m), &w.a.addr));
+	CHECK_EQ(queued(&w.b, MESSAGE_HANDSHAKE_RESPONSE), 1);
+	world_flush(&w);
+	CHECK(current_keypair(&w.b) && current_keypair(&w.b)->birthdate == w.now);
+	CHECK(session_works());
+	world_free(&w);
+}
+
+static void cookie_for_ipv6_source(void)
+{
+	COOKIE_SESSION(33);
+	struct weft_endpoint v6;
+	memset(&v6, 0, sizeof(v6));
+	v6.addr.in6.sin6_family = AF_INET6;
+	v6.addr.in6.sin6_addr.s6_addr[0] = 0x20; /* 2001:db8::a, documentation range */
+	v6.addr.in6.sin6_addr.s6_addr[1] = 0x01;
+	v6.addr.in6.sin6_addr.s6_addr[2] = 0x0d;
+	v6.addr.in6.sin6_addr.s6_addr[3] = 0xb8;
+	v6.addr.in6.sin6_addr.s6_addr[15] = 0x0a;
+	v6.addr.in6.sin6_port = htons(40000);
+
+	w.now += SEC;
+	struct message_handshake_initiation m;
+	struct message_handshake_cookie reply;
+	fresh_initiation(&w.a, &m);
+	CHECK(earns_cookie_reply(&m, &v6, &reply));
+	CHECK(accepted(&w.a, &reply, sizeof(reply), &w.b.addr));
+	fresh_initiation(&w.a, &m);
+	CHECK(accepted(&w.b, &m, sizeof(m), &v6));
+	CHECK_EQ(queued(&w.b, MESSAGE_HANDSHAKE_RESPONSE), 1);
+	CHECK(w.b.out.send_count == 1 && same_address(&w.b.send[0].endpoint, &v6));
+	node_reset_out(&w.b);
+	world_free(&w);
+}
+
+static void rate_limit(void)
+{
+	COOKIE_SESSION(34);
+	struct message_handshake_initiation m;
+	w.now += SEC; /* a's bucket is full again */
+
+	/* A burst from one source: RATELIMIT_BURST pass (one is consumed, the
+	 * rest carry its timestamp), the others are refused. */
+	uint64_t limited = drops(&w.b, WEFT_DROP_RATE_LIMITED);
+	uint64_t replayed = drops(&w.b, WEFT_DROP_REPLAYED_HANDSHAKE);
+	for (int i = 0; i < 2 * RATELIMIT_BURST; i++) {
+		fresh_initiation(&w.a, &m);
+		weft_receive(w.b.dev, (const uint8_t *)&m, sizeof(m), &w.a.addr, &w.b.out);
+	}
+	CHECK_EQ(drops(&w.b, WEFT_DROP_RATE_LIMITED) - limited, RATELIMIT_BURST);
+	CHECK_EQ(drops(&w.b, WEFT_DROP_REPLAYED_HANDSHAKE) - replayed, RATELIMIT_BURST - 1);
+	CHECK_EQ(queued(&w.b, MESSAGE_HANDSHAKE_RESPONSE), 1);
+	node_reset_out(&w.b);
+
+	/* One token comes back every 1/RATELIMIT_PACKETS_PER_SECOND. */
+	w.now += SEC / RATELIMIT_PACKETS_PER_SECOND;
+	fresh_initiation(&w.a, &m);
+	CHECK(accepted(&w.b, &m, sizeof(m), &w.a.addr));
+	CHECK_EQ(queued(&w.b, MESSAGE_HANDSHAKE_RESPONSE), 1);
+	node_reset_out(&w.b);
+	w.now += SEC / INITIATIONS_PER_SECOND + 5 * MSEC; /* less than a token's worth */
+	CHECK(SEC / INITIATIONS_PER_SECOND + 5 * MSEC < SEC / RATELIMIT_PACKETS_PER_SECOND);
+	fresh_initiation(&w.a, &m);
+	CHECK(dropped_as(&w.b, &m, sizeof(m), &w.a.addr, WEFT_DROP_RATE_LIMITED));
+
+	/* Each source has its own bucket: from another address, with a cookie
+	 * for that address, a's initiation gets through at once. */
+	struct weft_endpoint second;
+	struct message_handshake_cookie reply;
+	endpoint4(&second, 0xc000024d, 5555); /* 192.0.2.77 */
+	fresh_initiation(&w.a, &m);
+	CHECK(earns_cookie_reply(&m, &second, &reply));
+	CHECK(accepted(&w.a, &reply, sizeof(reply), &w.b.addr));
+	fresh_initiation(&w.a, &m);
+	CHECK(accepted(&w.b, &m, sizeof(m), &second));
+	CHECK_EQ(queued(&w.b, MESSAGE_HANDSHAKE_RESPONSE), 1);
+	node_reset_out(&w.b);
+
+	/* Sustained: over one second, the burst and the rate, no more. */
+	w.now += SEC;
+	limited = drops(&w.b, WEFT_DROP_RATE_LIMITED);
+	const int tries = 200;
+	for (int i = 0; i < tries; i++) {
+		fresh_initiation(&w.a, &m);
+		weft_receive(w.b.dev, (const uint8_t *)&m, sizeof(m), &second, &w.b.out);
+		node_reset_out(&w.b);
+		w.now += SEC / tries;
+	}
+	uint64_t passed = tries - (drops(&w.b, WEFT_DROP_RATE_LIMITED) - limited);
+	CHECK(passed >= RATELIMIT_PACKETS_PER_SECOND);
+	CHECK(passed <= RATELIMIT_BURST + RATELIMIT_PACKETS_PER_SECOND);
+	world_free(&w);
+}
+
+/* Junk initiations (random bytes, so a bad mac1) from random IPv4 sources,
+ * spread evenly over `span`. */
+static void junk_flood(unsigned count, uint64_t span)
+{
+	uint8_t junk[sizeof(struct message_handshake_initiation)];
+	struct weft_endpoint from;
+	uint64_t start = w.now, bad_mac1 = drops(&w.b, WEFT_DROP_BAD_MAC1);
+	for (unsigned i = 0; i < count; i++) {
+		h_random(&w.b, junk, sizeof(junk));
+		junk[0] = MESSAGE_HANDSHAKE_INITIATION, junk[1] = junk[2] = junk[3] = 0;
+		uint32_t ip;
+		memcpy(&ip, junk + 4, sizeof(ip));
+		endpoint4(&from, ip, 1000);
+		w.now = start + span * i / count;
+		weft_receive(w.b.dev, junk, sizeof(junk), &from, &w.b.out);
+	}
+	CHECK_EQ(drops(&w.b, WEFT_DROP_BAD_MAC1) - bad_mac1, count);
+	CHECK_EQ(w.b.out.send_count, 0);
+}
+
+static void under_load_by_itself(void)
+{
+	world_init(&w, 35);
+	node_send_ip(&w.a, 100);
+	world_flush(&w);
+	CHECK(current_keypair(&w.b) != NULL);
+	struct message_handshake_initiation m;
+	w.now += SEC;
+
+	/* Half the threshold within a second: not yet under load, so an
+	 * initiation without mac2 (a has no cookie) is answered. */
+	junk_flood(UNDER_LOAD_HANDSHAKES_PER_SECOND / 2, 400 * MSEC);
+	CHECK(!device_under_load(w.b.dev));
+	fresh_initiation(&w.a, &m);
+	CHECK(is_zero(m.macs.mac2, COOKIE_LEN));
+	CHECK(accepted(&w.b, &m, sizeof(m), &w.a.addr));
+	CHECK_EQ(queued(&w.b, MESSAGE_HANDSHAKE_RESPONSE), 1);
+	world_flush(&w);
+
+	/* Past the threshold within the same second: under load. */
+	junk_flood(UNDER_LOAD_HANDSHAKES_PER_SECOND / 2 + 1, 400 * MSEC);
+	CHECK(device_under_load(w.b.dev));
+	fresh_initiation(&w.a, &m);
+	CHECK(earns_cookie_reply(&m, &w.a.addr, NULL)); /* a never sees the reply */
+	uint64_t flood_end = w.now;
+
+	/* Still under load just before UNDER_LOAD_AFTER_NS has passed with no
+	 * flood, and no longer just after. */
+	w.now = flood_end + UNDER_LOAD_AFTER_NS - 10 * MSEC;
+	fresh_initiation(&w.a, &m);
+	CHECK(earns_cookie_reply(&m, &w.a.addr, NULL));
+	w.now = flood_end + UNDER_LOAD_AFTER_NS + 10 * MSEC;
+	CHECK(!device_under_load(w.b.dev));
+	fresh_initiation(&w.a, &m);
+	CHECK(is_zero(m.macs.mac2, COOKIE_LEN));
+	CHECK(accepted(&w.b, &m, sizeof(m), &w.a.addr));
+	CHECK_EQ(queued(&w.b, MESSAGE_HANDSHAKE_RESPONSE), 1);
+	world_flush(&w);
+	CHECK(current_keypair(&w.b) && current_keypair(&w.b)->birthdate == w.now);
+	CHECK(!w.b.dev->caller_under_load);
+	CHECK(session_works());
+	world_free(&w);
+}
+
+static void cookie_expires(void)
+{
+	COOKIE_SESSION(36);
+	struct message_handshake_initiation m;
+	struct message_handshake_cookie reply;
+	uint64_t t0 = w.a.peer->cookie.birthdate;
+	uint8_t old[COOKIE_LEN], fresh[COOKIE_LEN];
+	memcpy(old, w.a.peer->cookie.cookie, COOKIE_LEN);
+	CHECK(t0 != 0);
+	CHECK_EQ(w.b.dev->cookie_checker.secret_birthdate, t0);
+
+	/* a uses its cookie while the responder surely still has the secret... */
+	w.now = t0 + (COOKIE_SECRET_MAX_AGE - COOKIE_SECRET_LATENCY - 1) * SEC;
+	fresh_initiation(&w.a, &m);
+	CHECK(!is_zero(m.macs.mac2, COOKIE_LEN));
+	CHECK(accepted(&w.b, &m, sizeof(m), &w.a.addr));
+	world_flush(&w);
+	CHECK(current_keypair(&w.b) && current_keypair(&w.b)->birthdate == w.now);
+	/* ...and not once that is in doubt: then it earns a new reply. */
+	w.now = t0 + (COOKIE_SECRET_MAX_AGE - COOKIE_SECRET_LATENCY + 1) * SEC;
+	fresh_initiation(&w.a, &m);
+	CHECK(is_zero(m.macs.mac2, COOKIE_LEN));
+	CHECK(earns_cookie_reply(&m, &w.a.addr, NULL));
+
+	/* The old cookie opens the door until the secret turns over... */
+	w.now = t0 + (COOKIE_SECRET_MAX_AGE - 1) * SEC;
+	fresh_initiation(&w.a, &m);
+	set_mac2(&m, old);
+	CHECK(accepted(&w.b, &m, sizeof(m), &w.a.addr));
+	world_flush(&w);
+	CHECK(current_keypair(&w.b) && current_keypair(&w.b)->birthdate == w.now);
+	/* ...and not after. */
+	w.now = t0 + (COOKIE_SECRET_MAX_AGE + 1) * SEC;
+	fresh_initiation(&w.a, &m);
+	set_mac2(&m, old);
+	CHECK(earns_cookie_reply(&m, &w.a.addr, &reply));
+	CHECK_EQ(w.b.dev->cookie_checker.secret_birthdate, w.now);
+	CHECK(open_cookie(&reply, m.macs.mac1, w.b.pub, fresh));
+	CHECK(memcmp(fresh, old, COOKIE_LEN) != 0);
+
+	/* The new cookie works. */
+	CHECK(accepted(&w.a, &reply, sizeof(reply), &w.b.addr));
+	CHECK_MEM(w.a.peer->cookie.cookie, fresh, COOKIE_LEN);
+	w.now += SEC;
+	fresh_initiation(&w.a, &m);
+	CHECK(accepted(&w.b, &m, sizeof(m), &w.a.addr));
+	world_flush(&w);
+	CHECK(current_keypair(&w.b) && current_keypair(&w.b)->birthdate == w.now);
+	CHECK(session_works());
+	world_free(&w);
+}
+
+int main(void)
+{
+	test_suite_name = "engine_load";
+	RUN(cookie_reply_then_retry);
+	RUN(forged_mac2);
+	RUN(cookie_for_ipv6_source);
+	RUN(rate_limit);
+	RUN(under_load_by_itself);
+	RUN(cookie_expires);
+	TEST_EXIT();
+}
