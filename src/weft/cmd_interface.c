@@ -1,0 +1,653 @@
+/* cmd_interface.c: `weft interface list|add|remove` - userspace WireGuard
+ * devices without wg-quick: `add` starts weftd for a name, gives the device
+ * a private key (and the peers of its config file, if it has one), its
+ * addresses, and brings it up; `remove` deletes the link, which ends the
+ * daemon, as wg-quick down does; `list` shows the devices that answer.
+ * Also where interface config files live, shared with cmd_peer.c.
+ *
+ * `add` keeps its state in the interface's config file (created 0600 when
+ * there is none), so the key survives the daemon and `weft peer add` finds
+ * the Address pool and the port. Routes beyond the addresses' own subnets,
+ * DNS and hooks are `weft up`'s business, not this command's. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "conf/conf.h"
+#include "device.h"
+#include "netlink.h"
+#include "util/encoding.h"
+
+/* Where configs are looked for, in order (as `weft up` does); a new one
+ * goes in the first. WEFT_CONFIG_DIR replaces the list. */
+#define CONF_DIRS_DEFAULT "/etc/weft:/etc/wireguard"
+#define CONF_DIR_MODE 0700
+#define DAEMON_NAME "weftd"
+/* weftd and wireguard-go daemonize once their socket exists; these bound
+ * how long we wait for that, and for a daemon to go away. */
+#define DAEMON_WAIT_MS 5000
+#define POLL_STEP_MS 20
+
+static const char iface_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_=+.-";
+
+bool interface_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	/* A leading '-' is legal for the kernel, but here it is an option
+	 * given before the interface. */
+	return n >= 1 && n < IFNAMSIZ && strspn(name, iface_chars) == n && name[0] != '-';
+}
+
+static bool file_exists(const char *path)
+{
+	struct stat st;
+
+	return !stat(path, &st) && S_ISREG(st.st_mode);
+}
+
+bool iface_conf_path(char *out, size_t size, const char *iface, bool *exists)
+{
+	const char *env = getenv("WEFT_CONFIG_DIR");
+	const char *dirs = env && *env ? env : CONF_DIRS_DEFAULT, *d = dirs;
+	size_t first_len = strcspn(dirs, ":");
+
+	*exists = false;
+	while (*d) {
+		size_t len = strcspn(d, ":");
+		int n = snprintf(out, size, "%.*s/%s.conf", (int)len, d, iface);
+
+		if (n < 0 || (size_t)n >= size)
+			return false;
+		if (len && file_exists(out)) {
+			*exists = true;
+			return true;
+		}
+		d += len + (d[len] == ':');
+	}
+	int n = snprintf(out, size, "%.*s/%s.conf", (int)first_len, dirs, iface);
+	return first_len && n >= 0 && (size_t)n < size;
+}
+
+int iface_conf_lock(const char *conf_path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(conf_path, '/');
+	size_t len = slash ? (size_t)(slash - conf_path) : 0;
+	int fd;
+
+	if (len >= sizeof(dir))
+		return -ENAMETOOLONG;
+	if (slash && !len)
+		len = 1; /* "/x.conf" */
+	memcpy(dir, slash ? conf_path : ".", slash ? len : 1);
+	dir[slash ? len : 1] = '\0';
+	if (mkdir(dir, CONF_DIR_MODE) < 0 && errno != EEXIST)
+		return -errno;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			int ret = -errno;
+			close(fd);
+			return ret;
+		}
+	}
+	return fd;
+}
+
+bool generate_private_key(uint8_t key[WG_KEY_LEN])
+{
+	size_t done = 0;
+
+	while (done < WG_KEY_LEN) {
+		ssize_t n = getrandom(key + done, WG_KEY_LEN - done, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return false;
+		}
+		done += (size_t)n;
+	}
+	x25519_generate_private(key, key);
+	return true;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* The interface exists as a link in this network namespace. */
+static bool link_exists(const char *iface)
+{
+	return if_nametoindex(iface) != 0;
+}
+
+/* ---- options ---- */
+
+/* "--name VALUE" or "--name=VALUE" at argv[*i]: true and *value set,
+ * *i moved past it. A missing value is reported and *value is NULL. */
+bool take_option(int argc, char *argv[], int *i, const char *name, const char **value)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(argv[*i], name, n))
+		return false;
+	if (argv[*i][n] == '=') {
+		*value = argv[*i] + n + 1;
+		return true;
+	}
+	if (argv[*i][n])
+		return false;
+	if (*i + 1 >= argc) {
+		fprintf(stderr, "%s: %s needs a value\n", prog_name, name);
+		*value = NULL;
+		return true;
+	}
+	*value = argv[++*i];
+	return true;
+}
+
+/* "a,b, c" into list, each a prefix; false (with a message) on a bad one. */
+bool parse_prefix_list(struct conf_prefix_list *list, const char *s, const char *what)
+{
+	char *copy = strdup(s), *save = NULL, *tok;
+	bool ok = copy != NULL;
+
+	for (tok = copy ? strtok_r(copy, ",", &save) : NULL; ok && tok; tok = strtok_r(NULL, ",", &save)) {
+		struct conf_prefix p;
+
+		tok += strspn(tok, " \t");
+		tok[strcspn(tok, " \t")] = '\0';
+		if (!*tok)
+			continue;
+		if (!conf_prefix_parse(&p, tok)) {
+			fprintf(stderr, "%s: %s: `%s' is not an address with a prefix length\n", prog_name, what, tok);
+			ok = false;
+		} else if (conf_prefix_list_add(list, &p) < 0) {
+			fprintf(stderr, "%s: %s: too many entries\n", prog_name, what);
+			ok = false;
+		}
+	}
+	if (!copy)
+		fprintf(stderr, "%s: out of memory\n", prog_name);
+	free(copy);
+	return ok;
+}
+
+/* ---- config to device ---- */
+
+static void to_allowedip(struct dev_allowedip *ip, const struct conf_prefix *p)
+{
+	memset(ip, 0, sizeof(*ip));
+	ip->family = p->addr.family;
+	ip->cidr = p->cidr;
+	memcpy(ip->family == AF_INET ? (void *)&ip->ip4 : (void *)&ip->ip6, p->addr.bytes,
+	       ip->family == AF_INET ? 4 : 16);
+}
+
+int device_peer_from_conf(struct device *dev, const struct conf_peer *cp)
+{
+	struct dev_peer *p = device_add_peer(dev);
+
+	if (!p)
+		return -ENOMEM;
+	memcpy(p->public_key, cp->public_key, WG_KEY_LEN);
+	p->flags = PEER_HAS_PUBLIC_KEY | PEER_REPLACE_ALLOWEDIPS;
+	if (cp->has_preshared_key) {
+		memcpy(p->preshared_key, cp->preshared_key, WG_KEY_LEN);
+		p->flags |= PEER_HAS_PRESHARED_KEY;
+	}
+	if (cp->has_persistent_keepalive) {
+		p->persistent_keepalive = cp->persistent_keepalive;
+		p->flags |= PEER_HAS_PERSISTENT_KEEPALIVE;
+	}
+	if (cp->endpoint.host) {
+		char port[8], what[CONF_HOSTNAME_MAX + 16];
+
+		snprintf(port, sizeof(port), "%u", cp->endpoint.port);
+		conf_endpoint_format(what, sizeof(what), &cp->endpoint);
+		if (!endpoint_resolve(&p->endpoint, cp->endpoint.host, port, what))
+			return -EINVAL;
+	}
+	for (uint32_t i = 0; i < cp->allowed_ips.n; i++) {
+		struct dev_allowedip ip;
+		int ret;
+
+		to_allowedip(&ip, &cp->allowed_ips.v[i]);
+		ret = peer_add_allowedip(p, &ip);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* The [Interface] keys and peers of c, replacing what the device has. */
+static int device_apply_conf(const char *iface, const struct conf *c)
+{
+	struct device *dev = device_new(iface);
+	int ret = 0;
+
+	if (!dev)
+		return -ENOMEM;
+	dev->flags = DEV_REPLACE_PEERS;
+	if (c->iface.has_private_key) {
+		memcpy(dev->private_key, c->iface.private_key, WG_KEY_LEN);
+		dev->flags |= DEV_HAS_PRIVATE_KEY;
+	}
+	if (c->iface.has_listen_port) {
+		dev->listen_port = c->iface.listen_port;
+		dev->flags |= DEV_HAS_LISTEN_PORT;
+	}
+	if (c->iface.has_fwmark) {
+		dev->fwmark = c->iface.fwmark;
+		dev->flags |= DEV_HAS_FWMARK;
+	}
+	for (uint32_t i = 0; !ret && i < c->n_peers; i++)
+		ret = device_peer_from_conf(dev, &c->peers[i]);
+	if (!ret)
+		ret = device_set(dev);
+	device_free(dev);
+	return ret;
+}
+
+/* ---- the daemon ---- */
+
+/* WEFT_DAEMON, else weftd beside this program, else weftd from PATH. */
+static void daemon_path(char *out, size_t size)
+{
+	const char *env = getenv("WEFT_DAEMON");
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (env && *env) {
+		snprintf(out, size, "%s", env);
+		return;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		char *slash;
+
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			slash[1] = '\0';
+			if ((size_t)snprintf(out, size, "%s%s", self, DAEMON_NAME) < size && !access(out, X_OK))
+				return;
+		}
+	}
+	snprintf(out, size, "%s", DAEMON_NAME);
+}
+
+static bool wait_for(const char *iface, bool want_running)
+{
+	for (unsigned waited = 0; waited < DAEMON_WAIT_MS; waited += POLL_STEP_MS) {
+		bool running = uapi_has_device(iface);
+
+		if (running == want_running && (want_running || !link_exists(iface)))
+			return true;
+		sleep_ms(POLL_STEP_MS);
+	}
+	return false;
+}
+
+/* Runs the daemon for iface and waits until its socket answers. Its
+ * output goes to our stderr, so stdout stays ours. */
+static int start_daemon(const char *iface, char *err, size_t errlen)
+{
+	char bin[PATH_MAX];
+	int status;
+	pid_t pid;
+
+	daemon_path(bin, sizeof(bin));
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		int e = errno;
+
+		snprintf(err, errlen, "cannot start %.256s: %s", bin, strerror(e));
+		return -e;
+	}
+	if (!pid) {
+		char *args[] = { bin, (char *)iface, NULL };
+
+		dup2(STDERR_FILENO, STDOUT_FILENO);
+		/* wireguard-go refuses to run beside the kernel module without
+		 * this; weftd ignores it. */
+		setenv("WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD", "1", 1);
+		execvp(bin, args);
+		fprintf(stderr, "%s: cannot run %s: %s\n", prog_name, bin, strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			int e = errno;
+
+			snprintf(err, errlen, "waiting for %.256s: %s", bin, strerror(e));
+			return -e;
+		}
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		snprintf(err, errlen, "%.256s %s failed (%s %d)", bin, iface,
+			 WIFEXITED(status) ? "exit status" : "signal",
+			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+		return -ECHILD;
+	}
+	if (!wait_for(iface, true)) {
+		snprintf(err, errlen, "%.256s started but its socket %s/%s%s does not answer", bin,
+			 UAPI_SOCK_DIR, iface, UAPI_SOCK_SUFFIX);
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+/* Stops iface the way wg-quick down does for a userspace device: delete the
+ * link, and the daemon, seeing it go, exits and removes its socket. A
+ * daemon whose link is not in this network namespace is told by removing
+ * its socket instead (weftd and wireguard-go both watch it). */
+int iface_stop(const char *iface, char *err, size_t errlen)
+{
+	char sock[PATH_MAX];
+	struct nl_link link;
+	struct nl nl;
+	int ret;
+
+	if (nl_open(&nl) == 0) {
+		ret = nl_link_get(&nl, iface, &link);
+		if (!ret)
+			ret = nl_link_del(&nl, link.index);
+		nl_close(&nl);
+		if (ret < 0 && ret != -ENODEV) {
+			snprintf(err, errlen, "cannot delete the link: %s", strerror(-ret));
+			return ret;
+		}
+	}
+	if (wait_for(iface, false))
+		return 0;
+	snprintf(sock, sizeof(sock), "%s/%s%s", UAPI_SOCK_DIR, iface, UAPI_SOCK_SUFFIX);
+	if (unlink(sock) < 0 && errno != ENOENT) {
+		snprintf(err, errlen, "cannot remove %s: %s", sock, strerror(errno));
+		return -errno;
+	}
+	if (!wait_for(iface, false)) {
+		snprintf(err, errlen, "the daemon did not stop");
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+/* Addresses from the config on the link, and the link up (its MTU
+ * unchanged unless the config sets one). */
+static int link_configure(const char *iface, const struct conf *c, char *err, size_t errlen)
+{
+	struct nl_link link;
+	struct nl nl;
+	int ret = nl_open(&nl);
+
+	if (ret < 0) {
+		snprintf(err, errlen, "netlink: %s", strerror(-ret));
+		return ret;
+	}
+	ret = nl_link_get(&nl, iface, &link);
+	for (uint32_t i = 0; !ret && i < c->iface.addresses.n; i++) {
+		const struct conf_prefix *a = &c->iface.addresses.v[i];
+		struct nl_prefix p = { .family = a->addr.family, .len = a->cidr };
+		char s[CONF_PREFIX_STRLEN];
+
+		memcpy(p.addr, a->addr.bytes, sizeof(p.addr));
+		ret = nl_addr_add(&nl, link.index, &p);
+		if (ret < 0) {
+			conf_prefix_format(s, a);
+			snprintf(err, errlen, "cannot add address %s: %s", s, strerror(-ret));
+		}
+	}
+	if (!ret) {
+		ret = nl_link_set_mtu_up(&nl, link.index, c->iface.has_mtu ? c->iface.mtu : link.mtu);
+		if (ret < 0)
+			snprintf(err, errlen, "cannot bring the link up: %s", strerror(-ret));
+	} else if (!*err) {
+		snprintf(err, errlen, "no link %s: %s", iface, strerror(-ret));
+	}
+	nl_close(&nl);
+	return ret;
+}
+
+/* ---- the commands ---- */
+
+static int interface_list(bool json)
+{
+	json_t *arr = json ? json_array() : NULL;
+	int err = 0, ret = 0;
+	char **names = device_list(&err);
+
+	if (!names) {
+		fprintf(stderr, "%s: cannot list devices: %s\n", prog_name, strerror(-err));
+		json_decref(arr);
+		return 1;
+	}
+	if (!json && names[0])
+		printf("%-15s  %-11s  %-5s  %s\n", "INTERFACE", "LISTEN-PORT", "PEERS", "CONFIG");
+	for (char **n = names; *n; n++) {
+		char path[PATH_MAX], pub[WEFT_KEY_B64_LEN + 1] = "";
+		struct device *dev = NULL;
+		bool exists = false;
+
+		iface_conf_path(path, sizeof(path), *n, &exists);
+		if (device_get(&dev, *n) < 0)
+			continue; /* gone since it was listed */
+		if (dev->flags & DEV_HAS_PUBLIC_KEY)
+			key_to_base64(pub, dev->public_key);
+		if (json) {
+			json_t *o = json_object();
+
+			json_object_set_new(o, "name", json_string(*n));
+			json_object_set_new(o, "public_key", *pub ? json_string(pub) : json_null());
+			json_object_set_new(o, "listen_port", json_integer(dev->listen_port));
+			json_object_set_new(o, "peers", json_integer((json_int_t)dev->n_peers));
+			json_object_set_new(o, "config", exists ? json_string(path) : json_null());
+			json_array_append_new(arr, o);
+		} else {
+			printf("%-15s  %-11u  %-5zu  %s\n", *n, dev->listen_port, dev->n_peers, exists ? path : "-");
+		}
+		device_free(dev);
+	}
+	device_list_free(names);
+	if (json) {
+		json_t *root = json_pack("{s:o}", "interfaces", arr);
+
+		if (!root || json_dumpf(root, stdout, JSON_INDENT(2)) < 0)
+			ret = 1;
+		putchar('\n');
+		json_decref(root);
+	}
+	return fflush(stdout) ? 1 : ret;
+}
+
+static int interface_add(int argc, char *argv[])
+{
+	const char *iface = argv[1], *value;
+	struct conf_prefix_list addrs = { 0 };
+	char path[PATH_MAX], err[CONF_ERR_LEN] = "";
+	char pub[WEFT_KEY_B64_LEN + 1];
+	bool exists, started = false, have_port = false, have_addrs = false;
+	struct device *dev = NULL;
+	uint32_t port = 0;
+	struct conf c;
+	int lock = -1, ret = 1;
+
+	conf_init(&c);
+	for (int i = 2; i < argc; i++) {
+		if (take_option(argc, argv, &i, "--listen-port", &value)) {
+			char *end;
+			unsigned long v;
+
+			if (!value)
+				goto out;
+			errno = 0;
+			v = strtoul(value, &end, 10);
+			if (!*value || *end || errno || v > UINT16_MAX || *value == '-') {
+				fprintf(stderr, "%s: --listen-port: `%s' is not a port (0-65535)\n", prog_name, value);
+				goto out;
+			}
+			port = (uint32_t)v;
+			have_port = true;
+		} else if (take_option(argc, argv, &i, "--address", &value)) {
+			if (!value || !parse_prefix_list(&addrs, value, "--address"))
+				goto out;
+			have_addrs = true;
+		} else {
+			fprintf(stderr, "%s: unknown option `%s'\n", prog_name, argv[i]);
+			command_usage(stderr, "interface");
+			goto out;
+		}
+	}
+	if (uapi_has_device(iface) || link_exists(iface)) {
+		fprintf(stderr, "%s: %s already exists\n", prog_name, iface);
+		goto out;
+	}
+	if (!iface_conf_path(path, sizeof(path), iface, &exists)) {
+		fprintf(stderr, "%s: %s: config path too long\n", prog_name, iface);
+		goto out;
+	}
+	lock = iface_conf_lock(path);
+	if (lock < 0) {
+		fprintf(stderr, "%s: %s: cannot lock the config directory: %s\n", prog_name, path, strerror(-lock));
+		goto out;
+	}
+	exists = file_exists(path);
+	if (exists && conf_load(&c, path, 0, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", prog_name, err);
+		goto out;
+	}
+	c.has_interface = true;
+	if (have_addrs) {
+		free(c.iface.addresses.v);
+		c.iface.addresses = addrs;
+		memset(&addrs, 0, sizeof(addrs));
+	}
+	if (have_port) {
+		c.iface.has_listen_port = true;
+		c.iface.listen_port = (uint16_t)port;
+	}
+	if (!c.iface.has_private_key) {
+		if (!generate_private_key(c.iface.private_key)) {
+			fprintf(stderr, "%s: getrandom: %s\n", prog_name, strerror(errno));
+			goto out;
+		}
+		c.iface.has_private_key = true;
+	}
+
+	if (start_daemon(iface, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog_name, iface, err);
+		goto out;
+	}
+	started = true;
+	ret = device_apply_conf(iface, &c);
+	if (ret < 0) {
+		fprintf(stderr, "%s: %s: cannot configure the device: %s\n", prog_name, iface, strerror(-ret));
+		ret = 1;
+		goto out;
+	}
+	ret = 1;
+	/* A port the daemon chose goes into the config, so peers' Endpoints
+	 * and the next start keep it. */
+	if (device_get(&dev, iface) < 0) {
+		fprintf(stderr, "%s: %s: the device stopped answering\n", prog_name, iface);
+		goto out;
+	}
+	if (!c.iface.has_listen_port || !c.iface.listen_port) {
+		c.iface.has_listen_port = true;
+		c.iface.listen_port = dev->listen_port;
+	}
+	if (link_configure(iface, &c, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog_name, iface, err);
+		goto out;
+	}
+	if (conf_save(&c, path, CONF_WRITE_WEFT, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", prog_name, err);
+		goto out;
+	}
+	key_to_base64(pub, dev->public_key);
+	printf("interface: %s\n  public key: %s\n  listening port: %u\n", iface, pub, dev->listen_port);
+	for (uint32_t i = 0; i < c.iface.addresses.n; i++) {
+		char s[CONF_PREFIX_STRLEN];
+
+		conf_prefix_format(s, &c.iface.addresses.v[i]);
+		printf("%s%s", i ? ", " : "  address: ", s);
+	}
+	printf("%s  config: %s\n", c.iface.addresses.n ? "\n" : "", path);
+	ret = fflush(stdout) ? 1 : 0;
+out:
+	if (ret && started) {
+		/* Nothing half-done: the device goes, the config was not touched. */
+		char err2[CONF_ERR_LEN];
+		if (iface_stop(iface, err2, sizeof(err2)) < 0)
+			fprintf(stderr, "%s: %s: could not stop it again: %s\n", prog_name, iface, err2);
+	}
+	if (lock >= 0)
+		close(lock);
+	device_free(dev);
+	free(addrs.v);
+	conf_free(&c);
+	return ret;
+}
+
+static int interface_remove(const char *iface)
+{
+	char err[CONF_ERR_LEN] = "";
+
+	if (!uapi_has_device(iface) && !link_exists(iface)) {
+		fprintf(stderr, "%s: %s: no such interface\n", prog_name, iface);
+		return 1;
+	}
+	if (iface_stop(iface, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog_name, iface, err);
+		return 1;
+	}
+	return 0;
+}
+
+int cmd_interface(int argc, char *argv[])
+{
+	const char *sub = argc > 1 ? argv[1] : "list";
+
+	if (!strcmp(sub, "list")) {
+		bool json = take_flag(&argc, argv, "--json");
+
+		if (argc > 2)
+			goto usage;
+		return interface_list(json);
+	}
+	if (argc < 3 || !strcmp(argv[2], "-h") || !strcmp(argv[2], "--help"))
+		goto usage;
+	if (!interface_name_valid(argv[2])) {
+		fprintf(stderr, "%s: `%s' is not a valid interface name\n", prog_name, argv[2]);
+		return 1;
+	}
+	if (!strcmp(sub, "add"))
+		return interface_add(argc - 1, argv + 1);
+	if (!strcmp(sub, "remove") && argc == 3)
+		return interface_remove(argv[2]);
+usage:
+	command_usage(stderr, "interface");
+	return 1;
+}

@@ -1,0 +1,133 @@
+/* cmd_keys.c: `genkey`, `genpsk` and `pubkey`, exactly as wg(8) has them:
+ * keys travel on stdin and stdout in base64, never on the command line, and
+ * writing a fresh key into a file others can read earns wg's warning. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "crypto/crypto.h"
+#include "util/encoding.h"
+
+/* Writes the key and a newline straight to fd 1, so no stdio buffer is
+ * left holding it. */
+static bool put_key(const char b64[WEFT_KEY_B64_LEN + 1])
+{
+	char line[WEFT_KEY_B64_LEN + 1];
+	size_t done = 0;
+	bool ok = true;
+
+	memcpy(line, b64, WEFT_KEY_B64_LEN);
+	line[WEFT_KEY_B64_LEN] = '\n';
+	while (done < sizeof(line)) {
+		ssize_t n = write(STDOUT_FILENO, line + done, sizeof(line) - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ok = false;
+			break;
+		}
+		done += (size_t)n;
+	}
+	memzero(line, sizeof(line));
+	return ok;
+}
+
+static bool random_bytes(uint8_t *out, size_t len)
+{
+	while (len) {
+		ssize_t n = getrandom(out, len, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return false;
+		}
+		out += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* genkey: a clamped X25519 private key; genpsk: 32 random bytes. */
+int cmd_genkey(int argc, char *argv[])
+{
+	uint8_t key[X25519_KEY_LEN];
+	char b64[WEFT_KEY_B64_LEN + 1];
+	struct stat st;
+	int ret = 1;
+
+	if (argc != 1) {
+		command_usage(stderr, argv[0]);
+		return 1;
+	}
+	/* The file already exists (the shell made it with the umask): warn
+	 * when the world may read it, as wg does, but still write the key. */
+	if (!fstat(STDOUT_FILENO, &st) && S_ISREG(st.st_mode) && (st.st_mode & S_IRWXO))
+		fputs("Warning: writing to world accessible file.\n"
+		      "Consider setting the umask to 077 and trying again.\n", stderr);
+
+	if (!random_bytes(key, sizeof(key))) {
+		perror("getrandom");
+		goto out;
+	}
+	if (!strcmp(argv[0], "genkey"))
+		x25519_generate_private(key, key);
+	key_to_base64(b64, key);
+	if (!put_key(b64)) {
+		perror("write");
+		goto out;
+	}
+	ret = 0;
+out:
+	memzero(key, sizeof(key));
+	memzero(b64, sizeof(b64));
+	return ret;
+}
+
+int cmd_pubkey(int argc, char *argv[])
+{
+	/* stdin's buffer will hold the private key: make it one we can wipe. */
+	static char inbuf[BUFSIZ];
+	uint8_t key[X25519_KEY_LEN];
+	char b64[WEFT_KEY_B64_LEN + 1];
+	int c, ret = 1;
+
+	if (argc != 1) {
+		command_usage(stderr, argv[0]);
+		return 1;
+	}
+	setvbuf(stdin, inbuf, _IOFBF, sizeof(inbuf));
+	if (fread(b64, 1, WEFT_KEY_B64_LEN, stdin) != WEFT_KEY_B64_LEN) {
+		fprintf(stderr, "%s: Key is not the correct length or format\n", prog_name);
+		goto out;
+	}
+	b64[WEFT_KEY_B64_LEN] = '\0';
+	/* Only whitespace (and NULs, as wg allows) may follow the key. */
+	while ((c = getc(stdin)) != EOF) {
+		if (c && !strchr(" \t\n\r\v\f", c)) {
+			fprintf(stderr, "%s: Trailing characters found after key\n", prog_name);
+			goto out;
+		}
+	}
+	if (!key_from_base64(key, b64)) {
+		fprintf(stderr, "%s: Key is not the correct length or format\n", prog_name);
+		goto out;
+	}
+	x25519_public(key, key);
+	key_to_base64(b64, key);
+	if (!put_key(b64)) {
+		perror("write");
+		goto out;
+	}
+	ret = 0;
+out:
+	memzero(key, sizeof(key));
+	memzero(b64, sizeof(b64));
+	memzero(inbuf, sizeof(inbuf));
+	return ret;
+}

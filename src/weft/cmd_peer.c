@@ -1,0 +1,1039 @@
+/* cmd_peer.c: `weft peer add|remove|list|config` - peers of an interface
+ * whose config file has an Address pool: `add` gives a new peer the lowest
+ * free address of each pool (addrpool.h), records it in the config file and
+ * the running device, and prints the config the peer imports
+ * (peer_config.h), as text or a QR code (qr.h).
+ *
+ * Private keys weft generates for peers are kept, so `peer config` can
+ * print the same config later: one 0600 file per peer, named after its
+ * public key (base64url, as file names cannot hold '/'), in a 0700
+ * directory beside the config: IFACE.peers/KEY.key. `peer remove` deletes
+ * it. Keys never travel on the command line; --public-key takes a public
+ * key.
+ *
+ * Every change happens under a lock on the config directory and either
+ * completes or is undone: key file, then config file (atomic), then the
+ * running device; a failure at a later step rolls back the earlier ones. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addrpool.h"
+#include "commands.h"
+#include "conf/conf.h"
+#include "device.h"
+#include "peer_config.h"
+#include "qr.h"
+#include "util/atomic_file.h"
+#include "util/encoding.h"
+
+#define KEY_DIR_SUFFIX ".peers"
+#define KEY_FILE_SUFFIX ".key"
+#define KEY_DIR_MODE 0700
+#define KEY_FILE_MODE 0600
+#define IPV4_BITS 32
+#define IPV6_BITS 128
+
+/* What a peer command works on: the interface's config file (if any) and
+ * its running device (if any). */
+struct ctx {
+	const char *iface;
+	char path[PATH_MAX];
+	bool exists;
+	struct conf conf;
+	struct device *dev; /* NULL when not running */
+	int lock;
+};
+
+/* Options shared by `add` and `config`: how the peer's config looks. */
+struct render_opts {
+	struct peer_config_opts pc;
+	struct conf_prefix_list allowed_ips;
+	struct conf_dns dns;
+	bool dns_set;
+	bool qr;
+	const char *qr_png;
+};
+
+static void render_opts_init(struct render_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->pc.endpoint_type = PEER_ENDPOINT_ANY;
+	o->pc.keepalive = PEER_DEFAULT_KEEPALIVE;
+}
+
+static void render_opts_free(struct render_opts *o)
+{
+	free(o->allowed_ips.v);
+	free(o->dns.servers.v);
+	for (uint32_t i = 0; i < o->dns.search.n; i++)
+		free(o->dns.search.v[i]);
+	free(o->dns.search.v);
+}
+
+/* One of the rendering options at argv[*i]: 1 taken, 0 not one of them,
+ * -1 a bad value (reported). */
+static int take_render_option(int argc, char *argv[], int *i, struct render_opts *o)
+{
+	const char *v;
+
+	if (!strcmp(argv[*i], "--qr")) {
+		o->qr = true;
+		return 1;
+	}
+	if (take_option(argc, argv, i, "--qr-png", &v)) {
+		o->qr_png = v;
+		return v ? 1 : -1;
+	}
+	if (take_option(argc, argv, i, "--endpoint-type", &v)) {
+		if (v && peer_endpoint_type_parse(v, &o->pc.endpoint_type))
+			return 1;
+		if (v)
+			fprintf(stderr, "%s: --endpoint-type: `%s' is not one of ipv4, ipv6, domain, any\n",
+				prog_name, v);
+		return -1;
+	}
+	if (take_option(argc, argv, i, "--allowed-ips", &v))
+		return v && parse_prefix_list(&o->allowed_ips, v, "--allowed-ips") ? 1 : -1;
+	if (take_option(argc, argv, i, "--keepalive", &v)) {
+		char *end;
+		unsigned long k;
+
+		if (!v)
+			return -1;
+		errno = 0;
+		k = strcmp(v, "off") ? strtoul(v, &end, 10) : 0;
+		if (strcmp(v, "off") && (!*v || *end || errno || k > UINT16_MAX || *v == '-')) {
+			fprintf(stderr, "%s: --keepalive: `%s' is not a number of seconds (0-65535) or off\n",
+				prog_name, v);
+			return -1;
+		}
+		o->pc.keepalive = (uint16_t)k;
+		return 1;
+	}
+	if (take_option(argc, argv, i, "--dns", &v)) {
+		char *copy, *save = NULL, *tok;
+		bool ok = true;
+
+		if (!v)
+			return -1;
+		o->dns_set = true;
+		if (!strcmp(v, "none"))
+			return 1;
+		copy = strdup(v);
+		for (tok = copy ? strtok_r(copy, ",", &save) : NULL; ok && tok; tok = strtok_r(NULL, ",", &save)) {
+			tok += strspn(tok, " \t");
+			tok[strcspn(tok, " \t")] = '\0';
+			if (*tok && conf_dns_add(&o->dns, tok) < 0) {
+				fprintf(stderr, "%s: --dns: `%s' is neither an IP address nor a search domain\n",
+					prog_name, tok);
+				ok = false;
+			}
+		}
+		free(copy);
+		return copy && ok ? 1 : -1;
+	}
+	return 0;
+}
+
+/* ---- context ---- */
+
+static void ctx_free(struct ctx *c)
+{
+	conf_free(&c->conf);
+	device_free(c->dev);
+	if (c->lock >= 0)
+		close(c->lock);
+}
+
+/* Loads iface's config (needed when need_conf) and its running device.
+ * lock: take the config directory's lock first (for changes). */
+static bool ctx_load(struct ctx *c, const char *iface, bool need_conf, bool lock)
+{
+	char err[CONF_ERR_LEN];
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	conf_init(&c->conf);
+	c->iface = iface;
+	c->lock = -1;
+	if (!interface_name_valid(iface)) {
+		fprintf(stderr, "%s: `%s' is not a valid interface name\n", prog_name, iface);
+		return false;
+	}
+	if (!iface_conf_path(c->path, sizeof(c->path), iface, &c->exists)) {
+		fprintf(stderr, "%s: %s: config path too long\n", prog_name, iface);
+		return false;
+	}
+	if (lock && c->exists) {
+		c->lock = iface_conf_lock(c->path);
+		if (c->lock < 0) {
+			fprintf(stderr, "%s: %s: cannot lock its directory: %s\n", prog_name, c->path,
+				strerror(-c->lock));
+			return false;
+		}
+		c->exists = !access(c->path, F_OK); /* it may have changed while we waited */
+	}
+	if (c->exists) {
+		if (conf_load(&c->conf, c->path, 0, err, sizeof(err)) < 0) {
+			fprintf(stderr, "%s: %s\n", prog_name, err);
+			return false;
+		}
+	} else if (need_conf) {
+		fprintf(stderr, "%s: %s: no config file %s; start with `%s interface add %s --address CIDR'\n",
+			prog_name, iface, c->path, prog_name, iface);
+		return false;
+	}
+	ret = device_get(&c->dev, iface);
+	if (ret < 0 && ret != -ENODEV) {
+		fprintf(stderr, "%s: %s: cannot read the running device: %s\n", prog_name, iface, strerror(-ret));
+		return false;
+	}
+	if (!c->exists && !c->dev) {
+		fprintf(stderr, "%s: %s: no such interface (not running, no config file %s)\n",
+			prog_name, iface, c->path);
+		return false;
+	}
+	return true;
+}
+
+static struct dev_peer *dev_find(const struct device *dev, const uint8_t key[WG_KEY_LEN])
+{
+	for (size_t i = 0; dev && i < dev->n_peers; i++)
+		if (!memcmp(dev->peers[i].public_key, key, WG_KEY_LEN))
+			return &dev->peers[i];
+	return NULL;
+}
+
+/* NAME or base64 PUBKEY into key: true if the config or the device has
+ * that peer. */
+static bool find_peer(const struct ctx *c, const char *which, uint8_t key[WG_KEY_LEN])
+{
+	if (key_from_base64(key, which))
+		return conf_peer_find(&c->conf, key) || dev_find(c->dev, key);
+	for (uint32_t i = 0; i < c->conf.n_peers; i++) {
+		if (c->conf.peers[i].name && !strcmp(c->conf.peers[i].name, which)) {
+			memcpy(key, c->conf.peers[i].public_key, WG_KEY_LEN);
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool server_public_key(const struct ctx *c, uint8_t pub[WG_KEY_LEN])
+{
+	if (c->conf.iface.has_private_key)
+		return x25519_public(pub, c->conf.iface.private_key);
+	if (c->dev && (c->dev->flags & DEV_HAS_PUBLIC_KEY)) {
+		memcpy(pub, c->dev->public_key, WG_KEY_LEN);
+		return true;
+	}
+	fprintf(stderr, "%s: %s: the interface has no private key (PrivateKey in %s)\n",
+		prog_name, c->iface, c->path);
+	return false;
+}
+
+/* ---- key files ---- */
+
+static bool key_dir_path(char *out, size_t size, const struct ctx *c)
+{
+	size_t len = strlen(c->path);
+	const char *ext = ".conf";
+
+	if (len > strlen(ext) && !strcmp(c->path + len - strlen(ext), ext))
+		len -= strlen(ext);
+	return (size_t)snprintf(out, size, "%.*s%s", (int)len, c->path, KEY_DIR_SUFFIX) < size;
+}
+
+static bool key_file_path(char *out, size_t size, const struct ctx *c, const uint8_t pub[WG_KEY_LEN])
+{
+	char dir[PATH_MAX], b64[WEFT_KEY_B64_LEN + 1];
+
+	if (!key_dir_path(dir, sizeof(dir), c))
+		return false;
+	key_to_base64(b64, pub);
+	for (char *p = b64; *p; p++) /* base64url: '/' cannot be in a name */
+		*p = *p == '/' ? '_' : *p == '+' ? '-' : *p;
+	return (size_t)snprintf(out, size, "%s/%s%s", dir, b64, KEY_FILE_SUFFIX) < size;
+}
+
+static int write_key_file(const struct ctx *c, const uint8_t pub[WG_KEY_LEN], const uint8_t priv[WG_KEY_LEN])
+{
+	char dir[PATH_MAX], path[PATH_MAX], line[WEFT_KEY_B64_LEN + 2];
+	struct stat st;
+	int ret;
+
+	if (!key_dir_path(dir, sizeof(dir), c) || !key_file_path(path, sizeof(path), c, pub))
+		return -ENAMETOOLONG;
+	if (mkdir(dir, KEY_DIR_MODE) < 0 && errno != EEXIST)
+		return -errno;
+	if (lstat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if ((st.st_mode & 077) && chmod(dir, KEY_DIR_MODE) < 0)
+		return -errno;
+	key_to_base64(line, priv);
+	line[WEFT_KEY_B64_LEN] = '\n';
+	line[WEFT_KEY_B64_LEN + 1] = '\0';
+	ret = atomic_file_write(path, line, WEFT_KEY_B64_LEN + 1, KEY_FILE_MODE);
+	memzero(line, sizeof(line));
+	return ret;
+}
+
+/* The stored private key of pub: true when there is one and it matches. */
+static bool read_key_file(const struct ctx *c, const uint8_t pub[WG_KEY_LEN], uint8_t priv[WG_KEY_LEN])
+{
+	char path[PATH_MAX], buf[WEFT_KEY_B64_LEN + 8];
+	uint8_t check[WG_KEY_LEN];
+	bool ok = false;
+	ssize_t n;
+	int fd;
+
+	if (!key_file_path(path, sizeof(path), c, pub))
+		return false;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n >= WEFT_KEY_B64_LEN) {
+		buf[WEFT_KEY_B64_LEN] = '\0';
+		ok = key_from_base64(priv, buf) && x25519_public(check, priv) &&
+		     memeq_ct(check, pub, WG_KEY_LEN);
+		if (!ok)
+			fprintf(stderr, "%s: warning: %s does not hold this peer's private key; ignoring it\n",
+				prog_name, path);
+	}
+	memzero(buf, sizeof(buf));
+	if (!ok)
+		memzero(priv, WG_KEY_LEN);
+	return ok;
+}
+
+static bool key_file_exists(const struct ctx *c, const uint8_t pub[WG_KEY_LEN])
+{
+	char path[PATH_MAX];
+
+	return key_file_path(path, sizeof(path), c, pub) && !access(path, F_OK);
+}
+
+static void remove_key_file(const struct ctx *c, const uint8_t pub[WG_KEY_LEN])
+{
+	char path[PATH_MAX];
+
+	if (key_file_path(path, sizeof(path), c, pub) && unlink(path) < 0 && errno != ENOENT)
+		fprintf(stderr, "%s: warning: cannot remove %s: %s\n", prog_name, path, strerror(errno));
+}
+
+/* ---- address pools ---- */
+
+struct pools {
+	struct addrpool **v;
+	size_t n;
+};
+
+static void pools_free(struct pools *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		addrpool_free(p->v[i]);
+	free(p->v);
+	p->n = 0;
+	p->v = NULL;
+}
+
+static unsigned family_bits(uint8_t family)
+{
+	return family == AF_INET ? IPV4_BITS : IPV6_BITS;
+}
+
+static void mark_prefix(struct pools *p, const struct conf_prefix *range)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (addrpool_covers(p->v[i], range))
+			addrpool_mark(p->v[i], range);
+}
+
+/* One pool per network of the interface's Addresses that has room for
+ * peers (shorter than /32 or /128), with every address already in use
+ * marked: the interface's own, and every peer's AllowedIPs inside it, in
+ * the config and on the running device. */
+static int pools_build(struct pools *p, const struct ctx *c)
+{
+	const struct conf_prefix_list *addrs = &c->conf.iface.addresses;
+	int ret = 0;
+
+	p->v = calloc(addrs->n ? addrs->n : 1, sizeof(*p->v));
+	p->n = 0;
+	if (!p->v)
+		return -ENOMEM;
+	for (uint32_t i = 0; !ret && i < addrs->n; i++) {
+		const struct conf_prefix *a = &addrs->v[i];
+		struct conf_prefix net = *a;
+		bool merged = false;
+
+		if (a->cidr >= family_bits(a->addr.family))
+			continue;
+		/* A second address in a network we have: one pool, both reserved. */
+		for (size_t k = 0; k < p->n && !merged; k++) {
+			const struct conf_prefix *have = addrpool_network(p->v[k]);
+
+			if (have->cidr == net.cidr && addrpool_contains(p->v[k], &a->addr)) {
+				ret = addrpool_reserve(p->v[k], &a->addr);
+				merged = true;
+			}
+		}
+		if (!merged && !(ret = addrpool_new_for_address(&p->v[p->n], a)))
+			p->n++;
+	}
+	/* Interface addresses inside another's network (a /32 within a /24). */
+	for (uint32_t i = 0; !ret && i < addrs->n; i++)
+		for (size_t k = 0; k < p->n; k++)
+			if (addrpool_contains(p->v[k], &addrs->v[i].addr))
+				addrpool_reserve(p->v[k], &addrs->v[i].addr);
+	for (uint32_t i = 0; !ret && i < c->conf.n_peers; i++)
+		for (uint32_t j = 0; j < c->conf.peers[i].allowed_ips.n; j++)
+			mark_prefix(p, &c->conf.peers[i].allowed_ips.v[j]);
+	for (size_t i = 0; !ret && c->dev && i < c->dev->n_peers; i++) {
+		const struct dev_peer *dp = &c->dev->peers[i];
+
+		for (size_t j = 0; j < dp->n_allowedips; j++) {
+			struct conf_prefix r = { .addr.family = (uint8_t)dp->allowedips[j].family,
+						 .cidr = dp->allowedips[j].cidr };
+
+			memcpy(r.addr.bytes, dp->allowedips[j].family == AF_INET ? (const void *)&dp->allowedips[j].ip4 :
+			       (const void *)&dp->allowedips[j].ip6, dp->allowedips[j].family == AF_INET ? 4 : 16);
+			mark_prefix(p, &r);
+		}
+	}
+	if (ret < 0)
+		pools_free(p);
+	return ret;
+}
+
+/* A peer's tunnel addresses: its AllowedIPs inside the interface's
+ * networks. */
+static int peer_addresses(const struct conf *conf, const struct conf_prefix_list *allowed,
+			  struct conf_prefix_list *out)
+{
+	const struct conf_prefix_list *addrs = &conf->iface.addresses;
+	int ret = 0;
+
+	for (uint32_t i = 0; !ret && i < allowed->n; i++) {
+		for (uint32_t k = 0; k < addrs->n; k++) {
+			const struct conf_prefix *net = &addrs->v[k], *ip = &allowed->v[i];
+			unsigned bits = net->cidr, full = bits / 8;
+
+			if (ip->addr.family != net->addr.family || ip->cidr < bits ||
+			    net->cidr >= family_bits(net->addr.family))
+				continue;
+			if (memcmp(ip->addr.bytes, net->addr.bytes, full) ||
+			    (bits % 8 && ((ip->addr.bytes[full] ^ net->addr.bytes[full]) & (0xff00 >> (bits % 8)) & 0xff)))
+				continue;
+			ret = conf_prefix_list_add(out, ip);
+			break;
+		}
+	}
+	return ret;
+}
+
+/* ---- output ---- */
+
+static bool write_all(int fd, const char *s, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, s, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		s += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* The config as text on stdout, or as a QR code with --qr. */
+static bool emit(const char *text, size_t len, const struct render_opts *o, bool has_key)
+{
+	int ret;
+
+	if (!o->qr) {
+		fflush(stdout);
+		if (!write_all(STDOUT_FILENO, text, len)) {
+			fprintf(stderr, "%s: cannot write the config: %s\n", prog_name, strerror(errno));
+			return false;
+		}
+		return true;
+	}
+	if (!has_key)
+		fprintf(stderr, "%s: note: the code has no private key; the phone's app must add it\n", prog_name);
+	ret = qr_write_terminal(stdout, text);
+	if (ret < 0)
+		fprintf(stderr, "%s: cannot draw the QR code: %s\n", prog_name,
+			ret == -EFBIG ? "the config is too long for a QR code" : strerror(-ret));
+	return ret == 0;
+}
+
+static bool write_png(const char *path, const char *text)
+{
+	int ret = qr_write_png(path, text);
+
+	if (ret < 0)
+		fprintf(stderr, "%s: %s: cannot write the QR code: %s\n", prog_name, path,
+			ret == -EFBIG ? "the config is too long for a QR code" : strerror(-ret));
+	return ret == 0;
+}
+
+static void format_prefixes(char *out, size_t size, const struct conf_prefix_list *l)
+{
+	size_t off = 0;
+
+	out[0] = '\0';
+	for (uint32_t i = 0; i < l->n && off < size; i++) {
+		char s[CONF_PREFIX_STRLEN];
+		int n;
+
+		conf_prefix_format(s, &l->v[i]);
+		n = snprintf(out + off, size - off, "%s%s", i ? ", " : "", s);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+}
+
+/* ---- peer add ---- */
+
+static int peer_add(int argc, char *argv[])
+{
+	const char *iface = argv[1], *name = NULL, *pubarg = NULL, *v;
+	uint8_t pub[WG_KEY_LEN], priv[WG_KEY_LEN], server_pub[WG_KEY_LEN];
+	struct conf_prefix_list addrs = { 0 };
+	bool generate = false, key_written = false, conf_saved = false, png_written = false;
+	char err[CONF_ERR_LEN], *text = NULL;
+	struct render_opts o;
+	struct pools pools = { 0 };
+	struct conf_peer *cp;
+	struct device *change = NULL;
+	struct ctx c;
+	size_t len = 0;
+	int ret, status = 1;
+
+	render_opts_init(&o);
+	memset(&c, 0, sizeof(c));
+	conf_init(&c.conf);
+	c.lock = -1;
+	for (int i = 2; i < argc; i++) {
+		int r = take_render_option(argc, argv, &i, &o);
+
+		if (r < 0)
+			goto out;
+		if (r)
+			continue;
+		if (!strcmp(argv[i], "--generate-key")) {
+			generate = true;
+		} else if (take_option(argc, argv, &i, "--public-key", &v)) {
+			if (!v)
+				goto out;
+			pubarg = v;
+		} else if (take_option(argc, argv, &i, "--name", &v)) {
+			if (!v)
+				goto out;
+			name = v;
+		} else {
+			fprintf(stderr, "%s: unknown option `%s'\n", prog_name, argv[i]);
+			command_usage(stderr, "peer");
+			goto out;
+		}
+	}
+	if (generate && pubarg) {
+		fprintf(stderr, "%s: --public-key and --generate-key exclude each other\n", prog_name);
+		goto out;
+	}
+	if (pubarg && !key_from_base64(pub, pubarg)) {
+		fprintf(stderr, "%s: --public-key: `%s' is not a base64 WireGuard key\n", prog_name, pubarg);
+		goto out;
+	}
+	if (name && (!conf_name_valid(name) || key_from_base64(priv, name))) {
+		fprintf(stderr, "%s: --name: `%s' is not a valid peer name (1-%d printable characters, "
+			"no '#', not a key)\n", prog_name, name, CONF_NAME_MAX);
+		goto out;
+	}
+	if (!ctx_load(&c, iface, true, true))
+		goto out;
+	if (!pubarg) {
+		if (!generate_private_key(priv) || !x25519_public(pub, priv)) {
+			fprintf(stderr, "%s: cannot generate a key: %s\n", prog_name, strerror(errno));
+			goto out;
+		}
+		generate = true;
+	}
+	if (conf_peer_find(&c.conf, pub) || dev_find(c.dev, pub)) {
+		char b64[WEFT_KEY_B64_LEN + 1];
+
+		key_to_base64(b64, pub);
+		fprintf(stderr, "%s: %s: peer %s already exists\n", prog_name, iface, b64);
+		goto out;
+	}
+	for (uint32_t i = 0; name && i < c.conf.n_peers; i++) {
+		if (c.conf.peers[i].name && !strcmp(c.conf.peers[i].name, name)) {
+			fprintf(stderr, "%s: %s: a peer named `%s' already exists\n", prog_name, iface, name);
+			goto out;
+		}
+	}
+	if (!server_public_key(&c, server_pub))
+		goto out;
+
+	/* The addresses: the lowest free one of every pool. */
+	ret = pools_build(&pools, &c);
+	if (ret < 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog_name, iface, strerror(-ret));
+		goto out;
+	}
+	if (!pools.n) {
+		fprintf(stderr, "%s: %s: no Address in %s has room for peers (it needs a prefix such as "
+			"10.0.0.1/24 or fd00::1/64)\n", prog_name, iface, c.path);
+		goto out;
+	}
+	for (size_t i = 0; i < pools.n; i++) {
+		struct conf_prefix p;
+
+		ret = addrpool_take(pools.v[i], &p.addr);
+		if (ret < 0) {
+			char net[CONF_PREFIX_STRLEN];
+
+			conf_prefix_format(net, addrpool_network(pools.v[i]));
+			if (ret == -ENOSPC)
+				fprintf(stderr, "%s: %s: no free address left in %s\n", prog_name, iface, net);
+			else
+				fprintf(stderr, "%s: %s: %s: %s\n", prog_name, iface, net, strerror(-ret));
+			goto out;
+		}
+		p.cidr = (uint8_t)family_bits(p.addr.family);
+		if (conf_prefix_list_add(&addrs, &p) < 0)
+			goto oom;
+	}
+
+	/* The config the peer imports, before anything changes: a gap in
+	 * [Weft] fails here and leaves everything as it was. */
+	o.pc.allowed_ips = &o.allowed_ips;
+	o.pc.dns = o.dns_set ? &o.dns : NULL;
+	o.pc.running_port = c.dev ? c.dev->listen_port : 0;
+	ret = peer_config_render(&c.conf, server_pub, &addrs, pub, generate ? priv : NULL, &o.pc,
+				 &text, &len, err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "%s: %s: %s (%s)\n", prog_name, iface, err, c.path);
+		goto out;
+	}
+	if (o.qr_png) {
+		if (!write_png(o.qr_png, text))
+			goto out;
+		png_written = true;
+	}
+
+	/* Commit: key file, config file, running device. */
+	if (generate) {
+		ret = write_key_file(&c, pub, priv);
+		if (ret < 0) {
+			fprintf(stderr, "%s: %s: cannot store the peer's private key: %s\n", prog_name, iface,
+				strerror(-ret));
+			goto out;
+		}
+		key_written = true;
+	}
+	if (conf_peer_add(&c.conf, pub, &cp) < 0)
+		goto oom;
+	for (uint32_t i = 0; i < addrs.n; i++)
+		if (conf_prefix_list_add(&cp->allowed_ips, &addrs.v[i]) < 0)
+			goto oom;
+	if (name && conf_peer_set_name(cp, name) < 0)
+		goto oom;
+	if (conf_save(&c.conf, c.path, CONF_WRITE_WEFT, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", prog_name, err);
+		goto out;
+	}
+	conf_saved = true;
+	if (c.dev) {
+		change = device_new(iface);
+		if (!change || device_peer_from_conf(change, conf_peer_find(&c.conf, pub)) < 0)
+			goto oom;
+		ret = device_set(change);
+		if (ret < 0) {
+			fprintf(stderr, "%s: %s: the running device refused the peer: %s\n", prog_name, iface,
+				strerror(-ret));
+			goto out;
+		}
+	}
+	status = emit(text, len, &o, generate) ? 0 : 1;
+	/* The peer is in place even if stdout failed: keep it (peer config
+	 * prints it again). */
+	conf_saved = key_written = png_written = false;
+	goto out;
+oom:
+	fprintf(stderr, "%s: out of memory\n", prog_name);
+out:
+	if (conf_saved) {
+		conf_peer_remove(&c.conf, pub);
+		if (conf_save(&c.conf, c.path, CONF_WRITE_WEFT, err, sizeof(err)) < 0)
+			fprintf(stderr, "%s: could not undo the change: %s\n", prog_name, err);
+	}
+	if (key_written)
+		remove_key_file(&c, pub);
+	if (png_written)
+		unlink(o.qr_png);
+	memzero(priv, sizeof(priv));
+	conf_text_free(text, len);
+	device_free(change);
+	pools_free(&pools);
+	free(addrs.v);
+	render_opts_free(&o);
+	ctx_free(&c);
+	return status;
+}
+
+/* ---- peer remove ---- */
+
+static int peer_remove(int argc, char *argv[])
+{
+	uint8_t pub[WG_KEY_LEN];
+	char err[CONF_ERR_LEN];
+	struct device *change = NULL;
+	struct dev_peer *dp;
+	struct ctx c;
+	bool in_conf, on_dev;
+	int ret, status = 1;
+
+	if (argc != 3) {
+		command_usage(stderr, "peer");
+		return 1;
+	}
+	if (!ctx_load(&c, argv[1], false, true))
+		goto out;
+	if (!find_peer(&c, argv[2], pub)) {
+		fprintf(stderr, "%s: %s: no peer `%s'\n", prog_name, c.iface, argv[2]);
+		goto out;
+	}
+	in_conf = conf_peer_find(&c.conf, pub) != NULL;
+	on_dev = dev_find(c.dev, pub) != NULL;
+	if (on_dev) {
+		change = device_new(c.iface);
+		if (!change || !(dp = device_add_peer(change))) {
+			fprintf(stderr, "%s: out of memory\n", prog_name);
+			goto out;
+		}
+		memcpy(dp->public_key, pub, WG_KEY_LEN);
+		dp->flags = PEER_HAS_PUBLIC_KEY | PEER_REMOVE_ME;
+		ret = device_set(change);
+		if (ret < 0) {
+			fprintf(stderr, "%s: %s: the running device refused: %s\n", prog_name, c.iface, strerror(-ret));
+			goto out;
+		}
+	}
+	if (in_conf) {
+		struct device *undo = device_new(c.iface);
+		bool undo_ok = undo && device_peer_from_conf(undo, conf_peer_find(&c.conf, pub)) == 0;
+
+		conf_peer_remove(&c.conf, pub);
+		if (conf_save(&c.conf, c.path, CONF_WRITE_WEFT, err, sizeof(err)) < 0) {
+			fprintf(stderr, "%s: %s\n", prog_name, err);
+			/* Put the peer back on the device: all or nothing. */
+			if (on_dev && (!undo_ok || device_set(undo) < 0))
+				fprintf(stderr, "%s: %s: could not put the peer back on the device\n",
+					prog_name, c.iface);
+			device_free(undo);
+			goto out;
+		}
+		device_free(undo);
+	}
+	remove_key_file(&c, pub);
+	status = 0;
+out:
+	device_free(change);
+	ctx_free(&c);
+	return status;
+}
+
+/* ---- peer config ---- */
+
+static int peer_config(int argc, char *argv[])
+{
+	uint8_t pub[WG_KEY_LEN], priv[WG_KEY_LEN], server_pub[WG_KEY_LEN];
+	struct conf_prefix_list addrs = { 0 };
+	char err[CONF_ERR_LEN], *text = NULL;
+	const struct conf_peer *cp;
+	const char *which = NULL;
+	struct render_opts o;
+	bool have_key = false;
+	struct ctx c;
+	size_t len = 0;
+	int status = 1;
+
+	render_opts_init(&o);
+	memset(&c, 0, sizeof(c));
+	conf_init(&c.conf);
+	c.lock = -1;
+	for (int i = 2; i < argc; i++) {
+		int r = take_render_option(argc, argv, &i, &o);
+
+		if (r < 0)
+			goto out;
+		if (r)
+			continue;
+		if (which || argv[i][0] == '-') {
+			fprintf(stderr, "%s: unexpected `%s'\n", prog_name, argv[i]);
+			command_usage(stderr, "peer");
+			goto out;
+		}
+		which = argv[i];
+	}
+	if (!which) {
+		command_usage(stderr, "peer");
+		goto out;
+	}
+	if (!ctx_load(&c, argv[1], true, false))
+		goto out;
+	if (!find_peer(&c, which, pub) || !(cp = conf_peer_find(&c.conf, pub))) {
+		fprintf(stderr, "%s: %s: no peer `%s' in %s\n", prog_name, c.iface, which, c.path);
+		goto out;
+	}
+	if (!server_public_key(&c, server_pub))
+		goto out;
+	if (peer_addresses(&c.conf, &cp->allowed_ips, &addrs) < 0) {
+		fprintf(stderr, "%s: out of memory\n", prog_name);
+		goto out;
+	}
+	if (!addrs.n) {
+		fprintf(stderr, "%s: %s: peer `%s' has no AllowedIPs inside the interface's Address networks\n",
+			prog_name, c.iface, which);
+		goto out;
+	}
+	have_key = read_key_file(&c, pub, priv);
+	o.pc.allowed_ips = &o.allowed_ips;
+	o.pc.dns = o.dns_set ? &o.dns : NULL;
+	o.pc.running_port = c.dev ? c.dev->listen_port : 0;
+	if (peer_config_render(&c.conf, server_pub, &addrs, pub, have_key ? priv : NULL, &o.pc,
+			       &text, &len, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s: %s (%s)\n", prog_name, c.iface, err, c.path);
+		goto out;
+	}
+	if (o.qr_png && !write_png(o.qr_png, text))
+		goto out;
+	status = emit(text, len, &o, have_key) ? 0 : 1;
+out:
+	memzero(priv, sizeof(priv));
+	conf_text_free(text, len);
+	free(addrs.v);
+	render_opts_free(&o);
+	ctx_free(&c);
+	return status;
+}
+
+/* ---- peer list ---- */
+
+/* "3m 20s ago", "2h 5m ago", "4d 1h ago", "never". */
+static void format_ago(char *out, size_t size, int64_t then, time_t now)
+{
+	int64_t s = now - then;
+
+	if (!then) {
+		snprintf(out, size, "never");
+		return;
+	}
+	if (s < 0)
+		s = 0;
+	if (s < 60)
+		snprintf(out, size, "%llds ago", (long long)s);
+	else if (s < 3600)
+		snprintf(out, size, "%lldm %llds ago", (long long)(s / 60), (long long)(s % 60));
+	else if (s < 86400)
+		snprintf(out, size, "%lldh %lldm ago", (long long)(s / 3600), (long long)(s % 3600 / 60));
+	else
+		snprintf(out, size, "%lldd %lldh ago", (long long)(s / 86400), (long long)(s % 86400 / 3600));
+}
+
+static void format_bytes(char *out, size_t size, uint64_t b)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)b;
+	size_t u = 0;
+
+	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024;
+		u++;
+	}
+	if (u)
+		snprintf(out, size, "%.2f %s", v, units[u]);
+	else
+		snprintf(out, size, "%llu B", (unsigned long long)b);
+}
+
+struct row {
+	const char *name;
+	uint8_t key[WG_KEY_LEN];
+	const struct conf_prefix_list *conf_ips; /* NULL: from the device */
+	const struct dev_peer *dp;
+};
+
+static void dev_ips(char *out, size_t size, const struct dev_peer *dp)
+{
+	size_t off = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < dp->n_allowedips && off < size; i++) {
+		char a[INET6_ADDRSTRLEN];
+		int n;
+
+		if (!dev_allowedip_addr(a, &dp->allowedips[i]))
+			continue;
+		n = snprintf(out + off, size - off, "%s%s/%u", off ? ", " : "", a, dp->allowedips[i].cidr);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+}
+
+static int peer_list(int argc, char *argv[])
+{
+	bool json = take_flag(&argc, argv, "--json");
+	struct row *rows = NULL;
+	size_t n = 0, name_w = 4, ips_w = 9;
+	time_t now = time(NULL);
+	json_t *arr = NULL;
+	struct ctx c;
+	int status = 1;
+
+	if (argc != 2) {
+		command_usage(stderr, "peer");
+		return 1;
+	}
+	if (!ctx_load(&c, argv[1], false, false))
+		goto out;
+	rows = calloc((size_t)c.conf.n_peers + (c.dev ? c.dev->n_peers : 0) + 1, sizeof(*rows));
+	if (!rows)
+		goto out;
+	for (uint32_t i = 0; i < c.conf.n_peers; i++, n++) {
+		rows[n].name = c.conf.peers[i].name;
+		memcpy(rows[n].key, c.conf.peers[i].public_key, WG_KEY_LEN);
+		rows[n].conf_ips = &c.conf.peers[i].allowed_ips;
+		rows[n].dp = dev_find(c.dev, rows[n].key);
+	}
+	for (size_t i = 0; c.dev && i < c.dev->n_peers; i++) {
+		if (conf_peer_find(&c.conf, c.dev->peers[i].public_key))
+			continue;
+		memcpy(rows[n].key, c.dev->peers[i].public_key, WG_KEY_LEN);
+		rows[n++].dp = &c.dev->peers[i];
+	}
+	for (size_t i = 0; i < n; i++) {
+		char ips[4096];
+
+		if (rows[i].conf_ips)
+			format_prefixes(ips, sizeof(ips), rows[i].conf_ips);
+		else
+			dev_ips(ips, sizeof(ips), rows[i].dp);
+		if (rows[i].name && strlen(rows[i].name) > name_w)
+			name_w = strlen(rows[i].name);
+		if (strlen(ips) > ips_w)
+			ips_w = strlen(ips);
+	}
+	if (json)
+		arr = json_array();
+	else if (n && c.dev)
+		printf("%-*s  %-44s  %-*s  %-16s  %s\n", (int)name_w, "NAME", "PUBLIC KEY", (int)ips_w,
+		       "ADDRESSES", "LATEST HANDSHAKE", "TRANSFER (RX / TX)");
+	else if (n)
+		printf("%-*s  %-44s  %s\n", (int)name_w, "NAME", "PUBLIC KEY", "ADDRESSES (not running)");
+	for (size_t i = 0; i < n; i++) {
+		char b64[WEFT_KEY_B64_LEN + 1], ips[4096], hs[32] = "-", rx[24] = "-", tx[24] = "-";
+		const struct dev_peer *dp = rows[i].dp;
+
+		key_to_base64(b64, rows[i].key);
+		if (rows[i].conf_ips)
+			format_prefixes(ips, sizeof(ips), rows[i].conf_ips);
+		else
+			dev_ips(ips, sizeof(ips), dp);
+		if (dp) {
+			format_ago(hs, sizeof(hs), dp->last_handshake_sec, now);
+			format_bytes(rx, sizeof(rx), dp->rx_bytes);
+			format_bytes(tx, sizeof(tx), dp->tx_bytes);
+		}
+		if (!json) {
+			const char *nm = rows[i].name ? rows[i].name : "-";
+
+			if (c.dev)
+				printf("%-*s  %-44s  %-*s  %-16s  %s / %s%s\n", (int)name_w, nm, b64, (int)ips_w, ips,
+				       hs, rx, tx, rows[i].conf_ips ? "" : "  (not in the config)");
+			else
+				printf("%-*s  %-44s  %s\n", (int)name_w, nm, b64, ips);
+			continue;
+		}
+		json_t *o = json_object(), *ipa = json_array();
+		char *save = NULL;
+
+		for (char *t = strtok_r(ips, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+			json_array_append_new(ipa, json_string(t));
+		json_object_set_new(o, "name", rows[i].name ? json_string(rows[i].name) : json_null());
+		json_object_set_new(o, "public_key", json_string(b64));
+		json_object_set_new(o, "allowed_ips", ipa);
+		json_object_set_new(o, "in_config", json_boolean(rows[i].conf_ips != NULL));
+		json_object_set_new(o, "has_private_key", json_boolean(key_file_exists(&c, rows[i].key)));
+		if (dp) {
+			char ep[DEV_ENDPOINT_STRLEN];
+
+			json_object_set_new(o, "endpoint", device_has_endpoint(dp) &&
+					    dev_endpoint_format(ep, sizeof(ep), &dp->endpoint) ? json_string(ep) : json_null());
+			json_object_set_new(o, "latest_handshake", json_integer(dp->last_handshake_sec));
+			json_object_set_new(o, "transfer_rx", json_integer((json_int_t)dp->rx_bytes));
+			json_object_set_new(o, "transfer_tx", json_integer((json_int_t)dp->tx_bytes));
+		}
+		json_array_append_new(arr, o);
+	}
+	if (json) {
+		json_t *root = json_pack("{s:s, s:b, s:o, s:o}", "interface", c.iface, "running", c.dev != NULL,
+					 "config", c.exists ? json_string(c.path) : json_null(), "peers", arr);
+
+		if (!root || json_dumpf(root, stdout, JSON_INDENT(2)) < 0)
+			goto out;
+		putchar('\n');
+		json_decref(root);
+	}
+	status = fflush(stdout) ? 1 : 0;
+out:
+	free(rows);
+	ctx_free(&c);
+	return status;
+}
+
+int cmd_peer(int argc, char *argv[])
+{
+	const char *sub = argc > 1 ? argv[1] : "";
+
+	if (argc < 3 || !strcmp(argv[2], "-h") || !strcmp(argv[2], "--help")) {
+		command_usage(argc < 3 ? stderr : stdout, "peer");
+		return argc < 3;
+	}
+	if (argv[2][0] == '-') {
+		fprintf(stderr, "%s: peer %s: the interface comes first, before `%s'\n", prog_name, sub, argv[2]);
+		command_usage(stderr, "peer");
+		return 1;
+	}
+	if (!strcmp(sub, "add"))
+		return peer_add(argc - 1, argv + 1);
+	if (!strcmp(sub, "remove"))
+		return peer_remove(argc - 1, argv + 1);
+	if (!strcmp(sub, "list"))
+		return peer_list(argc - 1, argv + 1);
+	if (!strcmp(sub, "config"))
+		return peer_config(argc - 1, argv + 1);
+	fprintf(stderr, "%s: unknown peer command `%s'\n", prog_name, sub);
+	command_usage(stderr, "peer");
+	return 1;
+}

@@ -1,0 +1,230 @@
+/* hooks.c: child processes for `weft up`/`down` (see hooks.h), with
+ * posix_spawn so that the child's signal mask and default handlers are set
+ * before it runs anything. */
+#include "hooks.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define OUTPUT_CHUNK 4096
+#define OUTPUT_MAX (16u << 20) /* nft/iptables-save listings are far smaller */
+#define EXIT_SIGNALLED_BASE 128 /* shells report death by signal N as 128+N */
+
+extern char **environ;
+
+static sigset_t child_mask;
+static bool child_mask_set;
+
+void run_set_child_sigmask(const sigset_t *mask)
+{
+	child_mask = *mask;
+	child_mask_set = true;
+}
+
+bool find_in_path(const char *name, char *out, size_t size)
+{
+	const char *path = getenv("PATH");
+	char *copy, *dir, *rest;
+	bool found = false;
+
+	if (strchr(name, '/')) {
+		snprintf(out, size, "%s", name);
+		return access(name, X_OK) == 0;
+	}
+	copy = strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin");
+	if (!copy)
+		return false;
+	for (rest = copy; !found && (dir = strsep(&rest, ":"));) {
+		int n = snprintf(out, size, "%s/%s", *dir ? dir : ".", name);
+
+		found = n > 0 && (size_t)n < size && access(out, X_OK) == 0;
+	}
+	free(copy);
+	return found;
+}
+
+static int write_all(int fd, const char *s, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, s, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		s += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Reads fd to EOF into a fresh string. */
+static int read_all(int fd, char **output)
+{
+	size_t cap = OUTPUT_CHUNK, n = 0;
+	char *buf = malloc(cap + 1);
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t got;
+
+		if (n == cap) {
+			char *more;
+
+			if (cap >= OUTPUT_MAX) {
+				free(buf);
+				return -E2BIG;
+			}
+			more = realloc(buf, cap * 2 + 1);
+			if (!more) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = more;
+			cap *= 2;
+		}
+		got = read(fd, buf + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			int err = -errno;
+
+			free(buf);
+			return err;
+		}
+		if (!got)
+			break;
+		n += (size_t)got;
+	}
+	buf[n] = '\0';
+	*output = buf;
+	return 0;
+}
+
+int run_program(char *const argv[], const char *input, char **output)
+{
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, status, r;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t deflt;
+	pid_t pid;
+
+	if (output)
+		*output = NULL;
+	if ((input && pipe2(in, O_CLOEXEC) < 0) || (output && pipe2(out, O_CLOEXEC) < 0)) {
+		r = -errno;
+		goto close_pipes;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	if (input)
+		posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
+	if (output)
+		posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+	sigemptyset(&deflt);
+	sigaddset(&deflt, SIGINT);
+	sigaddset(&deflt, SIGTERM);
+	sigaddset(&deflt, SIGHUP);
+	sigaddset(&deflt, SIGPIPE);
+	posix_spawnattr_setsigdefault(&attr, &deflt);
+	if (child_mask_set)
+		posix_spawnattr_setsigmask(&attr, &child_mask);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | (child_mask_set ? POSIX_SPAWN_SETSIGMASK : 0));
+	r = strchr(argv[0], '/') ? posix_spawn(&pid, argv[0], &fa, &attr, argv, environ)
+				 : posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (r) {
+		r = -r;
+		goto close_pipes;
+	}
+	if (input) {
+		close(in[0]);
+		in[0] = -1;
+		/* A child that stops reading early is its own failure, shown by
+		 * its exit status; SIGPIPE must not end weft mid-setup. */
+		signal(SIGPIPE, SIG_IGN);
+		write_all(in[1], input, strlen(input));
+		close(in[1]);
+		in[1] = -1;
+	}
+	r = 0;
+	if (output) {
+		close(out[1]);
+		out[1] = -1;
+		r = read_all(out[0], output);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			r = -errno;
+			goto close_pipes;
+		}
+	}
+	if (r < 0) {
+		free(output ? *output : NULL);
+		if (output)
+			*output = NULL;
+		goto close_pipes;
+	}
+	r = WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_SIGNALLED_BASE + WTERMSIG(status);
+close_pipes:
+	for (int i = 0; i < 2; i++) {
+		if (in[i] >= 0)
+			close(in[i]);
+		if (out[i] >= 0)
+			close(out[i]);
+	}
+	return r;
+}
+
+char *hook_expand(const char *command, const char *iface)
+{
+	size_t n = 0, ilen = strlen(iface);
+	const char *p;
+	char *out, *o;
+
+	for (p = command; (p = strstr(p, "%i")); p += 2)
+		n++;
+	out = malloc(strlen(command) + n * ilen + 1);
+	if (!out)
+		return NULL;
+	for (o = out, p = command; *p;) {
+		if (p[0] == '%' && p[1] == 'i') {
+			memcpy(o, iface, ilen);
+			o += ilen;
+			p += 2;
+		} else
+			*o++ = *p++;
+	}
+	*o = '\0';
+	return out;
+}
+
+int hooks_run(char *const *commands, size_t n, const char *iface, size_t *failed)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *cmd = hook_expand(commands[i], iface);
+		char *argv[] = { HOOK_SHELL, "-e", "-o", "pipefail", "-c", cmd, NULL };
+		int r;
+
+		if (!cmd)
+			return -ENOMEM;
+		fprintf(stderr, "[#] %s\n", cmd);
+		fflush(stderr);
+		r = run_program(argv, NULL, NULL);
+		free(cmd);
+		if (r) {
+			if (failed)
+				*failed = i;
+			return r;
+		}
+	}
+	return 0;
+}

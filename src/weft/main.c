@@ -1,0 +1,211 @@
+/* main.c: the `weft` command line - a git-style table of subcommands, each
+ * in its own cmd_*.c file, plus `weft help [CMD]` and `weft --version`.
+ * With no arguments weft does what wg does: `show`. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "crypto/crypto.h"
+
+#ifndef WEFT_VERSION
+#define WEFT_VERSION "0.1.0"
+#endif
+
+#define QUICK_DETAILS \
+	"An argument with a '/' or ending in .conf is the config file; otherwise <interface>.conf is\n" \
+	"looked for in /etc/weft, then /etc/wireguard ($WEFT_CONFIG_DIR instead, when set). The file's\n" \
+	"Address, DNS, MTU, Table, PreUp/PostUp/PreDown/PostDown and SaveConfig work as in wg-quick(8);\n" \
+	"weftd runs the device (WG_QUICK_USERSPACE_IMPLEMENTATION overrides it). See docs/weft-quick.md.\n"
+
+#define SHOW_FIELDS "public-key | private-key | listen-port | fwmark | peers | preshared-keys | " \
+	"endpoints | allowed-ips | latest-handshakes | transfer | persistent-keepalive | dump"
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char *argv[]);
+	const char *group;   /* heading in `weft help` */
+	const char *args;    /* what follows "weft NAME" in the usage line */
+	const char *summary; /* one line */
+	const char *details; /* optional, shown by `weft help NAME` */
+};
+
+/* New command groups (up/down/save/strip, interface, peer...) add their rows
+ * here, grouped under a heading of their own. */
+static const struct command commands[] = {
+	{ "show", cmd_show, "wg-compatible",
+	  "[{ <interface> | all | interfaces }] [" SHOW_FIELDS "] [--json]",
+	  "Shows the current configuration and device information",
+	  "With --json, prints {\"interfaces\":[...]} for scripts (no private or preshared keys);\n"
+	  "see weft(8) for its shape. WG_COLOR_MODE=always|never and WG_HIDE_KEYS=never work as for wg.\n" },
+	{ "showconf", cmd_showconf, "wg-compatible", "<interface> [--json]",
+	  "Shows the current configuration of a given WireGuard interface, for use with `setconf'",
+	  "With --json, prints the same settings, keys included, as one JSON object.\n" },
+	{ "set", cmd_set, "wg-compatible",
+	  "<interface> [listen-port <port>] [fwmark <mark>] [private-key <file path>] "
+	  "[peer <base64 public key> [remove] [preshared-key <file path>] [endpoint <ip>:<port>] "
+	  "[persistent-keepalive <interval seconds>] [allowed-ips [+|-]<ip1>/<cidr1>[,[+|-]<ip2>/<cidr2>]...] ]...",
+	  "Change the current configuration, add peers, remove peers, or change peers",
+	  "Keys are read from files (`-' is not special; use /dev/stdin), never taken from the command line.\n" },
+	{ "setconf", cmd_setconf, "wg-compatible", "<interface> <configuration filename>",
+	  "Applies a configuration file to a WireGuard interface", NULL },
+	{ "addconf", cmd_setconf, "wg-compatible", "<interface> <configuration filename>",
+	  "Appends a configuration file to a WireGuard interface", NULL },
+	{ "syncconf", cmd_setconf, "wg-compatible", "<interface> <configuration filename>",
+	  "Synchronizes a configuration file to a WireGuard interface",
+	  "Only what differs is sent: peers not in the file are removed, new ones added, changed\n"
+	  "ones updated; unchanged peers and their sessions are left alone.\n" },
+	{ "genkey", cmd_genkey, "wg-compatible", "",
+	  "Generates a new private key and writes it to stdout", NULL },
+	{ "genpsk", cmd_genkey, "wg-compatible", "",
+	  "Generates a new preshared key and writes it to stdout", NULL },
+	{ "pubkey", cmd_pubkey, "wg-compatible", "",
+	  "Reads a private key from stdin and writes a public key to stdout", NULL },
+	{ "up", cmd_quick, "wg-quick-compatible", "[--userspace] { <config file> | <interface> }",
+	  "Brings up an interface from its config file, as wg-quick up does",
+	  QUICK_DETAILS "--userspace uses weftd even when the WireGuard kernel module is there.\n" },
+	{ "down", cmd_quick, "wg-quick-compatible", "{ <config file> | <interface> }",
+	  "Takes down an interface brought up from its config file, as wg-quick down does",
+	  QUICK_DETAILS },
+	{ "save", cmd_quick, "wg-quick-compatible", "{ <config file> | <interface> }",
+	  "Saves the running configuration of an interface into its config file", QUICK_DETAILS },
+	{ "strip", cmd_quick, "wg-quick-compatible", "{ <config file> | <interface> }",
+	  "Prints a config file in the wg setconf form, without wg-quick keys and [Weft]", QUICK_DETAILS },
+	{ "interface", cmd_interface, "Interfaces and peers",
+	  "{ list [--json] | add <interface> [--listen-port <port>] [--address <cidr>[,<cidr>...]] | "
+	  "remove <interface> }",
+	  "Lists, starts or stops userspace WireGuard devices",
+	  "add starts weftd (WEFT_DAEMON overrides it) with a new private key, or the config file's,\n"
+	  "adds the addresses and brings the link up; the key, port and addresses are kept in\n"
+	  "/etc/weft/<interface>.conf (or /etc/wireguard/..., or $WEFT_CONFIG_DIR), created 0600.\n"
+	  "remove deletes the link, which ends the daemon; the config file stays.\n"
+	  "See docs/weft-peer.md.\n" },
+	{ "peer", cmd_peer, "Interfaces and peers",
+	  "{ add <interface> [--public-key <base64 public key> | --generate-key] [--name <name>] "
+	  "[--endpoint-type ipv4|ipv6|domain|any] [--allowed-ips <cidr>,...] [--dns <ip|domain>,...|none] "
+	  "[--keepalive <seconds>|off] [--qr] [--qr-png <file>] | remove <interface> <name|public key> | "
+	  "list <interface> [--json] | config <interface> <name|public key> [the add options that shape the config] }",
+	  "Adds, removes and lists peers; prints the config a peer imports",
+	  "add gives the peer the lowest free address of each Address prefix of the interface, adds\n"
+	  "it to the config file and the running device, and prints the config the peer imports\n"
+	  "(--qr: as a QR code instead; --qr-png: also into a 0600 PNG file). Without --public-key weft\n"
+	  "generates the key pair and keeps the private key in <interface>.peers/ beside the config,\n"
+	  "so `peer config' can print it again. The Endpoint comes from PublicIPv4, PublicIPv6 or\n"
+	  "Hostname and PublicPort or ListenPort in the config's [Weft] section (any: the first set).\n"
+	  "See docs/weft-peer.md.\n" },
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+const char *prog_name = "weft";
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+void command_usage(FILE *f, const char *name)
+{
+	const struct command *c = find_command(name);
+
+	if (c)
+		fprintf(f, "Usage: %s %s%s%s\n", prog_name, c->name, *c->args ? " " : "", c->args);
+}
+
+bool take_flag(int *argc, char *argv[], const char *flag)
+{
+	bool found = false;
+	int out = 0;
+
+	for (int i = 0; i < *argc; i++) {
+		if (!strcmp(argv[i], flag))
+			found = true;
+		else
+			argv[out++] = argv[i];
+	}
+	argv[out] = NULL;
+	*argc = out;
+	return found;
+}
+
+static void usage(FILE *f)
+{
+	const char *group = NULL;
+
+	fprintf(f, "Usage: %s <cmd> [<args>]\n", prog_name);
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		if (!group || strcmp(group, commands[i].group)) {
+			group = commands[i].group;
+			fprintf(f, "\n%s commands:\n", group);
+		}
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+	}
+	fprintf(f, "\n`%s help <cmd>' or `%s <cmd> --help' shows the usage of one; weft(8) has the details.\n",
+		prog_name, prog_name);
+}
+
+static int help(const char *name)
+{
+	const struct command *c = find_command(name);
+
+	if (!c) {
+		fprintf(stderr, "%s: unknown command `%s'\n\n", prog_name, name);
+		usage(stderr);
+		return 1;
+	}
+	command_usage(stdout, c->name);
+	printf("\n%s.\n", c->summary);
+	if (c->details)
+		printf("\n%s", c->details);
+	return 0;
+}
+
+static bool is_help(const char *arg)
+{
+	return !strcmp(arg, "-h") || !strcmp(arg, "--help") || !strcmp(arg, "help");
+}
+
+int main(int argc, char *argv[])
+{
+	const char *slash = argc > 0 ? strrchr(argv[0], '/') : NULL;
+	const struct command *c;
+
+	if (argc > 0 && *argv[0])
+		prog_name = slash ? slash + 1 : argv[0];
+
+	if (argc == 2 && (!strcmp(argv[1], "-v") || !strcmp(argv[1], "--version") || !strcmp(argv[1], "version"))) {
+		printf("weft v%s - a WireGuard toolkit (wg-compatible commands)\n", WEFT_VERSION);
+		return 0;
+	}
+	if (argc >= 2 && is_help(argv[1])) {
+		if (argc == 2) {
+			usage(stdout);
+			return 0;
+		}
+		if (argc == 3)
+			return help(argv[2]);
+		fprintf(stderr, "Usage: %s help [<cmd>]\n", prog_name);
+		return 1;
+	}
+	if (crypto_init() < 0) {
+		fprintf(stderr, "%s: cannot initialise the crypto library\n", prog_name);
+		return 1;
+	}
+	if (argc < 2) {
+		static char show[] = "show";
+		char *show_argv[] = { show, NULL };
+		return cmd_show(1, show_argv);
+	}
+	c = find_command(argv[1]);
+	if (!c) {
+		fprintf(stderr, "%s: unknown command `%s'\n\n", prog_name, argv[1]);
+		usage(stderr);
+		return 1;
+	}
+	/* `weft CMD --help` is `weft help CMD` for every command. */
+	if (argc == 3 && (!strcmp(argv[2], "-h") || !strcmp(argv[2], "--help")))
+		return help(c->name);
+	return c->run(argc - 1, argv + 1);
+}
