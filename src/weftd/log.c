@@ -1,0 +1,116 @@
+/* log.c: weftd's log output, in wireguard-go's format (see log.h). Each line
+ * is formatted whole and written with one write(2), so lines from the parent
+ * and the daemonized child never interleave mid-line. */
+#include "weftd/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/encoding.h"
+
+#define LOG_LINE_MAX 1024
+#define LOG_IFNAME_MAX 64
+
+static enum log_level current_level = LOG_ERROR;
+static char current_ifname[LOG_IFNAME_MAX];
+
+enum log_level log_level_from_env(void)
+{
+	const char *v = getenv("LOG_LEVEL");
+
+	if (!v)
+		return LOG_ERROR;
+	if (!strcmp(v, "verbose") || !strcmp(v, "debug"))
+		return LOG_VERBOSE;
+	if (!strcmp(v, "silent"))
+		return LOG_SILENT;
+	return LOG_ERROR; /* "error" and anything unknown, as wireguard-go */
+}
+
+void log_init(enum log_level level, const char *ifname)
+{
+	current_level = level;
+	snprintf(current_ifname, sizeof(current_ifname), "%s", ifname ? ifname : "");
+}
+
+enum log_level log_level(void)
+{
+	return current_level;
+}
+
+static void log_line(const char *tag, const char *fmt, va_list ap)
+{
+	char line[LOG_LINE_MAX];
+	struct tm tm;
+	time_t now = time(NULL);
+	size_t n;
+	int saved_errno = errno; /* callers often log right before returning -errno */
+	int r;
+
+	localtime_r(&now, &tm);
+	r = snprintf(line, sizeof(line), "%s: (%s) %04d/%02d/%02d %02d:%02d:%02d ", tag,
+		     current_ifname, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		     tm.tm_hour, tm.tm_min, tm.tm_sec);
+	n = r < 0 ? 0 : (size_t)r;
+	if (n < sizeof(line)) {
+		r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+		n += r < 0 ? 0 : (size_t)r;
+	}
+	if (n > sizeof(line) - 2)
+		n = sizeof(line) - 2; /* truncated: keep room for the newline */
+	line[n++] = '\n';
+	for (size_t off = 0; off < n;) {
+		ssize_t w = write(STDOUT_FILENO, line + off, n - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	errno = saved_errno;
+}
+
+void log_verbose(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (current_level < LOG_VERBOSE)
+		return;
+	va_start(ap, fmt);
+	log_line("DEBUG", fmt, ap);
+	va_end(ap);
+}
+
+void log_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (current_level < LOG_ERROR)
+		return;
+	va_start(ap, fmt);
+	log_line("ERROR", fmt, ap);
+	va_end(ap);
+}
+
+void log_engine(void *ctx, enum weft_log_level level, const char *message)
+{
+	(void)ctx;
+	if (level == WEFT_LOG_ERROR)
+		log_error("%s", message);
+	else
+		log_verbose("%s", message);
+}
+
+void log_peer_name(char out[LOG_PEER_NAME_LEN], const uint8_t public_key[32])
+{
+	char b64[WEFT_KEY_B64_LEN + 1];
+
+	key_to_base64(b64, public_key);
+	/* base64 chars 0..3 and 39..42, as wireguard-go's Peer.String() */
+	snprintf(out, LOG_PEER_NAME_LEN, "peer(%.4s\u2026%.4s)", b64, b64 + 39);
+}

@@ -1,0 +1,612 @@
+/* loop.c: the epoll loop that moves packets between the TUN device, the UDP
+ * sockets and the engine, and serves the control plane (see loop.h). */
+#include "weftd/loop.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto/crypto.h"
+#include "weftd/log.h"
+
+#define NSEC_PER_SEC UINT64_C(1000000000)
+#define NSEC_PER_MSEC UINT64_C(1000000)
+#define LOOP_MAX_EVENTS 16
+
+enum source {
+	SRC_TUN = 1,
+	SRC_UDP4,
+	SRC_UDP6,
+	SRC_UAPI,
+	SRC_NETLINK,
+	SRC_TIMER,
+	SRC_HOUSEKEEPING,
+	SRC_SIGNAL,
+};
+
+static void service_engine(struct loop *l);
+
+/* ---- engine environment ---- */
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t env_now(void *ctx)
+{
+	(void)ctx;
+	return clock_ns(CLOCK_MONOTONIC);
+}
+
+static uint64_t env_wall(void *ctx)
+{
+	(void)ctx;
+	return clock_ns(CLOCK_REALTIME);
+}
+
+static void env_random(void *ctx, uint8_t *buf, size_t len)
+{
+	(void)ctx;
+	while (len) {
+		ssize_t r = getrandom(buf, len, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			/* No randomness means no safe keys or nonces: stop. */
+			log_error("getrandom failed: %s", strerror(errno));
+			abort();
+		}
+		buf += r;
+		len -= (size_t)r;
+	}
+}
+
+void loop_env(struct weft_env *env)
+{
+	memset(env, 0, sizeof(*env));
+	env->now_ns = env_now;
+	env->wall_ns = env_wall;
+	env->random = env_random;
+	env->log = log_engine;
+}
+
+/* ---- epoll helpers ---- */
+
+static int watch(struct loop *l, int fd, enum source src)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = src };
+
+	return epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static void arm_timer(struct loop *l, uint64_t deadline)
+{
+	struct itimerspec its = { 0 };
+
+	if (deadline == l->armed_deadline)
+		return;
+	if (deadline != UINT64_MAX) {
+		if (deadline == 0)
+			deadline = 1; /* a zero it_value would disarm */
+		its.it_value.tv_sec = (time_t)(deadline / NSEC_PER_SEC);
+		its.it_value.tv_nsec = (long)(deadline % NSEC_PER_SEC);
+	}
+	if (timerfd_settime(l->timerfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+		l->armed_deadline = deadline;
+}
+
+/* ---- UDP sockets: open while the link is up, as wireguard-go and the
+ * kernel module do ---- */
+
+static void close_sockets(struct loop *l)
+{
+	udp_close(&l->udp); /* closing also removes them from the epoll set */
+}
+
+static int open_sockets(struct loop *l, uint16_t port)
+{
+	struct udp fresh;
+	int r = udp_open(&fresh, port, weft_device_fwmark(l->dev));
+
+	if (r < 0)
+		return r;
+	if ((fresh.fd4 >= 0 && (r = watch(l, fresh.fd4, SRC_UDP4)) < 0) ||
+	    (fresh.fd6 >= 0 && (r = watch(l, fresh.fd6, SRC_UDP6)) < 0)) {
+		udp_close(&fresh);
+		return r;
+	}
+	close_sockets(l);
+	l->udp = fresh;
+	weft_device_set_listen_port(l->dev, fresh.port);
+	log_verbose("UDP bind has been updated");
+	return 0;
+}
+
+static int hook_listen_port(void *ctx, uint16_t port)
+{
+	struct loop *l = ctx;
+
+	if (!l->up) {
+		weft_device_set_listen_port(l->dev, port);
+		return 0;
+	}
+	if (udp_is_open(&l->udp) && port && port == l->udp.port)
+		return 0;
+	return open_sockets(l, port); /* the old sockets stay if the new port is taken */
+}
+
+static int hook_fwmark(void *ctx, uint32_t fwmark)
+{
+	struct loop *l = ctx;
+
+	return udp_is_open(&l->udp) ? udp_set_fwmark(&l->udp, fwmark) : 0;
+}
+
+/* ---- sticky sources ---- */
+
+static bool src_equal(const struct weft_endpoint *ep, int family, const void *addr)
+{
+	if (ep->addr.sa.sa_family != family)
+		return false;
+	if (family == AF_INET)
+		return !memcmp(&ep->src.in4, addr, 4);
+	return !memcmp(&ep->src.in6, addr, 16);
+}
+
+static void clear_src(struct weft_peer *peer, struct weft_endpoint *ep)
+{
+	memset(&ep->src, 0, sizeof(ep->src));
+	ep->src_ifindex = 0;
+	weft_peer_set_endpoint(peer, ep);
+}
+
+/* Forgets the sticky source of every peer for which drop() says so. */
+static void clear_sources(struct loop *l, bool (*drop)(void *ctx, const struct weft_endpoint *ep),
+			  void *ctx)
+{
+	struct weft_peer_info info;
+	char name[LOG_PEER_NAME_LEN];
+
+	for (struct weft_peer *p = weft_peer_first(l->dev); p; p = weft_peer_next(l->dev, p)) {
+		weft_peer_get_info(p, &info);
+		if (info.has_endpoint && udp_endpoint_has_src(&info.endpoint) && drop(ctx, &info.endpoint)) {
+			clear_src(p, &info.endpoint);
+			log_peer_name(name, info.public_key);
+			log_verbose("%s - Local address gone: clearing sticky source", name);
+		}
+		memzero(&info, sizeof(info));
+	}
+}
+
+struct gone_addr {
+	int family;
+	const void *addr;
+};
+
+static bool src_is_gone_addr(void *ctx, const struct weft_endpoint *ep)
+{
+	const struct gone_addr *g = ctx;
+
+	return src_equal(ep, g->family, g->addr);
+}
+
+static void on_addr_deleted(void *ctx, int family, const void *addr)
+{
+	struct loop *l = ctx;
+	struct gone_addr g = { family, addr };
+
+	clear_sources(l, src_is_gone_addr, &g);
+}
+
+#define LOOP_ADDR_MAX 1024
+
+struct addr_list {
+	size_t count;
+	bool overflow;
+	struct { int family; uint8_t addr[16]; } a[LOOP_ADDR_MAX];
+};
+
+static void collect_addr(void *ctx, int family, const void *addr)
+{
+	struct addr_list *list = ctx;
+
+	if (list->count == LOOP_ADDR_MAX) {
+		list->overflow = true;
+		return;
+	}
+	list->a[list->count].family = family;
+	memcpy(list->a[list->count].addr, addr, family == AF_INET ? 4 : 16);
+	list->count++;
+}
+
+static bool src_not_listed(void *ctx, const struct weft_endpoint *ep)
+{
+	const struct addr_list *list = ctx;
+
+	for (size_t i = 0; i < list->count; i++)
+		if (src_equal(ep, list->a[i].family, list->a[i].addr))
+			return false;
+	return true;
+}
+
+static void on_link(void *ctx, bool up, unsigned mtu);
+
+/* The kernel dropped netlink events: compare with the current state. */
+static void on_lost_events(void *ctx)
+{
+	struct loop *l = ctx;
+	struct addr_list *list = calloc(1, sizeof(*list));
+	bool up;
+	unsigned mtu;
+
+	log_verbose("Netlink events were lost: re-reading link and addresses");
+	if (l->nl.ifindex && nl_link_state(l->nl.ifindex, &up, &mtu) == 0)
+		on_link(l, up, mtu);
+	if (list && nl_addr_dump(collect_addr, list) == 0 && !list->overflow)
+		clear_sources(l, src_not_listed, list);
+	free(list);
+}
+
+/* A datagram's sticky source was refused (the address is gone, or the
+ * route changed): forget it for that peer, if the peer still uses it. */
+static void on_src_refused(void *ctx, const struct weft_packet *pkt)
+{
+	struct weft_peer_info info;
+	const struct weft_endpoint *sent = &pkt->endpoint;
+
+	(void)ctx;
+	if (!pkt->peer)
+		return;
+	weft_peer_get_info(pkt->peer, &info);
+	if (info.has_endpoint &&
+	    src_equal(&info.endpoint, sent->addr.sa.sa_family,
+		      sent->addr.sa.sa_family == AF_INET ? (const void *)&sent->src.in4 : (const void *)&sent->src.in6))
+		clear_src(pkt->peer, &info.endpoint);
+	memzero(&info, sizeof(info));
+}
+
+/* ---- link events ---- */
+
+static void on_link(void *ctx, bool up, unsigned mtu)
+{
+	struct loop *l = ctx;
+
+	if (mtu && mtu != l->mtu) {
+		l->mtu = mtu;
+		weft_device_set_mtu(l->dev, mtu);
+		log_verbose("MTU updated: %u", mtu);
+	}
+	if (up == l->up)
+		return;
+	log_verbose("Interface state was %s, requested %s, now %s", l->up ? "Up" : "Down",
+		    up ? "Up" : "Down", up ? "Up" : "Down");
+	l->up = up;
+	if (up) {
+		int r = open_sockets(l, weft_device_listen_port(l->dev));
+		if (r < 0)
+			log_error("Unable to update bind: %s", strerror(-r));
+	} else {
+		close_sockets(l);
+	}
+	service_engine(l);
+}
+
+static void on_link_deleted(void *ctx)
+{
+	struct loop *l = ctx;
+
+	/* A move to another network namespace also says "deleted" here; the
+	 * TUN fd knows whether the interface is really gone. */
+	if (tun_attached(l->tun) == -EBADFD) {
+		log_verbose("Interface deleted");
+		l->running = false;
+		return;
+	}
+	/* Moved (the container set-up: created here, used there). Its events
+	 * are no longer visible from this namespace, and its ifindex may be
+	 * reused here, so stop listening for it and treat it as up: the
+	 * sockets stay in this namespace, where they were bound. */
+	log_verbose("Interface moved to another network namespace; treating it as up");
+	l->nl.ifindex = 0;
+	on_link(l, true, 0);
+}
+
+/* ---- data path ---- */
+
+static void flush(struct loop *l)
+{
+	if (l->out.send_count) {
+		/* a datagram that cannot be sent is lost like any UDP datagram */
+		udp_send_batch(&l->udp, &l->tx, l->out.send, l->out.send_count, on_src_refused, l);
+		l->out.send_count = 0;
+	}
+	for (size_t i = 0; i < l->out.deliver_count; i++) {
+		int r = tun_write(l->tun, l->out.deliver[i].data, l->out.deliver[i].len);
+		if (r == -EBADFD) {
+			log_verbose("Interface deleted");
+			l->running = false;
+			break;
+		}
+		/* -EIO: the link is down; other errors drop just this packet */
+	}
+	l->out.deliver_count = 0;
+}
+
+static void make_room(struct loop *l)
+{
+	if (l->out.send_count + LOOP_SEND_MARGIN > l->out.send_max ||
+	    l->out.deliver_count >= l->out.deliver_max)
+		flush(l);
+}
+
+/* Runs due timers and queued work, then sleeps until the next deadline.
+ * While the link is down the engine is left alone, its work queued: there
+ * is no socket to send from, and a handshake that a configuration asked for
+ * before `ip link set up` (persistent keepalive) goes out the moment the
+ * link comes up instead of being lost to a 5 s retry, as wireguard-go and
+ * the kernel module start peers on up. */
+static void service_engine(struct loop *l)
+{
+	uint64_t deadline = UINT64_MAX, now;
+
+	if (!l->up) {
+		arm_timer(l, UINT64_MAX);
+		return;
+	}
+	for (int round = 0; round < LOOP_TICK_ROUNDS; round++) {
+		deadline = weft_tick(l->dev, &l->out);
+		bool produced = l->out.send_count || l->out.deliver_count;
+		flush(l);
+		now = env_now(NULL);
+		if (deadline > now)
+			break;
+		if (!produced) { /* due but idle: do not spin on it */
+			deadline = now + NSEC_PER_MSEC;
+			break;
+		}
+	}
+	arm_timer(l, deadline);
+}
+
+static void on_tun(struct loop *l)
+{
+	int n = tun_read_batch(l->tun, l->tun_bufs, LOOP_PACKET_CAP, l->tun_lens, LOOP_TUN_BATCH);
+
+	if (n == -EBADFD) {
+		log_verbose("Interface deleted");
+		l->running = false;
+		return;
+	}
+	if (n < 0) {
+		log_error("Failed to read packet from TUN device: %s", strerror(-n));
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		make_room(l);
+		weft_send(l->dev, l->tun_bufs[i], l->tun_lens[i], &l->out);
+	}
+	flush(l);
+	service_engine(l);
+}
+
+static void on_udp(struct loop *l, int fd)
+{
+	int n = udp_recv_batch(fd, &l->rx);
+
+	if (n < 0) {
+		log_verbose("Failed to receive packets: %s", strerror(-n));
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		make_room(l);
+		weft_receive(l->dev, l->rx.bufs[i], l->rx.lens[i], &l->rx.from[i], &l->out);
+	}
+	flush(l);
+	service_engine(l);
+}
+
+/* ---- control ---- */
+
+static void on_housekeeping(struct loop *l)
+{
+	uint64_t expirations;
+
+	if (read(l->housekeeping_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		return;
+	if (uapi_server_socket_gone(l->uapi)) {
+		log_verbose("UAPI socket file was removed");
+		l->running = false;
+	}
+	if (tun_attached(l->tun) == -EBADFD) {
+		log_verbose("Interface deleted");
+		l->running = false;
+	}
+	uapi_server_expire(l->uapi, l->dev, &l->hooks, env_now(NULL));
+}
+
+static void on_signal(struct loop *l)
+{
+	struct signalfd_siginfo si;
+
+	if (read(l->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		log_verbose("Received signal %u", si.ssi_signo);
+	l->running = false;
+}
+
+static void dispatch(struct loop *l, uint32_t src)
+{
+	uint64_t expirations;
+
+	switch (src) {
+	case SRC_TUN:
+		on_tun(l);
+		break;
+	case SRC_UDP4:
+		if (l->udp.fd4 >= 0)
+			on_udp(l, l->udp.fd4);
+		break;
+	case SRC_UDP6:
+		if (l->udp.fd6 >= 0)
+			on_udp(l, l->udp.fd6);
+		break;
+	case SRC_UAPI:
+		if (uapi_server_process(l->uapi, l->dev, &l->hooks, env_now(NULL)))
+			service_engine(l); /* a set may have queued keepalives or handshakes */
+		break;
+	case SRC_NETLINK: {
+		int r = nl_watch_process(&l->nl);
+		if (r < 0)
+			log_error("Failed to receive netlink message: %s", strerror(-r));
+		break;
+	}
+	case SRC_TIMER:
+		if (read(l->timerfd, &expirations, sizeof(expirations)) < 0) {
+			/* EAGAIN: the timer was re-armed since it fired */
+		}
+		l->armed_deadline = 0; /* fired: re-arm whatever comes next */
+		service_engine(l);
+		break;
+	case SRC_HOUSEKEEPING:
+		on_housekeeping(l);
+		break;
+	case SRC_SIGNAL:
+		on_signal(l);
+		break;
+	}
+}
+
+/* ---- setup ---- */
+
+static int alloc_buffers(struct loop *l)
+{
+	int r = udp_rx_init(&l->rx);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < LOOP_SEND_SLOTS; i++) {
+		l->send[i].data = malloc(LOOP_PACKET_CAP);
+		l->send[i].cap = LOOP_PACKET_CAP;
+		if (!l->send[i].data)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < LOOP_DELIVER_SLOTS; i++) {
+		l->deliver[i].data = malloc(LOOP_PACKET_CAP);
+		l->deliver[i].cap = LOOP_PACKET_CAP;
+		if (!l->deliver[i].data)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < LOOP_TUN_BATCH; i++)
+		if (!(l->tun_bufs[i] = malloc(LOOP_PACKET_CAP)))
+			return -ENOMEM;
+	l->out = (struct weft_out){
+		.send = l->send, .send_max = LOOP_SEND_SLOTS,
+		.deliver = l->deliver, .deliver_max = LOOP_DELIVER_SLOTS,
+	};
+	return 0;
+}
+
+int loop_init(struct loop *l, struct weft_device *dev, struct tun *tun, struct uapi_server *uapi)
+{
+	struct nl_events ev = {
+		.link = on_link, .link_deleted = on_link_deleted,
+		.addr_deleted = on_addr_deleted, .lost_events = on_lost_events, .ctx = l,
+	};
+	struct itimerspec every_second = {
+		.it_interval = { .tv_sec = (time_t)(LOOP_HOUSEKEEPING_NS / NSEC_PER_SEC) },
+		.it_value = { .tv_sec = (time_t)(LOOP_HOUSEKEEPING_NS / NSEC_PER_SEC) },
+	};
+	sigset_t sigs;
+	bool up = false;
+	unsigned mtu = 0;
+	int r;
+
+	memset(l, 0, sizeof(*l));
+	l->dev = dev;
+	l->tun = tun;
+	l->uapi = uapi;
+	l->hooks = (struct uapi_hooks){ .set_listen_port = hook_listen_port, .set_fwmark = hook_fwmark, .ctx = l };
+	l->epfd = l->timerfd = l->housekeeping_fd = l->signal_fd = -1;
+	l->armed_deadline = UINT64_MAX;
+	udp_init(&l->udp);
+
+	if ((r = alloc_buffers(l)) < 0)
+		return r;
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	l->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	l->housekeeping_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	l->signal_fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (l->epfd < 0 || l->timerfd < 0 || l->housekeeping_fd < 0 || l->signal_fd < 0)
+		return -errno;
+	if (timerfd_settime(l->housekeeping_fd, 0, &every_second, NULL) < 0)
+		return -errno;
+	if ((r = nl_watch_open(&l->nl, tun->ifindex, &ev)) < 0)
+		return r;
+
+	if ((r = watch(l, tun->fd, SRC_TUN)) < 0 || (r = watch(l, uapi_server_fd(uapi), SRC_UAPI)) < 0 ||
+	    (r = watch(l, nl_watch_fd(&l->nl), SRC_NETLINK)) < 0 ||
+	    (r = watch(l, l->timerfd, SRC_TIMER)) < 0 ||
+	    (r = watch(l, l->housekeeping_fd, SRC_HOUSEKEEPING)) < 0 ||
+	    (r = watch(l, l->signal_fd, SRC_SIGNAL)) < 0)
+		return r;
+
+	/* Start from the link as it is now (an adopted TUN may already be up). */
+	if (nl_link_state(tun->ifindex, &up, &mtu) < 0 && tun_get_mtu(tun, &mtu) < 0)
+		mtu = TUN_DEFAULT_MTU;
+	if (!mtu)
+		mtu = TUN_DEFAULT_MTU;
+	on_link(l, up, mtu);
+	return 0;
+}
+
+int loop_run(struct loop *l)
+{
+	struct epoll_event evs[LOOP_MAX_EVENTS];
+
+	l->running = true;
+	service_engine(l);
+	while (l->running) {
+		int n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("epoll_wait: %s", strerror(errno));
+			return 1;
+		}
+		for (int i = 0; i < n && l->running; i++)
+			dispatch(l, evs[i].data.u32);
+	}
+	return 0;
+}
+
+void loop_free(struct loop *l)
+{
+	close_sockets(l);
+	nl_watch_close(&l->nl);
+	udp_rx_free(&l->rx);
+	for (size_t i = 0; i < LOOP_SEND_SLOTS; i++)
+		free(l->send[i].data); /* ciphertext and handshake messages: nothing secret */
+	for (size_t i = 0; i < LOOP_DELIVER_SLOTS; i++)
+		free(l->deliver[i].data);
+	for (size_t i = 0; i < LOOP_TUN_BATCH; i++)
+		free(l->tun_bufs[i]);
+	int fds[] = { l->epfd, l->timerfd, l->housekeeping_fd, l->signal_fd };
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	memset(l, 0, sizeof(*l));
+}

@@ -1,0 +1,66 @@
+/* loop.h: weftd's event loop. One thread, one epoll set:
+ *   TUN readable     -> read a batch -> weft_send each -> sendmmsg the datagrams
+ *   UDP readable     -> recvmmsg a batch -> weft_receive each -> sendmmsg the
+ *                       replies, write the plaintext to the TUN device
+ *   timerfd          -> weft_tick at the deadline the engine asked for
+ *   UAPI fd          -> serve `wg` (nonblocking, bounded per wake-up)
+ *   netlink          -> MTU, up/down, deleted link, vanished local addresses
+ *   housekeeping 1 s -> socket file deleted? interface gone? stalled client?
+ *   signalfd         -> SIGINT/SIGTERM/SIGHUP end the loop cleanly
+ * Every buffer of the data path is allocated once, here; work moves a batch
+ * at a time, which is the shape a later multi-core version keeps. */
+#ifndef WEFTD_LOOP_H
+#define WEFTD_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <weft/engine.h>
+
+#include "weftd/netlink.h"
+#include "weftd/tun.h"
+#include "weftd/uapi.h"
+#include "weftd/udp.h"
+
+#define LOOP_TUN_BATCH 64
+#define LOOP_SEND_SLOTS UDP_TX_BATCH
+#define LOOP_DELIVER_SLOTS UDP_RX_BATCH
+#define LOOP_SEND_MARGIN 4           /* free send slots kept before each engine call */
+#define LOOP_PACKET_CAP (65536 + 64) /* any IP packet plus WireGuard's 32 bytes + padding */
+#define LOOP_HOUSEKEEPING_NS UINT64_C(1000000000)
+#define LOOP_TICK_ROUNDS 8           /* drain rounds per wake-up before yielding */
+
+struct loop {
+	struct weft_device *dev;
+	struct tun *tun;
+	struct uapi_server *uapi;
+	struct uapi_hooks hooks;
+	struct udp udp;
+	struct nl_watch nl;
+	int epfd, timerfd, housekeeping_fd, signal_fd;
+	bool up;
+	unsigned mtu;
+	bool running;
+	uint64_t armed_deadline;
+
+	struct weft_out out;
+	struct weft_packet send[LOOP_SEND_SLOTS];
+	struct weft_packet deliver[LOOP_DELIVER_SLOTS];
+	uint8_t *tun_bufs[LOOP_TUN_BATCH];
+	size_t tun_lens[LOOP_TUN_BATCH];
+	struct udp_rx rx;
+	struct udp_tx tx;
+};
+
+/* The engine environment weftd injects: CLOCK_MONOTONIC, CLOCK_REALTIME,
+ * getrandom(2), log.c. */
+void loop_env(struct weft_env *env);
+
+/* Takes a created engine device, TUN and listening UAPI server (after the
+ * daemon has forked). 0 or -errno. */
+int loop_init(struct loop *l, struct weft_device *dev, struct tun *tun, struct uapi_server *uapi);
+/* Runs until a signal, the interface's deletion or the socket file's; 0 on
+ * a clean end, 1 on a fatal error. */
+int loop_run(struct loop *l);
+void loop_free(struct loop *l);
+
+#endif

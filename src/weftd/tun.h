@@ -1,0 +1,43 @@
+/* tun.h: the TUN device weftd carries plaintext on: created on
+ * /dev/net/tun as IFF_TUN | IFF_NO_PI (a raw IPv4/IPv6 packet per read and
+ * write), or adopted from WG_TUN_FD as wireguard-go does. Reads and writes go
+ * in batches so that a later vnet_hdr/GSO version keeps the same shape. */
+#ifndef WEFTD_TUN_H
+#define WEFTD_TUN_H
+
+#include <net/if.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TUN_DEFAULT_MTU 1420 /* as wireguard-go and wg-quick */
+
+struct tun {
+	int fd;
+	int ifindex;
+	char name[IF_NAMESIZE];
+};
+
+/* Creates (or attaches to) the device called name; name may also be a
+ * template such as "wg%d". 0 or -errno. */
+int tun_create(struct tun *t, const char *name);
+/* Adopts an open TUN fd; its name comes from the kernel. */
+int tun_adopt(struct tun *t, int fd);
+void tun_close(struct tun *t);
+
+int tun_set_mtu(const struct tun *t, unsigned mtu);
+int tun_get_mtu(const struct tun *t, unsigned *mtu);
+
+/* Reads up to n packets into bufs[i] (cap bytes each), lengths in lens[i].
+ * Returns the count (0 when nothing is waiting) or -errno; -EBADFD means the
+ * interface was deleted. */
+int tun_read_batch(struct tun *t, uint8_t *const *bufs, size_t cap, size_t *lens, size_t n);
+/* Writes one packet; 0 or -errno (-EIO while the link is down). */
+int tun_write(struct tun *t, const uint8_t *pkt, size_t len);
+
+/* 0 while the fd is still attached to an interface; -EBADFD once the
+ * interface was deleted. Unlike an ifindex lookup, this also holds when the
+ * device was moved to another network namespace. (wireguard-go's empty-write
+ * probe of the link state needs IFF_VNET_HDR, which weftd does not use yet.) */
+int tun_attached(struct tun *t);
+
+#endif

@@ -1,0 +1,80 @@
+/* udp.h: weftd's UDP sockets: one IPv4 and one IPv6 (IPV6_V6ONLY) socket on
+ * the same port, as wireguard-go and the kernel module bind them.
+ *
+ * Sticky source: every datagram is received with IP_PKTINFO/IPV6_PKTINFO, so
+ * the engine learns which local address a peer reached us on, and replies
+ * are sent from that address (sendmsg control data). A source the kernel
+ * refuses (EINVAL, EADDRNOTAVAIL: the address went away) is dropped and the
+ * datagram goes out with a kernel-chosen source instead.
+ *
+ * I/O is batched (recvmmsg/sendmmsg) into buffers allocated once; later
+ * UDP_GRO/GSO support keeps this batch interface. */
+#ifndef WEFTD_UDP_H
+#define WEFTD_UDP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <weft/engine.h>
+
+#define UDP_RX_BATCH 64
+#define UDP_TX_BATCH 128
+#define UDP_DATAGRAM_MAX 65536         /* any UDP payload fits; larger is impossible */
+#define UDP_SOCKET_BUFFER (7 << 20)    /* wireguard-go's socketBufferSize */
+#define UDP_SEND_TIMEOUT_MS 100        /* a full send buffer drops after this long */
+#define UDP_CTRL_LEN 64                /* room for one in6_pktinfo cmsg, with spare */
+#define UDP_BIND_TRIES 100             /* port 0: retries until v4 and v6 share a port */
+
+struct udp {
+	int fd4, fd6;   /* -1 when that family is unavailable or closed */
+	uint16_t port;  /* the bound port (the kernel's pick when asked for 0) */
+	uint32_t fwmark;
+};
+
+void udp_init(struct udp *u);
+/* Binds both sockets to port (0 = any free port). 0 or -errno; on failure u
+ * is left closed. */
+int udp_open(struct udp *u, uint16_t port, uint32_t fwmark);
+void udp_close(struct udp *u);
+bool udp_is_open(const struct udp *u);
+/* SO_MARK on both sockets; 0 or -errno. */
+int udp_set_fwmark(struct udp *u, uint32_t fwmark);
+
+/* A receive batch. from[i].src is the local address datagram i arrived on. */
+struct udp_rx {
+	struct mmsghdr msgs[UDP_RX_BATCH];
+	struct iovec iov[UDP_RX_BATCH];
+	struct sockaddr_in6 names[UDP_RX_BATCH];
+	union { struct cmsghdr align; uint8_t buf[UDP_CTRL_LEN]; } ctrl[UDP_RX_BATCH];
+	uint8_t *bufs[UDP_RX_BATCH];
+	size_t lens[UDP_RX_BATCH];
+	struct weft_endpoint from[UDP_RX_BATCH];
+};
+
+int udp_rx_init(struct udp_rx *rx);
+void udp_rx_free(struct udp_rx *rx);
+/* Receives up to UDP_RX_BATCH datagrams from fd; returns how many, 0 when
+ * none is waiting, or -errno. Truncated datagrams are skipped. */
+int udp_recv_batch(int fd, struct udp_rx *rx);
+
+struct udp_tx {
+	struct mmsghdr msgs[UDP_TX_BATCH];
+	struct iovec iov[UDP_TX_BATCH];
+	union { struct cmsghdr align; uint8_t buf[UDP_CTRL_LEN]; } ctrl[UDP_TX_BATCH];
+	size_t index[UDP_TX_BATCH]; /* msgs[i] sends pkts[index[i]] */
+};
+
+/* Called when pkt's sticky source was refused; the datagram was sent
+ * without it. The caller clears the peer's source. */
+typedef void udp_src_refused_fn(void *ctx, const struct weft_packet *pkt);
+
+/* Sends the n datagrams of pkts to their endpoints. Returns how many could
+ * not be sent (no socket for the family, send error). */
+size_t udp_send_batch(struct udp *u, struct udp_tx *tx, const struct weft_packet *pkts, size_t n,
+		      udp_src_refused_fn *refused, void *ctx);
+
+/* True if ep carries a sticky source address. */
+bool udp_endpoint_has_src(const struct weft_endpoint *ep);
+
+#endif
