@@ -119,6 +119,16 @@ void weft_device_set_under_load(struct weft_device *dev, bool under_load);
 
 uint64_t weft_device_drops(const struct weft_device *dev, enum weft_drop reason);
 
+/* The link went down (false) or came up (true), as the kernel module's
+ * device stop/open: down drops staged packets, handshakes and sessions and
+ * stops the timers; up makes peers with a persistent keepalive send one
+ * (which starts their handshake). A new device counts as up. */
+void weft_device_set_up(struct weft_device *dev, bool up);
+/* The local address addr (AF_INET: 4 bytes, AF_INET6: 16) went away: every
+ * peer whose sticky source it was lets the kernel choose again. Returns how
+ * many peers changed. */
+size_t weft_device_forget_source(struct weft_device *dev, int family, const void *addr);
+
 /* Peers, kept in the order they were added. */
 /* Adds a peer, or returns the existing one with that key. NULL with errno
  * set: EINVAL (the key is the device's own public key), ENOMEM. */
@@ -129,6 +139,7 @@ void weft_peer_remove_all(struct weft_device *dev);
 struct weft_peer *weft_peer_first(struct weft_device *dev);
 struct weft_peer *weft_peer_next(struct weft_device *dev, struct weft_peer *peer);
 size_t weft_peer_count(const struct weft_device *dev);
+const uint8_t *weft_peer_public_key(const struct weft_peer *peer);
 
 /* NULL or all-zero removes the preshared key. */
 void weft_peer_set_preshared_key(struct weft_peer *peer, const uint8_t psk[WEFT_KEY_LEN]);

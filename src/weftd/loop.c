@@ -171,7 +171,7 @@ static void clear_src(struct weft_peer *peer, struct weft_endpoint *ep)
 	weft_peer_set_endpoint(peer, ep);
 }
 
-/* Forgets the sticky source of every peer for which drop() says so. */
+/* Forgets the sticky source of every peer for which drop() says yes. */
 static void clear_sources(struct loop *l, bool (*drop)(void *ctx, const struct weft_endpoint *ep),
 			  void *ctx)
 {
@@ -182,31 +182,20 @@ static void clear_sources(struct loop *l, bool (*drop)(void *ctx, const struct w
 		weft_peer_get_info(p, &info);
 		if (info.has_endpoint && udp_endpoint_has_src(&info.endpoint) && drop(ctx, &info.endpoint)) {
 			clear_src(p, &info.endpoint);
-			log_peer_name(name, info.public_key);
+			log_peer_name(name, weft_peer_public_key(p));
 			log_verbose("%s - Local address gone: clearing sticky source", name);
 		}
 		memzero(&info, sizeof(info));
 	}
 }
 
-struct gone_addr {
-	int family;
-	const void *addr;
-};
-
-static bool src_is_gone_addr(void *ctx, const struct weft_endpoint *ep)
-{
-	const struct gone_addr *g = ctx;
-
-	return src_equal(ep, g->family, g->addr);
-}
-
 static void on_addr_deleted(void *ctx, int family, const void *addr)
 {
 	struct loop *l = ctx;
-	struct gone_addr g = { family, addr };
+	size_t n = weft_device_forget_source(l->dev, family, addr);
 
-	clear_sources(l, src_is_gone_addr, &g);
+	if (n)
+		log_verbose("Local address gone: cleared the sticky source of %zu peer(s)", n);
 }
 
 #define LOOP_ADDR_MAX 1024
@@ -292,6 +281,7 @@ static void on_link(void *ctx, bool up, unsigned mtu)
 	log_verbose("Interface state was %s, requested %s, now %s", l->up ? "Up" : "Down",
 		    up ? "Up" : "Down", up ? "Up" : "Down");
 	l->up = up;
+	weft_device_set_up(l->dev, up);
 	if (up) {
 		int r = open_sockets(l, weft_device_listen_port(l->dev));
 		if (r < 0)

@@ -177,6 +177,44 @@ uint64_t weft_device_drops(const struct weft_device *dev, enum weft_drop reason)
 	return (unsigned)reason < WEFT_DROP_COUNT ? dev->drops[reason] : 0;
 }
 
+void weft_device_set_up(struct weft_device *dev, bool up)
+{
+	for (struct weft_peer *p = dev->first_peer; p; p = p->next) {
+		if (up) {
+			if (p->persistent_keepalive_interval)
+				peer_want(p, WANT_KEEPALIVE);
+			continue;
+		}
+		timers_stop(p);
+		p->timers.handshake_attempts = 0;
+		p->want = 0;
+		peer_free_staged(p);
+		noise_handshake_clear(dev, p);
+		noise_keypairs_clear(dev, p);
+		p->last_sent_handshake = 0;
+	}
+}
+
+static bool source_is(const struct weft_endpoint *ep, int family, const void *addr)
+{
+	if (ep->addr.sa.sa_family != family)
+		return false;
+	return family == AF_INET ? !memcmp(&ep->src.in4, addr, 4) : !memcmp(&ep->src.in6, addr, 16);
+}
+
+size_t weft_device_forget_source(struct weft_device *dev, int family, const void *addr)
+{
+	size_t changed = 0;
+	for (struct weft_peer *p = dev->first_peer; p; p = p->next) {
+		if (p->has_endpoint && source_is(&p->endpoint, family, addr)) {
+			memset(&p->endpoint.src, 0, sizeof(p->endpoint.src));
+			p->endpoint.src_ifindex = 0;
+			changed++;
+		}
+	}
+	return changed;
+}
+
 /* Load: the caller's word, or more handshakes in one second than honest
  * peers would send. */
 void device_count_handshake(struct weft_device *dev)
@@ -345,6 +383,7 @@ void weft_peer_remove_all(struct weft_device *dev)
 		weft_peer_remove(dev, dev->first_peer);
 }
 
+const uint8_t *weft_peer_public_key(const struct weft_peer *peer) { return peer->public_key; }
 struct weft_peer *weft_peer_first(struct weft_device *dev) { return dev->first_peer; }
 struct weft_peer *weft_peer_next(struct weft_device *dev, struct weft_peer *peer) { return peer->next; }
 size_t weft_peer_count(const struct weft_device *dev) { return dev->peer_count; }

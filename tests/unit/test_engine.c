@@ -384,6 +384,37 @@ static void config_changes(void)
 	world_free(&w);
 }
 
+static void link_down_up_and_sources(void)
+{
+	world_init(&w, 18);
+	weft_peer_set_persistent_keepalive(w.a.peer, 25);
+	establish();
+	CHECK(current_keypair(&w.a) != NULL);
+	/* down: sessions, handshakes and staged packets go, timers stop */
+	weft_device_set_up(w.a.dev, false);
+	CHECK(current_keypair(&w.a) == NULL);
+	CHECK_EQ(w.a.dev->indices.count, 0);
+	unsigned sent = w.a.sent[MESSAGE_HANDSHAKE_INITIATION] + w.a.sent[5];
+	world_advance(&w, 60 * SEC);
+	CHECK_EQ(w.a.sent[MESSAGE_HANDSHAKE_INITIATION] + w.a.sent[5], sent);
+	/* up: the persistent keepalive starts a handshake at once */
+	weft_device_set_up(w.a.dev, true);
+	world_advance(&w, 1);
+	CHECK_EQ(w.a.sent[MESSAGE_HANDSHAKE_INITIATION], 2);
+	CHECK(current_keypair(&w.a) != NULL);
+	/* a vanished local address is forgotten as a sticky source */
+	struct weft_endpoint ep = w.b.addr;
+	ep.src.in4.s_addr = htonl(0xc0000201);
+	weft_peer_set_endpoint(w.a.peer, &ep);
+	uint8_t other[4] = { 192, 0, 2, 77 }, gone[4] = { 192, 0, 2, 1 };
+	CHECK_EQ(weft_device_forget_source(w.a.dev, AF_INET, other), 0);
+	CHECK_EQ(weft_device_forget_source(w.a.dev, AF_INET, gone), 1);
+	CHECK_EQ(w.a.peer->endpoint.src.in4.s_addr, 0);
+	CHECK_EQ(w.a.peer->endpoint.addr.in4.sin_port, w.b.addr.addr.in4.sin_port);
+	CHECK(weft_peer_public_key(w.a.peer) != NULL && !memcmp(weft_peer_public_key(w.a.peer), w.b.pub, 32));
+	world_free(&w);
+}
+
 int main(void)
 {
 	test_suite_name = "engine";
@@ -403,5 +434,6 @@ int main(void)
 	RUN(roaming);
 	RUN(psk);
 	RUN(config_changes);
+	RUN(link_down_up_and_sources);
 	TEST_EXIT();
 }
