@@ -399,8 +399,14 @@ static void on_udp(struct loop *l, int fd)
 		return;
 	}
 	for (int i = 0; i < n; i++) {
-		make_room(l);
-		weft_receive(l->dev, l->rx.bufs[i], l->rx.lens[i], &l->rx.from[i], &l->out);
+		/* A GRO buffer holds several datagrams of one size (the last may
+		 * be shorter), all from the same sender. */
+		size_t len = l->rx.lens[i], step = l->rx.segment[i] ? l->rx.segment[i] : len;
+		for (size_t off = 0; off < len; off += step) {
+			make_room(l);
+			weft_receive(l->dev, l->rx.bufs[i] + off, len - off < step ? len - off : step,
+				     &l->rx.from[i], &l->out);
+		}
 	}
 	flush(l);
 	service_engine(l);

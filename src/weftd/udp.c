@@ -3,12 +3,28 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include "weftd/log.h"
+
+static bool env_disabled(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v && strcmp(v, "0");
+}
+
+/* UDP_SEGMENT is there if the kernel knows the option (Linux 4.18). */
+static bool gso_supported(int fd)
+{
+	int size;
+	socklen_t len = sizeof(size);
+	return !env_disabled("WEFT_DISABLE_UDP_GSO") &&
+	       getsockopt(fd, SOL_UDP, UDP_SEGMENT, &size, &len) == 0;
+}
 
 void udp_init(struct udp *u)
 {
@@ -63,6 +79,8 @@ static int open_one(int family, uint16_t port, uint32_t fwmark, int *fd_out, uin
 	 * buffer space, which paces the TUN side instead of dropping. */
 	if (r == 0)
 		r = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
+	if (r == 0 && !env_disabled("WEFT_DISABLE_UDP_GRO"))
+		setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)); /* best effort */
 	if (r == 0) {
 		set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF);
 		set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF);
@@ -107,6 +125,7 @@ int udp_open(struct udp *u, uint16_t port, uint32_t fwmark)
 		return -EAFNOSUPPORT;
 	u->port = bound;
 	u->fwmark = fwmark;
+	u->gso = gso_supported(u->fd4 >= 0 ? u->fd4 : u->fd6);
 	return 0;
 }
 
@@ -151,16 +170,25 @@ void udp_rx_free(struct udp_rx *rx)
 	}
 }
 
-static void read_pktinfo(struct msghdr *mh, struct weft_endpoint *ep)
+/* The local address (sticky source) and, with GRO, the datagram size. */
+static void read_cmsgs(struct msghdr *mh, struct weft_endpoint *ep, size_t *segment)
 {
+	*segment = 0;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO &&
+		    cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+			int size;
+			memcpy(&size, CMSG_DATA(cm), sizeof(size));
+			*segment = size > 0 ? (size_t)size : 0;
+			continue;
+		}
 		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO &&
 		    cm->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
 			struct in_pktinfo pi;
 			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
 			ep->src.in4 = pi.ipi_spec_dst; /* the local address, as wireguard-go */
 			ep->src_ifindex = pi.ipi_ifindex;
-			return;
+			continue;
 		}
 		if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO &&
 		    cm->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
@@ -168,7 +196,7 @@ static void read_pktinfo(struct msghdr *mh, struct weft_endpoint *ep)
 			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
 			ep->src.in6 = pi.ipi6_addr;
 			ep->src_ifindex = (int)pi.ipi6_ifindex;
-			return;
+			continue;
 		}
 	}
 }
@@ -205,12 +233,14 @@ int udp_recv_batch(int fd, struct udp_rx *rx)
 		if (mh->msg_namelen > sizeof(ep->addr))
 			continue;
 		memcpy(&ep->addr, &rx->names[i], mh->msg_namelen);
-		read_pktinfo(mh, ep);
+		size_t segment;
+		read_cmsgs(mh, ep, &segment);
 		if (kept != i) { /* keep the batch dense: swap buffers */
 			uint8_t *t = rx->bufs[kept];
 			rx->bufs[kept] = rx->bufs[i];
 			rx->bufs[i] = t;
 		}
+		rx->segment[kept] = segment < rx->msgs[i].msg_len ? segment : 0;
 		rx->lens[kept++] = rx->msgs[i].msg_len;
 	}
 	return kept;
@@ -225,70 +255,152 @@ bool udp_endpoint_has_src(const struct weft_endpoint *ep)
 	return false;
 }
 
-/* Fills msg i for pkt; with_src adds the sticky source. */
-static void build_msg(struct udp_tx *tx, size_t i, const struct weft_packet *pkt, bool with_src)
+static bool same_destination(const struct weft_endpoint *a, const struct weft_endpoint *b)
 {
-	const struct weft_endpoint *ep = &pkt->endpoint;
+	if (a->addr.sa.sa_family != b->addr.sa.sa_family || a->src_ifindex != b->src_ifindex)
+		return false;
+	if (a->addr.sa.sa_family == AF_INET)
+		return a->addr.in4.sin_port == b->addr.in4.sin_port &&
+		       a->addr.in4.sin_addr.s_addr == b->addr.in4.sin_addr.s_addr &&
+		       a->src.in4.s_addr == b->src.in4.s_addr;
+	return a->addr.in6.sin6_port == b->addr.in6.sin6_port &&
+	       a->addr.in6.sin6_scope_id == b->addr.in6.sin6_scope_id &&
+	       !memcmp(&a->addr.in6.sin6_addr, &b->addr.in6.sin6_addr, 16) &&
+	       !memcmp(&a->src.in6, &b->src.in6, 16);
+}
+
+/* Appends a control message; the buffer (UDP_CTRL_LEN) fits the two we use. */
+static void add_cmsg(struct msghdr *mh, int level, int type, const void *data, size_t len)
+{
+	struct cmsghdr *cm = (struct cmsghdr *)((uint8_t *)mh->msg_control + mh->msg_controllen);
+	cm->cmsg_level = level;
+	cm->cmsg_type = type;
+	cm->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(cm), data, len);
+	mh->msg_controllen += CMSG_SPACE(len);
+}
+
+/* Fills msg i with the datagrams pkts[first .. first + count), of which all
+ * but the last have pkts[first].len bytes: one UDP_SEGMENT send when count
+ * is above one. with_src adds the sticky source. */
+static void build_msg(struct udp_tx *tx, size_t i, const struct weft_packet *pkts, size_t first,
+		      size_t count, size_t iov_at, bool with_src)
+{
+	const struct weft_endpoint *ep = &pkts[first].endpoint;
 	struct msghdr *mh = &tx->msgs[i].msg_hdr;
 	bool v4 = ep->addr.sa.sa_family == AF_INET;
 
-	tx->iov[i].iov_base = pkt->data;
-	tx->iov[i].iov_len = pkt->len;
+	for (size_t k = 0; k < count; k++) {
+		tx->iov[iov_at + k].iov_base = pkts[first + k].data;
+		tx->iov[iov_at + k].iov_len = pkts[first + k].len;
+	}
+	tx->index[i] = first;
+	tx->count[i] = count;
 	*mh = (struct msghdr){
 		.msg_name = (void *)&ep->addr,
 		.msg_namelen = v4 ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6),
-		.msg_iov = &tx->iov[i],
-		.msg_iovlen = 1,
+		.msg_iov = &tx->iov[iov_at],
+		.msg_iovlen = count,
+		.msg_control = tx->ctrl[i].buf,
 	};
-	if (!with_src || !udp_endpoint_has_src(ep))
-		return;
 	memset(tx->ctrl[i].buf, 0, sizeof(tx->ctrl[i].buf));
-	mh->msg_control = tx->ctrl[i].buf;
-	mh->msg_controllen = v4 ? CMSG_SPACE(sizeof(struct in_pktinfo)) : CMSG_SPACE(sizeof(struct in6_pktinfo));
-	struct cmsghdr *cm = CMSG_FIRSTHDR(mh);
-	if (v4) {
-		/* Only the address: the route picks the interface, as the kernel
-		 * module does for IPv4. */
-		struct in_pktinfo pi = { .ipi_spec_dst = ep->src.in4 };
-		cm->cmsg_level = IPPROTO_IP;
-		cm->cmsg_type = IP_PKTINFO;
-		cm->cmsg_len = CMSG_LEN(sizeof(pi));
-		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
-	} else {
-		/* The interface too: link-local sources need it. */
-		struct in6_pktinfo pi = { .ipi6_addr = ep->src.in6, .ipi6_ifindex = (unsigned)ep->src_ifindex };
-		cm->cmsg_level = IPPROTO_IPV6;
-		cm->cmsg_type = IPV6_PKTINFO;
-		cm->cmsg_len = CMSG_LEN(sizeof(pi));
-		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+	if (with_src && udp_endpoint_has_src(ep)) {
+		if (v4) {
+			/* Only the address: the route picks the interface, as the
+			 * kernel module does for IPv4. */
+			struct in_pktinfo pi = { .ipi_spec_dst = ep->src.in4 };
+			add_cmsg(mh, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi));
+		} else {
+			/* The interface too: link-local sources need it. */
+			struct in6_pktinfo pi = { .ipi6_addr = ep->src.in6,
+						  .ipi6_ifindex = (unsigned)ep->src_ifindex };
+			add_cmsg(mh, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof(pi));
+		}
 	}
+	if (count > 1) {
+		uint16_t segment = (uint16_t)pkts[first].len;
+		add_cmsg(mh, SOL_UDP, UDP_SEGMENT, &segment, sizeof(segment));
+	}
+	if (!mh->msg_controllen)
+		mh->msg_control = NULL;
 }
 
-/* Sends msgs [0, count) on fd; returns how many were dropped. */
-static size_t send_msgs(int fd, struct udp_tx *tx, size_t count, const struct weft_packet *pkts,
-			udp_src_refused_fn *refused, void *ctx)
+static bool has_src_cmsg(const struct msghdr *mh)
 {
-	size_t i = 0, dropped = 0;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR((struct msghdr *)mh, cm))
+		if (cm->cmsg_type == IP_PKTINFO || cm->cmsg_type == IPV6_PKTINFO)
+			return true;
+	return false;
+}
 
-	while (i < count) {
-		int n = sendmmsg(fd, &tx->msgs[i], (unsigned)(count - i), 0);
-		if (n > 0) {
-			i += (size_t)n;
-			continue;
+/* Sends the batch pkts[todo[0..n)] of one family on fd; returns how many
+ * datagrams were dropped. */
+static size_t send_family(struct udp *u, int fd, struct udp_tx *tx, const struct weft_packet *pkts,
+			  const size_t *todo, size_t n, udp_src_refused_fn *refused, void *ctx)
+{
+	size_t dropped = 0, pos = 0;
+
+	while (pos < n) {
+		/* Build as many messages as fit, grouping GSO runs. */
+		size_t msgs = 0, iovs = 0, scan = pos;
+		while (scan < n && msgs < UDP_TX_BATCH && iovs < UDP_TX_BATCH) {
+			size_t first = todo[scan], count = 1, bytes = pkts[first].len;
+			/* A run needs consecutive packets (in pkts) to one place, all
+			 * of the first one's size but a shorter last one. */
+			while (u->gso && scan + count < n && iovs + count < UDP_TX_BATCH &&
+			       count < UDP_GSO_MAX_SEGMENTS && todo[scan + count] == first + count &&
+			       pkts[first + count - 1].len == pkts[first].len &&
+			       pkts[first + count].len <= pkts[first].len &&
+			       bytes + pkts[first + count].len <= UDP_GSO_MAX_BYTES &&
+			       same_destination(&pkts[first].endpoint, &pkts[first + count].endpoint)) {
+				bytes += pkts[first + count].len;
+				count++;
+			}
+			build_msg(tx, msgs, pkts, first, count, iovs, true);
+			msgs++;
+			iovs += count;
+			scan += count;
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		/* msgs[i] failed */
-		int err = n < 0 ? errno : EIO;
-		const struct weft_packet *pkt = &pkts[tx->index[i]];
-		if ((err == EINVAL || err == EADDRNOTAVAIL) && tx->msgs[i].msg_hdr.msg_control) {
-			build_msg(tx, i, pkt, false);
-			if (refused)
-				refused(ctx, pkt);
-			continue; /* retry it without a source */
+
+		size_t i = 0;
+		bool rebuild = false;
+		while (i < msgs && !rebuild) {
+			int r = sendmmsg(fd, &tx->msgs[i], (unsigned)(msgs - i), 0);
+			if (r > 0) {
+				for (int k = 0; k < r; k++, i++) {
+					pos += tx->count[i];
+					if (tx->count[i] > 1) {
+						tx->gso_sends++;
+						tx->gso_datagrams += tx->count[i];
+					}
+				}
+				continue;
+			}
+			if (r < 0 && errno == EINTR)
+				continue;
+			int err = r < 0 ? errno : EIO;
+			struct msghdr *mh = &tx->msgs[i].msg_hdr;
+			const struct weft_packet *pkt = &pkts[tx->index[i]];
+			if ((err == EINVAL || err == EADDRNOTAVAIL) && has_src_cmsg(mh)) {
+				/* the sticky source is gone: retry without it */
+				build_msg(tx, i, pkts, tx->index[i], tx->count[i],
+					  (size_t)(mh->msg_iov - tx->iov), false);
+				if (refused)
+					refused(ctx, pkt);
+				continue;
+			}
+			if (tx->count[i] > 1 && (err == EIO || err == EINVAL || err == ENOPROTOOPT)) {
+				/* This path cannot segment (no checksum offload on
+				 * the way out): never try again, resend one by one. */
+				log_verbose("UDP GSO failed (%s): disabled", strerror(err));
+				u->gso = false;
+				rebuild = true;
+				break;
+			}
+			dropped += tx->count[i];
+			pos += tx->count[i];
+			i++;
 		}
-		dropped++;
-		i++;
 	}
 	return dropped;
 }
@@ -296,7 +408,7 @@ static size_t send_msgs(int fd, struct udp_tx *tx, size_t count, const struct we
 size_t udp_send_batch(struct udp *u, struct udp_tx *tx, const struct weft_packet *pkts, size_t n,
 		      udp_src_refused_fn *refused, void *ctx)
 {
-	size_t dropped = 0;
+	size_t dropped = 0, todo[UDP_TX_BATCH];
 
 	/* Per family, in order; the two sockets are independent queues. */
 	for (int pass = 0; pass < 2; pass++) {
@@ -310,15 +422,14 @@ size_t udp_send_batch(struct udp *u, struct udp_tx *tx, const struct weft_packet
 				dropped++;
 				continue;
 			}
-			tx->index[count] = i;
-			build_msg(tx, count, &pkts[i], true);
-			if (++count == UDP_TX_BATCH) {
-				dropped += send_msgs(fd, tx, count, pkts, refused, ctx);
+			todo[count++] = i;
+			if (count == UDP_TX_BATCH) {
+				dropped += send_family(u, fd, tx, pkts, todo, count, refused, ctx);
 				count = 0;
 			}
 		}
 		if (count)
-			dropped += send_msgs(fd, tx, count, pkts, refused, ctx);
+			dropped += send_family(u, fd, tx, pkts, todo, count, refused, ctx);
 	}
 	for (size_t i = 0; i < n; i++) {
 		int f = pkts[i].endpoint.addr.sa.sa_family;

@@ -7,8 +7,13 @@
  * refuses (EINVAL, EADDRNOTAVAIL: the address went away) is dropped and the
  * datagram goes out with a kernel-chosen source instead.
  *
- * I/O is batched (recvmmsg/sendmmsg) into buffers allocated once; later
- * UDP_GRO/GSO support keeps this batch interface. */
+ * I/O is batched (recvmmsg/sendmmsg) into buffers allocated once. Where the
+ * kernel supports them, runs of equal-sized datagrams to one endpoint leave
+ * as one UDP_SEGMENT (GSO) send and arrive as one UDP_GRO buffer, so a 64 KiB
+ * TCP burst costs one system call and one trip through the stack each way.
+ * Both are probed when the sockets open and switched off for good on the
+ * errors that say the path cannot do them; WEFT_DISABLE_UDP_GSO=1 and
+ * WEFT_DISABLE_UDP_GRO=1 switch them off by hand. */
 #ifndef WEFTD_UDP_H
 #define WEFTD_UDP_H
 
@@ -23,11 +28,14 @@
 #define UDP_DATAGRAM_MAX 65536         /* any UDP payload fits; larger is impossible */
 #define UDP_SOCKET_BUFFER (7 << 20)    /* wireguard-go's socketBufferSize */
 #define UDP_SEND_TIMEOUT_MS 100        /* a full send buffer drops after this long */
-#define UDP_CTRL_LEN 64                /* room for one in6_pktinfo cmsg, with spare */
+#define UDP_CTRL_LEN 128               /* room for a pktinfo and a UDP_SEGMENT/UDP_GRO cmsg */
+#define UDP_GSO_MAX_SEGMENTS 64        /* the kernel's UDP_MAX_SEGMENTS */
+#define UDP_GSO_MAX_BYTES 65000        /* payload bytes of one GSO send, under the 64 KiB limit */
 #define UDP_BIND_TRIES 100             /* port 0: retries until v4 and v6 share a port */
 
 struct udp {
 	int fd4, fd6;   /* -1 when that family is unavailable or closed */
+	bool gso;       /* UDP_SEGMENT sends work */
 	uint16_t port;  /* the bound port (the kernel's pick when asked for 0) */
 	uint32_t fwmark;
 };
@@ -49,6 +57,7 @@ struct udp_rx {
 	union { struct cmsghdr align; uint8_t buf[UDP_CTRL_LEN]; } ctrl[UDP_RX_BATCH];
 	uint8_t *bufs[UDP_RX_BATCH];
 	size_t lens[UDP_RX_BATCH];
+	size_t segment[UDP_RX_BATCH]; /* bufs[i] holds datagrams of this size (GRO); 0 = one */
 	struct weft_endpoint from[UDP_RX_BATCH];
 };
 
@@ -62,7 +71,9 @@ struct udp_tx {
 	struct mmsghdr msgs[UDP_TX_BATCH];
 	struct iovec iov[UDP_TX_BATCH];
 	union { struct cmsghdr align; uint8_t buf[UDP_CTRL_LEN]; } ctrl[UDP_TX_BATCH];
-	size_t index[UDP_TX_BATCH]; /* msgs[i] sends pkts[index[i]] */
+	size_t index[UDP_TX_BATCH]; /* msgs[i] sends pkts[index[i]] .. */
+	size_t count[UDP_TX_BATCH]; /* .. and the count[i] - 1 after it (GSO) */
+	uint64_t gso_sends, gso_datagrams; /* statistics */
 };
 
 /* Called when pkt's sticky source was refused; the datagram was sent
