@@ -29,7 +29,7 @@ BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 VECTORS    := $(patsubst tests/vectors/%.c,$(BUILD)/vectors/%,$(VECTOR_SRCS))
 PROGRAMS   := $(if $(WEFTD_SRCS),$(BUILD)/weftd) $(if $(WEFT_SRCS),$(BUILD)/weft)
 
-.PHONY: all demo check test deps fuzz clean asan
+.PHONY: all demo check test deps fuzz fuzzers clean asan install
 all: $(PROGRAMS) $(TESTS) $(BENCHES) $(VECTORS)
 
 $(BUILD)/obj/%.o: %.c
@@ -90,6 +90,14 @@ check: deps
 demo: deps
 	$(MAKE) all
 	scripts/demo
+
+PREFIX ?= /usr/local
+install: $(PROGRAMS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 docs/weft.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 completion/weft.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/weft
 
 clean:
 	rm -rf build
