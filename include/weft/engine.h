@@ -182,6 +182,10 @@ int weft_send(struct weft_device *dev, const uint8_t *pkt, size_t len, struct we
 int weft_receive(struct weft_device *dev, const uint8_t *buf, size_t len,
 		 const struct weft_endpoint *from, struct weft_out *out);
 
+/* The caller could not send pkt, one of weft_out.send: it is taken out of
+ * the peer's tx_bytes, which count what left, as in the Linux module. */
+void weft_packet_unsent(const struct weft_packet *pkt);
+
 /* Runs every timer that is due and drains queued work. Returns the monotonic
  * time (ns) at which it wants to be called again; UINT64_MAX = nothing due. */
 uint64_t weft_tick(struct weft_device *dev, struct weft_out *out);

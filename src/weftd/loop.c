@@ -314,11 +314,21 @@ static void on_link_deleted(void *ctx)
 
 /* ---- data path ---- */
 
+static void on_send_failed(void *ctx, const struct weft_packet *pkt)
+{
+	(void)ctx;
+	weft_packet_unsent(pkt);
+}
+
 static void flush(struct loop *l)
 {
 	if (l->out.send_count) {
-		/* a datagram that cannot be sent is lost like any UDP datagram */
-		udp_send_batch(&l->udp, &l->tx, l->out.send, l->out.send_count, on_src_refused, l);
+		/* a datagram that cannot be sent is lost like any UDP datagram,
+		 * and not counted as sent */
+		const struct udp_send_hooks hooks = {
+			.src_refused = on_src_refused, .failed = on_send_failed, .ctx = l,
+		};
+		udp_send_batch(&l->udp, &l->tx, l->out.send, l->out.send_count, &hooks);
 		l->out.send_count = 0;
 	}
 	for (size_t i = 0; i < l->out.deliver_count; i++) {

@@ -336,7 +336,7 @@ static bool has_src_cmsg(const struct msghdr *mh)
 /* Sends the batch pkts[todo[0..n)] of one family on fd; returns how many
  * datagrams were dropped. */
 static size_t send_family(struct udp *u, int fd, struct udp_tx *tx, const struct weft_packet *pkts,
-			  const size_t *todo, size_t n, udp_src_refused_fn *refused, void *ctx)
+			  const size_t *todo, size_t n, const struct udp_send_hooks *hooks)
 {
 	size_t dropped = 0, pos = 0;
 
@@ -385,8 +385,8 @@ static size_t send_family(struct udp *u, int fd, struct udp_tx *tx, const struct
 				/* the sticky source is gone: retry without it */
 				build_msg(tx, i, pkts, tx->index[i], tx->count[i],
 					  (size_t)(mh->msg_iov - tx->iov), false);
-				if (refused)
-					refused(ctx, pkt);
+				if (hooks && hooks->src_refused)
+					hooks->src_refused(hooks->ctx, pkt);
 				continue;
 			}
 			if (tx->count[i] > 1 && (err == EIO || err == EINVAL || err == ENOPROTOOPT)) {
@@ -398,6 +398,8 @@ static size_t send_family(struct udp *u, int fd, struct udp_tx *tx, const struct
 				break;
 			}
 			dropped += tx->count[i];
+			for (size_t k = 0; k < tx->count[i] && hooks && hooks->failed; k++)
+				hooks->failed(hooks->ctx, &pkts[tx->index[i] + k]);
 			pos += tx->count[i];
 			i++;
 		}
@@ -406,7 +408,7 @@ static size_t send_family(struct udp *u, int fd, struct udp_tx *tx, const struct
 }
 
 size_t udp_send_batch(struct udp *u, struct udp_tx *tx, const struct weft_packet *pkts, size_t n,
-		      udp_src_refused_fn *refused, void *ctx)
+		      const struct udp_send_hooks *hooks)
 {
 	size_t dropped = 0, todo[UDP_TX_BATCH];
 
@@ -420,21 +422,26 @@ size_t udp_send_batch(struct udp *u, struct udp_tx *tx, const struct weft_packet
 				continue;
 			if (fd < 0) {
 				dropped++;
+				if (hooks && hooks->failed)
+					hooks->failed(hooks->ctx, &pkts[i]);
 				continue;
 			}
 			todo[count++] = i;
 			if (count == UDP_TX_BATCH) {
-				dropped += send_family(u, fd, tx, pkts, todo, count, refused, ctx);
+				dropped += send_family(u, fd, tx, pkts, todo, count, hooks);
 				count = 0;
 			}
 		}
 		if (count)
-			dropped += send_family(u, fd, tx, pkts, todo, count, refused, ctx);
+			dropped += send_family(u, fd, tx, pkts, todo, count, hooks);
 	}
 	for (size_t i = 0; i < n; i++) {
 		int f = pkts[i].endpoint.addr.sa.sa_family;
-		if (f != AF_INET && f != AF_INET6)
+		if (f != AF_INET && f != AF_INET6) {
 			dropped++;
+			if (hooks && hooks->failed)
+				hooks->failed(hooks->ctx, &pkts[i]);
+		}
 	}
 	return dropped;
 }

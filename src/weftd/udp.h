@@ -76,14 +76,19 @@ struct udp_tx {
 	uint64_t gso_sends, gso_datagrams; /* statistics */
 };
 
-/* Called when pkt's sticky source was refused; the datagram was sent
- * without it. The caller clears the peer's source. */
-typedef void udp_src_refused_fn(void *ctx, const struct weft_packet *pkt);
+struct udp_send_hooks {
+	/* pkt's sticky source was refused; the datagram was sent without it.
+	 * The caller clears the peer's source. */
+	void (*src_refused)(void *ctx, const struct weft_packet *pkt);
+	/* pkt did not leave (no socket for its family, a send error). */
+	void (*failed)(void *ctx, const struct weft_packet *pkt);
+	void *ctx;
+};
 
 /* Sends the n datagrams of pkts to their endpoints. Returns how many could
- * not be sent (no socket for the family, send error). */
+ * not be sent. hooks may be NULL. */
 size_t udp_send_batch(struct udp *u, struct udp_tx *tx, const struct weft_packet *pkts, size_t n,
-		      udp_src_refused_fn *refused, void *ctx);
+		      const struct udp_send_hooks *hooks);
 
 /* True if ep carries a sticky source address. */
 bool udp_endpoint_has_src(const struct weft_endpoint *ep);

@@ -29,6 +29,13 @@ static void emit(struct weft_out *out, struct weft_packet *slot, struct weft_pee
 	out->send_count++;
 }
 
+void weft_packet_unsent(const struct weft_packet *pkt)
+{
+	struct weft_peer *peer = pkt ? pkt->peer : NULL;
+	if (peer)
+		peer->tx_bytes -= pkt->len < peer->tx_bytes ? pkt->len : peer->tx_bytes;
+}
+
 static bool keypair_can_send(const struct noise_keypair *kp, uint64_t now)
 {
 	return kp && kp->sending_counter < REJECT_AFTER_MESSAGES &&

@@ -39,6 +39,14 @@ static void handshake_from_a(void)
 	CHECK(info.has_endpoint);
 	CHECK(info.last_handshake_wall_ns > 0);
 	CHECK(info.rx_bytes > 0 && info.tx_bytes > 0);
+	/* a datagram the caller could not send does not count as sent */
+	node_send_ip(&w.b, 60);
+	CHECK_EQ(w.b.out.send_count, 1);
+	weft_packet_unsent(&w.b.send[0]);
+	struct weft_peer_info after;
+	weft_peer_get_info(w.b.peer, &after);
+	CHECK_EQ(after.tx_bytes, info.tx_bytes);
+	node_reset_out(&w.b);
 	world_free(&w);
 }
 
