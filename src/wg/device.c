@@ -140,7 +140,7 @@ int weft_device_set_private_key(struct weft_device *dev, const uint8_t key[WEFT_
 	/* Sessions made with the old key are void: the next packet starts a
 	 * handshake under the new one. */
 	for (struct weft_peer *p = dev->first_peer; p; p = p->next) {
-		noise_precompute_static_static(dev, p);
+		noise_static_static_changed(dev, p);
 		noise_handshake_clear(dev, p);
 		noise_keypairs_clear(dev, p);
 	}
@@ -320,7 +320,7 @@ struct weft_peer *weft_peer_add(struct weft_device *dev, const uint8_t public_ke
 	peer->timers.heap.deadline = UINT64_MAX;
 	memcpy(peer->handshake.remote_static, public_key, WEFT_KEY_LEN);
 	cookie_init(&peer->cookie, public_key);
-	noise_precompute_static_static(dev, peer);
+	noise_static_static_changed(dev, peer);
 	if (hashtable_add(&dev->peers_by_key, peer->hash, peer)) {
 		free(peer);
 		errno = ENOMEM;

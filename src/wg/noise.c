@@ -61,12 +61,18 @@ static bool mix_dh(uint8_t ck[NOISE_HASH_LEN], uint8_t key[NOISE_SYMMETRIC_KEY_L
 	return ok;
 }
 
-static bool mix_precomputed_dh(uint8_t ck[NOISE_HASH_LEN], uint8_t key[NOISE_SYMMETRIC_KEY_LEN],
-			       const uint8_t precomputed[NOISE_PUBLIC_KEY_LEN])
+static bool mix_static_static(struct weft_device *dev, struct noise_handshake *hs,
+			      uint8_t ck[NOISE_HASH_LEN], uint8_t key[NOISE_SYMMETRIC_KEY_LEN])
 {
-	if (is_zero_ct(precomputed, NOISE_PUBLIC_KEY_LEN))
+	if (hs->static_static_stale) {
+		if (!dev->has_private_key ||
+		    !x25519(hs->precomputed_static_static, dev->static_private, hs->remote_static))
+			memzero(hs->precomputed_static_static, NOISE_PUBLIC_KEY_LEN);
+		hs->static_static_stale = false;
+	}
+	if (is_zero_ct(hs->precomputed_static_static, NOISE_PUBLIC_KEY_LEN))
 		return false;
-	kdf(ck, key, NULL, precomputed, NOISE_PUBLIC_KEY_LEN, ck);
+	kdf(ck, key, NULL, hs->precomputed_static_static, NOISE_PUBLIC_KEY_LEN, ck);
 	return true;
 }
 
@@ -107,12 +113,10 @@ void noise_tai64n(uint8_t out[NOISE_TIMESTAMP_LEN], uint64_t wall_ns)
 	memcpy(out + 8, &be_nsec, 4);
 }
 
-void noise_precompute_static_static(struct weft_device *dev, struct weft_peer *peer)
+void noise_static_static_changed(struct weft_device *dev, struct weft_peer *peer)
 {
-	struct noise_handshake *hs = &peer->handshake;
-	if (!dev->has_private_key ||
-	    !x25519(hs->precomputed_static_static, dev->static_private, hs->remote_static))
-		memzero(hs->precomputed_static_static, NOISE_PUBLIC_KEY_LEN);
+	memzero(peer->handshake.precomputed_static_static, NOISE_PUBLIC_KEY_LEN);
+	peer->handshake.static_static_stale = true;
 }
 
 /* Gives the handshake a fresh receiver index, dropping the one it had. */
@@ -175,7 +179,7 @@ bool noise_create_initiation(struct weft_device *dev, struct weft_peer *peer,
 	message_encrypt(msg->encrypted_static, dev->static_public, NOISE_PUBLIC_KEY_LEN, key,
 			hs->hash);
 	/* ss */
-	if (!mix_precomputed_dh(hs->chaining_key, key, hs->precomputed_static_static))
+	if (!mix_static_static(dev, hs, hs->chaining_key, key))
 		goto out;
 	noise_tai64n(timestamp, dev->env.wall_ns(dev->env.ctx));
 	message_encrypt(msg->encrypted_timestamp, timestamp, NOISE_TIMESTAMP_LEN, key, hs->hash);
@@ -224,7 +228,7 @@ struct weft_peer *noise_consume_initiation(struct weft_device *dev,
 	struct noise_handshake *hs = &peer->handshake;
 
 	/* ss */
-	if (!mix_precomputed_dh(ck, key, hs->precomputed_static_static))
+	if (!mix_static_static(dev, hs, ck, key))
 		goto out;
 	if (!message_decrypt(t, msg->encrypted_timestamp, sizeof(msg->encrypted_timestamp), key,
 			     hash))

@@ -31,6 +31,7 @@ struct noise_handshake {
 	/* per peer, kept across handshakes */
 	uint8_t remote_static[NOISE_PUBLIC_KEY_LEN];
 	uint8_t precomputed_static_static[NOISE_PUBLIC_KEY_LEN]; /* zero = unusable */
+	bool static_static_stale; /* recompute before use */
 	uint8_t preshared_key[NOISE_SYMMETRIC_KEY_LEN];
 	uint8_t latest_timestamp[NOISE_TIMESTAMP_LEN];
 	uint64_t last_initiation_consumption; /* monotonic ns, 0 = never */
@@ -53,8 +54,10 @@ struct noise_keypairs {
 
 /* Precomputes the initial chaining key and hash; called by crypto init. */
 void noise_init(void);
-/* Recomputes DH(our static, peer static) after either key changes. */
-void noise_precompute_static_static(struct weft_device *dev, struct weft_peer *peer);
+/* DH(our static, peer static) must be recomputed after either key changed.
+ * It is done lazily, at the peer's next handshake, so that configuring a
+ * million peers does not cost a million X25519 operations up front. */
+void noise_static_static_changed(struct weft_device *dev, struct weft_peer *peer);
 
 bool noise_create_initiation(struct weft_device *dev, struct weft_peer *peer,
 			     struct message_handshake_initiation *msg);
