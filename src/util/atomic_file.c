@@ -15,22 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TEMP_SUFFIX ".tmp-XXXXXX"
+#include "util/fd_io.h"
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
+#define TEMP_SUFFIX ".tmp-XXXXXX"
 
 /* The directory is fsynced so the rename itself survives a crash. */
 static void sync_dir(const char *file)
@@ -83,7 +70,7 @@ int atomic_file_write(const char *path, const void *data, size_t len, mode_t mod
 		tmp = NULL;
 		goto out;
 	}
-	ret = write_all(fd, data, len);
+	ret = fd_write_all(fd, data, len);
 	if (!ret && fchmod(fd, mode) < 0)
 		ret = -errno;
 	if (!ret && fsync(fd) < 0)

@@ -3,7 +3,8 @@
  * `setconf` makes the device exactly the file, `addconf` adds the file to
  * it, and `syncconf` makes it the file while touching only what differs, so
  * unchanged peers keep their sessions. Files are parsed by src/conf in its
- * setconf form (no wg-quick keys, no [Weft]). */
+ * setconf form (no wg-quick keys, no [Weft]). Also where a parsed config
+ * becomes a device change, for every command that sends one. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -16,8 +17,7 @@
 #include "conf/conf.h"
 #include "device.h"
 #include "util/encoding.h"
-
-#define READ_CHUNK 65536
+#include "util/fd_io.h"
 
 /* ---- showconf ---- */
 
@@ -89,7 +89,6 @@ static json_t *key_or_null(const uint8_t key[WG_KEY_LEN], bool have)
 static int showconf_json(const struct device *dev)
 {
 	json_t *peers = json_array(), *root;
-	int ret = 0;
 
 	for (size_t i = 0; i < dev->n_peers; i++) {
 		const struct dev_peer *p = &dev->peers[i];
@@ -119,14 +118,9 @@ static int showconf_json(const struct device *dev)
 			 "listen_port", (int)dev->listen_port,
 			 "fwmark", (json_int_t)dev->fwmark,
 			 "peers", peers);
-	if (!root || json_dumpf(root, stdout, JSON_INDENT(2)) < 0) {
-		fprintf(stderr, "%s: cannot write JSON\n", prog_name);
-		ret = 1;
-	} else
-		printf("\n");
-	/* jansson keeps its copies of the key strings until here. */
-	json_decref(root);
-	return ret;
+	/* jansson keeps its copies of the key strings until print_json
+	 * frees root. */
+	return print_json(root);
 }
 
 int cmd_showconf(int argc, char *argv[])
@@ -168,58 +162,26 @@ int cmd_showconf(int argc, char *argv[])
  * fresh buffer that the caller wipes and frees. */
 static char *read_file(const char *path, size_t *len)
 {
-	size_t cap = READ_CHUNK, n = 0;
-	char *buf = malloc(cap);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC), e;
+	char *buf;
 
-	if (fd < 0 || !buf) {
-		fprintf(stderr, "Unable to open configuration file `%s': %s\n", path, strerror(fd < 0 ? errno : ENOMEM));
-		goto fail;
+	if (fd < 0) {
+		fprintf(stderr, "Unable to open configuration file `%s': %s\n", path, strerror(errno));
+		return NULL;
 	}
-	for (;;) {
-		ssize_t got;
-
-		if (n == cap) {
-			char *more;
-
-			if (cap >= CONF_MAX_FILE_SIZE) {
-				fprintf(stderr, "%s: larger than %u bytes\n", path, CONF_MAX_FILE_SIZE);
-				goto fail;
-			}
-			/* Grow by hand so the old copy of the keys is wiped. */
-			if (!(more = malloc(cap * 2))) {
-				fprintf(stderr, "%s: %s\n", path, strerror(ENOMEM));
-				goto fail;
-			}
-			memcpy(more, buf, n);
-			memzero(buf, cap);
-			free(buf);
-			buf = more;
-			cap *= 2;
-		}
-		got = read(fd, buf + n, cap - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			fprintf(stderr, "Unable to read configuration file `%s': %s\n", path, strerror(errno));
-			goto fail;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-	}
+	e = fd_read_all(fd, CONF_MAX_FILE_SIZE, &buf, len);
 	close(fd);
-	*len = n;
-	return buf;
-fail:
-	if (fd >= 0)
-		close(fd);
-	if (buf) {
-		memzero(buf, cap);
-		free(buf);
-	}
-	return NULL;
+	if (e == -E2BIG)
+		fprintf(stderr, "%s: larger than %u bytes\n", path, CONF_MAX_FILE_SIZE);
+	else if (e == -ENOMEM)
+		fprintf(stderr, "%s: %s\n", path, strerror(ENOMEM));
+	else if (e < 0)
+		fprintf(stderr, "Unable to read configuration file `%s': %s\n", path, strerror(-e));
+	return e < 0 ? NULL : buf;
 }
+
+/* ---- a parsed config as a device change (also for cmd_interface.c and
+ * cmd_peer.c) ---- */
 
 static void to_allowedip(struct dev_allowedip *ip, const struct conf_prefix *p)
 {
@@ -230,16 +192,12 @@ static void to_allowedip(struct dev_allowedip *ip, const struct conf_prefix *p)
 	       ip->family == AF_INET ? 4 : 16);
 }
 
-/* One [Peer] into a full peer entry of a change: everything it says, its
- * allowed IPs replacing the device's. */
-static bool add_file_peer(struct device *dev, const struct conf_peer *cp)
+int device_peer_from_conf(struct device *dev, const struct conf_peer *cp)
 {
 	struct dev_peer *p = device_add_peer(dev);
 
-	if (!p) {
-		perror("peer");
-		return false;
-	}
+	if (!p)
+		return -ENOMEM;
 	memcpy(p->public_key, cp->public_key, WG_KEY_LEN);
 	p->flags = PEER_HAS_PUBLIC_KEY | PEER_REPLACE_ALLOWEDIPS;
 	if (cp->has_preshared_key) {
@@ -251,45 +209,27 @@ static bool add_file_peer(struct device *dev, const struct conf_peer *cp)
 		p->flags |= PEER_HAS_PERSISTENT_KEEPALIVE;
 	}
 	if (cp->endpoint.host) {
-		char port[8], what[DEV_ENDPOINT_STRLEN + 256];
+		char port[8], what[CONF_HOSTNAME_MAX + 16];
 
 		snprintf(port, sizeof(port), "%u", cp->endpoint.port);
 		conf_endpoint_format(what, sizeof(what), &cp->endpoint);
 		if (!endpoint_resolve(&p->endpoint, cp->endpoint.host, port, what))
-			return false;
+			return -EINVAL;
 	}
 	for (uint32_t i = 0; i < cp->allowed_ips.n; i++) {
 		struct dev_allowedip ip;
+		int ret;
 
 		to_allowedip(&ip, &cp->allowed_ips.v[i]);
-		if (dev_allowedip_has_host_bits(&ip)) {
-			char s[CONF_PREFIX_STRLEN];
-
-			conf_prefix_format(s, &cp->allowed_ips.v[i]);
-			fprintf(stderr, "Warning: AllowedIP has nonzero host part: %s\n", s);
-		}
-		if (peer_add_allowedip(p, &ip) < 0) {
-			perror("allowed ips");
-			return false;
-		}
+		ret = peer_add_allowedip(p, &ip);
+		if (ret < 0)
+			return ret;
 	}
-	return true;
+	return 0;
 }
 
-/* The change `setconf` (replace) or `addconf` (!replace) sends. */
-struct device *file_change(const struct conf *conf, const char *iface, bool replace)
+void device_settings_from_conf(struct device *dev, const struct conf_interface *ci)
 {
-	struct device *dev = device_new(iface);
-	const struct conf_interface *ci = &conf->iface;
-
-	if (!dev) {
-		perror("device");
-		return NULL;
-	}
-	/* setconf: what the file leaves out is reset (no key, port 0 = any,
-	 * no fwmark, no other peers). */
-	if (replace)
-		dev->flags |= DEV_REPLACE_PEERS | DEV_HAS_PRIVATE_KEY | DEV_HAS_LISTEN_PORT | DEV_HAS_FWMARK;
 	if (ci->has_private_key) {
 		memcpy(dev->private_key, ci->private_key, WG_KEY_LEN);
 		dev->flags |= DEV_HAS_PRIVATE_KEY;
@@ -302,11 +242,49 @@ struct device *file_change(const struct conf *conf, const char *iface, bool repl
 		dev->fwmark = ci->fwmark;
 		dev->flags |= DEV_HAS_FWMARK;
 	}
+}
+
+/* wg's warning for an AllowedIP written with host bits (the backends clear
+ * them), once the peer is in the change. */
+static void warn_host_bits(const struct conf_peer *cp)
+{
+	for (uint32_t i = 0; i < cp->allowed_ips.n; i++) {
+		struct dev_allowedip ip;
+
+		to_allowedip(&ip, &cp->allowed_ips.v[i]);
+		if (dev_allowedip_has_host_bits(&ip)) {
+			char s[CONF_PREFIX_STRLEN];
+
+			conf_prefix_format(s, &cp->allowed_ips.v[i]);
+			fprintf(stderr, "Warning: AllowedIP has nonzero host part: %s\n", s);
+		}
+	}
+}
+
+/* The change `setconf` (replace) or `addconf` (!replace) sends. */
+struct device *file_change(const struct conf *conf, const char *iface, bool replace)
+{
+	struct device *dev = device_new(iface);
+
+	if (!dev) {
+		perror("device");
+		return NULL;
+	}
+	/* setconf: what the file leaves out is reset (no key, port 0 = any,
+	 * no fwmark, no other peers). */
+	if (replace)
+		dev->flags |= DEV_REPLACE_PEERS | DEV_HAS_PRIVATE_KEY | DEV_HAS_LISTEN_PORT | DEV_HAS_FWMARK;
+	device_settings_from_conf(dev, &conf->iface);
 	for (uint32_t i = 0; i < conf->n_peers; i++) {
-		if (!add_file_peer(dev, &conf->peers[i])) {
+		int e = device_peer_from_conf(dev, &conf->peers[i]);
+
+		if (e < 0) {
+			if (e != -EINVAL) /* a bad endpoint has been reported already */
+				fprintf(stderr, "peer: %s\n", strerror(-e));
 			device_free(dev);
 			return NULL;
 		}
+		warn_host_bits(&conf->peers[i]);
 	}
 	return dev;
 }

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -110,24 +109,6 @@ int iface_conf_lock(const char *conf_path)
 	return fd;
 }
 
-bool generate_private_key(uint8_t key[WG_KEY_LEN])
-{
-	size_t done = 0;
-
-	while (done < WG_KEY_LEN) {
-		ssize_t n = getrandom(key + done, WG_KEY_LEN - done, 0);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return false;
-		}
-		done += (size_t)n;
-	}
-	x25519_generate_private(key, key);
-	return true;
-}
-
 static void sleep_ms(unsigned ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
@@ -194,53 +175,6 @@ bool parse_prefix_list(struct conf_prefix_list *list, const char *s, const char 
 	return ok;
 }
 
-/* ---- config to device ---- */
-
-static void to_allowedip(struct dev_allowedip *ip, const struct conf_prefix *p)
-{
-	memset(ip, 0, sizeof(*ip));
-	ip->family = p->addr.family;
-	ip->cidr = p->cidr;
-	memcpy(ip->family == AF_INET ? (void *)&ip->ip4 : (void *)&ip->ip6, p->addr.bytes,
-	       ip->family == AF_INET ? 4 : 16);
-}
-
-int device_peer_from_conf(struct device *dev, const struct conf_peer *cp)
-{
-	struct dev_peer *p = device_add_peer(dev);
-
-	if (!p)
-		return -ENOMEM;
-	memcpy(p->public_key, cp->public_key, WG_KEY_LEN);
-	p->flags = PEER_HAS_PUBLIC_KEY | PEER_REPLACE_ALLOWEDIPS;
-	if (cp->has_preshared_key) {
-		memcpy(p->preshared_key, cp->preshared_key, WG_KEY_LEN);
-		p->flags |= PEER_HAS_PRESHARED_KEY;
-	}
-	if (cp->has_persistent_keepalive) {
-		p->persistent_keepalive = cp->persistent_keepalive;
-		p->flags |= PEER_HAS_PERSISTENT_KEEPALIVE;
-	}
-	if (cp->endpoint.host) {
-		char port[8], what[CONF_HOSTNAME_MAX + 16];
-
-		snprintf(port, sizeof(port), "%u", cp->endpoint.port);
-		conf_endpoint_format(what, sizeof(what), &cp->endpoint);
-		if (!endpoint_resolve(&p->endpoint, cp->endpoint.host, port, what))
-			return -EINVAL;
-	}
-	for (uint32_t i = 0; i < cp->allowed_ips.n; i++) {
-		struct dev_allowedip ip;
-		int ret;
-
-		to_allowedip(&ip, &cp->allowed_ips.v[i]);
-		ret = peer_add_allowedip(p, &ip);
-		if (ret < 0)
-			return ret;
-	}
-	return 0;
-}
-
 /* The [Interface] keys and peers of c, replacing what the device has. */
 static int device_apply_conf(const char *iface, const struct conf *c)
 {
@@ -250,18 +184,7 @@ static int device_apply_conf(const char *iface, const struct conf *c)
 	if (!dev)
 		return -ENOMEM;
 	dev->flags = DEV_REPLACE_PEERS;
-	if (c->iface.has_private_key) {
-		memcpy(dev->private_key, c->iface.private_key, WG_KEY_LEN);
-		dev->flags |= DEV_HAS_PRIVATE_KEY;
-	}
-	if (c->iface.has_listen_port) {
-		dev->listen_port = c->iface.listen_port;
-		dev->flags |= DEV_HAS_LISTEN_PORT;
-	}
-	if (c->iface.has_fwmark) {
-		dev->fwmark = c->iface.fwmark;
-		dev->flags |= DEV_HAS_FWMARK;
-	}
+	device_settings_from_conf(dev, &c->iface);
 	for (uint32_t i = 0; !ret && i < c->n_peers; i++)
 		ret = device_peer_from_conf(dev, &c->peers[i]);
 	if (!ret)
@@ -471,14 +394,8 @@ static int interface_list(bool json)
 		device_free(dev);
 	}
 	device_list_free(names);
-	if (json) {
-		json_t *root = json_pack("{s:o}", "interfaces", arr);
-
-		if (!root || json_dumpf(root, stdout, JSON_INDENT(2)) < 0)
-			ret = 1;
-		putchar('\n');
-		json_decref(root);
-	}
+	if (json)
+		ret = print_json(json_pack("{s:o}", "interfaces", arr));
 	return fflush(stdout) ? 1 : ret;
 }
 

@@ -1,6 +1,7 @@
 /* cmd_keys.c: `genkey`, `genpsk` and `pubkey`, exactly as wg(8) has them:
  * keys travel on stdin and stdout in base64, never on the command line, and
- * writing a fresh key into a file others can read earns wg's warning. */
+ * writing a fresh key into a file others can read earns wg's warning. Also
+ * the key generator of `interface add` and `peer add`. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,28 +12,20 @@
 #include "commands.h"
 #include "crypto/crypto.h"
 #include "util/encoding.h"
+#include "util/fd_io.h"
 
-/* Writes the key and a newline straight to fd 1, so no stdio buffer is
- * left holding it. */
-static bool put_key(const char b64[WEFT_KEY_B64_LEN + 1])
+/* Writes key in base64 and a newline straight to fd 1, so that no stdio
+ * buffer is left holding it. false (reported) on failure. */
+static bool put_key(const uint8_t key[X25519_KEY_LEN])
 {
 	char line[WEFT_KEY_B64_LEN + 1];
-	size_t done = 0;
-	bool ok = true;
+	bool ok;
 
-	memcpy(line, b64, WEFT_KEY_B64_LEN);
+	key_to_base64(line, key);
 	line[WEFT_KEY_B64_LEN] = '\n';
-	while (done < sizeof(line)) {
-		ssize_t n = write(STDOUT_FILENO, line + done, sizeof(line) - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			ok = false;
-			break;
-		}
-		done += (size_t)n;
-	}
+	ok = fd_write_all(STDOUT_FILENO, line, sizeof(line)) == 0;
+	if (!ok)
+		perror("write");
 	memzero(line, sizeof(line));
 	return ok;
 }
@@ -53,11 +46,19 @@ static bool random_bytes(uint8_t *out, size_t len)
 	return true;
 }
 
+bool generate_private_key(uint8_t key[X25519_KEY_LEN])
+{
+	if (!random_bytes(key, X25519_KEY_LEN))
+		return false;
+	x25519_generate_private(key, key);
+	return true;
+}
+
 /* genkey: a clamped X25519 private key; genpsk: 32 random bytes. */
 int cmd_genkey(int argc, char *argv[])
 {
+	bool genkey = !strcmp(argv[0], "genkey");
 	uint8_t key[X25519_KEY_LEN];
-	char b64[WEFT_KEY_B64_LEN + 1];
 	struct stat st;
 	int ret = 1;
 
@@ -71,21 +72,14 @@ int cmd_genkey(int argc, char *argv[])
 		fputs("Warning: writing to world accessible file.\n"
 		      "Consider setting the umask to 077 and trying again.\n", stderr);
 
-	if (!random_bytes(key, sizeof(key))) {
+	if (!(genkey ? generate_private_key(key) : random_bytes(key, sizeof(key)))) {
 		perror("getrandom");
 		goto out;
 	}
-	if (!strcmp(argv[0], "genkey"))
-		x25519_generate_private(key, key);
-	key_to_base64(b64, key);
-	if (!put_key(b64)) {
-		perror("write");
-		goto out;
-	}
-	ret = 0;
+	if (put_key(key))
+		ret = 0;
 out:
 	memzero(key, sizeof(key));
-	memzero(b64, sizeof(b64));
 	return ret;
 }
 
@@ -119,12 +113,8 @@ int cmd_pubkey(int argc, char *argv[])
 		goto out;
 	}
 	x25519_public(key, key);
-	key_to_base64(b64, key);
-	if (!put_key(b64)) {
-		perror("write");
-		goto out;
-	}
-	ret = 0;
+	if (put_key(key))
+		ret = 0;
 out:
 	memzero(key, sizeof(key));
 	memzero(b64, sizeof(b64));

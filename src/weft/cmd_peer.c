@@ -34,6 +34,7 @@
 #include "qr.h"
 #include "util/atomic_file.h"
 #include "util/encoding.h"
+#include "util/fd_io.h"
 
 #define KEY_DIR_SUFFIX ".peers"
 #define KEY_FILE_SUFFIX ".key"
@@ -146,6 +147,14 @@ static int take_render_option(int argc, char *argv[], int *i, struct render_opts
 
 /* ---- context ---- */
 
+/* Empty, and safe to ctx_free. */
+static void ctx_init(struct ctx *c)
+{
+	memset(c, 0, sizeof(*c));
+	conf_init(&c->conf);
+	c->lock = -1;
+}
+
 static void ctx_free(struct ctx *c)
 {
 	conf_free(&c->conf);
@@ -161,10 +170,8 @@ static bool ctx_load(struct ctx *c, const char *iface, bool need_conf, bool lock
 	char err[CONF_ERR_LEN];
 	int ret;
 
-	memset(c, 0, sizeof(*c));
-	conf_init(&c->conf);
+	ctx_init(c);
 	c->iface = iface;
-	c->lock = -1;
 	if (!interface_name_valid(iface)) {
 		fprintf(stderr, "%s: `%s' is not a valid interface name\n", prog_name, iface);
 		return false;
@@ -447,21 +454,6 @@ static int peer_addresses(const struct conf *conf, const struct conf_prefix_list
 
 /* ---- output ---- */
 
-static bool write_all(int fd, const char *s, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, s, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		s += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
 /* The config as text on stdout, or as a QR code with --qr. */
 static bool emit(const char *text, size_t len, const struct render_opts *o, bool has_key)
 {
@@ -469,8 +461,9 @@ static bool emit(const char *text, size_t len, const struct render_opts *o, bool
 
 	if (!o->qr) {
 		fflush(stdout);
-		if (!write_all(STDOUT_FILENO, text, len)) {
-			fprintf(stderr, "%s: cannot write the config: %s\n", prog_name, strerror(errno));
+		ret = fd_write_all(STDOUT_FILENO, text, len);
+		if (ret < 0) {
+			fprintf(stderr, "%s: cannot write the config: %s\n", prog_name, strerror(-ret));
 			return false;
 		}
 		return true;
@@ -529,9 +522,7 @@ static int peer_add(int argc, char *argv[])
 	int ret, status = 1;
 
 	render_opts_init(&o);
-	memset(&c, 0, sizeof(c));
-	conf_init(&c.conf);
-	c.lock = -1;
+	ctx_init(&c);
 	for (int i = 2; i < argc; i++) {
 		int r = take_render_option(argc, argv, &i, &o);
 
@@ -778,9 +769,7 @@ static int peer_config(int argc, char *argv[])
 	int status = 1;
 
 	render_opts_init(&o);
-	memset(&c, 0, sizeof(c));
-	conf_init(&c.conf);
-	c.lock = -1;
+	ctx_init(&c);
 	for (int i = 2; i < argc; i++) {
 		int r = take_render_option(argc, argv, &i, &o);
 
@@ -996,15 +985,9 @@ static int peer_list(int argc, char *argv[])
 		}
 		json_array_append_new(arr, o);
 	}
-	if (json) {
-		json_t *root = json_pack("{s:s, s:b, s:o, s:o}", "interface", c.iface, "running", c.dev != NULL,
-					 "config", c.exists ? json_string(c.path) : json_null(), "peers", arr);
-
-		if (!root || json_dumpf(root, stdout, JSON_INDENT(2)) < 0)
-			goto out;
-		putchar('\n');
-		json_decref(root);
-	}
+	if (json && print_json(json_pack("{s:s, s:b, s:o, s:o}", "interface", c.iface, "running", c.dev != NULL,
+					 "config", c.exists ? json_string(c.path) : json_null(), "peers", arr)))
+		goto out;
 	status = fflush(stdout) ? 1 : 0;
 out:
 	free(rows);

@@ -68,22 +68,30 @@ static bool parse_port(uint16_t *port, const char *value)
 	return true;
 }
 
-static bool parse_fwmark(uint32_t *fwmark, const char *value)
+/* wg's grammar for fwmark and persistent-keepalive: "off" (0), or a number
+ * up to max, decimal (or hex as "0x..." when hex). */
+static bool parse_off_or_number(unsigned long *v, const char *value, unsigned long max, bool hex)
 {
-	unsigned long v;
 	char *end;
 
 	if (!strcasecmp(value, "off")) {
-		*fwmark = 0;
+		*v = 0;
 		return true;
 	}
-	if (isdigit((unsigned char)value[0])) {
-		errno = 0;
-		v = strtoul(value, &end, strlen(value) > 2 && value[0] == '0' && value[1] == 'x' ? 16 : 10);
-		if (!*end && !errno && v <= UINT32_MAX) {
-			*fwmark = (uint32_t)v;
-			return true;
-		}
+	if (!isdigit((unsigned char)value[0]))
+		return false;
+	errno = 0;
+	*v = strtoul(value, &end, hex && strlen(value) > 2 && value[0] == '0' && value[1] == 'x' ? 16 : 10);
+	return !*end && !errno && *v <= max;
+}
+
+static bool parse_fwmark(uint32_t *fwmark, const char *value)
+{
+	unsigned long v;
+
+	if (parse_off_or_number(&v, value, UINT32_MAX, true)) {
+		*fwmark = (uint32_t)v;
+		return true;
 	}
 	fprintf(stderr, "Fwmark is neither 0/off nor 0-0xffffffff: `%s'\n", value);
 	return false;
@@ -92,19 +100,10 @@ static bool parse_fwmark(uint32_t *fwmark, const char *value)
 static bool parse_keepalive(uint16_t *interval, const char *value)
 {
 	unsigned long v;
-	char *end;
 
-	if (!strcasecmp(value, "off")) {
-		*interval = 0;
+	if (parse_off_or_number(&v, value, UINT16_MAX, false)) {
+		*interval = (uint16_t)v;
 		return true;
-	}
-	if (isdigit((unsigned char)value[0])) {
-		errno = 0;
-		v = strtoul(value, &end, 10);
-		if (!*end && !errno && v <= UINT16_MAX) {
-			*interval = (uint16_t)v;
-			return true;
-		}
 	}
 	fprintf(stderr, "Persistent keepalive interval is neither 0/off nor 1-65535: `%s'\n", value);
 	return false;

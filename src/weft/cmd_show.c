@@ -403,18 +403,10 @@ static json_t *device_json(const struct device *dev)
 			 "peers", peers);
 }
 
-static int json_print(json_t *interfaces)
+/* {"interfaces": [...]}, taking interfaces. */
+static int print_interfaces_json(json_t *interfaces)
 {
-	json_t *root = json_pack("{s:o}", "interfaces", interfaces);
-	int ret = 0;
-
-	if (!root || json_dumpf(root, stdout, JSON_INDENT(2)) < 0) {
-		fprintf(stderr, "%s: cannot write JSON\n", prog_name);
-		ret = 1;
-	} else
-		printf("\n");
-	json_decref(root);
-	return ret;
+	return print_json(json_pack("{s:o}", "interfaces", interfaces));
 }
 
 /* ---- the command ---- */
@@ -445,7 +437,7 @@ static int show_interfaces(bool json)
 		for (char **n = names; *n; n++)
 			json_array_append_new(arr, json_pack("{s:s}", "name", *n));
 		device_list_free(names);
-		return json_print(arr);
+		return print_interfaces_json(arr);
 	}
 	for (char **n = names; *n; n++)
 		printf("%s%c", *n, n[1] ? ' ' : '\n');
@@ -488,7 +480,7 @@ static int show_all(const char *field, bool json)
 	}
 	device_list_free(names);
 	if (json) {
-		int jret = json_print(arr);
+		int jret = print_interfaces_json(arr);
 		return ret ? ret : jret;
 	}
 	return ret;
@@ -507,7 +499,7 @@ static int show_one(const char *iface, const char *field, bool json)
 		json_t *arr = json_array();
 		json_array_append_new(arr, device_json(dev));
 		device_free(dev);
-		return json_print(arr);
+		return print_interfaces_json(arr);
 	}
 	if (field)
 		field_print(dev, field, false);

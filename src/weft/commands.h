@@ -19,9 +19,16 @@ void command_usage(FILE *f, const char *name);
 /* Removes every argv entry equal to flag; true if there was one. */
 bool take_flag(int *argc, char *argv[], const char *flag);
 
+struct json_t;
+/* root as indented JSON and a newline on stdout, then json_decref(root)
+ * (NULL is a failed json_pack). 0, or 1 after saying why not. */
+int print_json(struct json_t *root);
+
 /* cmd_keys.c */
 int cmd_genkey(int argc, char *argv[]); /* genkey and genpsk */
 int cmd_pubkey(int argc, char *argv[]);
+/* A fresh clamped X25519 private key from getrandom; false with errno set. */
+bool generate_private_key(uint8_t key[32]);
 
 /* cmd_show.c */
 int cmd_show(int argc, char *argv[]);
@@ -37,11 +44,20 @@ bool endpoint_resolve(union dev_endpoint *ep, const char *host, const char *port
 int cmd_showconf(int argc, char *argv[]);
 int cmd_setconf(int argc, char *argv[]); /* setconf, addconf and syncconf */
 struct conf;
+struct conf_interface;
+struct conf_peer;
 struct device;
 /* The change `setconf` (replace) or `addconf` (!replace) makes for conf:
  * PrivateKey, ListenPort, FwMark and the peers only (never wg-quick keys
  * or [Weft]), endpoints resolved. NULL (reported) on failure. */
 struct device *file_change(const struct conf *conf, const char *iface, bool replace);
+/* Sets in dev the PrivateKey, ListenPort and FwMark that ci has, with
+ * their DEV_HAS_ flags; leaves the others alone. */
+void device_settings_from_conf(struct device *dev, const struct conf_interface *ci);
+/* Appends cp to dev as a peer to add or update (allowed IPs replaced),
+ * resolving its endpoint. 0, -ENOMEM, or -EINVAL when the endpoint does not
+ * resolve (endpoint_resolve has said why). Prints nothing else. */
+int device_peer_from_conf(struct device *dev, const struct conf_peer *cp);
 
 /* cmd_quick.c */
 int cmd_quick(int argc, char *argv[]); /* up, down, save and strip */
@@ -63,20 +79,13 @@ int iface_conf_lock(const char *conf_path);
  * is in another namespace) and waits for the daemon to go. 0 or -errno
  * with a message in err. */
 int iface_stop(const char *iface, char *err, size_t errlen);
-/* A fresh clamped X25519 private key from getrandom. */
-bool generate_private_key(uint8_t key[32]);
 /* "--name VALUE" or "--name=VALUE" at argv[*i]: true (moving *i past the
  * value) and *value set, NULL (reported) when the value is missing. */
 bool take_option(int argc, char *argv[], int *i, const char *name, const char **value);
 struct conf_prefix_list;
-struct conf_peer;
-struct device;
 /* "a, b,c" prefixes appended to list; false (reported, naming what) on a
  * bad one. */
 bool parse_prefix_list(struct conf_prefix_list *list, const char *s, const char *what);
-/* Appends cp to dev as a peer to add or update (allowed IPs replaced),
- * resolving its endpoint. 0 or -errno. */
-int device_peer_from_conf(struct device *dev, const struct conf_peer *cp);
 
 /* cmd_peer.c */
 int cmd_peer(int argc, char *argv[]); /* peer add|remove|list|config */

@@ -12,7 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define OUTPUT_CHUNK 4096
+#include "util/fd_io.h"
+
 #define OUTPUT_MAX (16u << 20) /* nft/iptables-save listings are far smaller */
 #define EXIT_SIGNALLED_BASE 128 /* shells report death by signal N as 128+N */
 
@@ -47,65 +48,6 @@ bool find_in_path(const char *name, char *out, size_t size)
 	}
 	free(copy);
 	return found;
-}
-
-static int write_all(int fd, const char *s, size_t len)
-{
-	while (len) {
-		ssize_t w = write(fd, s, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		s += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Reads fd to EOF into a fresh string. */
-static int read_all(int fd, char **output)
-{
-	size_t cap = OUTPUT_CHUNK, n = 0;
-	char *buf = malloc(cap + 1);
-
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t got;
-
-		if (n == cap) {
-			char *more;
-
-			if (cap >= OUTPUT_MAX) {
-				free(buf);
-				return -E2BIG;
-			}
-			more = realloc(buf, cap * 2 + 1);
-			if (!more) {
-				free(buf);
-				return -ENOMEM;
-			}
-			buf = more;
-			cap *= 2;
-		}
-		got = read(fd, buf + n, cap - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			int err = -errno;
-
-			free(buf);
-			return err;
-		}
-		if (!got)
-			break;
-		n += (size_t)got;
-	}
-	buf[n] = '\0';
-	*output = buf;
-	return 0;
 }
 
 int run_program(char *const argv[], const char *input, char **output)
@@ -151,15 +93,17 @@ int run_program(char *const argv[], const char *input, char **output)
 		/* A child that stops reading early is its own failure, shown by
 		 * its exit status; SIGPIPE must not end weft mid-setup. */
 		signal(SIGPIPE, SIG_IGN);
-		write_all(in[1], input, strlen(input));
+		fd_write_all(in[1], input, strlen(input));
 		close(in[1]);
 		in[1] = -1;
 	}
 	r = 0;
 	if (output) {
+		size_t len;
+
 		close(out[1]);
 		out[1] = -1;
-		r = read_all(out[0], output);
+		r = fd_read_all(out[0], OUTPUT_MAX, output, &len);
 	}
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {

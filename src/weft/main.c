@@ -1,6 +1,7 @@
 /* main.c: the `weft` command line - a git-style table of subcommands, each
  * in its own cmd_*.c file, plus `weft help [CMD]` and `weft --version`.
  * With no arguments weft does what wg does: `show`. */
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -128,6 +129,19 @@ bool take_flag(int *argc, char *argv[], const char *flag)
 	argv[out] = NULL;
 	*argc = out;
 	return found;
+}
+
+int print_json(json_t *root)
+{
+	int ret = 0;
+
+	if (!root || json_dumpf(root, stdout, JSON_INDENT(2)) < 0) {
+		fprintf(stderr, "%s: cannot write JSON\n", prog_name);
+		ret = 1;
+	} else
+		printf("\n");
+	json_decref(root);
+	return ret;
 }
 
 static void usage(FILE *f)

@@ -42,7 +42,6 @@ BIG_MB=${BIG_MB:-100}
 head -c "${BIG_MB}M" /dev/urandom >"$TMP/big"
 
 mtu_is() { ip -n "$1" link show "$2" | grep -q " mtu $3 "; }
-endpoint_of() { nsrun "$1" wg show "$2" endpoints | awk -v k="$3" '$1 == k { print $2 }'; }
 has_handshake() { (($(handshake_time "$1" "$2" "$3") > 0)); }
 
 leg() { # N KIND_A KIND_B FAMILY PSK BIG

@@ -45,7 +45,6 @@ PA=$(pubkey_of "$KA") PB=$(pubkey_of "$KB")
 W=$WEFTD_KIND
 LEGS=("1 $W wireguard-go 4" "2 $W wireguard-go 6" "3 $W $W 4" "4 $W $W 6" "5 wireguard-go $W 6")
 
-endpoint_of() { nsrun "$1" wg show "$2" endpoints | awk -v k="$3" '$1 == k { print $2 }'; }
 endpoint_is() { [[ $(endpoint_of "$@") == "$4" ]]; }
 
 setup() { # N KIND_A KIND_B FAMILY

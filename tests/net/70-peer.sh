@@ -27,11 +27,7 @@
 . "$(dirname "$0")/lib.sh"
 TEST_NAME=peer
 
-[[ $EUID == 0 ]] || { fail root "network tests must run as root"; exit 1; }
-[[ -x $WEFT ]] || { fail build "$WEFT is missing (run make)"; exit 1; }
-for t in wg wg-quick wireguard-go zbarimg; do
-	command -v $t >/dev/null || { fail deps "$t is not installed"; exit 1; }
-done
+require_weft wg wg-quick wireguard-go zbarimg
 SERVER_DAEMON=${WEFT_PEER_DAEMON:-$WEFTD}
 if [[ $SERVER_DAEMON != wireguard-go && ! -x $SERVER_DAEMON ]]; then
 	fail build "$SERVER_DAEMON is missing (run make)"

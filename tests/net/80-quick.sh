@@ -22,8 +22,7 @@
 TEST_NAME=quick
 source "$(dirname "$0")/lib.sh"
 require_weftd
-[[ -x $WEFT ]] || { fail build "$WEFT is missing (run make)"; exit 1; }
-command -v wg-quick >/dev/null || { fail deps "wg-quick is not installed"; exit 1; }
+require_weft wg-quick
 
 SOCK_DIR=/var/run/wireguard
 CASE_NO=0

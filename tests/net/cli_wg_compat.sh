@@ -28,10 +28,7 @@ WG=${WG:-wg}
 export TAG
 
 if [[ ${1:-} != --inner ]]; then
-	[[ $EUID == 0 ]] || { fail root "must run as root"; exit 1; }
-	[[ -x $WEFT ]] || { fail build "$WEFT is missing (run make)"; exit 1; }
-	command -v "$WG" >/dev/null || { fail wg "wg(8) is not installed"; exit 1; }
-	command -v python3 >/dev/null || { fail python3 "python3 is not installed"; exit 1; }
+	require_weft "$WG" python3
 	NS=weftcli$TAG
 	make_ns "$NS" || { fail netns "cannot create $NS"; exit 1; }
 	mkdir -p /run/wireguard

@@ -108,6 +108,14 @@ pubkey_of() { wg pubkey <"$1"; }
 # the reference in weftd's place, which proves the scripts themselves.
 WEFTD_KIND=${WEFTD_KIND:-weftd}
 
+# require_commands COMMAND...: FAIL and exit unless every COMMAND is installed
+require_commands() {
+	local t
+	for t; do
+		command -v "$t" >/dev/null || { fail deps "$t is not installed"; exit 1; }
+	done
+}
+
 # require_weftd: FAIL and exit unless the daemon under test can run
 require_weftd() {
 	[[ $EUID == 0 ]] || { fail root "network tests must run as root"; exit 1; }
@@ -115,8 +123,15 @@ require_weftd() {
 		fail build "$WEFTD is missing (run make)"
 		exit 1
 	fi
-	command -v wireguard-go >/dev/null || { fail deps "wireguard-go is not installed"; exit 1; }
-	command -v wg >/dev/null || { fail deps "wg is not installed"; exit 1; }
+	require_commands wireguard-go wg
+}
+
+# require_weft [COMMAND...]: FAIL and exit unless we are root, $WEFT is
+# built and every COMMAND is installed
+require_weft() {
+	[[ $EUID == 0 ]] || { fail root "network tests must run as root"; exit 1; }
+	[[ -x $WEFT ]] || { fail build "$WEFT is missing (run make)"; exit 1; }
+	require_commands "$@"
 }
 
 # wait_until SECONDS COMMAND...: retries COMMAND every 0.2 s until it
@@ -162,6 +177,9 @@ daemon_pid() {
 handshake_time() {
 	nsrun "$1" wg show "$2" latest-handshakes | awk -v k="$3" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }'
 }
+
+# endpoint_of NS IF PUBKEY: the peer's endpoint as wg shows it (empty if none)
+endpoint_of() { nsrun "$1" wg show "$2" endpoints | awk -v k="$3" '$1 == k { print $2 }'; }
 
 # TCP transfers through a tunnel, checked at the far end. tcp_sink runs in
 # the background: it accepts one connection on PORT (IPv4 and IPv6), hashes

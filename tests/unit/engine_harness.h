@@ -2,12 +2,17 @@
  * virtual clock, for tests. Nothing runs unless the test says so: time moves
  * only through world_advance(), datagrams cross only through world_flush().
  * Every datagram that crosses is recorded per direction and type, so tests
- * can count initiations, keepalives and data, or replay and forge them. */
+ * can count initiations, keepalives and data, or replay and forge them.
+ * Below the world: the questions tests ask of it (was this dropped, and
+ * why; does the session still work) and messages made by the whitepaper's
+ * formulas rather than the engine's code. Used by fuzz/ too, so nothing here
+ * needs test.h. */
 #ifndef WEFT_ENGINE_HARNESS_H
 #define WEFT_ENGINE_HARNESS_H
 
 #include <arpa/inet.h>
 #include <endian.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,5 +227,140 @@ static inline void world_advance_to(struct world *w, uint64_t until)
 static inline void world_advance(struct world *w, uint64_t ns) { world_advance_to(w, w->now + ns); }
 
 static inline struct noise_keypair *current_keypair(struct node *n) { return n->peer->keypairs.current; }
+
+/* ---- what tests ask of the engines ---- */
+
+/* Every drop dev has counted, whatever the reason. */
+static inline uint64_t drops_total(const struct weft_device *dev)
+{
+	uint64_t sum = 0;
+	for (int r = 0; r < WEFT_DROP_COUNT; r++)
+		sum += weft_device_drops(dev, (enum weft_drop)r);
+	return sum;
+}
+
+static inline bool same_address(const struct weft_endpoint *x, const struct weft_endpoint *y)
+{
+	return !memcmp(&x->addr, &y->addr, sizeof(x->addr));
+}
+
+/* The first and the last datagram of a type (classify()) that n sent. */
+static inline const struct recorded *first_logged(const struct node *n, unsigned type)
+{
+	for (size_t i = 0; i < n->logged; i++)
+		if (classify(n->log[i].data, n->log[i].len) == type)
+			return &n->log[i];
+	return NULL;
+}
+
+static inline const struct recorded *last_logged(const struct node *n, unsigned type)
+{
+	for (size_t i = n->logged; i-- > 0;)
+		if (classify(n->log[i].data, n->log[i].len) == type)
+			return &n->log[i];
+	return NULL;
+}
+
+/* Feeds n one datagram and checks it was dropped for exactly one reason,
+ * `why`: that counter rose by one and no other moved, nothing was
+ * delivered, nothing sent in answer (bar the cookie reply a BAD_MAC2 earns).
+ * What n sent stays in n->out. Says on stderr what went wrong. */
+static inline bool dropped_as(struct node *n, const void *buf, size_t len,
+			      const struct weft_endpoint *from, enum weft_drop why)
+{
+	uint64_t before[WEFT_DROP_COUNT];
+	for (int r = 0; r < WEFT_DROP_COUNT; r++)
+		before[r] = weft_device_drops(n->dev, (enum weft_drop)r);
+	size_t delivered = n->out.deliver_count, sent = n->out.send_count;
+	bool ok = weft_receive(n->dev, buf, len, from, &n->out) == 0;
+
+	for (int r = 0; r < WEFT_DROP_COUNT; r++) {
+		uint64_t want = before[r] + (r == (int)why), got = weft_device_drops(n->dev, (enum weft_drop)r);
+		if (got != want) {
+			fprintf(stderr, "  len %zu: drops[%s] = %llu, expected %llu\n", len,
+				weft_drop_name((enum weft_drop)r), (unsigned long long)got,
+				(unsigned long long)want);
+			ok = false;
+		}
+	}
+	if (n->out.deliver_count != delivered) {
+		fprintf(stderr, "  len %zu: delivered %zu packet(s)\n", len, n->out.deliver_count - delivered);
+		ok = false;
+	}
+	if (n->out.send_count - sent > (why == WEFT_DROP_BAD_MAC2 ? 1u : 0u)) {
+		fprintf(stderr, "  len %zu: answered with %zu datagram(s)\n", len, n->out.send_count - sent);
+		ok = false;
+	}
+	return ok;
+}
+
+/* Feeds n a datagram that must pass: -1 if any drop was counted, else the
+ * number of packets it delivered. */
+static inline int accepted(struct node *n, const void *buf, size_t len, const struct weft_endpoint *from)
+{
+	uint64_t before = drops_total(n->dev);
+	size_t delivered = n->out.deliver_count;
+	weft_receive(n->dev, buf, len, from, &n->out);
+	if (drops_total(n->dev) != before)
+		return -1;
+	return (int)(n->out.deliver_count - delivered);
+}
+
+/* The session still carries data both ways, with no new handshake. */
+static inline bool session_works(struct world *w)
+{
+	world_flush(w);
+	unsigned handshakes = w->a.sent[MESSAGE_HANDSHAKE_INITIATION] + w->b.sent[MESSAGE_HANDSHAKE_INITIATION];
+	size_t at_a = w->a.delivered, at_b = w->b.delivered;
+	node_send_ip(&w->a, 120);
+	world_flush(w);
+	node_send_ip(&w->b, 120);
+	world_flush(w);
+	bool ok = w->b.delivered == at_b + 1 && w->a.delivered == at_a + 1 &&
+		  w->a.sent[MESSAGE_HANDSHAKE_INITIATION] + w->b.sent[MESSAGE_HANDSHAKE_INITIATION] == handshakes;
+	if (!ok)
+		fprintf(stderr, "  session broken: delivered a %zu->%zu, b %zu->%zu\n", at_a, w->a.delivered,
+			at_b, w->b.delivered);
+	return ok;
+}
+
+/* ---- messages made here: the whitepaper's formulas, not the engine's code ---- */
+
+/* A new initiation from n to its peer, made the way send.c makes one;
+ * false if the engine would not make one. */
+static inline bool fresh_initiation(struct node *n, struct message_handshake_initiation *msg)
+{
+	memset(msg, 0, sizeof(*msg));
+	bool ok = noise_create_initiation(n->dev, n->peer, msg);
+	cookie_add_macs(n->dev, &n->peer->cookie, (uint8_t *)msg, sizeof(*msg));
+	return ok;
+}
+
+/* HASH(label || public key) (whitepaper 5.4.4, 5.4.7): with LABEL_MAC1
+ * the key of mac1, with LABEL_COOKIE that of cookie replies. */
+static inline void label_key(uint8_t key[32], const char *label, const uint8_t public_key[32])
+{
+	uint8_t label_and_key[8 + 32];
+	memcpy(label_and_key, label, 8);
+	memcpy(label_and_key + 8, public_key, 32);
+	b2s(key, 32, label_and_key, sizeof(label_and_key), NULL, 0);
+}
+
+/* mac1 = MAC(HASH(LABEL_MAC1 || receiver's public key), message up to
+ * mac1), written into the message of len bytes. */
+static inline void set_mac1(void *msg, size_t len, const uint8_t receiver_public[32])
+{
+	uint8_t key[32];
+	label_key(key, LABEL_MAC1, receiver_public);
+	b2s((uint8_t *)msg + len - sizeof(struct message_macs), COOKIE_LEN, msg,
+	    len - sizeof(struct message_macs), key, sizeof(key));
+}
+
+/* mac2 = MAC(cookie, message up to mac2). */
+static inline void set_mac2(struct message_handshake_initiation *msg, const uint8_t cookie[COOKIE_LEN])
+{
+	b2s(msg->macs.mac2, COOKIE_LEN, (const uint8_t *)msg, offsetof(struct message_handshake_initiation, macs.mac2),
+	    cookie, COOKIE_LEN);
+}
 
 #endif

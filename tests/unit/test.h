@@ -36,6 +36,43 @@ static const char *test_suite_name = "unit";
 
 #define TEST_EXIT() return test_failed_cases ? 1 : 0
 
+/* ---- reproducible randomness ----
+ * splitmix64 (Steele, Lea and Flood, 2014), the one generator the unit tests
+ * draw random cases from. A test seeds it once with test_seed(its default);
+ * WEFT_TEST_SEED replaces the default and the seed is printed, so a failing
+ * run replays. WEFT_TEST_SCALE divides the random counts (test_scale()) for
+ * a quicker run. */
+static uint64_t test_rnd_state;
+
+static inline uint64_t test_rnd(void)
+{
+	uint64_t z = (test_rnd_state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* 0 .. n-1 (n > 0). */
+static inline uint64_t test_below(uint64_t n) { return test_rnd() % n; }
+
+/* WEFT_TEST_SCALE, at least 1. */
+static inline unsigned test_scale(void)
+{
+	const char *s = getenv("WEFT_TEST_SCALE");
+	unsigned long v = s ? strtoul(s, NULL, 10) : 1;
+
+	return v > 1 && v <= 0xffffffffu ? (unsigned)v : 1;
+}
+
+static inline void test_seed(uint64_t fallback)
+{
+	const char *s = getenv("WEFT_TEST_SEED");
+
+	test_rnd_state = s ? strtoull(s, NULL, 0) : fallback;
+	printf("# %s: seed 0x%" PRIx64 ", scale 1/%u\n", test_suite_name, test_rnd_state, test_scale());
+}
+
 /* Hex helpers for vectors. */
 static inline size_t unhex(uint8_t *out, const char *hex)
 {

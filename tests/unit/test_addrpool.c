@@ -15,17 +15,6 @@
 
 #include "test.h"
 
-static uint64_t rng_state;
-static uint64_t rnd(void) /* splitmix64 */
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-static uint64_t below(uint64_t n) { return rnd() % n; }
-static unsigned scale = 1;
-
 /* ---- addresses, computed independently of addrpool.c ---- */
 
 static struct conf_prefix prefix(const char *s)
@@ -135,7 +124,7 @@ static void run_scenario(const struct scenario *sc)
 	struct addrpool *pool = NULL;
 	struct ref r = { 0 };
 	size_t takes = 0, fulls = 0, releases = 0, marks = 0, mismatches = 0;
-	size_t ops = sc->ops / scale;
+	size_t ops = sc->ops / test_scale();
 
 	r.base = network_of(&ifaddr);
 	r.window = sc->window;
@@ -169,17 +158,17 @@ static void run_scenario(const struct scenario *sc)
 		/* Phases of filling and draining, so the pool sees every level. */
 		bool filling = (op / 2000) % 2 == 0;
 		unsigned take_pct = filling ? 70 : 30;
-		uint64_t roll = below(100);
+		uint64_t roll = test_below(100);
 
 		if (r.used >= r.window - r.window / 8 && r.size > r.window)
 			take_pct = 0; /* keep a huge pool's use inside the window */
 
 		if (sc->marks && roll < 3) {
-			unsigned k = (unsigned)below(7);
+			unsigned k = (unsigned)test_below(7);
 			uint64_t blk = (uint64_t)1 << k;
 			if (blk > r.window / 4)
 				continue;
-			uint64_t off = below(r.window / blk) * blk;
+			uint64_t off = test_below(r.window / blk) * blk;
 			struct conf_prefix range = { addr_plus(&r.base, off), (uint8_t)(fbits - k) };
 			CHECK_EQ(addrpool_mark(pool, &range), 0);
 			for (uint64_t i = off; i < off + blk; i++)
@@ -214,7 +203,7 @@ static void run_scenario(const struct scenario *sc)
 		} else {
 			/* Release the first used address at or after a random one;
 			 * now and then ask for a reserved or a free one instead. */
-			uint64_t start = below(r.window), i = start;
+			uint64_t start = test_below(r.window), i = start;
 			bool found = false;
 
 			do {
@@ -240,7 +229,7 @@ static void run_scenario(const struct scenario *sc)
 		CHECK_EQ(addrpool_free_count(pool), ref_free_count(&r));
 		if (op % 1000 == 0) {
 			for (int k = 0; k < 64; k++) {
-				uint64_t o = below(r.window);
+				uint64_t o = test_below(r.window);
 				struct conf_addr a = addr_plus(&r.base, o);
 				CHECK_EQ(addrpool_is_used(pool, &a), r.state[o] != FREE);
 			}
@@ -279,10 +268,7 @@ static void random_against_reference(void)
 		{ "fd00::1:80/120", 256, 100000, true },
 		{ "fd00:1:2:3::5/64", 4096, 100000, true },
 	};
-	const char *seed = getenv("WEFT_TEST_SEED");
-
-	rng_state = seed ? strtoull(seed, NULL, 0) : 0xadd9001;
-	printf("# addrpool: seed 0x%" PRIx64 "\n", rng_state);
+	test_seed(0xadd9001);
 	for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
 		run_scenario(&scenarios[i]);
 }
@@ -505,7 +491,7 @@ static void many_in_big_pool(void)
 	struct addrpool *pool;
 	struct conf_prefix p = prefix("10.0.0.1/8");
 	struct conf_addr a, base = addr("10.0.0.0");
-	size_t n = 200000 / scale;
+	size_t n = 200000 / test_scale();
 	bool in_order = true;
 
 	CHECK_EQ(addrpool_new_for_address(&pool, &p), 0);
@@ -521,10 +507,6 @@ static void many_in_big_pool(void)
 
 int main(void)
 {
-	const char *sc = getenv("WEFT_TEST_SCALE");
-
-	if (sc && strtoul(sc, NULL, 10) > 1)
-		scale = (unsigned)strtoul(sc, NULL, 10);
 	test_suite_name = "addrpool";
 	RUN(random_against_reference);
 	RUN(never_special_addresses);

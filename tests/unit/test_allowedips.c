@@ -40,16 +40,6 @@ enum {
 	MAX_BYTES_PER_V4_HOST = 160, /* 2 nodes per /32 at worst, 64 bytes each + slack */
 };
 
-static uint64_t rng_state;
-static uint64_t rnd(void) /* splitmix64 */
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-static unsigned below(unsigned n) { return (unsigned)(rnd() % n); }
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -227,7 +217,7 @@ static uint8_t sites[2][SITES][16];
 static void random_bytes(uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)rnd();
+		p[i] = (uint8_t)test_rnd();
 }
 
 /* Randomises every bit of ip from bit `from` on. */
@@ -253,7 +243,7 @@ static int owner_index(const struct allowedips_owner *owners, const struct allow
 static struct ref *random_live(void)
 {
 	for (int tries = 0; tries < 10000; tries++) {
-		struct ref *r = &ref[rnd() & (REF_SLOTS - 1)];
+		struct ref *r = &ref[test_rnd() & (REF_SLOTS - 1)];
 		if (r->used && r->owner >= 0)
 			return r;
 	}
@@ -263,7 +253,7 @@ static struct ref *random_live(void)
 /* An address: inside a live prefix (most), near a site, or anywhere. */
 static int random_address(uint8_t *ip)
 {
-	unsigned kind = below(10);
+	unsigned kind = test_below(10);
 	struct ref *r;
 	if (kind < 6 && (r = random_live())) {
 		int family = r->family_is6 ? AF_INET6 : AF_INET;
@@ -271,11 +261,11 @@ static int random_address(uint8_t *ip)
 		randomise_tail(ip, family, r->cidr);
 		return family;
 	}
-	int family = below(2) ? AF_INET6 : AF_INET;
+	int family = test_below(2) ? AF_INET6 : AF_INET;
 	memset(ip, 0, 16);
 	if (kind < 9) {
-		memcpy(ip, sites[family == AF_INET6][below(SITES)], addr_len(family));
-		randomise_tail(ip, family, below(max_bits(family) + 1));
+		memcpy(ip, sites[family == AF_INET6][test_below(SITES)], addr_len(family));
+		randomise_tail(ip, family, test_below(max_bits(family) + 1));
 	} else {
 		random_bytes(ip, addr_len(family));
 	}
@@ -290,7 +280,7 @@ static unsigned min_cidr(int family) { return family == AF_INET ? 8 : 16; }
  * one, or a fresh one near a site. Host bits are left set on purpose. */
 static int random_prefix(uint8_t *ip, unsigned *cidr)
 {
-	unsigned kind = below(20);
+	unsigned kind = test_below(20);
 	struct ref *r = kind < 6 ? random_live() : NULL;
 	int family;
 	if (r) {
@@ -300,26 +290,26 @@ static int random_prefix(uint8_t *ip, unsigned *cidr)
 		if (kind == 0)
 			*cidr = r->cidr;                                  /* duplicate */
 		else if (kind < 4)
-			*cidr = r->cidr + below(mb - r->cidr + 1);        /* nested inside */
+			*cidr = r->cidr + test_below(mb - r->cidr + 1);        /* nested inside */
 		else if (r->cidr > lo)
-			*cidr = lo + below(r->cidr - lo + 1);             /* covering */
+			*cidr = lo + test_below(r->cidr - lo + 1);             /* covering */
 		else
 			*cidr = r->cidr;
 		randomise_tail(ip, family, r->cidr);
 		return family;
 	}
-	family = below(2) ? AF_INET6 : AF_INET;
+	family = test_below(2) ? AF_INET6 : AF_INET;
 	unsigned mb = max_bits(family), lo = min_cidr(family);
 	memset(ip, 0, 16);
-	memcpy(ip, sites[family == AF_INET6][below(SITES)], addr_len(family));
-	if (below(1000) == 0) {
-		*cidr = below(lo);
+	memcpy(ip, sites[family == AF_INET6][test_below(SITES)], addr_len(family));
+	if (test_below(1000) == 0) {
+		*cidr = test_below(lo);
 		randomise_tail(ip, family, 0);
 		return family;
 	}
 	/* Mostly long prefixes as real configs have, some of every length. */
-	*cidr = below(4) ? mb - below(mb / 2 + 1) : lo + below(mb - lo + 1);
-	randomise_tail(ip, family, lo + below(*cidr - lo + 1));
+	*cidr = test_below(4) ? mb - test_below(mb / 2 + 1) : lo + test_below(mb - lo + 1);
+	randomise_tail(ip, family, lo + test_below(*cidr - lo + 1));
 	return family;
 }
 
@@ -413,19 +403,10 @@ static void check_walks(const struct allowedips_owner *owners)
 	free(w);
 }
 
-static unsigned scale(void)
-{
-	const char *s = getenv("WEFT_TEST_SCALE");
-	unsigned v = s ? (unsigned)strtoul(s, NULL, 10) : 1;
-	return v ? v : 1;
-}
-
 static void random_against_reference(void)
 {
-	const char *seed = getenv("WEFT_TEST_SEED");
-	rng_state = seed ? strtoull(seed, NULL, 0) : 0x5eed0a11;
-	printf("# allowedips: seed 0x%" PRIx64 ", scale 1/%u\n", rng_state, scale());
-	size_t prefixes = PREFIXES / scale(), lookups = LOOKUPS / scale();
+	test_seed(0x5eed0a11);
+	size_t prefixes = PREFIXES / test_scale(), lookups = LOOKUPS / test_scale();
 
 	ref = calloc(REF_SLOTS, sizeof(*ref));
 	struct allowedips_owner *owners = calloc(OWNERS, sizeof(*owners));
@@ -447,7 +428,7 @@ static void random_against_reference(void)
 		uint8_t ip[16];
 		unsigned cidr;
 		int family = random_prefix(ip, &cidr);
-		int o = (int)below(OWNERS);
+		int o = (int)test_below(OWNERS);
 		fails += allowedips_insert(&t, family, ip, (uint8_t)cidr, &owners[o]) != 0;
 		ref_insert(family, ip, cidr, o);
 	}
@@ -459,14 +440,14 @@ static void random_against_reference(void)
 	printf("# allowedips: %zu inserts (%zu distinct) in %.3f s\n", prefixes, ref_live, t1 - t0);
 
 	check_lookups(&t, owners, lookups, "after insert", false);
-	check_against_scan(&t, owners, SCAN_LOOKUPS / scale() + 1);
+	check_against_scan(&t, owners, SCAN_LOOKUPS / test_scale() + 1);
 	check_walks(owners);
 
 	/* Remove a third: whole owners, single prefixes, and refused attempts. */
 	size_t target = ref_live / 3, removed = 0, wrong_owner = 0, wrong_refused = 0;
 	while (removed < target) {
-		if (below(100) == 0) {
-			int o = (int)below(OWNERS);
+		if (test_below(100) == 0) {
+			int o = (int)test_below(OWNERS);
 			size_t had = ref_per_owner[o];
 			allowedips_remove_owner(&t, &owners[o]);
 			for (size_t i = 0; i < REF_SLOTS && ref_per_owner[o]; i++)
@@ -484,8 +465,8 @@ static void random_against_reference(void)
 		uint8_t ip[16];
 		memcpy(ip, r->ip, 16);
 		randomise_tail(ip, family, r->cidr); /* host bits are ignored on removal too */
-		if (below(10) == 0) {
-			int other = (r->owner + 1 + (int)below(OWNERS - 1)) % OWNERS;
+		if (test_below(10) == 0) {
+			int other = (r->owner + 1 + (int)test_below(OWNERS - 1)) % OWNERS;
 			size_t count = t.count;
 			wrong_owner++;
 			wrong_refused += allowedips_remove(&t, family, ip, r->cidr, &owners[other]) == -ENOENT;
@@ -521,7 +502,7 @@ static void random_against_reference(void)
 		CHECK_EQ(allowedips_remove(&t, AF_INET6, none, (uint8_t)none_cidr, &owners[0]), -ENOENT);
 
 	check_lookups(&t, owners, lookups, "after removal", true);
-	check_against_scan(&t, owners, SCAN_LOOKUPS / scale() + 1);
+	check_against_scan(&t, owners, SCAN_LOOKUPS / test_scale() + 1);
 	check_walks(owners);
 
 	/* Insert again over the survivors (moves between owners included). */
@@ -529,7 +510,7 @@ static void random_against_reference(void)
 		uint8_t ip[16];
 		unsigned cidr;
 		int family = random_prefix(ip, &cidr);
-		int o = (int)below(OWNERS);
+		int o = (int)test_below(OWNERS);
 		fails += allowedips_insert(&t, family, ip, (uint8_t)cidr, &owners[o]) != 0;
 		ref_insert(family, ip, cidr, o);
 	}
@@ -550,7 +531,7 @@ static void random_against_reference(void)
 		uint8_t ip[16];
 		unsigned cidr;
 		int family = random_prefix(ip, &cidr);
-		fails += allowedips_insert(&t, family, ip, (uint8_t)cidr, &owners[below(OWNERS)]) != 0;
+		fails += allowedips_insert(&t, family, ip, (uint8_t)cidr, &owners[test_below(OWNERS)]) != 0;
 	}
 	CHECK_EQ(fails, 0);
 	allowedips_free(&t);
@@ -772,12 +753,12 @@ static void memory(void)
 	struct allowedips t;
 	struct allowedips_owner *owners = calloc(OWNERS, sizeof(*owners));
 	allowedips_init(&t);
-	rng_state = 0x3e3017;
-	size_t n = MEM_PREFIXES / scale();
+	test_rnd_state = 0x3e3017;
+	size_t n = MEM_PREFIXES / test_scale();
 	struct mallinfo2 m0 = mallinfo2();
 	double t0 = now_s();
 	for (uint32_t i = 0; i < n; i++) {
-		uint32_t a = (uint32_t)rnd();
+		uint32_t a = (uint32_t)test_rnd();
 		uint8_t ip[4] = { (uint8_t)(a >> 24), (uint8_t)(a >> 16), (uint8_t)(a >> 8), (uint8_t)a };
 		CHECK_EQ(allowedips_insert(&t, AF_INET, ip, 32, &owners[i % OWNERS]), 0);
 	}
@@ -785,7 +766,7 @@ static void memory(void)
 	struct mallinfo2 m1 = mallinfo2();
 	size_t lookups = 4 * n, found = 0;
 	for (size_t i = 0; i < lookups; i++) {
-		uint32_t a = (uint32_t)rnd();
+		uint32_t a = (uint32_t)test_rnd();
 		uint8_t ip[4] = { (uint8_t)(a >> 24), (uint8_t)(a >> 16), (uint8_t)(a >> 8), (uint8_t)a };
 		found += allowedips_lookup(&t, AF_INET, ip) != NULL;
 	}
@@ -805,9 +786,9 @@ static void memory(void)
 	for (int round = 0; round < 3; round++) {
 		struct mallinfo2 before = mallinfo2();
 		for (size_t i = 0; i < n / 4; i++) {
-			fam6[i] = (uint8_t)below(2);
+			fam6[i] = (uint8_t)test_below(2);
 			random_bytes(ips[i], 16);
-			cidrs[i] = (uint8_t)below(fam6[i] ? 129 : 33);
+			cidrs[i] = (uint8_t)test_below(fam6[i] ? 129 : 33);
 			CHECK_EQ(allowedips_insert(&t, fam6[i] ? AF_INET6 : AF_INET, ips[i], cidrs[i], &cycle), 0);
 		}
 		for (size_t i = 0; i < n / 4; i += 2) /* half one by one, the rest at once */

@@ -8,22 +8,12 @@
 #include "crypto/aead_backend.h"
 #include "test.h"
 
-/* Deterministic pseudo-random bytes (splitmix64), so a failure reproduces. */
-static uint64_t rng_state = 0x5765667443727970ull;
-
-static uint64_t rng(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
+/* Deterministic pseudo-random bytes (test.h's generator, seeded in main),
+ * so a failure reproduces. */
 static void fill(uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)rng();
+		p[i] = (uint8_t)test_rnd();
 }
 
 /* ---- X25519, RFC 7748 ---- */
@@ -290,7 +280,7 @@ static void aead_backends_agree_in_place(void)
 	CHECK(AEAD_OPENSSL_MIN_LEN > 0 && AEAD_OPENSSL_MIN_LEN < MAX);
 	for (size_t len = 0; len <= MAX; len++) {
 		size_t ad_len = len % 3 ? 0 : len % 33;
-		uint64_t counter = rng();
+		uint64_t counter = test_rnd();
 
 		fill(key, sizeof(key));
 		fill(ad, sizeof(ad));
@@ -309,7 +299,7 @@ static void aead_backends_agree_in_place(void)
 		bad_open += !aead_open(buf, buf, len + 16, ad, ad_len, counter, key) ||
 			    memcmp(buf, pt, len) != 0;
 
-		a[rng() % (len + 16)] ^= 1;
+		a[test_rnd() % (len + 16)] ^= 1;
 		tampered_opened += aead_open(buf, a, len + 16, ad, ad_len, counter, key);
 	}
 	CHECK_EQ(differ, 0);
@@ -357,7 +347,7 @@ static void aead_threads(void)
 	int errors = 0;
 
 	for (int i = 0; i < THREADS; i++) {
-		jobs[i] = (struct thread_job){ .seed = rng() };
+		jobs[i] = (struct thread_job){ .seed = test_rnd() };
 		CHECK_EQ(pthread_create(&t[i], NULL, aead_thread, &jobs[i]), 0);
 	}
 	for (int i = 0; i < THREADS; i++) {
@@ -479,7 +469,7 @@ static void blake2s_incremental_matches_one_shot(void)
 
 	fill(in, sizeof(in));
 	for (int round = 0; round < 300; round++) {
-		size_t len = round < 200 ? (size_t)round : rng() % sizeof(in);
+		size_t len = round < 200 ? (size_t)round : test_rnd() % sizeof(in);
 		uint8_t one[32], inc[32];
 		struct b2s_ctx ctx;
 		size_t off = 0;
@@ -487,7 +477,7 @@ static void blake2s_incremental_matches_one_shot(void)
 		b2s(one, 32, in, len, NULL, 0);
 		b2s_init(&ctx, 32);
 		while (off < len) {
-			size_t piece = rng() % 100 == 0 ? 0 : rng() % (len - off + 1);
+			size_t piece = test_rnd() % 100 == 0 ? 0 : test_rnd() % (len - off + 1);
 
 			b2s_update(&ctx, in + off, piece);
 			off += piece;
@@ -630,6 +620,7 @@ static void secret_helpers(void)
 int main(void)
 {
 	test_suite_name = "crypto";
+	test_seed(0x5765667443727970ull);
 	if (crypto_init() != 0 || crypto_init() != 0) {
 		printf("FAIL: crypto/crypto_init\n");
 		return 1;

@@ -23,16 +23,6 @@ enum {
 /* REJECT_AFTER_MESSAGES (whitepaper section 6.4): 2^64 - 2^13 - 1. */
 static const uint64_t REJECT_AFTER = UINT64_MAX - 8192;
 
-static uint64_t rng_state;
-static uint64_t rnd(void) /* splitmix64 */
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-static uint64_t below(uint64_t n) { return rnd() % n; }
-
 /* ---- the reference ---- */
 struct ref {
 	uint64_t *slots; /* counter + 1; 0 = empty */
@@ -116,7 +106,7 @@ static void op(struct run *s, uint64_t c)
 		fprintf(stderr, "  op %zu: check(%" PRIu64 ") = %d, reference %d (greatest %" PRIu64 ")\n",
 			s->ops, c, got, want, s->ref.greatest);
 	s->ops++;
-	if (below(10) == 0)
+	if (test_below(10) == 0)
 		return; /* the tag did not verify: no update */
 	if (!want)
 		before = s->w;
@@ -139,17 +129,17 @@ static uint64_t sat_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UI
  * with losses and duplicates. */
 static void stream_burst(struct run *s)
 {
-	uint64_t depth = below(4) ? 1 + below(64) : 1 + below(2 * REPLAY_WINDOW);
-	uint64_t len = 1 + below(2000);
+	uint64_t depth = test_below(4) ? 1 + test_below(64) : 1 + test_below(2 * REPLAY_WINDOW);
+	uint64_t len = 1 + test_below(2000);
 	uint64_t base = s->next;
 	for (uint64_t i = 0; i < len; i++) {
 		uint64_t c = sat_add(base + i, 0);
-		if (below(3) == 0)
-			c = sat_sub(c, below(depth)); /* arrives late */
-		if (below(50) == 0)
+		if (test_below(3) == 0)
+			c = sat_sub(c, test_below(depth)); /* arrives late */
+		if (test_below(50) == 0)
 			continue; /* lost */
 		op(s, c);
-		if (below(30) == 0)
+		if (test_below(30) == 0)
 			op(s, c); /* duplicated by the network */
 	}
 	s->next = sat_add(base, len);
@@ -158,29 +148,29 @@ static void stream_burst(struct run *s)
 static void random_op(struct run *s)
 {
 	uint64_t g = s->ref.greatest;
-	uint64_t c, r = below(100);
+	uint64_t c, r = test_below(100);
 	if (r < 20)       /* next in order */
 		c = sat_add(g, 1);
 	else if (r < 35)  /* behind, inside and just outside the window */
-		c = sat_sub(g, below(REPLAY_WINDOW + 200));
+		c = sat_sub(g, test_below(REPLAY_WINDOW + 200));
 	else if (r < 45)  /* the window's edge */
-		c = sat_add(sat_sub(g, REPLAY_WINDOW + 2), below(5));
+		c = sat_add(sat_sub(g, REPLAY_WINDOW + 2), test_below(5));
 	else if (r < 55)  /* a duplicate of a recent one */
-		c = s->recent_n ? s->recent[below(s->recent_n < RECENT ? s->recent_n : RECENT)] : g;
+		c = s->recent_n ? s->recent[test_below(s->recent_n < RECENT ? s->recent_n : RECENT)] : g;
 	else if (r < 70)  /* a jump of up to 2^16 */
-		c = sat_add(g, 1 + below(UINT64_C(1) << below(17)));
+		c = sat_add(g, 1 + test_below(UINT64_C(1) << test_below(17)));
 	else if (r < 78)  /* about a whole ring ahead: stale bits must not survive */
-		c = sat_add(g, REPLAY_WORDS * REPLAY_BITS_PER_WORD - 130 + below(260));
+		c = sat_add(g, REPLAY_WORDS * REPLAY_BITS_PER_WORD - 130 + test_below(260));
 	else if (r < 88)  /* a word boundary ahead */
-		c = sat_add(g, REPLAY_BITS_PER_WORD * (1 + below(3)) - 1 + below(3));
+		c = sat_add(g, REPLAY_BITS_PER_WORD * (1 + test_below(3)) - 1 + test_below(3));
 	else if (r < 98)  /* far behind */
-		c = sat_sub(g, below(3 * REPLAY_WINDOW));
+		c = sat_sub(g, test_below(3 * REPLAY_WINDOW));
 	else if (r < 99)  /* a far jump */
-		c = sat_add(g, below(UINT64_C(1) << 40));
-	else if (below(10)) /* behind again */
-		c = sat_sub(g, below(REPLAY_WINDOW));
+		c = sat_add(g, test_below(UINT64_C(1) << 40));
+	else if (test_below(10)) /* behind again */
+		c = sat_sub(g, test_below(REPLAY_WINDOW));
 	else              /* around the limit, which ends the session's acceptances */
-		c = sat_add(sat_sub(s->limit, 3), below(6));
+		c = sat_add(sat_sub(s->limit, 3), test_below(6));
 	op(s, c);
 }
 
@@ -195,13 +185,13 @@ static void session(struct run *s, int which, size_t ops)
 	s->recent_n = 0;
 	switch (which % 4) {
 	case 0: s->next = 0; s->limit = REJECT_AFTER; break;
-	case 1: s->next = REJECT_AFTER - below(3000000); s->limit = REJECT_AFTER; break;
-	case 2: s->next = UINT64_MAX - below(3000000); s->limit = UINT64_MAX; break;
-	default: s->next = below(1000); s->limit = 200000 + below(500000); break;
+	case 1: s->next = REJECT_AFTER - test_below(3000000); s->limit = REJECT_AFTER; break;
+	case 2: s->next = UINT64_MAX - test_below(3000000); s->limit = UINT64_MAX; break;
+	default: s->next = test_below(1000); s->limit = 200000 + test_below(500000); break;
 	}
 	size_t end = s->ops + ops;
 	while (s->ops < end) {
-		if (below(2))
+		if (test_below(2))
 			stream_burst(s);
 		else
 			for (int i = 0; i < 100; i++)
@@ -217,7 +207,7 @@ static void run_sequence(int which, size_t ops)
 	if (!s)
 		abort();
 	while (s->ops < ops)
-		session(s, which, 1000 + below(50000));
+		session(s, which, 1000 + test_below(50000));
 	CHECK_EQ(s->mismatches, 0);
 	CHECK_EQ(s->impure, 0);
 	CHECK_EQ(s->changed_on_reject, 0);
@@ -230,13 +220,8 @@ static void run_sequence(int which, size_t ops)
 
 static void random_against_reference(void)
 {
-	const char *seed = getenv("WEFT_TEST_SEED");
-	rng_state = seed ? strtoull(seed, NULL, 0) : 0x7e91a7;
-	printf("# replay: seed 0x%" PRIx64 "\n", rng_state);
-	size_t ops = OPS_PER_SEQUENCE;
-	const char *sc = getenv("WEFT_TEST_SCALE");
-	if (sc && strtoul(sc, NULL, 10) > 1)
-		ops /= strtoul(sc, NULL, 10);
+	test_seed(0x7e91a7);
+	size_t ops = OPS_PER_SEQUENCE / test_scale();
 	for (int i = 0; i < SEQUENCES; i++)
 		run_sequence(i, ops);
 }

@@ -1,0 +1,94 @@
+/* fd_io.c: see fd_io.h. */
+#include "util/fd_io.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crypto/crypto.h"
+
+#define READ_FIRST_CHUNK 4096 /* doubled as needed */
+
+int fd_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0) {
+			errno = EIO;
+			return -EIO;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Moves buf (cap bytes, n used) into one of new_cap bytes plus a NUL,
+ * wiping the old one. NULL when out of memory, buf untouched. */
+static char *grow(char *buf, size_t cap, size_t n, size_t new_cap)
+{
+	char *more = malloc(new_cap + 1);
+
+	if (!more)
+		return NULL;
+	memcpy(more, buf, n);
+	memzero(buf, cap + 1);
+	free(buf);
+	return more;
+}
+
+int fd_read_all(int fd, size_t max, char **out, size_t *len)
+{
+	size_t cap = READ_FIRST_CHUNK < max ? READ_FIRST_CHUNK : max, n = 0;
+	char *buf = malloc(cap + 1);
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t got;
+
+		if (n == cap) {
+			size_t new_cap = cap > max / 2 ? max : cap * 2;
+			char *more;
+
+			if (cap >= max) {
+				ret = -E2BIG;
+				goto fail;
+			}
+			more = grow(buf, cap, n, new_cap);
+			if (!more) {
+				ret = -ENOMEM;
+				goto fail;
+			}
+			buf = more;
+			cap = new_cap;
+		}
+		got = read(fd, buf + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			ret = -errno;
+			goto fail;
+		}
+		if (!got)
+			break;
+		n += (size_t)got;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+fail:
+	memzero(buf, cap + 1);
+	free(buf);
+	return ret;
+}
