@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "crypto/crypto.h"
+#include "util/env.h"
 #include "weftd/log.h"
 
 #define NSEC_PER_SEC UINT64_C(1000000000)
@@ -320,6 +322,51 @@ static void on_send_failed(void *ctx, const struct weft_packet *pkt)
 	weft_packet_unsent(pkt);
 }
 
+static int write_tun(void *ctx, const struct iovec *iov, int iovcnt)
+{
+	struct loop *l = ctx;
+	int r = tun_writev(l->tun, iov, iovcnt);
+
+	if (r == -EBADFD && l->running) {
+		log_verbose("Interface deleted");
+		l->running = false;
+	}
+	/* -EIO: the link is down; other errors drop just this packet */
+	return r;
+}
+
+/* Writes the decrypted packets to the TUN device: coalesced into
+ * super-packets when it takes vnet headers, one write per packet else. */
+static void deliver(struct loop *l)
+{
+	static const struct virtio_net_hdr plain; /* no offload: a zero header */
+	size_t n = l->out.deliver_count;
+
+	l->out.deliver_count = 0;
+	if (!l->tun->vnet_hdr) {
+		for (size_t i = 0; i < n && l->running; i++) {
+			struct iovec iov = { l->deliver[i].data, l->deliver[i].len };
+			write_tun(l, &iov, 1);
+		}
+		return;
+	}
+	if (!l->gro_enabled) {
+		for (size_t i = 0; i < n && l->running; i++) {
+			struct iovec iov[2] = { { (void *)&plain, sizeof(plain) },
+						{ l->deliver[i].data, l->deliver[i].len } };
+			write_tun(l, iov, 2);
+		}
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (offload_gro_add(l->gro, l->deliver[i].data, l->deliver[i].len) == -ENOSPC) {
+			offload_gro_flush(l->gro, write_tun, l);
+			offload_gro_add(l->gro, l->deliver[i].data, l->deliver[i].len);
+		}
+	}
+	offload_gro_flush(l->gro, write_tun, l);
+}
+
 static void flush(struct loop *l)
 {
 	if (l->out.send_count) {
@@ -331,16 +378,8 @@ static void flush(struct loop *l)
 		udp_send_batch(&l->udp, &l->tx, l->out.send, l->out.send_count, &hooks);
 		l->out.send_count = 0;
 	}
-	for (size_t i = 0; i < l->out.deliver_count; i++) {
-		int r = tun_write(l->tun, l->out.deliver[i].data, l->out.deliver[i].len);
-		if (r == -EBADFD) {
-			log_verbose("Interface deleted");
-			l->running = false;
-			break;
-		}
-		/* -EIO: the link is down; other errors drop just this packet */
-	}
-	l->out.deliver_count = 0;
+	if (l->out.deliver_count)
+		deliver(l);
 }
 
 static void make_room(struct loop *l)
@@ -379,6 +418,43 @@ static void service_engine(struct loop *l)
 	arm_timer(l, deadline);
 }
 
+static void send_plain(struct loop *l, const uint8_t *pkt, size_t len)
+{
+	make_room(l);
+	weft_send(l->dev, pkt, len, &l->out);
+}
+
+/* One read behind a vnet header: a plain packet, one whose checksum is ours
+ * to finish, or a TSO/USO super-packet to cut into MTU-sized packets. */
+static void send_offloaded(struct loop *l, uint8_t *buf, size_t len)
+{
+	struct virtio_net_hdr hdr;
+	uint8_t *pkt = buf + sizeof(hdr);
+
+	if (len < sizeof(hdr))
+		return;
+	memcpy(&hdr, buf, sizeof(hdr));
+	len -= sizeof(hdr);
+	if (hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE) {
+		if ((hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && offload_csum_inplace(&hdr, pkt, len) < 0)
+			return;
+		send_plain(l, pkt, len);
+		return;
+	}
+	for (size_t first = 0;;) {
+		int n = offload_split_from(&hdr, pkt, len, first, l->split_buf, LOOP_SPLIT_CAP,
+					   l->split_off, l->split_len, LOOP_SPLIT_SEGS);
+		if (n <= 0) {
+			if (n < 0)
+				log_verbose("Dropping a malformed offloaded packet from the TUN device");
+			return;
+		}
+		for (int i = 0; i < n; i++)
+			send_plain(l, l->split_buf + l->split_off[i], l->split_len[i]);
+		first += (size_t)n;
+	}
+}
+
 static void on_tun(struct loop *l)
 {
 	int n = tun_read_batch(l->tun, l->tun_bufs, LOOP_PACKET_CAP, l->tun_lens, LOOP_TUN_BATCH);
@@ -393,8 +469,10 @@ static void on_tun(struct loop *l)
 		return;
 	}
 	for (int i = 0; i < n; i++) {
-		make_room(l);
-		weft_send(l->dev, l->tun_bufs[i], l->tun_lens[i], &l->out);
+		if (l->tun->vnet_hdr)
+			send_offloaded(l, l->tun_bufs[i], l->tun_lens[i]);
+		else
+			send_plain(l, l->tun_bufs[i], l->tun_lens[i]);
 	}
 	flush(l);
 	service_engine(l);
@@ -494,27 +572,41 @@ static void dispatch(struct loop *l, uint32_t src)
 
 /* ---- setup ---- */
 
+/* Every data-path buffer, in one mapping whose pages become resident only
+ * once used: 64 KiB slots cost nothing until a super-packet needs them, and
+ * an idle daemon stays small. */
+static size_t arena_size(void)
+{
+	return (size_t)(LOOP_SEND_SLOTS + LOOP_DELIVER_SLOTS + LOOP_TUN_BATCH) * LOOP_PACKET_CAP +
+	       LOOP_SPLIT_CAP + (size_t)LOOP_GRO_SLOTS * OFFLOAD_GRO_SLOT_SIZE +
+	       sizeof(struct offload_gro);
+}
+
 static int alloc_buffers(struct loop *l)
 {
 	int r = udp_rx_init(&l->rx);
 
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < LOOP_SEND_SLOTS; i++) {
-		l->send[i].data = malloc(LOOP_PACKET_CAP);
-		l->send[i].cap = LOOP_PACKET_CAP;
-		if (!l->send[i].data)
-			return -ENOMEM;
+	l->arena = mmap(NULL, arena_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (l->arena == MAP_FAILED) {
+		l->arena = NULL;
+		return -ENOMEM;
 	}
-	for (size_t i = 0; i < LOOP_DELIVER_SLOTS; i++) {
-		l->deliver[i].data = malloc(LOOP_PACKET_CAP);
-		l->deliver[i].cap = LOOP_PACKET_CAP;
-		if (!l->deliver[i].data)
-			return -ENOMEM;
-	}
-	for (size_t i = 0; i < LOOP_TUN_BATCH; i++)
-		if (!(l->tun_bufs[i] = malloc(LOOP_PACKET_CAP)))
-			return -ENOMEM;
+	uint8_t *next = l->arena;
+	for (size_t i = 0; i < LOOP_SEND_SLOTS; i++, next += LOOP_PACKET_CAP)
+		l->send[i] = (struct weft_packet){ .data = next, .cap = LOOP_PACKET_CAP };
+	for (size_t i = 0; i < LOOP_DELIVER_SLOTS; i++, next += LOOP_PACKET_CAP)
+		l->deliver[i] = (struct weft_packet){ .data = next, .cap = LOOP_PACKET_CAP };
+	for (size_t i = 0; i < LOOP_TUN_BATCH; i++, next += LOOP_PACKET_CAP)
+		l->tun_bufs[i] = next;
+	l->split_buf = next;
+	next += LOOP_SPLIT_CAP;
+	l->gro_slots = next;
+	next += (size_t)LOOP_GRO_SLOTS * OFFLOAD_GRO_SLOT_SIZE;
+	l->gro = (struct offload_gro *)next; /* page aligned: the sizes above are */
+	offload_gro_init(l->gro, l->gro_slots, LOOP_GRO_SLOTS);
+	l->gro_enabled = !env_flag("WEFT_DISABLE_TUN_GRO");
 	l->out = (struct weft_out){
 		.send = l->send, .send_max = LOOP_SEND_SLOTS,
 		.deliver = l->deliver, .deliver_max = LOOP_DELIVER_SLOTS,
@@ -604,12 +696,8 @@ void loop_free(struct loop *l)
 	close_sockets(l);
 	nl_watch_close(&l->nl);
 	udp_rx_free(&l->rx);
-	for (size_t i = 0; i < LOOP_SEND_SLOTS; i++)
-		free(l->send[i].data); /* ciphertext and handshake messages: nothing secret */
-	for (size_t i = 0; i < LOOP_DELIVER_SLOTS; i++)
-		free(l->deliver[i].data);
-	for (size_t i = 0; i < LOOP_TUN_BATCH; i++)
-		free(l->tun_bufs[i]);
+	if (l->arena)
+		munmap(l->arena, arena_size()); /* packets only: no key material */
 	int fds[] = { l->epfd, l->timerfd, l->housekeeping_fd, l->signal_fd };
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)

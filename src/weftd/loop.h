@@ -17,11 +17,16 @@
 #include <weft/engine.h>
 
 #include "weftd/netlink.h"
+#include "weftd/offload.h"
 #include "weftd/tun.h"
 #include "weftd/uapi.h"
 #include "weftd/udp.h"
 
-#define LOOP_TUN_BATCH 64
+#define LOOP_TUN_BATCH 4             /* reads per wake-up: with TSO each may be 64 KiB, and
+                                      * a bigger batch delays the other direction (ping) */
+#define LOOP_SPLIT_SEGS 64           /* segments split from a super-packet per engine pass */
+#define LOOP_SPLIT_CAP (128 * 1024)  /* their bytes: 64 KiB of payload plus headers */
+#define LOOP_GRO_SLOTS 8             /* flows coalesced at once on the way to the TUN */
 #define LOOP_SEND_SLOTS UDP_TX_BATCH
 #define LOOP_DELIVER_SLOTS UDP_RX_BATCH
 #define LOOP_SEND_MARGIN 4           /* free send slots kept before each engine call */
@@ -47,6 +52,12 @@ struct loop {
 	struct weft_packet deliver[LOOP_DELIVER_SLOTS];
 	uint8_t *tun_bufs[LOOP_TUN_BATCH];
 	size_t tun_lens[LOOP_TUN_BATCH];
+	void *arena; /* the buffers below live in it */
+	uint8_t *split_buf;
+	size_t split_off[LOOP_SPLIT_SEGS], split_len[LOOP_SPLIT_SEGS];
+	bool gro_enabled;
+	struct offload_gro *gro;
+	uint8_t *gro_slots;
 	struct udp_rx rx;
 	struct udp_tx tx;
 };

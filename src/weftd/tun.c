@@ -3,12 +3,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <linux/if_tun.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "util/env.h"
+#include "weftd/offload.h"
 
 #define TUN_CLONE_PATH "/dev/net/tun"
 
@@ -22,9 +26,33 @@ static int fill_name_and_index(struct tun *t)
 	if (!(ifr.ifr_flags & IFF_TUN))
 		return -EINVAL; /* a TAP device carries Ethernet frames */
 	memcpy(t->name, ifr.ifr_name, IF_NAMESIZE);
+	/* An adopted fd brings its own flags; its offloads stay off, as
+	 * nothing told the kernel it may hand us super-packets. */
+	t->vnet_hdr = ifr.ifr_flags & IFF_VNET_HDR;
 	t->name[IF_NAMESIZE - 1] = '\0';
 	t->ifindex = (int)if_nametoindex(t->name);
 	return t->ifindex ? 0 : -ENODEV;
+}
+
+/* Asks for checksum and segmentation offloads, the richest set the kernel
+ * takes first (UDP segmentation needs Linux 6.2). */
+static void enable_offloads(struct tun *t)
+{
+	unsigned base = TUN_F_CSUM, tso = TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN,
+		 uso = TUN_F_USO4 | TUN_F_USO6;
+
+	if (env_flag("WEFT_DISABLE_TUN_TSO"))
+		tso = 0;
+	if (env_flag("WEFT_DISABLE_TUN_USO"))
+		uso = 0;
+	const unsigned tries[] = { base | tso | uso, base | tso, base };
+	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+		if (ioctl(t->fd, TUNSETOFFLOAD, tries[i]) == 0) {
+			t->offloads = tries[i];
+			return;
+		}
+	}
+	t->offloads = 0;
 }
 
 int tun_create(struct tun *t, const char *name)
@@ -33,6 +61,8 @@ int tun_create(struct tun *t, const char *name)
 	int r;
 
 	t->fd = -1;
+	t->vnet_hdr = false;
+	t->offloads = 0;
 	if (strlen(name) >= IF_NAMESIZE)
 		return -ENAMETOOLONG;
 	t->fd = open(TUN_CLONE_PATH, O_RDWR | O_CLOEXEC | O_NONBLOCK);
@@ -40,8 +70,19 @@ int tun_create(struct tun *t, const char *name)
 		return -errno;
 	memset(&ifr, 0, sizeof(ifr));
 	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	if (!env_flag("WEFT_DISABLE_TUN_OFFLOAD"))
+		ifr.ifr_flags |= IFF_VNET_HDR;
 	memcpy(ifr.ifr_name, name, strlen(name));
 	r = ioctl(t->fd, TUNSETIFF, &ifr) < 0 ? -errno : fill_name_and_index(t);
+	if (r == 0 && (ifr.ifr_flags & IFF_VNET_HDR)) {
+		int size = (int)OFFLOAD_VNET_HDR_LEN;
+		if (ioctl(t->fd, TUNSETVNETHDRSZ, &size) < 0) {
+			r = -errno;
+		} else {
+			t->vnet_hdr = true;
+			enable_offloads(t);
+		}
+	}
 	if (r < 0)
 		tun_close(t);
 	return r;
@@ -52,6 +93,7 @@ int tun_adopt(struct tun *t, int fd)
 	int flags, r;
 
 	t->fd = fd;
+	t->offloads = 0;
 	flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
 		return -errno;
@@ -125,10 +167,10 @@ int tun_read_batch(struct tun *t, uint8_t *const *bufs, size_t cap, size_t *lens
 	return (int)got;
 }
 
-int tun_write(struct tun *t, const uint8_t *pkt, size_t len)
+int tun_writev(struct tun *t, const struct iovec *iov, int iovcnt)
 {
 	for (;;) {
-		ssize_t r = write(t->fd, pkt, len);
+		ssize_t r = writev(t->fd, iov, iovcnt);
 		if (r >= 0)
 			return 0;
 		if (errno != EINTR)

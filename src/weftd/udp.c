@@ -6,23 +6,19 @@
 #include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "util/env.h"
 #include "weftd/log.h"
-
-static bool env_disabled(const char *name)
-{
-	const char *v = getenv(name);
-	return v && *v && strcmp(v, "0");
-}
 
 /* UDP_SEGMENT is there if the kernel knows the option (Linux 4.18). */
 static bool gso_supported(int fd)
 {
 	int size;
 	socklen_t len = sizeof(size);
-	return !env_disabled("WEFT_DISABLE_UDP_GSO") &&
+	return !env_flag("WEFT_DISABLE_UDP_GSO") &&
 	       getsockopt(fd, SOL_UDP, UDP_SEGMENT, &size, &len) == 0;
 }
 
@@ -79,7 +75,7 @@ static int open_one(int family, uint16_t port, uint32_t fwmark, int *fd_out, uin
 	 * buffer space, which paces the TUN side instead of dropping. */
 	if (r == 0)
 		r = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
-	if (r == 0 && !env_disabled("WEFT_DISABLE_UDP_GRO"))
+	if (r == 0 && !env_flag("WEFT_DISABLE_UDP_GRO"))
 		setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)); /* best effort */
 	if (r == 0) {
 		set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF);
@@ -152,22 +148,25 @@ int udp_set_fwmark(struct udp *u, uint32_t fwmark)
 int udp_rx_init(struct udp_rx *rx)
 {
 	memset(rx, 0, sizeof(*rx));
-	for (size_t i = 0; i < UDP_RX_BATCH; i++) {
-		rx->bufs[i] = malloc(UDP_DATAGRAM_MAX);
-		if (!rx->bufs[i]) {
-			udp_rx_free(rx);
-			return -ENOMEM;
-		}
+	/* One mapping: its pages become resident only as datagrams use them,
+	 * so an idle daemon does not pay for 64 KiB GRO buffers. */
+	rx->arena = mmap(NULL, (size_t)UDP_RX_BATCH * UDP_DATAGRAM_MAX, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (rx->arena == MAP_FAILED) {
+		rx->arena = NULL;
+		return -ENOMEM;
 	}
+	for (size_t i = 0; i < UDP_RX_BATCH; i++)
+		rx->bufs[i] = (uint8_t *)rx->arena + i * UDP_DATAGRAM_MAX;
 	return 0;
 }
 
 void udp_rx_free(struct udp_rx *rx)
 {
-	for (size_t i = 0; i < UDP_RX_BATCH; i++) {
-		free(rx->bufs[i]);
-		rx->bufs[i] = NULL;
-	}
+	if (rx->arena)
+		munmap(rx->arena, (size_t)UDP_RX_BATCH * UDP_DATAGRAM_MAX);
+	rx->arena = NULL;
+	memset(rx->bufs, 0, sizeof(rx->bufs));
 }
 
 /* The local address (sticky source) and, with GRO, the datagram size. */

@@ -55,7 +55,8 @@ struct udp_rx {
 	struct iovec iov[UDP_RX_BATCH];
 	struct sockaddr_in6 names[UDP_RX_BATCH];
 	union { struct cmsghdr align; uint8_t buf[UDP_CTRL_LEN]; } ctrl[UDP_RX_BATCH];
-	uint8_t *bufs[UDP_RX_BATCH];
+	void *arena;                  /* the buffers' memory */
+	uint8_t *bufs[UDP_RX_BATCH];  /* into arena, reordered as datagrams are kept */
 	size_t lens[UDP_RX_BATCH];
 	size_t segment[UDP_RX_BATCH]; /* bufs[i] holds datagrams of this size (GRO); 0 = one */
 	struct weft_endpoint from[UDP_RX_BATCH];
