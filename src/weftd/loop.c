@@ -45,10 +45,20 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
+/* The engine asks for the time several times per packet; reading the clock
+ * once per wake-up (dispatch() refreshes it) is enough, since a batch takes
+ * microseconds and the protocol's timers count in seconds. */
+static uint64_t batch_now;
+
+static uint64_t refresh_now(void)
+{
+	return batch_now = clock_ns(CLOCK_MONOTONIC);
+}
+
 static uint64_t env_now(void *ctx)
 {
 	(void)ctx;
-	return clock_ns(CLOCK_MONOTONIC);
+	return batch_now ? batch_now : refresh_now();
 }
 
 static uint64_t env_wall(void *ctx)
@@ -407,7 +417,7 @@ static void service_engine(struct loop *l)
 		deadline = weft_tick(l->dev, &l->out);
 		bool produced = l->out.send_count || l->out.deliver_count;
 		flush(l);
-		now = env_now(NULL);
+		now = refresh_now();
 		if (deadline > now)
 			break;
 		if (!produced) { /* due but idle: do not spin on it */
@@ -530,6 +540,7 @@ static void on_signal(struct loop *l)
 
 static void dispatch(struct loop *l, uint32_t src)
 {
+	refresh_now();
 	uint64_t expirations;
 
 	switch (src) {
