@@ -100,6 +100,12 @@ int tun_adopt(struct tun *t, int fd)
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	if ((r = fill_name_and_index(t)) < 0)
 		return r;
+	if (t->vnet_hdr) {
+		/* our reads and writes assume the 10-byte header */
+		int size = (int)OFFLOAD_VNET_HDR_LEN;
+		if (ioctl(fd, TUNSETVNETHDRSZ, &size) < 0)
+			return -errno;
+	}
 	return 0;
 }
 
