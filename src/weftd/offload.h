@@ -45,7 +45,7 @@
 /* Splitting (TUN read side).
  *
  * hdr is the vnet header of one read, pkt/len the IP packet after it.
- * - gso_type TCPV4/TCPV6/UDP_L4 (GSO_ECN allowed): the payload is cut into
+ * - gso_type TCPV4/TCPV6 (| GSO_ECN) or UDP_L4: the payload is cut into
  *   gso_size pieces, each a full IP packet: IPv4 total length, id (first id
  *   + segment index) and header checksum; IPv6 payload length; TCP sequence
  *   advanced, FIN/PSH kept only on the last segment and CWR only on the
