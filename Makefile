@@ -96,7 +96,7 @@ install: $(PROGRAMS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 docs/weft.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 docs/weft.8 docs/weftd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 0644 completion/weft.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/weft
 
 clean:

@@ -51,6 +51,12 @@ static void dns_free(struct conf_dns *d)
 	str_list_free(&d->search);
 }
 
+void conf_dns_clear(struct conf_dns *dns)
+{
+	dns_free(dns);
+	memset(dns, 0, sizeof(*dns));
+}
+
 static void peer_free(struct conf_peer *p)
 {
 	memzero(p->preshared_key, sizeof(p->preshared_key));

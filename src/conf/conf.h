@@ -262,6 +262,7 @@ int conf_addr_list_add(struct conf_addr_list *list, const struct conf_addr *a);
 int conf_hook_add(struct conf_interface *iface, enum conf_hook hook, const char *command);
 /* "1.1.1.1" adds a server, "example.com" a search domain. */
 int conf_dns_add(struct conf_dns *dns, const char *entry);
+void conf_dns_clear(struct conf_dns *dns);
 /* host NULL clears. host as conf_endpoint_parse() accepts (no brackets). */
 int conf_peer_set_endpoint(struct conf_peer *peer, const char *host, uint16_t port);
 int conf_peer_set_name(struct conf_peer *peer, const char *name);   /* NULL clears */

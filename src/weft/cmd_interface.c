@@ -399,6 +399,42 @@ static int interface_list(bool json)
 	return fflush(stdout) ? 1 : ret;
 }
 
+/* --public-address (an IPv4 or IPv6 address, or a host name) and
+ * --peer-dns fill the [Weft] settings that `peer add` puts in the configs
+ * it prints, so no hand edit of the file is needed. */
+static bool set_weft_options(struct conf_weft *weft, const char *const *public, int n_public,
+			     const char *peer_dns)
+{
+	for (int i = 0; i < n_public; i++) {
+		struct conf_addr a;
+		if (conf_addr_parse(&a, public[i])) {
+			bool v4 = a.family == AF_INET;
+			*(v4 ? &weft->public_ipv4 : &weft->public_ipv6) = a;
+			*(v4 ? &weft->has_public_ipv4 : &weft->has_public_ipv6) = true;
+		} else if (conf_weft_set_hostname(weft, public[i]) < 0) {
+			fprintf(stderr, "%s: --public-address: `%s' is neither an IP address nor a host name\n",
+				prog_name, public[i]);
+			return false;
+		}
+	}
+	if (peer_dns) {
+		char *list = strdup(peer_dns), *save = NULL;
+		if (!list)
+			return false;
+		conf_dns_clear(&weft->peer_dns);
+		for (char *e = strtok_r(list, ", ", &save); e; e = strtok_r(NULL, ", ", &save)) {
+			if (conf_dns_add(&weft->peer_dns, e) < 0) {
+				fprintf(stderr, "%s: --peer-dns: `%s' is not a DNS server or search domain\n",
+					prog_name, e);
+				free(list);
+				return false;
+			}
+		}
+		free(list);
+	}
+	return true;
+}
+
 static int interface_add(int argc, char *argv[])
 {
 	const char *iface = argv[1], *value;
@@ -409,7 +445,8 @@ static int interface_add(int argc, char *argv[])
 	struct device *dev = NULL;
 	uint32_t port = 0;
 	struct conf c;
-	int lock = -1, ret = 1;
+	const char *public[4], *peer_dns = NULL;
+	int n_public = 0, lock = -1, ret = 1;
 
 	conf_init(&c);
 	for (int i = 2; i < argc; i++) {
@@ -431,6 +468,18 @@ static int interface_add(int argc, char *argv[])
 			if (!value || !parse_prefix_list(&addrs, value, "--address"))
 				goto out;
 			have_addrs = true;
+		} else if (take_option(argc, argv, &i, "--public-address", &value)) {
+			if (!value)
+				goto out;
+			if (n_public == (int)(sizeof(public) / sizeof(public[0]))) {
+				fprintf(stderr, "%s: --public-address: at most one IPv4, one IPv6 and one host name\n", prog_name);
+				goto out;
+			}
+			public[n_public++] = value;
+		} else if (take_option(argc, argv, &i, "--peer-dns", &value)) {
+			if (!value)
+				goto out;
+			peer_dns = value;
 		} else {
 			fprintf(stderr, "%s: unknown option `%s'\n", prog_name, argv[i]);
 			command_usage(stderr, "interface");
@@ -456,6 +505,8 @@ static int interface_add(int argc, char *argv[])
 		goto out;
 	}
 	c.has_interface = true;
+	if (!set_weft_options(&c.weft, public, n_public, peer_dns))
+		goto out;
 	if (have_addrs) {
 		free(c.iface.addresses.v);
 		c.iface.addresses = addrs;

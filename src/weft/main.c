@@ -72,12 +72,14 @@ static const struct command commands[] = {
 	{ "strip", cmd_quick, "wg-quick-compatible", "{ <config file> | <interface> }",
 	  "Prints a config file in the wg setconf form, without wg-quick keys and [Weft]", QUICK_DETAILS },
 	{ "interface", cmd_interface, "Interfaces and peers",
-	  "{ list [--json] | add <interface> [--listen-port <port>] [--address <cidr>[,<cidr>...]] | "
-	  "remove <interface> }",
+	  "{ list [--json] | add <interface> [--listen-port <port>] [--address <cidr>[,<cidr>...]]\n"
+	  "  [--public-address <ip-or-hostname>]... [--peer-dns <dns>[,<dns>...]] | remove <interface> }",
 	  "Lists, starts or stops userspace WireGuard devices",
 	  "add starts weftd (WEFT_DAEMON overrides it) with a new private key, or the config file's,\n"
 	  "adds the addresses and brings the link up; the key, port and addresses are kept in\n"
 	  "/etc/weft/<interface>.conf (or /etc/wireguard/..., or $WEFT_CONFIG_DIR), created 0600.\n"
+	  "--public-address (an IPv4, an IPv6 address or a host name; may repeat) and --peer-dns\n"
+	  "go to its [Weft] section: the Endpoint and DNS that `weft peer add` hands to peers.\n"
 	  "remove deletes the link, which ends the daemon; the config file stays.\n"
 	  "See docs/weft-peer.md.\n" },
 	{ "peer", cmd_peer, "Interfaces and peers",

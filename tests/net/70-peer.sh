@@ -213,4 +213,25 @@ else
 	fail interface-remove-missing "$(cat "$TMP/rm.err")"
 fi
 
+# ---- from nothing: no config file, the [Weft] settings from flags ----
+NEW=wn$TAG
+if nsrun "$S" "$WEFT" interface add "$NEW" --address 10.71.0.1/24 --public-address vpn.example.org \
+	--public-address 192.168.71.1 --peer-dns 10.71.0.1,lan >/dev/null 2>"$TMP/new.err" &&
+	"$WEFT" peer add "$NEW" --endpoint-type domain >"$TMP/new.conf" 2>>"$TMP/new.err" &&
+	grep -q '^Endpoint = vpn.example.org:' "$TMP/new.conf" && grep -q '^DNS = 10.71.0.1, lan$' "$TMP/new.conf" &&
+	grep -q '^Address = 10.71.0.2/32$' "$TMP/new.conf" &&
+	grep -q '^PublicIPv4 = 192.168.71.1$' "$WEFT_CONFIG_DIR/$NEW.conf" &&
+	grep -q '^Hostname = vpn.example.org$' "$WEFT_CONFIG_DIR/$NEW.conf"; then
+	pass interface-add-weft-flags
+else
+	fail interface-add-weft-flags "$(cat "$TMP/new.err" "$TMP/new.conf")"
+fi
+if ! nsrun "$S" "$WEFT" interface add "${NEW}b" --public-address 'not a host!' 2>"$TMP/bad.err" &&
+	grep -q 'neither an IP address nor a host name' "$TMP/bad.err" && [[ ! -e $WEFT_CONFIG_DIR/${NEW}b.conf ]]; then
+	pass interface-add-bad-public-address
+else
+	fail interface-add-bad-public-address "$(cat "$TMP/bad.err")"
+fi
+nsrun "$S" ip link del "$NEW" 2>/dev/null
+
 exit $FAILED
