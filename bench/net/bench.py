@@ -64,6 +64,7 @@ CONFIGS = {
     "wg-weft": ("wireguard-go → weftd", "wireguard-go", "weftd"),
 }
 DEFAULT_CONFIGS = "raw,wg-wg,weft-weft,weft-wg"
+REPORT = os.path.join(ROOT, "docs", "performance.md")
 
 
 def log(msg):
@@ -636,8 +637,9 @@ def parse_args():
     p.add_argument("--weftd", default=os.path.join(ROOT, "build", "weftd"))
     p.add_argument("--wireguard-go", default="/usr/bin/wireguard-go")
     p.add_argument("--crypto-bench", default=os.path.join(ROOT, "build", "bench", "crypto_bench"))
-    p.add_argument("--out", default=os.path.join(ROOT, "docs", "performance.md"),
-                   help="the Markdown report; the chart goes beside it as .png")
+    p.add_argument("--out", help="the Markdown report; the chart goes beside it as .png "
+                                 f"(default {REPORT}, or with --quick the scratch directory, "
+                                 "so that a quick look does not replace the full run's report)")
     p.add_argument("--json", help="where to keep the raw results (default: a scratch "
                                   "directory under /tmp, printed at the end)")
     p.add_argument("--report-only", metavar="JSON",
@@ -681,6 +683,7 @@ def udp_buffer():
 def main():
     args = parse_args()
     if args.report_only:
+        args.out = args.out or REPORT
         with open(args.report_only) as f:
             results = json.load(f)
         report.write(results, args.out)
@@ -696,6 +699,7 @@ def main():
             sys.exit(f"bench/net/run: {path} is missing")
     args.udp_buf = udp_buffer()
     args.tmp = tempfile.mkdtemp(prefix="weft-bench.")
+    args.out = args.out or (os.path.join(args.tmp, "performance.md") if args.quick else REPORT)
     # run a private copy: others may rebuild build/weftd while this runs, and
     # one run must measure one binary
     weftd_src = args.weftd

@@ -92,6 +92,12 @@ def rss(rep, which, side):
     return v / MIB if v is not None else None
 
 
+def ping_settings(results):
+    """(echo requests per ping measurement, seconds between them) of a run."""
+    st = results["settings"]
+    return st["ping_count"], st["ping_interval"]
+
+
 def fmt(v, nd=2):
     if v is None:
         return "–"
@@ -330,8 +336,10 @@ def cpu_section(v, r):
 
 
 def latency_memory_section(v):
+    count, gap = ping_settings(v.r)
     out = ["## Latency and memory", "",
-           "Ping: median RTT of 20 echo requests 50 ms apart, idle and 2 s into the TCP 1 stream → "
+           f"Ping: median RTT of {count} echo requests {gap * 1000:.0f} ms apart, idle and 2 s "
+           "into the TCP 1 stream → "
            "test (the saturating stream); the cell is the median over repetitions of those medians. "
            "RSS: VmRSS half a second after the handshake (idle) and VmHWM after all tests (peak "
            "under load), per daemon.", "",
@@ -340,14 +348,14 @@ def latency_memory_section(v):
            "|---|---:|---:|---:|---:|---:|"]
     for c in v.cfgs:
         k = c["key"]
-        lost = [20 - len(rep.get("ping_load", [])) for rep in reps(v.r, k)]
+        lost = [count - len(rep.get("ping_load", [])) for rep in reps(v.r, k)]
         mem = "–", "–"
         if c["client"]:
             mem = tuple(" / ".join(fmt_stats(v.s(k, lambda rep, s=s: rss(rep, w, s)), 1)
                                    for s in ("a", "b")) for w in ("rss_idle", "rss_peak"))
         out.append(f"| {c['label']} | {fmt_stats(v.s(k, lambda rep: ping_median(rep, 'ping_idle')), 3)} | "
                    f"{fmt_stats(v.s(k, lambda rep: ping_median(rep, 'ping_load')), 3)} | "
-                   f"{sum(lost)} of {20 * len(lost)} | {mem[0]} | {mem[1]} |")
+                   f"{sum(lost)} of {count * len(lost)} | {mem[0]} | {mem[1]} |")
     return out + [""]
 
 
@@ -359,7 +367,8 @@ def scale_section(r):
            "Each peer has a random 32-byte public key, no endpoint and one /32 in 10.128.0.0/9; "
            "one of them is a real peer in the other namespace. Apply: wall time of `wg setconf` "
            "(private key, listen port, all peers; the daemon was running with the real peer "
-           "alone). RTT: median of 20 pings to the real peer with that single peer, and again "
+           f"alone). RTT: median of {ping_settings(r)[0]} pings to the real peer with that single "
+           "peer, and again "
            "after the setconf. Daemon CPU: its utime + stime during the setconf (the rest of the "
            "apply time is `wg` parsing the file, and waiting). Dump: wall time of "
            "`wg show IF dump` (lines: one per peer + 1).",
@@ -459,9 +468,9 @@ def write(results, out_md):
              "the end, or rerun. -->", "",
              "How fast weftd carries traffic compared with raw veth and Debian's wireguard-go, "
              "measured in one run on one machine. To reproduce: `sudo bench/net/run` "
-             "(about 20 minutes; `--quick` for a 2-minute look; `--help` for the options, "
-             "e.g. `--variant LABEL:VAR=VAL` to add weftd ↔ weftd with an offload switched "
-             "off).", ""]
+             f"(this run took {results.get('elapsed_s', 0) / 60:.0f} minutes; `--quick` for a "
+             "short look, written to a scratch directory; `--help` for the options, e.g. "
+             "`--variant LABEL:VAR=VAL` to add weftd ↔ weftd with an offload switched off).", ""]
     lines += machine_section(results)
     if results.get("errors"):
         lines += ["Failures during the run:", ""] + [f"- {e}" for e in results["errors"]] + [""]

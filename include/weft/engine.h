@@ -28,7 +28,7 @@ struct weft_peer;
 enum weft_log_level { WEFT_LOG_ERROR = 1, WEFT_LOG_VERBOSE = 2 };
 
 struct weft_env {
-	uint64_t (*now_ns)(void *ctx);  /* monotonic clock, nanoseconds */
+	uint64_t (*now_ns)(void *ctx);  /* monotonic clock, nanoseconds, never 0 (0 means "never") */
 	uint64_t (*wall_ns)(void *ctx); /* real-time clock, ns since 1970 (TAI64N, handshake times) */
 	void (*random)(void *ctx, uint8_t *buf, size_t len); /* cryptographically secure bytes */
 	/* optional: protocol events, worded like wireguard-go's log lines */
@@ -57,7 +57,7 @@ struct weft_packet {
 	size_t cap;
 	size_t len;      /* set by the engine */
 	struct weft_endpoint endpoint; /* datagrams: destination */
-	struct weft_peer *peer;        /* the peer it belongs to */
+	struct weft_peer *peer;        /* the peer it belongs to; NULL for a cookie reply */
 };
 
 struct weft_out {

@@ -94,6 +94,7 @@
 #define CONF_TABLE_NAME_MAX 63
 #define CONF_ADDR_STRLEN 46             /* INET6_ADDRSTRLEN */
 #define CONF_PREFIX_STRLEN (CONF_ADDR_STRLEN + 4) /* "addr/128" + NUL */
+#define CONF_ENDPOINT_STRLEN (CONF_HOSTNAME_MAX + 9) /* "[host]:65535" + NUL */
 #define CONF_ERR_LEN 512                /* a comfortable size for error buffers */
 
 /* An IPv4 or IPv6 address. family is AF_INET or AF_INET6; IPv4 uses
@@ -270,6 +271,8 @@ int conf_weft_set_hostname(struct conf_weft *weft, const char *hostname); /* NUL
 
 /* ---- value syntax, shared with the CLI ---- */
 
+/* Decimal without sign or spaces, at most max: true and *out filled. */
+bool conf_parse_uint(const char *s, uint32_t max, uint32_t *out);
 /* "10.0.0.1" or "fd00::1": true and *a filled. */
 bool conf_addr_parse(struct conf_addr *a, const char *s);
 /* "10.0.0.0/24", "fd00::/64", or an address alone (full-length prefix). */
@@ -280,7 +283,8 @@ void conf_prefix_format(char out[CONF_PREFIX_STRLEN], const struct conf_prefix *
  * gets a malloc'd copy without brackets (the old one is not freed); false on
  * bad syntax or no memory, leaving *e unchanged. */
 bool conf_endpoint_parse(struct conf_endpoint *e, const char *s);
-/* Writes "host:port", bracketing IPv6. Returns the length, as snprintf. */
+/* Writes "host:port", bracketing IPv6 (CONF_ENDPOINT_STRLEN bytes hold any
+ * endpoint conf_peer_set_endpoint accepts). Returns the length, as snprintf. */
 int conf_endpoint_format(char *out, size_t size, const struct conf_endpoint *e);
 bool conf_hostname_valid(const char *s);  /* letters, digits, '-', '_', '.'; <= 253 */
 bool conf_name_valid(const char *s);      /* a PeerName name, see above */

@@ -18,8 +18,6 @@
 #define CONF_KEEPALIVE_MAX 65535
 #define CONF_SCOPE_MAX 15   /* IFNAMSIZ - 1: "%eth0" in an IPv6 endpoint */
 
-/* Decimal without sign or spaces, at most max. */
-bool conf_parse_uint(const char *s, uint32_t max, uint32_t *out);
 /* "0x" followed by 1..8 hex digits. */
 bool conf_parse_hex32(const char *s, uint32_t *out);
 bool conf_table_name_valid(const char *s);

@@ -7,6 +7,7 @@
 
 #include "crypto/crypto.h"
 #include "util/encoding.h"
+#include "util/fd_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -612,8 +613,8 @@ int conf_parse(struct conf *out, const char *text, size_t len, const char *name,
 int conf_load(struct conf *out, const char *path, unsigned flags, char *err, size_t errlen)
 {
 	struct stat st;
-	char *buf = NULL;
-	size_t len = 0, cap;
+	char *buf;
+	size_t len;
 	int fd, ret;
 
 	if (errlen)
@@ -640,36 +641,23 @@ int conf_load(struct conf *out, const char *path, unsigned flags, char *err, siz
 		close(fd);
 		return -EINVAL;
 	}
-	/* one byte more than the size, to notice a file that grew meanwhile */
-	cap = (size_t)st.st_size + 1;
-	buf = malloc(cap);
-	if (!buf) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		close(fd);
-		return -ENOMEM;
+	/* room for one byte more than the size, to notice a file that grew
+	 * meanwhile: fd_read_all stops with -E2BIG when that byte comes */
+	ret = fd_read_all(fd, (size_t)st.st_size + 1, &buf, &len);
+	close(fd);
+	if (ret == -E2BIG) {
+		snprintf(err, errlen, "%s: changed while being read (expected a stable file)", path);
+		return -EINVAL;
 	}
-	for (;;) {
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-			goto out;
-		}
-		if (!n)
-			break;
-		len += (size_t)n;
-		if (len == cap) {
-			snprintf(err, errlen, "%s: changed while being read (expected a stable file)", path);
-			ret = -EINVAL;
-			goto out;
-		}
+	if (ret == -ENOMEM) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return ret;
+	}
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(-ret));
+		return ret;
 	}
 	ret = conf_parse(out, buf, len, path, flags, err, errlen);
-out:
-	memzero(buf, cap);
-	free(buf);
-	close(fd);
+	conf_text_free(buf, len);
 	return ret;
 }

@@ -239,16 +239,18 @@ static void put_weft(struct out *o, const struct conf *c)
 
 static void put_peer(struct out *o, const struct conf_peer *p)
 {
-	put(o, "\n[Peer]\n");
+	/* a blank line after what came before; none in a header-less
+	 * setconf file that starts with its peers */
+	put(o, o->len ? "\n[Peer]\n" : "[Peer]\n");
 	put_key(o, "PublicKey", p->public_key);
 	if (p->has_preshared_key)
 		put_key(o, "PresharedKey", p->preshared_key);
 	put_prefixes(o, "AllowedIPs", &p->allowed_ips);
 	if (p->endpoint.host) {
-		if (strchr(p->endpoint.host, ':'))
-			putf(o, "Endpoint = [%s]:%u\n", p->endpoint.host, p->endpoint.port);
-		else
-			putf(o, "Endpoint = %s:%u\n", p->endpoint.host, p->endpoint.port);
+		char ep[CONF_ENDPOINT_STRLEN];
+
+		conf_endpoint_format(ep, sizeof(ep), &p->endpoint);
+		putf(o, "Endpoint = %s\n", ep);
 	}
 	if (p->has_persistent_keepalive) {
 		if (p->persistent_keepalive)
@@ -273,11 +275,6 @@ int conf_write(const struct conf *c, unsigned flags, char **text, size_t *len)
 		put_weft(&o, c);
 	for (uint32_t i = 0; i < c->n_peers; i++)
 		put_peer(&o, &c->peers[i]);
-	/* a header-less setconf file whose peers follow nothing */
-	if (o.len && o.buf[0] == '\n') {
-		memmove(o.buf, o.buf + 1, o.len);
-		o.len--;
-	}
 	if (o.oom) {
 		if (o.buf)
 			memzero(o.buf, o.cap);

@@ -73,6 +73,19 @@ static int rehash(struct conf_keyset *set)
 	return 0;
 }
 
+/* The slot of key: the one that holds it, or the empty one where the probe
+ * from its hash ends. */
+static uint32_t probe(const struct conf_keyset *set, const struct conf_peer *peers,
+		      const uint8_t key[CONF_KEY_LEN], uint32_t h)
+{
+	uint32_t s = h & set->mask;
+
+	while (set->slots[s] && !(set->hashes[s] == h &&
+				  !memcmp(peers[set->slots[s] - 1].public_key, key, CONF_KEY_LEN)))
+		s = (s + 1) & set->mask;
+	return s;
+}
+
 int conf_keyset_insert(struct conf_keyset *set, const struct conf_peer *peers, uint32_t idx,
 		       uint32_t *existing)
 {
@@ -81,15 +94,11 @@ int conf_keyset_insert(struct conf_keyset *set, const struct conf_peer *peers, u
 		if (ret)
 			return ret;
 	}
-	const uint8_t *key = peers[idx].public_key;
-	uint32_t h = hash_of(set, key), s = h & set->mask;
-	while (set->slots[s]) {
-		uint32_t other = set->slots[s] - 1;
-		if (set->hashes[s] == h && !memcmp(peers[other].public_key, key, CONF_KEY_LEN)) {
-			*existing = other;
-			return -EEXIST;
-		}
-		s = (s + 1) & set->mask;
+	uint32_t h = hash_of(set, peers[idx].public_key);
+	uint32_t s = probe(set, peers, peers[idx].public_key, h);
+	if (set->slots[s]) {
+		*existing = set->slots[s] - 1;
+		return -EEXIST;
 	}
 	set->slots[s] = idx + 1;
 	set->hashes[s] = h;
@@ -100,14 +109,10 @@ int conf_keyset_insert(struct conf_keyset *set, const struct conf_peer *peers, u
 bool conf_keyset_find(const struct conf_keyset *set, const struct conf_peer *peers,
 		      const uint8_t key[CONF_KEY_LEN], uint32_t *idx)
 {
-	uint32_t h = hash_of(set, key), s = h & set->mask;
-	while (set->slots[s]) {
-		uint32_t i = set->slots[s] - 1;
-		if (set->hashes[s] == h && !memcmp(peers[i].public_key, key, CONF_KEY_LEN)) {
-			*idx = i;
-			return true;
-		}
-		s = (s + 1) & set->mask;
-	}
-	return false;
+	uint32_t s = probe(set, peers, key, hash_of(set, key));
+
+	if (!set->slots[s])
+		return false;
+	*idx = set->slots[s] - 1;
+	return true;
 }

@@ -9,6 +9,8 @@
 
 #include <string.h>
 
+#include "crypto/crypto.h"
+
 #define KEY_LEN 32
 #define B64_FULL_GROUPS (KEY_LEN / 3) /* 10 groups of 3 bytes -> 4 chars */
 
@@ -112,9 +114,7 @@ bool key_from_base64(uint8_t key[32], const char *b64)
 	bool ok = bad >= 0;
 	if (ok)
 		memcpy(key, tmp, KEY_LEN);
-	/* volatile stores so the wipe of the stack copy is not elided */
-	for (i = 0; i < KEY_LEN; i++)
-		((volatile uint8_t *)tmp)[i] = 0;
+	memzero(tmp, KEY_LEN);
 	return ok;
 }
 
@@ -144,7 +144,6 @@ bool key_from_hex(uint8_t key[32], const char *hex)
 	bool ok = bad >= 0;
 	if (ok)
 		memcpy(key, tmp, KEY_LEN);
-	for (i = 0; i < KEY_LEN; i++)
-		((volatile uint8_t *)tmp)[i] = 0;
+	memzero(tmp, KEY_LEN);
 	return ok;
 }

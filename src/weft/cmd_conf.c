@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,15 @@ static void showconf_text(const struct device *dev)
 	memzero(b64, sizeof(b64));
 }
 
+/* jansson's own copies of the key strings go back through this, so that
+ * they are wiped before the allocator reuses them. */
+static void json_free_wiped(void *p)
+{
+	if (p)
+		memzero(p, malloc_usable_size(p));
+	free(p);
+}
+
 static json_t *key_or_null(const uint8_t key[WG_KEY_LEN], bool have)
 {
 	char b64[WEFT_KEY_B64_LEN + 1];
@@ -119,7 +129,7 @@ static int showconf_json(const struct device *dev)
 			 "fwmark", (json_int_t)dev->fwmark,
 			 "peers", peers);
 	/* jansson keeps its copies of the key strings until print_json
-	 * frees root. */
+	 * frees root, which wipes them (json_free_wiped). */
 	return print_json(root);
 }
 
@@ -141,9 +151,10 @@ int cmd_showconf(int argc, char *argv[])
 		return 1;
 	}
 	setvbuf(stdout, outbuf, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, sizeof(outbuf));
-	if (json)
+	if (json) {
+		json_set_alloc_funcs(malloc, json_free_wiped);
 		ret = showconf_json(dev);
-	else {
+	} else {
 		showconf_text(dev);
 		ret = 0;
 	}
@@ -159,7 +170,7 @@ int cmd_showconf(int argc, char *argv[])
 /* ---- reading a file into a device change ---- */
 
 /* The whole of path (a pipe such as wg-quick's <(...) works too) into a
- * fresh buffer that the caller wipes and frees. */
+ * fresh buffer that the caller frees with conf_text_free. */
 static char *read_file(const char *path, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC), e;
@@ -192,6 +203,15 @@ static void to_allowedip(struct dev_allowedip *ip, const struct conf_prefix *p)
 	       ip->family == AF_INET ? 4 : 16);
 }
 
+void allowedip_to_prefix(struct conf_prefix *out, const struct dev_allowedip *ip)
+{
+	memset(out, 0, sizeof(*out));
+	out->addr.family = (uint8_t)ip->family;
+	out->cidr = ip->cidr;
+	memcpy(out->addr.bytes, ip->family == AF_INET ? (const void *)&ip->ip4 : (const void *)&ip->ip6,
+	       ip->family == AF_INET ? 4 : 16);
+}
+
 int device_peer_from_conf(struct device *dev, const struct conf_peer *cp)
 {
 	struct dev_peer *p = device_add_peer(dev);
@@ -209,7 +229,7 @@ int device_peer_from_conf(struct device *dev, const struct conf_peer *cp)
 		p->flags |= PEER_HAS_PERSISTENT_KEEPALIVE;
 	}
 	if (cp->endpoint.host) {
-		char port[8], what[CONF_HOSTNAME_MAX + 16];
+		char port[8], what[CONF_ENDPOINT_STRLEN];
 
 		snprintf(port, sizeof(port), "%u", cp->endpoint.port);
 		conf_endpoint_format(what, sizeof(what), &cp->endpoint);
@@ -521,8 +541,7 @@ int cmd_setconf(int argc, char *argv[])
 	if (!text)
 		return 1;
 	e = conf_parse(&conf, text, len, argv[2], CONF_PARSE_SETCONF, err, sizeof(err));
-	memzero(text, len);
-	free(text);
+	conf_text_free(text, len);
 	if (e < 0) {
 		fprintf(stderr, "%s\n", err);
 		return 1;

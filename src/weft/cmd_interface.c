@@ -27,6 +27,7 @@
 #include "commands.h"
 #include "conf/conf.h"
 #include "device.h"
+#include "hooks.h"
 #include "netlink.h"
 #include "util/encoding.h"
 
@@ -148,31 +149,54 @@ bool take_option(int argc, char *argv[], int *i, const char *name, const char **
 	return true;
 }
 
-/* "a,b, c" into list, each a prefix; false (with a message) on a bad one. */
-bool parse_prefix_list(struct conf_prefix_list *list, const char *s, const char *what)
+/* Calls one(ctx, entry, what) for each entry of a list: entries are
+ * separated by commas and/or blanks ("a,b, c"). false (reported) when one
+ * returns false or memory runs out. */
+static bool each_list_entry(const char *s, const char *what, void *ctx,
+			    bool (*one)(void *ctx, const char *entry, const char *what))
 {
-	char *copy = strdup(s), *save = NULL, *tok;
+	char *copy = strdup(s), *save = NULL;
 	bool ok = copy != NULL;
 
-	for (tok = copy ? strtok_r(copy, ",", &save) : NULL; ok && tok; tok = strtok_r(NULL, ",", &save)) {
-		struct conf_prefix p;
-
-		tok += strspn(tok, " \t");
-		tok[strcspn(tok, " \t")] = '\0';
-		if (!*tok)
-			continue;
-		if (!conf_prefix_parse(&p, tok)) {
-			fprintf(stderr, "%s: %s: `%s' is not an address with a prefix length\n", prog_name, what, tok);
-			ok = false;
-		} else if (conf_prefix_list_add(list, &p) < 0) {
-			fprintf(stderr, "%s: %s: too many entries\n", prog_name, what);
-			ok = false;
-		}
-	}
 	if (!copy)
 		fprintf(stderr, "%s: out of memory\n", prog_name);
+	for (char *e = copy ? strtok_r(copy, ", \t", &save) : NULL; ok && e; e = strtok_r(NULL, ", \t", &save))
+		ok = one(ctx, e, what);
 	free(copy);
 	return ok;
+}
+
+static bool prefix_entry(void *list, const char *entry, const char *what)
+{
+	struct conf_prefix p;
+
+	if (!conf_prefix_parse(&p, entry)) {
+		fprintf(stderr, "%s: %s: `%s' is not an address with a prefix length\n", prog_name, what, entry);
+		return false;
+	}
+	if (conf_prefix_list_add(list, &p) < 0) {
+		fprintf(stderr, "%s: %s: too many entries\n", prog_name, what);
+		return false;
+	}
+	return true;
+}
+
+bool parse_prefix_list(struct conf_prefix_list *list, const char *s, const char *what)
+{
+	return each_list_entry(s, what, list, prefix_entry);
+}
+
+static bool dns_entry(void *dns, const char *entry, const char *what)
+{
+	if (conf_dns_add(dns, entry) == 0)
+		return true;
+	fprintf(stderr, "%s: %s: `%s' is neither an IP address nor a search domain\n", prog_name, what, entry);
+	return false;
+}
+
+bool parse_dns_list(struct conf_dns *dns, const char *s, const char *what)
+{
+	return each_list_entry(s, what, dns, dns_entry);
 }
 
 /* The [Interface] keys and peers of c, replacing what the device has. */
@@ -196,32 +220,14 @@ static int device_apply_conf(const char *iface, const struct conf *c)
 /* ---- the daemon ---- */
 
 /* WEFT_DAEMON, else weftd beside this program, else weftd from PATH. */
-static void daemon_path(char *out, size_t size)
+static const char *daemon_path(char *buf, size_t size)
 {
 	const char *env = getenv("WEFT_DAEMON");
-	char self[PATH_MAX];
-	ssize_t n;
 
-	if (env && *env) {
-		snprintf(out, size, "%s", env);
-		return;
-	}
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		char *slash;
-
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash) {
-			slash[1] = '\0';
-			if ((size_t)snprintf(out, size, "%s%s", self, DAEMON_NAME) < size && !access(out, X_OK))
-				return;
-		}
-	}
-	snprintf(out, size, "%s", DAEMON_NAME);
+	return env && *env ? env : program_beside_self(DAEMON_NAME, buf, size);
 }
 
-static bool wait_for(const char *iface, bool want_running)
+bool iface_wait(const char *iface, bool want_running)
 {
 	for (unsigned waited = 0; waited < DAEMON_WAIT_MS; waited += POLL_STEP_MS) {
 		bool running = uapi_has_device(iface);
@@ -237,11 +243,11 @@ static bool wait_for(const char *iface, bool want_running)
  * output goes to our stderr, so stdout stays ours. */
 static int start_daemon(const char *iface, char *err, size_t errlen)
 {
-	char bin[PATH_MAX];
+	char buf[PATH_MAX];
+	const char *bin = daemon_path(buf, sizeof(buf));
 	int status;
 	pid_t pid;
 
-	daemon_path(bin, sizeof(bin));
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
@@ -251,7 +257,7 @@ static int start_daemon(const char *iface, char *err, size_t errlen)
 		return -e;
 	}
 	if (!pid) {
-		char *args[] = { bin, (char *)iface, NULL };
+		char *args[] = { (char *)bin, (char *)iface, NULL };
 
 		dup2(STDERR_FILENO, STDOUT_FILENO);
 		/* wireguard-go refuses to run beside the kernel module without
@@ -275,7 +281,7 @@ static int start_daemon(const char *iface, char *err, size_t errlen)
 			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 		return -ECHILD;
 	}
-	if (!wait_for(iface, true)) {
+	if (!iface_wait(iface, true)) {
 		snprintf(err, errlen, "%.256s started but its socket %s/%s%s does not answer", bin,
 			 UAPI_SOCK_DIR, iface, UAPI_SOCK_SUFFIX);
 		return -ETIMEDOUT;
@@ -304,14 +310,14 @@ int iface_stop(const char *iface, char *err, size_t errlen)
 			return ret;
 		}
 	}
-	if (wait_for(iface, false))
+	if (iface_wait(iface, false))
 		return 0;
 	snprintf(sock, sizeof(sock), "%s/%s%s", UAPI_SOCK_DIR, iface, UAPI_SOCK_SUFFIX);
 	if (unlink(sock) < 0 && errno != ENOENT) {
 		snprintf(err, errlen, "cannot remove %s: %s", sock, strerror(errno));
 		return -errno;
 	}
-	if (!wait_for(iface, false)) {
+	if (!iface_wait(iface, false)) {
 		snprintf(err, errlen, "the daemon did not stop");
 		return -ETIMEDOUT;
 	}
@@ -418,19 +424,8 @@ static bool set_weft_options(struct conf_weft *weft, const char *const *public, 
 		}
 	}
 	if (peer_dns) {
-		char *list = strdup(peer_dns), *save = NULL;
-		if (!list)
-			return false;
 		conf_dns_clear(&weft->peer_dns);
-		for (char *e = strtok_r(list, ", ", &save); e; e = strtok_r(NULL, ", ", &save)) {
-			if (conf_dns_add(&weft->peer_dns, e) < 0) {
-				fprintf(stderr, "%s: --peer-dns: `%s' is not a DNS server or search domain\n",
-					prog_name, e);
-				free(list);
-				return false;
-			}
-		}
-		free(list);
+		return parse_dns_list(&weft->peer_dns, peer_dns, "--peer-dns");
 	}
 	return true;
 }
@@ -451,18 +446,12 @@ static int interface_add(int argc, char *argv[])
 	conf_init(&c);
 	for (int i = 2; i < argc; i++) {
 		if (take_option(argc, argv, &i, "--listen-port", &value)) {
-			char *end;
-			unsigned long v;
-
 			if (!value)
 				goto out;
-			errno = 0;
-			v = strtoul(value, &end, 10);
-			if (!*value || *end || errno || v > UINT16_MAX || *value == '-') {
+			if (!conf_parse_uint(value, UINT16_MAX, &port)) {
 				fprintf(stderr, "%s: --listen-port: `%s' is not a port (0-65535)\n", prog_name, value);
 				goto out;
 			}
-			port = (uint32_t)v;
 			have_port = true;
 		} else if (take_option(argc, argv, &i, "--address", &value)) {
 			if (!value || !parse_prefix_list(&addrs, value, "--address"))

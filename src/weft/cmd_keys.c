@@ -5,12 +5,12 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
 #include "crypto/crypto.h"
+#include "util/random.h"
 #include "util/encoding.h"
 #include "util/fd_io.h"
 
@@ -30,25 +30,9 @@ static bool put_key(const uint8_t key[X25519_KEY_LEN])
 	return ok;
 }
 
-static bool random_bytes(uint8_t *out, size_t len)
-{
-	while (len) {
-		ssize_t n = getrandom(out, len, 0);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return false;
-		}
-		out += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
 bool generate_private_key(uint8_t key[X25519_KEY_LEN])
 {
-	if (!random_bytes(key, X25519_KEY_LEN))
+	if (!random_fill(key, X25519_KEY_LEN))
 		return false;
 	x25519_generate_private(key, key);
 	return true;
@@ -72,7 +56,7 @@ int cmd_genkey(int argc, char *argv[])
 		fputs("Warning: writing to world accessible file.\n"
 		      "Consider setting the umask to 077 and trying again.\n", stderr);
 
-	if (!(genkey ? generate_private_key(key) : random_bytes(key, sizeof(key)))) {
+	if (!(genkey ? generate_private_key(key) : random_fill(key, sizeof(key)))) {
 		perror("getrandom");
 		goto out;
 	}

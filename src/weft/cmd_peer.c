@@ -54,12 +54,12 @@ struct ctx {
 	int lock;
 };
 
-/* Options shared by `add` and `config`: how the peer's config looks. */
+/* Options shared by `add` and `config`: how the peer's config looks. pc
+ * points into allowed_ips, and into dns once --dns is given. */
 struct render_opts {
 	struct peer_config_opts pc;
 	struct conf_prefix_list allowed_ips;
 	struct conf_dns dns;
-	bool dns_set;
 	bool qr;
 	const char *qr_png;
 };
@@ -69,15 +69,13 @@ static void render_opts_init(struct render_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->pc.endpoint_type = PEER_ENDPOINT_ANY;
 	o->pc.keepalive = PEER_DEFAULT_KEEPALIVE;
+	o->pc.allowed_ips = &o->allowed_ips;
 }
 
 static void render_opts_free(struct render_opts *o)
 {
 	free(o->allowed_ips.v);
-	free(o->dns.servers.v);
-	for (uint32_t i = 0; i < o->dns.search.n; i++)
-		free(o->dns.search.v[i]);
-	free(o->dns.search.v);
+	conf_dns_clear(&o->dns);
 }
 
 /* One of the rendering options at argv[*i]: 1 taken, 0 not one of them,
@@ -105,14 +103,11 @@ static int take_render_option(int argc, char *argv[], int *i, struct render_opts
 	if (take_option(argc, argv, i, "--allowed-ips", &v))
 		return v && parse_prefix_list(&o->allowed_ips, v, "--allowed-ips") ? 1 : -1;
 	if (take_option(argc, argv, i, "--keepalive", &v)) {
-		char *end;
-		unsigned long k;
+		uint32_t k = 0;
 
 		if (!v)
 			return -1;
-		errno = 0;
-		k = strcmp(v, "off") ? strtoul(v, &end, 10) : 0;
-		if (strcmp(v, "off") && (!*v || *end || errno || k > UINT16_MAX || *v == '-')) {
+		if (strcmp(v, "off") && !conf_parse_uint(v, UINT16_MAX, &k)) {
 			fprintf(stderr, "%s: --keepalive: `%s' is not a number of seconds (0-65535) or off\n",
 				prog_name, v);
 			return -1;
@@ -121,26 +116,10 @@ static int take_render_option(int argc, char *argv[], int *i, struct render_opts
 		return 1;
 	}
 	if (take_option(argc, argv, i, "--dns", &v)) {
-		char *copy, *save = NULL, *tok;
-		bool ok = true;
-
 		if (!v)
 			return -1;
-		o->dns_set = true;
-		if (!strcmp(v, "none"))
-			return 1;
-		copy = strdup(v);
-		for (tok = copy ? strtok_r(copy, ",", &save) : NULL; ok && tok; tok = strtok_r(NULL, ",", &save)) {
-			tok += strspn(tok, " \t");
-			tok[strcspn(tok, " \t")] = '\0';
-			if (*tok && conf_dns_add(&o->dns, tok) < 0) {
-				fprintf(stderr, "%s: --dns: `%s' is neither an IP address nor a search domain\n",
-					prog_name, tok);
-				ok = false;
-			}
-		}
-		free(copy);
-		return copy && ok ? 1 : -1;
+		o->pc.dns = &o->dns; /* even empty ("none"): the server's PeerDNS is not used */
+		return !strcmp(v, "none") || parse_dns_list(&o->dns, v, "--dns") ? 1 : -1;
 	}
 	return 0;
 }
@@ -220,19 +199,26 @@ static struct dev_peer *dev_find(const struct device *dev, const uint8_t key[WG_
 	return NULL;
 }
 
+static const struct conf_peer *named_peer(const struct conf *conf, const char *name)
+{
+	for (uint32_t i = 0; i < conf->n_peers; i++)
+		if (conf->peers[i].name && !strcmp(conf->peers[i].name, name))
+			return &conf->peers[i];
+	return NULL;
+}
+
 /* NAME or base64 PUBKEY into key: true if the config or the device has
  * that peer. */
 static bool find_peer(const struct ctx *c, const char *which, uint8_t key[WG_KEY_LEN])
 {
+	const struct conf_peer *cp;
+
 	if (key_from_base64(key, which))
 		return conf_peer_find(&c->conf, key) || dev_find(c->dev, key);
-	for (uint32_t i = 0; i < c->conf.n_peers; i++) {
-		if (c->conf.peers[i].name && !strcmp(c->conf.peers[i].name, which)) {
-			memcpy(key, c->conf.peers[i].public_key, WG_KEY_LEN);
-			return true;
-		}
-	}
-	return false;
+	cp = named_peer(&c->conf, which);
+	if (cp)
+		memcpy(key, cp->public_key, WG_KEY_LEN);
+	return cp != NULL;
 }
 
 static bool server_public_key(const struct ctx *c, uint8_t pub[WG_KEY_LEN])
@@ -362,11 +348,14 @@ static unsigned family_bits(uint8_t family)
 	return family == AF_INET ? IPV4_BITS : IPV6_BITS;
 }
 
-static void mark_prefix(struct pools *p, const struct conf_prefix *range)
+static int mark_prefix(struct pools *p, const struct conf_prefix *range)
 {
-	for (size_t i = 0; i < p->n; i++)
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < p->n; i++)
 		if (addrpool_covers(p->v[i], range))
-			addrpool_mark(p->v[i], range);
+			ret = addrpool_mark(p->v[i], range);
+	return ret;
 }
 
 /* One pool per network of the interface's Addresses that has room for
@@ -384,41 +373,34 @@ static int pools_build(struct pools *p, const struct ctx *c)
 		return -ENOMEM;
 	for (uint32_t i = 0; !ret && i < addrs->n; i++) {
 		const struct conf_prefix *a = &addrs->v[i];
-		struct conf_prefix net = *a;
-		bool merged = false;
+		bool have = false;
 
 		if (a->cidr >= family_bits(a->addr.family))
 			continue;
-		/* A second address in a network we have: one pool, both reserved. */
-		for (size_t k = 0; k < p->n && !merged; k++) {
-			const struct conf_prefix *have = addrpool_network(p->v[k]);
-
-			if (have->cidr == net.cidr && addrpool_contains(p->v[k], &a->addr)) {
-				ret = addrpool_reserve(p->v[k], &a->addr);
-				merged = true;
-			}
-		}
-		if (!merged && !(ret = addrpool_new_for_address(&p->v[p->n], a)))
+		/* A second address in a network we have: one pool (the loop
+		 * below reserves both). */
+		for (size_t k = 0; k < p->n && !have; k++)
+			have = addrpool_network(p->v[k])->cidr == a->cidr && addrpool_contains(p->v[k], &a->addr);
+		if (!have && !(ret = addrpool_new_for_address(&p->v[p->n], a)))
 			p->n++;
 	}
-	/* Interface addresses inside another's network (a /32 within a /24). */
+	/* Every interface address in every pool it lies in (a /32 within a /24,
+	 * too). */
 	for (uint32_t i = 0; !ret && i < addrs->n; i++)
-		for (size_t k = 0; k < p->n; k++)
+		for (size_t k = 0; !ret && k < p->n; k++)
 			if (addrpool_contains(p->v[k], &addrs->v[i].addr))
-				addrpool_reserve(p->v[k], &addrs->v[i].addr);
+				ret = addrpool_reserve(p->v[k], &addrs->v[i].addr);
 	for (uint32_t i = 0; !ret && i < c->conf.n_peers; i++)
-		for (uint32_t j = 0; j < c->conf.peers[i].allowed_ips.n; j++)
-			mark_prefix(p, &c->conf.peers[i].allowed_ips.v[j]);
+		for (uint32_t j = 0; !ret && j < c->conf.peers[i].allowed_ips.n; j++)
+			ret = mark_prefix(p, &c->conf.peers[i].allowed_ips.v[j]);
 	for (size_t i = 0; !ret && c->dev && i < c->dev->n_peers; i++) {
 		const struct dev_peer *dp = &c->dev->peers[i];
 
-		for (size_t j = 0; j < dp->n_allowedips; j++) {
-			struct conf_prefix r = { .addr.family = (uint8_t)dp->allowedips[j].family,
-						 .cidr = dp->allowedips[j].cidr };
+		for (size_t j = 0; !ret && j < dp->n_allowedips; j++) {
+			struct conf_prefix r;
 
-			memcpy(r.addr.bytes, dp->allowedips[j].family == AF_INET ? (const void *)&dp->allowedips[j].ip4 :
-			       (const void *)&dp->allowedips[j].ip6, dp->allowedips[j].family == AF_INET ? 4 : 16);
-			mark_prefix(p, &r);
+			allowedip_to_prefix(&r, &dp->allowedips[j]);
+			ret = mark_prefix(p, &r);
 		}
 	}
 	if (ret < 0)
@@ -454,6 +436,23 @@ static int peer_addresses(const struct conf *conf, const struct conf_prefix_list
 
 /* ---- output ---- */
 
+/* The config the peer imports, into *text (free it with conf_text_free).
+ * priv is the peer's private key when weft knows it. false (reported)
+ * when the interface's config leaves a gap, such as no Endpoint. */
+static bool render(const struct ctx *c, struct render_opts *o, const uint8_t server_pub[WG_KEY_LEN],
+		   const struct conf_prefix_list *addrs, const uint8_t pub[WG_KEY_LEN],
+		   const uint8_t *priv, char **text, size_t *len)
+{
+	char err[CONF_ERR_LEN];
+
+	o->pc.running_port = c->dev ? c->dev->listen_port : 0;
+	if (peer_config_render(&c->conf, server_pub, addrs, pub, priv, &o->pc, text, len, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s: %s (%s)\n", prog_name, c->iface, err, c->path);
+		return false;
+	}
+	return true;
+}
+
 /* The config as text on stdout, or as a QR code with --qr. */
 static bool emit(const char *text, size_t len, const struct render_opts *o, bool has_key)
 {
@@ -485,23 +484,6 @@ static bool write_png(const char *path, const char *text)
 		fprintf(stderr, "%s: %s: cannot write the QR code: %s\n", prog_name, path,
 			ret == -EFBIG ? "the config is too long for a QR code" : strerror(-ret));
 	return ret == 0;
-}
-
-static void format_prefixes(char *out, size_t size, const struct conf_prefix_list *l)
-{
-	size_t off = 0;
-
-	out[0] = '\0';
-	for (uint32_t i = 0; i < l->n && off < size; i++) {
-		char s[CONF_PREFIX_STRLEN];
-		int n;
-
-		conf_prefix_format(s, &l->v[i]);
-		n = snprintf(out + off, size - off, "%s%s", i ? ", " : "", s);
-		if (n < 0)
-			break;
-		off += (size_t)n;
-	}
 }
 
 /* ---- peer add ---- */
@@ -575,11 +557,9 @@ static int peer_add(int argc, char *argv[])
 		fprintf(stderr, "%s: %s: peer %s already exists\n", prog_name, iface, b64);
 		goto out;
 	}
-	for (uint32_t i = 0; name && i < c.conf.n_peers; i++) {
-		if (c.conf.peers[i].name && !strcmp(c.conf.peers[i].name, name)) {
-			fprintf(stderr, "%s: %s: a peer named `%s' already exists\n", prog_name, iface, name);
-			goto out;
-		}
+	if (name && named_peer(&c.conf, name)) {
+		fprintf(stderr, "%s: %s: a peer named `%s' already exists\n", prog_name, iface, name);
+		goto out;
 	}
 	if (!server_public_key(&c, server_pub))
 		goto out;
@@ -616,15 +596,8 @@ static int peer_add(int argc, char *argv[])
 
 	/* The config the peer imports, before anything changes: a gap in
 	 * [Weft] fails here and leaves everything as it was. */
-	o.pc.allowed_ips = &o.allowed_ips;
-	o.pc.dns = o.dns_set ? &o.dns : NULL;
-	o.pc.running_port = c.dev ? c.dev->listen_port : 0;
-	ret = peer_config_render(&c.conf, server_pub, &addrs, pub, generate ? priv : NULL, &o.pc,
-				 &text, &len, err, sizeof(err));
-	if (ret < 0) {
-		fprintf(stderr, "%s: %s: %s (%s)\n", prog_name, iface, err, c.path);
+	if (!render(&c, &o, server_pub, &addrs, pub, generate ? priv : NULL, &text, &len))
 		goto out;
-	}
 	if (o.qr_png) {
 		if (!write_png(o.qr_png, text))
 			goto out;
@@ -655,7 +628,7 @@ static int peer_add(int argc, char *argv[])
 	conf_saved = true;
 	if (c.dev) {
 		change = device_new(iface);
-		if (!change || device_peer_from_conf(change, conf_peer_find(&c.conf, pub)) < 0)
+		if (!change || device_peer_from_conf(change, cp) < 0)
 			goto oom;
 		ret = device_set(change);
 		if (ret < 0) {
@@ -759,9 +732,9 @@ static int peer_config(int argc, char *argv[])
 {
 	uint8_t pub[WG_KEY_LEN], priv[WG_KEY_LEN], server_pub[WG_KEY_LEN];
 	struct conf_prefix_list addrs = { 0 };
-	char err[CONF_ERR_LEN], *text = NULL;
 	const struct conf_peer *cp;
 	const char *which = NULL;
+	char *text = NULL;
 	struct render_opts o;
 	bool have_key = false;
 	struct ctx c;
@@ -806,14 +779,8 @@ static int peer_config(int argc, char *argv[])
 		goto out;
 	}
 	have_key = read_key_file(&c, pub, priv);
-	o.pc.allowed_ips = &o.allowed_ips;
-	o.pc.dns = o.dns_set ? &o.dns : NULL;
-	o.pc.running_port = c.dev ? c.dev->listen_port : 0;
-	if (peer_config_render(&c.conf, server_pub, &addrs, pub, have_key ? priv : NULL, &o.pc,
-			       &text, &len, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s: %s: %s (%s)\n", prog_name, c.iface, err, c.path);
+	if (!render(&c, &o, server_pub, &addrs, pub, have_key ? priv : NULL, &text, &len))
 		goto out;
-	}
 	if (o.qr_png && !write_png(o.qr_png, text))
 		goto out;
 	status = emit(text, len, &o, have_key) ? 0 : 1;
@@ -865,29 +832,80 @@ static void format_bytes(char *out, size_t size, uint64_t b)
 		snprintf(out, size, "%llu B", (unsigned long long)b);
 }
 
+/* One line of the list: a peer of the config (and perhaps of the device),
+ * or one only the device has. */
 struct row {
 	const char *name;
 	uint8_t key[WG_KEY_LEN];
-	const struct conf_prefix_list *conf_ips; /* NULL: from the device */
-	const struct dev_peer *dp;
+	const struct conf_prefix_list *conf_ips; /* NULL: not in the config */
+	const struct dev_peer *dp;               /* NULL: not on the device */
+	char *ips;                               /* "10.0.0.2/32, fd00::2/128" */
 };
 
-static void dev_ips(char *out, size_t size, const struct dev_peer *dp)
+/* The row's addresses: the config's AllowedIPs, else the device's. */
+static size_t row_n_ips(const struct row *r)
 {
+	return r->conf_ips ? r->conf_ips->n : r->dp->n_allowedips;
+}
+
+static void row_ip(char out[CONF_PREFIX_STRLEN], const struct row *r, size_t j)
+{
+	struct conf_prefix p;
+
+	if (r->conf_ips)
+		p = r->conf_ips->v[j];
+	else
+		allowedip_to_prefix(&p, &r->dp->allowedips[j]);
+	conf_prefix_format(out, &p);
+}
+
+/* r->ips, the addresses comma-joined (cut short past a few KiB). */
+static bool row_format_ips(struct row *r)
+{
+	char text[4096];
 	size_t off = 0;
 
-	out[0] = '\0';
-	for (size_t i = 0; i < dp->n_allowedips && off < size; i++) {
-		char a[INET6_ADDRSTRLEN];
+	text[0] = '\0';
+	for (size_t j = 0; j < row_n_ips(r) && off < sizeof(text); j++) {
+		char ip[CONF_PREFIX_STRLEN];
 		int n;
 
-		if (!dev_allowedip_addr(a, &dp->allowedips[i]))
-			continue;
-		n = snprintf(out + off, size - off, "%s%s/%u", off ? ", " : "", a, dp->allowedips[i].cidr);
+		row_ip(ip, r, j);
+		n = snprintf(text + off, sizeof(text) - off, "%s%s", j ? ", " : "", ip);
 		if (n < 0)
 			break;
 		off += (size_t)n;
 	}
+	r->ips = strdup(text);
+	return r->ips != NULL;
+}
+
+static json_t *row_json(const struct ctx *c, const struct row *r, const char *b64)
+{
+	json_t *o = json_object(), *ipa = json_array();
+	const struct dev_peer *dp = r->dp;
+
+	for (size_t j = 0; j < row_n_ips(r); j++) {
+		char ip[CONF_PREFIX_STRLEN];
+
+		row_ip(ip, r, j);
+		json_array_append_new(ipa, json_string(ip));
+	}
+	json_object_set_new(o, "name", r->name ? json_string(r->name) : json_null());
+	json_object_set_new(o, "public_key", json_string(b64));
+	json_object_set_new(o, "allowed_ips", ipa);
+	json_object_set_new(o, "in_config", json_boolean(r->conf_ips != NULL));
+	json_object_set_new(o, "has_private_key", json_boolean(key_file_exists(c, r->key)));
+	if (dp) {
+		char ep[DEV_ENDPOINT_STRLEN];
+
+		json_object_set_new(o, "endpoint", device_has_endpoint(dp) &&
+				    dev_endpoint_format(ep, sizeof(ep), &dp->endpoint) ? json_string(ep) : json_null());
+		json_object_set_new(o, "latest_handshake", json_integer(dp->last_handshake_sec));
+		json_object_set_new(o, "transfer_rx", json_integer((json_int_t)dp->rx_bytes));
+		json_object_set_new(o, "transfer_tx", json_integer((json_int_t)dp->tx_bytes));
+	}
+	return o;
 }
 
 static int peer_list(int argc, char *argv[])
@@ -908,7 +926,7 @@ static int peer_list(int argc, char *argv[])
 		goto out;
 	rows = calloc((size_t)c.conf.n_peers + (c.dev ? c.dev->n_peers : 0) + 1, sizeof(*rows));
 	if (!rows)
-		goto out;
+		goto oom;
 	for (uint32_t i = 0; i < c.conf.n_peers; i++, n++) {
 		rows[n].name = c.conf.peers[i].name;
 		memcpy(rows[n].key, c.conf.peers[i].public_key, WG_KEY_LEN);
@@ -922,16 +940,12 @@ static int peer_list(int argc, char *argv[])
 		rows[n++].dp = &c.dev->peers[i];
 	}
 	for (size_t i = 0; i < n; i++) {
-		char ips[4096];
-
-		if (rows[i].conf_ips)
-			format_prefixes(ips, sizeof(ips), rows[i].conf_ips);
-		else
-			dev_ips(ips, sizeof(ips), rows[i].dp);
+		if (!row_format_ips(&rows[i]))
+			goto oom;
 		if (rows[i].name && strlen(rows[i].name) > name_w)
 			name_w = strlen(rows[i].name);
-		if (strlen(ips) > ips_w)
-			ips_w = strlen(ips);
+		if (strlen(rows[i].ips) > ips_w)
+			ips_w = strlen(rows[i].ips);
 	}
 	if (json)
 		arr = json_array();
@@ -941,61 +955,43 @@ static int peer_list(int argc, char *argv[])
 	else if (n)
 		printf("%-*s  %-44s  %s\n", (int)name_w, "NAME", "PUBLIC KEY", "ADDRESSES (not running)");
 	for (size_t i = 0; i < n; i++) {
-		char b64[WEFT_KEY_B64_LEN + 1], ips[4096], hs[32] = "-", rx[24] = "-", tx[24] = "-";
+		char b64[WEFT_KEY_B64_LEN + 1], hs[32] = "-", rx[24] = "-", tx[24] = "-";
 		const struct dev_peer *dp = rows[i].dp;
+		const char *nm = rows[i].name ? rows[i].name : "-";
 
 		key_to_base64(b64, rows[i].key);
-		if (rows[i].conf_ips)
-			format_prefixes(ips, sizeof(ips), rows[i].conf_ips);
-		else
-			dev_ips(ips, sizeof(ips), dp);
+		if (json) {
+			json_array_append_new(arr, row_json(&c, &rows[i], b64));
+			continue;
+		}
+		if (!c.dev) {
+			printf("%-*s  %-44s  %s\n", (int)name_w, nm, b64, rows[i].ips);
+			continue;
+		}
 		if (dp) {
 			format_ago(hs, sizeof(hs), dp->last_handshake_sec, now);
 			format_bytes(rx, sizeof(rx), dp->rx_bytes);
 			format_bytes(tx, sizeof(tx), dp->tx_bytes);
 		}
-		if (!json) {
-			const char *nm = rows[i].name ? rows[i].name : "-";
-
-			if (c.dev)
-				printf("%-*s  %-44s  %-*s  %-16s  %s / %s%s\n", (int)name_w, nm, b64, (int)ips_w, ips,
-				       hs, rx, tx, rows[i].conf_ips ? "" : "  (not in the config)");
-			else
-				printf("%-*s  %-44s  %s\n", (int)name_w, nm, b64, ips);
-			continue;
-		}
-		json_t *o = json_object(), *ipa = json_array();
-		char *save = NULL;
-
-		for (char *t = strtok_r(ips, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
-			json_array_append_new(ipa, json_string(t));
-		json_object_set_new(o, "name", rows[i].name ? json_string(rows[i].name) : json_null());
-		json_object_set_new(o, "public_key", json_string(b64));
-		json_object_set_new(o, "allowed_ips", ipa);
-		json_object_set_new(o, "in_config", json_boolean(rows[i].conf_ips != NULL));
-		json_object_set_new(o, "has_private_key", json_boolean(key_file_exists(&c, rows[i].key)));
-		if (dp) {
-			char ep[DEV_ENDPOINT_STRLEN];
-
-			json_object_set_new(o, "endpoint", device_has_endpoint(dp) &&
-					    dev_endpoint_format(ep, sizeof(ep), &dp->endpoint) ? json_string(ep) : json_null());
-			json_object_set_new(o, "latest_handshake", json_integer(dp->last_handshake_sec));
-			json_object_set_new(o, "transfer_rx", json_integer((json_int_t)dp->rx_bytes));
-			json_object_set_new(o, "transfer_tx", json_integer((json_int_t)dp->tx_bytes));
-		}
-		json_array_append_new(arr, o);
+		printf("%-*s  %-44s  %-*s  %-16s  %s / %s%s\n", (int)name_w, nm, b64, (int)ips_w, rows[i].ips,
+		       hs, rx, tx, rows[i].conf_ips ? "" : "  (not in the config)");
 	}
 	if (json && print_json(json_pack("{s:s, s:b, s:o, s:o}", "interface", c.iface, "running", c.dev != NULL,
 					 "config", c.exists ? json_string(c.path) : json_null(), "peers", arr)))
 		goto out;
 	status = fflush(stdout) ? 1 : 0;
+	goto out;
+oom:
+	fprintf(stderr, "%s: out of memory\n", prog_name);
 out:
+	for (size_t i = 0; rows && i < n; i++)
+		free(rows[i].ips);
 	free(rows);
 	ctx_free(&c);
 	return status;
 }
 
-int cmd_peer(int argc, char *argv[])
+static int peer_command(int argc, char *argv[])
 {
 	const char *sub = argc > 1 ? argv[1] : "";
 
@@ -1019,4 +1015,21 @@ int cmd_peer(int argc, char *argv[])
 	fprintf(stderr, "%s: unknown peer command `%s'\n", prog_name, sub);
 	command_usage(stderr, "peer");
 	return 1;
+}
+
+int cmd_peer(int argc, char *argv[])
+{
+	/* A QR code is as secret as the private key in it: stdout's buffer,
+	 * which holds the drawing, is one we can wipe. */
+	static char outbuf[BUFSIZ];
+	int ret;
+
+	setvbuf(stdout, outbuf, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, sizeof(outbuf));
+	ret = peer_command(argc, argv);
+	if (fflush(stdout) && !ret) {
+		perror("write");
+		ret = 1;
+	}
+	memzero(outbuf, sizeof(outbuf));
+	return ret;
 }

@@ -58,16 +58,12 @@
 #define FWMARK_TABLE_FIRST 51820 /* wg-quick's first choice of table = fwmark */
 #define SRC_VALID_MARK_SYSCTL "net.ipv4.conf.all.src_valid_mark"
 
-#define DAEMON_WAIT_STEPS 50     /* x DAEMON_WAIT_STEP_US: how long a daemon */
-#define DAEMON_WAIT_STEP_US 100000 /* may take to answer, or to go away */
-
 struct quick {
 	char path[PATH_MAX];   /* the config file, symlinks resolved */
 	char iface[IFNAMSIZ];
 	struct conf conf;
 	struct nl nl;
-	bool table_off;
-	uint32_t table;        /* Table = N or NAME; 0 = auto */
+	uint32_t table;        /* Table = N or NAME; 0 = auto or off */
 	/* What `up` has done so far, to undo it. */
 	bool created, dns_set, firewall_set;
 	int ifindex;
@@ -232,7 +228,6 @@ static int load(struct quick *q, const char *arg)
 		return -1;
 	}
 	t = &q->conf.iface.table;
-	q->table_off = t->kind == CONF_TABLE_OFF;
 	if (t->kind == CONF_TABLE_NUMBER)
 		q->table = t->number;
 	else if (t->kind == CONF_TABLE_NAME && !table_by_name(t->name, &q->table)) {
@@ -278,15 +273,6 @@ static void to_nl_prefix(struct nl_prefix *out, const struct conf_prefix *p)
 	memcpy(out->addr, p->addr.bytes, p->addr.family == AF_INET ? 4 : 16);
 }
 
-static void allowedip_to_nl(struct nl_prefix *out, const struct dev_allowedip *ip)
-{
-	memset(out, 0, sizeof(*out));
-	out->family = (uint8_t)ip->family;
-	out->len = ip->cidr;
-	memcpy(out->addr, ip->family == AF_INET ? (const void *)&ip->ip4 : (const void *)&ip->ip6,
-	       ip->family == AF_INET ? 4 : 16);
-}
-
 static int run_hooks(struct quick *q, enum conf_hook which, const char *name)
 {
 	const struct conf_str_list *l = &q->conf.iface.hooks[which];
@@ -308,37 +294,15 @@ static bool is_wireguard(struct quick *q, struct nl_link *l)
 	return !strcmp(l->kind, "wireguard") || uapi_has_device(q->iface);
 }
 
-/* Waits for a userspace daemon's socket to answer (up) or go (down). */
-static bool wait_daemon(const char *iface, bool present)
-{
-	for (int i = 0; i < DAEMON_WAIT_STEPS; i++) {
-		if (uapi_has_device(iface) == present)
-			return true;
-		usleep(DAEMON_WAIT_STEP_US);
-	}
-	return uapi_has_device(iface) == present;
-}
-
 /* ---- up ---- */
 
-/* weftd beside this weft binary (build/ or the install directory), else
- * the first in PATH. */
+/* WG_QUICK_USERSPACE_IMPLEMENTATION, else weftd beside this weft binary
+ * (build/ or the install directory), else the first in PATH. */
 static const char *userspace_program(char *buf, size_t size)
 {
 	const char *env = getenv(USERSPACE_ENV);
-	char self[PATH_MAX];
-	ssize_t n;
 
-	if (env && *env)
-		return env;
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		self[n] = '\0';
-		*strrchr(self, '/') = '\0';
-		if (snprintf(buf, size, "%s/" USERSPACE_DEFAULT, self) < (int)size && access(buf, X_OK) == 0)
-			return buf;
-	}
-	return USERSPACE_DEFAULT;
+	return env && *env ? env : program_beside_self(USERSPACE_DEFAULT, buf, size);
 }
 
 static int start_userspace(struct quick *q)
@@ -369,7 +333,7 @@ static int start_userspace(struct quick *q)
 		complain("%s %s exited without creating the interface", prog, q->iface);
 		return -1;
 	}
-	if (!wait_daemon(q->iface, true)) {
+	if (!iface_wait(q->iface, true)) {
 		complain("%s %s is not answering on " UAPI_SOCK_DIR "/%s" UAPI_SOCK_SUFFIX, prog, q->iface, q->iface);
 		return -1;
 	}
@@ -611,7 +575,7 @@ static int add_routes(struct quick *q, const struct device *dev)
 	size_t n = 0, k = 0;
 	int ret = 0;
 
-	if (q->table_off)
+	if (q->conf.iface.table.kind == CONF_TABLE_OFF)
 		return 0;
 	for (size_t i = 0; i < dev->n_peers; i++)
 		n += dev->peers[i].n_allowedips;
@@ -622,8 +586,11 @@ static int add_routes(struct quick *q, const struct device *dev)
 	}
 	for (size_t i = 0; i < dev->n_peers; i++)
 		for (size_t j = 0; j < dev->peers[i].n_allowedips; j++, k++) {
-			allowedip_to_nl(&items[k].p, &dev->peers[i].allowedips[j]);
-			prefix_str(items[k].text, sizeof(items[k].text), &items[k].p);
+			struct conf_prefix cp;
+
+			allowedip_to_prefix(&cp, &dev->peers[i].allowedips[j]);
+			to_nl_prefix(&items[k].p, &cp);
+			conf_prefix_format(items[k].text, &cp);
 		}
 	qsort(items, n, sizeof(*items), cmp_route_item);
 	for (size_t i = 0; i < n && !ret; i++) {
@@ -666,7 +633,7 @@ static uint32_t full_tunnel_table(struct quick *q)
 	struct device *dev = NULL;
 	uint32_t table = 0;
 
-	if (q->table || q->table_off || device_get(&dev, q->iface) < 0)
+	if (q->table || q->conf.iface.table.kind == CONF_TABLE_OFF || device_get(&dev, q->iface) < 0)
 		return 0;
 	for (size_t i = 0; dev->fwmark && !table && i < dev->n_peers; i++)
 		for (size_t j = 0; j < dev->peers[i].n_allowedips; j++)
@@ -689,7 +656,7 @@ static int delete_link(struct quick *q)
 	}
 	/* The daemon exits when its link goes; wait, so that the name is free
 	 * for the next `up` when we return. */
-	if (!wait_daemon(q->iface, false))
+	if (!iface_wait(q->iface, false))
 		fprintf(stderr, "Warning: the daemon for %s still answers on its socket\n", q->iface);
 	return 0;
 }
@@ -817,11 +784,9 @@ static int save_peer(struct conf *conf, const struct dev_peer *dp)
 		r = conf_peer_set_endpoint(cp, NULL, 0);
 	cp->allowed_ips.n = 0;
 	for (size_t i = 0; i < dp->n_allowedips && r >= 0; i++) {
-		const struct dev_allowedip *ip = &dp->allowedips[i];
-		struct conf_prefix p = { .addr.family = (uint8_t)ip->family, .cidr = ip->cidr };
+		struct conf_prefix p;
 
-		memcpy(p.addr.bytes, ip->family == AF_INET ? (const void *)&ip->ip4 : (const void *)&ip->ip6,
-		       ip->family == AF_INET ? 4 : 16);
+		allowedip_to_prefix(&p, &dp->allowedips[i]);
 		r = conf_prefix_list_add(&cp->allowed_ips, &p);
 	}
 	return r;

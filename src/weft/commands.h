@@ -58,6 +58,10 @@ void device_settings_from_conf(struct device *dev, const struct conf_interface *
  * resolving its endpoint. 0, -ENOMEM, or -EINVAL when the endpoint does not
  * resolve (endpoint_resolve has said why). Prints nothing else. */
 int device_peer_from_conf(struct device *dev, const struct conf_peer *cp);
+struct conf_prefix;
+struct dev_allowedip;
+/* An allowed IP of a device as a config prefix (flags dropped). */
+void allowedip_to_prefix(struct conf_prefix *out, const struct dev_allowedip *ip);
 
 /* cmd_quick.c */
 int cmd_quick(int argc, char *argv[]); /* up, down, save and strip */
@@ -75,6 +79,10 @@ bool iface_conf_path(char *out, size_t size, const char *iface, bool *exists);
  * weft processes changing configs in it: an fd to close() to unlock, or
  * -errno. */
 int iface_conf_lock(const char *conf_path);
+/* Waits (a few seconds at most) until a daemon answers on iface's socket
+ * (running), or until none does and the link is gone (!running). false if
+ * that did not happen in time. */
+bool iface_wait(const char *iface, bool running);
 /* Stops a userspace device (deletes its link, or its socket when the link
  * is in another namespace) and waits for the daemon to go. 0 or -errno
  * with a message in err. */
@@ -83,9 +91,12 @@ int iface_stop(const char *iface, char *err, size_t errlen);
  * value) and *value set, NULL (reported) when the value is missing. */
 bool take_option(int argc, char *argv[], int *i, const char *name, const char **value);
 struct conf_prefix_list;
-/* "a, b,c" prefixes appended to list; false (reported, naming what) on a
- * bad one. */
+struct conf_dns;
+/* "a, b,c" (commas and/or blanks between entries) prefixes appended to
+ * list, or DNS servers and search domains to dns; false (reported, naming
+ * what) on a bad one. */
 bool parse_prefix_list(struct conf_prefix_list *list, const char *s, const char *what);
+bool parse_dns_list(struct conf_dns *dns, const char *s, const char *what);
 
 /* cmd_peer.c */
 int cmd_peer(int argc, char *argv[]); /* peer add|remove|list|config */

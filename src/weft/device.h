@@ -131,17 +131,6 @@ static inline bool dev_allowedip_addr(char out[INET6_ADDRSTRLEN], const struct d
 
 /* Host bits: the address bits past the prefix length. wg warns about them
  * and the backends clear them. */
-static inline bool dev_allowedip_has_host_bits(const struct dev_allowedip *ip)
-{
-	const uint8_t *b = ip->family == AF_INET ? (const uint8_t *)&ip->ip4 : (const uint8_t *)&ip->ip6;
-	unsigned bits = ip->family == AF_INET ? 32 : 128;
-
-	for (unsigned i = ip->cidr; i < bits; i++)
-		if (b[i / 8] & (0x80 >> (i % 8)))
-			return true;
-	return false;
-}
-
 static inline void dev_allowedip_mask(struct dev_allowedip *ip)
 {
 	uint8_t *b = ip->family == AF_INET ? (uint8_t *)&ip->ip4 : (uint8_t *)&ip->ip6;
@@ -149,6 +138,14 @@ static inline void dev_allowedip_mask(struct dev_allowedip *ip)
 
 	for (unsigned i = ip->cidr; i < bits; i++)
 		b[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
+}
+
+static inline bool dev_allowedip_has_host_bits(const struct dev_allowedip *ip)
+{
+	struct dev_allowedip masked = *ip;
+
+	dev_allowedip_mask(&masked);
+	return memcmp(&masked.ip6, &ip->ip6, sizeof(ip->ip6)) != 0;
 }
 
 /* An empty device named name (truncated to IFNAMSIZ - 1), or NULL. */

@@ -46,7 +46,9 @@ static void iface_prefix(char *out, size_t size)
 	fclose(f);
 }
 
-void dns_resolvconf_name(char *out, size_t size, const char *iface)
+/* The name resolvconf knows the interface by ("tun.wg0" with Debian's
+ * resolvconf, plain "wg0" without an interface-order file). */
+static void resolvconf_name(char *out, size_t size, const char *iface)
 {
 	char prefix[NAME_MAX_LEN];
 
@@ -82,17 +84,6 @@ static char *resolvconf_input(const struct conf_dns *dns)
 	return text;
 }
 
-/* "[#] resolvconf -a ...", wg-quick's trace line; argv[0] by its name. */
-static void show(char *const argv[])
-{
-	const char *slash = strrchr(argv[0], '/');
-
-	fprintf(stderr, "[#] %s", slash ? slash + 1 : argv[0]);
-	for (size_t i = 1; argv[i]; i++)
-		fprintf(stderr, " %s", argv[i]);
-	fprintf(stderr, "\n");
-}
-
 static void failed(const char *what, const char *name, int r)
 {
 	if (r < 0)
@@ -109,8 +100,8 @@ static int set_resolvconf(const char *tool, const char *iface, const struct conf
 
 	if (!input)
 		return -ENOMEM;
-	dns_resolvconf_name(name, sizeof(name), iface);
-	show(argv);
+	resolvconf_name(name, sizeof(name), iface);
+	trace_program(argv);
 	r = run_program(argv, input, NULL);
 	free(input);
 	if (r) {
@@ -139,7 +130,7 @@ static int set_resolvectl(const char *tool, const char *iface, const struct conf
 		argv[3 + i] = addrs[i];
 	}
 	argv[3 + dns->servers.n] = NULL;
-	show(argv);
+	trace_program(argv);
 	r = run_program(argv, NULL, NULL);
 	if (!r) {
 		argv[1] = "domain";
@@ -147,7 +138,7 @@ static int set_resolvectl(const char *tool, const char *iface, const struct conf
 		for (uint32_t i = 0; i < dns->search.n; i++)
 			argv[4 + i] = dns->search.v[i];
 		argv[4 + dns->search.n] = NULL;
-		show(argv);
+		trace_program(argv);
 		r = run_program(argv, NULL, NULL);
 	}
 	if (r) {
@@ -185,14 +176,14 @@ int dns_unset(const char *iface, const struct conf_dns *dns)
 	if (find_in_path("resolvconf", tool, sizeof(tool))) {
 		char *argv[] = { tool, "-d", name, "-f", NULL };
 
-		dns_resolvconf_name(name, sizeof(name), iface);
-		show(argv);
+		resolvconf_name(name, sizeof(name), iface);
+		trace_program(argv);
 		return run_program(argv, NULL, NULL) ? -EIO : 0;
 	}
 	if (find_in_path("resolvectl", tool, sizeof(tool))) {
 		char *argv[] = { tool, "revert", (char *)iface, NULL };
 
-		show(argv);
+		trace_program(argv);
 		return run_program(argv, NULL, NULL) ? -EIO : 0;
 	}
 	return -ENOENT;

@@ -18,8 +18,4 @@ int dns_set(const char *iface, const struct conf_dns *dns);
 /* Undoes dns_set; quiet when there is nothing to undo. */
 int dns_unset(const char *iface, const struct conf_dns *dns);
 
-/* The name resolvconf knows the interface by ("tun.wg0" with Debian's
- * resolvconf, plain "wg0" without an interface-order file). */
-void dns_resolvconf_name(char *out, size_t size, const char *iface);
-
 #endif

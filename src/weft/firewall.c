@@ -63,10 +63,7 @@ static int feed(const char *tool, char *const args[], const char *text)
 	for (; args[i - 1] && i < sizeof(argv) / sizeof(argv[0]) - 1; i++)
 		argv[i] = args[i - 1];
 	argv[i] = NULL;
-	fprintf(stderr, "[#] %s", strrchr(tool, '/') ? strrchr(tool, '/') + 1 : tool);
-	for (size_t k = 1; argv[k]; k++)
-		fprintf(stderr, " %s", argv[k]);
-	fprintf(stderr, "\n");
+	trace_program(argv);
 	r = run_program(argv, text, NULL);
 	if (r) {
 		fprintf(stderr, "%s: %s %s\n", prog_name, tool,

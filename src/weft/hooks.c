@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,34 @@ bool find_in_path(const char *name, char *out, size_t size)
 	}
 	free(copy);
 	return found;
+}
+
+const char *program_beside_self(const char *name, char *buf, size_t size)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return name;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return name;
+	*slash = '\0';
+	if ((size_t)snprintf(buf, size, "%s/%s", self, name) < size && access(buf, X_OK) == 0)
+		return buf;
+	return name;
+}
+
+void trace_program(char *const argv[])
+{
+	const char *slash = strrchr(argv[0], '/');
+
+	fprintf(stderr, "[#] %s", slash ? slash + 1 : argv[0]);
+	for (size_t i = 1; argv[i]; i++)
+		fprintf(stderr, " %s", argv[i]);
+	fprintf(stderr, "\n");
 }
 
 int run_program(char *const argv[], const char *input, char **output)
@@ -128,7 +157,8 @@ close_pipes:
 	return r;
 }
 
-char *hook_expand(const char *command, const char *iface)
+/* "%i" replaced by iface everywhere in command: a fresh string or NULL. */
+static char *hook_expand(const char *command, const char *iface)
 {
 	size_t n = 0, ilen = strlen(iface);
 	const char *p;

@@ -1,8 +1,9 @@
 /* hooks.h: running other programs for `weft up`/`down`: the config's
  * PreUp/PostUp/PreDown/PostDown commands, run by bash with %i expanded as
  * wg-quick runs them, and the helpers wg-quick itself calls (weftd,
- * resolvconf, nft...). Children get the signal mask weft had at start, so
- * a Ctrl-C that weft holds off while it sets up still reaches them. */
+ * resolvconf, nft...), found in PATH or, for weftd, beside weft. Children
+ * get the signal mask weft had at start, so a Ctrl-C that weft holds off
+ * while it sets up still reaches them. */
 #ifndef WEFT_CLI_HOOKS_H
 #define WEFT_CLI_HOOKS_H
 
@@ -25,8 +26,14 @@ int run_program(char *const argv[], const char *input, char **output);
 /* The full path of name in PATH, into out; false if absent. */
 bool find_in_path(const char *name, char *out, size_t size);
 
-/* "%i" replaced by iface everywhere in command: a fresh string or NULL. */
-char *hook_expand(const char *command, const char *iface);
+/* name beside this weft binary (build/, or the install directory) when it
+ * is there: its path, in buf; else name itself, for run_program to look
+ * up in PATH. */
+const char *program_beside_self(const char *name, char *buf, size_t size);
+
+/* "[#] NAME ARGS...", the trace wg-quick prints for a command it runs;
+ * argv[0] by its base name. */
+void trace_program(char *const argv[]);
 
 /* Runs each of the n commands in order, as wg-quick does: "[#] COMMAND" on
  * stderr, then `bash -e -o pipefail -c COMMAND` (wg-quick evals hooks in a

@@ -20,6 +20,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "util/fd_io.h"
+
 /* Dump datagrams can be larger than a page (libmnl's MNL_SOCKET_DUMP_SIZE). */
 #define NL_BUF_SIZE 65536
 #define RT_TABLE_LIMIT_IN_HEADER 256u /* tables below fit the 8-bit header field */
@@ -758,9 +760,7 @@ int nl_rule_del_suppress_main(struct nl *nl, int family)
 int sysctl_write(const char *name, const char *value)
 {
 	char path[256];
-	size_t len = strlen(value);
 	int n = snprintf(path, sizeof(path), "/proc/sys/%s", name), fd;
-	ssize_t w;
 
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return -ENAMETOOLONG;
@@ -770,8 +770,7 @@ int sysctl_write(const char *name, const char *value)
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	w = write(fd, value, len);
-	n = w < 0 ? -errno : (size_t)w != len ? -EIO : 0;
+	n = fd_write_all(fd, value, strlen(value));
 	close(fd);
 	return n;
 }

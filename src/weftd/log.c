@@ -43,19 +43,22 @@ enum log_level log_level(void)
 	return current_level;
 }
 
-static void log_line(const char *tag, const char *fmt, va_list ap)
+static void log_line(enum log_level level, const char *fmt, va_list ap)
 {
 	char line[LOG_LINE_MAX];
 	struct tm tm;
-	time_t now = time(NULL);
+	time_t now;
 	size_t n;
 	int saved_errno = errno; /* callers often log right before returning -errno */
 	int r;
 
+	if (current_level < level)
+		return;
+	now = time(NULL);
 	localtime_r(&now, &tm);
-	r = snprintf(line, sizeof(line), "%s: (%s) %04d/%02d/%02d %02d:%02d:%02d ", tag,
-		     current_ifname, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-		     tm.tm_hour, tm.tm_min, tm.tm_sec);
+	r = snprintf(line, sizeof(line), "%s: (%s) %04d/%02d/%02d %02d:%02d:%02d ",
+		     level == LOG_ERROR ? "ERROR" : "DEBUG", current_ifname, tm.tm_year + 1900,
+		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 	n = r < 0 ? 0 : (size_t)r;
 	if (n < sizeof(line)) {
 		r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
@@ -79,10 +82,8 @@ void log_verbose(const char *fmt, ...)
 {
 	va_list ap;
 
-	if (current_level < LOG_VERBOSE)
-		return;
 	va_start(ap, fmt);
-	log_line("DEBUG", fmt, ap);
+	log_line(LOG_VERBOSE, fmt, ap);
 	va_end(ap);
 }
 
@@ -90,10 +91,8 @@ void log_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	if (current_level < LOG_ERROR)
-		return;
 	va_start(ap, fmt);
-	log_line("ERROR", fmt, ap);
+	log_line(LOG_ERROR, fmt, ap);
 	va_end(ap);
 }
 

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -16,6 +15,7 @@
 
 #include "crypto/crypto.h"
 #include "util/env.h"
+#include "util/random.h"
 #include "weftd/log.h"
 
 #define NSEC_PER_SEC UINT64_C(1000000000)
@@ -70,17 +70,10 @@ static uint64_t env_wall(void *ctx)
 static void env_random(void *ctx, uint8_t *buf, size_t len)
 {
 	(void)ctx;
-	while (len) {
-		ssize_t r = getrandom(buf, len, 0);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			/* No randomness means no safe keys or nonces: stop. */
-			log_error("getrandom failed: %s", strerror(errno));
-			abort();
-		}
-		buf += r;
-		len -= (size_t)r;
+	if (!random_fill(buf, len)) {
+		/* No randomness means no safe keys or nonces: stop. */
+		log_error("getrandom failed: %s", strerror(errno));
+		abort();
 	}
 }
 
@@ -162,43 +155,15 @@ static int hook_fwmark(void *ctx, uint32_t fwmark)
 {
 	struct loop *l = ctx;
 
-	return udp_is_open(&l->udp) ? udp_set_fwmark(&l->udp, fwmark) : 0;
+	return udp_set_fwmark(&l->udp, fwmark); /* no sockets yet: they open with it */
 }
 
 /* ---- sticky sources ---- */
 
-static bool src_equal(const struct weft_endpoint *ep, int family, const void *addr)
+/* The sticky source's address bytes (4 or 16, by the endpoint's family). */
+static const void *src_addr(const struct weft_endpoint *ep)
 {
-	if (ep->addr.sa.sa_family != family)
-		return false;
-	if (family == AF_INET)
-		return !memcmp(&ep->src.in4, addr, 4);
-	return !memcmp(&ep->src.in6, addr, 16);
-}
-
-static void clear_src(struct weft_peer *peer, struct weft_endpoint *ep)
-{
-	memset(&ep->src, 0, sizeof(ep->src));
-	ep->src_ifindex = 0;
-	weft_peer_set_endpoint(peer, ep);
-}
-
-/* Forgets the sticky source of every peer for which drop() says yes. */
-static void clear_sources(struct loop *l, bool (*drop)(void *ctx, const struct weft_endpoint *ep),
-			  void *ctx)
-{
-	struct weft_peer_info info;
-	char name[LOG_PEER_NAME_LEN];
-
-	for (struct weft_peer *p = weft_peer_first(l->dev); p; p = weft_peer_next(l->dev, p)) {
-		weft_peer_get_info(p, &info);
-		if (info.has_endpoint && udp_endpoint_has_src(&info.endpoint) && drop(ctx, &info.endpoint)) {
-			clear_src(p, &info.endpoint);
-			log_peer_name(name, weft_peer_public_key(p));
-			log_verbose("%s - Local address gone: clearing sticky source", name);
-		}
-		memzero(&info, sizeof(info));
-	}
+	return ep->addr.sa.sa_family == AF_INET ? (const void *)&ep->src.in4 : (const void *)&ep->src.in6;
 }
 
 static void on_addr_deleted(void *ctx, int family, const void *addr)
@@ -231,14 +196,28 @@ static void collect_addr(void *ctx, int family, const void *addr)
 	list->count++;
 }
 
-static bool src_not_listed(void *ctx, const struct weft_endpoint *ep)
+static bool addr_listed(const struct addr_list *list, int family, const void *addr)
 {
-	const struct addr_list *list = ctx;
-
 	for (size_t i = 0; i < list->count; i++)
-		if (src_equal(ep, list->a[i].family, list->a[i].addr))
-			return false;
-	return true;
+		if (list->a[i].family == family && !memcmp(list->a[i].addr, addr, family == AF_INET ? 4 : 16))
+			return true;
+	return false;
+}
+
+/* Every sticky source that is no longer a local address is forgotten, as if
+ * its deletion had been seen. */
+static void forget_unlisted_sources(struct loop *l, const struct addr_list *list)
+{
+	struct weft_peer_info info;
+
+	for (struct weft_peer *p = weft_peer_first(l->dev); p; p = weft_peer_next(l->dev, p)) {
+		weft_peer_get_info(p, &info);
+		int family = info.endpoint.addr.sa.sa_family;
+		if (info.has_endpoint && udp_endpoint_has_src(&info.endpoint) &&
+		    !addr_listed(list, family, src_addr(&info.endpoint)))
+			on_addr_deleted(l, family, src_addr(&info.endpoint));
+		memzero(&info, sizeof(info));
+	}
 }
 
 static void on_link(void *ctx, bool up, unsigned mtu);
@@ -255,26 +234,15 @@ static void on_lost_events(void *ctx)
 	if (l->nl.ifindex && nl_link_state(l->nl.ifindex, &up, &mtu) == 0)
 		on_link(l, up, mtu);
 	if (list && nl_addr_dump(collect_addr, list) == 0 && !list->overflow)
-		clear_sources(l, src_not_listed, list);
+		forget_unlisted_sources(l, list);
 	free(list);
 }
 
-/* A datagram's sticky source was refused (the address is gone, or the
- * route changed): forget it for that peer, if the peer still uses it. */
+/* A datagram's sticky source was refused: the address is gone (or no
+ * longer routable), for every peer that answers from it. */
 static void on_src_refused(void *ctx, const struct weft_packet *pkt)
 {
-	struct weft_peer_info info;
-	const struct weft_endpoint *sent = &pkt->endpoint;
-
-	(void)ctx;
-	if (!pkt->peer)
-		return;
-	weft_peer_get_info(pkt->peer, &info);
-	if (info.has_endpoint &&
-	    src_equal(&info.endpoint, sent->addr.sa.sa_family,
-		      sent->addr.sa.sa_family == AF_INET ? (const void *)&sent->src.in4 : (const void *)&sent->src.in6))
-		clear_src(pkt->peer, &info.endpoint);
-	memzero(&info, sizeof(info));
+	on_addr_deleted(ctx, pkt->endpoint.addr.sa.sa_family, src_addr(&pkt->endpoint));
 }
 
 /* ---- link events ---- */
@@ -304,17 +272,26 @@ static void on_link(void *ctx, bool up, unsigned mtu)
 	service_engine(l);
 }
 
+/* A TUN call's result: -EBADFD says the interface was deleted, which ends
+ * the daemon. */
+static bool tun_gone(struct loop *l, int r)
+{
+	if (r != -EBADFD)
+		return false;
+	if (l->running)
+		log_verbose("Interface deleted");
+	l->running = false;
+	return true;
+}
+
 static void on_link_deleted(void *ctx)
 {
 	struct loop *l = ctx;
 
 	/* A move to another network namespace also says "deleted" here; the
 	 * TUN fd knows whether the interface is really gone. */
-	if (tun_attached(l->tun) == -EBADFD) {
-		log_verbose("Interface deleted");
-		l->running = false;
+	if (tun_gone(l, tun_attached(l->tun)))
 		return;
-	}
 	/* Moved (the container set-up: created here, used there). Its events
 	 * are no longer visible from this namespace, and its ifindex may be
 	 * reused here, so stop listening for it and treat it as up: the
@@ -337,44 +314,33 @@ static int write_tun(void *ctx, const struct iovec *iov, int iovcnt)
 	struct loop *l = ctx;
 	int r = tun_writev(l->tun, iov, iovcnt);
 
-	if (r == -EBADFD && l->running) {
-		log_verbose("Interface deleted");
-		l->running = false;
-	}
+	tun_gone(l, r);
 	/* -EIO: the link is down; other errors drop just this packet */
 	return r;
 }
 
 /* Writes the decrypted packets to the TUN device: coalesced into
- * super-packets when it takes vnet headers, one write per packet else. */
+ * super-packets when it takes vnet headers (and GRO is on), one write per
+ * packet else. */
 static void deliver(struct loop *l)
 {
 	static const struct virtio_net_hdr plain; /* no offload: a zero header */
 	size_t n = l->out.deliver_count;
 
 	l->out.deliver_count = 0;
-	if (!l->tun->vnet_hdr) {
-		for (size_t i = 0; i < n && l->running; i++) {
-			struct iovec iov = { l->deliver[i].data, l->deliver[i].len };
-			write_tun(l, &iov, 1);
-		}
-		return;
-	}
-	if (!l->gro_enabled) {
-		for (size_t i = 0; i < n && l->running; i++) {
-			struct iovec iov[2] = { { (void *)&plain, sizeof(plain) },
-						{ l->deliver[i].data, l->deliver[i].len } };
-			write_tun(l, iov, 2);
-		}
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (offload_gro_add(l->gro, l->deliver[i].data, l->deliver[i].len) == -ENOSPC) {
-			offload_gro_flush(l->gro, write_tun, l);
+	if (l->gro_enabled) {
+		_Static_assert(LOOP_DELIVER_SLOTS <= OFFLOAD_GRO_MAX_PKTS, "a batch fits one GRO flush");
+		for (size_t i = 0; i < n; i++)
 			offload_gro_add(l->gro, l->deliver[i].data, l->deliver[i].len);
-		}
+		offload_gro_flush(l->gro, write_tun, l);
+		return;
 	}
-	offload_gro_flush(l->gro, write_tun, l);
+	for (size_t i = 0; i < n && l->running; i++) {
+		struct iovec iov[2] = { { (void *)&plain, sizeof(plain) },
+					{ l->deliver[i].data, l->deliver[i].len } };
+		int skip = !l->tun->vnet_hdr;
+		write_tun(l, iov + skip, 2 - skip);
+	}
 }
 
 static void flush(struct loop *l)
@@ -446,7 +412,7 @@ static void send_offloaded(struct loop *l, uint8_t *buf, size_t len)
 	memcpy(&hdr, buf, sizeof(hdr));
 	len -= sizeof(hdr);
 	if (hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE) {
-		if ((hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && offload_csum_inplace(&hdr, pkt, len) < 0)
+		if (offload_csum_inplace(&hdr, pkt, len) < 0)
 			return;
 		send_plain(l, pkt, len);
 		return;
@@ -469,11 +435,8 @@ static void on_tun(struct loop *l)
 {
 	int n = tun_read_batch(l->tun, l->tun_bufs, LOOP_PACKET_CAP, l->tun_lens, LOOP_TUN_BATCH);
 
-	if (n == -EBADFD) {
-		log_verbose("Interface deleted");
-		l->running = false;
+	if (tun_gone(l, n))
 		return;
-	}
 	if (n < 0) {
 		log_error("Failed to read packet from TUN device: %s", strerror(-n));
 		return;
@@ -522,10 +485,7 @@ static void on_housekeeping(struct loop *l)
 		log_verbose("UAPI socket file was removed");
 		l->running = false;
 	}
-	if (tun_attached(l->tun) == -EBADFD) {
-		log_verbose("Interface deleted");
-		l->running = false;
-	}
+	tun_gone(l, tun_attached(l->tun));
 	uapi_server_expire(l->uapi, l->dev, &l->hooks, env_now(NULL));
 }
 
@@ -586,6 +546,8 @@ static void dispatch(struct loop *l, uint32_t src)
 /* Every data-path buffer, in one mapping whose pages become resident only
  * once used: 64 KiB slots cost nothing until a super-packet needs them, and
  * an idle daemon stays small. */
+_Static_assert(LOOP_PACKET_CAP >= OFFLOAD_READ_MAX, "a TUN read fits a packet slot");
+
 static size_t arena_size(void)
 {
 	return (size_t)(LOOP_SEND_SLOTS + LOOP_DELIVER_SLOTS + LOOP_TUN_BATCH) * LOOP_PACKET_CAP +
@@ -617,7 +579,7 @@ static int alloc_buffers(struct loop *l)
 	next += (size_t)LOOP_GRO_SLOTS * OFFLOAD_GRO_SLOT_SIZE;
 	l->gro = (struct offload_gro *)next; /* page aligned: the sizes above are */
 	offload_gro_init(l->gro, l->gro_slots, LOOP_GRO_SLOTS);
-	l->gro_enabled = !env_flag("WEFT_DISABLE_TUN_GRO");
+	l->gro_enabled = l->tun->vnet_hdr && !env_flag("WEFT_DISABLE_TUN_GRO");
 	l->out = (struct weft_out){
 		.send = l->send, .send_max = LOOP_SEND_SLOTS,
 		.deliver = l->deliver, .deliver_max = LOOP_DELIVER_SLOTS,

@@ -55,7 +55,7 @@ struct loop {
 	void *arena; /* the buffers below live in it */
 	uint8_t *split_buf;
 	size_t split_off[LOOP_SPLIT_SEGS], split_len[LOOP_SPLIT_SEGS];
-	bool gro_enabled;
+	bool gro_enabled; /* vnet headers, and WEFT_DISABLE_TUN_GRO unset */
 	struct offload_gro *gro;
 	uint8_t *gro_slots;
 	struct udp_rx rx;

@@ -149,7 +149,8 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "%s: invalid interface name '%s'\n", prog, ifname);
 		return EXIT_SETUP_FAILED;
 	}
-	if (getenv("WG_PROCESS_FOREGROUND") && !strcmp(getenv("WG_PROCESS_FOREGROUND"), "1"))
+	const char *fg = getenv("WG_PROCESS_FOREGROUND");
+	if (fg && !strcmp(fg, "1")) /* exactly "1", as wireguard-go */
 		foreground = true;
 
 	level = log_level_from_env();

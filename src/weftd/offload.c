@@ -582,10 +582,8 @@ int offload_gro_add(struct offload_gro *g, const uint8_t *pkt, size_t len)
 	/* can_append made sure both have the same IP header shape (s.l3) */
 	if (newest >= 0 && s.candidate && can_append(g, &g->items[newest], pkt, &s)) {
 		it = &g->items[newest];
-		if (append(g, it, pkt, len, &s)) {
-			g->merged++;
+		if (append(g, it, pkt, len, &s))
 			return 1;
-		}
 		if (it->open)
 			s.candidate = false; /* pkt itself is damaged */
 	}
@@ -648,12 +646,10 @@ void offload_gro_flush(struct offload_gro *g, int (*write)(void *ctx, const stru
 		struct offload_gro_item *it = &g->items[i];
 		struct iovec iov[2];
 
-		if (it->segs > 1) {
+		if (it->segs > 1)
 			finish_super(it);
-			g->coalesced++;
-		} else {
+		else
 			memset(&it->vnet, 0, sizeof(it->vnet));
-		}
 		iov[0] = (struct iovec){ .iov_base = &it->vnet, .iov_len = sizeof(it->vnet) };
 		iov[1] = (struct iovec){ .iov_base = (void *)it->pkt, .iov_len = it->len };
 		write(ctx, iov, 2);

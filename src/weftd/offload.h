@@ -137,7 +137,6 @@ struct offload_gro {
 	int16_t bucket[OFFLOAD_GRO_HASH_SIZE]; /* newest item per bucket, -1 empty */
 	uint8_t *slots;
 	size_t slot_count, slots_used;
-	uint64_t merged, coalesced;   /* statistics: segments merged, super-packets written */
 };
 
 /* slots: slot_count * OFFLOAD_GRO_SLOT_SIZE bytes owned by the caller (0

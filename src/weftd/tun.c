@@ -35,7 +35,8 @@ static int fill_name_and_index(struct tun *t)
 }
 
 /* Asks for checksum and segmentation offloads, the richest set the kernel
- * takes first (UDP segmentation needs Linux 6.2). */
+ * takes first (UDP segmentation needs Linux 6.2); with none, the vnet header
+ * just stays zero. */
 static void enable_offloads(struct tun *t)
 {
 	unsigned base = TUN_F_CSUM, tso = TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN,
@@ -46,13 +47,9 @@ static void enable_offloads(struct tun *t)
 	if (env_flag("WEFT_DISABLE_TUN_USO"))
 		uso = 0;
 	const unsigned tries[] = { base | tso | uso, base | tso, base };
-	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
-		if (ioctl(t->fd, TUNSETOFFLOAD, tries[i]) == 0) {
-			t->offloads = tries[i];
+	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++)
+		if (ioctl(t->fd, TUNSETOFFLOAD, tries[i]) == 0)
 			return;
-		}
-	}
-	t->offloads = 0;
 }
 
 int tun_create(struct tun *t, const char *name)
@@ -62,7 +59,6 @@ int tun_create(struct tun *t, const char *name)
 
 	t->fd = -1;
 	t->vnet_hdr = false;
-	t->offloads = 0;
 	if (strlen(name) >= IF_NAMESIZE)
 		return -ENAMETOOLONG;
 	t->fd = open(TUN_CLONE_PATH, O_RDWR | O_CLOEXEC | O_NONBLOCK);
@@ -93,7 +89,6 @@ int tun_adopt(struct tun *t, int fd)
 	int flags, r;
 
 	t->fd = fd;
-	t->offloads = 0;
 	flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
 		return -errno;

@@ -24,7 +24,6 @@ struct tun {
 	int ifindex;
 	char name[IF_NAMESIZE];
 	bool vnet_hdr;     /* reads and writes start with a struct virtio_net_hdr */
-	unsigned offloads; /* TUN_F_* the kernel agreed to hand us */
 };
 
 /* Creates (or attaches to) the device called name; name may also be a
@@ -47,8 +46,7 @@ int tun_writev(struct tun *t, const struct iovec *iov, int iovcnt);
 
 /* 0 while the fd is still attached to an interface; -EBADFD once the
  * interface was deleted. Unlike an ifindex lookup, this also holds when the
- * device was moved to another network namespace. (wireguard-go's empty-write
- * probe of the link state needs IFF_VNET_HDR, which weftd does not use yet.) */
+ * device was moved to another network namespace. */
 int tun_attached(struct tun *t);
 
 #endif

@@ -294,17 +294,12 @@ static const char *loggable(const char *key)
 	return key[n] || n > LOG_KEY_MAX ? "(not shown)" : key;
 }
 
-static void peer_label(char out[LOG_PEER_NAME_LEN], struct weft_peer *peer)
+static void peer_label(char out[LOG_PEER_NAME_LEN], const struct weft_peer *peer)
 {
-	struct weft_peer_info info;
-
-	if (log_level() < LOG_VERBOSE || !peer) {
+	if (peer)
+		log_peer_name(out, weft_peer_public_key(peer));
+	else
 		snprintf(out, LOG_PEER_NAME_LEN, "peer(ignored)");
-		return;
-	}
-	weft_peer_get_info(peer, &info);
-	log_peer_name(out, info.public_key);
-	memzero(&info, sizeof(info));
 }
 
 static int set_device_line(struct weft_device *dev, const struct uapi_hooks *hooks,
@@ -370,7 +365,7 @@ static int set_device_line(struct weft_device *dev, const struct uapi_hooks *hoo
 
 static int set_public_key(struct uapi_conn *c, struct weft_device *dev, const char *value)
 {
-	uint8_t pk[WEFT_KEY_LEN], own[WEFT_KEY_LEN];
+	uint8_t pk[WEFT_KEY_LEN];
 	char name[LOG_PEER_NAME_LEN];
 
 	c->in_peer_section = true;
@@ -380,9 +375,6 @@ static int set_public_key(struct uapi_conn *c, struct weft_device *dev, const ch
 		log_error("UAPI: failed to get peer by public key: invalid hex key");
 		return -EINVAL;
 	}
-	/* A peer with our own public key is ignored, lines and all. */
-	if (weft_device_public_key(dev, own) && memeq_ct(own, pk, sizeof(pk)))
-		return 0;
 	c->peer = weft_peer_lookup(dev, pk);
 	if (c->peer)
 		return 0;
@@ -390,7 +382,7 @@ static int set_public_key(struct uapi_conn *c, struct weft_device *dev, const ch
 	if (!c->peer) {
 		int e = errno;
 		if (e == EINVAL)
-			return 0; /* the engine refuses our own key too: ignore, as above */
+			return 0; /* our own public key: that peer is ignored, lines and all */
 		log_error("UAPI: failed to create new peer: %s", strerror(e));
 		return e == ENOMEM ? -ENOMEM : -EINVAL;
 	}

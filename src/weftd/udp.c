@@ -26,7 +26,6 @@ void udp_init(struct udp *u)
 {
 	u->fd4 = u->fd6 = -1;
 	u->port = 0;
-	u->fwmark = 0;
 }
 
 bool udp_is_open(const struct udp *u)
@@ -120,7 +119,6 @@ int udp_open(struct udp *u, uint16_t port, uint32_t fwmark)
 	if (!udp_is_open(u))
 		return -EAFNOSUPPORT;
 	u->port = bound;
-	u->fwmark = fwmark;
 	u->gso = gso_supported(u->fd4 >= 0 ? u->fd4 : u->fd6);
 	return 0;
 }
@@ -134,14 +132,13 @@ void udp_close(struct udp *u)
 	u->fd4 = u->fd6 = -1;
 }
 
-int udp_set_fwmark(struct udp *u, uint32_t fwmark)
+int udp_set_fwmark(const struct udp *u, uint32_t fwmark)
 {
 	int fds[2] = { u->fd4, u->fd6 };
 
 	for (int i = 0; i < 2; i++)
 		if (fds[i] >= 0 && setsockopt(fds[i], SOL_SOCKET, SO_MARK, &fwmark, sizeof(fwmark)) < 0)
 			return -errno;
-	u->fwmark = fwmark;
 	return 0;
 }
 
@@ -268,10 +265,13 @@ static bool same_destination(const struct weft_endpoint *a, const struct weft_en
 	       !memcmp(&a->src.in6, &b->src.in6, 16);
 }
 
-/* Appends a control message; the buffer (UDP_CTRL_LEN) fits the two we use. */
+/* Appends a control message; the buffer (UDP_CTRL_LEN) fits the two we use.
+ * Its padding is zeroed too: all of msg_controllen goes to the kernel. */
 static void add_cmsg(struct msghdr *mh, int level, int type, const void *data, size_t len)
 {
 	struct cmsghdr *cm = (struct cmsghdr *)((uint8_t *)mh->msg_control + mh->msg_controllen);
+
+	memset(cm, 0, CMSG_SPACE(len));
 	cm->cmsg_level = level;
 	cm->cmsg_type = type;
 	cm->cmsg_len = CMSG_LEN(len);
@@ -302,7 +302,6 @@ static void build_msg(struct udp_tx *tx, size_t i, const struct weft_packet *pkt
 		.msg_iovlen = count,
 		.msg_control = tx->ctrl[i].buf,
 	};
-	memset(tx->ctrl[i].buf, 0, sizeof(tx->ctrl[i].buf));
 	if (with_src && udp_endpoint_has_src(ep)) {
 		if (v4) {
 			/* Only the address: the route picks the interface, as the
@@ -324,6 +323,15 @@ static void build_msg(struct udp_tx *tx, size_t i, const struct weft_packet *pkt
 		mh->msg_control = NULL;
 }
 
+/* How the kernel refuses a source address that is gone: EINVAL (IPv6, and
+ * IPv4 on some kernels), ENETUNREACH (IPv4 on others, Linux 6.18 among
+ * them), EADDRNOTAVAIL, ENODEV (its IPv6 interface is gone). ENETUNREACH
+ * also means "no route": only a resend without the source tells them apart. */
+static bool source_refusal(int err)
+{
+	return err == EINVAL || err == ENETUNREACH || err == EADDRNOTAVAIL || err == ENODEV;
+}
+
 static bool has_src_cmsg(const struct msghdr *mh)
 {
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR((struct msghdr *)mh, cm))
@@ -332,12 +340,17 @@ static bool has_src_cmsg(const struct msghdr *mh)
 	return false;
 }
 
-/* Sends the batch pkts[todo[0..n)] of one family on fd; returns how many
- * datagrams were dropped. */
-static size_t send_family(struct udp *u, int fd, struct udp_tx *tx, const struct weft_packet *pkts,
-			  const size_t *todo, size_t n, const struct udp_send_hooks *hooks)
+static void send_failed(const struct udp_send_hooks *hooks, const struct weft_packet *pkts, size_t n)
 {
-	size_t dropped = 0, pos = 0;
+	for (size_t k = 0; k < n; k++)
+		hooks->failed(hooks->ctx, &pkts[k]);
+}
+
+/* Sends the batch pkts[todo[0..n)] of one family on fd. */
+static void send_family(struct udp *u, int fd, struct udp_tx *tx, const struct weft_packet *pkts,
+			const size_t *todo, size_t n, const struct udp_send_hooks *hooks)
+{
+	size_t pos = 0;
 
 	while (pos < n) {
 		/* Build as many messages as fit, grouping GSO runs. */
@@ -361,17 +374,17 @@ static size_t send_family(struct udp *u, int fd, struct udp_tx *tx, const struct
 			scan += count;
 		}
 
-		size_t i = 0;
-		bool rebuild = false;
-		while (i < msgs && !rebuild) {
+		/* Send them; a GSO failure breaks out to build the rest again.
+		 * unsourced: the message resent without its sticky source; once
+		 * it leaves, the source was what the kernel refused. */
+		size_t unsourced = SIZE_MAX;
+		for (size_t i = 0; i < msgs;) {
 			int r = sendmmsg(fd, &tx->msgs[i], (unsigned)(msgs - i), 0);
 			if (r > 0) {
 				for (int k = 0; k < r; k++, i++) {
+					if (i == unsourced)
+						hooks->src_refused(hooks->ctx, &pkts[tx->index[i]]);
 					pos += tx->count[i];
-					if (tx->count[i] > 1) {
-						tx->gso_sends++;
-						tx->gso_datagrams += tx->count[i];
-					}
 				}
 				continue;
 			}
@@ -379,13 +392,10 @@ static size_t send_family(struct udp *u, int fd, struct udp_tx *tx, const struct
 				continue;
 			int err = r < 0 ? errno : EIO;
 			struct msghdr *mh = &tx->msgs[i].msg_hdr;
-			const struct weft_packet *pkt = &pkts[tx->index[i]];
-			if ((err == EINVAL || err == EADDRNOTAVAIL) && has_src_cmsg(mh)) {
-				/* the sticky source is gone: retry without it */
+			if (source_refusal(err) && has_src_cmsg(mh)) {
 				build_msg(tx, i, pkts, tx->index[i], tx->count[i],
 					  (size_t)(mh->msg_iov - tx->iov), false);
-				if (hooks && hooks->src_refused)
-					hooks->src_refused(hooks->ctx, pkt);
+				unsourced = i;
 				continue;
 			}
 			if (tx->count[i] > 1 && (err == EIO || err == EINVAL || err == ENOPROTOOPT)) {
@@ -393,23 +403,19 @@ static size_t send_family(struct udp *u, int fd, struct udp_tx *tx, const struct
 				 * the way out): never try again, resend one by one. */
 				log_verbose("UDP GSO failed (%s): disabled", strerror(err));
 				u->gso = false;
-				rebuild = true;
 				break;
 			}
-			dropped += tx->count[i];
-			for (size_t k = 0; k < tx->count[i] && hooks && hooks->failed; k++)
-				hooks->failed(hooks->ctx, &pkts[tx->index[i] + k]);
+			send_failed(hooks, &pkts[tx->index[i]], tx->count[i]);
 			pos += tx->count[i];
 			i++;
 		}
 	}
-	return dropped;
 }
 
-size_t udp_send_batch(struct udp *u, struct udp_tx *tx, const struct weft_packet *pkts, size_t n,
-		      const struct udp_send_hooks *hooks)
+void udp_send_batch(struct udp *u, struct udp_tx *tx, const struct weft_packet *pkts, size_t n,
+		    const struct udp_send_hooks *hooks)
 {
-	size_t dropped = 0, todo[UDP_TX_BATCH];
+	size_t todo[UDP_TX_BATCH];
 
 	/* Per family, in order; the two sockets are independent queues. */
 	for (int pass = 0; pass < 2; pass++) {
@@ -417,30 +423,21 @@ size_t udp_send_batch(struct udp *u, struct udp_tx *tx, const struct weft_packet
 		int fd = pass ? u->fd6 : u->fd4;
 		size_t count = 0;
 		for (size_t i = 0; i < n; i++) {
-			if (pkts[i].endpoint.addr.sa.sa_family != family)
+			int f = pkts[i].endpoint.addr.sa.sa_family;
+			/* the IPv6 pass also fails what neither socket can send */
+			if (f != family && (family == AF_INET || f == AF_INET))
 				continue;
-			if (fd < 0) {
-				dropped++;
-				if (hooks && hooks->failed)
-					hooks->failed(hooks->ctx, &pkts[i]);
+			if (f != family || fd < 0) {
+				send_failed(hooks, &pkts[i], 1);
 				continue;
 			}
 			todo[count++] = i;
 			if (count == UDP_TX_BATCH) {
-				dropped += send_family(u, fd, tx, pkts, todo, count, hooks);
+				send_family(u, fd, tx, pkts, todo, count, hooks);
 				count = 0;
 			}
 		}
 		if (count)
-			dropped += send_family(u, fd, tx, pkts, todo, count, hooks);
+			send_family(u, fd, tx, pkts, todo, count, hooks);
 	}
-	for (size_t i = 0; i < n; i++) {
-		int f = pkts[i].endpoint.addr.sa.sa_family;
-		if (f != AF_INET && f != AF_INET6) {
-			dropped++;
-			if (hooks && hooks->failed)
-				hooks->failed(hooks->ctx, &pkts[i]);
-		}
-	}
-	return dropped;
 }

@@ -4,8 +4,8 @@
  * Sticky source: every datagram is received with IP_PKTINFO/IPV6_PKTINFO, so
  * the engine learns which local address a peer reached us on, and replies
  * are sent from that address (sendmsg control data). A source the kernel
- * refuses (EINVAL, EADDRNOTAVAIL: the address went away) is dropped and the
- * datagram goes out with a kernel-chosen source instead.
+ * refuses (the address went away) is dropped and the datagram goes out with
+ * a kernel-chosen source instead.
  *
  * I/O is batched (recvmmsg/sendmmsg) into buffers allocated once. Where the
  * kernel supports them, runs of equal-sized datagrams to one endpoint leave
@@ -37,7 +37,6 @@ struct udp {
 	int fd4, fd6;   /* -1 when that family is unavailable or closed */
 	bool gso;       /* UDP_SEGMENT sends work */
 	uint16_t port;  /* the bound port (the kernel's pick when asked for 0) */
-	uint32_t fwmark;
 };
 
 void udp_init(struct udp *u);
@@ -46,8 +45,8 @@ void udp_init(struct udp *u);
 int udp_open(struct udp *u, uint16_t port, uint32_t fwmark);
 void udp_close(struct udp *u);
 bool udp_is_open(const struct udp *u);
-/* SO_MARK on both sockets; 0 or -errno. */
-int udp_set_fwmark(struct udp *u, uint32_t fwmark);
+/* SO_MARK on the open sockets; 0 or -errno. */
+int udp_set_fwmark(const struct udp *u, uint32_t fwmark);
 
 /* A receive batch. from[i].src is the local address datagram i arrived on. */
 struct udp_rx {
@@ -74,22 +73,21 @@ struct udp_tx {
 	union { struct cmsghdr align; uint8_t buf[UDP_CTRL_LEN]; } ctrl[UDP_TX_BATCH];
 	size_t index[UDP_TX_BATCH]; /* msgs[i] sends pkts[index[i]] .. */
 	size_t count[UDP_TX_BATCH]; /* .. and the count[i] - 1 after it (GSO) */
-	uint64_t gso_sends, gso_datagrams; /* statistics */
 };
 
-struct udp_send_hooks {
-	/* pkt's sticky source was refused; the datagram was sent without it.
-	 * The caller clears the peer's source. */
+struct udp_send_hooks { /* both required */
+	/* pkt's sticky source was refused and the datagram left without it:
+	 * the caller forgets that source. */
 	void (*src_refused)(void *ctx, const struct weft_packet *pkt);
 	/* pkt did not leave (no socket for its family, a send error). */
 	void (*failed)(void *ctx, const struct weft_packet *pkt);
 	void *ctx;
 };
 
-/* Sends the n datagrams of pkts to their endpoints. Returns how many could
- * not be sent. hooks may be NULL. */
-size_t udp_send_batch(struct udp *u, struct udp_tx *tx, const struct weft_packet *pkts, size_t n,
-		      const struct udp_send_hooks *hooks);
+/* Sends the n datagrams of pkts to their endpoints; each that cannot be
+ * sent goes to hooks->failed. */
+void udp_send_batch(struct udp *u, struct udp_tx *tx, const struct weft_packet *pkts, size_t n,
+		    const struct udp_send_hooks *hooks);
 
 /* True if ep carries a sticky source address. */
 bool udp_endpoint_has_src(const struct weft_endpoint *ep);

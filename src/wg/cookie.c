@@ -1,5 +1,6 @@
 /* cookie.c: mac1/mac2 and cookie replies; see cookie.h. */
 #include <endian.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "wg/cookie.h"
@@ -36,6 +37,9 @@ static bool expired(uint64_t birthdate, uint64_t seconds, uint64_t now)
 	return !birthdate || now >= birthdate + seconds * NSEC_PER_SEC;
 }
 
+_Static_assert(offsetof(struct sockaddr_in, sin_port) == offsetof(struct sockaddr_in6, sin6_port),
+	       "the port is read through sin_port for both families");
+
 /* The cookie of a source: MAC(secret, ip || port). The secret changes every
  * COOKIE_SECRET_MAX_AGE, so cookies expire with it. */
 static void make_cookie(struct weft_device *dev, uint8_t cookie[COOKIE_LEN],
@@ -44,22 +48,21 @@ static void make_cookie(struct weft_device *dev, uint8_t cookie[COOKIE_LEN],
 	struct cookie_checker *c = &dev->cookie_checker;
 	uint64_t now = dev_now(dev);
 	uint8_t buf[18];
-	size_t n;
+	int family;
+	const uint8_t *ip = endpoint_ip(from, &family);
+	size_t n = family == AF_INET6 ? 16 : 4;
 
 	if (expired(c->secret_birthdate, COOKIE_SECRET_MAX_AGE, now)) {
 		dev->env.random(dev->env.ctx, c->secret, sizeof(c->secret));
 		c->secret_birthdate = now;
 	}
-	if (from->addr.sa.sa_family == AF_INET6) {
-		memcpy(buf, &from->addr.in6.sin6_addr, 16);
-		memcpy(buf + 16, &from->addr.in6.sin6_port, 2);
-		n = 18;
-	} else {
-		memcpy(buf, &from->addr.in4.sin_addr, 4);
-		memcpy(buf + 4, &from->addr.in4.sin_port, 2);
-		n = 6;
-	}
-	b2s(cookie, COOKIE_LEN, buf, n, c->secret, sizeof(c->secret));
+	/* sin_port and sin6_port sit at the same offset */
+	if (ip)
+		memcpy(buf, ip, n);
+	else
+		memset(buf, 0, n);
+	memcpy(buf + n, &from->addr.in4.sin_port, 2);
+	b2s(cookie, COOKIE_LEN, buf, n + 2, c->secret, sizeof(c->secret));
 }
 
 enum cookie_mac_state cookie_validate(struct weft_device *dev, const uint8_t *msg, size_t len,

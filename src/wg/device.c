@@ -82,6 +82,8 @@ struct weft_device *weft_device_new(const struct weft_env *env)
 	dev->mtu = 1420;
 	allowedips_init(&dev->allowedips);
 	env->random(env->ctx, (uint8_t *)dev->peer_hash_key, sizeof(dev->peer_hash_key));
+	env->random(env->ctx, (uint8_t *)&dev->jitter_state, sizeof(dev->jitter_state));
+	dev->jitter_state |= 1;
 	env->random(env->ctx, key, sizeof(key));
 	if (ratelimiter_init(&dev->ratelimiter, key)) {
 		free(dev);

@@ -5,6 +5,7 @@
 #define WEFT_DEVICE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "weft/engine.h"
@@ -42,6 +43,7 @@ struct weft_device {
 	struct weft_peer *first_peer, *last_peer;
 	size_t peer_count;
 	uint64_t peer_hash_key[2];
+	uint64_t jitter_state; /* timers.c's generator, never 0 */
 	struct hashtable peers_by_key;
 	struct hashtable indices; /* of struct index_entry */
 	struct allowedips allowedips;
@@ -58,6 +60,20 @@ struct weft_device {
 
 	uint64_t drops[WEFT_DROP_COUNT];
 };
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* The address bytes of an IPv4 or IPv6 endpoint, and its family; NULL for
+ * any other family. */
+static inline const uint8_t *endpoint_ip(const struct weft_endpoint *ep, int *family)
+{
+	*family = ep->addr.sa.sa_family;
+	if (*family == AF_INET)
+		return (const uint8_t *)&ep->addr.in4.sin_addr;
+	if (*family == AF_INET6)
+		return (const uint8_t *)&ep->addr.in6.sin6_addr;
+	return NULL;
+}
 
 static inline uint64_t dev_now(struct weft_device *dev)
 {

@@ -23,21 +23,6 @@ static void authenticated_hooks(struct weft_peer *peer)
 	timers_any_authenticated_packet_traversal(peer);
 }
 
-static bool source_ip(const struct weft_endpoint *from, int *family, const uint8_t **ip)
-{
-	if (from->addr.sa.sa_family == AF_INET) {
-		*family = AF_INET;
-		*ip = (const uint8_t *)&from->addr.in4.sin_addr;
-		return true;
-	}
-	if (from->addr.sa.sa_family == AF_INET6) {
-		*family = AF_INET6;
-		*ip = (const uint8_t *)&from->addr.in6.sin6_addr;
-		return true;
-	}
-	return false;
-}
-
 static void receive_handshake(struct weft_device *dev, const uint8_t *buf, size_t len,
 			      uint32_t type, const struct weft_endpoint *from, struct weft_out *out)
 {
@@ -72,7 +57,7 @@ static void receive_handshake(struct weft_device *dev, const uint8_t *buf, size_
 		dev_drop(dev, WEFT_DROP_BAD_MAC2);
 		return;
 	}
-	if (under_load && (!source_ip(from, &family, &ip) ||
+	if (under_load && (!(ip = endpoint_ip(from, &family)) ||
 			   !ratelimiter_allow(&dev->ratelimiter, family, ip, dev_now(dev)))) {
 		dev_drop(dev, WEFT_DROP_RATE_LIMITED);
 		return;

@@ -11,7 +11,7 @@
 #include "wg/device.h"
 #include "wg/timers.h"
 
-static struct weft_packet *send_slot(struct weft_device *dev, struct weft_out *out, size_t need)
+static struct weft_packet *send_slot(struct weft_out *out, size_t need)
 {
 	if (!out || out->send_count >= out->send_max)
 		return NULL;
@@ -62,7 +62,8 @@ static void encrypt_into(struct weft_device *dev, struct weft_peer *peer, struct
 	msg->header.type = htole32(MESSAGE_DATA);
 	msg->key_idx = htole32(kp->remote_index);
 	msg->counter = htole64(counter);
-	memmove(msg->encrypted_data, pkt, len);
+	if (len)
+		memmove(msg->encrypted_data, pkt, len);
 	memset(msg->encrypted_data + len, 0, padded - len);
 	aead_seal(msg->encrypted_data, msg->encrypted_data, padded, NULL, 0, counter,
 		  kp->sending_key);
@@ -137,7 +138,7 @@ static bool send_staged(struct weft_device *dev, struct weft_peer *peer, struct 
 			peer_want(peer, WANT_INITIATION);
 			break;
 		}
-		struct weft_packet *slot = send_slot(dev, out, padded_length(s->len, dev->mtu) +
+		struct weft_packet *slot = send_slot(out, padded_length(s->len, dev->mtu) +
 								 MESSAGE_DATA_OVERHEAD);
 		if (!slot) {
 			if (data)
@@ -169,7 +170,7 @@ static bool send_initiation(struct weft_device *dev, struct weft_peer *peer, boo
 	/* At most one initiation per REKEY_TIMEOUT (whitepaper 6.1). */
 	if (peer->last_sent_handshake && now < peer->last_sent_handshake + REKEY_TIMEOUT * NSEC_PER_SEC)
 		return true;
-	struct weft_packet *slot = send_slot(dev, out, sizeof(msg));
+	struct weft_packet *slot = send_slot(out, sizeof(msg));
 	if (peer->has_endpoint && !slot)
 		return false;
 	if (!noise_create_initiation(dev, peer, &msg))
@@ -198,7 +199,7 @@ static bool send_response(struct weft_device *dev, struct weft_peer *peer, struc
 
 	if (peer->handshake.state != HANDSHAKE_CONSUMED_INITIATION)
 		return true;
-	struct weft_packet *slot = send_slot(dev, out, sizeof(msg));
+	struct weft_packet *slot = send_slot(out, sizeof(msg));
 	if (!slot)
 		return false;
 	peer->last_sent_handshake = dev_now(dev);
@@ -217,6 +218,27 @@ static bool send_response(struct weft_device *dev, struct weft_peer *peer, struc
 	return true;
 }
 
+/* A keepalive: an empty data packet. Staged packets carry its message as
+ * well, and without a usable session it waits (staged) for the handshake. */
+static bool send_keepalive(struct weft_device *dev, struct weft_peer *peer, struct weft_out *out)
+{
+	uint64_t now = dev_now(dev);
+	struct noise_keypair *kp = peer->keypairs.current;
+
+	if (peer->staged_head || !peer->has_endpoint || !keypair_can_send(kp, now)) {
+		if (!peer->staged_head)
+			stage(dev, peer, NULL, 0);
+		return send_staged(dev, peer, out);
+	}
+	struct weft_packet *slot = send_slot(out, MESSAGE_DATA_OVERHEAD);
+	if (!slot)
+		return false;
+	encrypt_into(dev, peer, kp, NULL, 0, out, slot);
+	sent_data_hooks(peer, false);
+	keep_key_fresh_after_send(peer, now);
+	return true;
+}
+
 /* Does one peer's wants; false if out filled up before all were done. */
 static bool do_wants(struct weft_device *dev, struct weft_peer *peer, struct weft_out *out)
 {
@@ -226,9 +248,9 @@ static bool do_wants(struct weft_device *dev, struct weft_peer *peer, struct wef
 		peer->want &= ~(unsigned)WANT_RESPONSE;
 	}
 	if (peer->want & WANT_KEEPALIVE) {
-		if (!peer->staged_head)
-			stage(dev, peer, NULL, 0);
-		peer->want = (peer->want & ~(unsigned)WANT_KEEPALIVE) | WANT_FLUSH;
+		if (!send_keepalive(dev, peer, out))
+			return false;
+		peer->want &= ~(unsigned)WANT_KEEPALIVE;
 	}
 	if (peer->want & WANT_FLUSH) {
 		if (!send_staged(dev, peer, out))
@@ -298,7 +320,7 @@ int weft_send(struct weft_device *dev, const uint8_t *pkt, size_t len, struct we
 		dev_drop(dev, WEFT_DROP_NO_ROUTE);
 		return 0;
 	}
-	struct weft_peer *peer = (void *)((char *)owner - offsetof(struct weft_peer, allowedips));
+	struct weft_peer *peer = container_of(owner, struct weft_peer, allowedips);
 	if (!peer->has_endpoint) {
 		dev_drop(dev, WEFT_DROP_NO_ENDPOINT);
 		return 0;
@@ -308,7 +330,7 @@ int weft_send(struct weft_device *dev, const uint8_t *pkt, size_t len, struct we
 	struct noise_keypair *kp = peer->keypairs.current;
 	struct weft_packet *slot;
 	if (!peer->staged_head && keypair_can_send(kp, now) &&
-	    (slot = send_slot(dev, out, padded_length(len, dev->mtu) + MESSAGE_DATA_OVERHEAD))) {
+	    (slot = send_slot(out, padded_length(len, dev->mtu) + MESSAGE_DATA_OVERHEAD))) {
 		encrypt_into(dev, peer, kp, pkt, len, out, slot);
 		sent_data_hooks(peer, true);
 		keep_key_fresh_after_send(peer, now);

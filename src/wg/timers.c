@@ -9,11 +9,17 @@
 #include "wg/device.h"
 #include "wg/timers.h"
 
+/* Jitter only spreads retries apart; it need not be secret, so a cheap
+ * generator (xorshift64*, seeded from env.random) spares the caller's
+ * random source a call every time data re-arms a timer. */
 static uint64_t jitter(struct weft_device *dev)
 {
-	uint32_t r;
-	dev->env.random(dev->env.ctx, (uint8_t *)&r, sizeof(r));
-	return r % REKEY_TIMEOUT_JITTER_MAX_NS;
+	uint64_t x = dev->jitter_state;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	dev->jitter_state = x;
+	return (x * 0x2545f4914f6cdd1dULL >> 32) % REKEY_TIMEOUT_JITTER_MAX_NS;
 }
 
 static void arm(struct weft_peer *peer, uint64_t *timer, uint64_t deadline)
@@ -194,8 +200,7 @@ uint64_t weft_tick(struct weft_device *dev, struct weft_out *out)
 	struct heap_node *node;
 
 	while ((node = timerheap_min(&dev->timers)) && node->deadline <= now) {
-		struct weft_peer *peer =
-			(void *)((char *)node - offsetof(struct weft_peer, timers.heap));
+		struct weft_peer *peer = container_of(node, struct weft_peer, timers.heap);
 		timers_run(peer, now);
 	}
 	device_drain(dev, out);

@@ -65,8 +65,9 @@ for leg in "${LEGS[@]}"; do
 		fail "$name/at-most-$MAX_LOST-lost" "$(tail -n 3 "$WEFT_TMP/ping$n" | tr '\n' ' ')"; fi
 	ha=$(handshake_time "$A" "$ia" "$PB") hb=$(handshake_time "$B" "$ib" "$PA")
 	echo "    leg $n: latest handshake at $ha (initiator) / $hb (responder)"
-	check "$name/second-handshake-initiator" eval "((ha > ${H0A[$n]} + 60))"
-	check "$name/second-handshake-responder" eval "((hb > ${H0B[$n]} + 60))"
+	# (a first handshake of 0, i.e. none, must not make any later one count as a second)
+	check "$name/second-handshake-initiator" eval "((${H0A[$n]} > 0 && ha > ${H0A[$n]} + 60))"
+	check "$name/second-handshake-responder" eval "((${H0B[$n]} > 0 && hb > ${H0B[$n]} + 60))"
 	check "$name/tunnel-still-up" ping_ok "$A" "10.40.$n.2"
 done
 

@@ -173,6 +173,7 @@ done
 check "uapi/config-unchanged/public-key" eval "[[ \$(nsrun '$A' wg show '$IA' public-key) == '$PA2' ]]"
 check "uapi/config-unchanged/listen-port" eval "[[ \$(nsrun '$A' wg show '$IA' listen-port) == '$port0' ]]"
 check "uapi/config-unchanged/endpoint" eval "[[ \$(nsrun '$A' wg show '$IA' endpoints) == '$ep0' ]]"
+check "uapi/config-unchanged/allowed-ips" eval "[[ \$(nsrun '$A' wg show '$IA' allowed-ips) == '$aips0' ]]"
 check "uapi/traffic-after-bad-requests" flows
 for c in disconnect-mid-line disconnect-mid-request; do
 	uapi_probe "$c" >/dev/null

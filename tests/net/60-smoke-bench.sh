@@ -14,7 +14,7 @@
 . "$(dirname "$0")/lib.sh"
 TEST_NAME=smoke-bench
 require_weftd
-command -v iperf3 >/dev/null || { fail deps "iperf3 is not installed"; exit 1; }
+require_commands iperf3
 
 A=sa$TAG B=sb$TAG
 SECS=${SMOKE_SECONDS:-2}

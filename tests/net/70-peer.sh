@@ -35,8 +35,7 @@ if [[ $SERVER_DAEMON != wireguard-go && ! -x $SERVER_DAEMON ]]; then
 fi
 export WEFT_DAEMON=$SERVER_DAEMON
 
-TMP=$(mktemp -d /tmp/weft-peer.XXXXXX)
-on_exit "rm -rf '$TMP'"
+TMP=$WEFT_TMP
 export WEFT_CONFIG_DIR=$TMP/etc
 mkdir -m 700 "$WEFT_CONFIG_DIR"
 
@@ -184,9 +183,9 @@ else
 	fail list "$(cat "$TMP/list")"
 fi
 
-# `peer remove` takes it off the running device too
+# `peer remove` takes it off the running device too (which must still answer)
 "$WEFT" peer remove "$SIF" phone
-if [[ -z $(nsrun "$S" wg show "$SIF" peers) ]] && ! grep -q '10.70.0.2' "$WEFT_CONFIG_DIR/$SIF.conf"; then
+if peers=$(nsrun "$S" wg show "$SIF" peers) && [[ -z $peers ]] && ! grep -q '10.70.0.2' "$WEFT_CONFIG_DIR/$SIF.conf"; then
 	pass peer-remove-running
 else
 	fail peer-remove-running "the peer is still there"
@@ -200,9 +199,12 @@ if wait_until 5 test ! -e "/var/run/wireguard/$SIF.sock" && ! nsrun "$S" ip link
 else
 	fail interface-remove "the device is still there"
 fi
-nsrun "$S" "$WEFT" interface add "$SIF" >/dev/null 2>&1 &&
-	"$WEFT" interface remove "$SIF" # from the root namespace: no link here
-if wait_until 5 test ! -e "/var/run/wireguard/$SIF.sock" && wait_until 5 eval "! nsrun $S ip link show $SIF >/dev/null 2>&1"; then
+# (the device must have come up again first, or there is nothing to remove)
+if ! nsrun "$S" "$WEFT" interface add "$SIF" >/dev/null 2>"$TMP/readd.err" ||
+	! nsrun "$S" test -S "/var/run/wireguard/$SIF.sock"; then
+	fail interface-remove-outside "interface add failed: $(cat "$TMP/readd.err")"
+elif "$WEFT" interface remove "$SIF" && # from the root namespace: no link here
+	wait_until 5 test ! -e "/var/run/wireguard/$SIF.sock" && wait_until 5 eval "! nsrun $S ip link show $SIF >/dev/null 2>&1"; then
 	pass interface-remove-outside
 else
 	fail interface-remove-outside "the device is still there"

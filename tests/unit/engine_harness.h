@@ -128,7 +128,7 @@ static inline void world_free(struct world *w)
 	free(w->b.log);
 }
 
-/* An IPv4 packet from n's tunnel address to dst, len bytes in all. */
+/* An IPv4 UDP packet from src to dst, len bytes in all. */
 static inline size_t make_ipv4(uint8_t *pkt, const uint8_t src[4], const uint8_t dst[4], size_t len)
 {
 	memset(pkt, 0, len);
@@ -159,6 +159,16 @@ static inline unsigned classify(const uint8_t *d, size_t len)
 	if (type == MESSAGE_DATA && len == MESSAGE_DATA_OVERHEAD)
 		return 5;
 	return type <= 4 ? type : 0;
+}
+
+/* How many datagrams of this type (classify()) n has queued to send and
+ * not yet flushed. */
+static inline unsigned queued(const struct node *n, unsigned type)
+{
+	unsigned count = 0;
+	for (size_t i = 0; i < n->out.send_count; i++)
+		count += classify(n->send[i].data, n->send[i].len) == type;
+	return count;
 }
 
 /* Moves every queued datagram across (both ways) until nothing moves. */
@@ -304,6 +314,21 @@ static inline int accepted(struct node *n, const void *buf, size_t len, const st
 	if (drops_total(n->dev) != before)
 		return -1;
 	return (int)(n->out.deliver_count - delivered);
+}
+
+/* b takes the initiation m from `from`: nothing is dropped, and once the
+ * answers have crossed, b's current keypair is one made just now. */
+static inline bool b_takes_initiation(struct world *w, const struct message_handshake_initiation *m,
+				      const struct weft_endpoint *from)
+{
+	int delivered = accepted(&w->b, m, sizeof(*m), from);
+	world_flush(w);
+	const struct noise_keypair *kp = current_keypair(&w->b);
+	if (delivered == 0 && kp && kp->birthdate == w->now)
+		return true;
+	fprintf(stderr, "  initiation not taken: accepted %d, keypair %s\n", delivered,
+		!kp ? "none" : kp->birthdate == w->now ? "new" : "older");
+	return false;
 }
 
 /* The session still carries data both ways, with no new handshake. */

@@ -131,6 +131,16 @@ static void x25519_generate_private_clamps(void)
 
 static const enum aead_backend backends[] = { AEAD_SODIUM, AEAD_OPENSSL };
 
+/* Section 2.8.2's plaintext (the "sunscreen" sentence), AD and key, which
+ * the XChaCha draft's A.3.1 uses as well. */
+static const char sunscreen_pt[] =
+	"4c616469657320616e642047656e746c656d656e206f662074686520636c6173"
+	"73206f66202739393a204966204920636f756c64206f6666657220796f75206f"
+	"6e6c79206f6e652074697020666f7220746865206675747572652c2073756e73"
+	"637265656e20776f756c642062652069742e";
+static const char sunscreen_ad[] = "50515253c0c1c2c3c4c5c6c7";
+static const char sunscreen_key[] = "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f";
+
 static void aead_rfc8439_2_8_2(void)
 {
 	/* The nonce 07000000 || 4041424344454647 has a non-zero first word, so
@@ -138,12 +148,9 @@ static void aead_rfc8439_2_8_2(void)
 	 * driven directly with the full nonce. */
 	uint8_t pt[114], ad[12], key[32], nonce[12], want[114 + 16], out[114 + 16], back[114];
 
-	CHECK_EQ(unhex(pt, "4c616469657320616e642047656e746c656d656e206f662074686520636c6173"
-			   "73206f66202739393a204966204920636f756c64206f6666657220796f75206f"
-			   "6e6c79206f6e652074697020666f7220746865206675747572652c2073756e73"
-			   "637265656e20776f756c642062652069742e"), 114);
-	CHECK_EQ(unhex(ad, "50515253c0c1c2c3c4c5c6c7"), 12);
-	CHECK_EQ(unhex(key, "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"), 32);
+	CHECK_EQ(unhex(pt, sunscreen_pt), 114);
+	CHECK_EQ(unhex(ad, sunscreen_ad), 12);
+	CHECK_EQ(unhex(key, sunscreen_key), 32);
 	CHECK_EQ(unhex(nonce, "070000004041424344454647"), 12);
 	CHECK_EQ(unhex(want, "d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d6"
 			     "3dbea45e8ca9671282fafb69da92728b1a71de0a9e060b2905d6a5b67ecd3b36"
@@ -363,12 +370,9 @@ static void xaead_draft_a3_1(void)
 {
 	uint8_t pt[114], ad[12], key[32], nonce[24], want[114 + 16], out[114 + 16];
 
-	CHECK_EQ(unhex(pt, "4c616469657320616e642047656e746c656d656e206f662074686520636c6173"
-			   "73206f66202739393a204966204920636f756c64206f6666657220796f75206f"
-			   "6e6c79206f6e652074697020666f7220746865206675747572652c2073756e73"
-			   "637265656e20776f756c642062652069742e"), 114);
-	CHECK_EQ(unhex(ad, "50515253c0c1c2c3c4c5c6c7"), 12);
-	CHECK_EQ(unhex(key, "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"), 32);
+	CHECK_EQ(unhex(pt, sunscreen_pt), 114);
+	CHECK_EQ(unhex(ad, sunscreen_ad), 12);
+	CHECK_EQ(unhex(key, sunscreen_key), 32);
 	CHECK_EQ(unhex(nonce, "404142434445464748494a4b4c4d4e4f5051525354555657"), 24);
 	CHECK_EQ(unhex(want, "bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb"
 			     "731c7f1b0b4aa6440bf3a82f4eda7e39ae64c6708c54c216cb96b72e1213b452"

@@ -133,7 +133,7 @@ static void stream_burst(struct run *s)
 	uint64_t len = 1 + test_below(2000);
 	uint64_t base = s->next;
 	for (uint64_t i = 0; i < len; i++) {
-		uint64_t c = sat_add(base + i, 0);
+		uint64_t c = sat_add(base, i);
 		if (test_below(3) == 0)
 			c = sat_sub(c, test_below(depth)); /* arrives late */
 		if (test_below(50) == 0)

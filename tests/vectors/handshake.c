@@ -12,6 +12,8 @@
 
 #include "weft/engine.h"
 
+#define MESSAGE_LEN_MAX 2048 /* the slots' size: any message of this exchange fits */
+
 struct side {
 	uint8_t ephemeral[32], index[4];
 	int stage; /* 0: next 32-byte draw is the ephemeral; 1: next 4-byte draw is the index */
@@ -65,6 +67,22 @@ static void print_hex(const char *name, const uint8_t *b, size_t n)
 	printf("\n");
 }
 
+/* The one datagram a step put in out: printed as `name`, copied to buf
+ * (MESSAGE_LEN_MAX bytes), and out emptied for the next step. Its length, or
+ * 0 (said on stderr) if the step did not send exactly one. */
+static size_t take_sent(struct weft_out *out, const char *name, uint8_t *buf)
+{
+	if (out->send_count != 1) {
+		fprintf(stderr, "handshake: %zu datagrams where one %s was due\n", out->send_count, name);
+		return 0;
+	}
+	size_t len = out->send[0].len;
+	print_hex(name, out->send[0].data, len);
+	memcpy(buf, out->send[0].data, len);
+	out->send_count = out->deliver_count = 0;
+	return len;
+}
+
 int main(int argc, char **argv)
 {
 	char line[512];
@@ -108,37 +126,26 @@ int main(int argc, char **argv)
 	weft_peer_allowed_ip_add(to_r, AF_INET, (uint8_t[]){ 10, 0, 0, 2 }, 32);
 	weft_peer_allowed_ip_add(to_i, AF_INET, (uint8_t[]){ 10, 0, 0, 1 }, 32);
 
-	static uint8_t bufs[4][2048];
-	struct weft_packet send[2] = { { .data = bufs[0], .cap = 2048 }, { .data = bufs[1], .cap = 2048 } };
-	struct weft_packet deliver[2] = { { .data = bufs[2], .cap = 2048 }, { .data = bufs[3], .cap = 2048 } };
+	static uint8_t bufs[4][MESSAGE_LEN_MAX];
+	struct weft_packet send[2] = { { .data = bufs[0], .cap = MESSAGE_LEN_MAX },
+				       { .data = bufs[1], .cap = MESSAGE_LEN_MAX } };
+	struct weft_packet deliver[2] = { { .data = bufs[2], .cap = MESSAGE_LEN_MAX },
+					  { .data = bufs[3], .cap = MESSAGE_LEN_MAX } };
 	struct weft_out out = { .send = send, .send_max = 2, .deliver = deliver, .deliver_max = 2 };
 
+	uint8_t initiation[MESSAGE_LEN_MAX], response[MESSAGE_LEN_MAX], transport[MESSAGE_LEN_MAX];
+	size_t initiation_len, response_len, transport_len;
 	weft_send(di, payload, payload_len, &out);
-	if (out.send_count != 1)
-		return fprintf(stderr, "handshake: no initiation\n"), 1;
-	print_hex("initiation", send[0].data, send[0].len);
-	uint8_t initiation[148];
-	memcpy(initiation, send[0].data, 148);
-
-	out.send_count = 0;
-	weft_receive(dr, initiation, sizeof(initiation), &ep, &out);
-	if (out.send_count != 1)
-		return fprintf(stderr, "handshake: no response\n"), 1;
-	print_hex("response", send[0].data, send[0].len);
-	uint8_t response[92];
-	memcpy(response, send[0].data, 92);
-
-	out.send_count = 0;
-	weft_receive(di, response, sizeof(response), &ep, &out);
-	if (out.send_count != 1)
-		return fprintf(stderr, "handshake: no transport packet\n"), 1;
-	print_hex("transport", send[0].data, send[0].len);
+	if (!(initiation_len = take_sent(&out, "initiation", initiation)))
+		return 1;
+	weft_receive(dr, initiation, initiation_len, &ep, &out);
+	if (!(response_len = take_sent(&out, "response", response)))
+		return 1;
+	weft_receive(di, response, response_len, &ep, &out);
+	if (!(transport_len = take_sent(&out, "transport", transport)))
+		return 1;
 
 	/* And the responder must get the payload back. */
-	uint8_t transport[2048];
-	size_t transport_len = send[0].len;
-	memcpy(transport, send[0].data, transport_len);
-	out.send_count = 0;
 	weft_receive(dr, transport, transport_len, &ep, &out);
 	if (out.deliver_count != 1 || deliver[0].len != payload_len ||
 	    memcmp(deliver[0].data, payload, payload_len))

@@ -221,7 +221,7 @@ class Namespace:
         path = os.path.join(self.tmp, name)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(base64.b64encode(key).decode() + "\n")
+            f.write(b64(key) + "\n")
         return path
 
     def start(self):
