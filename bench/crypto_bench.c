@@ -122,7 +122,7 @@ static void aead_row(int via, size_t len)
 
 static void aead_sweep(void)
 {
-	static const size_t sizes[] = { 64, 96, 112, 128, 192, 256, 512, 1024, 1420 };
+	static const size_t sizes[] = { 0, 16, 32, 48, 64, 96, 128, 192, 256, 512, 1024, 1420, 1424, 1440 };
 	static struct aead_arg a;
 
 	printf("\nseal ns/op by payload size (crossover; dispatch sends >= %d bytes to OpenSSL)\n\n",

@@ -13,7 +13,7 @@ enum { AEAD_NONCE_LEN = 12 }; /* RFC 8439 section 2.8 */
 /* Payloads of at least this many bytes are sealed and opened by OpenSSL,
  * shorter ones by libsodium: the crossover measured by bench/crypto_bench.c,
  * see docs/crypto-bench.md. */
-#define AEAD_OPENSSL_MIN_LEN 128
+#define AEAD_OPENSSL_MIN_LEN 16
 
 /* Called by crypto_init: sets up what OpenSSL needs; a failure only leaves
  * AEAD_OPENSSL unavailable. */

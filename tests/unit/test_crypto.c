@@ -230,8 +230,8 @@ static void aead_rfc8439_a5(void)
 static void aead_rejects_tampering(void)
 {
 	/* A short and a long packet, so both sides of the dispatch are hit. */
-	static const size_t lens[] = { 0, 60, AEAD_OPENSSL_MIN_LEN + 100 };
-	static const uint8_t zero[AEAD_OPENSSL_MIN_LEN + 100];
+	static const size_t lens[] = { 0, AEAD_OPENSSL_MIN_LEN - 1, AEAD_OPENSSL_MIN_LEN + 200 };
+	static const uint8_t zero[AEAD_OPENSSL_MIN_LEN + 200];
 	uint8_t key[32], ad[16], pt[sizeof(zero)], ct[sizeof(zero) + 16], bad[sizeof(ct)],
 		out[sizeof(zero)];
 
@@ -275,17 +275,22 @@ static void aead_rejects_tampering(void)
 	}
 }
 
-/* Every size 0..2000 with and without AD: libsodium and OpenSSL agree byte
- * for byte, and aead_seal/aead_open round-trip in place. */
+/* Every size 0..2000 with and without AD, and sizes around the OpenSSL
+ * backend's keystream chunks up to the largest IP packet: libsodium and
+ * OpenSSL agree byte for byte, and aead_seal/aead_open round-trip in place. */
 static void aead_backends_agree_in_place(void)
 {
-	enum { MAX = 2000 };
+	enum { SWEEP = 2000, MAX = 65535 };
+	static const size_t large[] = { 4031, 4032, 4033, 4095, 4096, 4097, 8127, 8128, 8129,
+					9000, 65519, MAX };
 	static uint8_t pt[MAX], a[MAX + 16], b[MAX + 16], buf[MAX + 16];
 	uint8_t key[32], ad[32], nonce[12];
 	int differ = 0, bad_seal = 0, bad_open = 0, tampered_opened = 0;
+	size_t n_large = sizeof(large) / sizeof(large[0]);
 
-	CHECK(AEAD_OPENSSL_MIN_LEN > 0 && AEAD_OPENSSL_MIN_LEN < MAX);
-	for (size_t len = 0; len <= MAX; len++) {
+	CHECK(AEAD_OPENSSL_MIN_LEN > 0 && AEAD_OPENSSL_MIN_LEN < SWEEP);
+	for (size_t step = 0; step <= SWEEP + n_large; step++) {
+		size_t len = step <= SWEEP ? step : large[step - SWEEP - 1];
 		size_t ad_len = len % 3 ? 0 : len % 33;
 		uint64_t counter = test_rnd();
 
