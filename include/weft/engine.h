@@ -4,7 +4,8 @@
  * datagrams to send, plaintext packets to deliver and the next deadline come
  * out. It has no sockets, threads, clock or randomness of its own: the caller
  * injects them through struct weft_env. One device is used by one thread at a
- * time (the caller serialises calls).
+ * time (the caller serialises calls); the caller may lend it more threads for
+ * the ChaCha20-Poly1305 of a batch of data packets (env.parallel).
  *
  * Output goes into caller-owned buffers (struct weft_out): the caller points
  * each slot's data at a buffer of cap bytes. When the slots run out, work that
@@ -33,6 +34,11 @@ struct weft_env {
 	void (*random)(void *ctx, uint8_t *buf, size_t len); /* cryptographically secure bytes */
 	/* optional: protocol events, worded like wireguard-go's log lines */
 	void (*log)(void *ctx, enum weft_log_level level, const char *message);
+	/* optional: run job(arg, i) for every i in [0, n), on any threads and
+	 * in any order, and return when all have finished. The engine hands it
+	 * the encryption and decryption of a batch of data packets (see
+	 * weft_batch_begin); without it the engine runs them itself. */
+	void (*parallel)(void *ctx, void (*job)(void *arg, size_t i), void *arg, size_t n);
 	void *ctx;
 };
 
@@ -185,6 +191,17 @@ int weft_receive(struct weft_device *dev, const uint8_t *buf, size_t len,
 /* The caller could not send pkt, one of weft_out.send: it is taken out of
  * the peer's tx_bytes, which count what left, as in the Linux module. */
 void weft_packet_unsent(const struct weft_packet *pkt);
+
+/* Batches. Between weft_batch_begin and weft_batch_end, weft_send and
+ * weft_receive (given this same out) leave the ChaCha20-Poly1305 of data
+ * packets to weft_batch_end, which does it all at once, through env.parallel
+ * when there is enough of it, and then finishes each packet in order. Until
+ * then out's send_count and deliver_count do not move: what is counted is
+ * always sealed. Datagrams given to weft_receive must stay unchanged until
+ * weft_batch_end, and nothing but weft_send and weft_receive may be called
+ * in between. Without a batch each call finishes its own packets. */
+void weft_batch_begin(struct weft_device *dev, struct weft_out *out);
+void weft_batch_end(struct weft_device *dev);
 
 /* Runs every timer that is due and drains queued work. Returns the monotonic
  * time (ns) at which it wants to be called again; UINT64_MAX = nothing due. */

@@ -17,6 +17,7 @@
 #include "util/env.h"
 #include "util/random.h"
 #include "weftd/log.h"
+#include "weftd/workers.h"
 
 #define NSEC_PER_SEC UINT64_C(1000000000)
 #define NSEC_PER_MSEC UINT64_C(1000000)
@@ -77,6 +78,10 @@ static void env_random(void *ctx, uint8_t *buf, size_t len)
 	}
 }
 
+/* The helper threads for batch crypto, started by loop_init (after the
+ * fork: threads do not survive it); until then batches run inline. */
+static struct workers crypto_workers;
+
 void loop_env(struct weft_env *env)
 {
 	memset(env, 0, sizeof(*env));
@@ -84,6 +89,8 @@ void loop_env(struct weft_env *env)
 	env->wall_ns = env_wall;
 	env->random = env_random;
 	env->log = log_engine;
+	env->parallel = workers_run;
+	env->ctx = &crypto_workers;
 }
 
 /* ---- epoll helpers ---- */
@@ -358,11 +365,31 @@ static void flush(struct loop *l)
 		deliver(l);
 }
 
+/* The data path runs in engine batches, one per wake-up, so that their
+ * crypto can be spread over threads. */
+static void batch_begin(struct loop *l)
+{
+	weft_batch_begin(l->dev, &l->out);
+	l->batch_calls = 0;
+}
+
+static void batch_end(struct loop *l)
+{
+	weft_batch_end(l->dev);
+	flush(l);
+}
+
+/* Before each engine call in a batch: room for what it may add (one data
+ * packet, and a few handshake messages within the margin). out's counts move
+ * only when the batch ends, so the calls made since it began count too. */
 static void make_room(struct loop *l)
 {
-	if (l->out.send_count + LOOP_SEND_MARGIN > l->out.send_max ||
-	    l->out.deliver_count >= l->out.deliver_max)
-		flush(l);
+	if (l->out.send_count + l->batch_calls + LOOP_SEND_MARGIN > l->out.send_max ||
+	    l->out.deliver_count + l->batch_calls >= l->out.deliver_max) {
+		batch_end(l);
+		batch_begin(l);
+	}
+	l->batch_calls++;
 }
 
 /* Runs due timers and queued work, then sleeps until the next deadline.
@@ -441,13 +468,14 @@ static void on_tun(struct loop *l)
 		log_error("Failed to read packet from TUN device: %s", strerror(-n));
 		return;
 	}
+	batch_begin(l);
 	for (int i = 0; i < n; i++) {
 		if (l->tun->vnet_hdr)
 			send_offloaded(l, l->tun_bufs[i], l->tun_lens[i]);
 		else
 			send_plain(l, l->tun_bufs[i], l->tun_lens[i]);
 	}
-	flush(l);
+	batch_end(l);
 	service_engine(l);
 }
 
@@ -459,6 +487,7 @@ static void on_udp(struct loop *l, int fd)
 		log_verbose("Failed to receive packets: %s", strerror(-n));
 		return;
 	}
+	batch_begin(l);
 	for (int i = 0; i < n; i++) {
 		/* A GRO buffer holds several datagrams of one size (the last may
 		 * be shorter), all from the same sender. */
@@ -469,7 +498,7 @@ static void on_udp(struct loop *l, int fd)
 				     &l->rx.from[i], &l->out);
 		}
 	}
-	flush(l);
+	batch_end(l);
 	service_engine(l);
 }
 
@@ -551,8 +580,7 @@ _Static_assert(LOOP_PACKET_CAP >= OFFLOAD_READ_MAX, "a TUN read fits a packet sl
 static size_t arena_size(void)
 {
 	return (size_t)(LOOP_SEND_SLOTS + LOOP_DELIVER_SLOTS + LOOP_TUN_BATCH) * LOOP_PACKET_CAP +
-	       LOOP_SPLIT_CAP + (size_t)LOOP_GRO_SLOTS * OFFLOAD_GRO_SLOT_SIZE +
-	       sizeof(struct offload_gro);
+	       LOOP_SPLIT_CAP + sizeof(struct offload_gro);
 }
 
 static int alloc_buffers(struct loop *l)
@@ -575,10 +603,8 @@ static int alloc_buffers(struct loop *l)
 		l->tun_bufs[i] = next;
 	l->split_buf = next;
 	next += LOOP_SPLIT_CAP;
-	l->gro_slots = next;
-	next += (size_t)LOOP_GRO_SLOTS * OFFLOAD_GRO_SLOT_SIZE;
-	l->gro = (struct offload_gro *)next; /* page aligned: the sizes above are */
-	offload_gro_init(l->gro, l->gro_slots, LOOP_GRO_SLOTS);
+	l->gro = (struct offload_gro *)next; /* 8-byte aligned: the sizes above are */
+	offload_gro_init(l->gro);
 	l->gro_enabled = l->tun->vnet_hdr && !env_flag("WEFT_DISABLE_TUN_GRO");
 	l->out = (struct weft_out){
 		.send = l->send, .send_max = LOOP_SEND_SLOTS,
@@ -641,6 +667,10 @@ int loop_init(struct loop *l, struct weft_device *dev, struct tun *tun, struct u
 	if (!mtu)
 		mtu = TUN_DEFAULT_MTU;
 	on_link(l, up, mtu);
+	if ((r = workers_start(&crypto_workers, workers_wanted())) < 0)
+		log_error("Crypto helper threads: %s; encrypting on one thread", strerror(-r));
+	else if (crypto_workers.count)
+		log_verbose("Crypto spread over %d threads", crypto_workers.count + 1);
 	return 0;
 }
 
@@ -666,6 +696,7 @@ int loop_run(struct loop *l)
 
 void loop_free(struct loop *l)
 {
+	workers_stop(&crypto_workers);
 	close_sockets(l);
 	nl_watch_close(&l->nl);
 	udp_rx_free(&l->rx);

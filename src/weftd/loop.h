@@ -26,7 +26,6 @@
                                       * a bigger batch delays the other direction (ping) */
 #define LOOP_SPLIT_SEGS 64           /* segments split from a super-packet per engine pass */
 #define LOOP_SPLIT_CAP (128 * 1024)  /* their bytes: 64 KiB of payload plus headers */
-#define LOOP_GRO_SLOTS 8             /* flows coalesced at once on the way to the TUN */
 #define LOOP_SEND_SLOTS UDP_TX_BATCH
 #define LOOP_DELIVER_SLOTS UDP_RX_BATCH
 #define LOOP_SEND_MARGIN 4           /* free send slots kept before each engine call */
@@ -48,6 +47,7 @@ struct loop {
 	uint64_t armed_deadline;
 
 	struct weft_out out;
+	size_t batch_calls; /* engine calls in the open batch */
 	struct weft_packet send[LOOP_SEND_SLOTS];
 	struct weft_packet deliver[LOOP_DELIVER_SLOTS];
 	uint8_t *tun_bufs[LOOP_TUN_BATCH];
@@ -57,7 +57,6 @@ struct loop {
 	size_t split_off[LOOP_SPLIT_SEGS], split_len[LOOP_SPLIT_SEGS];
 	bool gro_enabled; /* vnet headers, and WEFT_DISABLE_TUN_GRO unset */
 	struct offload_gro *gro;
-	uint8_t *gro_slots;
 	struct udp_rx rx;
 	struct udp_tx tx;
 };

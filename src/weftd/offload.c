@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <string.h>
@@ -385,7 +386,23 @@ int offload_csum_inplace(const struct virtio_net_hdr *hdr, uint8_t *pkt, size_t 
 	return 0;
 }
 
-/* --- coalescing --------------------------------------------------------- */
+/* --- coalescing ---------------------------------------------------------- */
+
+/* Checksums are not verified here. Every packet handed to GRO has just been
+ * opened by ChaCha20-Poly1305 under a key only one known peer holds, so its
+ * bytes are exactly what that peer sent: nothing on the path can have damaged
+ * them. The Linux module draws the same conclusion and marks every decrypted
+ * packet CHECKSUM_UNNECESSARY for all levels (receive.c,
+ * wg_packet_consume_data_done), never reading the inner checksums. A TUN
+ * write cannot say "unnecessary" (tun_get_user ignores DATA_VALID), but a
+ * super-packet sent as CHECKSUM_PARTIAL is trusted the same way.
+ * The IPv4 header checksum is the exception, and costs 20 bytes: the kernel
+ * checks it on every packet whatever ip_summed says (ip_rcv_core), the
+ * module's included, and a super-packet's header is rewritten here with a
+ * fresh one, so a packet the kernel would drop alone must not merge. */
+
+_Static_assert(OFFLOAD_GRO_MAX_IOV <= IOV_MAX, "one super-packet fits one writev");
+_Static_assert(OFFLOAD_GRO_MAX_PKTS <= INT16_MAX, "item and segment indexes fit int16_t");
 
 /* One TCP packet as GRO sees it. */
 struct seg {
@@ -442,6 +459,9 @@ static int classify(const uint8_t *pkt, size_t len, struct seg *s)
 		s->candidate = false;
 	if (s->payload == 0)
 		s->candidate = false;
+	/* the one checksum still checked (see the top of this section) */
+	if (s->candidate && !s->l3.v6 && fold(sum_bytes(0, pkt, IPV4_MIN_HDR)) != 0xffff)
+		s->candidate = false;
 	return FLOW;
 }
 
@@ -469,25 +489,8 @@ static bool same_flow(const struct offload_gro_item *it, const uint8_t *pkt, con
 	       !memcmp(q + it->l3_len, pkt + l->l4_off, 4);
 }
 
-/* Copies a TCP packet's bytes from l4_off + skip on to dst and checks its
- * IPv4 header and TCP checksums in the same pass. Merged, the kernel could
- * no longer check them (CHECKSUM_PARTIAL), so a damaged packet must stay out
- * and go to the kernel alone, to be counted and dropped there. */
-static bool copy_checked(uint8_t *dst, const uint8_t *pkt, size_t len, const struct l3 *l, size_t skip)
-{
-	uint64_t acc;
-
-	if (!l->v6 && fold(sum_bytes(0, pkt, l->l4_off)) != 0xffff)
-		return false;
-	acc = pseudo_sum(pkt + l->addr_off, l->addr_len, IPPROTO_TCP, (uint32_t)(len - l->l4_off));
-	acc = sum_bytes(acc, pkt + l->l4_off, skip);
-	acc = copy_sum(dst, pkt + l->l4_off + skip, len - l->l4_off - skip, acc);
-	return fold(acc) == 0xffff;
-}
-
 /* Whether s (in pkt) may follow the segments already in it. */
-static bool can_append(const struct offload_gro *g, const struct offload_gro_item *it,
-		       const uint8_t *pkt, const struct seg *s)
+static bool can_append(const struct offload_gro_item *it, const uint8_t *pkt, const struct seg *s)
 {
 	const uint8_t *q = it->pkt, *qt = q + it->l3_len, *pt = pkt + s->l3.l4_off;
 
@@ -496,8 +499,6 @@ static bool can_append(const struct offload_gro *g, const struct offload_gro_ite
 	if (s->seq != it->next_seq || s->payload > it->gso_size)
 		return false;
 	if (it->segs >= OFFLOAD_GRO_MAX_SEGS || it->len + s->payload > OFFLOAD_GRO_MAX_BYTES)
-		return false;
-	if (!it->copy && g->slots_used >= g->slot_count)
 		return false;
 	if (s->l3.v6) {
 		/* version, traffic class, flow label; hop limit */
@@ -520,42 +521,36 @@ static bool can_append(const struct offload_gro *g, const struct offload_gro_ite
 	return !memcmp(qt + TCP_MIN_HDR, pt + TCP_MIN_HDR, s->l4_len - TCP_MIN_HDR);
 }
 
-/* Appends s's payload to it, checked on the way; false (and nothing
- * changed but bytes past it->len) when it or s fails its checksums. */
-static bool append(struct offload_gro *g, struct offload_gro_item *it, const uint8_t *pkt, size_t len,
-		   const struct seg *s)
+/* Links s's payload (in pkt, referenced, not copied) behind it. */
+static void append(struct offload_gro *g, struct offload_gro_item *it, const uint8_t *pkt, const struct seg *s)
 {
-	if (!it->copy) {
-		uint8_t *slot = g->slots + g->slots_used * OFFLOAD_GRO_SLOT_SIZE;
+	int16_t k = (int16_t)g->seg_count++;
 
-		memcpy(slot, it->pkt, it->l3_len);
-		if (!copy_checked(slot + it->l3_len, it->pkt, it->len, &s->l3, 0)) {
-			it->open = 0; /* the first one is damaged: it goes out alone */
-			return false;
-		}
-		g->slots_used++;
-		it->pkt = it->copy = slot;
-	}
-	if (!copy_checked(it->copy + it->len, pkt, len, &s->l3, s->l4_len))
-		return false;
+	g->segs[k] = (struct offload_gro_seg){
+		.payload = pkt + s->l3.l4_off + s->l4_len,
+		.len = (uint32_t)s->payload,
+		.next = -1,
+	};
+	if (it->last >= 0)
+		g->segs[it->last].next = k;
+	else
+		it->more = k;
+	it->last = k;
 	it->len += (uint32_t)s->payload;
 	it->next_seq += (uint32_t)s->payload;
 	it->segs++;
 	if (s->flags & TCP_PSH) {
-		it->copy[it->l3_len + TCP_FLAGS_OFF] |= TCP_PSH;
+		it->psh = 1;
 		it->open = 0;
 	}
 	if (s->payload < it->gso_size)
 		it->open = 0; /* a short segment can only be the last */
-	return true;
 }
 
-void offload_gro_init(struct offload_gro *g, uint8_t *slots, size_t slot_count)
+void offload_gro_init(struct offload_gro *g)
 {
 	memset(g, 0, sizeof(*g));
 	memset(g->bucket, 0xff, sizeof(g->bucket)); /* -1 */
-	g->slots = slots;
-	g->slot_count = slots ? slot_count : 0;
 }
 
 int offload_gro_add(struct offload_gro *g, const uint8_t *pkt, size_t len)
@@ -568,7 +563,7 @@ int offload_gro_add(struct offload_gro *g, const uint8_t *pkt, size_t len)
 
 	if (len == 0)
 		return -EINVAL;
-	if (g->count >= OFFLOAD_GRO_MAX_PKTS)
+	if (g->count + g->seg_count >= OFFLOAD_GRO_MAX_PKTS)
 		return -ENOSPC;
 	kind = classify(pkt, len, &s);
 	if (kind == FLOW) {
@@ -580,18 +575,17 @@ int offload_gro_add(struct offload_gro *g, const uint8_t *pkt, size_t len)
 			}
 	}
 	/* can_append made sure both have the same IP header shape (s.l3) */
-	if (newest >= 0 && s.candidate && can_append(g, &g->items[newest], pkt, &s)) {
-		it = &g->items[newest];
-		if (append(g, it, pkt, len, &s))
-			return 1;
-		if (it->open)
-			s.candidate = false; /* pkt itself is damaged */
+	if (newest >= 0 && s.candidate && can_append(&g->items[newest], pkt, &s)) {
+		append(g, &g->items[newest], pkt, &s);
+		return 1;
 	}
 	it = &g->items[g->count];
 	*it = (struct offload_gro_item){
 		.pkt = pkt,
 		.len = (uint32_t)len,
 		.prev = -1,
+		.more = -1,
+		.last = -1,
 	};
 	if (kind == FLOW) {
 		it->flow = 1;
@@ -611,46 +605,60 @@ int offload_gro_add(struct offload_gro *g, const uint8_t *pkt, size_t len)
 	return 0;
 }
 
-/* Lengths, IPv4 header checksum and the CHECKSUM_PARTIAL seed of a
- * coalesced packet, and the vnet header that asks the kernel for the rest. */
-static void finish_super(struct offload_gro_item *it)
+/* The iovecs of a coalesced packet: the first packet's headers, copied into
+ * g->hdr with the super-packet's lengths, IPv4 header checksum, PSH and
+ * CHECKSUM_PARTIAL seed; then every payload where it lies. g->vnet asks the
+ * kernel for the rest. Returns the iovec count. */
+static int super_iov(struct offload_gro *g, const struct offload_gro_item *it, struct iovec *iov)
 {
-	uint8_t *p = it->copy;
-	bool v6 = p[0] >> 4 == 6;
-	size_t addr_off = v6 ? 8 : 12, addr_len = v6 ? 16 : 4;
+	uint8_t *p = g->hdr;
+	bool v6 = it->pkt[0] >> 4 == 6;
+	size_t addr_off = v6 ? 8 : 12, addr_len = v6 ? 16 : 4, hdrs = (size_t)it->l3_len + it->l4_len;
 	uint32_t l4 = it->len - it->l3_len;
+	int n = 0;
 
+	memcpy(p, it->pkt, hdrs);
 	if (v6) {
 		put16(p + 4, (uint16_t)l4);
 	} else {
 		put16(p + 2, (uint16_t)it->len);
 		ipv4_set_csum(p, it->l3_len);
 	}
+	if (it->psh)
+		p[it->l3_len + TCP_FLAGS_OFF] |= TCP_PSH;
 	/* The folded pseudo-header sum, not complemented: the kernel adds the
 	 * rest from csum_start on and complements (CHECKSUM_PARTIAL). */
 	store_sum(p + it->l3_len + TCP_CSUM_OFF, fold(pseudo_sum(p + addr_off, addr_len, IPPROTO_TCP, l4)));
-	it->vnet = (struct virtio_net_hdr){
+	g->vnet = (struct virtio_net_hdr){
 		.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
 		.gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4,
-		.hdr_len = (uint16_t)(it->l3_len + it->l4_len),
+		.hdr_len = (uint16_t)hdrs,
 		.gso_size = it->gso_size,
 		.csum_start = it->l3_len,
 		.csum_offset = TCP_CSUM_OFF,
 	};
+	iov[n++] = (struct iovec){ .iov_base = &g->vnet, .iov_len = sizeof(g->vnet) };
+	iov[n++] = (struct iovec){ .iov_base = p, .iov_len = hdrs };
+	iov[n++] = (struct iovec){ .iov_base = (void *)(it->pkt + hdrs), .iov_len = it->gso_size };
+	for (int16_t k = it->more; k >= 0; k = g->segs[k].next)
+		iov[n++] = (struct iovec){ .iov_base = (void *)g->segs[k].payload, .iov_len = g->segs[k].len };
+	return n; /* it->segs + 2 <= OFFLOAD_GRO_MAX_IOV */
 }
 
 void offload_gro_flush(struct offload_gro *g, int (*write)(void *ctx, const struct iovec *iov, int iovcnt),
 		       void *ctx)
 {
-	for (size_t i = 0; i < g->count; i++) {
-		struct offload_gro_item *it = &g->items[i];
-		struct iovec iov[2];
+	struct iovec iov[OFFLOAD_GRO_MAX_IOV];
 
-		if (it->segs > 1)
-			finish_super(it);
-		else
-			memset(&it->vnet, 0, sizeof(it->vnet));
-		iov[0] = (struct iovec){ .iov_base = &it->vnet, .iov_len = sizeof(it->vnet) };
+	for (size_t i = 0; i < g->count; i++) {
+		const struct offload_gro_item *it = &g->items[i];
+
+		if (it->segs > 1) {
+			write(ctx, iov, super_iov(g, it, iov));
+			continue;
+		}
+		memset(&g->vnet, 0, sizeof(g->vnet));
+		iov[0] = (struct iovec){ .iov_base = &g->vnet, .iov_len = sizeof(g->vnet) };
 		iov[1] = (struct iovec){ .iov_base = (void *)it->pkt, .iov_len = it->len };
 		write(ctx, iov, 2);
 	}
@@ -658,5 +666,5 @@ void offload_gro_flush(struct offload_gro *g, int (*write)(void *ctx, const stru
 		if (g->items[i].flow)
 			g->bucket[g->items[i].hash & (OFFLOAD_GRO_HASH_SIZE - 1)] = -1;
 	g->count = 0;
-	g->slots_used = 0;
+	g->seg_count = 0;
 }

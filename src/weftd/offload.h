@@ -92,8 +92,9 @@ int offload_csum_inplace(const struct virtio_net_hdr *hdr, uint8_t *pkt, size_t 
  * equal TOS/TTL/DF (IPv4; without DF the id must count up by one) or equal
  * version/class/flow label/hop limit (IPv6); equal TCP header length and
  * options bytes (timestamps included), ACK number and window; flags ACK or
- * ACK|PSH; valid IP and TCP checksums; sequence numbers contiguous; payloads
- * of the first one's size except a shorter last; PSH only on the last.
+ * ACK|PSH; a valid IPv4 header checksum; sequence numbers contiguous;
+ * payloads of the first one's size except a shorter last; PSH only on the
+ * last. TCP checksums are not looked at (see offload.c for why).
  * A packet only ever merges into the newest entry of its flow, so each flow's
  * packets leave in the order they came; flows may interleave.
  * A super-packet holds at most OFFLOAD_GRO_MAX_SEGS segments and
@@ -103,54 +104,62 @@ int offload_csum_inplace(const struct virtio_net_hdr *hdr, uint8_t *pkt, size_t 
  * and the TCP checksum field holding the pseudo-header sum (CHECKSUM_PARTIAL).
  * Everything else is written as it came, after a zero vnet header.
  *
- * Memory: gro_add() keeps a pointer to the packet, which must stay valid and
- * unchanged until the next flush. A packet is copied only when a second one
- * merges with it, into one of the slots of the buffer given to init
- * (OFFLOAD_GRO_SLOT_SIZE bytes each, one per super-packet of a batch); when
- * the slots run out, the rest of the batch goes out uncoalesced. */
+ * Memory: nothing is copied but a super-packet's headers. gro_add() keeps a
+ * pointer to each packet, which must stay valid and unchanged until flush
+ * returns; the packets themselves are never written to. */
 #define OFFLOAD_GRO_MAX_PKTS 256      /* adds between two flushes */
 #define OFFLOAD_GRO_MAX_SEGS 64       /* segments per super-packet (the kernel's GRO limit) */
 #define OFFLOAD_GRO_MAX_BYTES 65535   /* IP bytes per super-packet: an IPv4 total length */
-#define OFFLOAD_GRO_SLOT_SIZE 65536
 #define OFFLOAD_GRO_HASH_SIZE 512     /* flow buckets: a power of two, >= 2 * MAX_PKTS */
+#define OFFLOAD_GRO_HDR_MAX (40 + 60) /* IPv6 + the longest TCP header (IPv4 merges without options) */
+/* iovecs of one write: vnet header, rewritten headers, first payload, and
+ * one per later segment; far below IOV_MAX (1024), checked in offload.c. */
+#define OFFLOAD_GRO_MAX_IOV (OFFLOAD_GRO_MAX_SEGS + 2)
 
 struct offload_gro_item {
-	const uint8_t *pkt;           /* the first packet, or copy */
-	uint8_t *copy;                /* its copy in a slot (checksums verified) once a second
-	                               * one merged, else NULL */
-	struct virtio_net_hdr vnet;   /* filled by flush */
+	const uint8_t *pkt;           /* the first packet */
 	uint32_t len;                 /* IP bytes so far */
 	uint32_t next_seq;            /* sequence number the next segment must carry */
 	uint32_t hash;                /* flow hash; meaningful when flow is set */
 	int16_t prev;                 /* older item in the same bucket, -1 none */
+	int16_t more, last;           /* first and last later segment in segs[], -1 none */
 	uint16_t gso_size;            /* payload bytes of the first segment */
 	uint16_t segs;
 	uint16_t first_id;            /* IPv4 id of the first segment */
 	uint8_t l3_len, l4_len;       /* IP and TCP header bytes */
 	uint8_t flow;                 /* 1: a TCP flow member (in the hash) */
 	uint8_t open;                 /* 1: more segments may still be appended */
+	uint8_t psh;                  /* 1: the last segment carried PSH */
+};
+
+/* The payload of a segment merged into an item. */
+struct offload_gro_seg {
+	const uint8_t *payload;
+	uint32_t len;
+	int16_t next;                 /* the item's next segment, -1 none */
 };
 
 struct offload_gro {
 	struct offload_gro_item items[OFFLOAD_GRO_MAX_PKTS];
-	size_t count;
+	struct offload_gro_seg segs[OFFLOAD_GRO_MAX_PKTS];
+	size_t count, seg_count;      /* count + seg_count = adds since the last flush */
 	int16_t bucket[OFFLOAD_GRO_HASH_SIZE]; /* newest item per bucket, -1 empty */
-	uint8_t *slots;
-	size_t slot_count, slots_used;
+	struct virtio_net_hdr vnet;   /* of the write being made by flush */
+	uint8_t hdr[OFFLOAD_GRO_HDR_MAX]; /* its super-packet's rewritten IP + TCP header */
 };
 
-/* slots: slot_count * OFFLOAD_GRO_SLOT_SIZE bytes owned by the caller (0
- * slots: nothing ever merges). A handful is plenty: one per flow that sends
- * a burst within one batch. */
-void offload_gro_init(struct offload_gro *g, uint8_t *slots, size_t slot_count);
+void offload_gro_init(struct offload_gro *g);
 /* Queues one IP packet (referenced, see above). Returns 1 when it merged into
- * an earlier packet, 0 when queued on its own, -ENOSPC when
- * OFFLOAD_GRO_MAX_PKTS are queued (flush, then add it again), -EINVAL for an
- * empty packet. */
+ * an earlier packet, 0 when queued on its own, -ENOSPC after
+ * OFFLOAD_GRO_MAX_PKTS adds (flush, then add it again), -EINVAL for an empty
+ * packet. */
 int offload_gro_add(struct offload_gro *g, const uint8_t *pkt, size_t len);
-/* Writes every queued packet as iov[0] = vnet header, iov[1] = IP packet
- * (iovcnt 2), first packets first, and resets g. The iovecs point into g
- * and the caller's packets: write must be done with them when it returns
+/* Writes every queued packet, first packets first, and resets g. Each write
+ * is one IP packet behind its vnet header: iov[0] = the header, the packet's
+ * bytes in iov[1] .. iov[iovcnt - 1] in order (iovcnt 2 for a packet written
+ * as it came, at most OFFLOAD_GRO_MAX_IOV for a super-packet, whose later
+ * iovecs point into the added packets). The iovecs point into g and the
+ * caller's packets: write must be done with them when it returns
  * (writev(tun_fd, iov, iovcnt) is). Its return value is ignored here; count
  * failures in ctx. */
 void offload_gro_flush(struct offload_gro *g, int (*write)(void *ctx, const struct iovec *iov, int iovcnt),

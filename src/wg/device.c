@@ -85,7 +85,8 @@ struct weft_device *weft_device_new(const struct weft_env *env)
 	env->random(env->ctx, (uint8_t *)&dev->jitter_state, sizeof(dev->jitter_state));
 	dev->jitter_state |= 1;
 	env->random(env->ctx, key, sizeof(key));
-	if (ratelimiter_init(&dev->ratelimiter, key)) {
+	if (ratelimiter_init(&dev->ratelimiter, key) || batch_init(&dev->batch)) {
+		ratelimiter_free(&dev->ratelimiter);
 		free(dev);
 		errno = ENOMEM;
 		return NULL;
@@ -97,12 +98,17 @@ void weft_device_free(struct weft_device *dev)
 {
 	if (!dev)
 		return;
+	/* Work still queued (a batch left open) is dropped: its output may be gone. */
+	dev->batch.count = dev->batch.sends = dev->batch.delivers = 0;
+	dev->batch.out = NULL;
+	dev->batch.open = false;
 	weft_peer_remove_all(dev);
 	allowedips_free(&dev->allowedips);
 	ratelimiter_free(&dev->ratelimiter);
 	hashtable_free(&dev->peers_by_key);
 	hashtable_free(&dev->indices);
 	timerheap_free(&dev->timers);
+	batch_free(&dev->batch);
 	memzero(dev, sizeof(*dev));
 	free(dev);
 }

@@ -10,6 +10,7 @@
 
 #include "weft/engine.h"
 #include "wg/allowedips.h"
+#include "wg/batch.h"
 #include "wg/cookie.h"
 #include "wg/hashtable.h"
 #include "wg/peer.h"
@@ -50,6 +51,7 @@ struct weft_device {
 	struct ratelimiter ratelimiter;
 	struct timerheap timers;
 	struct weft_peer *ready_head, *ready_tail;
+	struct crypto_batch batch;
 
 	uint16_t listen_port;
 	uint32_t fwmark;

@@ -369,6 +369,7 @@ static void keypair_free(struct weft_device *dev, struct noise_keypair *kp)
 void noise_keypairs_clear(struct weft_device *dev, struct weft_peer *peer)
 {
 	struct noise_keypairs *kps = &peer->keypairs;
+	batch_run(dev); /* queued jobs point into these keypairs */
 	keypair_free(dev, kps->previous);
 	keypair_free(dev, kps->current);
 	keypair_free(dev, kps->next);

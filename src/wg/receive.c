@@ -31,6 +31,9 @@ static void receive_handshake(struct weft_device *dev, const uint8_t *buf, size_
 	const uint8_t *ip;
 	char name[24];
 
+	/* Data queued before this message is committed first, in order, and
+	 * before a session this one begins retires a keypair it uses. */
+	batch_run(dev);
 	if (!dev->has_private_key) {
 		dev_drop(dev, WEFT_DROP_NO_PRIVATE_KEY);
 		return;
@@ -144,55 +147,93 @@ static void keep_key_fresh_after_receive(struct weft_peer *peer, uint64_t now)
 	}
 }
 
+/* The first half of receiving a data packet: everything that can be
+ * checked before decryption, then its decryption queued into the next
+ * deliver slot (a keepalive needs none). */
 static void receive_data(struct weft_device *dev, const uint8_t *buf, size_t len,
 			 const struct weft_endpoint *from, struct weft_out *out)
 {
 	const struct message_data *msg = (const void *)buf;
 	uint64_t now = dev_now(dev), counter = le64toh(msg->counter);
 	size_t plain_len = len - MESSAGE_DATA_OVERHEAD;
-	struct weft_packet *slot = NULL;
-	uint8_t keepalive[AEAD_TAG_LEN];
-	uint8_t *plain = keepalive;
-	int family;
-	const uint8_t *src;
+	uint32_t local_index = le32toh(msg->key_idx);
 
-	struct index_entry *e = index_lookup(dev, le32toh(msg->key_idx));
+	struct index_entry *e = index_lookup(dev, local_index);
 	if (!e || e->type != INDEX_KEYPAIR) {
 		dev_drop(dev, WEFT_DROP_UNKNOWN_INDEX);
 		return;
 	}
 	struct noise_keypair *kp = e->item;
-	struct weft_peer *peer = kp->peer;
 	if (now >= kp->birthdate + REJECT_AFTER_TIME * NSEC_PER_SEC ||
 	    kp->receiving_counter.greatest >= REJECT_AFTER_MESSAGES) {
 		dev_drop(dev, WEFT_DROP_KEY_EXPIRED);
 		return;
 	}
+	/* A cheap early look; the window moves in the commit, after the tag. */
 	if (!replay_check(&kp->receiving_counter, counter, REJECT_AFTER_MESSAGES)) {
 		dev_drop(dev, WEFT_DROP_REPLAYED_DATA);
 		return;
 	}
+	if (plain_len && !out) {
+		dev_drop(dev, WEFT_DROP_OUT_FULL);
+		return;
+	}
+	struct crypto_job *job = out ? batch_job(dev, out) : NULL;
+	size_t slot = SIZE_MAX;
 	if (plain_len) {
-		if (!out || out->deliver_count >= out->deliver_max ||
-		    out->deliver[out->deliver_count].cap < plain_len) {
+		slot = batch_next_deliver(dev, out);
+		if (slot >= out->deliver_max || out->deliver[slot].cap < plain_len) {
 			dev_drop(dev, WEFT_DROP_OUT_FULL);
 			return;
 		}
-		slot = &out->deliver[out->deliver_count];
-		plain = slot->data;
 	}
-	if (!aead_open(plain, msg->encrypted_data, len - sizeof(*msg), NULL, 0, counter,
-		       kp->receiving_key)) {
+	if (!job) { /* a keepalive without an output: nothing to queue into */
+		uint8_t tag[AEAD_TAG_LEN];
+		struct crypto_job alone = {
+			.op = CRYPTO_OPEN, .key = kp->receiving_key, .src = msg->encrypted_data,
+			.dst = tag, .len = AEAD_TAG_LEN, .counter = counter, .keypair = kp,
+			.local_index = local_index, .datagram_len = len, .slot = SIZE_MAX, .from = *from,
+		};
+		alone.ok = aead_open(tag, alone.src, alone.len, NULL, 0, counter, alone.key);
+		receive_data_commit(dev, NULL, &alone);
+		return;
+	}
+	*job = (struct crypto_job){
+		.op = CRYPTO_OPEN, .key = kp->receiving_key, .src = msg->encrypted_data,
+		.len = len - sizeof(*msg), .counter = counter, .keypair = kp,
+		.local_index = local_index, .datagram_len = len, .slot = slot, .from = *from,
+	};
+	job->dst = plain_len ? out->deliver[slot].data : job->keepalive;
+	batch_queue(dev, job);
+}
+
+/* The second half, in arrival order, once the job has run. The keypair is
+ * looked up again: an earlier commit may have retired it. */
+void receive_data_commit(struct weft_device *dev, struct weft_out *out, const struct crypto_job *job)
+{
+	struct noise_keypair *kp = job->keypair;
+	size_t plain_len = job->datagram_len - MESSAGE_DATA_OVERHEAD;
+	uint64_t now = dev_now(dev);
+	int family;
+	const uint8_t *src;
+
+	if (!job->ok) {
 		dev_drop(dev, WEFT_DROP_DATA_INVALID);
 		return;
 	}
-	if (!replay_update(&kp->receiving_counter, counter, REJECT_AFTER_MESSAGES)) {
+	struct index_entry *e = index_lookup(dev, job->local_index);
+	if (!e || e->item != kp) {
+		dev_drop(dev, WEFT_DROP_UNKNOWN_INDEX);
+		return;
+	}
+	if (!replay_update(&kp->receiving_counter, job->counter, REJECT_AFTER_MESSAGES)) {
 		dev_drop(dev, WEFT_DROP_REPLAYED_DATA);
 		return;
 	}
 
-	set_endpoint_from(peer, from);
-	peer->rx_bytes += len;
+	struct weft_peer *peer = kp->peer;
+	set_endpoint_from(peer, &job->from);
+	peer->rx_bytes += job->datagram_len;
 	if (noise_received_with_keypair(dev, peer, kp)) {
 		timers_handshake_complete(peer);
 		peer_want(peer, WANT_FLUSH);
@@ -203,6 +244,7 @@ static void receive_data(struct weft_device *dev, const uint8_t *buf, size_t len
 		return; /* a keepalive */
 	timers_data_received(peer);
 
+	const uint8_t *plain = job->dst;
 	if (!inner_packet(plain, &plain_len, &family, &src)) {
 		dev_drop(dev, WEFT_DROP_BAD_INNER);
 		return;
@@ -211,6 +253,14 @@ static void receive_data(struct weft_device *dev, const uint8_t *buf, size_t len
 	if (owner != &peer->allowedips) {
 		dev_drop(dev, WEFT_DROP_WRONG_SOURCE);
 		return;
+	}
+	/* Delivered packets stay together at the front: the slot of an
+	 * earlier job that was dropped changes places with this one. */
+	struct weft_packet *slot = &out->deliver[out->deliver_count];
+	if (job->slot != out->deliver_count) {
+		struct weft_packet t = out->deliver[job->slot];
+		out->deliver[job->slot] = *slot;
+		*slot = t;
 	}
 	slot->len = plain_len;
 	slot->peer = peer;
@@ -253,7 +303,11 @@ int weft_receive(struct weft_device *dev, const uint8_t *buf, size_t len,
 	default:
 		goto malformed;
 	}
+	/* Outside a batch: this packet's decryption and commit, then what
+	 * they asked for, and the jobs that queued. */
+	batch_run_unless_open(dev);
 	device_drain(dev, out);
+	batch_run_unless_open(dev);
 	return 0;
 malformed:
 	dev_drop(dev, WEFT_DROP_MALFORMED);

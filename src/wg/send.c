@@ -11,22 +11,24 @@
 #include "wg/device.h"
 #include "wg/timers.h"
 
-static struct weft_packet *send_slot(struct weft_out *out, size_t need)
+static struct weft_packet *send_slot(struct weft_device *dev, struct weft_out *out, size_t need)
 {
-	if (!out || out->send_count >= out->send_max)
+	size_t next = out ? batch_next_send(dev, out) : 0;
+
+	if (!out || next >= out->send_max)
 		return NULL;
-	struct weft_packet *slot = &out->send[out->send_count];
+	struct weft_packet *slot = &out->send[next];
 	return slot->cap >= need ? slot : NULL;
 }
 
-static void emit(struct weft_out *out, struct weft_packet *slot, struct weft_peer *peer,
-		 size_t len)
+static void emit(struct weft_device *dev, struct weft_out *out, struct weft_packet *slot,
+		 struct weft_peer *peer, size_t len)
 {
 	slot->len = len;
 	slot->peer = peer;
 	slot->endpoint = peer->endpoint;
 	peer->tx_bytes += len;
-	out->send_count++;
+	batch_take_send(dev, out);
 }
 
 void weft_packet_unsent(const struct weft_packet *pkt)
@@ -50,24 +52,28 @@ static size_t padded_length(size_t len, unsigned mtu)
 	return padded > mtu ? mtu : padded;
 }
 
-/* Seals one plaintext packet (len 0 = keepalive) into slot. */
+/* Puts one plaintext packet (len 0 = keepalive) into slot behind its
+ * header, padded, and queues its sealing there. */
 static void encrypt_into(struct weft_device *dev, struct weft_peer *peer, struct noise_keypair *kp,
 			 const uint8_t *pkt, size_t len, struct weft_out *out,
 			 struct weft_packet *slot)
 {
 	size_t padded = padded_length(len, dev->mtu);
 	struct message_data *msg = (void *)slot->data;
-	uint64_t counter = kp->sending_counter++;
+	struct crypto_job *job = batch_job(dev, out);
 
+	*job = (struct crypto_job){
+		.op = CRYPTO_SEAL, .key = kp->sending_key, .dst = msg->encrypted_data,
+		.len = padded, .counter = kp->sending_counter++,
+	};
 	msg->header.type = htole32(MESSAGE_DATA);
 	msg->key_idx = htole32(kp->remote_index);
-	msg->counter = htole64(counter);
+	msg->counter = htole64(job->counter);
 	if (len)
 		memmove(msg->encrypted_data, pkt, len);
 	memset(msg->encrypted_data + len, 0, padded - len);
-	aead_seal(msg->encrypted_data, msg->encrypted_data, padded, NULL, 0, counter,
-		  kp->sending_key);
-	emit(out, slot, peer, sizeof(*msg) + padded + AEAD_TAG_LEN);
+	batch_queue(dev, job);
+	emit(dev, out, slot, peer, sizeof(*msg) + padded + AEAD_TAG_LEN);
 }
 
 /* After sending: time to rekey? (whitepaper 6.2) */
@@ -138,7 +144,7 @@ static bool send_staged(struct weft_device *dev, struct weft_peer *peer, struct 
 			peer_want(peer, WANT_INITIATION);
 			break;
 		}
-		struct weft_packet *slot = send_slot(out, padded_length(s->len, dev->mtu) +
+		struct weft_packet *slot = send_slot(dev, out, padded_length(s->len, dev->mtu) +
 								 MESSAGE_DATA_OVERHEAD);
 		if (!slot) {
 			if (data)
@@ -170,7 +176,7 @@ static bool send_initiation(struct weft_device *dev, struct weft_peer *peer, boo
 	/* At most one initiation per REKEY_TIMEOUT (whitepaper 6.1). */
 	if (peer->last_sent_handshake && now < peer->last_sent_handshake + REKEY_TIMEOUT * NSEC_PER_SEC)
 		return true;
-	struct weft_packet *slot = send_slot(out, sizeof(msg));
+	struct weft_packet *slot = send_slot(dev, out, sizeof(msg));
 	if (peer->has_endpoint && !slot)
 		return false;
 	if (!noise_create_initiation(dev, peer, &msg))
@@ -182,7 +188,7 @@ static bool send_initiation(struct weft_device *dev, struct weft_peer *peer, boo
 	timers_any_authenticated_packet_sent(peer);
 	if (peer->has_endpoint) {
 		memcpy(slot->data, &msg, sizeof(msg));
-		emit(out, slot, peer, sizeof(msg));
+		emit(dev, out, slot, peer, sizeof(msg));
 	} else {
 		dev_drop(dev, WEFT_DROP_NO_ENDPOINT);
 	}
@@ -199,9 +205,11 @@ static bool send_response(struct weft_device *dev, struct weft_peer *peer, struc
 
 	if (peer->handshake.state != HANDSHAKE_CONSUMED_INITIATION)
 		return true;
-	struct weft_packet *slot = send_slot(out, sizeof(msg));
+	struct weft_packet *slot = send_slot(dev, out, sizeof(msg));
 	if (!slot)
 		return false;
+	/* The session it begins may retire a keypair that queued jobs use. */
+	batch_run(dev);
 	peer->last_sent_handshake = dev_now(dev);
 	if (!noise_create_response(dev, peer, &msg))
 		return true;
@@ -212,7 +220,7 @@ static bool send_response(struct weft_device *dev, struct weft_peer *peer, struc
 		timers_any_authenticated_packet_traversal(peer);
 		timers_any_authenticated_packet_sent(peer);
 		memcpy(slot->data, &msg, sizeof(msg));
-		emit(out, slot, peer, sizeof(msg));
+		emit(dev, out, slot, peer, sizeof(msg));
 	}
 	memzero(&msg, sizeof(msg));
 	return true;
@@ -230,7 +238,7 @@ static bool send_keepalive(struct weft_device *dev, struct weft_peer *peer, stru
 			stage(dev, peer, NULL, 0);
 		return send_staged(dev, peer, out);
 	}
-	struct weft_packet *slot = send_slot(out, MESSAGE_DATA_OVERHEAD);
+	struct weft_packet *slot = send_slot(dev, out, MESSAGE_DATA_OVERHEAD);
 	if (!slot)
 		return false;
 	encrypt_into(dev, peer, kp, NULL, 0, out, slot);
@@ -330,7 +338,7 @@ int weft_send(struct weft_device *dev, const uint8_t *pkt, size_t len, struct we
 	struct noise_keypair *kp = peer->keypairs.current;
 	struct weft_packet *slot;
 	if (!peer->staged_head && keypair_can_send(kp, now) &&
-	    (slot = send_slot(out, padded_length(len, dev->mtu) + MESSAGE_DATA_OVERHEAD))) {
+	    (slot = send_slot(dev, out, padded_length(len, dev->mtu) + MESSAGE_DATA_OVERHEAD))) {
 		encrypt_into(dev, peer, kp, pkt, len, out, slot);
 		sent_data_hooks(peer, true);
 		keep_key_fresh_after_send(peer, now);
@@ -339,5 +347,6 @@ int weft_send(struct weft_device *dev, const uint8_t *pkt, size_t len, struct we
 		peer_want(peer, WANT_FLUSH);
 	}
 	device_drain(dev, out);
+	batch_run_unless_open(dev);
 	return 0;
 }

@@ -199,11 +199,13 @@ uint64_t weft_tick(struct weft_device *dev, struct weft_out *out)
 	uint64_t now = dev_now(dev);
 	struct heap_node *node;
 
+	weft_batch_end(dev); /* timers change sessions: no batch may stay open */
 	while ((node = timerheap_min(&dev->timers)) && node->deadline <= now) {
 		struct weft_peer *peer = container_of(node, struct weft_peer, timers.heap);
 		timers_run(peer, now);
 	}
 	device_drain(dev, out);
+	batch_run(dev);
 	if (dev->ready_head)
 		return now;
 	node = timerheap_min(&dev->timers);

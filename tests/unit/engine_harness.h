@@ -56,6 +56,18 @@ struct world {
 	struct node a, b;
 };
 
+/* Set before world_init: world_flush hands each node the datagrams of a
+ * round in one engine batch, and the engines' env.parallel runs a batch's
+ * jobs last to first, so that no result may depend on their order. */
+static bool harness_batched;
+
+static inline void h_parallel_reversed(void *ctx, void (*job)(void *arg, size_t i), void *arg, size_t n)
+{
+	(void)ctx;
+	for (size_t i = n; i-- > 0;)
+		job(arg, i);
+}
+
 static inline uint64_t h_now(void *ctx) { return ((struct node *)ctx)->world->now; }
 static inline uint64_t h_wall(void *ctx) { return ((struct node *)ctx)->world->wall + ((struct node *)ctx)->world->now; }
 static inline void h_random(void *ctx, uint8_t *buf, size_t len)
@@ -88,7 +100,8 @@ static inline void node_init(struct world *w, struct node *n, struct node *other
 	n->world = w;
 	n->other = other;
 	n->log = calloc(MAX_RECORDED, sizeof(*n->log));
-	struct weft_env env = { .now_ns = h_now, .wall_ns = h_wall, .random = h_random, .ctx = n };
+	struct weft_env env = { .now_ns = h_now, .wall_ns = h_wall, .random = h_random, .ctx = n,
+				.parallel = harness_batched ? h_parallel_reversed : NULL };
 	n->dev = weft_device_new(&env);
 	h_random(n, n->priv, 32);
 	weft_device_set_private_key(n->dev, n->priv);
@@ -197,10 +210,14 @@ static inline void world_flush(struct world *w)
 			node_reset_out(n);
 			if (n->cut)
 				continue;
+			if (harness_batched)
+				weft_batch_begin(n->other->dev, &n->other->out);
 			for (size_t i = 0; i < count; i++) {
 				weft_receive(n->other->dev, copy[i], lens[i], &n->addr, &n->other->out);
 				moved = true;
 			}
+			if (harness_batched)
+				weft_batch_end(n->other->dev);
 		}
 		if (!moved)
 			return;

@@ -424,9 +424,8 @@ static void link_down_up_and_sources(void)
 	world_free(&w);
 }
 
-int main(void)
+static void run_all(void)
 {
-	test_suite_name = "engine";
 	RUN(handshake_from_a);
 	RUN(handshake_from_b);
 	RUN(handshake_simultaneous);
@@ -444,5 +443,16 @@ int main(void)
 	RUN(psk);
 	RUN(config_changes);
 	RUN(link_down_up_and_sources);
+}
+
+int main(void)
+{
+	test_suite_name = "engine";
+	run_all();
+	/* Again with every datagram received in batches whose crypto runs
+	 * through env.parallel (in reverse): the protocol must not notice. */
+	test_suite_name = "engine-batched";
+	harness_batched = true;
+	run_all();
 	TEST_EXIT();
 }
