@@ -346,6 +346,27 @@ static void send_failed(const struct udp_send_hooks *hooks, const struct weft_pa
 		hooks->failed(hooks->ctx, &pkts[k]);
 }
 
+/* Sends message i's datagrams one message each, as built (with or without
+ * its sticky source), failing only those the kernel refuses. */
+static void send_singly(int fd, struct udp_tx *tx, size_t i, const struct weft_packet *pkts,
+			const struct udp_send_hooks *hooks)
+{
+	struct msghdr *mh = &tx->msgs[i].msg_hdr;
+	size_t first = tx->index[i], count = tx->count[i], iov_at = (size_t)(mh->msg_iov - tx->iov);
+	bool with_src = has_src_cmsg(mh);
+
+	for (size_t k = 0; k < count; k++) {
+		ssize_t r;
+
+		build_msg(tx, i, pkts, first + k, 1, iov_at + k, with_src);
+		do
+			r = sendmsg(fd, mh, 0);
+		while (r < 0 && errno == EINTR);
+		if (r < 0)
+			hooks->failed(hooks->ctx, &pkts[first + k]);
+	}
+}
+
 /* Sends the batch pkts[todo[0..n)] of one family on fd. */
 static void send_family(struct udp *u, int fd, struct udp_tx *tx, const struct weft_packet *pkts,
 			const size_t *todo, size_t n, const struct udp_send_hooks *hooks)
@@ -358,11 +379,12 @@ static void send_family(struct udp *u, int fd, struct udp_tx *tx, const struct w
 		while (scan < n && msgs < UDP_TX_BATCH && iovs < UDP_TX_BATCH) {
 			size_t first = todo[scan], count = 1, bytes = pkts[first].len;
 			/* A run needs consecutive packets (in pkts) to one place, all
-			 * of the first one's size but a shorter last one. */
+			 * of the first one's size but a shorter last one, not empty:
+			 * the kernel makes no segment of nothing. */
 			while (u->gso && scan + count < n && iovs + count < UDP_TX_BATCH &&
 			       count < UDP_GSO_MAX_SEGMENTS && todo[scan + count] == first + count &&
 			       pkts[first + count - 1].len == pkts[first].len &&
-			       pkts[first + count].len <= pkts[first].len &&
+			       pkts[first + count].len <= pkts[first].len && pkts[first + count].len &&
 			       bytes + pkts[first + count].len <= UDP_GSO_MAX_BYTES &&
 			       same_destination(&pkts[first].endpoint, &pkts[first + count].endpoint)) {
 				bytes += pkts[first + count].len;
@@ -398,12 +420,22 @@ static void send_family(struct udp *u, int fd, struct udp_tx *tx, const struct w
 				unsourced = i;
 				continue;
 			}
-			if (tx->count[i] > 1 && (err == EIO || err == EINVAL || err == ENOPROTOOPT)) {
+			if (tx->count[i] > 1 && (err == EIO || err == ENOPROTOOPT)) {
 				/* This path cannot segment (no checksum offload on
 				 * the way out): never try again, resend one by one. */
 				log_verbose("UDP GSO failed (%s): disabled", strerror(err));
 				u->gso = false;
 				break;
+			}
+			if (tx->count[i] > 1 && (err == EMSGSIZE || err == EINVAL)) {
+				/* Segments longer than the path MTU allows (EMSGSIZE;
+				 * EINVAL before Linux 6.x): alone, each is fragmented
+				 * like any datagram. GSO stays on for the others. */
+				size_t count = tx->count[i];
+				send_singly(fd, tx, i, pkts, hooks);
+				pos += count;
+				i++;
+				continue;
 			}
 			send_failed(hooks, &pkts[tx->index[i]], tx->count[i]);
 			pos += tx->count[i];
