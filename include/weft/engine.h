@@ -199,7 +199,9 @@ void weft_packet_unsent(const struct weft_packet *pkt);
  * then out's send_count and deliver_count do not move: what is counted is
  * always sealed. Datagrams given to weft_receive must stay unchanged until
  * weft_batch_end, and nothing but weft_send and weft_receive may be called
- * in between. Without a batch each call finishes its own packets. */
+ * in between. A data packet holds a deliver slot from weft_receive on, even
+ * one whose tag turns out bad. Without a batch each call finishes its own
+ * packets. */
 void weft_batch_begin(struct weft_device *dev, struct weft_out *out);
 void weft_batch_end(struct weft_device *dev);
 

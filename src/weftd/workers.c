@@ -71,11 +71,6 @@ static void claim_and_run(struct workers *w)
 static void *worker_main(void *p)
 {
 	struct workers *w = p;
-	sigset_t all;
-
-	/* Signals are the loop's (signalfd): a helper must never take one. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
 
 	while (!atomic_load(&w->stop)) {
 		unsigned seen = atomic_load(&w->wake);
@@ -109,15 +104,23 @@ int workers_wanted(void)
 
 int workers_start(struct workers *w, int n)
 {
-	memset(w, 0, sizeof(*w));
-	for (int i = 0; i < n && i < WORKERS_MAX; i++) {
-		int r = pthread_create(&w->threads[i], NULL, worker_main, w);
+	sigset_t all, old;
+	int r = 0;
 
-		if (r != 0) {
-			workers_stop(w);
-			return -r;
-		}
-		w->count++;
+	memset(w, 0, sizeof(*w));
+	/* Signals are the loop's (signalfd): a helper must never take one, so
+	 * it starts with all of them blocked. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (int i = 0; i < n && i < WORKERS_MAX && !r; i++) {
+		r = pthread_create(&w->threads[i], NULL, worker_main, w);
+		if (!r)
+			w->count++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r) {
+		workers_stop(w);
+		return -r;
 	}
 	return 0;
 }

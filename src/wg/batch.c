@@ -101,8 +101,9 @@ void batch_run(struct weft_device *dev)
 	/* Sealed: the caller may send them now. */
 	out->send_count += b->sends;
 	b->sends = 0;
-	/* Commits may free keypairs (a confirmed next one retires the
-	 * previous); they must not run the batch again from there. */
+	/* A commit may rotate keypairs (a confirmed next one becomes current);
+	 * should that ever free one, it must not run the batch again from
+	 * there, and later commits look their keypair up again. */
 	b->committing = true;
 	for (size_t i = 0; i < b->count; i++)
 		if (b->jobs[i].op == CRYPTO_OPEN)
