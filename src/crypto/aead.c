@@ -1,8 +1,8 @@
 /* aead.c: ChaCha20-Poly1305 (RFC 8439) for transport data and
  * XChaCha20-Poly1305 for cookie replies. Two backends do ChaCha20-Poly1305:
- * OpenSSL's ChaCha20 and Poly1305 are the faster from 16 bytes on,
- * libsodium's AEAD below that (keepalives) and wherever OpenSSL cannot start;
- * aead_seal/aead_open pick by payload length (AEAD_OPENSSL_MIN_LEN). */
+ * OpenSSL's ChaCha20 and Poly1305 for full-size packets, libsodium's AEAD for
+ * small ones and wherever OpenSSL cannot start; aead_seal/aead_open pick by
+ * payload length (AEAD_OPENSSL_MIN_LEN says why there). */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>

@@ -11,9 +11,12 @@ enum aead_backend { AEAD_SODIUM, AEAD_OPENSSL };
 enum { AEAD_NONCE_LEN = 12 }; /* RFC 8439 section 2.8 */
 
 /* Payloads of at least this many bytes are sealed and opened by OpenSSL,
- * shorter ones by libsodium: the crossover measured by bench/crypto_bench.c,
- * see docs/crypto-bench.md. */
-#define AEAD_OPENSSL_MIN_LEN 16
+ * shorter ones by libsodium. OpenSSL is faster from 16 bytes on
+ * (bench/crypto_bench.c, docs/crypto-bench.md), but its first use brings
+ * about 1.1 MiB more of libcrypto into memory: below 128 bytes (keepalives,
+ * pings, TCP ACKs) the 50-200 ns it would save per packet are not worth
+ * that for a tunnel that only idles. */
+#define AEAD_OPENSSL_MIN_LEN 128
 
 /* Called by crypto_init: sets up what OpenSSL needs; a failure only leaves
  * AEAD_OPENSSL unavailable. */

@@ -379,13 +379,16 @@ static void batch_end(struct loop *l)
 	flush(l);
 }
 
-/* Before each engine call in a batch: room for what it may add (one data
- * packet, and a few handshake messages within the margin). out's counts move
- * only when the batch ends, so the calls made since it began count too. */
-static void make_room(struct loop *l)
+/* Before each engine call in a batch: room for what it may add, one
+ * datagram to send (weft_send) or one packet to deliver (weft_receive), and
+ * a few handshake messages within the margin. out's counts move only when
+ * the batch ends, so the calls made since it began count too. */
+static void make_room(struct loop *l, bool receiving)
 {
-	if (l->out.send_count + l->batch_calls + LOOP_SEND_MARGIN > l->out.send_max ||
-	    l->out.deliver_count + l->batch_calls >= l->out.deliver_max) {
+	size_t sends = l->out.send_count + (receiving ? 0 : l->batch_calls);
+	size_t delivers = l->out.deliver_count + (receiving ? l->batch_calls : 0);
+
+	if (sends + LOOP_SEND_MARGIN > l->out.send_max || delivers >= l->out.deliver_max) {
 		batch_end(l);
 		batch_begin(l);
 	}
@@ -423,7 +426,7 @@ static void service_engine(struct loop *l)
 
 static void send_plain(struct loop *l, const uint8_t *pkt, size_t len)
 {
-	make_room(l);
+	make_room(l, false);
 	weft_send(l->dev, pkt, len, &l->out);
 }
 
@@ -493,7 +496,7 @@ static void on_udp(struct loop *l, int fd)
 		 * be shorter), all from the same sender. */
 		size_t len = l->rx.lens[i], step = l->rx.segment[i] ? l->rx.segment[i] : len;
 		for (size_t off = 0; off < len; off += step) {
-			make_room(l);
+			make_room(l, true);
 			weft_receive(l->dev, l->rx.bufs[i] + off, len - off < step ? len - off : step,
 				     &l->rx.from[i], &l->out);
 		}

@@ -93,12 +93,19 @@ static void *worker_main(void *p)
 
 int workers_wanted(void)
 {
+	const char *forced = getenv("WEFT_CRYPTO_WORKERS");
 	cpu_set_t set;
 	int cpus;
 
 	if (env_flag("WEFT_DISABLE_CRYPTO_WORKERS"))
 		return 0;
+	if (forced && *forced) {
+		long n = strtol(forced, NULL, 10);
+		return n < 0 ? 0 : n > WORKERS_MAX ? WORKERS_MAX : (int)n;
+	}
 	cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+	if (cpus < WORKERS_MIN_CPUS)
+		return 0;
 	return cpus - 1 < WORKERS_MAX ? cpus - 1 : WORKERS_MAX;
 }
 

@@ -14,6 +14,13 @@
 #include <stdint.h>
 
 #define WORKERS_MAX 7
+/* Below this many CPUs there are no helpers. With two, the loop's thread,
+ * the kernel's share of the tunnel (TUN and UDP copies, softirq) and the
+ * application already keep both busy at full speed: docs/performance.md
+ * measured a helper there at 5 % less throughput, 17 % more CPU per GB and
+ * twice the ping under load, against 1.35 x for the engine alone on a free
+ * core (build/bench/engine_bench). */
+#define WORKERS_MIN_CPUS 4
 
 struct workers {
 	int count;
@@ -32,7 +39,9 @@ struct workers {
 };
 
 /* How many helpers suit this machine: one fewer than the CPUs this process
- * may run on (at most WORKERS_MAX); 0 when WEFT_DISABLE_CRYPTO_WORKERS=1. */
+ * may run on, from WORKERS_MIN_CPUS on (at most WORKERS_MAX); 0 when
+ * WEFT_DISABLE_CRYPTO_WORKERS=1; WEFT_CRYPTO_WORKERS=N sets N (0 to
+ * WORKERS_MAX), to measure or to override the guess. */
 int workers_wanted(void);
 /* Starts n helper threads (n may be 0); 0 or -errno. */
 int workers_start(struct workers *w, int n);

@@ -378,6 +378,8 @@ static int expected_helpers(void)
 	if (sched_getaffinity(0, sizeof(set), &set) != 0)
 		return -1;
 	int cpus = CPU_COUNT(&set);
+	if (cpus < WORKERS_MIN_CPUS)
+		return 0;
 	return cpus - 1 < WORKERS_MAX ? cpus - 1 : WORKERS_MAX;
 }
 
@@ -399,7 +401,20 @@ static void wanted_follows_cpus_and_switch(void)
 	CHECK_EQ(workers_wanted(), expected_helpers());
 	unsetenv(name);
 
-	/* fewer CPUs allowed, fewer helpers: one CPU none, two CPUs one */
+	/* WEFT_CRYPTO_WORKERS sets the count, clamped; the switch-off wins */
+	setenv("WEFT_CRYPTO_WORKERS", "2", 1);
+	CHECK_EQ(workers_wanted(), 2);
+	setenv("WEFT_CRYPTO_WORKERS", "99", 1);
+	CHECK_EQ(workers_wanted(), WORKERS_MAX);
+	setenv("WEFT_CRYPTO_WORKERS", "-3", 1);
+	CHECK_EQ(workers_wanted(), 0);
+	setenv("WEFT_CRYPTO_WORKERS", "1", 1);
+	setenv(name, "1", 1);
+	CHECK_EQ(workers_wanted(), 0);
+	unsetenv(name);
+	unsetenv("WEFT_CRYPTO_WORKERS");
+
+	/* fewer CPUs allowed, fewer helpers: below WORKERS_MIN_CPUS none */
 	CHECK_EQ(sched_getaffinity(0, sizeof(all), &all), 0);
 	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
 		if (!CPU_ISSET(cpu, &all))
@@ -417,7 +432,7 @@ static void wanted_follows_cpus_and_switch(void)
 			two = one;
 			CPU_SET(second, &two);
 			CHECK_EQ(sched_setaffinity(0, sizeof(two), &two), 0);
-			CHECK_EQ(workers_wanted(), 1);
+			CHECK_EQ(workers_wanted(), WORKERS_MIN_CPUS <= 2 ? 1 : 0);
 		}
 		CHECK_EQ(sched_setaffinity(0, sizeof(all), &all), 0);
 	} else {
