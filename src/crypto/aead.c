@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <sodium.h>
 
@@ -52,10 +53,12 @@ static int sodium_open(uint8_t *dst, const uint8_t *src, size_t src_len, const u
  *
  * Each thread keeps its two contexts and the keystream buffer, created on
  * first use and freed when the thread exits (the pthread key's destructor).
- * After every call the ChaCha20 context is re-keyed with zeros and the
- * Poly1305 key in the buffer is wiped (about 30 ns): otherwise an idle
- * thread would keep a copy of a session key long after the session has
- * dropped and wiped its own. EVP_MAC_final wipes the Poly1305 state. */
+ * The ChaCha20 context stays keyed from one call to the next, so that a
+ * batch of packets under one session key sets only the nonce (re-keying and
+ * wiping cost about 50 ns a packet); aead_forget() re-keys it with zeros
+ * when the batch is done, so that no idle thread keeps a session key after
+ * the session has dropped and wiped its own. The Poly1305 key is wiped after
+ * every call; EVP_MAC_final wipes the Poly1305 state. */
 
 enum {
 	CHACHA_BLOCK = 64,
@@ -64,6 +67,8 @@ enum {
 
 struct ossl_thread {
 	_Alignas(CHACHA_BLOCK) uint8_t keystream[KEYSTREAM_CHUNK]; /* makes sizeof a multiple of 64, as aligned_alloc needs */
+	uint8_t key[CHACHA_KEY_LEN]; /* the one chacha holds, when keyed */
+	bool keyed;
 	EVP_CIPHER_CTX *chacha;
 	EVP_MAC_CTX *poly;
 };
@@ -80,7 +85,7 @@ static void ossl_thread_free(void *p)
 
 	EVP_CIPHER_CTX_free(t->chacha);
 	EVP_MAC_CTX_free(t->poly);
-	memzero(t->keystream, sizeof(t->keystream));
+	memzero(t, sizeof(*t));
 	free(t);
 	ossl_this_thread = NULL;
 }
@@ -129,7 +134,38 @@ static void ossl_forget_key(struct ossl_thread *t)
 	static const uint8_t zero_key[CHACHA_KEY_LEN];
 
 	EVP_CipherInit_ex(t->chacha, NULL, NULL, zero_key, NULL, 1);
+	memzero(t->key, sizeof(t->key));
 	memzero(t->keystream, CHACHA_BLOCK);
+	t->keyed = false;
+}
+
+void aead_forget(void)
+{
+	struct ossl_thread *t = ossl_this_thread;
+
+	if (t && t->keyed)
+		ossl_forget_key(t);
+}
+
+bool aead_backend_holds_key(void)
+{
+	return ossl_this_thread && ossl_this_thread->keyed;
+}
+
+/* Keys t->chacha for key (unless it holds it already) at block 0 of nonce. */
+static bool ossl_key(struct ossl_thread *t, const uint8_t key[CHACHA_KEY_LEN],
+		     const uint8_t nonce[AEAD_NONCE_LEN])
+{
+	/* OpenSSL's ChaCha20 IV: the 32-bit block counter, little-endian, then the nonce */
+	uint8_t iv[4 + AEAD_NONCE_LEN] = { 0 };
+
+	memcpy(iv + 4, nonce, AEAD_NONCE_LEN);
+	if (t->keyed && CRYPTO_memcmp(t->key, key, CHACHA_KEY_LEN) == 0)
+		return EVP_CipherInit_ex(t->chacha, NULL, NULL, NULL, iv, 1) == 1;
+	t->keyed = EVP_CipherInit_ex(t->chacha, NULL, NULL, key, iv, 1) == 1;
+	if (t->keyed)
+		memcpy(t->key, key, CHACHA_KEY_LEN);
+	return t->keyed;
 }
 
 static size_t round_to_blocks(size_t n)
@@ -178,8 +214,6 @@ static bool poly_padded(EVP_MAC_CTX *poly, const uint8_t *p, size_t n)
 static int ossl_start(struct ossl_thread **tp, size_t len, const uint8_t *ad, size_t ad_len,
 		      const uint8_t nonce[AEAD_NONCE_LEN], const uint8_t key[CHACHA_KEY_LEN])
 {
-	/* OpenSSL's ChaCha20 IV: the 32-bit block counter, little-endian, then the nonce */
-	uint8_t iv[4 + AEAD_NONCE_LEN] = { 0 };
 	struct ossl_thread *t = ossl_thread();
 	size_t first = len < KEYSTREAM_CHUNK - CHACHA_BLOCK ? len : KEYSTREAM_CHUNK - CHACHA_BLOCK;
 
@@ -188,9 +222,7 @@ static int ossl_start(struct ossl_thread **tp, size_t len, const uint8_t *ad, si
 	/* RFC 8439 caps a message at 2^32 - 1 blocks after block 0 */
 	if (len > (size_t)UINT32_MAX * CHACHA_BLOCK - CHACHA_BLOCK)
 		return -ERANGE;
-	memcpy(iv + 4, nonce, AEAD_NONCE_LEN);
-	if (EVP_CipherInit_ex(t->chacha, NULL, NULL, key, iv, 1) != 1 ||
-	    !keystream(t, CHACHA_BLOCK + first) ||
+	if (!ossl_key(t, key, nonce) || !keystream(t, CHACHA_BLOCK + first) ||
 	    EVP_MAC_init(t->poly, t->keystream, 32, NULL) != 1 ||
 	    (ad_len && !poly_padded(t->poly, ad, ad_len))) {
 		ossl_forget_key(t);
@@ -240,7 +272,9 @@ static int ossl_seal(uint8_t *dst, const uint8_t *src, size_t src_len, const uin
 		return r;
 	if (!ossl_xor(t, dst, src, src_len) || !ossl_tag(t, dst + src_len, dst, src_len, ad_len))
 		r = -EIO;
-	ossl_forget_key(t);
+	memzero(t->keystream, CHACHA_BLOCK); /* the Poly1305 key */
+	if (r)
+		ossl_forget_key(t);
 	return r;
 }
 
@@ -257,11 +291,13 @@ static int ossl_open(uint8_t *dst, const uint8_t *src, size_t src_len, const uin
 		return r;
 	if (!ossl_tag(t, tag, src, len, ad_len))
 		r = -ENOSYS; /* nothing written yet: libsodium can still try */
-	else if (!memeq_ct(tag, src + len, AEAD_TAG_LEN))
+	else if (CRYPTO_memcmp(tag, src + len, AEAD_TAG_LEN) != 0) /* constant time */
 		r = -EBADMSG;
 	else if (!ossl_xor(t, dst, src, len))
 		r = -EIO;
-	ossl_forget_key(t);
+	memzero(t->keystream, CHACHA_BLOCK); /* the Poly1305 key */
+	if (r && r != -EBADMSG)
+		ossl_forget_key(t);
 	if (r == -EBADMSG || r == -EIO)
 		memzero(dst, len);
 	return r;

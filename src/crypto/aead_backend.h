@@ -33,4 +33,8 @@ int aead_backend_open(enum aead_backend b, uint8_t *dst, const uint8_t *src, siz
 		      const uint8_t *ad, size_t ad_len, const uint8_t nonce[AEAD_NONCE_LEN],
 		      const uint8_t key[CHACHA_KEY_LEN]);
 
+/* Whether this thread's OpenSSL context still holds a session key (for the
+ * test of aead_forget). */
+bool aead_backend_holds_key(void);
+
 #endif

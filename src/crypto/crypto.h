@@ -40,6 +40,11 @@ bool aead_open(uint8_t *dst, const uint8_t *src, size_t src_len,
 	       const uint8_t *ad, size_t ad_len, uint64_t counter,
 	       const uint8_t key[CHACHA_KEY_LEN]);
 
+/* aead_seal/aead_open may keep the last key in a per-thread context, so that
+ * a run of packets under one key does not re-key for each: a thread calls
+ * aead_forget() when it is done with a batch, which wipes that copy. */
+void aead_forget(void);
+
 /* XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha), used by cookie replies;
  * same conventions as aead_seal/aead_open. */
 void xaead_seal(uint8_t *dst, const uint8_t *src, size_t src_len,

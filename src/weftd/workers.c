@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "crypto/crypto.h"
 #include "util/env.h"
 
 #define FIELD_BITS 20
@@ -80,6 +81,7 @@ static void *worker_main(void *p)
 			claim_and_run(w);
 			continue;
 		}
+		aead_forget(); /* no session key stays with an idle helper */
 		atomic_fetch_add(&w->sleepers, 1);
 		/* Checked again after saying so: a batch published in between
 		 * either bumped `wake` (the wait returns at once) or is seen here. */

@@ -98,6 +98,7 @@ void batch_run(struct weft_device *dev)
 	else
 		for (size_t i = 0; i < b->count; i++)
 			job_run(b->jobs, i);
+	aead_forget(); /* this thread's copy of the last key (helpers wipe theirs when idle) */
 	/* Sealed: the caller may send them now. */
 	out->send_count += b->sends;
 	b->sends = 0;

@@ -320,6 +320,44 @@ static void aead_backends_agree_in_place(void)
 	CHECK_EQ(tampered_opened, 0);
 }
 
+/* The OpenSSL context keeps the last key between calls: runs under one key,
+ * keys alternating, and a key changed in place all give libsodium's bytes;
+ * aead_forget() leaves no key behind. */
+static void aead_key_kept_between_calls(void)
+{
+	enum { LEN = 1420, ROUNDS = 64 };
+	static uint8_t pt[LEN], want[LEN + 16], got[LEN + 16];
+	uint8_t keys[2][32], nonce[12] = { 0 };
+	int wrong = 0;
+
+	fill(keys[0], 32);
+	fill(keys[1], 32);
+	fill(pt, LEN);
+	for (int i = 0; i < ROUNDS; i++) {
+		/* 0..15 key 0; then alternating; then key 1 changed in place */
+		const uint8_t *key = keys[i < 16 ? 0 : i < 48 ? i % 2 : 1];
+		uint64_t counter = (uint64_t)i * 7919;
+
+		if (i >= 48)
+			keys[1][i % 32] ^= 0x5a;
+		for (int b = 0; b < 8; b++)
+			nonce[4 + b] = (uint8_t)(counter >> (8 * b));
+		aead_backend_seal(AEAD_SODIUM, want, pt, LEN, NULL, 0, nonce, key);
+		aead_seal(got, pt, LEN, NULL, 0, counter, key);
+		wrong += memcmp(got, want, LEN + 16) != 0;
+		wrong += !aead_open(got, got, LEN + 16, NULL, 0, counter, key) || memcmp(got, pt, LEN) != 0;
+	}
+	CHECK_EQ(wrong, 0);
+	CHECK(aead_backend_holds_key());
+	aead_forget();
+	CHECK(!aead_backend_holds_key());
+	aead_forget(); /* twice is fine */
+	aead_seal(got, pt, LEN, NULL, 0, 1, keys[0]);
+	CHECK(aead_backend_holds_key());
+	aead_forget();
+	CHECK(!aead_backend_holds_key());
+}
+
 /* Several threads sealing and opening at once, each with OpenSSL's
  * per-thread context, checked against libsodium. */
 struct thread_job { uint64_t seed; int errors; };
@@ -643,6 +681,7 @@ int main(void)
 	RUN(aead_rfc8439_a5);
 	RUN(aead_rejects_tampering);
 	RUN(aead_backends_agree_in_place);
+	RUN(aead_key_kept_between_calls);
 	RUN(aead_threads);
 	RUN(xaead_draft_a3_1);
 	RUN(blake2s_rfc7693_abc);

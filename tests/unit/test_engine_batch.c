@@ -12,6 +12,7 @@
  * path; weft_tick ends a batch; weft_device_free leaves the output alone. */
 /* weftd's helper pool is not in libweft.a: compile it in. */
 #include "weftd/workers.c"
+#include "crypto/aead_backend.h"
 
 #include "test.h"
 #include "engine_harness.h"
@@ -268,6 +269,7 @@ static void receive_batch_in_order(void)
 	CHECK_EQ(bt_receive_batch(&w.b, NULL, 20), 0);
 	CHECK(delivered_exactly(&w.b, order, 20));
 	CHECK(drops_rose_by(w.b.dev, before, none));
+	CHECK(!aead_backend_holds_key()); /* the batch wiped its thread's copy */
 	size_t bytes = 0;
 	for (size_t i = 0; i < 20; i++)
 		bytes += grabbed[i].len;
