@@ -62,20 +62,39 @@ static uint64_t tail_word(const uint8_t *p, size_t n)
 	return w;
 }
 
+/* 32-bit words into four 64-bit sums: independent additions with no carry
+ * to chase (a sum cannot overflow before 2^32 words), which the CPU runs
+ * side by side; the end-around carry is taken once, at the end. The ones'
+ * complement sum is the same over 16-, 32- or 64-bit words. */
+struct sum4 { uint64_t s[4]; };
+
+static inline void sum4_add(struct sum4 *a, const uint8_t *p)
+{
+	uint32_t w[4];
+
+	memcpy(w, p, sizeof(w));
+	for (int k = 0; k < 4; k++)
+		a->s[k] += w[k];
+}
+
+static inline uint64_t sum4_done(const struct sum4 *a, uint64_t acc)
+{
+	for (int k = 0; k < 4; k++)
+		acc = add_carry(acc, a->s[k]);
+	return acc;
+}
+
 static uint64_t sum_bytes(uint64_t acc, const uint8_t *p, size_t n)
 {
-	uint64_t w0, w1, w2, w3;
+	struct sum4 a = { { 0 } };
 
-	for (; n >= 32; p += 32, n -= 32) {
-		memcpy(&w0, p, 8);
-		memcpy(&w1, p + 8, 8);
-		memcpy(&w2, p + 16, 8);
-		memcpy(&w3, p + 24, 8);
-		acc = add_carry(add_carry(add_carry(add_carry(acc, w0), w1), w2), w3);
-	}
+	for (; n >= 16; p += 16, n -= 16)
+		sum4_add(&a, p);
+	acc = sum4_done(&a, acc);
 	for (; n >= 8; p += 8, n -= 8) {
-		memcpy(&w0, p, 8);
-		acc = add_carry(acc, w0);
+		uint64_t w;
+		memcpy(&w, p, 8);
+		acc = add_carry(acc, w);
 	}
 	return n ? add_carry(acc, tail_word(p, n)) : acc;
 }
@@ -83,29 +102,15 @@ static uint64_t sum_bytes(uint64_t acc, const uint8_t *p, size_t n)
 /* Copies n bytes and adds them to the sum in the same pass. */
 static uint64_t copy_sum(uint8_t *dst, const uint8_t *src, size_t n, uint64_t acc)
 {
-	uint64_t w0, w1, w2, w3;
+	struct sum4 a = { { 0 } };
 
-	for (; n >= 32; src += 32, dst += 32, n -= 32) {
-		memcpy(&w0, src, 8);
-		memcpy(&w1, src + 8, 8);
-		memcpy(&w2, src + 16, 8);
-		memcpy(&w3, src + 24, 8);
-		memcpy(dst, &w0, 8);
-		memcpy(dst + 8, &w1, 8);
-		memcpy(dst + 16, &w2, 8);
-		memcpy(dst + 24, &w3, 8);
-		acc = add_carry(add_carry(add_carry(add_carry(acc, w0), w1), w2), w3);
+	for (; n >= 16; src += 16, dst += 16, n -= 16) {
+		memcpy(dst, src, 16);
+		sum4_add(&a, src);
 	}
-	for (; n >= 8; src += 8, dst += 8, n -= 8) {
-		memcpy(&w0, src, 8);
-		memcpy(dst, &w0, 8);
-		acc = add_carry(acc, w0);
-	}
-	if (n) {
-		memcpy(dst, src, n);
-		acc = add_carry(acc, tail_word(src, n));
-	}
-	return acc;
+	acc = sum4_done(&a, acc);
+	memcpy(dst, src, n);
+	return sum_bytes(acc, src, n);
 }
 
 /* Folds to 16 bits, still in host order (store it with memcpy). */
