@@ -68,6 +68,10 @@ static inline void h_parallel_reversed(void *ctx, void (*job)(void *arg, size_t 
 		job(arg, i);
 }
 
+/* Set before world_init, when a test needs its own: the engines'
+ * env.parallel (called with the node as ctx), in place of the above. */
+static void (*harness_parallel)(void *ctx, void (*job)(void *arg, size_t i), void *arg, size_t n);
+
 static inline uint64_t h_now(void *ctx) { return ((struct node *)ctx)->world->now; }
 static inline uint64_t h_wall(void *ctx) { return ((struct node *)ctx)->world->wall + ((struct node *)ctx)->world->now; }
 static inline void h_random(void *ctx, uint8_t *buf, size_t len)
@@ -101,7 +105,8 @@ static inline void node_init(struct world *w, struct node *n, struct node *other
 	n->other = other;
 	n->log = calloc(MAX_RECORDED, sizeof(*n->log));
 	struct weft_env env = { .now_ns = h_now, .wall_ns = h_wall, .random = h_random, .ctx = n,
-				.parallel = harness_batched ? h_parallel_reversed : NULL };
+				.parallel = harness_parallel ? harness_parallel
+						 : harness_batched ? h_parallel_reversed : NULL };
 	n->dev = weft_device_new(&env);
 	h_random(n, n->priv, 32);
 	weft_device_set_private_key(n->dev, n->priv);

@@ -168,6 +168,23 @@ static void bt_establish(uint64_t seed)
 	CHECK_EQ(w.b.delivered, 1);
 }
 
+/* Counts what n delivered and frees its deliver slots, as world_flush does. */
+static void bt_count_delivered(struct node *n)
+{
+	n->delivered += n->out.deliver_count;
+	n->out.deliver_count = 0;
+}
+
+/* A test's end: b's deliveries counted, whatever waits crosses, and the
+ * session still carries data both ways. */
+static void bt_finish(void)
+{
+	bt_count_delivered(&w.b);
+	world_flush(&w);
+	CHECK(session_works(&w));
+	world_free(&w);
+}
+
 /* ---- sending ----------------------------------------------------------------- */
 
 static void send_counts_move_at_end(void)
@@ -566,8 +583,7 @@ static void initiation_inside_a_batch(void)
 	CHECK(deliver_buffers_intact(&w.b));
 	CHECK_EQ(w.b.out.send_count, 1);
 	CHECK_EQ(queued(&w.b, MESSAGE_HANDSHAKE_RESPONSE), 1);
-	w.b.delivered += w.b.out.deliver_count;
-	w.b.out.deliver_count = 0;
+	bt_count_delivered(&w.b);
 	world_flush(&w); /* the response to a, a's confirmation to b */
 	CHECK(current_keypair(&w.a)->local_index != a_old);
 	CHECK(current_keypair(&w.b)->local_index != b_old);
@@ -598,8 +614,7 @@ static void response_inside_a_batch(void)
 	bt_send(&w.a, 0, 1, 200);
 	for (size_t i = 0; i < nb; i++)
 		weft_receive(w.a.dev, from_b[i].data, from_b[i].len, &w.b.addr, &w.a.out);
-	w.a.delivered += w.a.out.deliver_count;
-	w.a.out.deliver_count = 0;
+	bt_count_delivered(&w.a);
 	bt_send(&w.a, 1, 2, 300);
 	size_t count = bt_grab(&w.a, 0);
 	CHECK_EQ(count, 4);
@@ -615,11 +630,7 @@ static void response_inside_a_batch(void)
 	/* the keepalive that confirms b's session, sealed by the batch's end */
 	CHECK_EQ(w.b.out.send_count, 1);
 	CHECK_EQ(queued(&w.b, 5), 1);
-	w.b.delivered += w.b.out.deliver_count;
-	w.b.out.deliver_count = 0;
-	world_flush(&w);
-	CHECK(session_works(&w));
-	world_free(&w);
+	bt_finish();
 }
 
 /* Within one batch b gets a's first packets under the new key (which
@@ -670,11 +681,7 @@ static void key_rotation_inside_a_batch(void)
 	CHECK(drops_rose_by(w.b.dev, before, none));
 	CHECK(w.b.peer->keypairs.next == NULL);
 	CHECK(w.b.peer->keypairs.previous == b_prev);
-	w.b.delivered += w.b.out.deliver_count;
-	w.b.out.deliver_count = 0;
-	world_flush(&w);
-	CHECK(session_works(&w));
-	world_free(&w);
+	bt_finish();
 }
 
 /* b has a previous keypair (K1, after a rekey by a) and starts a rekey of
@@ -705,8 +712,7 @@ static void response_retires_a_key_in_use(bool data_first)
 	for (size_t i = 0; i < from_b; i++)
 		weft_receive(w.a.dev, w.b.send[i].data, w.b.send[i].len, &w.b.addr, &w.a.out);
 	node_reset_out(&w.b);
-	w.a.delivered += w.a.out.deliver_count;
-	w.a.out.deliver_count = 0;
+	bt_count_delivered(&w.a);
 	CHECK_EQ(bt_grab(&w.a, 1), 1);
 	CHECK_EQ(classify(grabbed[1].data, grabbed[1].len), MESSAGE_HANDSHAKE_RESPONSE);
 	grabbed[0] = late;
@@ -720,11 +726,7 @@ static void response_retires_a_key_in_use(bool data_first)
 	CHECK(current_keypair(&w.b)->i_am_the_initiator);
 	CHECK(w.b.peer->keypairs.previous != k1);
 	CHECK_EQ(queued(&w.b, 5), 1); /* b confirms K3 */
-	w.b.delivered += w.b.out.deliver_count;
-	w.b.out.deliver_count = 0;
-	world_flush(&w);
-	CHECK(session_works(&w));
-	world_free(&w);
+	bt_finish();
 }
 
 static void response_retires_a_key_queued_before(void) { response_retires_a_key_in_use(true); }
@@ -765,11 +767,7 @@ static void deferred_response_retires_a_key_in_use(void)
 	CHECK(drops_rose_by(w.b.dev, before, none));
 	CHECK_EQ(queued(&w.b, MESSAGE_HANDSHAKE_RESPONSE), 1);
 	CHECK(w.b.peer->keypairs.previous == NULL && w.b.peer->keypairs.next != NULL);
-	w.b.delivered += w.b.out.deliver_count;
-	w.b.out.deliver_count = 0;
-	world_flush(&w);
-	CHECK(session_works(&w));
-	world_free(&w);
+	bt_finish();
 }
 
 /* b, the responder, has packets staged for want of a confirmed session;
@@ -795,8 +793,7 @@ static void confirmation_inside_a_batch_sends_staged(void)
 	CHECK_EQ(w.b.out.deliver_count, 1);
 	CHECK_EQ(w.b.peer->staged_count, 0);
 	CHECK_EQ(queued(&w.b, MESSAGE_DATA), 2);
-	w.b.delivered += w.b.out.deliver_count;
-	w.b.out.deliver_count = 0;
+	bt_count_delivered(&w.b);
 	count = bt_grab(&w.b, 0);
 	for (size_t i = 0; i < count; i++)
 		weft_receive(w.a.dev, grabbed[i].data, grabbed[i].len, &w.b.addr, &w.a.out);
@@ -833,30 +830,11 @@ static void par_record(void *ctx, void (*job)(void *arg, size_t i), void *arg, s
 }
 
 /* world_init, but the engines' env has par_record as its parallel. */
-static void par_node(struct world *wd, struct node *n, struct node *other, uint8_t host)
-{
-	node_init(wd, n, other, host);
-	weft_device_free(n->dev);
-	struct weft_env env = { .now_ns = h_now, .wall_ns = h_wall, .random = h_random,
-				.parallel = par_record, .ctx = n };
-	n->dev = weft_device_new(&env);
-	weft_device_set_private_key(n->dev, n->priv);
-	weft_device_public_key(n->dev, n->pub);
-}
-
 static void par_world_init(struct world *wd, uint64_t seed)
 {
-	memset(wd, 0, sizeof(*wd));
-	wd->rng = seed;
-	wd->now = 1000 * NSEC_PER_SEC;
-	wd->wall = 1764460800ULL * NSEC_PER_SEC;
-	par_node(wd, &wd->a, &wd->b, 1);
-	par_node(wd, &wd->b, &wd->a, 2);
-	wd->a.peer = weft_peer_add(wd->a.dev, wd->b.pub);
-	wd->b.peer = weft_peer_add(wd->b.dev, wd->a.pub);
-	weft_peer_allowed_ip_add(wd->a.peer, AF_INET, wd->b.tunnel_ip, 32);
-	weft_peer_allowed_ip_add(wd->b.peer, AF_INET, wd->a.tunnel_ip, 32);
-	weft_peer_set_endpoint(wd->a.peer, &wd->b.addr);
+	harness_parallel = par_record;
+	world_init(wd, seed);
+	harness_parallel = NULL;
 }
 
 /* Everything a run produced, to compare runs byte for byte. */

@@ -861,6 +861,18 @@ static int hdr_is_zero(const struct virtio_net_hdr *h)
 static struct offload_gro gro;
 static struct capture cap;
 
+/* Feeds GRO afresh the n segments of one stream, each after the first
+ * merging, and flushes: they must come out as one packet, in cap. */
+static void gro_merge_all(uint8_t *const *pkts, const size_t *lens, size_t n)
+{
+	offload_gro_init(&gro);
+	for (size_t i = 0; i < n; i++)
+		CHECK_EQ(offload_gro_add(&gro, pkts[i], lens[i]), i > 0);
+	offload_gro_flush(&gro, capture_write, &cap);
+	CHECK_EQ(cap.bad_iov, 0);
+	CHECK_EQ(cap.n, 1);
+}
+
 /* A kernel-accepted GSO write: the checks virtio_net_hdr_to_skb and
  * tcp_gso_segment make, and what our own splitter needs. */
 static void check_super(const struct virtio_net_hdr *h, const uint8_t *p, size_t len)
@@ -1007,12 +1019,7 @@ static void gro_concat(void)
 				pkts[7][l4 + 13] |= TCP_PSH;
 				ref_set_l4(pkts[7], lens[7], l4, IPPROTO_TCP, 16);
 			}
-			offload_gro_init(&gro);
-			for (size_t i = 0; i < n; i++)
-				CHECK_EQ(offload_gro_add(&gro, pkts[i], lens[i]), i > 0);
-			offload_gro_flush(&gro, capture_write, &cap);
-			CHECK_EQ(cap.bad_iov, 0);
-			CHECK_EQ(cap.n, 1);
+			gro_merge_all(pkts, lens, n);
 			/* the expected bytes, built by hand */
 			memcpy(want, pkts[0], hdrs);
 			off = hdrs;
@@ -1380,12 +1387,7 @@ static void gro_tcp_checksum_ignored(void)
 				else
 					pkts[k][hdrs + 17] ^= 0x04;     /* a payload byte */
 				CHECK(!ref_l4_ok(pkts[k], lens[k], l4, IPPROTO_TCP));
-				offload_gro_init(&gro);
-				for (size_t i = 0; i < n; i++)
-					CHECK_EQ(offload_gro_add(&gro, pkts[i], lens[i]), i > 0);
-				offload_gro_flush(&gro, capture_write, &cap);
-				CHECK_EQ(cap.bad_iov, 0);
-				CHECK_EQ(cap.n, 1);
+				gro_merge_all(pkts, lens, n);
 				if (cap.n == 1 && cap.len[0] == hdrs + 5000) {
 					int m;
 

@@ -277,6 +277,17 @@ static int vanished_ifindex(void)
 	return i;
 }
 
+/* mh's one control message: len bytes of data (the buffer zeroed and big enough). */
+static void put_cmsg(struct msghdr *mh, int level, int type, const void *data, size_t len)
+{
+	mh->msg_controllen = CMSG_SPACE(len);
+	struct cmsghdr *cm = CMSG_FIRSTHDR(mh);
+	cm->cmsg_level = level;
+	cm->cmsg_type = type;
+	cm->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(cm), data, len);
+}
+
 /* What sendmsg says, without udp.c, to a datagram from src (with ifindex)
  * to dst:port: 0 when it was sent, else errno. */
 static int probe_source_errno(int family, const char *src, int ifindex, const char *dst, uint16_t port)
@@ -296,21 +307,11 @@ static int probe_source_errno(int family, const char *src, int ifindex, const ch
 	if (family == AF_INET) {
 		struct in_pktinfo pi = { .ipi_ifindex = ifindex };
 		inet_pton(AF_INET, src, &pi.ipi_spec_dst);
-		mh.msg_controllen = CMSG_SPACE(sizeof(pi));
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = IPPROTO_IP;
-		cm->cmsg_type = IP_PKTINFO;
-		cm->cmsg_len = CMSG_LEN(sizeof(pi));
-		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+		put_cmsg(&mh, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi));
 	} else {
 		struct in6_pktinfo pi = { .ipi6_ifindex = (unsigned)ifindex };
 		inet_pton(AF_INET6, src, &pi.ipi6_addr);
-		mh.msg_controllen = CMSG_SPACE(sizeof(pi));
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = IPPROTO_IPV6;
-		cm->cmsg_type = IPV6_PKTINFO;
-		cm->cmsg_len = CMSG_LEN(sizeof(pi));
-		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+		put_cmsg(&mh, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof(pi));
 	}
 	CHECK(fd >= 0);
 	err = sendmsg(fd, &mh, 0) < 0 ? errno : 0;
@@ -365,6 +366,29 @@ static const char *loopback(int family)
 static int family_fd(const struct udp *u, int family)
 {
 	return family == AF_INET ? u->fd4 : u->fd6;
+}
+
+/* What most tests send and receive with: a sending udp (GSO as asked), a
+ * receiving one (GRO as asked) and the buffers datagrams land in. */
+struct pair {
+	struct udp tx, rx;
+	struct udp_rx *in;
+};
+
+static void pair_open(struct pair *p, bool tx_gso, bool rx_gro)
+{
+	p->in = malloc(sizeof(*p->in));
+	CHECK(p->in != NULL && udp_rx_init(p->in) == 0);
+	CHECK_EQ(open_with(&p->tx, tx_gso, true), 0);
+	CHECK_EQ(open_with(&p->rx, true, rx_gro), 0);
+}
+
+static void pair_close(struct pair *p)
+{
+	udp_close(&p->tx);
+	udp_close(&p->rx);
+	udp_rx_free(p->in);
+	free(p->in);
 }
 
 /* ---- batches: datagrams tagged and numbered, so arrival order does not matter ---- */
@@ -423,33 +447,30 @@ struct hooks_seen {
 	unsigned refused_total, failed_total, stray;
 };
 
-static size_t hook_index(struct hooks_seen *h, const struct weft_packet *pkt)
+/* One report of pkt: counted in total, and in per[] at pkt's place in the
+ * batch (a packet from elsewhere is a stray). */
+static void hook_count(struct hooks_seen *h, const struct weft_packet *pkt, unsigned *total,
+		       unsigned per[BATCH_MAX])
 {
-	if (pkt < h->b->pkts || pkt >= h->b->pkts + h->b->n) {
+	(*total)++;
+	if (pkt < h->b->pkts || pkt >= h->b->pkts + h->b->n)
 		h->stray++;
-		return SIZE_MAX;
-	}
-	return (size_t)(pkt - h->b->pkts);
+	else
+		per[pkt - h->b->pkts]++;
 }
 
 static void on_refused(void *ctx, const struct weft_packet *pkt)
 {
 	struct hooks_seen *h = ctx;
-	size_t i = hook_index(h, pkt);
 
-	h->refused_total++;
-	if (i != SIZE_MAX)
-		h->refused[i]++;
+	hook_count(h, pkt, &h->refused_total, h->refused);
 }
 
 static void on_failed(void *ctx, const struct weft_packet *pkt)
 {
 	struct hooks_seen *h = ctx;
-	size_t i = hook_index(h, pkt);
 
-	h->failed_total++;
-	if (i != SIZE_MAX)
-		h->failed[i]++;
+	hook_count(h, pkt, &h->failed_total, h->failed);
 }
 
 static void send_batch(struct udp *u, const struct batch *b, struct hooks_seen *h)
@@ -617,6 +638,31 @@ static void test_open_binds_both_families(void)
 
 /* ---- receive: sender and local address; send: that address as the source ---- */
 
+/* u sends one datagram of len bytes to `to`, at the plain socket c: it
+ * leaves as one message, carrying a source (pktinfo) or not as `sticky`
+ * says, and arrives whole from from_ip at u's port. */
+static void send_one(struct udp *u, const struct weft_endpoint *to, size_t len, bool sticky, int c, int family,
+		     const char *from_ip)
+{
+	struct batch *b = batch_new(&len, 1, to, u);
+	struct hooks_seen h;
+	uint8_t buf[64];
+	struct sockaddr_in6 from;
+	socklen_t fl = sizeof(from);
+	struct pollfd p = { .fd = c, .events = POLLIN };
+
+	shim_reset();
+	send_batch(u, b, &h);
+	CHECK_EQ(h.failed_total + h.refused_total, 0);
+	CHECK_EQ(shim.msgs, 1);
+	CHECK_EQ(shim.pktinfo[0], sticky);
+	CHECK(poll(&p, 1, POLL_MS) == 1);
+	CHECK(recvfrom(c, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl) == (ssize_t)len);
+	CHECK(!memcmp(buf, b->pkts[0].data, len));
+	CHECK(sockaddr_is(&from, family, from_ip, u->port));
+	batch_free(b);
+}
+
 /* Two clients, sending to two local addresses of family (v4: 127.0.0.2 and
  * 127.0.0.1, so the recorded local address is not just "loopback"). */
 static void sticky_round_trip(int family)
@@ -646,50 +692,16 @@ static void sticky_round_trip(int family)
 		CHECK(udp_endpoint_has_src(&g->from[i]));
 		CHECK(src_is(&g->from[i], family, dst[which]));
 		CHECK_EQ(g->from[i].src_ifindex, lo_ifindex());
-		if (!which) { /* reply to the first from where it arrived */
-			struct weft_endpoint ep = g->from[i];
-			size_t len = 9;
-			struct batch *b = batch_new(&len, 1, &ep, &u);
-			struct hooks_seen h;
-			uint8_t buf[64];
-			struct sockaddr_in6 from;
-			socklen_t fl = sizeof(from);
-			struct pollfd p = { .fd = c, .events = POLLIN };
-
-			shim_reset();
-			send_batch(&u, b, &h);
-			CHECK_EQ(h.failed_total + h.refused_total, 0);
-			CHECK_EQ(shim.msgs, 1);
-			CHECK(shim.pktinfo[0]);
-			CHECK(poll(&p, 1, POLL_MS) == 1);
-			CHECK(recvfrom(c, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl) == 9);
-			CHECK(!memcmp(buf, b->pkts[0].data, 9));
-			CHECK(sockaddr_is(&from, family, dst[0], u.port));
-			batch_free(b);
-		}
+		if (!which) /* reply to the first from where it arrived */
+			send_one(&u, &g->from[i], 9, true, c, family, dst[0]);
 	}
 	got_free(g);
 
 	/* without a sticky source the kernel picks one: no pktinfo goes out */
 	struct weft_endpoint plain = endpoint(family, loopback(family), cport, NULL, 0);
-	size_t len = 12;
-	struct batch *b = batch_new(&len, 1, &plain, &u);
-	struct hooks_seen h;
-	uint8_t buf[64];
-	struct sockaddr_in6 from;
-	socklen_t fl = sizeof(from);
-	struct pollfd p = { .fd = c, .events = POLLIN };
 
 	CHECK(!udp_endpoint_has_src(&plain));
-	shim_reset();
-	send_batch(&u, b, &h);
-	CHECK_EQ(h.failed_total + h.refused_total, 0);
-	CHECK_EQ(shim.msgs, 1);
-	CHECK(!shim.pktinfo[0]);
-	CHECK(poll(&p, 1, POLL_MS) == 1);
-	CHECK(recvfrom(c, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl) == 12);
-	CHECK(sockaddr_is(&from, family, loopback(family), u.port));
-	batch_free(b);
+	send_one(&u, &plain, 12, false, c, family, loopback(family));
 
 	close(c);
 	udp_close(&u);
@@ -717,22 +729,19 @@ static const uint16_t mixed_segments[] = { 1200, 1000, 1400, 0 };
 
 static void gso_batch(int family, bool gso, bool gro)
 {
-	struct udp tx_u, rx_u;
-	struct udp_rx *rx = malloc(sizeof(*rx));
+	struct pair p;
 	struct hooks_seen h;
 
-	CHECK(rx != NULL && udp_rx_init(rx) == 0);
-	CHECK_EQ(open_with(&tx_u, gso, true), 0);
-	CHECK_EQ(open_with(&rx_u, true, gro), 0);
-	CHECK_EQ(tx_u.gso, gso);
-	CHECK_EQ(sockopt_int(family_fd(&rx_u, family), SOL_UDP, UDP_GRO), gro);
+	pair_open(&p, gso, gro);
+	CHECK_EQ(p.tx.gso, gso);
+	CHECK_EQ(sockopt_int(family_fd(&p.rx, family), SOL_UDP, UDP_GRO), gro);
 
 	/* with a sticky source, so pktinfo and UDP_SEGMENT share the control buffer */
-	struct weft_endpoint to = endpoint(family, loopback(family), rx_u.port, loopback(family),
+	struct weft_endpoint to = endpoint(family, loopback(family), p.rx.port, loopback(family),
 					   family == AF_INET ? 0 : lo_ifindex());
-	struct batch *b = batch_new(mixed_lens, MIXED_N, &to, &tx_u);
+	struct batch *b = batch_new(mixed_lens, MIXED_N, &to, &p.tx);
 	shim_reset();
-	send_batch(&tx_u, b, &h);
+	send_batch(&p.tx, b, &h);
 	CHECK_EQ(h.failed_total, 0);
 	CHECK_EQ(h.refused_total, 0);
 	CHECK_EQ(h.stray, 0);
@@ -753,16 +762,13 @@ static void gso_batch(int family, bool gso, bool gro)
 		}
 	}
 
-	struct got *g = receive(family_fd(&rx_u, family), rx, MIXED_N);
+	struct got *g = receive(family_fd(&p.rx, family), p.in, MIXED_N);
 	check_arrived(g, b);
 	/* GRO on: each GSO send arrives as one buffer; off: the kernel splits it */
 	CHECK_EQ(g->gro_buffers, gso && gro ? MIXED_RUNS - 1 : 0);
 	got_free(g);
 	batch_free(b);
-	udp_close(&tx_u);
-	udp_close(&rx_u);
-	udp_rx_free(rx);
-	free(rx);
+	pair_close(&p);
 }
 
 static void test_gso_to_gro_v4(void) { gso_batch(AF_INET, true, true); }
@@ -776,22 +782,19 @@ static void test_no_gso_to_gro_v6(void) { gso_batch(AF_INET6, false, true); }
  * byte bounds, one of them at the bound that applies, all arriving. */
 static void gso_bounds(int family, size_t n, size_t len)
 {
-	struct udp tx_u, rx_u;
-	struct udp_rx *rx = malloc(sizeof(*rx));
+	struct pair p;
 	struct hooks_seen h;
 	size_t lens[BATCH_MAX], most = 0, iovs = 0;
 	size_t bound = UDP_GSO_MAX_BYTES / len < UDP_GSO_MAX_SEGMENTS ? UDP_GSO_MAX_BYTES / len
 									 : UDP_GSO_MAX_SEGMENTS;
 
-	CHECK(rx != NULL && udp_rx_init(rx) == 0);
-	CHECK_EQ(open_with(&tx_u, true, true), 0);
-	CHECK_EQ(open_with(&rx_u, true, true), 0);
+	pair_open(&p, true, true);
 	for (size_t i = 0; i < n; i++)
 		lens[i] = len;
-	struct weft_endpoint to = endpoint(family, loopback(family), rx_u.port, NULL, 0);
-	struct batch *b = batch_new(lens, n, &to, &tx_u);
+	struct weft_endpoint to = endpoint(family, loopback(family), p.rx.port, NULL, 0);
+	struct batch *b = batch_new(lens, n, &to, &p.tx);
 	shim_reset();
-	send_batch(&tx_u, b, &h);
+	send_batch(&p.tx, b, &h);
 	CHECK_EQ(h.failed_total + h.refused_total, 0);
 	for (size_t i = 0; i < shim.msgs; i++) {
 		CHECK(shim.iovlen[i] <= UDP_GSO_MAX_SEGMENTS);
@@ -802,14 +805,11 @@ static void gso_bounds(int family, size_t n, size_t len)
 	}
 	CHECK_EQ(most, bound);
 	CHECK_EQ(iovs, n);
-	struct got *g = receive(family_fd(&rx_u, family), rx, n);
+	struct got *g = receive(family_fd(&p.rx, family), p.in, n);
 	check_arrived(g, b);
 	got_free(g);
 	batch_free(b);
-	udp_close(&tx_u);
-	udp_close(&rx_u);
-	udp_rx_free(rx);
-	free(rx);
+	pair_close(&p);
 }
 
 /* more than UDP_TX_BATCH datagrams, so udp_send_batch splits the call too */
@@ -819,21 +819,19 @@ static void test_gso_segment_bound(void) { gso_bounds(AF_INET, 200, 100); gso_bo
 /* A run is consecutive datagrams to one destination from one source. */
 static void test_gso_runs_need_one_destination(void)
 {
-	struct udp tx_u, a, c;
-	struct udp_rx *rx = malloc(sizeof(*rx));
+	struct pair p; /* p.rx is receiver a */
+	struct udp c;
 	struct hooks_seen h;
 	size_t lens[12];
 
-	CHECK(rx != NULL && udp_rx_init(rx) == 0);
-	CHECK_EQ(open_with(&tx_u, true, true), 0);
-	CHECK_EQ(open_with(&a, true, false), 0);
+	pair_open(&p, true, false);
 	CHECK_EQ(open_with(&c, true, false), 0);
 	for (size_t i = 0; i < 12; i++)
 		lens[i] = 500;
-	struct weft_endpoint to_a = endpoint(AF_INET, "127.0.0.1", a.port, NULL, 0);
+	struct weft_endpoint to_a = endpoint(AF_INET, "127.0.0.1", p.rx.port, NULL, 0);
 	struct weft_endpoint to_c = endpoint(AF_INET, "127.0.0.1", c.port, NULL, 0);
-	struct weft_endpoint to_a_src = endpoint(AF_INET, "127.0.0.1", a.port, "127.0.0.2", 0);
-	struct batch *b = batch_new(lens, 12, &to_a, &tx_u);
+	struct weft_endpoint to_a_src = endpoint(AF_INET, "127.0.0.1", p.rx.port, "127.0.0.2", 0);
+	struct batch *b = batch_new(lens, 12, &to_a, &p.tx);
 	/* a c a c | a a a | c c | a(src 127.0.0.2) a(src 127.0.0.2) a */
 	static const int dest[12] = { 0, 1, 0, 1, 0, 0, 0, 1, 1, 2, 2, 0 };
 	static const size_t runs[] = { 1, 1, 1, 1, 3, 2, 2, 1 };
@@ -842,7 +840,7 @@ static void test_gso_runs_need_one_destination(void)
 		b->from_ip[i] = dest[i] == 2 ? "127.0.0.2" : "127.0.0.1";
 	}
 	shim_reset();
-	send_batch(&tx_u, b, &h);
+	send_batch(&p.tx, b, &h);
 	CHECK_EQ(h.failed_total + h.refused_total, 0);
 	CHECK_EQ(shim.msgs, sizeof(runs) / sizeof(runs[0]));
 	for (size_t i = 0; i < shim.msgs && i < sizeof(runs) / sizeof(runs[0]); i++)
@@ -851,21 +849,18 @@ static void test_gso_runs_need_one_destination(void)
 	/* each receiver sees only its own: mark the other's as not expected */
 	struct batch *view = calloc(1, sizeof(*view));
 	for (int r = 0; r < 2; r++) {
-		struct udp *u = r ? &c : &a;
+		struct udp *u = r ? &c : &p.rx;
 		*view = *b;
 		for (size_t i = 0; i < 12; i++)
 			view->lost[i] = (dest[i] == 1) != (r == 1);
-		struct got *g = receive(u->fd4, rx, r ? 4 : 8);
+		struct got *g = receive(u->fd4, p.in, r ? 4 : 8);
 		check_arrived(g, view);
 		got_free(g);
 	}
 	free(view);
 	batch_free(b);
-	udp_close(&tx_u);
-	udp_close(&a);
 	udp_close(&c);
-	udp_rx_free(rx);
-	free(rx);
+	pair_close(&p);
 }
 
 /* ---- sizes ---- */
@@ -874,32 +869,26 @@ static void test_gso_runs_need_one_destination(void)
  * on its own, and the datagrams around it still go. */
 static void sizes(int family)
 {
-	struct udp tx_u, rx_u;
-	struct udp_rx *rx = malloc(sizeof(*rx));
+	struct pair p;
 	struct hooks_seen h;
 	size_t max = family == AF_INET ? V4_PAYLOAD_MAX : V6_PAYLOAD_MAX;
 	size_t lens[] = { 500, max, max + 1, 500, UDP_DATAGRAM_MAX + 1, 8 };
 
-	CHECK(rx != NULL && udp_rx_init(rx) == 0);
-	CHECK_EQ(open_with(&tx_u, true, true), 0);
-	CHECK_EQ(open_with(&rx_u, true, true), 0);
-	struct weft_endpoint to = endpoint(family, loopback(family), rx_u.port, NULL, 0);
-	struct batch *b = batch_new(lens, 6, &to, &tx_u);
+	pair_open(&p, true, true);
+	struct weft_endpoint to = endpoint(family, loopback(family), p.rx.port, NULL, 0);
+	struct batch *b = batch_new(lens, 6, &to, &p.tx);
 	b->lost[2] = b->lost[4] = true;
-	send_batch(&tx_u, b, &h);
+	send_batch(&p.tx, b, &h);
 	CHECK_EQ(h.failed_total, 2);
 	CHECK_EQ(h.failed[2], 1);
 	CHECK_EQ(h.failed[4], 1);
 	CHECK_EQ(h.refused_total, 0);
-	CHECK(tx_u.gso); /* a datagram that is too big says nothing about GSO */
-	struct got *g = receive(family_fd(&rx_u, family), rx, 4);
+	CHECK(p.tx.gso); /* a datagram that is too big says nothing about GSO */
+	struct got *g = receive(family_fd(&p.rx, family), p.in, 4);
 	check_arrived(g, b);
 	got_free(g);
 	batch_free(b);
-	udp_close(&tx_u);
-	udp_close(&rx_u);
-	udp_rx_free(rx);
-	free(rx);
+	pair_close(&p);
 }
 
 static void test_max_and_oversize_v4(void) { sizes(AF_INET); }
@@ -913,48 +902,45 @@ static void test_max_and_oversize_v6(void) { sizes(AF_INET6); }
  * only datagrams that carried the vanished source; nothing fails. */
 static void vanished_source(int family, const char *src, int ifindex)
 {
-	struct udp tx_u, rx_u;
-	struct udp_rx *rx = malloc(sizeof(*rx));
+	struct pair p;
 	struct hooks_seen h;
 	const char *valid = family == AF_INET ? "127.0.0.2" : "::1";
 	int valid_ifindex = family == AF_INET ? 0 : lo_ifindex();
 
-	CHECK(rx != NULL && udp_rx_init(rx) == 0);
-	CHECK_EQ(open_with(&tx_u, true, true), 0);
-	CHECK_EQ(open_with(&rx_u, true, true), 0);
+	pair_open(&p, true, true);
 
 	/* What this kernel says, which udp.c must read as a refusal. */
-	int err = probe_source_errno(family, src, ifindex, loopback(family), rx_u.port);
+	int err = probe_source_errno(family, src, ifindex, loopback(family), p.rx.port);
 	printf("# %s source %s (ifindex %d) refused with %s\n", family == AF_INET ? "IPv4" : "IPv6", src,
 	       ifindex, err ? strerrorname_np(err) : "nothing: it was sent");
 	CHECK(err != 0);
 	CHECK(source_refusal(err));
 
 	/* one datagram alone */
-	struct weft_endpoint gone = endpoint(family, loopback(family), rx_u.port, src, ifindex);
+	struct weft_endpoint gone = endpoint(family, loopback(family), p.rx.port, src, ifindex);
 	size_t one = 100;
-	struct batch *b = batch_new(&one, 1, &gone, &tx_u);
+	struct batch *b = batch_new(&one, 1, &gone, &p.tx);
 	CHECK(udp_endpoint_has_src(&gone));
 	shim_reset();
-	send_batch(&tx_u, b, &h);
+	send_batch(&p.tx, b, &h);
 	CHECK_EQ(h.failed_total, 0);
 	CHECK_EQ(h.refused_total, 1);
 	CHECK_EQ(h.refused[0], 1);
 	CHECK_EQ(shim.msgs, 1);
 	CHECK(!shim.pktinfo[0]); /* what left had no source */
-	struct got *g = receive(family_fd(&rx_u, family), rx, 1);
+	struct got *g = receive(family_fd(&p.rx, family), p.in, 1);
 	check_arrived(g, b);
 	got_free(g);
 	batch_free(b);
 
 	/* a batch mixing it with others */
 	size_t lens[] = { 1000, 1000, 1000, 1000 };
-	b = batch_new(lens, 4, &gone, &tx_u);
-	b->pkts[2].endpoint = endpoint(family, loopback(family), rx_u.port, NULL, 0);
-	b->pkts[3].endpoint = endpoint(family, loopback(family), rx_u.port, valid, valid_ifindex);
+	b = batch_new(lens, 4, &gone, &p.tx);
+	b->pkts[2].endpoint = endpoint(family, loopback(family), p.rx.port, NULL, 0);
+	b->pkts[3].endpoint = endpoint(family, loopback(family), p.rx.port, valid, valid_ifindex);
 	b->from_ip[3] = valid;
 	shim_reset();
-	send_batch(&tx_u, b, &h);
+	send_batch(&p.tx, b, &h);
 	CHECK_EQ(h.failed_total, 0);
 	CHECK_EQ(h.stray, 0);
 	CHECK(h.refused[0] == 1);                /* the run: reported by its first datagram */
@@ -963,16 +949,13 @@ static void vanished_source(int family, const char *src, int ifindex)
 	CHECK_EQ(shim.msgs, 3);
 	for (size_t i = 0; i < shim.msgs && i < 3; i++)
 		CHECK_EQ(shim.pktinfo[i], i == 2); /* only the valid source was kept */
-	g = receive(family_fd(&rx_u, family), rx, 4);
+	g = receive(family_fd(&p.rx, family), p.in, 4);
 	check_arrived(g, b);
 	got_free(g);
 	batch_free(b);
-	CHECK(tx_u.gso); /* a refused source says nothing about GSO */
+	CHECK(p.tx.gso); /* a refused source says nothing about GSO */
 
-	udp_close(&tx_u);
-	udp_close(&rx_u);
-	udp_rx_free(rx);
-	free(rx);
+	pair_close(&p);
 }
 
 /* IPv4: this kernel says ENETUNREACH (the regression), others EINVAL. */
@@ -1010,34 +993,28 @@ static void test_vanished_interface_v6(void)
  * one socket, no root needed. */
 static void test_gso_over_path_mtu(void)
 {
-	struct udp tx_u, rx_u;
-	struct udp_rx *rx = malloc(sizeof(*rx));
+	struct pair p;
 	struct hooks_seen h;
 	int mtu = 1280;
 	size_t lens[8] = { 1400, 1400, 1400, 1400, 1400, 1400, 1400, 900 };
 
-	CHECK(rx != NULL && udp_rx_init(rx) == 0);
-	CHECK_EQ(open_with(&tx_u, true, true), 0);
-	CHECK_EQ(open_with(&rx_u, true, false), 0);
-	CHECK(setsockopt(tx_u.fd6, IPPROTO_IPV6, IPV6_MTU, &mtu, sizeof(mtu)) == 0);
-	struct weft_endpoint to = endpoint(AF_INET6, "::1", rx_u.port, "::1", lo_ifindex());
-	struct batch *b = batch_new(lens, 8, &to, &tx_u);
+	pair_open(&p, true, false);
+	CHECK(setsockopt(p.tx.fd6, IPPROTO_IPV6, IPV6_MTU, &mtu, sizeof(mtu)) == 0);
+	struct weft_endpoint to = endpoint(AF_INET6, "::1", p.rx.port, "::1", lo_ifindex());
+	struct batch *b = batch_new(lens, 8, &to, &p.tx);
 	shim_reset();
-	send_batch(&tx_u, b, &h);
+	send_batch(&p.tx, b, &h);
 	CHECK_EQ(h.refused_total, 0);
 	CHECK_EQ(h.stray, 0);
 	CHECK_EQ(h.failed_total, 0);
 	for (size_t i = 0; i < shim.msgs; i++)
 		CHECK(shim.pktinfo[i]); /* the source was kept */
-	struct got *g = receive(rx_u.fd6, rx, 8);
+	struct got *g = receive(p.rx.fd6, p.in, 8);
 	check_arrived(g, b);
 	got_free(g);
 	batch_free(b);
-	CHECK(tx_u.gso);
-	udp_close(&tx_u);
-	udp_close(&rx_u);
-	udp_rx_free(rx);
-	free(rx);
+	CHECK(p.tx.gso);
+	pair_close(&p);
 }
 
 /* ---- send errors (through the shim) ---- */
@@ -1046,189 +1023,166 @@ static void test_gso_over_path_mtu(void)
  * for good and the datagrams leave one by one. */
 static void test_gso_eio_falls_back(void)
 {
-	struct udp tx_u, rx_u;
-	struct udp_rx *rx = malloc(sizeof(*rx));
+	struct pair p;
 	struct hooks_seen h;
 
-	CHECK(rx != NULL && udp_rx_init(rx) == 0);
-	CHECK_EQ(open_with(&tx_u, true, true), 0);
-	CHECK_EQ(open_with(&rx_u, true, true), 0);
+	pair_open(&p, true, true);
 	for (int round = 0; round < 2; round++) {
-		struct weft_endpoint to = endpoint(AF_INET, "127.0.0.1", rx_u.port, "127.0.0.1", 0);
-		struct batch *b = batch_new(mixed_lens, MIXED_N, &to, &tx_u);
+		struct weft_endpoint to = endpoint(AF_INET, "127.0.0.1", p.rx.port, "127.0.0.1", 0);
+		struct batch *b = batch_new(mixed_lens, MIXED_N, &to, &p.tx);
 		shim_reset();
 		shim.gso_errno = EIO;
-		send_batch(&tx_u, b, &h);
-		CHECK(!tx_u.gso);
+		send_batch(&p.tx, b, &h);
+		CHECK(!p.tx.gso);
 		CHECK_EQ(h.failed_total + h.refused_total, 0);
 		CHECK_EQ(shim.msgs, MIXED_N);
 		for (size_t i = 0; i < shim.msgs; i++)
 			CHECK_EQ(shim.iovlen[i], 1);
-		struct got *g = receive(rx_u.fd4, rx, MIXED_N);
+		struct got *g = receive(p.rx.fd4, p.in, MIXED_N);
 		check_arrived(g, b);
 		got_free(g);
 		batch_free(b);
 	}
-	udp_close(&tx_u);
-	udp_close(&rx_u);
-	udp_rx_free(rx);
-	free(rx);
+	pair_close(&p);
 }
 
 /* EINTR is retried; EAGAIN (the send timeout) fails just the datagrams of
  * that message; a kernel taking one message a call loses nothing. */
 static void test_send_errors_per_message(void)
 {
-	struct udp tx_u, rx_u;
-	struct udp_rx *rx = malloc(sizeof(*rx));
+	struct pair p;
 	struct hooks_seen h;
 
-	CHECK(rx != NULL && udp_rx_init(rx) == 0);
-	CHECK_EQ(open_with(&tx_u, true, true), 0);
-	CHECK_EQ(open_with(&rx_u, true, false), 0);
-	struct weft_endpoint to = endpoint(AF_INET6, "::1", rx_u.port, NULL, 0);
+	pair_open(&p, true, false);
+	struct weft_endpoint to = endpoint(AF_INET6, "::1", p.rx.port, NULL, 0);
 
 	/* runs: [0..10] [11..17] [18..21] [22] */
-	struct batch *b = batch_new(mixed_lens, MIXED_N, &to, &tx_u);
+	struct batch *b = batch_new(mixed_lens, MIXED_N, &to, &p.tx);
 	shim_reset();
 	shim.fail_lead = b->pkts[11].data;
 	shim.fail_errno = EINTR;
 	shim.fail_times = 1;
-	send_batch(&tx_u, b, &h);
+	send_batch(&p.tx, b, &h);
 	CHECK_EQ(shim.fail_times, 0);
 	CHECK_EQ(h.failed_total + h.refused_total, 0);
-	struct got *g = receive(rx_u.fd6, rx, MIXED_N);
+	struct got *g = receive(p.rx.fd6, p.in, MIXED_N);
 	check_arrived(g, b);
 	got_free(g);
 	batch_free(b);
 
-	b = batch_new(mixed_lens, MIXED_N, &to, &tx_u);
+	b = batch_new(mixed_lens, MIXED_N, &to, &p.tx);
 	shim_reset();
 	shim.fail_lead = b->pkts[11].data;
 	shim.fail_errno = EAGAIN;
 	shim.fail_times = 1;
-	send_batch(&tx_u, b, &h);
+	send_batch(&p.tx, b, &h);
 	CHECK_EQ(h.failed_total, 7);
 	CHECK_EQ(h.refused_total, 0);
 	for (size_t i = 0; i < MIXED_N; i++) {
 		b->lost[i] = i >= 11 && i <= 17;
 		CHECK_EQ(h.failed[i], b->lost[i]);
 	}
-	CHECK(tx_u.gso);
-	g = receive(rx_u.fd6, rx, MIXED_N - 7);
+	CHECK(p.tx.gso);
+	g = receive(p.rx.fd6, p.in, MIXED_N - 7);
 	check_arrived(g, b);
 	got_free(g);
 	batch_free(b);
 
-	b = batch_new(mixed_lens, MIXED_N, &to, &tx_u);
+	b = batch_new(mixed_lens, MIXED_N, &to, &p.tx);
 	shim_reset();
 	shim.max_vlen = 1;
-	send_batch(&tx_u, b, &h);
+	send_batch(&p.tx, b, &h);
 	CHECK_EQ(h.failed_total + h.refused_total, 0);
 	CHECK_EQ(shim.msgs, MIXED_RUNS);
-	g = receive(rx_u.fd6, rx, MIXED_N);
+	g = receive(p.rx.fd6, p.in, MIXED_N);
 	check_arrived(g, b);
 	got_free(g);
 	batch_free(b);
 
-	udp_close(&tx_u);
-	udp_close(&rx_u);
-	udp_rx_free(rx);
-	free(rx);
+	pair_close(&p);
 }
 
 /* A family without a socket, and an endpoint of no family, fail once each;
  * the rest of the batch goes. */
 static void test_missing_family(void)
 {
-	struct udp tx_u, rx_u;
-	struct udp_rx *rx = malloc(sizeof(*rx));
+	struct pair p;
 	struct hooks_seen h;
 	size_t lens[5] = { 100, 100, 100, 100, 100 };
 
-	CHECK(rx != NULL && udp_rx_init(rx) == 0);
-	CHECK_EQ(open_with(&tx_u, true, true), 0);
-	CHECK_EQ(open_with(&rx_u, true, true), 0);
-	close(tx_u.fd6);
-	tx_u.fd6 = -1;
-	CHECK(udp_is_open(&tx_u));
-	struct weft_endpoint to4 = endpoint(AF_INET, "127.0.0.1", rx_u.port, NULL, 0);
-	struct weft_endpoint to6 = endpoint(AF_INET6, "::1", rx_u.port, NULL, 0);
-	struct batch *b = batch_new(lens, 5, &to4, &tx_u);
+	pair_open(&p, true, true);
+	close(p.tx.fd6);
+	p.tx.fd6 = -1;
+	CHECK(udp_is_open(&p.tx));
+	struct weft_endpoint to4 = endpoint(AF_INET, "127.0.0.1", p.rx.port, NULL, 0);
+	struct weft_endpoint to6 = endpoint(AF_INET6, "::1", p.rx.port, NULL, 0);
+	struct batch *b = batch_new(lens, 5, &to4, &p.tx);
 	b->pkts[1].endpoint = to6;
 	b->pkts[3].endpoint = to6;
 	memset(&b->pkts[4].endpoint, 0, sizeof(b->pkts[4].endpoint)); /* AF_UNSPEC */
 	b->lost[1] = b->lost[3] = b->lost[4] = true;
-	send_batch(&tx_u, b, &h);
+	send_batch(&p.tx, b, &h);
 	CHECK_EQ(h.failed_total, 3);
 	CHECK_EQ(h.failed[1], 1);
 	CHECK_EQ(h.failed[3], 1);
 	CHECK_EQ(h.failed[4], 1);
 	CHECK_EQ(h.refused_total, 0);
-	struct got *g = receive(rx_u.fd4, rx, 2);
+	struct got *g = receive(p.rx.fd4, p.in, 2);
 	check_arrived(g, b);
 	got_free(g);
-	CHECK_EQ(udp_recv_batch(rx_u.fd6, rx), 0);
+	CHECK_EQ(udp_recv_batch(p.rx.fd6, p.in), 0);
 
 	/* closed altogether: everything fails, once */
-	udp_close(&tx_u);
-	send_batch(&tx_u, b, &h);
+	udp_close(&p.tx);
+	send_batch(&p.tx, b, &h);
 	CHECK_EQ(h.failed_total, 5);
 	for (size_t i = 0; i < 5; i++)
 		CHECK_EQ(h.failed[i], 1);
 	batch_free(b);
-	udp_close(&rx_u);
-	udp_rx_free(rx);
-	free(rx);
+	pair_close(&p); /* closes p.tx again: twice is harmless */
 }
 
 /* ---- receive edges ---- */
 
 static void test_receive_edges(void)
 {
-	struct udp tx_u, rx_u;
-	struct udp_rx *rx = malloc(sizeof(*rx));
+	struct pair p;
 	struct hooks_seen h;
 	size_t lens[3] = { 40, 50, 60 };
 
-	CHECK(rx != NULL && udp_rx_init(rx) == 0);
-	CHECK_EQ(open_with(&tx_u, false, true), 0);
-	CHECK_EQ(open_with(&rx_u, true, true), 0);
-	CHECK_EQ(udp_recv_batch(rx_u.fd4, rx), 0); /* nothing waiting: no wait */
-	CHECK_EQ(udp_recv_batch(-1, rx), -EBADF);
+	pair_open(&p, false, true);
+	CHECK_EQ(udp_recv_batch(p.rx.fd4, p.in), 0); /* nothing waiting: no wait */
+	CHECK_EQ(udp_recv_batch(-1, p.in), -EBADF);
 
 	/* A truncated datagram is skipped and the batch stays dense: the kept
 	 * ones are first, and the buffers are still the arena's, each once. */
-	struct weft_endpoint to = endpoint(AF_INET, "127.0.0.1", rx_u.port, NULL, 0);
-	struct batch *b = batch_new(lens, 3, &to, &tx_u);
-	send_batch(&tx_u, b, &h);
+	struct weft_endpoint to = endpoint(AF_INET, "127.0.0.1", p.rx.port, NULL, 0);
+	struct batch *b = batch_new(lens, 3, &to, &p.tx);
+	send_batch(&p.tx, b, &h);
 	CHECK_EQ(h.failed_total, 0);
-	struct pollfd p = { .fd = rx_u.fd4, .events = POLLIN };
+	struct pollfd pfd = { .fd = p.rx.fd4, .events = POLLIN };
 	struct got *g = calloc(1, sizeof(*g));
 	int k;
 	shim.trunc_len = 50;
-	while (g->n < 2 && poll(&p, 1, POLL_MS) == 1 && (k = udp_recv_batch(rx_u.fd4, rx)) >= 0)
-		got_take(g, rx, k);
+	while (g->n < 2 && poll(&pfd, 1, POLL_MS) == 1 && (k = udp_recv_batch(p.rx.fd4, p.in)) >= 0)
+		got_take(g, p.in, k);
 	CHECK_EQ(shim.trunc_len, 0); /* it was seen, and marked */
-	CHECK_EQ(udp_recv_batch(rx_u.fd4, rx), 0);
+	CHECK_EQ(udp_recv_batch(p.rx.fd4, p.in), 0);
 	b->lost[1] = true;
 	check_arrived(g, b);
 	got_free(g);
 	batch_free(b);
 	for (size_t i = 0; i < UDP_RX_BATCH; i++) {
-		size_t off = (size_t)(rx->bufs[i] - (uint8_t *)rx->arena);
-		CHECK(rx->bufs[i] >= (uint8_t *)rx->arena && off % UDP_DATAGRAM_MAX == 0 &&
+		size_t off = (size_t)(p.in->bufs[i] - (uint8_t *)p.in->arena);
+		CHECK(p.in->bufs[i] >= (uint8_t *)p.in->arena && off % UDP_DATAGRAM_MAX == 0 &&
 		      off / UDP_DATAGRAM_MAX < UDP_RX_BATCH);
 		for (size_t j = 0; j < i; j++)
-			CHECK(rx->bufs[i] != rx->bufs[j]);
+			CHECK(p.in->bufs[i] != p.in->bufs[j]);
 	}
 
-	udp_close(&tx_u);
-	udp_close(&rx_u);
-	udp_rx_free(rx);
-	CHECK(rx->arena == NULL && rx->bufs[0] == NULL);
-	udp_rx_free(rx); /* twice is harmless */
-	free(rx);
+	udp_rx_free(p.in);
+	CHECK(p.in->arena == NULL && p.in->bufs[0] == NULL);
+	pair_close(&p); /* frees p.in again: twice is harmless */
 }
 
 /* ---- bind ---- */
