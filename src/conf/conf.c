@@ -4,6 +4,7 @@
 #include "conf/conf_internal.h"
 
 #include "crypto/crypto.h"
+#include "util/wipe_realloc.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -86,19 +87,14 @@ int conf_peer_append(struct conf *conf, struct conf_peer **peer)
 	if (conf->n_peers >= CONF_MAX_PEERS)
 		return -E2BIG;
 	if (conf->n_peers == conf->cap_peers) {
-		/* not realloc: the old block holds preshared keys and must be
-		 * wiped before it goes back to the allocator */
+		/* wiped as it moves: the old block holds preshared keys */
 		uint32_t cap = conf->cap_peers ? conf->cap_peers * 2 : PEERS_MIN_CAP;
 		if (cap > CONF_MAX_PEERS)
 			cap = CONF_MAX_PEERS;
-		struct conf_peer *p = malloc((size_t)cap * sizeof(*p));
+		size_t used = (size_t)conf->n_peers * sizeof(*conf->peers);
+		struct conf_peer *p = wipe_realloc(conf->peers, used, used, (size_t)cap * sizeof(*p));
 		if (!p)
 			return -ENOMEM;
-		if (conf->n_peers) {
-			memcpy(p, conf->peers, (size_t)conf->n_peers * sizeof(*p));
-			memzero(conf->peers, (size_t)conf->n_peers * sizeof(*p));
-		}
-		free(conf->peers);
 		conf->peers = p;
 		conf->cap_peers = cap;
 	}

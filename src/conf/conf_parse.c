@@ -283,12 +283,10 @@ static int peer_name(struct parser *p, char *v)
 		return fail(p, "PeerName: '%s' is not a public key and a name (expected %s)",
 			    quote(p, v), keys[K_PEER_NAME].expect);
 	v[split] = '\0';
-	if (p->n_names == p->cap_names) {
-		int ret = conf_grow((void **)&p->names, &p->cap_names, p->n_names + 1, sizeof(*p->names),
-				    CONF_MAX_PEERS);
-		if (ret)
-			return fail_errno(p, ret, "PeerName");
-	}
+	int ret = conf_grow((void **)&p->names, &p->cap_names, p->n_names + 1, sizeof(*p->names),
+			    CONF_MAX_PEERS);
+	if (ret)
+		return fail_errno(p, ret, "PeerName");
 	pn = &p->names[p->n_names];
 	if (!key_from_base64(pn->key, v))
 		return fail(p, "PeerName: '%s' is not a valid public key (expected %s)", quote(p, v), EXPECT_KEY);

@@ -7,6 +7,7 @@
 #include "crypto/crypto.h"
 #include "util/atomic_file.h"
 #include "util/encoding.h"
+#include "util/wipe_realloc.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -33,15 +34,10 @@ static void reserve(struct out *o, size_t more)
 	size_t cap = o->cap ? o->cap * 2 : BUF_MIN;
 	while (cap < o->len + more + 1)
 		cap *= 2;
-	char *b = malloc(cap);
+	char *b = wipe_realloc(o->buf, o->cap, o->len, cap);
 	if (!b) {
 		o->oom = true;
 		return;
-	}
-	if (o->buf) {
-		memcpy(b, o->buf, o->len);
-		memzero(o->buf, o->cap);
-		free(o->buf);
 	}
 	o->buf = b;
 	o->cap = cap;

@@ -5,6 +5,8 @@
  * and a probe rarely has to touch the (cold) peer itself. */
 #include "conf/conf_internal.h"
 
+#include "crypto/crypto.h"
+
 #include <errno.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -25,8 +27,9 @@ static uint32_t hash_of(const struct conf_keyset *set, const uint8_t key[CONF_KE
 int conf_keyset_init(struct conf_keyset *set)
 {
 	memset(set, 0, sizeof(*set));
-	if (sodium_init() < 0)
-		return -ENOSYS;
+	int ret = crypto_init(); /* libsodium's RNG and SipHash */
+	if (ret)
+		return ret;
 	randombytes_buf(set->hash_key, sizeof(set->hash_key));
 	set->slots = calloc(KEYSET_MIN_SLOTS, sizeof(*set->slots));
 	set->hashes = calloc(KEYSET_MIN_SLOTS, sizeof(*set->hashes));

@@ -208,6 +208,13 @@ static bool poly_padded(EVP_MAC_CTX *poly, const uint8_t *p, size_t n)
 	return EVP_MAC_update(poly, p, n) == 1 && EVP_MAC_update(poly, pad, (16 - n % 16) % 16) == 1;
 }
 
+/* How much of the data the first chunk of keystream covers: block 0 (the
+ * Poly1305 key) takes its first block. */
+static size_t first_chunk(size_t len)
+{
+	return len < KEYSTREAM_CHUNK - CHACHA_BLOCK ? len : KEYSTREAM_CHUNK - CHACHA_BLOCK;
+}
+
 /* Block 0 and the first chunk of keystream, the Poly1305 key set and the
  * AD authenticated. Fails (-ENOSYS/-ENOMEM) before touching dst or src, so
  * the caller can still use libsodium. */
@@ -215,14 +222,13 @@ static int ossl_start(struct ossl_thread **tp, size_t len, const uint8_t *ad, si
 		      const uint8_t nonce[AEAD_NONCE_LEN], const uint8_t key[CHACHA_KEY_LEN])
 {
 	struct ossl_thread *t = ossl_thread();
-	size_t first = len < KEYSTREAM_CHUNK - CHACHA_BLOCK ? len : KEYSTREAM_CHUNK - CHACHA_BLOCK;
 
 	if (!t)
 		return ossl_chacha ? -ENOMEM : -ENOSYS;
 	/* RFC 8439 caps a message at 2^32 - 1 blocks after block 0 */
 	if (len > (size_t)UINT32_MAX * CHACHA_BLOCK - CHACHA_BLOCK)
 		return -ERANGE;
-	if (!ossl_key(t, key, nonce) || !keystream(t, CHACHA_BLOCK + first) ||
+	if (!ossl_key(t, key, nonce) || !keystream(t, CHACHA_BLOCK + first_chunk(len)) ||
 	    EVP_MAC_init(t->poly, t->keystream, 32, NULL) != 1 ||
 	    (ad_len && !poly_padded(t->poly, ad, ad_len))) {
 		ossl_forget_key(t);
@@ -235,7 +241,7 @@ static int ossl_start(struct ossl_thread **tp, size_t len, const uint8_t *ad, si
 /* dst = src XOR the keystream, the first chunk of which ossl_start made. */
 static bool ossl_xor(struct ossl_thread *t, uint8_t *dst, const uint8_t *src, size_t len)
 {
-	size_t n = len < KEYSTREAM_CHUNK - CHACHA_BLOCK ? len : KEYSTREAM_CHUNK - CHACHA_BLOCK;
+	size_t n = first_chunk(len);
 
 	xor_bytes(dst, src, t->keystream + CHACHA_BLOCK, n);
 	for (size_t done = n; done < len; done += n) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "crypto/crypto.h"
+#include "util/wipe_realloc.h"
 
 #define READ_FIRST_CHUNK 4096 /* doubled as needed */
 
@@ -31,20 +32,6 @@ int fd_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* Moves buf (cap bytes, n used) into one of new_cap bytes plus a NUL,
- * wiping the old one. NULL when out of memory, buf untouched. */
-static char *grow(char *buf, size_t cap, size_t n, size_t new_cap)
-{
-	char *more = malloc(new_cap + 1);
-
-	if (!more)
-		return NULL;
-	memcpy(more, buf, n);
-	memzero(buf, cap + 1);
-	free(buf);
-	return more;
-}
-
 int fd_read_all(int fd, size_t max, char **out, size_t *len)
 {
 	size_t cap = READ_FIRST_CHUNK < max ? READ_FIRST_CHUNK : max, n = 0;
@@ -64,7 +51,8 @@ int fd_read_all(int fd, size_t max, char **out, size_t *len)
 				ret = -E2BIG;
 				goto fail;
 			}
-			more = grow(buf, cap, n, new_cap);
+			/* the +1s are the room for the NUL */
+			more = wipe_realloc(buf, cap + 1, n, new_cap + 1);
 			if (!more) {
 				ret = -ENOMEM;
 				goto fail;

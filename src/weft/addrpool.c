@@ -62,6 +62,12 @@ static void u128_to_addr(struct conf_addr *a, uint8_t family, u128 v)
 		a->bytes[i] = (uint8_t)v;
 }
 
+/* v with its low_bits (< 128) lowest bits cleared. */
+static u128 round_down(u128 v, unsigned low_bits)
+{
+	return v & ~(((u128)1 << low_bits) - 1);
+}
+
 static u128 block_size(const struct addrpool *p, unsigned depth)
 {
 	return (u128)1 << (p->bits - depth);
@@ -175,9 +181,7 @@ int addrpool_new(struct addrpool **out, const struct conf_prefix *network)
 	if (!p)
 		return -ENOMEM;
 	p->bits = fbits - network->cidr;
-	p->base = addr_to_u128(&network->addr);
-	if (p->bits)
-		p->base &= ~(((u128)1 << p->bits) - 1);
+	p->base = round_down(addr_to_u128(&network->addr), p->bits);
 	u128_to_addr(&p->net.addr, network->addr.family, p->base);
 	p->net.cidr = network->cidr;
 	*out = p;
@@ -230,7 +234,8 @@ bool addrpool_contains(const struct addrpool *pool, const struct conf_addr *a)
 	if (a->family != pool->net.addr.family)
 		return false;
 	v = addr_to_u128(a);
-	return pool->bits >= IPV6_BITS || (v >> pool->bits) == (pool->base >> pool->bits);
+	/* bits < 128 (addrpool_new), so the shift is defined */
+	return (v >> pool->bits) == (pool->base >> pool->bits);
 }
 
 bool addrpool_covers(const struct addrpool *pool, const struct conf_prefix *range)
@@ -272,9 +277,7 @@ int addrpool_mark(struct addrpool *pool, const struct conf_prefix *range)
 	if (!addrpool_covers(pool, range))
 		return -ERANGE;
 	depth = range->cidr - pool->net.cidr;
-	off = addr_to_u128(&range->addr) - pool->base;
-	if (depth < pool->bits)
-		off &= ~(((u128)1 << (pool->bits - depth)) - 1);
+	off = round_down(addr_to_u128(&range->addr) - pool->base, pool->bits - depth);
 	return mark_block(pool, off, depth);
 }
 

@@ -31,11 +31,8 @@
 #include "netlink.h"
 #include "util/encoding.h"
 
-/* Where configs are looked for, in order (as `weft up` does); a new one
- * goes in the first. WEFT_CONFIG_DIR replaces the list. */
-#define CONF_DIRS_DEFAULT "/etc/weft:/etc/wireguard"
+#define CONF_DIRS_DEFAULT WEFT_DIR ":" WIREGUARD_DIR
 #define CONF_DIR_MODE 0700
-#define DAEMON_NAME "weftd"
 /* weftd and wireguard-go daemonize once their socket exists; these bound
  * how long we wait for that, and for a daemon to go away. */
 #define DAEMON_WAIT_MS 5000
@@ -61,7 +58,7 @@ static bool file_exists(const char *path)
 
 bool iface_conf_path(char *out, size_t size, const char *iface, bool *exists)
 {
-	const char *env = getenv("WEFT_CONFIG_DIR");
+	const char *env = getenv(CONFIG_DIR_ENV);
 	const char *dirs = env && *env ? env : CONF_DIRS_DEFAULT, *d = dirs;
 	size_t first_len = strcspn(dirs, ":");
 

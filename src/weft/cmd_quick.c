@@ -45,11 +45,7 @@
 #define DEVICE_KERNEL_BACKEND 0
 #endif
 
-#define WEFT_DIR "/etc/weft"           /* where iface_conf_path() looks */
-#define WIREGUARD_DIR "/etc/wireguard"
-#define CONFIG_DIR_ENV "WEFT_CONFIG_DIR"
 #define USERSPACE_ENV "WG_QUICK_USERSPACE_IMPLEMENTATION"
-#define USERSPACE_DEFAULT "weftd"
 #define KERNEL_MODULE_DIR "/sys/module/wireguard"
 #define CONF_SUFFIX ".conf"
 
@@ -302,7 +298,7 @@ static const char *userspace_program(char *buf, size_t size)
 {
 	const char *env = getenv(USERSPACE_ENV);
 
-	return env && *env ? env : program_beside_self(USERSPACE_DEFAULT, buf, size);
+	return env && *env ? env : program_beside_self(DAEMON_NAME, buf, size);
 }
 
 static int start_userspace(struct quick *q)

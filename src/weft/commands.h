@@ -70,6 +70,13 @@ int cmd_quick(int argc, char *argv[]); /* up, down, save and strip */
 int cmd_interface(int argc, char *argv[]); /* interface list|add|remove */
 /* wg-quick's rule for names, 1-15 of [a-zA-Z0-9_=+.-], not starting with '-'. */
 bool interface_name_valid(const char *name);
+/* Where configs are looked for, in order; a new one goes in the first.
+ * CONFIG_DIR_ENV, when set, replaces the list. */
+#define WEFT_DIR "/etc/weft"
+#define WIREGUARD_DIR "/etc/wireguard"
+#define CONFIG_DIR_ENV "WEFT_CONFIG_DIR"
+/* The userspace daemon run when nothing overrides it. */
+#define DAEMON_NAME "weftd"
 /* The config file of iface: IFACE.conf in the first of /etc/weft and
  * /etc/wireguard (or the ':'-separated dirs of WEFT_CONFIG_DIR) that has
  * it; else in the first of them (where a new one goes). *exists says

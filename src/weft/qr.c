@@ -14,6 +14,7 @@
 
 #include "crypto/crypto.h"
 #include "util/atomic_file.h"
+#include "util/wipe_realloc.h"
 
 /* Level L, as `qrencode` and the WireGuard docs use for configs: the
  * smallest code, and a screen shows it without damage. */
@@ -103,15 +104,10 @@ static void png_append(png_structp png, png_bytep data, size_t len)
 
 		while (cap < b->len + len)
 			cap *= 2;
-		n = malloc(cap);
+		n = wipe_realloc(b->data, b->cap, b->len, cap);
 		if (!n) {
 			b->oom = true;
 			return;
-		}
-		if (b->data) {
-			memcpy(n, b->data, b->len);
-			memzero(b->data, b->cap);
-			free(b->data);
 		}
 		b->data = n;
 		b->cap = cap;

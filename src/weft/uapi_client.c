@@ -20,6 +20,7 @@
 
 #include "device.h"
 #include "util/encoding.h"
+#include "util/wipe_realloc.h"
 
 /* No reply line is near this long (the longest is an endpoint); a longer
  * one means we are not talking to a WireGuard daemon. */
@@ -456,16 +457,13 @@ static void msg_printf(struct msg *m, const char *fmt, ...)
 			m->len += (size_t)n;
 			return;
 		}
-		/* Grow by hand so the old copy, which holds keys, is wiped. */
+		/* The old copy holds keys: wiped as it is dropped. */
 		size_t cap = (m->cap + (size_t)n + 1) * 2;
-		char *buf = malloc(cap);
+		char *buf = wipe_realloc(m->buf, m->cap, m->len, cap);
 		if (!buf) {
 			m->oom = true;
 			return;
 		}
-		memcpy(buf, m->buf, m->len);
-		memzero(m->buf, m->cap);
-		free(m->buf);
 		m->buf = buf;
 		m->cap = cap;
 	}

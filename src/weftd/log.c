@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "util/encoding.h"
+#include "util/fd_io.h"
 
 #define LOG_LINE_MAX 1024
 #define LOG_IFNAME_MAX 64
@@ -67,14 +68,7 @@ static void log_line(enum log_level level, const char *fmt, va_list ap)
 	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2; /* truncated: keep room for the newline */
 	line[n++] = '\n';
-	for (size_t off = 0; off < n;) {
-		ssize_t w = write(STDOUT_FILENO, line + off, n - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
+	(void)fd_write_all(STDOUT_FILENO, line, n); /* a lost log line is not an error */
 	errno = saved_errno;
 }
 

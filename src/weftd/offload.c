@@ -327,6 +327,12 @@ static void write_segment(const struct virtio_net_hdr *hdr, const struct plan *p
 	store_sum(th + (p->tcp ? TCP_CSUM_OFF : UDP_CSUM_OFF), c);
 }
 
+/* Bytes of all the segments: the headers again in each, the payload once. */
+static size_t plan_bytes(const struct plan *p, size_t len)
+{
+	return p->gso ? p->segs * p->hdrs + p->payload : len;
+}
+
 int offload_split_count(const struct virtio_net_hdr *hdr, const uint8_t *pkt, size_t len)
 {
 	struct plan p;
@@ -339,9 +345,7 @@ size_t offload_split_bytes(const struct virtio_net_hdr *hdr, const uint8_t *pkt,
 {
 	struct plan p;
 
-	if (make_plan(hdr, pkt, len, &p) < 0)
-		return 0;
-	return p.gso ? p.segs * p.hdrs + p.payload : len;
+	return make_plan(hdr, pkt, len, &p) < 0 ? 0 : plan_bytes(&p, len);
 }
 
 int offload_split_from(const struct virtio_net_hdr *hdr, const uint8_t *pkt, size_t len, size_t first,
@@ -376,7 +380,7 @@ int offload_split(const struct virtio_net_hdr *hdr, const uint8_t *pkt, size_t l
 
 	if (r < 0)
 		return r;
-	if (p.segs > max_segs || (p.gso ? p.segs * p.hdrs + p.payload : len) > out_cap)
+	if (p.segs > max_segs || plan_bytes(&p, len) > out_cap)
 		return -ENOSPC;
 	return offload_split_from(hdr, pkt, len, 0, out, out_cap, seg_off, seg_len, max_segs);
 }

@@ -14,6 +14,7 @@
 
 #include "crypto/crypto.h"
 #include "util/encoding.h"
+#include "util/wipe_realloc.h"
 #include "weftd/log.h"
 
 #define NSEC_PER_SEC UINT64_C(1000000000)
@@ -29,7 +30,7 @@ static void buf_wipe(struct uapi_buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* Grows without realloc() so no copy of a key is left in freed memory. */
+/* Grows with wipe_realloc() so no copy of a key is left in freed memory. */
 static bool buf_reserve(struct uapi_buf *b, size_t extra)
 {
 	size_t need, cap;
@@ -52,14 +53,9 @@ static bool buf_reserve(struct uapi_buf *b, size_t extra)
 	cap = b->cap ? b->cap : 1024;
 	while (cap < need)
 		cap *= 2;
-	data = malloc(cap);
+	data = wipe_realloc(b->data, b->cap, b->len, cap);
 	if (!data)
 		return false;
-	if (b->data) {
-		memcpy(data, b->data, b->len);
-		memzero(b->data, b->cap);
-		free(b->data);
-	}
 	b->data = data;
 	b->cap = cap;
 	return true;

@@ -86,6 +86,14 @@ static void job_run(void *arg, size_t i)
 		job->ok = aead_open(job->dst, job->src, job->len, NULL, 0, job->counter, job->key);
 }
 
+void batch_run_alone(struct weft_device *dev, struct crypto_job *job)
+{
+	job_run(job, 0);
+	aead_forget();
+	if (job->op == CRYPTO_OPEN)
+		receive_data_commit(dev, NULL, job);
+}
+
 void batch_run(struct weft_device *dev)
 {
 	struct crypto_batch *b = &dev->batch;

@@ -73,6 +73,10 @@ void batch_run(struct weft_device *dev);
 /* batch_run, unless a batch is open. */
 void batch_run_unless_open(struct weft_device *dev);
 
+/* Runs and commits one job that joins no batch (a keepalive received
+ * without an output), as batch_run would. */
+void batch_run_alone(struct weft_device *dev, struct crypto_job *job);
+
 /* receive.c: the in-order half of receiving a data packet. */
 void receive_data_commit(struct weft_device *dev, struct weft_out *out, const struct crypto_job *job);
 

@@ -66,29 +66,23 @@ static void receive_handshake(struct weft_device *dev, const uint8_t *buf, size_
 		return;
 	}
 
-	if (type == MESSAGE_HANDSHAKE_INITIATION) {
-		peer = noise_consume_initiation(dev, (const void *)buf, &why);
-		if (!peer) {
-			dev_drop(dev, why);
-			return;
-		}
-		set_endpoint_from(peer, from);
-		dev_log(dev, WEFT_LOG_VERBOSE, "%s - Received handshake initiation", peer_name(peer, name));
+	bool initiation = type == MESSAGE_HANDSHAKE_INITIATION;
+	peer = initiation ? noise_consume_initiation(dev, (const void *)buf, &why)
+			  : noise_consume_response(dev, (const void *)buf, &why);
+	if (!peer) {
+		dev_drop(dev, why);
+		return;
+	}
+	set_endpoint_from(peer, from);
+	dev_log(dev, WEFT_LOG_VERBOSE, "%s - Received handshake %s", peer_name(peer, name),
+		initiation ? "initiation" : "response");
+	if (initiation) {
 		peer_want(peer, WANT_RESPONSE);
-	} else {
-		peer = noise_consume_response(dev, (const void *)buf, &why);
-		if (!peer) {
-			dev_drop(dev, why);
-			return;
-		}
-		set_endpoint_from(peer, from);
-		dev_log(dev, WEFT_LOG_VERBOSE, "%s - Received handshake response", peer_name(peer, name));
-		if (noise_begin_session(dev, peer)) {
-			timers_session_derived(peer);
-			timers_handshake_complete(peer);
-			/* Confirms the session to the responder at once. */
-			peer_want(peer, WANT_KEEPALIVE);
-		}
+	} else if (noise_begin_session(dev, peer)) {
+		timers_session_derived(peer);
+		timers_handshake_complete(peer);
+		/* Confirms the session to the responder at once. */
+		peer_want(peer, WANT_KEEPALIVE);
 	}
 	peer->rx_bytes += len;
 	authenticated_hooks(peer);
@@ -178,7 +172,9 @@ static void receive_data(struct weft_device *dev, const uint8_t *buf, size_t len
 		dev_drop(dev, WEFT_DROP_OUT_FULL);
 		return;
 	}
-	struct crypto_job *job = out ? batch_job(dev, out) : NULL;
+	/* A keepalive without an output has no batch to join: its job runs
+	 * at once, through the same steps as a batch's. */
+	struct crypto_job alone, *job = out ? batch_job(dev, out) : &alone;
 	size_t slot = SIZE_MAX;
 	if (plain_len) {
 		slot = batch_next_deliver(dev, out);
@@ -187,24 +183,16 @@ static void receive_data(struct weft_device *dev, const uint8_t *buf, size_t len
 			return;
 		}
 	}
-	if (!job) { /* a keepalive without an output: nothing to queue into */
-		uint8_t tag[AEAD_TAG_LEN];
-		struct crypto_job alone = {
-			.op = CRYPTO_OPEN, .key = kp->receiving_key, .src = msg->encrypted_data,
-			.dst = tag, .len = AEAD_TAG_LEN, .counter = counter, .keypair = kp,
-			.local_index = local_index, .datagram_len = len, .slot = SIZE_MAX, .from = *from,
-		};
-		alone.ok = aead_open(tag, alone.src, alone.len, NULL, 0, counter, alone.key);
-		receive_data_commit(dev, NULL, &alone);
-		return;
-	}
 	*job = (struct crypto_job){
 		.op = CRYPTO_OPEN, .key = kp->receiving_key, .src = msg->encrypted_data,
 		.len = len - sizeof(*msg), .counter = counter, .keypair = kp,
 		.local_index = local_index, .datagram_len = len, .slot = slot, .from = *from,
 	};
 	job->dst = plain_len ? out->deliver[slot].data : job->keepalive;
-	batch_queue(dev, job);
+	if (job == &alone)
+		batch_run_alone(dev, job);
+	else
+		batch_queue(dev, job);
 }
 
 /* The second half, in arrival order, once the job has run. The keypair is

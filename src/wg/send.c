@@ -13,12 +13,12 @@
 
 static struct weft_packet *send_slot(struct weft_device *dev, struct weft_out *out, size_t need)
 {
-	size_t next = out ? batch_next_send(dev, out) : 0;
-
-	if (!out || next >= out->send_max)
+	if (!out)
 		return NULL;
-	struct weft_packet *slot = &out->send[next];
-	return slot->cap >= need ? slot : NULL;
+	size_t next = batch_next_send(dev, out);
+	if (next >= out->send_max || out->send[next].cap < need)
+		return NULL;
+	return &out->send[next];
 }
 
 static void emit(struct weft_device *dev, struct weft_out *out, struct weft_packet *slot,
@@ -94,6 +94,17 @@ static void sent_data_hooks(struct weft_peer *peer, bool data)
 		timers_data_sent(peer);
 }
 
+/* Takes the oldest staged packet off the queue; the caller frees it. */
+static struct staged_packet *unstage_oldest(struct weft_peer *peer)
+{
+	struct staged_packet *s = peer->staged_head;
+	peer->staged_head = s->next;
+	if (!peer->staged_head)
+		peer->staged_tail = NULL;
+	peer->staged_count--;
+	return s;
+}
+
 static void stage(struct weft_device *dev, struct weft_peer *peer, const uint8_t *pkt, size_t len)
 {
 	struct staged_packet *s = malloc(sizeof(*s) + len);
@@ -112,10 +123,7 @@ static void stage(struct weft_device *dev, struct weft_peer *peer, const uint8_t
 	peer->staged_tail = s;
 	/* Keep the newest: the oldest are the likeliest to be stale. */
 	if (++peer->staged_count > MAX_STAGED_PACKETS) {
-		struct staged_packet *old = peer->staged_head;
-		peer->staged_head = old->next;
-		free(old);
-		peer->staged_count--;
+		free(unstage_oldest(peer));
 		dev_drop(dev, WEFT_DROP_STAGED_OVERFLOW);
 	}
 }
@@ -153,11 +161,7 @@ static bool send_staged(struct weft_device *dev, struct weft_peer *peer, struct 
 		}
 		encrypt_into(dev, peer, kp, s->data, s->len, out, slot);
 		data |= s->len > 0;
-		peer->staged_head = s->next;
-		if (!peer->staged_head)
-			peer->staged_tail = NULL;
-		peer->staged_count--;
-		free(s);
+		free(unstage_oldest(peer));
 	}
 	sent_data_hooks(peer, data);
 	keep_key_fresh_after_send(peer, now);

@@ -50,12 +50,14 @@ static int parse(struct conf *c, const char *text, char *err)
 	return conf_parse(c, text, strlen(text), "t.conf", 0, err, CONF_ERR_LEN);
 }
 
+/* Parses text that must be good; a failure counts against the case. */
 static bool parse_ok(struct conf *c, const char *text)
 {
 	char err[CONF_ERR_LEN];
 	int ret = parse(c, text, err);
 	if (ret)
 		fprintf(stderr, "  unexpected parse error %d: %s\n", ret, err);
+	CHECK(ret == 0);
 	return ret == 0;
 }
 
@@ -123,10 +125,8 @@ static void single_peer(void)
 		"Endpoint = vpn.example.com:51820\n"
 		"PersistentKeepalive = 25\n";
 
-	if (!parse_ok(&c, text)) {
-		CHECK(!"parsed");
+	if (!parse_ok(&c, text))
 		return;
-	}
 	CHECK(c.has_interface);
 	CHECK(c.iface.has_private_key);
 	key_of(k, PRIV);
@@ -164,10 +164,8 @@ static void several_peers(void)
 		 "[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.3/32, 192.168.50.0/24\nAllowedIPs = 10.0.0.33/32\n"
 		 "[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.4/32\nEndpoint = 198.51.100.7:4000\n",
 		 PRIV, key64(1), key64(2), key64(3), key64(4));
-	if (!parse_ok(&c, text)) {
-		CHECK(!"parsed");
+	if (!parse_ok(&c, text))
 		return;
-	}
 	CHECK(c.iface.has_listen_port);
 	CHECK_EQ(c.iface.listen_port, 51820);
 	CHECK_EQ(c.n_peers, 3);
@@ -197,10 +195,8 @@ static void ipv6(void)
 		 "[Peer]\nPublicKey = %s\nAllowedIPs = fd00:1::/64\nEndpoint = [2001:db8::1]:51820\n"
 		 "[Peer]\nPublicKey = %s\nAllowedIPs = fe80::/64\nEndpoint = [fe80::1%%eth0]:1\n",
 		 PRIV, key64(5), key64(6));
-	if (!parse_ok(&c, text)) {
-		CHECK(!"parsed");
+	if (!parse_ok(&c, text))
 		return;
-	}
 	CHECK_EQ(c.iface.addresses.n, 2);
 	CHECK_EQ(c.iface.addresses.v[0].addr.family, AF_INET6);
 	prefix_is(&c.iface.addresses.v[0], "fd00:1::2/64");
@@ -227,10 +223,8 @@ static void full_tunnel(void)
 
 	if (!parse_ok(&c, "[Interface]\nPrivateKey = " PRIV "\nAddress = 10.9.0.2/32, fd09::2/128\n"
 			  "DNS = 10.9.0.1, fd09::1, corp.example, lan\n"
-			  "[Peer]\nPublicKey = " PUB "\nAllowedIPs = 0.0.0.0/0, ::/0\nEndpoint = 203.0.113.5:51820\n")) {
-		CHECK(!"parsed");
+			  "[Peer]\nPublicKey = " PUB "\nAllowedIPs = 0.0.0.0/0, ::/0\nEndpoint = 203.0.113.5:51820\n"))
 		return;
-	}
 	CHECK_EQ(c.peers[0].allowed_ips.n, 2);
 	prefix_is(&c.peers[0].allowed_ips.v[0], "0.0.0.0/0");
 	prefix_is(&c.peers[0].allowed_ips.v[1], "::/0");
@@ -254,10 +248,8 @@ static void table_mtu_fwmark(void)
 		char text[512];
 		struct conf c;
 		snprintf(text, sizeof(text), "[Interface]\nTable = %s\nMTU = 1280\nFwMark = 0xCA6C\n", tables[i].value);
-		if (!parse_ok(&c, text)) {
-			CHECK(!"parsed");
+		if (!parse_ok(&c, text))
 			continue;
-		}
 		CHECK_EQ(c.iface.table.kind, tables[i].kind);
 		CHECK_EQ(c.iface.table.number, tables[i].number);
 		if (tables[i].name)
@@ -306,10 +298,8 @@ static void hooks_keep_order_and_text(void)
 		"PostDown = iptables -D FORWARD -i %i -j ACCEPT\n"
 		"SaveConfig = true\n";
 
-	if (!parse_ok(&c, text)) {
-		CHECK(!"parsed");
+	if (!parse_ok(&c, text))
 		return;
-	}
 	CHECK_EQ(c.iface.hooks[CONF_PRE_UP].n, 1);
 	CHECK_EQ(c.iface.hooks[CONF_POST_UP].n, 2);
 	CHECK(!strcmp(c.iface.hooks[CONF_POST_UP].v[0],
@@ -337,10 +327,8 @@ static void weft_section(void)
 		 "[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.3/32\n"
 		 "[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.4/32\n",
 		 PRIV, key64(11), key64(13), key64(11), key64(12), key64(13));
-	if (!parse_ok(&c, text)) {
-		CHECK(!"parsed");
+	if (!parse_ok(&c, text))
 		return;
-	}
 	CHECK(c.weft.has_public_ipv4);
 	CHECK_EQ(c.weft.public_ipv4.family, AF_INET);
 	CHECK(c.weft.has_public_ipv6);
@@ -393,16 +381,13 @@ static void lenient_syntax_like_wg_quick(void)
 		 "\tendpoint\t=\texample.org:1 \r\n[INTERFACE]\r\nprivatekey = %s # me\r\nlistenport=  51820\r\n"
 		 "savecONFIG = False",
 		 PUB, PRIV);
-	if (!parse_ok(&a, text)) {
-		CHECK(!"parsed");
+	if (!parse_ok(&a, text))
 		return;
-	}
 	snprintf(text, sizeof(text),
 		 "[Interface]\nPrivateKey = %s\nListenPort = 51820\nSaveConfig = false\n\n"
 		 "[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.2/32, 10.0.0.5/32\nEndpoint = example.org:1\n",
 		 PRIV, PUB);
 	if (!parse_ok(&b, text)) {
-		CHECK(!"parsed");
 		conf_free(&a);
 		return;
 	}
@@ -438,10 +423,8 @@ static void canonical_output(void)
 		 "[Peer]\nPublicKey = %s\nPresharedKey = %s\nAllowedIPs = 10.0.0.2/32\n"
 		 "Endpoint = [2001:db8::9]:51820\nPersistentKeepalive = 15\n",
 		 PRIV, PUB, key64(7));
-	if (!parse_ok(&c, text)) {
-		CHECK(!"parsed");
+	if (!parse_ok(&c, text))
 		return;
-	}
 	char *t;
 	size_t l;
 	CHECK_EQ(conf_write(&c, CONF_WRITE_WEFT, &t, &l), 0);
@@ -648,10 +631,8 @@ static void setconf_form_and_strip(void)
 		 "[Peer]\nPublicKey = %s\nPresharedKey = %s\nAllowedIPs = 10.0.0.2/32\nEndpoint = 192.0.2.1:9\n"
 		 "PersistentKeepalive = 5\n",
 		 PRIV, PUB, PUB, key64(3));
-	if (!parse_ok(&c, text)) {
-		CHECK(!"parsed");
+	if (!parse_ok(&c, text))
 		return;
-	}
 	char *t;
 	size_t l;
 	CHECK_EQ(conf_write(&c, CONF_WRITE_STRIP, &t, &l), 0);
@@ -845,10 +826,8 @@ static void load_and_save_atomically(void)
 	snprintf(path, sizeof(path), "%s/wg0.conf", tmpdir);
 	snprintf(link, sizeof(link), "%s/link.conf", tmpdir);
 	if (!parse_ok(&c, "[Interface]\nPrivateKey = " PRIV "\nAddress = 10.0.0.1/24\n[Peer]\nPublicKey = " PUB
-			  "\nAllowedIPs = 10.0.0.2/32\n")) {
-		CHECK(!"parsed");
+			  "\nAllowedIPs = 10.0.0.2/32\n"))
 		return;
-	}
 	mode_t old_umask = umask(0);
 	CHECK_EQ(conf_save(&c, path, CONF_WRITE_WEFT, err, sizeof(err)), 0);
 	CHECK_EQ(stat(path, &st), 0);

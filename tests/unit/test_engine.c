@@ -424,6 +424,43 @@ static void link_down_up_and_sources(void)
 	world_free(&w);
 }
 
+/* weft_receive with no output: a keepalive needs no slot and still counts
+ * (its tag checked, the window moved), data is dropped as OUT_FULL. */
+static void receive_without_output(void)
+{
+	world_init(&w, 19);
+	establish();
+	node_send_ip(&w.b, 100); /* a owes b a passive keepalive */
+	world_flush(&w);
+	w.a.cut = true;
+	world_advance(&w, (KEEPALIVE_TIMEOUT + 1) * SEC);
+	const struct recorded *ka = last_logged(&w.a, 5);
+	CHECK(ka != NULL);
+	if (!ka) {
+		world_free(&w);
+		return;
+	}
+	uint64_t before = drops_total(w.b.dev), rx = w.b.peer->rx_bytes;
+	CHECK_EQ(weft_receive(w.b.dev, ka->data, ka->len, &w.a.addr, NULL), 0);
+	CHECK_EQ(drops_total(w.b.dev), before);
+	CHECK_EQ(w.b.peer->rx_bytes, rx + ka->len);
+	CHECK_EQ(weft_receive(w.b.dev, ka->data, ka->len, &w.a.addr, NULL), 0);
+	CHECK_EQ(weft_device_drops(w.b.dev, WEFT_DROP_REPLAYED_DATA), 1);
+	uint8_t forged[MESSAGE_DATA_OVERHEAD];
+	memcpy(forged, ka->data, sizeof(forged));
+	forged[sizeof(forged) - 1] ^= 1;
+	forged[offsetof(struct message_data, counter) + 2] ^= 1; /* a counter ahead: the tag fails */
+	CHECK_EQ(weft_receive(w.b.dev, forged, sizeof(forged), &w.a.addr, NULL), 0);
+	CHECK_EQ(weft_device_drops(w.b.dev, WEFT_DROP_DATA_INVALID), 1);
+
+	node_send_ip(&w.a, 100);
+	CHECK_EQ(w.a.out.send_count, 1);
+	uint64_t full = weft_device_drops(w.b.dev, WEFT_DROP_OUT_FULL);
+	CHECK_EQ(weft_receive(w.b.dev, w.a.send[0].data, w.a.send[0].len, &w.a.addr, NULL), 0);
+	CHECK_EQ(weft_device_drops(w.b.dev, WEFT_DROP_OUT_FULL), full + 1);
+	world_free(&w);
+}
+
 static void run_all(void)
 {
 	RUN(handshake_from_a);
@@ -443,6 +480,7 @@ static void run_all(void)
 	RUN(psk);
 	RUN(config_changes);
 	RUN(link_down_up_and_sources);
+	RUN(receive_without_output);
 }
 
 int main(void)

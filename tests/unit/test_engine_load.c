@@ -81,6 +81,20 @@ static bool earns_cookie_reply(const struct message_handshake_initiation *m,
 	return ok;
 }
 
+/* With the cookie its first initiation from `from` earns, a's next one
+ * gets through b's load: b queues one response. */
+static void through_with_cookie(const struct weft_endpoint *from)
+{
+	struct message_handshake_initiation m;
+	struct message_handshake_cookie reply;
+	CHECK(fresh_initiation(&w.a, &m));
+	CHECK(earns_cookie_reply(&m, from, &reply));
+	CHECK(accepted(&w.a, &reply, sizeof(reply), &w.b.addr) >= 0);
+	CHECK(fresh_initiation(&w.a, &m));
+	CHECK(accepted(&w.b, &m, sizeof(m), from) >= 0);
+	CHECK_EQ(queued(&w.b, MESSAGE_HANDSHAKE_RESPONSE), 1);
+}
+
 /* b under load by its caller; a session made through a cookie. */
 static bool cookie_session(uint64_t seed)
 {
@@ -203,14 +217,7 @@ static void cookie_for_ipv6_source(void)
 	v6.addr.in6.sin6_port = htons(40000);
 
 	w.now += SEC;
-	struct message_handshake_initiation m;
-	struct message_handshake_cookie reply;
-	CHECK(fresh_initiation(&w.a, &m));
-	CHECK(earns_cookie_reply(&m, &v6, &reply));
-	CHECK(accepted(&w.a, &reply, sizeof(reply), &w.b.addr) >= 0);
-	CHECK(fresh_initiation(&w.a, &m));
-	CHECK(accepted(&w.b, &m, sizeof(m), &v6) >= 0);
-	CHECK_EQ(queued(&w.b, MESSAGE_HANDSHAKE_RESPONSE), 1);
+	through_with_cookie(&v6);
 	CHECK(w.b.out.send_count == 1 && same_address(&w.b.send[0].endpoint, &v6));
 	node_reset_out(&w.b);
 	world_free(&w);
@@ -249,14 +256,8 @@ static void rate_limit(void)
 	/* Each source has its own bucket: from another address, with a cookie
 	 * for that address, a's initiation gets through at once. */
 	struct weft_endpoint second;
-	struct message_handshake_cookie reply;
 	endpoint4(&second, 0xc000024d, 5555); /* 192.0.2.77 */
-	CHECK(fresh_initiation(&w.a, &m));
-	CHECK(earns_cookie_reply(&m, &second, &reply));
-	CHECK(accepted(&w.a, &reply, sizeof(reply), &w.b.addr) >= 0);
-	CHECK(fresh_initiation(&w.a, &m));
-	CHECK(accepted(&w.b, &m, sizeof(m), &second) >= 0);
-	CHECK_EQ(queued(&w.b, MESSAGE_HANDSHAKE_RESPONSE), 1);
+	through_with_cookie(&second);
 	node_reset_out(&w.b);
 
 	/* Sustained: over one second, the burst and the rate, no more. */

@@ -37,6 +37,19 @@ static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t
 static void wbe16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static void wbe32(uint8_t *p, uint32_t v) { wbe16(p, (uint16_t)(v >> 16)); wbe16(p + 2, (uint16_t)v); }
 
+/* Puts an empty 8-byte hop-by-hop header (PadN) after the fixed IPv6
+ * header of the TCP packet in p (which has room for it); the new length. */
+static size_t insert_hop_by_hop(uint8_t *p, size_t len)
+{
+	memmove(p + 48, p + 40, len - 40);
+	p[40] = IPPROTO_TCP, p[41] = 0, p[42] = 1, p[43] = 4;
+	memset(p + 44, 0, 4);
+	p[6] = IPPROTO_HOPOPTS;
+	len += 8;
+	wbe16(p + 4, (uint16_t)(len - 40));
+	return len;
+}
+
 static int ip_v6(const uint8_t *p) { return p[0] >> 4 == 6; }
 static size_t ip_hlen(const uint8_t *p) { return ip_v6(p) ? 40 : (size_t)(p[0] & 15) * 4; }
 
@@ -386,13 +399,7 @@ static void split_tcp_details(void)
 
 		spec_default(&s6, 1, IPPROTO_TCP);
 		l = build(v6, &s6, payload_bytes, 3000);
-		/* insert an 8-byte hop-by-hop header (PadN) after the fixed header */
-		memmove(v6 + 48, v6 + 40, l - 40);
-		v6[40] = IPPROTO_TCP, v6[41] = 0, v6[42] = 1, v6[43] = 4;
-		memset(v6 + 44, 0, 4);
-		v6[6] = IPPROTO_HOPOPTS;
-		l += 8;
-		wbe16(v6 + 4, (uint16_t)(l - 40));
+		l = insert_hop_by_hop(v6, l);
 		h = (struct virtio_net_hdr){ .flags = 1, .gso_type = VIRTIO_NET_HDR_GSO_TCPV6, .hdr_len = 68,
 					     .gso_size = 1000, .csum_start = 48, .csum_offset = 16 };
 		n = split_exact(&h, v6, l);
@@ -1325,14 +1332,8 @@ static void gro_not_merged(void)
 				b2[l2++] = 0xff;
 				b2[l2++] = 0xfd;
 			}
-			if (v == V_V6EXT) {
-				memmove(b2 + 48, b2 + 40, l2 - 40);
-				b2[40] = IPPROTO_TCP, b2[41] = 0, b2[42] = 1, b2[43] = 4;
-				memset(b2 + 44, 0, 4);
-				b2[6] = IPPROTO_HOPOPTS;
-				l2 += 8;
-				wbe16(b2 + 4, (uint16_t)(l2 - 40));
-			}
+			if (v == V_V6EXT)
+				l2 = insert_hop_by_hop(b2, l2);
 			p1 = exact(b1, l1);
 			p2 = exact(b2, l2);
 			offload_gro_init(&gro);
