@@ -213,11 +213,20 @@ unsigned weft_device_mtu(const struct weft_device *dev);
  * WEFT_HANDSHAKE_QUEUE / 8 puts the device under load, and it stays so for
  * a second after the queue was last that long. So the defence engages when
  * this machine cannot keep up, whatever its speed. A budget of 0 means no
- * limit (no queue: load then comes only from weft_device_set_under_load).
+ * limit (no queue).
+ * A machine fast enough to keep up with a flood never builds a backlog, yet
+ * pays an X25519 per message; so the device is under load as well when it
+ * sees more than `rate` handshake messages in one second (default
+ * WEFT_HANDSHAKE_RATE; 0 turns this rule off). A caller that knows what an
+ * X25519 costs on its machine sets the rate a share of a core can afford
+ * (weftd: a tenth), and a flood is then met with cookies after at most
+ * `rate` X25519s, whatever its size.
  * Only messages whose mac1 is valid count: junk is dropped on arrival. */
 #define WEFT_HANDSHAKE_BUDGET 16
 #define WEFT_HANDSHAKE_QUEUE 1024
+#define WEFT_HANDSHAKE_RATE 16384
 void weft_device_set_handshake_budget(struct weft_device *dev, unsigned budget);
+void weft_device_set_handshake_rate(struct weft_device *dev, unsigned per_second);
 /* The caller's own verdict, on top of the device's: true keeps the device
  * under load until it is set false again. */
 void weft_device_set_under_load(struct weft_device *dev, bool under_load);

@@ -18,12 +18,6 @@
 #include "wg/ratelimiter.h"
 #include "wg/timerheap.h"
 
-/* Handshake messages per second above which a device considers itself
- * under load by its count alone, for callers that never batch (a batching
- * caller meets the backlog rule long before). Generous, because a device
- * with many peers sees many honest rekeys: a million peers rekey about
- * 8,000 times a second. */
-#define UNDER_LOAD_HANDSHAKES_PER_SECOND 16384
 #define UNDER_LOAD_AFTER_NS NSEC_PER_SEC /* stay under load this long */
 /* A backlog this long means the device cannot keep up (wireguard-go: an
  * eighth of its handshake queue). */
@@ -75,6 +69,7 @@ struct weft_device {
 	struct handshake_queue handshakes;
 	unsigned handshake_budget;  /* DH-bound handshakes per batch/tick; 0 = no limit */
 	unsigned handshakes_done;   /* of this batch, tick or lone call */
+	unsigned handshake_rate;    /* valid-mac1 messages per second before load; 0 = no rule */
 	struct weft_device_stats stats;
 
 	uint64_t drops[WEFT_DROP_COUNT];

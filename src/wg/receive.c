@@ -48,10 +48,13 @@ static void send_cookie_reply(struct weft_device *dev, const uint8_t *buf, size_
 
 /* The cheap checks before any Diffie-Hellman work: mac1 always; under load
  * a valid mac2 (else a cookie reply) and the source's rate. None of them
- * touches a session, so none ends the batch. False when dropped. */
+ * touches a session, so none ends the batch. A message with a valid mac1
+ * counts toward the device's handshake rate, once (`queued` says it was
+ * counted on arrival and only the load checks are left). False when
+ * dropped. */
 static bool handshake_admitted(struct weft_device *dev, const uint8_t *buf, size_t len,
-			       const struct weft_endpoint *from, struct weft_out *out,
-			       bool mac1_known_good, bool *load_checked)
+			       const struct weft_endpoint *from, struct weft_out *out, bool queued,
+			       bool *load_checked)
 {
 	int family;
 	const uint8_t *ip;
@@ -60,22 +63,28 @@ static bool handshake_admitted(struct weft_device *dev, const uint8_t *buf, size
 		dev_drop(dev, WEFT_DROP_NO_PRIVATE_KEY);
 		return false;
 	}
-	bool under_load = device_under_load(dev);
-	*load_checked = under_load;
-	if (!under_load && mac1_known_good)
+	if (!queued) {
+		if (cookie_validate(dev, buf, len, from, false) == COOKIE_INVALID_MAC) {
+			dev_drop(dev, WEFT_DROP_BAD_MAC1);
+			return false;
+		}
+		device_count_handshake(dev);
+	}
+	*load_checked = device_under_load(dev);
+	if (!*load_checked)
 		return true;
-	enum cookie_mac_state mac_state = cookie_validate(dev, buf, len, from, under_load);
-	if (mac_state == COOKIE_INVALID_MAC) {
+	enum cookie_mac_state mac_state = cookie_validate(dev, buf, len, from, true);
+	if (mac_state == COOKIE_INVALID_MAC) { /* a new private key since it was queued */
 		dev_drop(dev, WEFT_DROP_BAD_MAC1);
 		return false;
 	}
-	if (under_load && mac_state == COOKIE_VALID_MAC_BUT_NO_COOKIE) {
+	if (mac_state == COOKIE_VALID_MAC_BUT_NO_COOKIE) {
 		send_cookie_reply(dev, buf, len, from, out);
 		dev_drop(dev, WEFT_DROP_BAD_MAC2);
 		return false;
 	}
-	if (under_load && (!(ip = endpoint_ip(from, &family)) ||
-			   !ratelimiter_allow(&dev->ratelimiter, family, ip, dev_now(dev)))) {
+	if (!(ip = endpoint_ip(from, &family)) ||
+	    !ratelimiter_allow(&dev->ratelimiter, family, ip, dev_now(dev))) {
 		dev_drop(dev, WEFT_DROP_RATE_LIMITED);
 		return false;
 	}
@@ -134,7 +143,6 @@ static void receive_handshake(struct weft_device *dev, const uint8_t *buf, size_
 
 	if (!handshake_admitted(dev, buf, len, from, out, false, &load_checked))
 		return;
-	device_count_handshake(dev);
 	if (dev->handshake_budget && (budget_spent(dev) || dev->handshakes.count)) {
 		int r = handshake_queue_push(&dev->handshakes, buf, len, from, load_checked);
 		if (r < 0) {
@@ -160,8 +168,8 @@ void device_run_handshakes(struct weft_device *dev, struct weft_out *out)
 		if (!out || batch_next_send(dev, out) >= out->send_max)
 			break;
 		handshake_queue_pop(&dev->handshakes, &e);
-		/* mac1 was checked on arrival; the load checks again only if
-		 * the device went under load since. */
+		/* mac1 was checked on arrival; the load checks run again
+		 * only if the device went under load since. */
 		if (e.load_checked || handshake_admitted(dev, e.msg, e.len, &e.from, out, true, &load_checked))
 			consume_handshake(dev, e.msg, e.len, &e.from);
 		device_drain(dev, out);

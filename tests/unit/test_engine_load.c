@@ -391,6 +391,58 @@ static void under_load_from_backlog(void)
 	world_free(&w);
 }
 
+/* A device that keeps up (no backlog) still counts: past its handshake rate
+ * within one second it is under load, and stays so while the flood goes
+ * on, so the flood costs at most `rate` X25519s however long it lasts. */
+static void rate_rule_bounds_x25519(void)
+{
+	world_init(&w, 36);
+	node_send_ip(&w.a, 100);
+	world_flush(&w);
+	w.now += 2 * SEC;
+	const unsigned rate = 100;
+	weft_device_set_handshake_rate(w.b.dev, rate);
+	weft_device_set_handshake_budget(w.b.dev, 0); /* keeps up: no queue at all */
+	struct message_handshake_initiation m;
+	struct weft_endpoint from;
+	struct weft_device_stats st0 = stats_of(&w.b);
+	uint64_t start = w.now;
+	for (unsigned i = 0; i < rate; i++) {
+		flood_initiation(&m);
+		flood_source(&from, i);
+		w.now = start + i * (SEC / 2) / rate;
+		weft_receive(w.b.dev, (const uint8_t *)&m, sizeof(m), &from, &w.b.out);
+		node_reset_out(&w.b);
+	}
+	CHECK(!weft_device_under_load(w.b.dev));
+	CHECK_EQ(stats_of(&w.b).x25519 - st0.x25519, rate);
+	/* one more within the second: under load, and a cookie for it */
+	flood_initiation(&m);
+	flood_source(&from, rate);
+	CHECK(dropped_as(&w.b, &m, sizeof(m), &from, WEFT_DROP_BAD_MAC2));
+	CHECK_EQ(w.b.out.send_count, 1);
+	node_reset_out(&w.b);
+	CHECK(weft_device_under_load(w.b.dev));
+	/* three more seconds of flood at twice the rate: cookies only */
+	for (unsigned i = 0; i < 6 * rate; i++) {
+		flood_initiation(&m);
+		flood_source(&from, i);
+		w.now += SEC / (2 * rate);
+		weft_receive(w.b.dev, (const uint8_t *)&m, sizeof(m), &from, &w.b.out);
+		node_reset_out(&w.b);
+		CHECK(weft_device_under_load(w.b.dev));
+	}
+	CHECK_EQ(stats_of(&w.b).x25519 - st0.x25519, rate);
+	CHECK_EQ(stats_of(&w.b).under_load_periods - st0.under_load_periods, 1);
+	/* the flood stops: a second later the device is calm */
+	w.now += UNDER_LOAD_AFTER_NS + SEC / 100;
+	CHECK(!weft_device_under_load(w.b.dev));
+	w.now += SEC;
+	CHECK(fresh_initiation(&w.a, &m));
+	CHECK(b_takes_initiation(&w, &m, &w.a.addr));
+	world_free(&w);
+}
+
 /* A backlog that stays under UNDER_LOAD_BACKLOG never puts b under load:
  * it keeps up, a budget per tick, and every message gets its X25519. */
 static void small_backlog_is_not_load(void)
@@ -524,6 +576,7 @@ int main(void)
 	RUN(cookie_for_ipv6_source);
 	RUN(rate_limit);
 	RUN(under_load_from_backlog);
+	RUN(rate_rule_bounds_x25519);
 	RUN(small_backlog_is_not_load);
 	RUN(junk_does_not_end_a_batch);
 	RUN(cookie_expires);
