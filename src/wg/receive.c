@@ -83,12 +83,9 @@ static bool handshake_admitted(struct weft_device *dev, const uint8_t *buf, size
 	*load_checked = device_under_load(dev);
 	if (!*load_checked)
 		return true;
-	enum cookie_mac_state mac_state = cookie_validate(dev, buf, len, from, true);
-	if (mac_state == COOKIE_INVALID_MAC) { /* a new private key since it was queued */
-		dev_drop(dev, WEFT_DROP_BAD_MAC1);
-		return false;
-	}
-	if (mac_state == COOKIE_VALID_MAC_BUT_NO_COOKIE) {
+	/* mac1 is valid (checked on arrival; a private key changed since
+	 * only makes the Diffie-Hellman step fail) */
+	if (cookie_validate_mac2(dev, buf, len, from) == COOKIE_VALID_MAC_BUT_NO_COOKIE) {
 		send_cookie_reply(dev, buf, len, from, out);
 		dev_drop(dev, WEFT_DROP_BAD_MAC2);
 		return false;
