@@ -494,6 +494,8 @@ static void build_set(struct msg *m, const struct device *dev)
 		const struct dev_peer *p = &dev->peers[i];
 
 		msg_key(m, "public_key", p->public_key);
+		if (p->flags & PEER_UPDATE_ONLY)
+			msg_printf(m, "update_only=true\n");
 		if (p->flags & PEER_REMOVE_ME) {
 			msg_printf(m, "remove=true\n");
 			continue;
