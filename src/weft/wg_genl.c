@@ -464,11 +464,23 @@ int wg_genl_parse_msg(const struct nlmsghdr *nlh, void *data)
 int wg_genl_parse(const void *buf, size_t len, uint16_t family, struct device *dev)
 {
 	struct wg_genl_parse_ctx ctx = { .family = family, .dev = dev };
+	size_t framed = 0;
 	int ret;
 
+	/* libmnl's walk compares each message's length as an int: one over
+	 * INT_MAX would lead it out of the buffer. Only whole messages that
+	 * lie inside it go in (the kernel never sends others). */
+	while (len - framed >= sizeof(struct nlmsghdr)) {
+		uint32_t msg_len;
+
+		memcpy(&msg_len, (const char *)buf + framed, sizeof(msg_len));
+		if (msg_len < sizeof(struct nlmsghdr) || msg_len > len - framed)
+			break;
+		framed += MNL_ALIGN(msg_len) < len - framed ? MNL_ALIGN(msg_len) : len - framed;
+	}
 	errno = 0;
-	ret = mnl_cb_run(buf, len, 0, 0, wg_genl_parse_msg, &ctx);
-	if (ret == MNL_CB_ERROR)
-		return errno ? -errno : -EPROTO;
+	ret = mnl_cb_run(buf, framed, 0, 0, wg_genl_parse_msg, &ctx);
+	if (ret == MNL_CB_ERROR) /* an error message's code is -errno, or the reply is broken */
+		return errno > 0 && errno < 4096 ? -errno : -EPROTO;
 	return ret == MNL_CB_STOP ? 0 : 1;
 }
