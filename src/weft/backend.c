@@ -1,15 +1,24 @@
-/* backend.c: picks the backend of each interface (see backend.h) and
- * implements device.h's device_list, device_get and device_set on top of
- * the two: the UAPI client and the kernel's netlink. */
+/* backend.c: picks the backend of each interface (see backend.h), for an
+ * interface that is there and for one being made, and implements device.h's
+ * device_list, device_get and device_set on top of the two: the UAPI client
+ * and the kernel's netlink. */
 #include "backend.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "daemon.h"
 #include "device.h"
 #include "kernel_device.h"
 #include "uapi_client.h"
+#include "usage.h"
+
+/* Where wg-quick looks to tell "no module" from "the module refused". */
+#define KERNEL_MODULE_DIR "/sys/module/wireguard"
 
 enum backend backend_of(const char *iface)
 {
@@ -71,4 +80,39 @@ int device_set(const struct device *dev)
 	default:
 		return -ENODEV;
 	}
+}
+
+int backend_create(const char *iface, bool userspace, bool trace, enum backend *made, char *err, size_t errlen)
+{
+	char buf[PATH_MAX];
+	const char *why = userspace ? "--userspace" : USERSPACE_ENV " is set", *prog, *slash;
+	int r;
+
+	if (!userspace && !daemon_forced()) {
+		if (trace)
+			fprintf(stderr, "[#] ip link add %s type wireguard\n", iface);
+		r = kernel_link_add(iface);
+		if (r == 0) {
+			*made = BACKEND_KERNEL;
+			fprintf(stderr, "%s: using the kernel's WireGuard\n", prog_name);
+			return 0;
+		}
+		if (trace) /* what ip(8) says */
+			fprintf(stderr, "Error: %s\n", r == -EOPNOTSUPP ? "Unknown device type." : strerror(-r));
+		if (r == -EEXIST || access(KERNEL_MODULE_DIR, F_OK) == 0) {
+			snprintf(err, errlen, "cannot create a kernel WireGuard interface: %s", strerror(-r));
+			return r;
+		}
+		if (trace)
+			fprintf(stderr, "[!] Missing WireGuard kernel module. Falling back to slow userspace implementation.\n");
+		why = "no WireGuard kernel module";
+	}
+	prog = daemon_program(buf, sizeof(buf));
+	slash = strrchr(prog, '/');
+	fprintf(stderr, "%s: using the userspace %s (%s)\n", prog_name, slash ? slash + 1 : prog, why);
+	r = daemon_start(iface, trace, err, errlen);
+	if (r < 0)
+		return r;
+	*made = BACKEND_UAPI;
+	return 0;
 }

@@ -5,6 +5,9 @@
 #ifndef WEFT_CLI_BACKEND_H
 #define WEFT_CLI_BACKEND_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 enum backend {
 	BACKEND_NONE,   /* no WireGuard interface of that name */
 	BACKEND_UAPI,   /* weftd, wireguard-go */
@@ -12,5 +15,15 @@ enum backend {
 };
 
 enum backend backend_of(const char *iface);
+
+/* Makes the WireGuard interface iface, as wg-quick's add_if does: a link
+ * of kind wireguard when the kernel takes one, else (no module) the
+ * userspace daemon; userspace, or WG_QUICK_USERSPACE_IMPLEMENTATION set,
+ * goes straight to the daemon. Says once on stderr which it is ("weft:
+ * using the kernel's WireGuard" or "weft: using the userspace weftd
+ * (why)"); with trace, also wg-quick's "[#] ..." lines. 0 and *made, or
+ * -errno with a message in err (a daemon that failed late may have left
+ * its link: the caller looks). */
+int backend_create(const char *iface, bool userspace, bool trace, enum backend *made, char *err, size_t errlen);
 
 #endif

@@ -1,8 +1,9 @@
-/* cmd_interface.c: `weft interface list|add|remove` - userspace WireGuard
- * devices without wg-quick: `add` starts weftd for a name, gives the device
- * a private key (and the peers of its config file, if it has one), its
- * addresses, and brings it up; `remove` deletes the link, which ends the
- * daemon, as wg-quick down does; `list` shows the devices that answer.
+/* cmd_interface.c: `weft interface list|add|remove` - WireGuard interfaces
+ * without wg-quick: `add` creates one for a name (the kernel's, else weftd;
+ * backend.h), gives it a private key (and the peers of its config file, if
+ * it has one), its addresses, and brings it up; `remove` deletes the link,
+ * which also ends a daemon, as wg-quick down does; `list` shows the
+ * interfaces that answer.
  *
  * `add` keeps its state in the interface's config file (created 0600 when
  * there is none), so the key survives the daemon and `weft peer add` finds
@@ -23,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "commands.h"
 #include "conf/conf.h"
 #include "conf_change.h"
@@ -173,7 +175,9 @@ static int interface_add(int argc, char *argv[])
 	uint32_t port = 0;
 	struct conf c;
 	const char *public[4], *peer_dns = NULL;
+	bool userspace = take_flag(&argc, argv, "--userspace");
 	int n_public = 0, lock = -1, ret = 1;
+	enum backend made;
 
 	conf_init(&c);
 	for (int i = 2; i < argc; i++) {
@@ -245,11 +249,13 @@ static int interface_add(int argc, char *argv[])
 		c.iface.has_private_key = true;
 	}
 
-	if (daemon_start(iface, err, sizeof(err)) < 0) {
+	ret = backend_create(iface, userspace, false, &made, err, sizeof(err));
+	started = ret == 0 || link_exists(iface) || uapi_has_device(iface);
+	if (ret < 0) {
 		fprintf(stderr, "%s: %s: %s\n", prog_name, iface, err);
+		ret = 1;
 		goto out;
 	}
-	started = true;
 	ret = device_apply_conf(iface, &c);
 	if (ret < 0) {
 		fprintf(stderr, "%s: %s: cannot configure the device: %s\n", prog_name, iface, strerror(-ret));
@@ -304,8 +310,9 @@ static int interface_remove(const char *iface)
 {
 	char err[CONF_ERR_LEN] = "";
 
-	if (!uapi_has_device(iface) && !link_exists(iface)) {
-		fprintf(stderr, "%s: %s: no such interface\n", prog_name, iface);
+	if (backend_of(iface) == BACKEND_NONE) {
+		fprintf(stderr, "%s: %s: %s\n", prog_name, iface,
+			link_exists(iface) ? "not a WireGuard interface" : "no such interface");
 		return 1;
 	}
 	if (daemon_stop(iface, err, sizeof(err)) < 0) {

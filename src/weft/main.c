@@ -16,7 +16,8 @@
 	"An argument with a '/' or ending in .conf is the config file; otherwise <interface>.conf is\n" \
 	"looked for in /etc/weft, then /etc/wireguard ($WEFT_CONFIG_DIR instead, when set). The file's\n" \
 	"Address, DNS, MTU, Table, PreUp/PostUp/PreDown/PostDown and SaveConfig work as in wg-quick(8);\n" \
-	"weftd runs the device (WG_QUICK_USERSPACE_IMPLEMENTATION overrides it). See docs/weft-quick.md.\n"
+	"the kernel's WireGuard runs the device when the module is there, else weftd\n" \
+	"(WG_QUICK_USERSPACE_IMPLEMENTATION names another program and forces it). See docs/weft-quick.md.\n"
 
 #define SHOW_FIELDS "public-key | private-key | listen-port | fwmark | peers | preshared-keys | " \
 	"endpoints | allowed-ips | latest-handshakes | transfer | persistent-keepalive | dump"
@@ -63,7 +64,7 @@ static const struct command commands[] = {
 	  "Reads a private key from stdin and writes a public key to stdout", NULL },
 	{ "up", cmd_quick, "wg-quick-compatible", "[--userspace] { <config file> | <interface> }",
 	  "Brings up an interface from its config file, as wg-quick up does",
-	  QUICK_DETAILS "--userspace uses weftd even when the WireGuard kernel module is there.\n" },
+	  QUICK_DETAILS "--userspace uses the userspace daemon even when the kernel module is there.\n" },
 	{ "down", cmd_quick, "wg-quick-compatible", "{ <config file> | <interface> }",
 	  "Takes down an interface brought up from its config file, as wg-quick down does",
 	  QUICK_DETAILS },
@@ -72,10 +73,12 @@ static const struct command commands[] = {
 	{ "strip", cmd_quick, "wg-quick-compatible", "{ <config file> | <interface> }",
 	  "Prints a config file in the wg setconf form, without wg-quick keys and [Weft]", QUICK_DETAILS },
 	{ "interface", cmd_interface, "Interfaces and peers",
-	  "{ list [--json] | add <interface> [--listen-port <port>] [--address <cidr>[,<cidr>...]]\n"
+	  "{ list [--json] | add <interface> [--userspace] [--listen-port <port>] [--address <cidr>[,<cidr>...]]\n"
 	  "  [--public-address <ip-or-hostname>]... [--peer-dns <dns>[,<dns>...]] | remove <interface> }",
-	  "Lists, starts or stops userspace WireGuard devices",
-	  "add starts weftd (WEFT_DAEMON overrides it) with a new private key, or the config file's,\n"
+	  "Lists, creates or removes WireGuard interfaces",
+	  "add creates a kernel WireGuard interface when the module is there, else starts weftd\n"
+	  "(--userspace or WG_QUICK_USERSPACE_IMPLEMENTATION force the daemon; WEFT_DAEMON names it),\n"
+	  "with a new private key, or the config file's,\n"
 	  "adds the addresses and brings the link up; the key, port and addresses are kept in\n"
 	  "/etc/weft/<interface>.conf (or /etc/wireguard/..., or $WEFT_CONFIG_DIR), created 0600.\n"
 	  "--public-address (an IPv4, an IPv6 address or a host name; may repeat) and --peer-dns\n"
