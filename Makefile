@@ -97,13 +97,26 @@ demo: deps
 	$(MAKE) all
 	scripts/demo
 
+# Installs the programs, man pages, bash completion, systemd units (with
+# @BINDIR@ replaced by where the programs went) and the user guides.
 PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/weft
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+UNITS := $(wildcard systemd/*.service systemd/*.timer systemd/*.target)
+GUIDES := docs/weft-peer.md docs/weft-quick.md docs/performance.md docs/crypto-bench.md
 install: $(PROGRAMS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
-		$(DESTDIR)$(PREFIX)/share/bash-completion/completions
-	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 docs/weft.8 docs/weftd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
-	install -m 0644 completion/weft.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/weft
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -m 0755 $(PROGRAMS) $(DESTDIR)$(BINDIR)/
+	install -m 0644 docs/weft.8 docs/weftd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 $(GUIDES) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 completion/weft.bash $(DESTDIR)$(COMPLETIONDIR)/weft
+	@for u in $(UNITS); do echo "install $$u -> $(DESTDIR)$(SYSTEMDUNITDIR)/"; \
+		sed 's|@BINDIR@|$(BINDIR)|g' $$u >$(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} && \
+		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} || exit 1; done
 
 clean:
 	rm -rf build
