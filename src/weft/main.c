@@ -16,7 +16,7 @@
 	"An argument with a '/' or ending in .conf is the config file; otherwise <interface>.conf is\n" \
 	"looked for in /etc/weft, then /etc/wireguard ($WEFT_CONFIG_DIR instead, when set). The file's\n" \
 	"Address, DNS, MTU, Table, PreUp/PostUp/PreDown/PostDown and SaveConfig work as in wg-quick(8);\n" \
-	"weftd runs the device (WG_QUICK_USERSPACE_IMPLEMENTATION overrides it). See docs/weft-quick.md.\n"
+	"weftd runs the device (WG_QUICK_USERSPACE_IMPLEMENTATION overrides it). See weft(8).\n"
 
 #define SHOW_FIELDS "public-key | private-key | listen-port | fwmark | peers | preshared-keys | " \
 	"endpoints | allowed-ips | latest-handshakes | transfer | persistent-keepalive | dump"
@@ -81,7 +81,7 @@ static const struct command commands[] = {
 	  "--public-address (an IPv4, an IPv6 address or a host name; may repeat) and --peer-dns\n"
 	  "go to its [Weft] section: the Endpoint and DNS that `weft peer add` hands to peers.\n"
 	  "remove deletes the link, which ends the daemon; the config file stays.\n"
-	  "See docs/weft-peer.md.\n" },
+	  "See weft(8).\n" },
 	{ "peer", cmd_peer, "Interfaces and peers",
 	  "{ add <interface> [--public-key <base64 public key> | --generate-key] [--name <name>] "
 	  "[--endpoint-type ipv4|ipv6|domain|any] [--allowed-ips <cidr>,...] [--dns <ip|domain>,...|none] "
@@ -94,7 +94,7 @@ static const struct command commands[] = {
 	  "generates the key pair and keeps the private key in <interface>.peers/ beside the config,\n"
 	  "so `peer config' can print it again. The Endpoint comes from PublicIPv4, PublicIPv6 or\n"
 	  "Hostname and PublicPort or ListenPort in the config's [Weft] section (any: the first set).\n"
-	  "See docs/weft-peer.md.\n" },
+	  "See weft(8).\n" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
