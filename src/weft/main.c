@@ -17,7 +17,7 @@
 	"looked for in /etc/weft, then /etc/wireguard ($WEFT_CONFIG_DIR instead, when set). The file's\n" \
 	"Address, DNS, MTU, Table, PreUp/PostUp/PreDown/PostDown and SaveConfig work as in wg-quick(8);\n" \
 	"the kernel's WireGuard runs the device when the module is there, else weftd\n" \
-	"(WG_QUICK_USERSPACE_IMPLEMENTATION names another program and forces it). See docs/weft-quick.md.\n"
+	"(WG_QUICK_USERSPACE_IMPLEMENTATION names another program and forces it). See weft(8).\n"
 
 #define SHOW_FIELDS "public-key | private-key | listen-port | fwmark | peers | preshared-keys | " \
 	"endpoints | allowed-ips | latest-handshakes | transfer | persistent-keepalive | dump"
@@ -84,7 +84,7 @@ static const struct command commands[] = {
 	  "--public-address (an IPv4, an IPv6 address or a host name; may repeat) and --peer-dns\n"
 	  "go to its [Weft] section: the Endpoint and DNS that `weft peer add` hands to peers.\n"
 	  "remove deletes the link, which ends the daemon; the config file stays.\n"
-	  "See docs/weft-peer.md.\n" },
+	  "See weft(8).\n" },
 	{ "peer", cmd_peer, "Interfaces and peers",
 	  "{ add <interface> [--public-key <base64 public key> | --generate-key] [--name <name>] "
 	  "[--endpoint-type ipv4|ipv6|domain|any] [--allowed-ips <cidr>,...] [--dns <ip|domain>,...|none] "
@@ -97,7 +97,7 @@ static const struct command commands[] = {
 	  "generates the key pair and keeps the private key in <interface>.peers/ beside the config,\n"
 	  "so `peer config' can print it again. The Endpoint comes from PublicIPv4, PublicIPv6 or\n"
 	  "Hostname and PublicPort or ListenPort in the config's [Weft] section (any: the first set).\n"
-	  "See docs/weft-peer.md.\n" },
+	  "See weft(8).\n" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -697,6 +697,8 @@ void uapi_conn_consume(struct uapi_conn *c, size_t n)
 {
 	if (n > uapi_conn_pending(c))
 		n = uapi_conn_pending(c);
+	if (!n) /* nothing to wipe; out.data may not be allocated yet */
+		return;
 	memzero(c->out.data + c->out.off, n);
 	c->out.off += n;
 	if (c->out.off == c->out.len)

@@ -470,6 +470,21 @@ static void test_long_line_is_bounded(void)
 	weft_device_free(dev);
 }
 
+/* A fresh connection has no output buffer yet: consuming nothing from it
+ * must not touch that buffer (under UBSan, a zero offset to NULL aborts). */
+static void test_consume_on_fresh_connection(void)
+{
+	struct uapi_conn c;
+
+	uapi_conn_init(&c);
+	CHECK_EQ(uapi_conn_pending(&c), 0);
+	uapi_conn_consume(&c, 0);
+	uapi_conn_consume(&c, 16);
+	CHECK_EQ(uapi_conn_pending(&c), 0);
+	CHECK(!strcmp(uapi_conn_output(&c), ""));
+	uapi_conn_release(&c);
+}
+
 /* A client that sends gets without reading cannot make the reply grow
  * without bound: input stops being consumed past UAPI_OUT_HIGH. */
 static void test_reply_backlog_is_bounded(void)
@@ -688,6 +703,7 @@ int main(void)
 	RUN(test_split_requests);
 	RUN(test_long_line_is_bounded);
 	RUN(test_reply_backlog_is_bounded);
+	RUN(test_consume_on_fresh_connection);
 	RUN(test_server);
 	TEST_EXIT();
 }
