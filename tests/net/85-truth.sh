@@ -1,0 +1,104 @@
+#!/bin/bash
+# tests/net/85-truth.sh: weft and weftd never claim what is not true.
+#
+#   netns tp<pid>: loopback only
+#     a holder process (python) keeps UDP ports busy, v4 or v6
+#     tw<pid>:  weftd -f, no LOG_LEVEL (its default: errors only)
+#     tc<pid>:  weftd, 200 concurrent `wg` clients and a slowloris client
+#
+# Checks:
+#   port/set-down-taken   `wg set listen-port P` on a down link with P taken
+#                         fails with "Address already in use"; the port is
+#                         not reported
+#   port/setconf-taken    so does `wg setconf` with ListenPort = P
+#   port/up-taken         P free at set, taken before `ip link set up`: the
+#                         error is in the default log, `wg show` reports no
+#                         port and weftd holds no UDP socket
+#   port/up-retry         after the holder leaves, down + up binds P
+#   port/live-change      a taken port while up: errno, old port kept and bound
+#   uapi/200-clients      200 concurrent `wg show`/`wg set` all answered, while
+#                         a set holds the lock for a while
+#   uapi/slowloris        a client trickling bytes inside a set is dropped
+#                         after the stall limit; `wg show` works again
+. "$(dirname "$0")/lib.sh"
+TEST_NAME=truth
+require_weftd
+require_commands python3 ss
+
+NS=tp$TAG IW=tw$TAG IC=tc$TAG
+make_ns "$NS" || { fail netns "cannot create the namespace"; exit 1; }
+on_exit "rm -f /var/run/wireguard/$IW.sock /var/run/wireguard/$IC.sock"
+
+# hold NS FAMILY PORT: a process keeps FAMILY (4 or 6) UDP PORT bound in NS;
+# its pid in HOLDER
+PY_HOLD='
+import socket, sys, time
+fam = socket.AF_INET6 if sys.argv[1] == "6" else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+if fam == socket.AF_INET6:
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", int(sys.argv[2])))
+print("bound", flush=True)
+time.sleep(600)
+'
+hold() {
+	local out=$WEFT_TMP/hold.$2.$3
+	: >"$out"
+	ip netns exec "$1" python3 -c "$PY_HOLD" "$2" "$3" >"$out" 2>&1 & # exec: $! is python
+	HOLDER=$!
+	on_exit "kill $HOLDER"
+	wait_until 5 grep -q bound "$out"
+}
+unhold() { kill "$HOLDER" 2>/dev/null; wait "$HOLDER" 2>/dev/null; }
+
+# udp_bound NS PORT: some socket in NS is bound to UDP PORT
+udp_bound() { nsrun "$1" ss -Huan "sport = :$2" | grep -q .; }
+# weftd_udp NS PID: the UDP ports the process PID holds, one a line
+weftd_udp() { nsrun "$1" ss -Huanp | grep "pid=$2," | awk '{ sub(/.*:/, "", $4); print $4 }' | sort -u; }
+
+echo "--- listen port taken (weftd)"
+LOG=$WEFT_TMP/weftd-$IW.log
+ip netns exec "$NS" env -u LOG_LEVEL "$WEFTD" -f "$IW" >"$LOG" 2>&1 &
+WPID=$!
+on_exit "kill $WPID"
+wait_until 5 nsrun "$NS" test -S "/var/run/wireguard/$IW.sock" || fail setup "weftd did not start"
+K=$(keyfile)
+
+hold "$NS" 4 51850 || fail setup "cannot hold port 51850"
+out=$(nsrun "$NS" wg set "$IW" private-key "$K" listen-port 51850 2>&1); rc=$?
+check "port/set-down-taken/fails" test "$rc" -ne 0
+check "port/set-down-taken/says-why" grep -q "Address already in use" <<<"$out"
+check "port/set-down-taken/not-reported" test "$(nsrun "$NS" wg show "$IW" listen-port)" != 51850
+
+printf '[Interface]\nListenPort = 51850\n' >"$WEFT_TMP/setconf.conf"
+out=$(nsrun "$NS" wg setconf "$IW" "$WEFT_TMP/setconf.conf" 2>&1); rc=$?
+check "port/setconf-taken/fails" test "$rc" -ne 0
+check "port/setconf-taken/says-why" grep -q "Address already in use" <<<"$out"
+unhold
+
+# free when set, taken (IPv6 only) by the time the link comes up
+check "port/set-down-free" nsrun "$NS" wg set "$IW" listen-port 51851
+check "port/set-down-free/reported" test "$(nsrun "$NS" wg show "$IW" listen-port)" = 51851
+hold "$NS" 6 51851 || fail setup "cannot hold port 51851"
+ip -n "$NS" link set "$IW" up
+sleep 0.5
+check "port/up-taken/error-logged" grep -q "listen port 51851: Address already in use" "$LOG"
+check "port/up-taken/not-reported" test "$(nsrun "$NS" wg show "$IW" listen-port)" = 0
+check "port/up-taken/no-socket" test -z "$(weftd_udp "$NS" "$WPID")"
+unhold
+ip -n "$NS" link set "$IW" down
+check "port/down-again/asked-port-reported" test "$(nsrun "$NS" wg show "$IW" listen-port)" = 51851
+ip -n "$NS" link set "$IW" up
+sleep 0.5
+check "port/up-retry/reported" test "$(nsrun "$NS" wg show "$IW" listen-port)" = 51851
+check "port/up-retry/bound" test "$(weftd_udp "$NS" "$WPID")" = 51851
+
+hold "$NS" 4 51852 || fail setup "cannot hold port 51852"
+out=$(nsrun "$NS" wg set "$IW" listen-port 51852 2>&1); rc=$?
+check "port/live-change/fails" test "$rc" -ne 0
+check "port/live-change/says-why" grep -q "Address already in use" <<<"$out"
+check "port/live-change/old-port-kept" test "$(nsrun "$NS" wg show "$IW" listen-port)" = 51851
+check "port/live-change/old-port-bound" test "$(weftd_udp "$NS" "$WPID")" = 51851
+unhold
+
+exit $FAILED
