@@ -101,4 +101,67 @@ check "port/live-change/old-port-kept" test "$(nsrun "$NS" wg show "$IW" listen-
 check "port/live-change/old-port-bound" test "$(weftd_udp "$NS" "$WPID")" = 51851
 unhold
 
+echo "--- many UAPI clients at once"
+SOCK=/var/run/wireguard/$IC.sock
+start_daemon "$NS" "$IC" weftd && wg_iface "$NS" "$IC" "$K" 51853 || fail setup "cannot start $IC"
+# uapi_client SOCK MODE: MODE hold (a set that sends a whole line every
+# 0.5 s for 3 s, then ends) or loris (a set trickling one byte every 0.3 s
+# without a newline); prints what happened to it
+PY_UAPI='
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(b"set=1\n")
+start = time.monotonic()
+if sys.argv[2] == "hold":
+    while time.monotonic() - start < 3:
+        time.sleep(0.5)
+        s.sendall(b"fwmark=0\n")
+    s.sendall(b"\n")
+    print(s.recv(100).decode().strip())
+else:
+    try:
+        while time.monotonic() - start < 20:
+            s.sendall(b"l")
+            time.sleep(0.3)
+        print("still connected after 20 s")
+    except OSError:
+        print("dropped after %.1f s" % (time.monotonic() - start))
+'
+ip netns exec "$NS" python3 -c "$PY_UAPI" "$SOCK" hold >"$WEFT_TMP/hold.out" 2>&1 &
+HOLD=$!
+sleep 0.3
+# 100 distinct public keys (any 32 bytes will do for a peer's key)
+mapfile -t KEYS < <(python3 -c 'import base64
+for i in range(100): print(base64.b64encode(bytes([i + 1]) * 32).decode())')
+pids=()
+for i in $(seq 200); do
+	if ((i % 2)); then
+		ip netns exec "$NS" wg show "$IC" dump >"$WEFT_TMP/c$i.out" 2>&1 &
+	else
+		ip netns exec "$NS" wg set "$IC" peer "${KEYS[i / 2 - 1]}" \
+			allowed-ips "10.85.0.$((i / 2))/32" >"$WEFT_TMP/c$i.out" 2>&1 &
+	fi
+	pids+=($!)
+done
+bad=0
+for p in "${pids[@]}"; do wait "$p" || bad=$((bad + 1)); done
+wait "$HOLD"
+echo "# 200 concurrent wg clients behind a 3 s set: $bad failed"
+check "uapi/200-clients/all-answered" test "$bad" -eq 0
+check "uapi/200-clients/holder-answered" grep -qx "errno=0" "$WEFT_TMP/hold.out"
+check "uapi/200-clients/every-set-applied" test "$(nsrun "$NS" wg show "$IC" peers | wc -l)" -eq 100
+((bad)) && grep -hi "unable\|error" "$WEFT_TMP"/c*.out | sort | uniq -c | head -n 5
+
+ip netns exec "$NS" python3 -c "$PY_UAPI" "$SOCK" loris >"$WEFT_TMP/loris.out" 2>&1 &
+LORIS=$!
+sleep 0.5
+start=$(date +%s%N)
+check "uapi/slowloris/others-served" nsrun "$NS" timeout 15 wg show "$IC" listen-port >/dev/null
+ms=$((($(date +%s%N) - start) / 1000000))
+echo "# wg show behind a slowloris set answered after $ms ms"
+check "uapi/slowloris/within-stall-limit" test "$ms" -lt 8000
+wait "$LORIS"
+check "uapi/slowloris/dropped" grep -q "^dropped" "$WEFT_TMP/loris.out"
+
 exit $FAILED
