@@ -164,4 +164,71 @@ check "uapi/slowloris/within-stall-limit" test "$ms" -lt 8000
 wait "$LORIS"
 check "uapi/slowloris/dropped" grep -q "^dropped" "$WEFT_TMP/loris.out"
 
+echo "--- weft interface add / up with a taken port"
+export WEFT_CONFIG_DIR=$WEFT_TMP/etc
+mkdir -m 700 "$WEFT_CONFIG_DIR"
+export WEFT_DAEMON=$WEFTD
+IA=ta$TAG IU=tu$TAG ID=td$TAG IE=te$TAG
+on_exit "rm -f /var/run/wireguard/$IA.sock /var/run/wireguard/$IU.sock /var/run/wireguard/$ID.sock /var/run/wireguard/$IE.sock"
+# nothing_left NAME IF: no link, no socket file, no daemon, no config file
+nothing_left() {
+	check "$1/no-link" eval "! ip -n '$NS' link show '$2' >/dev/null 2>&1"
+	check "$1/no-socket" test ! -e "/var/run/wireguard/$2.sock"
+	check "$1/no-daemon" test -z "$(daemon_pid "$NS" "$2")"
+}
+hold "$NS" 4 51860 || fail setup "cannot hold port 51860"
+out=$(nsrun "$NS" "$WEFT" interface add "$IA" --listen-port 51860 --address 10.86.0.1/24 2>&1); rc=$?
+echo "# interface add, port taken: $out"
+check "add-taken/fails" test "$rc" -ne 0
+check "add-taken/names-port-and-reason" grep -q "51860.*Address already in use" <<<"$out"
+nothing_left add-taken "$IA"
+check "add-taken/no-config" test ! -e "$WEFT_CONFIG_DIR/$IA.conf"
+
+(umask 077; printf '[Interface]\nPrivateKey = %s\nListenPort = 51860\nAddress = 10.88.0.1/24\n' "$(wg genkey)" \
+	>"$WEFT_CONFIG_DIR/$IU.conf")
+sum=$(sha256sum <"$WEFT_CONFIG_DIR/$IU.conf")
+out=$(nsrun "$NS" "$WEFT" up "$IU" 2>&1); rc=$?
+echo "# up, port taken: $(tail -n 2 <<<"$out" | tr '\n' ' ')"
+check "up-taken/fails" test "$rc" -ne 0
+check "up-taken/names-port-and-reason" grep -q "51860.*Address already in use" <<<"$out"
+nothing_left up-taken "$IU"
+check "up-taken/config-unchanged" test "$(sha256sum <"$WEFT_CONFIG_DIR/$IU.conf")" = "$sum"
+unhold
+
+echo "--- weft interface add without --listen-port"
+hold "$NS" 6 51820 || fail setup "cannot hold port 51820 (IPv6)"
+out=$(nsrun "$NS" "$WEFT" interface add "$ID" --address 10.87.0.1/24 2>&1) || fail default-port/add "$out"
+port=$(nsrun "$NS" wg show "$ID" listen-port)
+check "default-port/first-free-above-51820" test "$port" = 51821
+check "default-port/saved" grep -qx "ListenPort = 51821" "$WEFT_CONFIG_DIR/$ID.conf"
+out=$(nsrun "$NS" "$WEFT" interface add "$IE" --address 10.89.0.1/24 2>&1) || fail default-port/add-second "$out"
+check "default-port/next-one-skips-ours" test "$(nsrun "$NS" wg show "$IE" listen-port)" = 51822
+nsrun "$NS" "$WEFT" interface remove "$IE"
+nsrun "$NS" "$WEFT" interface remove "$ID"
+out=$(nsrun "$NS" "$WEFT" interface add "$ID" 2>&1) || fail default-port/add-again "$out"
+check "default-port/kept-by-add" test "$(nsrun "$NS" wg show "$ID" listen-port)" = 51821
+nsrun "$NS" "$WEFT" interface remove "$ID"
+out=$(nsrun "$NS" "$WEFT" up "$ID" 2>&1) || fail default-port/up "$out"
+check "default-port/kept-by-up" test "$(nsrun "$NS" wg show "$ID" listen-port)" = 51821
+unhold
+
+echo "--- permissions"
+# as nobody, every command says so and fails, as wg does
+as_nobody() { nsrun "$NS" setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+out=$(as_nobody wg show 2>&1); rc=$?
+check "perm/wg-itself/denied" eval "((rc != 0)) && grep -q 'Permission denied' <<<\"\$out\""
+PK=$(wg genkey | wg pubkey)
+for cmd in "show" "show all dump" "show $ID" "interface list" "peer add $ID --public-key $PK" \
+	"strip $ID" "interface remove $ID" "interface add tz$TAG" "down $ID"; do
+	out=$(as_nobody "$WEFT" $cmd 2>&1); rc=$?
+	name="perm/${cmd%% --*}"
+	name=${name// /-}
+	check "$name/fails" test "$rc" -ne 0
+	check "$name/says-why" grep -qi "permission denied\|must be run as root" <<<"$out"
+	check "$name/no-false-reason" eval "! grep -qi 'no such\|does not exist\|no config' <<<\"\$out\""
+	[[ $rc == 0 ]] || grep -qi "permission denied\|must be run as root" <<<"$out" || echo "#   $cmd: $out"
+done
+check "perm/nothing-changed" test "$(nsrun "$NS" wg show "$ID" peers | wc -l)" = 0
+nsrun "$NS" "$WEFT" down "$ID" >/dev/null 2>&1
+
 exit $FAILED
