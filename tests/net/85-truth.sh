@@ -231,4 +231,54 @@ done
 check "perm/nothing-changed" test "$(nsrun "$NS" wg show "$ID" peers | wc -l)" = 0
 nsrun "$NS" "$WEFT" down "$ID" >/dev/null 2>&1
 
+echo "--- peer add without a public address"
+SQ=tq$TAG SR=tr$TAG IS=ts$TAG
+make_ns "$SQ" && make_ns "$SR" || { fail netns "cannot create namespaces"; exit 1; }
+link_ns "$SQ" "vq$TAG" 192.168.85.1/24 "$SR" "vr$TAG" 192.168.85.2/24 || { fail netns "cannot link"; exit 1; }
+ip -n "$SQ" route add default via 192.168.85.2
+on_exit "rm -f /var/run/wireguard/$IS.sock"
+nsrun "$SQ" "$WEFT" interface add "$IS" --address 10.90.0.1/24 >/dev/null 2>"$WEFT_TMP/is.err" ||
+	fail fallback/setup "$(cat "$WEFT_TMP/is.err")"
+SPORT=$(nsrun "$SQ" wg show "$IS" listen-port)
+nsrun "$SQ" "$WEFT" peer add "$IS" --name fb1 >"$WEFT_TMP/fb1.conf" 2>"$WEFT_TMP/fb1.err"; rc=$?
+check "fallback/default-route/works" test "$rc" -eq 0
+check "fallback/default-route/endpoint" grep -qx "Endpoint = 192.168.85.1:$SPORT" "$WEFT_TMP/fb1.conf"
+check "fallback/default-route/says-which" grep -q "192.168.85.1.*default route" "$WEFT_TMP/fb1.err"
+check "fallback/default-route/not-saved" eval "! grep -rq 192.168.85.1 '$WEFT_CONFIG_DIR'"
+ip -n "$SQ" route del default
+PK2=$(wg genkey | wg pubkey)
+nsrun "$SQ" "$WEFT" peer add "$IS" --public-key "$PK2" >"$WEFT_TMP/fb2.conf" 2>"$WEFT_TMP/fb2.err"; rc=$?
+check "fallback/no-route/works" test "$rc" -eq 0
+check "fallback/no-route/says-so" grep -q "no default route" "$WEFT_TMP/fb2.err"
+check "fallback/no-route/peer-on-device" eval "nsrun '$SQ' wg show '$IS' peers | grep -qx '$PK2'"
+check "fallback/no-route/no-endpoint-line" eval "! grep -q '^Endpoint' '$WEFT_TMP/fb2.conf'"
+check "fallback/no-route/comment-says-missing" grep -q "^# Endpoint = (missing" "$WEFT_TMP/fb2.conf"
+# the printed config is still one wg-quick accepts
+cp "$WEFT_TMP/fb2.conf" "$WEFT_TMP/wgfb2.conf"
+check "fallback/no-route/wg-quick-strip" eval "wg-quick strip '$WEFT_TMP/wgfb2.conf' >/dev/null"
+
+echo "--- user-named output files are not written through symlinks"
+echo precious >"$WEFT_TMP/victim"
+ln -s "$WEFT_TMP/victim" "$WEFT_TMP/link.png"
+out=$(nsrun "$SQ" "$WEFT" peer add "$IS" --name sym1 --qr-png "$WEFT_TMP/link.png" 2>&1 >/dev/null); rc=$?
+check "qr-png/symlink/refused" test "$rc" -ne 0
+check "qr-png/symlink/says-why" grep -q "symbolic link" <<<"$out"
+check "qr-png/symlink/target-untouched" test "$(cat "$WEFT_TMP/victim")" = precious
+check "qr-png/symlink/link-kept" test -L "$WEFT_TMP/link.png"
+out=$(nsrun "$SQ" "$WEFT" peer config "$IS" fb1 --qr-png "$WEFT_TMP/link.png" 2>&1 >/dev/null); rc=$?
+check "qr-png/symlink/peer-config-refused" test "$rc" -ne 0
+check "qr-png/symlink/peer-config-target-untouched" test "$(cat "$WEFT_TMP/victim")" = precious
+# a dangling link planted by another user in a sticky, world-writable directory
+mkdir -m 1777 "$WEFT_TMP/pub"
+chmod 711 "$WEFT_TMP"
+setpriv --reuid=65534 --regid=65534 --clear-groups ln -s "$WEFT_TMP/created-by-root" "$WEFT_TMP/pub/qr.png"
+out=$(nsrun "$SQ" "$WEFT" peer config "$IS" fb1 --qr-png "$WEFT_TMP/pub/qr.png" 2>&1 >/dev/null); rc=$?
+check "qr-png/planted-link/refused" test "$rc" -ne 0
+check "qr-png/planted-link/nothing-created" test ! -e "$WEFT_TMP/created-by-root"
+chmod 700 "$WEFT_TMP"
+# a plain path still works
+check "qr-png/plain-path" nsrun "$SQ" "$WEFT" peer config "$IS" fb1 --qr-png "$WEFT_TMP/fb1.png" >/dev/null 2>&1
+check "qr-png/plain-path/png" eval "head -c 8 '$WEFT_TMP/fb1.png' | grep -q PNG"
+nsrun "$SQ" "$WEFT" interface remove "$IS"
+
 exit $FAILED
