@@ -41,6 +41,7 @@
 #include "firewall.h"
 #include "hooks.h"
 #include "ifname.h"
+#include "listen_port.h"
 #include "netlink.h"
 #include "options.h"
 #include "usage.h"
@@ -149,7 +150,10 @@ static int locate(struct quick *q, const char *arg)
 		}
 	}
 	if (access(file, F_OK) < 0) {
-		complain("`%s' does not exist", file);
+		if (errno == ENOENT)
+			complain("`%s' does not exist", file);
+		else
+			complain("`%s': %s", file, strerror(errno));
 		return -1;
 	}
 	base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
@@ -327,10 +331,13 @@ static int set_config(struct quick *q)
 		return -1;
 	r = device_set(change);
 	device_free(change);
-	if (r < 0) {
+	if (r == -EADDRINUSE && q->conf.iface.has_listen_port) /* taken since up looked */
+		complain("Unable to modify interface %s: listen port %u: %s", q->iface,
+			 q->conf.iface.listen_port, strerror(-r));
+	else if (r < 0)
 		complain("Unable to modify interface %s: %s", q->iface, strerror(-r));
+	if (r < 0)
 		return -1;
-	}
 	return 0;
 }
 
@@ -635,6 +642,15 @@ static int cmd_up(struct quick *q, bool userspace)
 	}
 	if (r != -ENODEV) {
 		complain("cannot look up %s: %s", q->iface, strerror(-r));
+		return 1;
+	}
+	/* A taken port would leave a device that says it listens and does not
+	 * (the kernel module refuses `ip link set up` instead): say so now,
+	 * before anything is made. */
+	if (q->conf.iface.has_listen_port && q->conf.iface.listen_port &&
+	    (r = listen_port_check(q->conf.iface.listen_port)) < 0) {
+		complain("%s: listen port %u: %s; nothing was set up", q->iface, q->conf.iface.listen_port,
+			 strerror(-r));
 		return 1;
 	}
 	if (run_hooks(q, CONF_PRE_UP, "PreUp") < 0) {

@@ -649,6 +649,7 @@ size_t uapi_conn_feed(struct uapi_conn *c, struct weft_device *dev,
 		if (!nl)
 			break;
 		used++; /* the newline */
+		c->lines++;
 		if (c->line_too_long) {
 			c->line_too_long = false;
 			handle_overlong_line(c);
