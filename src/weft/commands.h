@@ -108,4 +108,7 @@ bool parse_dns_list(struct conf_dns *dns, const char *s, const char *what);
 /* cmd_peer.c */
 int cmd_peer(int argc, char *argv[]); /* peer add|remove|list|config */
 
+/* src/serve/serve.c */
+int cmd_serve(int argc, char *argv[]);
+
 #endif

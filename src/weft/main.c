@@ -95,6 +95,12 @@ static const struct command commands[] = {
 	  "so `peer config' can print it again. The Endpoint comes from PublicIPv4, PublicIPv6 or\n"
 	  "Hostname and PublicPort or ListenPort in the config's [Weft] section (any: the first set).\n"
 	  "See docs/weft-peer.md.\n" },
+	{ "serve", cmd_serve, "Unprivileged server",
+	  "[-f <config file>] [--stack kernel|lwip|auto]",
+	  "Runs a WireGuard exit server as any user: peers reach what this machine reaches",
+	  "No root, no capabilities and no TUN device on this machine: WireGuard runs on an\n"
+	  "ordinary UDP socket. Settings come from the config file or WEFT_* variables; keys\n"
+	  "never from the command line. See docs/weft-serve.md.\n" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
