@@ -216,9 +216,10 @@ static int add_peers(struct server *sv)
 
 	for (uint32_t i = 0; i < c->n_peers; i++) {
 		const struct conf_peer *cp = &c->peers[i];
-		struct weft_peer *p = weft_peer_add(sv->dev, cp->public_key);
-		if (!p)
-			return -errno;
+		struct weft_peer *p;
+		int err = weft_peer_add(sv->dev, cp->public_key, &p);
+		if (err < 0)
+			return err;
 		if (cp->has_preshared_key)
 			weft_peer_set_preshared_key(p, cp->preshared_key);
 		for (uint32_t j = 0; j < cp->allowed_ips.n; j++) {
@@ -260,8 +261,8 @@ static void raise_fd_limit(void)
 
 static int server_open(struct server *sv)
 {
-	struct weft_env env = { .now_ns = env_now, .wall_ns = env_wall, .random = env_random,
-				.log = log_engine };
+	struct weft_env env = { .clock = { .now_ns = env_now, .wall_ns = env_wall },
+				.random = { .fill = env_random }, .log = { .write = log_engine } };
 	struct stack_env senv = { .ctx = sv, .output = stack_output, .accepted = stack_accepted };
 	struct flow_env fenv = { .ctx = sv, .to_tunnel = to_tunnel };
 	uint16_t port = sv->set.conf.iface.listen_port;
@@ -275,8 +276,10 @@ static int server_open(struct server *sv)
 		return -EIO;
 	}
 	sv->arena = malloc((size_t)(2 * SERVE_SEND_SLOTS + SERVE_DELIVER_SLOTS) * SERVE_PACKET_CAP);
-	if (!sv->arena || udp_rx_init(&sv->rx) < 0 || !(sv->dev = weft_device_new(&env)))
+	if (!sv->arena || udp_rx_init(&sv->rx) < 0)
 		return -ENOMEM;
+	if ((ret = weft_device_new(&env, &sv->dev)) < 0)
+		return ret;
 	for (size_t i = 0; i < SERVE_SEND_SLOTS; i++) {
 		sv->send[i] = (struct weft_packet){ .data = sv->arena + i * SERVE_PACKET_CAP, .cap = SERVE_PACKET_CAP };
 		sv->tx_send[i] = (struct weft_packet){ .data = sv->arena + (SERVE_SEND_SLOTS + i) * SERVE_PACKET_CAP,
