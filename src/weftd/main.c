@@ -197,11 +197,14 @@ int main(int argc, char *argv[])
 		goto out_uapi;
 	}
 
-	loop_env(&env);
-	dev = weft_device_new(&env);
-	loop = malloc(sizeof(*loop));
-	if (!dev || !loop) {
+	loop = calloc(1, sizeof(*loop));
+	if (!loop) {
 		log_error("Failed to create device: %s", strerror(ENOMEM));
+		goto out_uapi;
+	}
+	loop_env(&env, loop);
+	if ((r = weft_device_new(&env, &dev)) < 0) {
+		log_error("Failed to create device: %s", strerror(-r));
 		goto out_uapi;
 	}
 	if ((r = uapi_server_start(&uapi)) < 0) {
@@ -219,10 +222,10 @@ int main(int argc, char *argv[])
 out_loop:
 	loop_free(loop);
 out_uapi:
+	/* The device first: its environment points into the loop. */
+	weft_device_free(dev);
 	free(loop);
 	uapi_server_close(&uapi, true);
-	if (dev)
-		weft_device_free(dev);
 out_tun:
 	tun_close(&tun);
 	return rc;

@@ -53,7 +53,7 @@ static void make_cookie(struct weft_device *dev, uint8_t cookie[COOKIE_LEN],
 	size_t n = family == AF_INET6 ? 16 : 4;
 
 	if (expired(c->secret_birthdate, COOKIE_SECRET_MAX_AGE, now)) {
-		dev->env.random(dev->env.ctx, c->secret, sizeof(c->secret));
+		dev->env.random.fill(dev->env.random.ctx, c->secret, sizeof(c->secret));
 		c->secret_birthdate = now;
 	}
 	/* sin_port and sin6_port sit at the same offset */
@@ -113,7 +113,7 @@ void cookie_create_reply(struct weft_device *dev, struct message_handshake_cooki
 
 	reply->header.type = htole32(MESSAGE_HANDSHAKE_COOKIE);
 	reply->receiver_index = sender_index; /* already little endian */
-	dev->env.random(dev->env.ctx, reply->nonce, COOKIE_NONCE_LEN);
+	dev->env.random.fill(dev->env.random.ctx, reply->nonce, COOKIE_NONCE_LEN);
 	make_cookie(dev, cookie, from);
 	/* Bound to the mac1 it answers, so only the real sender can use it. */
 	xaead_seal(reply->encrypted_cookie, cookie, COOKIE_LEN, macs->mac1, COOKIE_LEN,

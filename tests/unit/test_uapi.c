@@ -26,10 +26,11 @@ static void t_random(void *ctx, uint8_t *buf, size_t len)
 
 static struct weft_device *new_device(void)
 {
-	static const struct weft_env env = { .now_ns = t_now, .wall_ns = t_wall, .random = t_random };
-	struct weft_device *dev = weft_device_new(&env);
+	static const struct weft_env env = { .clock = { .now_ns = t_now, .wall_ns = t_wall },
+					     .random = { .fill = t_random } };
+	struct weft_device *dev = NULL;
 
-	CHECK(dev != NULL);
+	CHECK_EQ(weft_device_new(&env, &dev), 0);
 	return dev;
 }
 
