@@ -55,10 +55,13 @@ $(BUILD)/weft: $(call obj,$(WEFT_SRCS)) $(LIB)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LIB) $(LDLIBS) -o $@
 # Unit tests of serve's stacks link the stack they test.
 $(BUILD)/tests/test_stack_lwip: $(BUILD)/obj/src/serve/stack_lwip.o
 $(BUILD)/tests/test_stack_lwip: LDLIBS += -llwip
+# and those of serve's pieces link the piece (the library comes again after it).
+$(BUILD)/tests/test_serve_packet: $(BUILD)/obj/src/serve/packet.o
+$(BUILD)/tests/test_serve_guard: $(BUILD)/obj/src/serve/guard.o
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@

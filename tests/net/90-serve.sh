@@ -119,7 +119,22 @@ start_server() {
 	kill "$SERVER_PID" 2>/dev/null
 	return 1
 }
-stop_server() { kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=; }
+# server_pid: the weft serve process in S (not the wrapper $! names)
+server_pid() {
+	local p
+	for p in $(ip netns pids "$S" 2>/dev/null); do
+		[[ $(cat "/proc/$p/comm" 2>/dev/null) == weft ]] && { echo "$p"; return 0; }
+	done
+	return 1
+}
+server_gone() { ! server_pid >/dev/null; }
+stop_server() {
+	local p
+	p=$(server_pid) && kill "$p"
+	wait_until 5 server_gone || fail stop "the server did not exit on SIGTERM"
+	wait "$SERVER_PID" 2>/dev/null
+	SERVER_PID=
+}
 
 # start_client KIND: the client from the configure'd file, with `weft up'
 # (weftd) or with wg-quick and wireguard-go
@@ -263,8 +278,7 @@ for st in ${SERVE_STACKS:-kernel lwip}; do
 	start_client weftd || { fail client "weftd client did not start"; stop_server; continue; }
 	run_cases "$st"
 	# SIGUSR1: the server logs its counters
-	pid=$(ip netns pids "$S" | while read -r p; do [[ $(cat /proc/$p/comm) == weft ]] && echo "$p"; done | head -1)
-	kill -USR1 "$pid" && wait_until 5 grep -q Counters "$TMP/serve-$st.log"
+	kill -USR1 "$(server_pid)" && wait_until 5 grep -q Counters "$TMP/serve-$st.log"
 	r=$(grep Counters "$TMP/serve-$st.log" | tail -1)
 	echo "$r" >&2
 	[[ $r =~ denied=([0-9]+) ]] && ((BASH_REMATCH[1] > 0)) && pass counters-denied || fail counters-denied "$r"
