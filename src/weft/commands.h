@@ -16,4 +16,10 @@ int cmd_quick(int argc, char *argv[]);     /* cmd_quick.c: up, down, save and st
 int cmd_interface(int argc, char *argv[]); /* cmd_interface.c: interface list|add|remove */
 int cmd_peer(int argc, char *argv[]);      /* cmd_peer.c: peer add|remove|list|config */
 
+/* src/serve/serve.c */
+int cmd_serve(int argc, char *argv[]);
+
+/* cmd_configure.c */
+int cmd_configure(int argc, char *argv[]);
+
 #endif
