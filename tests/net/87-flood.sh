@@ -21,6 +21,10 @@
 . "$(dirname "$0")/lib.sh"
 TEST_NAME=flood
 require_weftd
+if [[ $WEFTD_KIND != weftd ]]; then
+	echo "SKIP: $TEST_NAME: reads weftd's own log (X25519 count, handshake rate); nothing to compare in $WEFTD_KIND"
+	exit 0
+fi
 
 SECS=${FLOOD_SECONDS:-3}
 RATES=${FLOOD_RATES:-8000 50000}
