@@ -17,12 +17,7 @@
 #include "options.h"
 #include "usage.h"
 #include "conf/conf.h"
-#include "conf_path.h"
 #include "crypto/crypto.h"
-#include "ifname.h"
-#include "keygen.h"
-#include "options.h"
-#include "usage.h"
 #include "util/atomic_file.h"
 
 #define CONFIGURE_DEFAULT_NAME "wg-serve"
