@@ -36,9 +36,9 @@ bool peer_endpoint_type_parse(const char *s, enum peer_endpoint_type *out)
 }
 
 /* The host part of the Endpoint: 0 and *host (a static or the config's
- * string), or -ENOENT when the server's settings have none. */
+ * string), or -ENOENT with a message naming what to set. */
 static int endpoint_host(const struct conf_weft *w, enum peer_endpoint_type type,
-			 char buf[CONF_ADDR_STRLEN], const char **host)
+			 char buf[CONF_ADDR_STRLEN], const char **host, char *err, size_t errlen)
 {
 	bool any = type == PEER_ENDPOINT_ANY;
 
@@ -56,15 +56,22 @@ static int endpoint_host(const struct conf_weft *w, enum peer_endpoint_type type
 		*host = w->hostname;
 		return 0;
 	}
+	snprintf(err, errlen, "no %s for the peer's Endpoint: set %s in the [Weft] section",
+		 type == PEER_ENDPOINT_IPV4 ? "public IPv4 address" :
+		 type == PEER_ENDPOINT_IPV6 ? "public IPv6 address" :
+		 type == PEER_ENDPOINT_DOMAIN ? "host name" : "public address",
+		 type == PEER_ENDPOINT_IPV4 ? "PublicIPv4" :
+		 type == PEER_ENDPOINT_IPV6 ? "PublicIPv6" :
+		 type == PEER_ENDPOINT_DOMAIN ? "Hostname" : "PublicIPv4, PublicIPv6 or Hostname");
 	return -ENOENT;
 }
 
 bool peer_config_has_host(const struct conf *server, enum peer_endpoint_type type)
 {
-	char buf[CONF_ADDR_STRLEN];
+	char buf[CONF_ADDR_STRLEN], err[CONF_ERR_LEN];
 	const char *host;
 
-	return endpoint_host(&server->weft, type, buf, &host) == 0;
+	return endpoint_host(&server->weft, type, buf, &host, err, sizeof(err)) == 0;
 }
 
 /* A config with no Endpoint says so where the line would be, so whoever
@@ -157,9 +164,11 @@ int peer_config_render(const struct conf *server, const uint8_t server_public[CO
 
 	*text = NULL;
 	*len = 0;
-	ret = 0;
-	if (endpoint_host(w, opts->endpoint_type, hostbuf, &host) < 0)
+	ret = endpoint_host(w, opts->endpoint_type, hostbuf, &host, err, errlen);
+	if (ret == -ENOENT) {
 		host = opts->fallback_host; /* NULL: no Endpoint, a comment instead */
+		ret = 0;
+	}
 	port = w->has_public_port ? w->public_port :
 	       server->iface.has_listen_port && server->iface.listen_port ? server->iface.listen_port :
 	       opts->running_port;
