@@ -111,6 +111,9 @@ static int daemonize(enum log_level level)
 	if (!getenv("LOG_LEVEL") || level == LOG_SILENT) {
 		redirect(STDOUT_FILENO, "/dev/null");
 		redirect(STDERR_FILENO, "/dev/null");
+		/* wireguard-go's errors end here; ours reach the system log */
+		if (level != LOG_SILENT)
+			log_to_syslog("weftd");
 	}
 	return 0;
 }
