@@ -3,7 +3,6 @@
  * a private key (and the peers of its config file, if it has one), its
  * addresses, and brings it up; `remove` deletes the link, which ends the
  * daemon, as wg-quick down does; `list` shows the devices that answer.
- * Also where interface config files live, shared with cmd_peer.c.
  *
  * `add` keeps its state in the interface's config file (created 0600 when
  * there is none), so the key survives the daemon and `weft peer add` finds
@@ -26,175 +25,18 @@
 
 #include "commands.h"
 #include "conf/conf.h"
+#include "conf_change.h"
+#include "conf_path.h"
+#include "daemon.h"
 #include "device.h"
 #include "hooks.h"
+#include "ifname.h"
+#include "json_out.h"
+#include "keygen.h"
 #include "netlink.h"
+#include "options.h"
+#include "usage.h"
 #include "util/encoding.h"
-
-#define CONF_DIRS_DEFAULT WEFT_DIR ":" WIREGUARD_DIR
-#define CONF_DIR_MODE 0700
-/* weftd and wireguard-go daemonize once their socket exists; these bound
- * how long we wait for that, and for a daemon to go away. */
-#define DAEMON_WAIT_MS 5000
-#define POLL_STEP_MS 20
-
-static const char iface_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_=+.-";
-
-bool interface_name_valid(const char *name)
-{
-	size_t n = strlen(name);
-
-	/* A leading '-' is legal for the kernel, but here it is an option
-	 * given before the interface. */
-	return n >= 1 && n < IFNAMSIZ && strspn(name, iface_chars) == n && name[0] != '-';
-}
-
-static bool file_exists(const char *path)
-{
-	struct stat st;
-
-	return !stat(path, &st) && S_ISREG(st.st_mode);
-}
-
-bool iface_conf_path(char *out, size_t size, const char *iface, bool *exists)
-{
-	const char *env = getenv(CONFIG_DIR_ENV);
-	const char *dirs = env && *env ? env : CONF_DIRS_DEFAULT, *d = dirs;
-	size_t first_len = strcspn(dirs, ":");
-
-	*exists = false;
-	while (*d) {
-		size_t len = strcspn(d, ":");
-		int n = snprintf(out, size, "%.*s/%s.conf", (int)len, d, iface);
-
-		if (n < 0 || (size_t)n >= size)
-			return false;
-		if (len && file_exists(out)) {
-			*exists = true;
-			return true;
-		}
-		d += len + (d[len] == ':');
-	}
-	int n = snprintf(out, size, "%.*s/%s.conf", (int)first_len, dirs, iface);
-	return first_len && n >= 0 && (size_t)n < size;
-}
-
-int iface_conf_lock(const char *conf_path)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(conf_path, '/');
-	size_t len = slash ? (size_t)(slash - conf_path) : 0;
-	int fd;
-
-	if (len >= sizeof(dir))
-		return -ENAMETOOLONG;
-	if (slash && !len)
-		len = 1; /* "/x.conf" */
-	memcpy(dir, slash ? conf_path : ".", slash ? len : 1);
-	dir[slash ? len : 1] = '\0';
-	if (mkdir(dir, CONF_DIR_MODE) < 0 && errno != EEXIST)
-		return -errno;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			int ret = -errno;
-			close(fd);
-			return ret;
-		}
-	}
-	return fd;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-/* The interface exists as a link in this network namespace. */
-static bool link_exists(const char *iface)
-{
-	return if_nametoindex(iface) != 0;
-}
-
-/* ---- options ---- */
-
-/* "--name VALUE" or "--name=VALUE" at argv[*i]: true and *value set,
- * *i moved past it. A missing value is reported and *value is NULL. */
-bool take_option(int argc, char *argv[], int *i, const char *name, const char **value)
-{
-	size_t n = strlen(name);
-
-	if (strncmp(argv[*i], name, n))
-		return false;
-	if (argv[*i][n] == '=') {
-		*value = argv[*i] + n + 1;
-		return true;
-	}
-	if (argv[*i][n])
-		return false;
-	if (*i + 1 >= argc) {
-		fprintf(stderr, "%s: %s needs a value\n", prog_name, name);
-		*value = NULL;
-		return true;
-	}
-	*value = argv[++*i];
-	return true;
-}
-
-/* Calls one(ctx, entry, what) for each entry of a list: entries are
- * separated by commas and/or blanks ("a,b, c"). false (reported) when one
- * returns false or memory runs out. */
-static bool each_list_entry(const char *s, const char *what, void *ctx,
-			    bool (*one)(void *ctx, const char *entry, const char *what))
-{
-	char *copy = strdup(s), *save = NULL;
-	bool ok = copy != NULL;
-
-	if (!copy)
-		fprintf(stderr, "%s: out of memory\n", prog_name);
-	for (char *e = copy ? strtok_r(copy, ", \t", &save) : NULL; ok && e; e = strtok_r(NULL, ", \t", &save))
-		ok = one(ctx, e, what);
-	free(copy);
-	return ok;
-}
-
-static bool prefix_entry(void *list, const char *entry, const char *what)
-{
-	struct conf_prefix p;
-
-	if (!conf_prefix_parse(&p, entry)) {
-		fprintf(stderr, "%s: %s: `%s' is not an address with a prefix length\n", prog_name, what, entry);
-		return false;
-	}
-	if (conf_prefix_list_add(list, &p) < 0) {
-		fprintf(stderr, "%s: %s: too many entries\n", prog_name, what);
-		return false;
-	}
-	return true;
-}
-
-bool parse_prefix_list(struct conf_prefix_list *list, const char *s, const char *what)
-{
-	return each_list_entry(s, what, list, prefix_entry);
-}
-
-static bool dns_entry(void *dns, const char *entry, const char *what)
-{
-	if (conf_dns_add(dns, entry) == 0)
-		return true;
-	fprintf(stderr, "%s: %s: `%s' is neither an IP address nor a search domain\n", prog_name, what, entry);
-	return false;
-}
-
-bool parse_dns_list(struct conf_dns *dns, const char *s, const char *what)
-{
-	return each_list_entry(s, what, dns, dns_entry);
-}
 
 /* The [Interface] keys and peers of c, replacing what the device has. */
 static int device_apply_conf(const char *iface, const struct conf *c)
@@ -212,113 +54,6 @@ static int device_apply_conf(const char *iface, const struct conf *c)
 		ret = device_set(dev);
 	device_free(dev);
 	return ret;
-}
-
-/* ---- the daemon ---- */
-
-/* WEFT_DAEMON, else weftd beside this program, else weftd from PATH. */
-static const char *daemon_path(char *buf, size_t size)
-{
-	const char *env = getenv("WEFT_DAEMON");
-
-	return env && *env ? env : program_beside_self(DAEMON_NAME, buf, size);
-}
-
-bool iface_wait(const char *iface, bool want_running)
-{
-	for (unsigned waited = 0; waited < DAEMON_WAIT_MS; waited += POLL_STEP_MS) {
-		bool running = uapi_has_device(iface);
-
-		if (running == want_running && (want_running || !link_exists(iface)))
-			return true;
-		sleep_ms(POLL_STEP_MS);
-	}
-	return false;
-}
-
-/* Runs the daemon for iface and waits until its socket answers. Its
- * output goes to our stderr, so stdout stays ours. */
-static int start_daemon(const char *iface, char *err, size_t errlen)
-{
-	char buf[PATH_MAX];
-	const char *bin = daemon_path(buf, sizeof(buf));
-	int status;
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		int e = errno;
-
-		snprintf(err, errlen, "cannot start %.256s: %s", bin, strerror(e));
-		return -e;
-	}
-	if (!pid) {
-		char *args[] = { (char *)bin, (char *)iface, NULL };
-
-		dup2(STDERR_FILENO, STDOUT_FILENO);
-		/* wireguard-go refuses to run beside the kernel module without
-		 * this; weftd ignores it. */
-		setenv("WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD", "1", 1);
-		execvp(bin, args);
-		fprintf(stderr, "%s: cannot run %s: %s\n", prog_name, bin, strerror(errno));
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			int e = errno;
-
-			snprintf(err, errlen, "waiting for %.256s: %s", bin, strerror(e));
-			return -e;
-		}
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		snprintf(err, errlen, "%.256s %s failed (%s %d)", bin, iface,
-			 WIFEXITED(status) ? "exit status" : "signal",
-			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-		return -ECHILD;
-	}
-	if (!iface_wait(iface, true)) {
-		snprintf(err, errlen, "%.256s started but its socket %s/%s%s does not answer", bin,
-			 UAPI_SOCK_DIR, iface, UAPI_SOCK_SUFFIX);
-		return -ETIMEDOUT;
-	}
-	return 0;
-}
-
-/* Stops iface the way wg-quick down does for a userspace device: delete the
- * link, and the daemon, seeing it go, exits and removes its socket. A
- * daemon whose link is not in this network namespace is told by removing
- * its socket instead (weftd and wireguard-go both watch it). */
-int iface_stop(const char *iface, char *err, size_t errlen)
-{
-	char sock[PATH_MAX];
-	struct nl_link link;
-	struct nl nl;
-	int ret;
-
-	if (nl_open(&nl) == 0) {
-		ret = nl_link_get(&nl, iface, &link);
-		if (!ret)
-			ret = nl_link_del(&nl, link.index);
-		nl_close(&nl);
-		if (ret < 0 && ret != -ENODEV) {
-			snprintf(err, errlen, "cannot delete the link: %s", strerror(-ret));
-			return ret;
-		}
-	}
-	if (iface_wait(iface, false))
-		return 0;
-	snprintf(sock, sizeof(sock), "%s/%s%s", UAPI_SOCK_DIR, iface, UAPI_SOCK_SUFFIX);
-	if (unlink(sock) < 0 && errno != ENOENT) {
-		snprintf(err, errlen, "cannot remove %s: %s", sock, strerror(errno));
-		return -errno;
-	}
-	if (!iface_wait(iface, false)) {
-		snprintf(err, errlen, "the daemon did not stop");
-		return -ETIMEDOUT;
-	}
-	return 0;
 }
 
 /* Addresses from the config on the link, and the link up (its MTU
@@ -485,7 +220,7 @@ static int interface_add(int argc, char *argv[])
 		fprintf(stderr, "%s: %s: cannot lock the config directory: %s\n", prog_name, path, strerror(-lock));
 		goto out;
 	}
-	exists = file_exists(path);
+	exists = conf_file_exists(path);
 	if (exists && conf_load(&c, path, 0, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: %s\n", prog_name, err);
 		goto out;
@@ -510,7 +245,7 @@ static int interface_add(int argc, char *argv[])
 		c.iface.has_private_key = true;
 	}
 
-	if (start_daemon(iface, err, sizeof(err)) < 0) {
+	if (daemon_start(iface, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: %s: %s\n", prog_name, iface, err);
 		goto out;
 	}
@@ -554,7 +289,7 @@ out:
 	if (ret && started) {
 		/* Nothing half-done: the device goes, the config was not touched. */
 		char err2[CONF_ERR_LEN];
-		if (iface_stop(iface, err2, sizeof(err2)) < 0)
+		if (daemon_stop(iface, err2, sizeof(err2)) < 0)
 			fprintf(stderr, "%s: %s: could not stop it again: %s\n", prog_name, iface, err2);
 	}
 	if (lock >= 0)
@@ -573,7 +308,7 @@ static int interface_remove(const char *iface)
 		fprintf(stderr, "%s: %s: no such interface\n", prog_name, iface);
 		return 1;
 	}
-	if (iface_stop(iface, err, sizeof(err)) < 0) {
+	if (daemon_stop(iface, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: %s: %s\n", prog_name, iface, err);
 		return 1;
 	}

@@ -32,11 +32,17 @@
 
 #include "commands.h"
 #include "conf/conf.h"
+#include "conf_change.h"
+#include "conf_path.h"
+#include "daemon.h"
 #include "device.h"
 #include "dns.h"
 #include "firewall.h"
 #include "hooks.h"
+#include "ifname.h"
 #include "netlink.h"
+#include "options.h"
+#include "usage.h"
 
 /* Set to 1 by device.h once device_get/device_set can drive the Linux
  * module over generic netlink; until then a kernel device could be made but
@@ -329,7 +335,7 @@ static int start_userspace(struct quick *q)
 		complain("%s %s exited without creating the interface", prog, q->iface);
 		return -1;
 	}
-	if (!iface_wait(q->iface, true)) {
+	if (!daemon_wait(q->iface, true)) {
 		complain("%s %s is not answering on " UAPI_SOCK_DIR "/%s" UAPI_SOCK_SUFFIX, prog, q->iface, q->iface);
 		return -1;
 	}
@@ -652,7 +658,7 @@ static int delete_link(struct quick *q)
 	}
 	/* The daemon exits when its link goes; wait, so that the name is free
 	 * for the next `up` when we return. */
-	if (!iface_wait(q->iface, false))
+	if (!daemon_wait(q->iface, false))
 		fprintf(stderr, "Warning: the daemon for %s still answers on its socket\n", q->iface);
 	return 0;
 }

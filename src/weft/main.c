@@ -1,12 +1,12 @@
 /* main.c: the `weft` command line - a git-style table of subcommands, each
  * in its own cmd_*.c file, plus `weft help [CMD]` and `weft --version`.
  * With no arguments weft does what wg does: `show`. */
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
 #include "crypto/crypto.h"
+#include "usage.h"
 
 #ifndef WEFT_VERSION
 #define WEFT_VERSION "0.1.0"
@@ -115,35 +115,6 @@ void command_usage(FILE *f, const char *name)
 
 	if (c)
 		fprintf(f, "Usage: %s %s%s%s\n", prog_name, c->name, *c->args ? " " : "", c->args);
-}
-
-bool take_flag(int *argc, char *argv[], const char *flag)
-{
-	bool found = false;
-	int out = 0;
-
-	for (int i = 0; i < *argc; i++) {
-		if (!strcmp(argv[i], flag))
-			found = true;
-		else
-			argv[out++] = argv[i];
-	}
-	argv[out] = NULL;
-	*argc = out;
-	return found;
-}
-
-int print_json(json_t *root)
-{
-	int ret = 0;
-
-	if (!root || json_dumpf(root, stdout, JSON_INDENT(2)) < 0) {
-		fprintf(stderr, "%s: cannot write JSON\n", prog_name);
-		ret = 1;
-	} else
-		printf("\n");
-	json_decref(root);
-	return ret;
 }
 
 static void usage(FILE *f)
