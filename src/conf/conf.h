@@ -253,6 +253,8 @@ int conf_rewrite(const char *old, size_t old_len, const struct conf *before, con
 
 void conf_init(struct conf *conf);    /* all empty: no interface, no peers */
 void conf_free(struct conf *conf);    /* zeroes keys, frees, re-inits */
+/* A deep copy of src into *dst (initialised by it). 0, -ENOMEM, -EINVAL. */
+int conf_copy(struct conf *dst, const struct conf *src);
 /* Deep comparison of everything conf_write can express (not peer.line,
  * not has_interface). Private and preshared keys compared in constant time. */
 bool conf_equal(const struct conf *a, const struct conf *b);

@@ -169,6 +169,22 @@ static int drop_record(struct store *s, struct peer_record *r)
 	return index_records(s);
 }
 
+static void peer_drop(struct conf_peer *p)
+{
+	memzero(p->preshared_key, sizeof(p->preshared_key));
+	free(p->allowed_ips.v);
+	free(p->endpoint.host);
+	free(p->name);
+	memset(p, 0, sizeof(*p));
+}
+
+/* A record's held [Peer] emptied (back to just its key). */
+static void peer_drop_held(struct peer_record *r)
+{
+	peer_drop(&r->held);
+	memcpy(r->held.public_key, r->public_key, CONF_KEY_LEN);
+}
+
 /* ---- open ---- */
 
 static bool legacy_weft(const struct conf *c)
@@ -227,12 +243,7 @@ static int reconcile(struct store *s, bool have_weft)
 			continue;
 		}
 		if (in_conf && !r->enabled) {
-			struct conf_peer keep;
-
-			memset(&keep, 0, sizeof(keep));
-			memcpy(keep.public_key, r->public_key, CONF_KEY_LEN);
-			peer_record_free(&(struct peer_record){ .held = r->held });
-			r->held = keep;
+			peer_drop_held(r);
 			r->enabled = true;
 		}
 		i++;
@@ -309,7 +320,13 @@ void store_close(struct store *s)
 {
 	struct index *ix = s->index;
 
-	if (ix) {
+	if (!ix) {
+		/* never opened (a zeroed struct's lock 0 is not ours) */
+		memset(s, 0, sizeof(*s));
+		s->lock = -1;
+		return;
+	}
+	{
 		conf_keyset_free(&ix->recs);
 		conf_keyset_free(&ix->peers);
 		free(ix);
@@ -323,6 +340,42 @@ void store_close(struct store *s)
 		close(s->lock);
 	memset(s, 0, sizeof(*s));
 	s->lock = -1;
+}
+
+int store_replace_conf(struct store *s, struct conf *c)
+{
+	struct conf_weft settings = s->conf.weft;
+
+	memset(&s->conf.weft, 0, sizeof(s->conf.weft));
+	conf_free(&s->conf);
+	s->conf = *c;
+	conf_init(c);
+	free(s->conf.weft.hostname);
+	conf_dns_clear(&s->conf.weft.peer_dns);
+	s->conf.weft = settings;
+	for (uint32_t i = 0; i < s->conf.n_peers; i++) {
+		free(s->conf.peers[i].name);
+		s->conf.peers[i].name = NULL;
+	}
+	idx(s)->peers_valid = false;
+	s->conf_first = true;
+	int ret = index_peers(s);
+	/* the same rules as for files read from disk */
+	for (uint32_t i = 0; !ret && i < s->w.n;) {
+		struct peer_record *r = &s->w.recs[i];
+		bool in_conf = store_conf_peer(s, r->public_key) != NULL;
+
+		if (!in_conf && r->enabled) {
+			ret = drop_record(s, r);
+			continue;
+		}
+		if (in_conf && !r->enabled) {
+			peer_drop_held(r);
+			r->enabled = true;
+		}
+		i++;
+	}
+	return ret;
 }
 
 /* ---- save ---- */
@@ -489,15 +542,6 @@ static int peer_copy(struct conf_peer *dst, const struct conf_peer *src)
 	return ret;
 }
 
-static void peer_drop(struct conf_peer *p)
-{
-	memzero(p->preshared_key, sizeof(p->preshared_key));
-	free(p->allowed_ips.v);
-	free(p->endpoint.host);
-	free(p->name);
-	memset(p, 0, sizeof(*p));
-}
-
 /* Appends a copy of src to IFACE.conf's peers. */
 static int conf_insert(struct store *s, const struct conf_peer *src)
 {
@@ -598,8 +642,7 @@ int store_peer_enable(struct store *s, const uint8_t key[CONF_KEY_LEN])
 	ret = conf_insert(s, &r->held);
 	if (ret)
 		return ret;
-	peer_drop(&r->held);
-	memcpy(r->held.public_key, key, CONF_KEY_LEN);
+	peer_drop_held(r);
 	r->enabled = true;
 	s->conf_first = true;
 	return 0;

@@ -82,6 +82,12 @@ int store_save(struct store *s, char *err, size_t errlen);
  * store_open and on a zeroed struct. */
 void store_close(struct store *s);
 
+/* What IFACE.conf should hold from now on (`weft save` builds it from the
+ * running device): *c is moved into the store (and left empty); its [Weft]
+ * and peer names are ignored. Records follow the rules of store_open: a
+ * peer of c is enabled, an enabled record without a peer in c goes. */
+int store_replace_conf(struct store *s, struct conf *c);
+
 /* ---- peers ---- */
 
 /* The record of key: NULL when the peer is unknown. A peer of IFACE.conf
