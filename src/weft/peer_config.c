@@ -18,9 +18,9 @@
 #define INTERFACE_HEADER "[Interface]\n"
 
 /* The host part of the Endpoint: 0 and *host (a static or the config's
- * string), or -ENOENT when the server's settings have none. */
+ * string), or -ENOENT with a message naming what to set. */
 static int endpoint_host(const struct conf_weft *w, uint8_t type,
-			 char buf[CONF_ADDR_STRLEN], const char **host)
+			 char buf[CONF_ADDR_STRLEN], const char **host, char *err, size_t errlen)
 {
 	bool any = type == WEFT_ENDPOINT_ANY;
 
@@ -38,15 +38,22 @@ static int endpoint_host(const struct conf_weft *w, uint8_t type,
 		*host = w->hostname;
 		return 0;
 	}
+	snprintf(err, errlen, "no %s for the peer's Endpoint: set one with `weft interface set IFACE "
+		 "--public-address %s'",
+		 type == WEFT_ENDPOINT_IPV4 ? "public IPv4 address" :
+		 type == WEFT_ENDPOINT_IPV6 ? "public IPv6 address" :
+		 type == WEFT_ENDPOINT_DOMAIN ? "host name" : "public address",
+		 type == WEFT_ENDPOINT_IPV4 ? "IPV4" : type == WEFT_ENDPOINT_IPV6 ? "IPV6" :
+		 type == WEFT_ENDPOINT_DOMAIN ? "HOSTNAME" : "ADDRESS");
 	return -ENOENT;
 }
 
 bool peer_config_has_host(const struct conf *server, uint8_t type)
 {
-	char buf[CONF_ADDR_STRLEN];
+	char buf[CONF_ADDR_STRLEN], err[CONF_ERR_LEN];
 	const char *host;
 
-	return endpoint_host(&server->weft, type, buf, &host) == 0;
+	return endpoint_host(&server->weft, type, buf, &host, err, sizeof(err)) == 0;
 }
 
 /* A config with no Endpoint says so where the line would be, so whoever
@@ -139,9 +146,11 @@ int peer_config_render(const struct conf *server, const uint8_t server_public[CO
 
 	*text = NULL;
 	*len = 0;
-	ret = 0;
-	if (endpoint_host(w, opts->endpoint_type, hostbuf, &host) < 0)
+	ret = endpoint_host(w, opts->endpoint_type, hostbuf, &host, err, errlen);
+	if (ret == -ENOENT) {
 		host = opts->fallback_host; /* NULL: no Endpoint, a comment instead */
+		ret = 0;
+	}
 	port = w->has_public_port ? w->public_port :
 	       server->iface.has_listen_port && server->iface.listen_port ? server->iface.listen_port :
 	       opts->running_port;
