@@ -109,7 +109,7 @@ SERVER_PID=
 start_server() {
 	local log=$TMP/serve-$1.log
 	: >"$log"
-	nsrun "$S" sh -c "$TUN_BIND"'exec "$@"' sh setpriv --reuid=65534 --regid=65534 --clear-groups \
+	nsrun "$S" sh -c "${MOUNTS-$TUN_BIND}"'exec "$@"' sh setpriv --reuid=65534 --regid=65534 --clear-groups \
 		--inh-caps=-all --bounding-set=-all --no-new-privs env LOG_LEVEL=verbose \
 		"$WEFT" serve -f "$SCONF" --stack "$1" >"$log" 2>&1 &
 	SERVER_PID=$!
@@ -275,6 +275,7 @@ for st in ${SERVE_STACKS:-kernel lwip}; do
 		cat "$TMP/serve-$st.log" >&2
 		continue
 	fi
+	[[ $st == lwip ]] && LWIP_OK=1
 	start_client weftd || { fail client "weftd client did not start"; stop_server; continue; }
 	run_cases "$st"
 	# SIGUSR1: the server logs its counters
@@ -295,4 +296,32 @@ for st in ${SERVE_STACKS:-kernel lwip}; do
 	stop_client
 	stop_server
 done
+
+# The fallback: no /dev/net/tun (an empty /dev/net in the server's mount
+# namespace) and no ping sockets for its group. --stack auto must say why
+# the kernel stack cannot run, fall back to lwIP and still carry traffic,
+# and say that ping_group_range keeps ICMP echo out.
+TEST_NAME=serve-fallback
+if [[ -n $LWIP_OK ]]; then
+	nsrun "$S" sysctl -qw net.ipv4.ping_group_range="1 0"
+	if MOUNTS="mount -t tmpfs none /dev/net && " start_server auto; then
+		log=$TMP/serve-auto.log
+		check kernel-unavailable-why grep -q "kernel stack is unavailable: opening /dev/net/tun: No such file or directory; likely cause: no /dev/net/tun" "$log"
+		check lwip-fallback grep -q "lwIP stack (fallback)" "$log"
+		if start_client weftd; then
+			check curl-v4 wait_until 10 nsrun "$C" curl -sf -m 5 -o /dev/null http://10.202.0.2:8080/
+			check no-ping ping_fails "$C" 10.202.0.2
+			check ping-group-range-logged grep -q "ping_group_range" "$log"
+		else
+			fail client "weftd client did not start"
+		fi
+		stop_client
+		stop_server
+	else
+		fail start "weft serve --stack auto did not start: $SERVER_WHY"
+	fi
+	nsrun "$S" sysctl -qw net.ipv4.ping_group_range="0 2147483647"
+else
+	echo "SKIP: serve-fallback: the lwip stack did not run above"
+fi
 exit $FAILED
