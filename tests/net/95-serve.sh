@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/net/90-serve.sh: `weft serve` as an unprivileged exit server. The
+# tests/net/95-serve.sh: `weft serve` as an unprivileged exit server. The
 # server runs as uid 65534 with no capabilities and no TUN of its own; a
 # client (weftd, then wireguard-go) reaches the targets' network through it.
 #
