@@ -12,6 +12,9 @@ OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 WARN      = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CPPFLAGS += -std=gnu11 -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP
+# Programs export nothing: a function of ours must never take the place of
+# a shared library's own (weftd's udp_init() would replace liblwip's).
+CPPFLAGS += -fvisibility=hidden
 LDLIBS    = -lsodium -lcrypto -lb2 -lmnl -lpthread
 
 LIB_SRCS   := $(wildcard src/crypto/*.c src/wg/*.c src/conf/*.c src/util/*.c)
