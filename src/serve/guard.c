@@ -103,16 +103,18 @@ static bool matches(const struct guard_rule *r, int family, const uint8_t *addr)
 bool guard_allows(const struct guard *g, int family, const uint8_t *addr)
 {
 	int best_len = -1;
-	bool allowed = !g->has_allow;
+	bool allowed = !g->has_allow, best_builtin = false;
 
 	for (unsigned i = 0; i < g->n; i++) {
 		const struct guard_rule *r = &g->rules[i];
 		if (!matches(r, family, addr) || r->len < best_len)
 			continue;
-		if (r->len > best_len)
-			allowed = r->allow;
-		else
+		if (r->len > best_len || (best_builtin && !r->builtin)) {
+			allowed = r->allow; /* longer, or the operator's over a built-in */
+			best_builtin = r->builtin;
+		} else if (r->builtin == best_builtin) {
 			allowed = allowed && r->allow; /* a tie denies */
+		}
 		best_len = r->len;
 	}
 	return allowed;

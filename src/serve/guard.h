@@ -1,7 +1,7 @@
 /* guard.h: which destinations peers may reach through `weft serve`.
  *
  * Allow and Deny prefixes, decided by the longest matching prefix (a tie
- * denies), so "Deny = 10.0.0.0/8" and "Allow = 10.1.2.3/32" mean what they
+ * denies; an operator's rule beats a built-in one of the same length), so "Deny = 10.0.0.0/8" and "Allow = 10.1.2.3/32" mean what they
  * say. Without any Allow, everything is allowed except what is denied.
  * Built in, as denies: this machine's loopback (127.0.0.0/8, ::1), link-local
  * (169.254.0.0/16, fe80::/10), unspecified, multicast and broadcast

@@ -111,4 +111,7 @@ int cmd_peer(int argc, char *argv[]); /* peer add|remove|list|config */
 /* src/serve/serve.c */
 int cmd_serve(int argc, char *argv[]);
 
+/* cmd_configure.c */
+int cmd_configure(int argc, char *argv[]);
+
 #endif

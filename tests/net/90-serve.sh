@@ -5,22 +5,25 @@
 #
 #   netns sc<pid> (client)          netns ss<pid> (server)          netns st<pid> (targets)
 #   veth c<pid> 10.201.0.2/24 ----- veth s<pid> 10.201.0.1/24
-#   wg0 (weftd | wireguard-go)      weft serve, uid 65534,
-#     10.99.0.2/32 fd99::2/128        UDP 51820, its stack in a
-#     routes 10.202.0.0/24,           user namespace of its own
-#     fd62::/64 via wg0             veth u<pid> 10.202.0.1/24 ----- veth t<pid> 10.202.0.2/24
+#   wg-serve (weft up: weftd,       weft serve, uid 65534,
+#     or wg-quick: wireguard-go)    UDP 51820, its stack in a
+#     10.99.0.2/32 fd99::2/128        user namespace of its own
+#     routes 10.202.0.0/24 fd62::/64 veth u<pid> 10.202.0.1/24 ----- veth t<pid> 10.202.0.2/24
 #                                              fd62::1/64               fd62::2/64
 #                                                                HTTP :8080, sha256 sink :9000,
 #                                                                UDP echo :7000, iperf3 :5201,
 #                                                                nothing on :9999
 #
+# Both configs come from `weft configure' (--deny 10.202.0.3/32
+# --server-loopback); the client's is loaded by `weft up' and by wg-quick.
 # For each stack (SERVE_STACKS, default "kernel lwip"; a stack this weft or
 # this machine lacks is SKIPped): curl over IPv4 and IPv6, a checksummed
 # transfer each way (SERVE_MB, default 100 MB), UDP echo v4/v6, ping v4/v6,
-# a closed port refused in under 50 ms, an unreachable host reported at
-# once, a denied destination (Deny = 10.202.0.3/32) refused, the server's
-# own loopback unreachable, SERVE_CONNS (default 2000) concurrent
-# connections; then the same curl and transfer with wireguard-go as client.
+# a closed port refused in under 50 ms, an unreachable host reported
+# (EHOSTUNREACH, not a timeout), the denied destination refused, 240.0.0.1
+# reaching an HTTP server on the server's own 127.0.0.1, SERVE_CONNS
+# (default 2000) connections open at once, the counters (SIGUSR1); then
+# curl, a 10 MB transfer and ping v6 with wireguard-go as the client.
 . "$(dirname "$0")/lib.sh"
 TEST_NAME=serve
 require_weft wg python3 curl setpriv
@@ -76,24 +79,20 @@ while True:
 on_exit "kill $!"
 command -v iperf3 >/dev/null && { nsrun "$T" iperf3 -s -D -p 5201 >/dev/null 2>&1; on_exit "ip netns pids $T | xargs -r kill"; }
 
-# --- keys and configs ---
-KC=$(keyfile) KS=$(keyfile)
-PC=$(pubkey_of "$KC") PS=$(pubkey_of "$KS")
+# --- configs: the two-command experience, `weft configure' on the client ---
 SCONF=$TMP/serve.conf
-cat >"$SCONF" <<EOC
-[Interface]
-PrivateKey = $(cat "$KS")
-ListenPort = 51820
-
-[Serve]
-Deny = 10.202.0.3/32
-
-[Peer]
-PublicKey = $PC
-AllowedIPs = 10.99.0.2/32, fd99::2/128
-EOC
-chmod 600 "$SCONF"
+mkdir -p "$TMP/cfg"
+nsrun "$C" env WEFT_CONFIG_DIR="$TMP/cfg" "$WEFT" configure --endpoint 10.201.0.1:51820 \
+	--routes 10.202.0.0/24,fd62::/64 --deny 10.202.0.3/32 --server-loopback \
+	--server-config "$SCONF" >"$TMP/configure.out" ||
+	{ fail configure "weft configure failed"; exit 1; }
+check configure-prints-command grep -q "weft serve -f $SCONF" "$TMP/configure.out"
+check configure-server-0600 test "$(stat -c %a "$SCONF")" = 600
+check configure-client-0600 test "$(stat -c %a "$TMP/cfg/wg-serve.conf")" = 600
 chown 65534:65534 "$SCONF"
+# a service on the server's own loopback, for 240.0.0.1 (ServerLoopback)
+nsrun "$S" python3 -m http.server --bind 127.0.0.1 --directory "$TMP/www" 8081 >/dev/null 2>&1 &
+on_exit "kill $!"
 
 # Debian's /dev/net/tun is 0666. Where it is not (some containers), the
 # server gets a 0666 node of its own, bound over /dev/net/tun in the mount
@@ -110,7 +109,7 @@ SERVER_PID=
 start_server() {
 	local log=$TMP/serve-$1.log
 	: >"$log"
-	nsrun "$S" sh -c "$TUN_BIND"'exec "$@"' sh setpriv --reuid=65534 --regid=65534 --clear-groups \
+	nsrun "$S" sh -c "${MOUNTS-$TUN_BIND}"'exec "$@"' sh setpriv --reuid=65534 --regid=65534 --clear-groups \
 		--inh-caps=-all --bounding-set=-all --no-new-privs env LOG_LEVEL=verbose \
 		"$WEFT" serve -f "$SCONF" --stack "$1" >"$log" 2>&1 &
 	SERVER_PID=$!
@@ -120,18 +119,40 @@ start_server() {
 	kill "$SERVER_PID" 2>/dev/null
 	return 1
 }
-stop_server() { kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=; }
-
-# start_client KIND: the client's wg0 with weftd or wireguard-go
-start_client() {
-	ip -n "$C" link del wg0 2>/dev/null
-	start_daemon "$C" wg0 "$1" || return 1
-	nsrun "$C" wg set wg0 private-key "$KC" peer "$PS" endpoint 10.201.0.1:51820 \
-		allowed-ips 10.202.0.0/24,fd62::/64,240.0.0.0/4 persistent-keepalive 25 || return 1
-	add_addr "$C" wg0 10.99.0.2/32 fd99::2/128 && ip -n "$C" link set wg0 up &&
-		ip -n "$C" route add 10.202.0.0/24 dev wg0 && ip -n "$C" -6 route add fd62::/64 dev wg0 &&
-		ip -n "$C" route add 240.0.0.0/4 dev wg0
+# server_pid: the weft serve process in S (not the wrapper $! names)
+server_pid() {
+	local p
+	for p in $(ip netns pids "$S" 2>/dev/null); do
+		[[ $(cat "/proc/$p/comm" 2>/dev/null) == weft ]] && { echo "$p"; return 0; }
+	done
+	return 1
 }
+server_gone() { ! server_pid >/dev/null; }
+stop_server() {
+	local p
+	p=$(server_pid) && kill "$p"
+	wait_until 5 server_gone || fail stop "the server did not exit on SIGTERM"
+	wait "$SERVER_PID" 2>/dev/null
+	SERVER_PID=
+}
+
+# start_client KIND: the client from the configure'd file, with `weft up'
+# (weftd) or with wg-quick and wireguard-go
+start_client() {
+	stop_client
+	if [[ $1 == weftd ]]; then
+		nsrun "$C" env WEFT_CONFIG_DIR="$TMP/cfg" WEFTD="$WEFTD" "$WEFT" up --userspace wg-serve
+	else
+		nsrun "$C" env WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go \
+			WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 wg-quick up "$TMP/cfg/wg-serve.conf"
+	fi >"$TMP/client.log" 2>&1 || { cat "$TMP/client.log" >&2; return 1; }
+}
+stop_client() {
+	ip -n "$C" link del wg-serve 2>/dev/null
+	rm -f /var/run/wireguard/wg-serve.sock
+	sleep 0.2
+}
+on_exit stop_client
 
 head -c "${MB}M" /dev/urandom >"$TMP/big"
 
@@ -240,8 +261,9 @@ run_cases() { # STACK
 	[[ ${r% *} == EHOSTUNREACH ]] && pass unreachable-host || fail unreachable-host "$r"
 	r=$(connect_ms 10.202.0.3 80)
 	[[ ${r% *} != connected && ${r#* } -lt 1000 ]] && pass denied-destination || fail denied-destination "$r"
-	r=$(connect_ms 240.0.0.1 51820)
-	[[ ${r% *} != connected ]] && pass server-loopback-closed || fail server-loopback-closed "$r"
+	check server-loopback-240 nsrun "$C" curl -sf -m 5 -o /dev/null http://240.0.0.1:8081/
+	r=$(connect_ms 240.0.0.1 8082)
+	[[ ${r% *} == refused ]] && pass server-loopback-closed-port || fail server-loopback-closed-port "$r"
 	r=$(many_conns "$CONNS")
 	[[ $r == "$CONNS" ]] && pass "concurrent-$CONNS" || fail "concurrent-$CONNS" "$r of $CONNS answered"
 }
@@ -253,11 +275,11 @@ for st in ${SERVE_STACKS:-kernel lwip}; do
 		cat "$TMP/serve-$st.log" >&2
 		continue
 	fi
+	[[ $st == lwip ]] && LWIP_OK=1
 	start_client weftd || { fail client "weftd client did not start"; stop_server; continue; }
 	run_cases "$st"
 	# SIGUSR1: the server logs its counters
-	pid=$(ip netns pids "$S" | while read -r p; do [[ $(cat /proc/$p/comm) == weft ]] && echo "$p"; done | head -1)
-	kill -USR1 "$pid" && wait_until 5 grep -q Counters "$TMP/serve-$st.log"
+	kill -USR1 "$(server_pid)" && wait_until 5 grep -q Counters "$TMP/serve-$st.log"
 	r=$(grep Counters "$TMP/serve-$st.log" | tail -1)
 	echo "$r" >&2
 	[[ $r =~ denied=([0-9]+) ]] && ((BASH_REMATCH[1] > 0)) && pass counters-denied || fail counters-denied "$r"
@@ -271,7 +293,35 @@ for st in ${SERVE_STACKS:-kernel lwip}; do
 	else
 		fail client "wireguard-go client did not start"
 	fi
-	ip -n "$C" link del wg0 2>/dev/null
+	stop_client
 	stop_server
 done
+
+# The fallback: no /dev/net/tun (an empty /dev/net in the server's mount
+# namespace) and no ping sockets for its group. --stack auto must say why
+# the kernel stack cannot run, fall back to lwIP and still carry traffic,
+# and say that ping_group_range keeps ICMP echo out.
+TEST_NAME=serve-fallback
+if [[ -n $LWIP_OK ]]; then
+	nsrun "$S" sysctl -qw net.ipv4.ping_group_range="1 0"
+	if MOUNTS="mount -t tmpfs none /dev/net && " start_server auto; then
+		log=$TMP/serve-auto.log
+		check kernel-unavailable-why grep -q "kernel stack is unavailable: opening /dev/net/tun: No such file or directory; likely cause: no /dev/net/tun" "$log"
+		check lwip-fallback grep -q "lwIP stack (fallback)" "$log"
+		if start_client weftd; then
+			check curl-v4 wait_until 10 nsrun "$C" curl -sf -m 5 -o /dev/null http://10.202.0.2:8080/
+			check no-ping ping_fails "$C" 10.202.0.2
+			check ping-group-range-logged grep -q "ping_group_range" "$log"
+		else
+			fail client "weftd client did not start"
+		fi
+		stop_client
+		stop_server
+	else
+		fail start "weft serve --stack auto did not start: $SERVER_WHY"
+	fi
+	nsrun "$S" sysctl -qw net.ipv4.ping_group_range="0 2147483647"
+else
+	echo "SKIP: serve-fallback: the lwip stack did not run above"
+fi
 exit $FAILED
