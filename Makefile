@@ -31,9 +31,6 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 # as system headers so that our warnings stay ours.
 LWIP_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags lwip 2>/dev/null))
 $(BUILD)/obj/src/serve/stack_lwip.o: CPPFLAGS += $(LWIP_CFLAGS)
-# The weft program's own names stay out of its dynamic symbol table, so none
-# of them (weftd's udp_init, say) takes the place of liblwip's namesake.
-$(call obj,$(WEFT_SRCS)): CFLAGS += -fvisibility=hidden
 LIB        := $(BUILD)/libweft.a
 TESTS      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
