@@ -216,11 +216,14 @@ unsigned weft_device_mtu(const struct weft_device *dev);
  * limit (no queue).
  * A machine fast enough to keep up with a flood never builds a backlog, yet
  * pays an X25519 per message; so the device is under load as well when it
- * sees more than `rate` handshake messages in one second (default
+ * sees more than `rate` handshake messages a second (counted over eighths
+ * of a second, so it notices within one; default
  * WEFT_HANDSHAKE_RATE; 0 turns this rule off). A caller that knows what an
  * X25519 costs on its machine sets the rate a share of a core can afford
  * (weftd: a tenth), and a flood is then met with cookies after at most
- * `rate` X25519s, whatever its size.
+ * `rate` / 8 X25519s, whatever its size. Under load, each source address
+ * gets cookie replies at the pace of the per-source rate limit, the rest
+ * of its messages are dropped unanswered.
  * Only messages whose mac1 is valid count: junk is dropped on arrival. */
 #define WEFT_HANDSHAKE_BUDGET 16
 #define WEFT_HANDSHAKE_QUEUE 1024
@@ -237,6 +240,7 @@ struct weft_device_stats {
 	uint64_t x25519;             /* X25519 operations (key generation and DH) */
 	uint64_t handshakes_queued;  /* handshake messages that waited for a later call */
 	uint64_t cookie_replies;     /* cookie replies sent */
+	uint64_t cookie_replies_withheld; /* not sent: that source had its share */
 	uint64_t under_load_periods; /* times the device went under load by itself */
 	size_t handshake_backlog;    /* messages waiting now */
 };

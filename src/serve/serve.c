@@ -24,6 +24,8 @@
 #include "serve/stack.h"
 #include "util/random.h"
 #include "weft/commands.h"
+#include "weft/options.h"
+#include "weft/usage.h"
 #include "weftd/log.h"
 #include "weftd/udp.h"
 

@@ -11,6 +11,11 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "conf_path.h"
+#include "ifname.h"
+#include "keygen.h"
+#include "options.h"
+#include "usage.h"
 #include "conf/conf.h"
 #include "crypto/crypto.h"
 #include "util/atomic_file.h"

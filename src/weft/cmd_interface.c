@@ -1,13 +1,16 @@
-/* cmd_interface.c: `weft interface list|add|remove` - userspace WireGuard
- * devices without wg-quick: `add` starts weftd for a name, gives the device
- * a private key (and the peers of its config file, if it has one), its
- * addresses, and brings it up; `remove` deletes the link, which ends the
- * daemon, as wg-quick down does; `list` shows the devices that answer.
- * Also where interface config files live, shared with cmd_peer.c.
+/* cmd_interface.c: `weft interface list|add|remove` - WireGuard interfaces
+ * without wg-quick: `add` creates one for a name (the kernel's, else weftd;
+ * backend.h), gives it a private key (and the peers of its config file, if
+ * it has one), its addresses, and brings it up; `remove` deletes the link,
+ * which also ends a daemon, as wg-quick down does; `list` shows the
+ * interfaces that answer.
  *
  * `add` keeps its state in the interface's config file (created 0600 when
  * there is none), so the key survives the daemon and `weft peer add` finds
- * the Address pool and the port. Routes beyond the addresses' own subnets,
+ * the Address pool and the port. The port is never left to chance: without
+ * one asked for or in the file, it is 51820 or the first free one above,
+ * saved, so configs handed out to peers stay valid across restarts; a port
+ * that is taken fails the command before anything is started. Routes beyond the addresses' own subnets,
  * DNS and hooks are `weft up`'s business, not this command's. */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,177 +27,22 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "commands.h"
 #include "conf/conf.h"
+#include "conf_change.h"
+#include "conf_path.h"
+#include "daemon.h"
 #include "device.h"
 #include "hooks.h"
+#include "ifname.h"
+#include "json_out.h"
+#include "keygen.h"
+#include "listen_port.h"
 #include "netlink.h"
+#include "options.h"
+#include "usage.h"
 #include "util/encoding.h"
-
-#define CONF_DIRS_DEFAULT WEFT_DIR ":" WIREGUARD_DIR
-#define CONF_DIR_MODE 0700
-/* weftd and wireguard-go daemonize once their socket exists; these bound
- * how long we wait for that, and for a daemon to go away. */
-#define DAEMON_WAIT_MS 5000
-#define POLL_STEP_MS 20
-
-static const char iface_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_=+.-";
-
-bool interface_name_valid(const char *name)
-{
-	size_t n = strlen(name);
-
-	/* A leading '-' is legal for the kernel, but here it is an option
-	 * given before the interface. */
-	return n >= 1 && n < IFNAMSIZ && strspn(name, iface_chars) == n && name[0] != '-';
-}
-
-static bool file_exists(const char *path)
-{
-	struct stat st;
-
-	return !stat(path, &st) && S_ISREG(st.st_mode);
-}
-
-bool iface_conf_path(char *out, size_t size, const char *iface, bool *exists)
-{
-	const char *env = getenv(CONFIG_DIR_ENV);
-	const char *dirs = env && *env ? env : CONF_DIRS_DEFAULT, *d = dirs;
-	size_t first_len = strcspn(dirs, ":");
-
-	*exists = false;
-	while (*d) {
-		size_t len = strcspn(d, ":");
-		int n = snprintf(out, size, "%.*s/%s.conf", (int)len, d, iface);
-
-		if (n < 0 || (size_t)n >= size)
-			return false;
-		if (len && file_exists(out)) {
-			*exists = true;
-			return true;
-		}
-		d += len + (d[len] == ':');
-	}
-	int n = snprintf(out, size, "%.*s/%s.conf", (int)first_len, dirs, iface);
-	return first_len && n >= 0 && (size_t)n < size;
-}
-
-int iface_conf_lock(const char *conf_path)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(conf_path, '/');
-	size_t len = slash ? (size_t)(slash - conf_path) : 0;
-	int fd;
-
-	if (len >= sizeof(dir))
-		return -ENAMETOOLONG;
-	if (slash && !len)
-		len = 1; /* "/x.conf" */
-	memcpy(dir, slash ? conf_path : ".", slash ? len : 1);
-	dir[slash ? len : 1] = '\0';
-	if (mkdir(dir, CONF_DIR_MODE) < 0 && errno != EEXIST)
-		return -errno;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			int ret = -errno;
-			close(fd);
-			return ret;
-		}
-	}
-	return fd;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-/* The interface exists as a link in this network namespace. */
-static bool link_exists(const char *iface)
-{
-	return if_nametoindex(iface) != 0;
-}
-
-/* ---- options ---- */
-
-/* "--name VALUE" or "--name=VALUE" at argv[*i]: true and *value set,
- * *i moved past it. A missing value is reported and *value is NULL. */
-bool take_option(int argc, char *argv[], int *i, const char *name, const char **value)
-{
-	size_t n = strlen(name);
-
-	if (strncmp(argv[*i], name, n))
-		return false;
-	if (argv[*i][n] == '=') {
-		*value = argv[*i] + n + 1;
-		return true;
-	}
-	if (argv[*i][n])
-		return false;
-	if (*i + 1 >= argc) {
-		fprintf(stderr, "%s: %s needs a value\n", prog_name, name);
-		*value = NULL;
-		return true;
-	}
-	*value = argv[++*i];
-	return true;
-}
-
-/* Calls one(ctx, entry, what) for each entry of a list: entries are
- * separated by commas and/or blanks ("a,b, c"). false (reported) when one
- * returns false or memory runs out. */
-static bool each_list_entry(const char *s, const char *what, void *ctx,
-			    bool (*one)(void *ctx, const char *entry, const char *what))
-{
-	char *copy = strdup(s), *save = NULL;
-	bool ok = copy != NULL;
-
-	if (!copy)
-		fprintf(stderr, "%s: out of memory\n", prog_name);
-	for (char *e = copy ? strtok_r(copy, ", \t", &save) : NULL; ok && e; e = strtok_r(NULL, ", \t", &save))
-		ok = one(ctx, e, what);
-	free(copy);
-	return ok;
-}
-
-static bool prefix_entry(void *list, const char *entry, const char *what)
-{
-	struct conf_prefix p;
-
-	if (!conf_prefix_parse(&p, entry)) {
-		fprintf(stderr, "%s: %s: `%s' is not an address with a prefix length\n", prog_name, what, entry);
-		return false;
-	}
-	if (conf_prefix_list_add(list, &p) < 0) {
-		fprintf(stderr, "%s: %s: too many entries\n", prog_name, what);
-		return false;
-	}
-	return true;
-}
-
-bool parse_prefix_list(struct conf_prefix_list *list, const char *s, const char *what)
-{
-	return each_list_entry(s, what, list, prefix_entry);
-}
-
-static bool dns_entry(void *dns, const char *entry, const char *what)
-{
-	if (conf_dns_add(dns, entry) == 0)
-		return true;
-	fprintf(stderr, "%s: %s: `%s' is neither an IP address nor a search domain\n", prog_name, what, entry);
-	return false;
-}
-
-bool parse_dns_list(struct conf_dns *dns, const char *s, const char *what)
-{
-	return each_list_entry(s, what, dns, dns_entry);
-}
 
 /* The [Interface] keys and peers of c, replacing what the device has. */
 static int device_apply_conf(const char *iface, const struct conf *c)
@@ -212,113 +60,6 @@ static int device_apply_conf(const char *iface, const struct conf *c)
 		ret = device_set(dev);
 	device_free(dev);
 	return ret;
-}
-
-/* ---- the daemon ---- */
-
-/* WEFT_DAEMON, else weftd beside this program, else weftd from PATH. */
-static const char *daemon_path(char *buf, size_t size)
-{
-	const char *env = getenv("WEFT_DAEMON");
-
-	return env && *env ? env : program_beside_self(DAEMON_NAME, buf, size);
-}
-
-bool iface_wait(const char *iface, bool want_running)
-{
-	for (unsigned waited = 0; waited < DAEMON_WAIT_MS; waited += POLL_STEP_MS) {
-		bool running = uapi_has_device(iface);
-
-		if (running == want_running && (want_running || !link_exists(iface)))
-			return true;
-		sleep_ms(POLL_STEP_MS);
-	}
-	return false;
-}
-
-/* Runs the daemon for iface and waits until its socket answers. Its
- * output goes to our stderr, so stdout stays ours. */
-static int start_daemon(const char *iface, char *err, size_t errlen)
-{
-	char buf[PATH_MAX];
-	const char *bin = daemon_path(buf, sizeof(buf));
-	int status;
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		int e = errno;
-
-		snprintf(err, errlen, "cannot start %.256s: %s", bin, strerror(e));
-		return -e;
-	}
-	if (!pid) {
-		char *args[] = { (char *)bin, (char *)iface, NULL };
-
-		dup2(STDERR_FILENO, STDOUT_FILENO);
-		/* wireguard-go refuses to run beside the kernel module without
-		 * this; weftd ignores it. */
-		setenv("WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD", "1", 1);
-		execvp(bin, args);
-		fprintf(stderr, "%s: cannot run %s: %s\n", prog_name, bin, strerror(errno));
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			int e = errno;
-
-			snprintf(err, errlen, "waiting for %.256s: %s", bin, strerror(e));
-			return -e;
-		}
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		snprintf(err, errlen, "%.256s %s failed (%s %d)", bin, iface,
-			 WIFEXITED(status) ? "exit status" : "signal",
-			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-		return -ECHILD;
-	}
-	if (!iface_wait(iface, true)) {
-		snprintf(err, errlen, "%.256s started but its socket %s/%s%s does not answer", bin,
-			 UAPI_SOCK_DIR, iface, UAPI_SOCK_SUFFIX);
-		return -ETIMEDOUT;
-	}
-	return 0;
-}
-
-/* Stops iface the way wg-quick down does for a userspace device: delete the
- * link, and the daemon, seeing it go, exits and removes its socket. A
- * daemon whose link is not in this network namespace is told by removing
- * its socket instead (weftd and wireguard-go both watch it). */
-int iface_stop(const char *iface, char *err, size_t errlen)
-{
-	char sock[PATH_MAX];
-	struct nl_link link;
-	struct nl nl;
-	int ret;
-
-	if (nl_open(&nl) == 0) {
-		ret = nl_link_get(&nl, iface, &link);
-		if (!ret)
-			ret = nl_link_del(&nl, link.index);
-		nl_close(&nl);
-		if (ret < 0 && ret != -ENODEV) {
-			snprintf(err, errlen, "cannot delete the link: %s", strerror(-ret));
-			return ret;
-		}
-	}
-	if (iface_wait(iface, false))
-		return 0;
-	snprintf(sock, sizeof(sock), "%s/%s%s", UAPI_SOCK_DIR, iface, UAPI_SOCK_SUFFIX);
-	if (unlink(sock) < 0 && errno != ENOENT) {
-		snprintf(err, errlen, "cannot remove %s: %s", sock, strerror(errno));
-		return -errno;
-	}
-	if (!iface_wait(iface, false)) {
-		snprintf(err, errlen, "the daemon did not stop");
-		return -ETIMEDOUT;
-	}
-	return 0;
 }
 
 /* Addresses from the config on the link, and the link up (its MTU
@@ -378,8 +119,14 @@ static int interface_list(bool json)
 		bool exists = false;
 
 		iface_conf_path(path, sizeof(path), *n, &exists);
-		if (device_get(&dev, *n) < 0)
+		int r = device_get(&dev, *n);
+		if (r == -ENODEV)
 			continue; /* gone since it was listed */
+		if (r < 0) { /* a partial list is no success (as a non-root user: all of it) */
+			fprintf(stderr, "Unable to access interface %s: %s\n", *n, strerror(-r));
+			ret = 1;
+			continue;
+		}
 		if (dev->flags & DEV_HAS_PUBLIC_KEY)
 			key_to_base64(pub, dev->public_key);
 		if (json) {
@@ -397,8 +144,8 @@ static int interface_list(bool json)
 		device_free(dev);
 	}
 	device_list_free(names);
-	if (json)
-		ret = print_json(json_pack("{s:o}", "interfaces", arr));
+	if (json && print_json(json_pack("{s:o}", "interfaces", arr)))
+		ret = 1;
 	return fflush(stdout) ? 1 : ret;
 }
 
@@ -438,7 +185,9 @@ static int interface_add(int argc, char *argv[])
 	uint32_t port = 0;
 	struct conf c;
 	const char *public[4], *peer_dns = NULL;
+	bool userspace = take_flag(&argc, argv, "--userspace");
 	int n_public = 0, lock = -1, ret = 1;
+	enum backend made;
 
 	conf_init(&c);
 	for (int i = 2; i < argc; i++) {
@@ -485,7 +234,7 @@ static int interface_add(int argc, char *argv[])
 		fprintf(stderr, "%s: %s: cannot lock the config directory: %s\n", prog_name, path, strerror(-lock));
 		goto out;
 	}
-	exists = file_exists(path);
+	exists = conf_file_exists(path);
 	if (exists && conf_load(&c, path, 0, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: %s\n", prog_name, err);
 		goto out;
@@ -502,6 +251,22 @@ static int interface_add(int argc, char *argv[])
 		c.iface.has_listen_port = true;
 		c.iface.listen_port = (uint16_t)port;
 	}
+	if (!c.iface.has_listen_port || !c.iface.listen_port) {
+		uint16_t picked;
+		if ((ret = listen_port_pick(&picked)) < 0) {
+			fprintf(stderr, "%s: %s: no free listen port from %u up: %s\n", prog_name, iface,
+				LISTEN_PORT_FIRST, strerror(-ret));
+			ret = 1;
+			goto out;
+		}
+		c.iface.has_listen_port = true;
+		c.iface.listen_port = picked;
+	} else if ((ret = listen_port_check(c.iface.listen_port)) < 0) {
+		fprintf(stderr, "%s: %s: listen port %u: %s\n", prog_name, iface, c.iface.listen_port, strerror(-ret));
+		ret = 1;
+		goto out;
+	}
+	ret = 1;
 	if (!c.iface.has_private_key) {
 		if (!generate_private_key(c.iface.private_key)) {
 			fprintf(stderr, "%s: getrandom: %s\n", prog_name, strerror(errno));
@@ -510,27 +275,28 @@ static int interface_add(int argc, char *argv[])
 		c.iface.has_private_key = true;
 	}
 
-	if (start_daemon(iface, err, sizeof(err)) < 0) {
+	ret = backend_create(iface, userspace, false, &made, err, sizeof(err));
+	started = ret == 0 || link_exists(iface) || uapi_has_device(iface);
+	if (ret < 0) {
 		fprintf(stderr, "%s: %s: %s\n", prog_name, iface, err);
+		ret = 1;
 		goto out;
 	}
-	started = true;
 	ret = device_apply_conf(iface, &c);
+	if (ret == -EADDRINUSE) { /* taken since we looked */
+		fprintf(stderr, "%s: %s: listen port %u: %s\n", prog_name, iface, c.iface.listen_port, strerror(-ret));
+		ret = 1;
+		goto out;
+	}
 	if (ret < 0) {
 		fprintf(stderr, "%s: %s: cannot configure the device: %s\n", prog_name, iface, strerror(-ret));
 		ret = 1;
 		goto out;
 	}
 	ret = 1;
-	/* A port the daemon chose goes into the config, so peers' Endpoints
-	 * and the next start keep it. */
 	if (device_get(&dev, iface) < 0) {
 		fprintf(stderr, "%s: %s: the device stopped answering\n", prog_name, iface);
 		goto out;
-	}
-	if (!c.iface.has_listen_port || !c.iface.listen_port) {
-		c.iface.has_listen_port = true;
-		c.iface.listen_port = dev->listen_port;
 	}
 	if (link_configure(iface, &c, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: %s: %s\n", prog_name, iface, err);
@@ -541,7 +307,7 @@ static int interface_add(int argc, char *argv[])
 		goto out;
 	}
 	key_to_base64(pub, dev->public_key);
-	printf("interface: %s\n  public key: %s\n  listening port: %u\n", iface, pub, dev->listen_port);
+	printf("interface: %s\n  public key: %s\n  listening port: %u\n", iface, pub, c.iface.listen_port);
 	for (uint32_t i = 0; i < c.iface.addresses.n; i++) {
 		char s[CONF_PREFIX_STRLEN];
 
@@ -554,7 +320,7 @@ out:
 	if (ret && started) {
 		/* Nothing half-done: the device goes, the config was not touched. */
 		char err2[CONF_ERR_LEN];
-		if (iface_stop(iface, err2, sizeof(err2)) < 0)
+		if (daemon_stop(iface, err2, sizeof(err2)) < 0)
 			fprintf(stderr, "%s: %s: could not stop it again: %s\n", prog_name, iface, err2);
 	}
 	if (lock >= 0)
@@ -569,11 +335,12 @@ static int interface_remove(const char *iface)
 {
 	char err[CONF_ERR_LEN] = "";
 
-	if (!uapi_has_device(iface) && !link_exists(iface)) {
-		fprintf(stderr, "%s: %s: no such interface\n", prog_name, iface);
+	if (backend_of(iface) == BACKEND_NONE) {
+		fprintf(stderr, "%s: %s: %s\n", prog_name, iface,
+			link_exists(iface) ? "not a WireGuard interface" : "no such interface");
 		return 1;
 	}
-	if (iface_stop(iface, err, sizeof(err)) < 0) {
+	if (daemon_stop(iface, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: %s: %s\n", prog_name, iface, err);
 		return 1;
 	}
@@ -595,6 +362,10 @@ int cmd_interface(int argc, char *argv[])
 		goto usage;
 	if (!interface_name_valid(argv[2])) {
 		fprintf(stderr, "%s: `%s' is not a valid interface name\n", prog_name, argv[2]);
+		return 1;
+	}
+	if ((!strcmp(sub, "add") || !strcmp(sub, "remove")) && geteuid() != 0) {
+		fprintf(stderr, "%s: interface %s must be run as root\n", prog_name, sub);
 		return 1;
 	}
 	if (!strcmp(sub, "add"))

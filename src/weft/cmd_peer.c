@@ -4,12 +4,9 @@
  * the running device, and prints the config the peer imports
  * (peer_config.h), as text or a QR code (qr.h).
  *
- * Private keys weft generates for peers are kept, so `peer config` can
- * print the same config later: one 0600 file per peer, named after its
- * public key (base64url, as file names cannot hold '/'), in a 0700
- * directory beside the config: IFACE.peers/KEY.key. `peer remove` deletes
- * it. Keys never travel on the command line; --public-key takes a public
- * key.
+ * Private keys weft generates for peers are kept (peer_keys.h), so `peer
+ * config` can print the same config later; `peer remove` deletes them.
+ * Keys never travel on the command line; --public-key takes a public key.
  *
  * Every change happens under a lock on the config directory and either
  * completes or is undone: key file, then config file (atomic), then the
@@ -29,17 +26,22 @@
 #include "addrpool.h"
 #include "commands.h"
 #include "conf/conf.h"
+#include "conf_change.h"
+#include "conf_path.h"
 #include "device.h"
+#include "ifname.h"
+#include "json_out.h"
+#include "keygen.h"
+#include "options.h"
 #include "peer_config.h"
+#include "peer_keys.h"
+#include "public_address.h"
 #include "qr.h"
+#include "usage.h"
 #include "util/atomic_file.h"
 #include "util/encoding.h"
 #include "util/fd_io.h"
 
-#define KEY_DIR_SUFFIX ".peers"
-#define KEY_FILE_SUFFIX ".key"
-#define KEY_DIR_MODE 0700
-#define KEY_FILE_MODE 0600
 #define IPV4_BITS 32
 #define IPV6_BITS 128
 
@@ -234,99 +236,6 @@ static bool server_public_key(const struct ctx *c, uint8_t pub[WG_KEY_LEN])
 	return false;
 }
 
-/* ---- key files ---- */
-
-static bool key_dir_path(char *out, size_t size, const struct ctx *c)
-{
-	size_t len = strlen(c->path);
-	const char *ext = ".conf";
-
-	if (len > strlen(ext) && !strcmp(c->path + len - strlen(ext), ext))
-		len -= strlen(ext);
-	return (size_t)snprintf(out, size, "%.*s%s", (int)len, c->path, KEY_DIR_SUFFIX) < size;
-}
-
-static bool key_file_path(char *out, size_t size, const struct ctx *c, const uint8_t pub[WG_KEY_LEN])
-{
-	char dir[PATH_MAX], b64[WEFT_KEY_B64_LEN + 1];
-
-	if (!key_dir_path(dir, sizeof(dir), c))
-		return false;
-	key_to_base64(b64, pub);
-	for (char *p = b64; *p; p++) /* base64url: '/' cannot be in a name */
-		*p = *p == '/' ? '_' : *p == '+' ? '-' : *p;
-	return (size_t)snprintf(out, size, "%s/%s%s", dir, b64, KEY_FILE_SUFFIX) < size;
-}
-
-static int write_key_file(const struct ctx *c, const uint8_t pub[WG_KEY_LEN], const uint8_t priv[WG_KEY_LEN])
-{
-	char dir[PATH_MAX], path[PATH_MAX], line[WEFT_KEY_B64_LEN + 2];
-	struct stat st;
-	int ret;
-
-	if (!key_dir_path(dir, sizeof(dir), c) || !key_file_path(path, sizeof(path), c, pub))
-		return -ENAMETOOLONG;
-	if (mkdir(dir, KEY_DIR_MODE) < 0 && errno != EEXIST)
-		return -errno;
-	if (lstat(dir, &st) < 0)
-		return -errno;
-	if (!S_ISDIR(st.st_mode))
-		return -ENOTDIR;
-	if ((st.st_mode & 077) && chmod(dir, KEY_DIR_MODE) < 0)
-		return -errno;
-	key_to_base64(line, priv);
-	line[WEFT_KEY_B64_LEN] = '\n';
-	line[WEFT_KEY_B64_LEN + 1] = '\0';
-	ret = atomic_file_write(path, line, WEFT_KEY_B64_LEN + 1, KEY_FILE_MODE);
-	memzero(line, sizeof(line));
-	return ret;
-}
-
-/* The stored private key of pub: true when there is one and it matches. */
-static bool read_key_file(const struct ctx *c, const uint8_t pub[WG_KEY_LEN], uint8_t priv[WG_KEY_LEN])
-{
-	char path[PATH_MAX], buf[WEFT_KEY_B64_LEN + 8];
-	uint8_t check[WG_KEY_LEN];
-	bool ok = false;
-	ssize_t n;
-	int fd;
-
-	if (!key_file_path(path, sizeof(path), c, pub))
-		return false;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n >= WEFT_KEY_B64_LEN) {
-		buf[WEFT_KEY_B64_LEN] = '\0';
-		ok = key_from_base64(priv, buf) && x25519_public(check, priv) &&
-		     memeq_ct(check, pub, WG_KEY_LEN);
-		if (!ok)
-			fprintf(stderr, "%s: warning: %s does not hold this peer's private key; ignoring it\n",
-				prog_name, path);
-	}
-	memzero(buf, sizeof(buf));
-	if (!ok)
-		memzero(priv, WG_KEY_LEN);
-	return ok;
-}
-
-static bool key_file_exists(const struct ctx *c, const uint8_t pub[WG_KEY_LEN])
-{
-	char path[PATH_MAX];
-
-	return key_file_path(path, sizeof(path), c, pub) && !access(path, F_OK);
-}
-
-static void remove_key_file(const struct ctx *c, const uint8_t pub[WG_KEY_LEN])
-{
-	char path[PATH_MAX];
-
-	if (key_file_path(path, sizeof(path), c, pub) && unlink(path) < 0 && errno != ENOENT)
-		fprintf(stderr, "%s: warning: cannot remove %s: %s\n", prog_name, path, strerror(errno));
-}
-
 /* ---- address pools ---- */
 
 struct pools {
@@ -443,9 +352,11 @@ static bool render(const struct ctx *c, struct render_opts *o, const uint8_t ser
 		   const struct conf_prefix_list *addrs, const uint8_t pub[WG_KEY_LEN],
 		   const uint8_t *priv, char **text, size_t *len)
 {
-	char err[CONF_ERR_LEN];
+	char err[CONF_ERR_LEN], fallback[INET6_ADDRSTRLEN];
 
 	o->pc.running_port = c->dev ? c->dev->listen_port : 0;
+	o->pc.fallback_host = peer_config_has_host(&c->conf, o->pc.endpoint_type) ? NULL :
+			      public_address_fallback(c->iface, o->pc.endpoint_type, fallback);
 	if (peer_config_render(&c->conf, server_pub, addrs, pub, priv, &o->pc, text, len, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: %s: %s (%s)\n", prog_name, c->iface, err, c->path);
 		return false;
@@ -482,7 +393,9 @@ static bool write_png(const char *path, const char *text)
 
 	if (ret < 0)
 		fprintf(stderr, "%s: %s: cannot write the QR code: %s\n", prog_name, path,
-			ret == -EFBIG ? "the config is too long for a QR code" : strerror(-ret));
+			ret == -EFBIG ? "the config is too long for a QR code" :
+			ret == -ELOOP ? "it is a symbolic link, which is not followed" :
+			ret == -EPERM ? "the file belongs to another user" : strerror(-ret));
 	return ret == 0;
 }
 
@@ -606,7 +519,7 @@ static int peer_add(int argc, char *argv[])
 
 	/* Commit: key file, config file, running device. */
 	if (generate) {
-		ret = write_key_file(&c, pub, priv);
+		ret = peer_key_write(c.path, pub, priv);
 		if (ret < 0) {
 			fprintf(stderr, "%s: %s: cannot store the peer's private key: %s\n", prog_name, iface,
 				strerror(-ret));
@@ -651,7 +564,7 @@ out:
 			fprintf(stderr, "%s: could not undo the change: %s\n", prog_name, err);
 	}
 	if (key_written)
-		remove_key_file(&c, pub);
+		peer_key_remove(c.path, pub);
 	if (png_written)
 		unlink(o.qr_png);
 	memzero(priv, sizeof(priv));
@@ -718,7 +631,7 @@ static int peer_remove(int argc, char *argv[])
 		}
 		device_free(undo);
 	}
-	remove_key_file(&c, pub);
+	peer_key_remove(c.path, pub);
 	status = 0;
 out:
 	device_free(change);
@@ -778,7 +691,7 @@ static int peer_config(int argc, char *argv[])
 			prog_name, c.iface, which);
 		goto out;
 	}
-	have_key = read_key_file(&c, pub, priv);
+	have_key = peer_key_read(c.path, pub, priv);
 	if (!render(&c, &o, server_pub, &addrs, pub, have_key ? priv : NULL, &text, &len))
 		goto out;
 	if (o.qr_png && !write_png(o.qr_png, text))
@@ -895,7 +808,7 @@ static json_t *row_json(const struct ctx *c, const struct row *r, const char *b6
 	json_object_set_new(o, "public_key", json_string(b64));
 	json_object_set_new(o, "allowed_ips", ipa);
 	json_object_set_new(o, "in_config", json_boolean(r->conf_ips != NULL));
-	json_object_set_new(o, "has_private_key", json_boolean(key_file_exists(c, r->key)));
+	json_object_set_new(o, "has_private_key", json_boolean(peer_key_exists(c->path, r->key)));
 	if (dp) {
 		char ep[DEV_ENDPOINT_STRLEN];
 

@@ -1,12 +1,12 @@
 /* main.c: the `weft` command line - a git-style table of subcommands, each
  * in its own cmd_*.c file, plus `weft help [CMD]` and `weft --version`.
  * With no arguments weft does what wg does: `show`. */
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
 #include "crypto/crypto.h"
+#include "usage.h"
 
 #ifndef WEFT_VERSION
 #define WEFT_VERSION "0.1.0"
@@ -16,7 +16,8 @@
 	"An argument with a '/' or ending in .conf is the config file; otherwise <interface>.conf is\n" \
 	"looked for in /etc/weft, then /etc/wireguard ($WEFT_CONFIG_DIR instead, when set). The file's\n" \
 	"Address, DNS, MTU, Table, PreUp/PostUp/PreDown/PostDown and SaveConfig work as in wg-quick(8);\n" \
-	"weftd runs the device (WG_QUICK_USERSPACE_IMPLEMENTATION overrides it). See docs/weft-quick.md.\n"
+	"the kernel's WireGuard runs the device when the module is there, else weftd\n" \
+	"(WG_QUICK_USERSPACE_IMPLEMENTATION names another program and forces it). See weft(8).\n"
 
 #define SHOW_FIELDS "public-key | private-key | listen-port | fwmark | peers | preshared-keys | " \
 	"endpoints | allowed-ips | latest-handshakes | transfer | persistent-keepalive | dump"
@@ -63,7 +64,7 @@ static const struct command commands[] = {
 	  "Reads a private key from stdin and writes a public key to stdout", NULL },
 	{ "up", cmd_quick, "wg-quick-compatible", "[--userspace] { <config file> | <interface> }",
 	  "Brings up an interface from its config file, as wg-quick up does",
-	  QUICK_DETAILS "--userspace uses weftd even when the WireGuard kernel module is there.\n" },
+	  QUICK_DETAILS "--userspace uses the userspace daemon even when the kernel module is there.\n" },
 	{ "down", cmd_quick, "wg-quick-compatible", "{ <config file> | <interface> }",
 	  "Takes down an interface brought up from its config file, as wg-quick down does",
 	  QUICK_DETAILS },
@@ -72,16 +73,18 @@ static const struct command commands[] = {
 	{ "strip", cmd_quick, "wg-quick-compatible", "{ <config file> | <interface> }",
 	  "Prints a config file in the wg setconf form, without wg-quick keys and [Weft]", QUICK_DETAILS },
 	{ "interface", cmd_interface, "Interfaces and peers",
-	  "{ list [--json] | add <interface> [--listen-port <port>] [--address <cidr>[,<cidr>...]]\n"
+	  "{ list [--json] | add <interface> [--userspace] [--listen-port <port>] [--address <cidr>[,<cidr>...]]\n"
 	  "  [--public-address <ip-or-hostname>]... [--peer-dns <dns>[,<dns>...]] | remove <interface> }",
-	  "Lists, starts or stops userspace WireGuard devices",
-	  "add starts weftd (WEFT_DAEMON overrides it) with a new private key, or the config file's,\n"
+	  "Lists, creates or removes WireGuard interfaces",
+	  "add creates a kernel WireGuard interface when the module is there, else starts weftd\n"
+	  "(--userspace or WG_QUICK_USERSPACE_IMPLEMENTATION force the daemon; WEFT_DAEMON names it),\n"
+	  "with a new private key, or the config file's,\n"
 	  "adds the addresses and brings the link up; the key, port and addresses are kept in\n"
 	  "/etc/weft/<interface>.conf (or /etc/wireguard/..., or $WEFT_CONFIG_DIR), created 0600.\n"
 	  "--public-address (an IPv4, an IPv6 address or a host name; may repeat) and --peer-dns\n"
 	  "go to its [Weft] section: the Endpoint and DNS that `weft peer add` hands to peers.\n"
 	  "remove deletes the link, which ends the daemon; the config file stays.\n"
-	  "See docs/weft-peer.md.\n" },
+	  "See weft(8).\n" },
 	{ "peer", cmd_peer, "Interfaces and peers",
 	  "{ add <interface> [--public-key <base64 public key> | --generate-key] [--name <name>] "
 	  "[--endpoint-type ipv4|ipv6|domain|any] [--allowed-ips <cidr>,...] [--dns <ip|domain>,...|none] "
@@ -94,7 +97,7 @@ static const struct command commands[] = {
 	  "generates the key pair and keeps the private key in <interface>.peers/ beside the config,\n"
 	  "so `peer config' can print it again. The Endpoint comes from PublicIPv4, PublicIPv6 or\n"
 	  "Hostname and PublicPort or ListenPort in the config's [Weft] section (any: the first set).\n"
-	  "See docs/weft-peer.md.\n" },
+	  "See weft(8).\n" },
 	{ "serve", cmd_serve, "Unprivileged server",
 	  "[-f <config file>] [--stack kernel|lwip|auto]",
 	  "Runs a WireGuard exit server as any user: peers reach what this machine reaches",
@@ -131,35 +134,6 @@ void command_usage(FILE *f, const char *name)
 
 	if (c)
 		fprintf(f, "Usage: %s %s%s%s\n", prog_name, c->name, *c->args ? " " : "", c->args);
-}
-
-bool take_flag(int *argc, char *argv[], const char *flag)
-{
-	bool found = false;
-	int out = 0;
-
-	for (int i = 0; i < *argc; i++) {
-		if (!strcmp(argv[i], flag))
-			found = true;
-		else
-			argv[out++] = argv[i];
-	}
-	argv[out] = NULL;
-	*argc = out;
-	return found;
-}
-
-int print_json(json_t *root)
-{
-	int ret = 0;
-
-	if (!root || json_dumpf(root, stdout, JSON_INDENT(2)) < 0) {
-		fprintf(stderr, "%s: cannot write JSON\n", prog_name);
-		ret = 1;
-	} else
-		printf("\n");
-	json_decref(root);
-	return ret;
 }
 
 static void usage(FILE *f)

@@ -36,9 +36,9 @@ bool peer_endpoint_type_parse(const char *s, enum peer_endpoint_type *out)
 }
 
 /* The host part of the Endpoint: 0 and *host (a static or the config's
- * string), or -ENOENT with a message naming what to set. */
+ * string), or -ENOENT when the server's settings have none. */
 static int endpoint_host(const struct conf_weft *w, enum peer_endpoint_type type,
-			 char buf[CONF_ADDR_STRLEN], const char **host, char *err, size_t errlen)
+			 char buf[CONF_ADDR_STRLEN], const char **host)
 {
 	bool any = type == PEER_ENDPOINT_ANY;
 
@@ -56,14 +56,41 @@ static int endpoint_host(const struct conf_weft *w, enum peer_endpoint_type type
 		*host = w->hostname;
 		return 0;
 	}
-	snprintf(err, errlen, "no %s for the peer's Endpoint: set %s in the [Weft] section",
-		 type == PEER_ENDPOINT_IPV4 ? "public IPv4 address" :
-		 type == PEER_ENDPOINT_IPV6 ? "public IPv6 address" :
-		 type == PEER_ENDPOINT_DOMAIN ? "host name" : "public address",
-		 type == PEER_ENDPOINT_IPV4 ? "PublicIPv4" :
-		 type == PEER_ENDPOINT_IPV6 ? "PublicIPv6" :
-		 type == PEER_ENDPOINT_DOMAIN ? "Hostname" : "PublicIPv4, PublicIPv6 or Hostname");
 	return -ENOENT;
+}
+
+bool peer_config_has_host(const struct conf *server, enum peer_endpoint_type type)
+{
+	char buf[CONF_ADDR_STRLEN];
+	const char *host;
+
+	return endpoint_host(&server->weft, type, buf, &host) == 0;
+}
+
+/* A config with no Endpoint says so where the line would be, so whoever
+ * imports it knows what to fill in. */
+static int add_missing_endpoint(char **text, size_t *len, uint16_t port)
+{
+	char line[256], *out;
+	size_t n;
+
+	if (port)
+		n = (size_t)snprintf(line, sizeof(line),
+				     "# Endpoint = (missing: the server's public address was not known;\n"
+				     "#             put ADDRESS:%u here and remove the '#')\n", port);
+	else
+		n = (size_t)snprintf(line, sizeof(line),
+				     "# Endpoint = (missing: the server's public address and port were not known;\n"
+				     "#             put ADDRESS:PORT here and remove the '#')\n");
+	out = malloc(*len + n + 1);
+	if (!out)
+		return -ENOMEM;
+	memcpy(out, *text, *len);
+	memcpy(out + *len, line, n + 1);
+	conf_text_free(*text, *len);
+	*text = out;
+	*len += n;
+	return 0;
 }
 
 static int copy_dns(struct conf_dns *to, const struct conf_dns *from)
@@ -130,13 +157,13 @@ int peer_config_render(const struct conf *server, const uint8_t server_public[CO
 
 	*text = NULL;
 	*len = 0;
-	ret = endpoint_host(w, opts->endpoint_type, hostbuf, &host, err, errlen);
-	if (ret < 0)
-		return ret;
+	ret = 0;
+	if (endpoint_host(w, opts->endpoint_type, hostbuf, &host) < 0)
+		host = opts->fallback_host; /* NULL: no Endpoint, a comment instead */
 	port = w->has_public_port ? w->public_port :
 	       server->iface.has_listen_port && server->iface.listen_port ? server->iface.listen_port :
 	       opts->running_port;
-	if (!port) {
+	if (!port && host) {
 		snprintf(err, errlen, "no port for the peer's Endpoint: set ListenPort in [Interface] "
 			 "(or PublicPort in [Weft])");
 		return -EINVAL;
@@ -166,7 +193,7 @@ int peer_config_render(const struct conf *server, const uint8_t server_public[CO
 			ret = add_default_routes(&peer->allowed_ips);
 		}
 	}
-	if (!ret)
+	if (!ret && host)
 		ret = conf_peer_set_endpoint(peer, host, port);
 	if (!ret && opts->keepalive) {
 		peer->has_persistent_keepalive = true;
@@ -174,6 +201,8 @@ int peer_config_render(const struct conf *server, const uint8_t server_public[CO
 	}
 	if (!ret)
 		ret = conf_write(&pc, 0, text, len);
+	if (!ret && !host)
+		ret = add_missing_endpoint(text, len, port); /* [Peer] is the last section */
 	if (!ret && !peer_private)
 		ret = add_placeholder(text, len, peer_public);
 	conf_free(&pc);

@@ -156,7 +156,12 @@ static void arm_timer(struct loop *l, uint64_t deadline)
 }
 
 /* ---- UDP sockets: open while the link is up, as wireguard-go and the
- * kernel module do ---- */
+ * kernel module do ----
+ *
+ * The device reports a listen port only if it is true: while up, the port
+ * the sockets hold (none if the bind failed); while down, the port asked for,
+ * which was free when it was set (a set checks it, so `wg setconf` with a
+ * taken port fails at once instead of at `ip link set up`). */
 
 static void close_sockets(struct loop *l)
 {
@@ -177,6 +182,8 @@ static int open_sockets(struct loop *l, uint16_t port)
 	}
 	close_sockets(l);
 	l->udp = fresh;
+	/* a port the kernel picked is kept for the next up, as wireguard-go */
+	l->port = fresh.port;
 	weft_device_set_listen_port(l->dev, fresh.port);
 	log_verbose("UDP bind has been updated");
 	return 0;
@@ -185,8 +192,12 @@ static int open_sockets(struct loop *l, uint16_t port)
 static int hook_listen_port(void *ctx, uint16_t port)
 {
 	struct loop *l = ctx;
+	int r;
 
 	if (!l->up) {
+		if (port && (r = udp_port_check(port)) < 0)
+			return r;
+		l->port = port;
 		weft_device_set_listen_port(l->dev, port);
 		return 0;
 	}
@@ -307,11 +318,18 @@ static void on_link(void *ctx, bool up, unsigned mtu)
 	l->up = up;
 	weft_device_set_up(l->dev, up);
 	if (up) {
-		int r = open_sockets(l, weft_device_listen_port(l->dev));
-		if (r < 0)
-			log_error("Unable to update bind: %s", strerror(-r));
+		int r = open_sockets(l, l->port);
+		if (r < 0) {
+			/* no socket: no port to report; the next up tries again */
+			weft_device_set_listen_port(l->dev, 0);
+			if (l->port)
+				log_error("Unable to update bind: listen port %u: %s", l->port, strerror(-r));
+			else
+				log_error("Unable to update bind: %s", strerror(-r));
+		}
 	} else {
 		close_sockets(l);
+		weft_device_set_listen_port(l->dev, l->port);
 	}
 	service_engine(l);
 }

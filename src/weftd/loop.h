@@ -43,6 +43,8 @@ struct loop {
 	struct uapi_server *uapi;
 	struct uapi_hooks hooks;
 	struct udp udp;
+	uint16_t port;  /* the port asked for (0: any), kept across down and up; while up
+	                 * the device reports only the port its sockets hold */
 	struct nl_watch nl;
 	int epfd, timerfd, housekeeping_fd, signal_fd;
 	bool up;

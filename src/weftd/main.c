@@ -52,7 +52,9 @@ static void help(const char *prog)
 	       "Environment:\n"
 	       "  LOG_LEVEL=verbose|error|silent  what to log on stdout (default: error)\n"
 	       "  WG_PROCESS_FOREGROUND=1         same as --foreground\n"
-	       "  WG_TUN_FD=N, WG_UAPI_FD=N       use these open fds instead of creating them\n",
+	       "  WG_TUN_FD=N, WG_UAPI_FD=N       use these open fds instead of creating them\n"
+	       "  WEFT_HANDSHAKE_RATE=N           handshakes a second before cookies are demanded\n"
+	       "                                  (default: what a tenth of a core affords)\n",
 	       UAPI_SOCKET_DIR);
 }
 

@@ -648,6 +648,7 @@ size_t uapi_conn_feed(struct uapi_conn *c, struct weft_device *dev,
 		if (!nl)
 			break;
 		used++; /* the newline */
+		c->lines++;
 		if (c->line_too_long) {
 			c->line_too_long = false;
 			handle_overlong_line(c);
@@ -696,6 +697,8 @@ void uapi_conn_consume(struct uapi_conn *c, size_t n)
 {
 	if (n > uapi_conn_pending(c))
 		n = uapi_conn_pending(c);
+	if (!n) /* nothing to wipe; out.data may not be allocated yet */
+		return;
 	memzero(c->out.data + c->out.off, n);
 	c->out.off += n;
 	if (c->out.off == c->out.len)

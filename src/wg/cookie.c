@@ -69,7 +69,7 @@ enum cookie_mac_state cookie_validate(struct weft_device *dev, const uint8_t *ms
 				      const struct weft_endpoint *from, bool check_cookie)
 {
 	const struct message_macs *macs = (const void *)(msg + mac1_offset(len));
-	uint8_t computed[COOKIE_LEN], cookie[COOKIE_LEN];
+	uint8_t computed[COOKIE_LEN];
 	enum cookie_mac_state ret = COOKIE_INVALID_MAC;
 
 	b2s(computed, COOKIE_LEN, msg, mac1_offset(len), dev->cookie_checker.message_mac1_key,
@@ -79,11 +79,23 @@ enum cookie_mac_state cookie_validate(struct weft_device *dev, const uint8_t *ms
 	ret = COOKIE_VALID_MAC_BUT_NO_COOKIE;
 	if (!check_cookie)
 		goto out;
+	ret = cookie_validate_mac2(dev, msg, len, from);
+out:
+	memzero(computed, sizeof(computed));
+	return ret;
+}
+
+enum cookie_mac_state cookie_validate_mac2(struct weft_device *dev, const uint8_t *msg, size_t len,
+					   const struct weft_endpoint *from)
+{
+	const struct message_macs *macs = (const void *)(msg + mac1_offset(len));
+	uint8_t computed[COOKIE_LEN], cookie[COOKIE_LEN];
+	enum cookie_mac_state ret = COOKIE_VALID_MAC_BUT_NO_COOKIE;
+
 	make_cookie(dev, cookie, from);
 	b2s(computed, COOKIE_LEN, msg, mac2_offset(len), cookie, COOKIE_LEN);
 	if (memeq_ct(computed, macs->mac2, COOKIE_LEN))
 		ret = COOKIE_VALID_MAC_WITH_COOKIE;
-out:
 	memzero(cookie, sizeof(cookie));
 	return ret;
 }

@@ -91,9 +91,12 @@ int weft_device_new(const struct weft_env *env, struct weft_device **out)
 	env->random.fill(env->random.ctx, (uint8_t *)&dev->jitter_state, sizeof(dev->jitter_state));
 	dev->jitter_state |= 1;
 	env->random.fill(env->random.ctx, key, sizeof(key));
-	if (ratelimiter_init(&dev->ratelimiter, key) || batch_init(&dev->batch) ||
+	int r = ratelimiter_init(&dev->ratelimiter, key);
+	env->random.fill(env->random.ctx, key, sizeof(key));
+	if (r || ratelimiter_init(&dev->cookie_ratelimiter, key) || batch_init(&dev->batch) ||
 	    handshake_queue_init(&dev->handshakes)) {
 		ratelimiter_free(&dev->ratelimiter);
+		ratelimiter_free(&dev->cookie_ratelimiter);
 		batch_free(&dev->batch);
 		free(dev);
 		return -ENOMEM;
@@ -113,6 +116,7 @@ void weft_device_free(struct weft_device *dev)
 	weft_peer_remove_all(dev);
 	allowedips_free(&dev->allowedips);
 	ratelimiter_free(&dev->ratelimiter);
+	ratelimiter_free(&dev->cookie_ratelimiter);
 	hashtable_free(&dev->peers_by_key);
 	hashtable_free(&dev->indices);
 	timerheap_free(&dev->timers);
@@ -250,11 +254,12 @@ size_t weft_device_forget_source(struct weft_device *dev, int family, const void
 void device_count_handshake(struct weft_device *dev)
 {
 	uint64_t now = dev_now(dev);
-	if (now >= dev->load_window_start + NSEC_PER_SEC) {
+	if (now >= dev->load_window_start + NSEC_PER_SEC / LOAD_WINDOWS_PER_SECOND) {
 		dev->load_window_start = now;
 		dev->load_window_count = 0;
 	}
-	if (++dev->load_window_count > dev->handshake_rate && dev->handshake_rate)
+	if (dev->handshake_rate &&
+	    ++dev->load_window_count > (dev->handshake_rate + LOAD_WINDOWS_PER_SECOND - 1) / LOAD_WINDOWS_PER_SECOND)
 		device_load_seen(dev, now);
 }
 
@@ -263,8 +268,8 @@ void device_load_seen(struct weft_device *dev, uint64_t now)
 	if (now >= dev->under_load_until) {
 		dev->stats.under_load_periods++;
 		dev_log(dev, WEFT_LOG_VERBOSE,
-			"Under load (%" PRIu64 " handshakes this second, %zu waiting): demanding cookies",
-			dev->load_window_count, dev->handshakes.count);
+			"Under load (%" PRIu64 " handshakes in 1/%d s, %zu waiting): demanding cookies",
+			dev->load_window_count, LOAD_WINDOWS_PER_SECOND, dev->handshakes.count);
 	}
 	dev->under_load_until = now + UNDER_LOAD_AFTER_NS;
 }

@@ -19,6 +19,9 @@
 #include "wg/timerheap.h"
 
 #define UNDER_LOAD_AFTER_NS NSEC_PER_SEC /* stay under load this long */
+/* The handshake rate is counted over this much time (rate / 8 per window),
+ * so a flood is seen within a fraction of a second. */
+#define LOAD_WINDOWS_PER_SECOND 8
 /* A backlog this long means the device cannot keep up (wireguard-go: an
  * eighth of its handshake queue). */
 #define UNDER_LOAD_BACKLOG (WEFT_HANDSHAKE_QUEUE / 8)
@@ -56,6 +59,7 @@ struct weft_device {
 	struct hashtable indices; /* of struct index_entry */
 	struct allowedips allowedips;
 	struct ratelimiter ratelimiter;
+	struct ratelimiter cookie_ratelimiter; /* cookie replies, per source */
 	struct timerheap timers;
 	struct weft_peer *ready_head, *ready_tail;
 	struct crypto_batch batch;

@@ -25,12 +25,22 @@ static void authenticated_hooks(struct weft_peer *peer)
 }
 
 /* A cookie reply to a handshake message without a valid mac2, in the next
- * send slot; not sent when there is none (the initiator retries). */
+ * send slot; not sent when there is none (the initiator retries). Each
+ * source gets replies at the handshake rate limit's pace (a retrying
+ * initiator needs one per REKEY_TIMEOUT): a flood from a few addresses
+ * then costs a BLAKE2s or two per message, not an encryption and a send. */
 static void send_cookie_reply(struct weft_device *dev, const uint8_t *buf, size_t len,
 			      const struct weft_endpoint *from, struct weft_out *out)
 {
-	if (!out)
+	int family;
+	const uint8_t *ip = endpoint_ip(from, &family);
+
+	if (!out || !ip)
 		return;
+	if (!ratelimiter_allow(&dev->cookie_ratelimiter, family, ip, dev_now(dev))) {
+		dev->stats.cookie_replies_withheld++;
+		return;
+	}
 	size_t next = batch_next_send(dev, out);
 	if (next >= out->send_max || out->send[next].cap < sizeof(struct message_handshake_cookie))
 		return;
@@ -73,12 +83,9 @@ static bool handshake_admitted(struct weft_device *dev, const uint8_t *buf, size
 	*load_checked = device_under_load(dev);
 	if (!*load_checked)
 		return true;
-	enum cookie_mac_state mac_state = cookie_validate(dev, buf, len, from, true);
-	if (mac_state == COOKIE_INVALID_MAC) { /* a new private key since it was queued */
-		dev_drop(dev, WEFT_DROP_BAD_MAC1);
-		return false;
-	}
-	if (mac_state == COOKIE_VALID_MAC_BUT_NO_COOKIE) {
+	/* mac1 is valid (checked on arrival; a private key changed since
+	 * only makes the Diffie-Hellman step fail) */
+	if (cookie_validate_mac2(dev, buf, len, from) == COOKIE_VALID_MAC_BUT_NO_COOKIE) {
 		send_cookie_reply(dev, buf, len, from, out);
 		dev_drop(dev, WEFT_DROP_BAD_MAC2);
 		return false;

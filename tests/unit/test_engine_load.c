@@ -392,48 +392,67 @@ static void under_load_from_backlog(void)
 }
 
 /* A device that keeps up (no backlog) still counts: past its handshake rate
- * within one second it is under load, and stays so while the flood goes
- * on, so the flood costs at most `rate` X25519s however long it lasts. */
+ * (counted per eighth of a second) it is under load, and stays so while the
+ * flood goes on, so the flood costs at most rate / 8 X25519s however long it
+ * lasts. Cookie replies go to each source at the per-source pace only. */
 static void rate_rule_bounds_x25519(void)
 {
 	world_init(&w, 36);
 	node_send_ip(&w.a, 100);
 	world_flush(&w);
 	w.now += 2 * SEC;
-	const unsigned rate = 100;
+	const unsigned rate = 96, window = rate / LOAD_WINDOWS_PER_SECOND;
 	weft_device_set_handshake_rate(w.b.dev, rate);
 	weft_device_set_handshake_budget(w.b.dev, 0); /* keeps up: no queue at all */
 	struct message_handshake_initiation m;
 	struct weft_endpoint from;
 	struct weft_device_stats st0 = stats_of(&w.b);
+	/* exactly the rate, evenly over a second: not under load */
 	uint64_t start = w.now;
 	for (unsigned i = 0; i < rate; i++) {
 		flood_initiation(&m);
 		flood_source(&from, i);
-		w.now = start + i * (SEC / 2) / rate;
+		w.now = start + i * SEC / rate;
 		weft_receive(w.b.dev, (const uint8_t *)&m, sizeof(m), &from, &w.b.out);
 		node_reset_out(&w.b);
 	}
 	CHECK(!weft_device_under_load(w.b.dev));
 	CHECK_EQ(stats_of(&w.b).x25519 - st0.x25519, rate);
-	/* one more within the second: under load, and a cookie for it */
+	/* a burst: window's worth pass, the next one is met with a cookie */
+	w.now = start + SEC + SEC / 100;
+	for (unsigned i = 0; i < window; i++) {
+		flood_initiation(&m);
+		flood_source(&from, rate + i);
+		weft_receive(w.b.dev, (const uint8_t *)&m, sizeof(m), &from, &w.b.out);
+		node_reset_out(&w.b);
+	}
+	CHECK(!weft_device_under_load(w.b.dev));
 	flood_initiation(&m);
-	flood_source(&from, rate);
+	flood_source(&from, 2 * rate);
 	CHECK(dropped_as(&w.b, &m, sizeof(m), &from, WEFT_DROP_BAD_MAC2));
 	CHECK_EQ(w.b.out.send_count, 1);
 	node_reset_out(&w.b);
 	CHECK(weft_device_under_load(w.b.dev));
-	/* three more seconds of flood at twice the rate: cookies only */
+	uint64_t spent = rate + window;
+	CHECK_EQ(stats_of(&w.b).x25519 - st0.x25519, spent);
+	/* three more seconds of flood at twice the rate, from four sources:
+	 * no X25519, and each source gets a burst of cookie replies and then
+	 * RATELIMIT_PACKETS_PER_SECOND */
+	uint64_t replies = stats_of(&w.b).cookie_replies;
 	for (unsigned i = 0; i < 6 * rate; i++) {
 		flood_initiation(&m);
-		flood_source(&from, i);
+		flood_source(&from, i % 4);
 		w.now += SEC / (2 * rate);
 		weft_receive(w.b.dev, (const uint8_t *)&m, sizeof(m), &from, &w.b.out);
 		node_reset_out(&w.b);
 		CHECK(weft_device_under_load(w.b.dev));
 	}
-	CHECK_EQ(stats_of(&w.b).x25519 - st0.x25519, rate);
+	CHECK_EQ(stats_of(&w.b).x25519 - st0.x25519, spent);
 	CHECK_EQ(stats_of(&w.b).under_load_periods - st0.under_load_periods, 1);
+	replies = stats_of(&w.b).cookie_replies - replies;
+	CHECK(replies >= 4 * 3 * RATELIMIT_PACKETS_PER_SECOND);
+	CHECK(replies <= 4 * (RATELIMIT_BURST + 3 * RATELIMIT_PACKETS_PER_SECOND + 1));
+	CHECK_EQ(stats_of(&w.b).cookie_replies_withheld, 6 * rate - replies);
 	/* the flood stops: a second later the device is calm */
 	w.now += UNDER_LOAD_AFTER_NS + SEC / 100;
 	CHECK(!weft_device_under_load(w.b.dev));
