@@ -13,7 +13,8 @@
  *         Any failure after PreUp undoes it all (wg-quick's trap del_if).
  *   down: PreDown; SaveConfig; the policy rules; the link (its routes and
  *         the daemon go with it); DNS; packet-filter rules; PostDown.
- *   save: the running state into the file, wg-quick keys and [Weft] kept.
+ *   save: the running state into the file, wg-quick keys, comments and
+ *         weft's records kept.
  *   strip: the config in wg(8) setconf form.
  *
  * Links, addresses, routes and rules go through rtnetlink (netlink.c);
@@ -32,11 +33,18 @@
 
 #include "commands.h"
 #include "conf/conf.h"
+#include "conf/store.h"
+#include "conf_change.h"
+#include "conf_path.h"
+#include "daemon.h"
 #include "device.h"
 #include "dns.h"
 #include "firewall.h"
 #include "hooks.h"
+#include "ifname.h"
 #include "netlink.h"
+#include "options.h"
+#include "usage.h"
 
 /* Set to 1 by device.h once device_get/device_set can drive the Linux
  * module over generic netlink; until then a kernel device could be made but
@@ -329,7 +337,7 @@ static int start_userspace(struct quick *q)
 		complain("%s %s exited without creating the interface", prog, q->iface);
 		return -1;
 	}
-	if (!iface_wait(q->iface, true)) {
+	if (!daemon_wait(q->iface, true)) {
 		complain("%s %s is not answering on " UAPI_SOCK_DIR "/%s" UAPI_SOCK_SUFFIX, prog, q->iface, q->iface);
 		return -1;
 	}
@@ -652,7 +660,7 @@ static int delete_link(struct quick *q)
 	}
 	/* The daemon exits when its link goes; wait, so that the name is free
 	 * for the next `up` when we return. */
-	if (!iface_wait(q->iface, false))
+	if (!daemon_wait(q->iface, false))
 		fprintf(stderr, "Warning: the daemon for %s still answers on its socket\n", q->iface);
 	return 0;
 }
@@ -788,10 +796,36 @@ static int save_peer(struct conf *conf, const struct dev_peer *dp)
 	return r;
 }
 
+/* q->conf into the file through the peer store: only the lines that
+ * changed are rewritten (the user's comments and order stay), weft's own
+ * settings and records go to IFACE.weft, disabled peers stay disabled. */
+static int write_through_store(const struct quick *q, char *err, size_t errlen)
+{
+	struct store s;
+	struct conf copy;
+	int r = store_open(&s, q->path, STORE_LOCK | STORE_CREATE, err, errlen);
+
+	if (r >= 0) {
+		r = conf_copy(&copy, &q->conf);
+		if (r < 0)
+			snprintf(err, errlen, "%.300s: %s", q->path, strerror(-r));
+	}
+	if (r >= 0) {
+		r = store_replace_conf(&s, &copy);
+		conf_free(&copy);
+		if (r < 0)
+			snprintf(err, errlen, "%.300s: %s", q->path, strerror(-r));
+	}
+	if (r >= 0)
+		r = store_save(&s, err, errlen);
+	store_close(&s);
+	return r;
+}
+
 /* wg-quick's save_config: `wg showconf` with the [Interface] part replaced
  * by the running addresses, the MTU (when the file sets one), and the file's
- * own DNS, Table, hooks and SaveConfig. The [Weft] section and peer names
- * are kept too; peers stay in file order, new ones are appended. */
+ * own DNS, Table, hooks and SaveConfig. weft's settings and peer records
+ * are kept; peers stay in file order, new ones are appended. */
 static int save_config(struct quick *q)
 {
 	struct conf_interface *ci = &q->conf.iface;
@@ -831,7 +865,7 @@ static int save_config(struct quick *q)
 		complain("cannot build the configuration of %s: %s", q->iface, strerror(-r));
 		return -1;
 	}
-	if (conf_save(&q->conf, q->path, CONF_WRITE_WEFT, err, sizeof(err)) < 0) {
+	if (write_through_store(q, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		complain("Could not write configuration file");
 		return -1;

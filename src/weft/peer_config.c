@@ -17,52 +17,34 @@
 #define ALL_IPV6 "::/0"
 #define INTERFACE_HEADER "[Interface]\n"
 
-bool peer_endpoint_type_parse(const char *s, enum peer_endpoint_type *out)
-{
-	static const struct { const char *name; enum peer_endpoint_type type; } types[] = {
-		{ "any", PEER_ENDPOINT_ANY },
-		{ "ipv4", PEER_ENDPOINT_IPV4 },
-		{ "ipv6", PEER_ENDPOINT_IPV6 },
-		{ "domain", PEER_ENDPOINT_DOMAIN },
-	};
-
-	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-		if (!strcmp(s, types[i].name)) {
-			*out = types[i].type;
-			return true;
-		}
-	}
-	return false;
-}
-
 /* The host part of the Endpoint: 0 and *host (a static or the config's
  * string), or -ENOENT with a message naming what to set. */
-static int endpoint_host(const struct conf_weft *w, enum peer_endpoint_type type,
+static int endpoint_host(const struct conf_weft *w, uint8_t type,
 			 char buf[CONF_ADDR_STRLEN], const char **host, char *err, size_t errlen)
 {
-	bool any = type == PEER_ENDPOINT_ANY;
+	bool any = type == WEFT_ENDPOINT_ANY;
 
-	if ((type == PEER_ENDPOINT_IPV4 || any) && w->has_public_ipv4) {
+	if ((type == WEFT_ENDPOINT_IPV4 || any) && w->has_public_ipv4) {
 		conf_addr_format(buf, &w->public_ipv4);
 		*host = buf;
 		return 0;
 	}
-	if ((type == PEER_ENDPOINT_IPV6 || any) && w->has_public_ipv6) {
+	if ((type == WEFT_ENDPOINT_IPV6 || any) && w->has_public_ipv6) {
 		conf_addr_format(buf, &w->public_ipv6);
 		*host = buf;
 		return 0;
 	}
-	if ((type == PEER_ENDPOINT_DOMAIN || any) && w->hostname) {
+	if ((type == WEFT_ENDPOINT_DOMAIN || any) && w->hostname) {
 		*host = w->hostname;
 		return 0;
 	}
-	snprintf(err, errlen, "no %s for the peer's Endpoint: set %s in the [Weft] section",
-		 type == PEER_ENDPOINT_IPV4 ? "public IPv4 address" :
-		 type == PEER_ENDPOINT_IPV6 ? "public IPv6 address" :
-		 type == PEER_ENDPOINT_DOMAIN ? "host name" : "public address",
-		 type == PEER_ENDPOINT_IPV4 ? "PublicIPv4" :
-		 type == PEER_ENDPOINT_IPV6 ? "PublicIPv6" :
-		 type == PEER_ENDPOINT_DOMAIN ? "Hostname" : "PublicIPv4, PublicIPv6 or Hostname");
+	snprintf(err, errlen, "no %s for the peer's Endpoint: set one with `weft interface set IFACE "
+		 "--public-address %s'",
+		 type == WEFT_ENDPOINT_IPV4 ? "public IPv4 address" :
+		 type == WEFT_ENDPOINT_IPV6 ? "public IPv6 address" :
+		 type == WEFT_ENDPOINT_DOMAIN ? "host name" : "public address",
+		 type == WEFT_ENDPOINT_IPV4 ? "IPV4" : type == WEFT_ENDPOINT_IPV6 ? "IPV6" :
+		 type == WEFT_ENDPOINT_DOMAIN ? "HOSTNAME" : "ADDRESS");
 	return -ENOENT;
 }
 
@@ -138,7 +120,7 @@ int peer_config_render(const struct conf *server, const uint8_t server_public[CO
 	       opts->running_port;
 	if (!port) {
 		snprintf(err, errlen, "no port for the peer's Endpoint: set ListenPort in [Interface] "
-			 "(or PublicPort in [Weft])");
+			 "(or `weft interface set IFACE --public-port PORT')");
 		return -EINVAL;
 	}
 	if (!addresses->n) {
@@ -168,6 +150,10 @@ int peer_config_render(const struct conf *server, const uint8_t server_public[CO
 	}
 	if (!ret)
 		ret = conf_peer_set_endpoint(peer, host, port);
+	if (!ret && opts->preshared_key) {
+		peer->has_preshared_key = true;
+		memcpy(peer->preshared_key, opts->preshared_key, CONF_KEY_LEN);
+	}
 	if (!ret && opts->keepalive) {
 		peer->has_persistent_keepalive = true;
 		peer->persistent_keepalive = opts->keepalive;

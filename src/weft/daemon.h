@@ -1,0 +1,28 @@
+/* daemon.h: the userspace daemon (weftd, or wireguard-go) behind a UAPI
+ * interface: starting one for a name, waiting for it to answer or to go,
+ * and stopping it. */
+#ifndef WEFT_CLI_DAEMON_H
+#define WEFT_CLI_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The userspace daemon run when nothing overrides it. */
+#define DAEMON_NAME "weftd"
+
+/* Runs the daemon for iface (WEFT_DAEMON, else weftd beside this program,
+ * else weftd from PATH) and waits until its socket answers. 0 or -errno
+ * with a message in err. */
+int daemon_start(const char *iface, char *err, size_t errlen);
+
+/* Waits (a few seconds at most) until a daemon answers on iface's socket
+ * (running), or until none does and the link is gone (!running). false if
+ * that did not happen in time. */
+bool daemon_wait(const char *iface, bool running);
+
+/* Stops a userspace device (deletes its link, or its socket when the link
+ * is in another namespace) and waits for the daemon to go. 0 or -errno
+ * with a message in err. */
+int daemon_stop(const char *iface, char *err, size_t errlen);
+
+#endif
