@@ -68,7 +68,7 @@ fi
 res contributing-replaces-helpers $?
 missing=
 for section in 'Layers' 'The engine contract' 'Threads' 'Batches' 'The CLI' 'Tests'; do
-	grep -qx "## $section" docs/architecture.md || missing+=" '$section'"
+	grep -qxE "#{2,3} $section" docs/architecture.md || missing+=" '$section'"
 done
 res architecture-sections "$([[ -z $missing ]]; echo $?)" "missing:$missing"
 (( ok ))
