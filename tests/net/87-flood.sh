@@ -10,8 +10,9 @@
 # of a second of its handshake rate affords (its verbose log states both),
 # far below one per message; the peer's ping stays under 5 ms: the median
 # of a ping every 20 ms always, the 90th percentile when the same pings
-# without a flood show a quiet machine (p90 under 1 ms; else SKIP, since
-# other work holds the CPUs); the 95th and the maximum are printed.
+# without a flood, just before and after, show a quiet machine (p90 under
+# 1 ms; else SKIP, since other work holds the CPUs; a miss gets one more
+# round); the 95th percentile and the maximum are printed.
 #
 #   netns fc<pid> (real peer)                 netns fs<pid> (server)                netns ff<pid> (flooder)
 #   veth fc<pid> 10.208.0.2/24 -------------- veth fs<pid> 10.208.0.1/24
@@ -79,27 +80,38 @@ print(t[len(t) // 2], q(0.9), q(0.95), t[-1], round(100 * (n - len(t)) / n))' "$
 }
 PINGS=$((SECS * 50)) # one every 20 ms
 
-for rate in $RATES; do
-	name=rate-$rate
+# flood_round RATE: the pings without a flood (how loud the machine is
+# now), then the flood with the same pings, then the pings alone again. Sets
+# sent secs achieved cookies first spent median p90 p95 max loss quiet_p90.
+flood_round() {
+	local rate=$1 before after q1 q2
 	sleep 1.2 # a stats line for the quiet before, and the last flood's load over
 	before=$(x25519_now)
 	before=${before:-0}
-	# the same pings without a flood first: how loud the machine is now
-	nsrun "$C" ping -i 0.02 -W 1 -c "$PINGS" 10.61.0.1 >"$WEFT_TMP/quiet-$rate" 2>&1
-	read -r _ quiet_p90 _ _ _ < <(ping_stats "$WEFT_TMP/quiet-$rate" "$PINGS")
+	nsrun "$C" ping -i 0.02 -W 1 -c "$PINGS" 10.61.0.1 >"$WEFT_TMP/quiet1-$rate" 2>&1
 	nsrun "$C" ping -i 0.02 -W 1 -c "$PINGS" 10.61.0.1 >"$WEFT_TMP/ping-$rate" 2>&1 &
-	pinger=$!
+	local pinger=$!
+	local out
 	out=$(nsrun "$F" "$FLOOD" 10.209.0.1 "$PORT" "$PS" "$rate" "$SECS" "$SOURCES")
 	wait "$pinger"
-	sleep 1.2 # the stats line after
+	sleep 1.2 # the stats line after, and the flood's load over
 	after=$(x25519_now)
+	nsrun "$C" ping -i 0.02 -W 1 -c "$PINGS" 10.61.0.1 >"$WEFT_TMP/quiet2-$rate" 2>&1
 	read -r sent secs cookies first < <(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["sent"], round(d["seconds"], 2), d["cookies"], -1 if d["first_cookie"] is None else round(d["first_cookie"], 3))' "$out")
 	achieved=$(python3 -c "print(int($sent / $secs))")
 	spent=$((${after:-0} - before))
 	read -r median p90 p95 max loss < <(ping_stats "$WEFT_TMP/ping-$rate" "$PINGS")
+	read -r _ q1 _ _ _ < <(ping_stats "$WEFT_TMP/quiet1-$rate" "$PINGS")
+	read -r _ q2 _ _ _ < <(ping_stats "$WEFT_TMP/quiet2-$rate" "$PINGS")
+	quiet_p90=$(python3 -c "print(max($q1, $q2) if min($q1, $q2) >= 0 else -1)")
 	echo "    $rate/s asked: $sent initiations in $secs s ($achieved/s), $cookies cookie replies, first after $first s;" \
 		"X25519 spent: $spent; ping median $median ms, p90 $p90 ms, p95 $p95 ms, max $max ms, loss $loss %" \
-		"(without the flood just before: p90 $quiet_p90 ms)"
+		"(without a flood just before and after: p90 $q1 and $q2 ms)"
+}
+
+for rate in $RATES; do
+	name=rate-$rate
+	flood_round "$rate"
 	if ((achieved < rate / 2)); then
 		echo "SKIP: $TEST_NAME/$name: the flooder reached only $achieved/s of $rate/s on this machine"
 		continue
@@ -114,15 +126,28 @@ for rate in $RATES; do
 	check "$name/x25519-bounded" test "$spent" -le $((AFFORD / 8 + 2 * 16 + 32))
 	check "$name/x25519-far-below-messages" test $((spent * 4)) -lt "$sent"
 	check "$name/ping-median-under-5ms" python3 -c "import sys; sys.exit(not 0 <= $median < 5)"
-	# the 90th percentile is judged only when the machine itself is quiet
-	# enough to tell: a p90 of 1 ms without any flood means other work
-	# already holds the CPUs
-	if python3 -c "import sys; sys.exit(not 0 <= $quiet_p90 < 1)"; then
-		check "$name/ping-p90-under-5ms" python3 -c "import sys; sys.exit(not 0 <= $p90 < 5)"
-	else
-		echo "SKIP: $TEST_NAME/$name/ping-p90-under-5ms: the machine is busy (p90 $quiet_p90 ms without a flood)"
-	fi
 	check "$name/ping-no-loss" test "$loss" -le 5
+	# The 90th percentile is judged only when the machine itself is quiet
+	# enough to tell (a p90 under 1 ms without a flood, before and after):
+	# other work that holds the CPUs shows as slow pings, flood or not. A
+	# miss on a quiet machine gets one more round: a burst of other work
+	# during those 3 s looks the same.
+	verdict=skip
+	for attempt in 1 2; do
+		if ((attempt == 2)); then
+			echo "    (one more round for the 90th percentile)"
+			flood_round "$rate"
+		fi
+		if python3 -c "import sys; sys.exit(not 0 <= $quiet_p90 < 1)"; then
+			python3 -c "import sys; sys.exit(not 0 <= $p90 < 5)" && { verdict=pass; break; }
+			verdict=fail
+		fi
+	done
+	case $verdict in
+	pass) pass "$name/ping-p90-under-5ms" ;;
+	fail) fail "$name/ping-p90-under-5ms" "p90 $p90 ms with the flood on a quiet machine (p90 $quiet_p90 ms without)" ;;
+	*) echo "SKIP: $TEST_NAME/$name/ping-p90-under-5ms: the machine is busy (p90 $quiet_p90 ms without a flood)" ;;
+	esac
 done
 grep -E "Under load|Handshake stats" "$LOG" | tail -4 | sed 's/^/    weftd: /'
 exit $FAILED
