@@ -235,6 +235,7 @@ check "add-taken/fails" test "$rc" -ne 0
 check "add-taken/names-port-and-reason" grep -q "51860.*Address already in use" <<<"$out"
 nothing_left add-taken "$IA"
 check "add-taken/no-config" test ! -e "$WEFT_CONFIG_DIR/$IA.conf"
+check "add-taken/no-file-at-all" test -z "$(ls -A "$WEFT_CONFIG_DIR" | grep -F "$IA")"
 
 (umask 077; printf '[Interface]\nPrivateKey = %s\nListenPort = 51860\nAddress = 10.88.0.1/24\n' "$(wg genkey)" \
 	>"$WEFT_CONFIG_DIR/$IU.conf")
@@ -245,6 +246,7 @@ check "up-taken/fails" test "$rc" -ne 0
 check "up-taken/names-port-and-reason" grep -q "51860.*Address already in use" <<<"$out"
 nothing_left up-taken "$IU"
 check "up-taken/config-unchanged" test "$(sha256sum <"$WEFT_CONFIG_DIR/$IU.conf")" = "$sum"
+check "up-taken/no-new-file" test "$(ls -A "$WEFT_CONFIG_DIR" | grep -F "$IU")" = "$IU.conf"
 unhold
 
 echo "--- weft interface add without --listen-port"
