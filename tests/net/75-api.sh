@@ -213,6 +213,20 @@ if expect tether 200 "$ADMIN" POST "/peer/add/ipv4/$(enc "$K2")" && grep -q '^En
 	pass tether
 fi
 
+# ---- tokens over HTTP (the admin page's) ----
+if expect http-tokens 403 "$ENROL" POST /v1/tokens '{"peers":1}' &&
+	expect http-tokens 400 "$ADMIN" POST /v1/tokens '{"peers":0}' &&
+	expect http-tokens 201 "$ADMIN" POST /v1/tokens '{"peers":1,"name":"link","expires":"7d"}'; then
+	LINK=$(json 'd["token"]') LINK_ID=$(json 'd["id"]')
+	if expect http-tokens 200 "$ADMIN" GET /v1/tokens && [[ $(json "[t['name'] for t in d['tokens'] if t['id'] == '$LINK_ID']") == "['link']" ]] &&
+		! grep -q "${LINK#weft_}" "$WEFT_CONFIG_DIR/$IF.tokens" &&
+		expect http-tokens 200 "$LINK" GET /v1/peers &&
+		expect http-tokens 204 "$ADMIN" DELETE "/v1/tokens/$LINK_ID" &&
+		expect http-tokens 401 "$LINK" GET /v1/peers && expect http-tokens 404 "$ADMIN" DELETE "/v1/tokens/$LINK_ID"; then
+		pass http-tokens
+	fi
+fi
+
 # ---- metrics ----
 if expect metrics 403 "$ENROL" GET /metrics && expect metrics 200 "$ADMIN" GET /metrics &&
 	grep -q '^weft_api_requests_total{route="/v1/peers",status="201"} [1-9]' "$TMP/body" &&
