@@ -1,0 +1,346 @@
+// admin.js: the admin page. Polls GET /v1/peers every few seconds, keeps
+// each peer's recent rx/tx rates and draws them on canvases; enables,
+// disables, sets the expiry of and removes peers (PATCH, DELETE); lists,
+// makes and revokes enrolment tokens. The admin token lives in this tab's
+// sessionStorage only.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const STORE = 'weft-admin-token';
+const POLL_MS = 3000;
+const HISTORY = 40;            // samples kept a peer: 2 minutes at POLL_MS
+
+let token = sessionStorage.getItem(STORE) || '';
+let timer = null;
+let expiryKey = null;
+const history = new Map();     // public key -> [{t, rx, tx}] (cumulative bytes)
+
+// The API's peer objects, whatever the exact spelling of a field.
+function field(p, ...names) {
+	for (const n of names)
+		if (p[n] !== undefined && p[n] !== null)
+			return p[n];
+	return undefined;
+}
+const keyOf = (p) => field(p, 'public_key', 'key');
+const rxOf = (p) => Number(field(p, 'rx_bytes', 'rx', 'transfer_rx') || 0);
+const txOf = (p) => Number(field(p, 'tx_bytes', 'tx', 'transfer_tx') || 0);
+const enabledOf = (p) => field(p, 'enabled') !== false;
+
+function handshakeAge(p) {
+	const age = field(p, 'handshake_age', 'latest_handshake_age');
+	if (age !== undefined)
+		return age;
+	const at = field(p, 'latest_handshake', 'last_handshake');
+	if (!at)
+		return undefined;
+	return Date.now() / 1000 - (typeof at === 'number' ? at : Date.parse(at) / 1000);
+}
+
+function expiryOf(p) {
+	const e = field(p, 'expires', 'expires_at');
+	if (!e)
+		return null;
+	return new Date(typeof e === 'number' ? e * 1000 : e);
+}
+
+// a key in a URL path: base64 has '/' and '+'
+const keyPath = (k) => '/v1/peers/' + encodeURIComponent(k);
+
+function api(method, path, body) {
+	return weft.call(method, path, token, body).catch((e) => {
+		if (e.status === 401)
+			logout('The token was refused: ' + e.message);
+		throw e;
+	});
+}
+
+// rates in bytes/s between consecutive samples: [{rx, tx}]
+function rates(samples) {
+	const out = [];
+	for (let i = 1; i < samples.length; i++) {
+		const a = samples[i - 1], b = samples[i], dt = (b.t - a.t) / 1000;
+		out.push({
+			rx: dt > 0 ? Math.max(0, b.rx - a.rx) / dt : 0,
+			tx: dt > 0 ? Math.max(0, b.tx - a.tx) / dt : 0,
+		});
+	}
+	return out;
+}
+
+function drawChart(canvas, series, withScale) {
+	if (withScale && canvas.clientWidth && canvas.width !== canvas.clientWidth)
+		canvas.width = canvas.clientWidth;   // as wide as it is shown, so lines stay sharp
+	const ctx = canvas.getContext('2d');
+	const w = canvas.width, h = canvas.height, pad = withScale ? 16 : 2;
+	ctx.clearRect(0, 0, w, h);
+	ctx.fillStyle = '#f6f7f9';
+	ctx.fillRect(0, 0, w, h);
+	let max = 1;
+	for (const s of series)
+		max = Math.max(max, s.rx, s.tx);
+	const css = getComputedStyle(document.documentElement);
+	const x = (i) => w - (series.length - 1 - i) * (w / (HISTORY - 1));
+	const y = (v) => h - pad - (v / max) * (h - 2 * pad);
+	for (const [k, color] of [['rx', css.getPropertyValue('--rx')], ['tx', css.getPropertyValue('--tx')]]) {
+		ctx.strokeStyle = color.trim() || '#000';
+		ctx.lineWidth = withScale ? 2 : 1.5;
+		ctx.beginPath();
+		series.forEach((s, i) => (i ? ctx.lineTo(x(i), y(s[k])) : ctx.moveTo(x(i), y(s[k]))));
+		ctx.stroke();
+	}
+	if (withScale) {
+		ctx.fillStyle = '#5b6473';
+		ctx.font = '11px sans-serif';
+		ctx.fillText('max ' + weft.bytes(Math.round(max)) + '/s', 4, 12);
+	}
+}
+
+function button(label, cls, onclick, extra) {
+	return weft.el('button', Object.assign({ type: 'button', class: 'small ' + cls, onclick }, extra || {}), label);
+}
+
+async function act(what, fn) {
+	const status = $('peers-status');
+	status.className = '';
+	status.textContent = what + '...';
+	try {
+		await fn();
+		status.className = 'ok';
+		status.textContent = what + ': done.';
+	} catch (e) {
+		status.className = 'error';
+		status.textContent = what + ' failed: ' + e.message;
+	}
+	await refresh();
+}
+
+function peerRow(p) {
+	const key = keyOf(p);
+	const name = field(p, 'name') || '';
+	const label = name || key.slice(0, 8);
+	const on = enabledOf(p);
+	const addrs = field(p, 'allowed_ips', 'addresses', 'address') || [];
+	const exp = expiryOf(p);
+	const canvas = weft.el('canvas', {
+		class: 'chart', width: 140, height: 32, role: 'img',
+		'aria-label': 'traffic of ' + label,
+	});
+	const removeBtn = button('Remove', 'danger', () => {
+		// a second click within 4 s removes: no modal dialog needed
+		if (removeBtn.dataset.armed) {
+			act('Removing ' + label, () => api('DELETE', keyPath(key)));
+			return;
+		}
+		removeBtn.dataset.armed = '1';
+		removeBtn.textContent = 'Really remove?';
+		setTimeout(() => {
+			delete removeBtn.dataset.armed;
+			removeBtn.textContent = 'Remove';
+		}, 4000);
+	}, { 'data-action': 'remove' });
+	const row = weft.el('tr', { class: on ? '' : 'disabled', 'data-key': key },
+		weft.el('td', {}, name || '-'),
+		weft.el('td', {}, weft.el('code', { class: 'key', title: key }, key.slice(0, 10) + '...')),
+		weft.el('td', {}, Array.isArray(addrs) ? addrs.join(', ') : String(addrs)),
+		weft.el('td', { class: 'num' }, handshakeAge(p) === undefined ? 'never' : weft.age(handshakeAge(p)) + ' ago'),
+		weft.el('td', { class: 'num' }, weft.bytes(rxOf(p))),
+		weft.el('td', { class: 'num' }, weft.bytes(txOf(p))),
+		weft.el('td', {}, canvas),
+		weft.el('td', {}, exp ? exp.toLocaleString() : 'never'),
+		weft.el('td', { class: on ? 'state-on' : 'state-off', 'data-state': on ? 'enabled' : 'disabled' },
+			on ? 'enabled' : 'disabled'),
+		weft.el('td', { class: 'actions' },
+			button(on ? 'Disable' : 'Enable', 'secondary',
+				() => act((on ? 'Disabling ' : 'Enabling ') + label,
+					() => api('PATCH', keyPath(key), { enabled: !on })),
+				{ 'data-action': on ? 'disable' : 'enable' }),
+			button('Expiry', 'secondary', () => editExpiry(key, label, exp), { 'data-action': 'expiry' }),
+			removeBtn));
+	drawChart(canvas, rates(history.get(key) || []), false);
+	return row;
+}
+
+function editExpiry(key, label, exp) {
+	expiryKey = key;
+	$('expiry-for').textContent = 'Expiry of ' + label;
+	const local = exp ? new Date(exp.getTime() - exp.getTimezoneOffset() * 60000) : null;
+	$('expiry-at').value = local ? local.toISOString().slice(0, 16) : '';
+	$('expiry-form').hidden = false;
+	$('expiry-at').focus();
+}
+
+async function setExpiry(ev) {
+	ev.preventDefault();
+	const v = $('expiry-at').value;
+	const key = expiryKey;
+	$('expiry-form').hidden = true;
+	const expires = v ? new Date(v).toISOString().replace(/\.\d{3}Z$/, 'Z') : null;
+	await act('Setting the expiry', () => api('PATCH', keyPath(key), { expires }));
+}
+
+async function refresh() {
+	let data;
+	try {
+		data = await api('GET', '/v1/peers');
+	} catch (e) {
+		if (token) {
+			$('updated').className = 'hint error';
+			$('updated').textContent = 'not updated: ' + e.message;
+		}
+		return;
+	}
+	const peers = Array.isArray(data) ? data : (data.peers || []);
+	const now = Date.now();
+	const seen = new Set();
+	for (const p of peers) {
+		const key = keyOf(p);
+		seen.add(key);
+		const h = history.get(key) || [];
+		h.push({ t: now, rx: rxOf(p), tx: txOf(p) });
+		while (h.length > HISTORY)
+			h.shift();
+		history.set(key, h);
+	}
+	for (const key of [...history.keys()])
+		if (!seen.has(key))
+			history.delete(key);
+	const tbody = $('peers').tBodies[0];
+	tbody.replaceChildren(...peers.map(peerRow));
+	if (!peers.length)
+		tbody.append(weft.el('tr', {}, weft.el('td', { colspan: 10 }, 'No peers yet.')));
+	$('peer-count').textContent = '(' + peers.length + ')';
+	// all peers' rates, summed sample by sample from the newest back
+	const total = [];
+	for (const h of history.values()) {
+		const r = rates(h);
+		for (let i = 0; i < r.length; i++) {
+			const j = HISTORY - 1 - (r.length - 1 - i);
+			total[j] = total[j] || { rx: 0, tx: 0 };
+			total[j].rx += r[i].rx;
+			total[j].tx += r[i].tx;
+		}
+	}
+	drawChart($('total-chart'), total.filter(Boolean), true);
+	$('updated').className = 'hint';
+	$('updated').textContent = 'updated ' + new Date(now).toLocaleTimeString();
+}
+
+function tokenRow(t) {
+	const id = field(t, 'id', 'name');
+	const peers = field(t, 'peers', 'max_peers');
+	const used = field(t, 'used', 'enrolled');
+	const exp = expiryOf(t);
+	return weft.el('tr', {},
+		weft.el('td', {}, field(t, 'name') || '-'),
+		weft.el('td', {}, field(t, 'admin') ? 'admin' : 'enrolment'),
+		weft.el('td', { class: 'num' }, peers === undefined ? '-' : (used === undefined ? '' : used + ' / ') + peers),
+		weft.el('td', {}, exp ? exp.toLocaleString() : 'never'),
+		weft.el('td', {}, button('Revoke', 'danger', async () => {
+			try {
+				await api('DELETE', '/v1/tokens/' + encodeURIComponent(id));
+			} catch (e) {
+				$('tokens-status').className = 'error';
+				$('tokens-status').textContent = 'Revoking failed: ' + e.message;
+			}
+			loadTokens();
+		})));
+}
+
+async function loadTokens() {
+	let data;
+	try {
+		data = await api('GET', '/v1/tokens');
+	} catch (e) {
+		if (e.status === 404 || e.status === 405) {
+			// this server manages tokens on its command line only
+			$('tokens-body').hidden = true;
+			$('tokens-status').className = '';
+			$('tokens-status').replaceChildren('Tokens are made on the server: ',
+				weft.el('code', {}, 'weft api token add IFACE --peers 1 --expires 7d'),
+				'; send the link it prints.');
+		} else {
+			$('tokens-status').className = 'error';
+			$('tokens-status').textContent = 'Tokens: ' + e.message;
+		}
+		return;
+	}
+	const tokens = Array.isArray(data) ? data : (data.tokens || []);
+	$('tokens').tBodies[0].replaceChildren(...tokens.map(tokenRow));
+}
+
+async function addToken(ev) {
+	ev.preventDefault();
+	const body = { peers: Number($('token-peers').value) || 1 };
+	if ($('token-name').value.trim())
+		body.name = $('token-name').value.trim();
+	if ($('token-expires').value.trim())
+		body.expires = $('token-expires').value.trim();
+	try {
+		const t = await api('POST', '/v1/tokens', body);
+		const secret = field(t, 'token', 'secret');
+		const link = location.origin + '/#' + secret;
+		$('new-token-link').textContent = link;
+		$('new-token-link').href = link;
+		$('new-token').hidden = false;
+		$('tokens-status').textContent = '';
+	} catch (e) {
+		$('tokens-status').className = 'error';
+		$('tokens-status').textContent = 'New token failed: ' + e.message;
+	}
+	loadTokens();
+}
+
+async function login(ev) {
+	if (ev)
+		ev.preventDefault();
+	if (ev) {
+		token = $('admin-token').value.trim();
+		$('admin-token').value = '';
+	}
+	if (!token)
+		return;
+	try {
+		const h = await weft.call('GET', '/healthz');
+		if (h && h.interface)
+			$('iface').textContent = h.interface;
+	} catch (e) { /* the name is only a label */ }
+	try {
+		await api('GET', '/v1/peers');
+	} catch (e) {
+		if (e.status !== 401)
+			logout('Signing in failed: ' + e.message);
+		return;
+	}
+	sessionStorage.setItem(STORE, token);
+	$('login').hidden = true;
+	$('console').hidden = false;
+	await refresh();
+	loadTokens();
+	clearInterval(timer);
+	timer = setInterval(refresh, POLL_MS);
+}
+
+function logout(why) {
+	sessionStorage.removeItem(STORE);
+	token = '';
+	clearInterval(timer);
+	history.clear();
+	$('console').hidden = true;
+	$('login').hidden = false;
+	let msg = $('login-msg');
+	if (!msg) {
+		msg = weft.el('p', { id: 'login-msg', role: 'alert', class: 'error' });
+		$('login').append(msg);
+	}
+	msg.textContent = typeof why === 'string' ? why : '';
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+	$('login-form').addEventListener('submit', login);
+	$('logout').addEventListener('click', () => logout(''));
+	$('expiry-form').addEventListener('submit', setExpiry);
+	$('expiry-cancel').addEventListener('click', () => { $('expiry-form').hidden = true; });
+	$('token-form').addEventListener('submit', addToken);
+	login(null);
+});
