@@ -76,9 +76,13 @@ function drawQr(text) {
 				ctx.fillRect((c + quiet) * cell, (r + quiet) * cell, cell, cell);
 }
 
-function fileName(data) {
-	const iface = data.interface || (data.peer && data.peer.interface) || 'wg0';
-	// the WireGuard apps name the tunnel after the file: keep it a plain name
+// IFACE.conf, IFACE from /healthz: the WireGuard apps name the tunnel after
+// the file, so it stays a plain interface name
+async function fileName() {
+	let iface = '';
+	try {
+		iface = (await weft.call('GET', '/healthz')).interface || '';
+	} catch (e) { /* only a name */ }
 	return (String(iface).replace(/[^A-Za-z0-9_=+.-]/g, '').slice(0, 15) || 'wg0') + '.conf';
 }
 
@@ -118,12 +122,11 @@ async function enrol(ev) {
 		if (name)
 			body.name = name;
 		const data = await weft.call('POST', '/v1/peers', token, body);
-		const peer = data.peer || data;
-		if (peer.public_key && peer.public_key !== keys.public)
+		if (data.public_key !== keys.public)
 			throw new Error('the server answered with another key than the one sent');
 		if (typeof data.config !== 'string')
 			throw new Error('the server sent no config');
-		show(withPrivateKey(data.config, keys.private), fileName(data));
+		show(withPrivateKey(data.config, keys.private), await fileName());
 		keys.private = '';
 		$('link').value = '';
 		status.textContent = '';
