@@ -63,7 +63,11 @@ static bool match(const char *pattern, const char *path, char args[2][API_ARG_MA
 
 	while (*pattern) {
 		if (*pattern == '*') {
-			size_t len = strcspn(path, "/");
+			/* a base64 key may hold '/' (sent as %2F, which the
+			 * server has decoded): 44 characters ending in '='
+			 * are one segment */
+			size_t len = strlen(path) >= 44 && path[43] == '=' && strcspn(path + 44, "/") == 0 ?
+				     44 : strcspn(path, "/");
 
 			if (!len || len >= API_ARG_MAX || n == 2)
 				return false;
