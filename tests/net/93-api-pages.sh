@@ -17,9 +17,10 @@
 #                no console message (CSP violation, script error), no cookie
 #   qr           its QR canvas decodes (zbarimg) to that config, and the
 #                download button saves the same text
-#   new-peer     the config's private key belongs to the server's new peer
-#                (on the running device and in the interface's file)
-#   no-private-key-sent   the private key (base64, base64url, hex) is in no
+#   new-peer     the config's one private key (the server's placeholder
+#                replaced) belongs to the server's new peer (on the running
+#                device and in the interface's file)
+#   no-private-key-sent   the private key (base64, URL-escaped, base64url, hex) is in no
 #                byte of the captured HTTP traffic, which holds the public key
 #   no-private-key-stored the same on disk: nowhere in the config directory
 #   tunnel       the page's config brings up a tunnel (wireguard-go, ping)
@@ -102,7 +103,8 @@ else
 	fail qr "the QR ($(wc -c <"$TMP/qr.txt") bytes) or download differs from the config"
 fi
 
-if nsrun "$S" wg show "$SIF" peers | grep -qxF "$PUB" && grep -qF "$PUB" "$WEFT_CONFIG_DIR/$SIF.conf"; then
+if nsrun "$S" wg show "$SIF" peers | grep -qxF "$PUB" && grep -qF "$PUB" "$WEFT_CONFIG_DIR/$SIF.conf" &&
+	[[ $(grep -c '^PrivateKey = ' "$CONF") == 1 ]] && ! grep -qi '^#.*PrivateKey' "$CONF"; then
 	pass new-peer
 else
 	fail new-peer "$PUB is not the server's peer"
@@ -114,16 +116,17 @@ wait "$TCPDUMP" 2>/dev/null
 PRIV_URL=$(tr '+/' '-_' <<<"$PRIV" | tr -d '=')
 PRIV_HEX=$(base64 -d <<<"$PRIV" | od -An -tx1 | tr -d ' \n')
 PRIV_RAW=${PRIV%=}
+PRIV_PCT=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$PRIV_RAW")
 if ! grep -aqF "$PUB" "$TMP/http.pcap"; then
 	fail no-private-key-sent "the capture does not hold the public key either: it proves nothing"
-elif grep -aqiF -e "$PRIV_RAW" -e "$PRIV_URL" -e "$PRIV_HEX" "$TMP/http.pcap"; then
+elif grep -aqiF -e "$PRIV_RAW" -e "$PRIV_PCT" -e "$PRIV_URL" -e "$PRIV_HEX" "$TMP/http.pcap"; then
 	fail no-private-key-sent "the private key went over HTTP"
 else
 	pass no-private-key-sent
 fi
 if ! grep -rqF "$PUB" "$WEFT_CONFIG_DIR"; then
 	fail no-private-key-stored "the public key is not on disk either"
-elif grep -rqiF -e "$PRIV_RAW" -e "$PRIV_URL" -e "$PRIV_HEX" "$WEFT_CONFIG_DIR"; then
+elif grep -rqiF -e "$PRIV_RAW" -e "$PRIV_PCT" -e "$PRIV_URL" -e "$PRIV_HEX" "$WEFT_CONFIG_DIR"; then
 	fail no-private-key-stored "the private key is on the server's disk: $(grep -rliF "$PRIV_RAW" "$WEFT_CONFIG_DIR")"
 else
 	pass no-private-key-stored

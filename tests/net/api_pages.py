@@ -7,7 +7,8 @@
 #       OUT/enrol.png (a screenshot)
 #   api_pages.py admin BASE_URL TOKEN KEY OUT    signs in on /admin, waits for
 #       KEY's row and its chart, clicks Disable, waits for "disabled":
-#       OUT/admin.png (a screenshot), OUT/admin-chart.txt (chart pixels drawn)
+#       OUT/admin.png and OUT/admin-disabled.png (screenshots before and
+#       after), OUT/admin-chart.txt (pixels the row's chart drew)
 # Prints "ok: WHAT" or "error: WHAT" lines and exits non-zero on an error.
 # Every console message of the page (a CSP violation, a script error) is an
 # error, and so is a cookie.
@@ -34,7 +35,7 @@ def browser(out):
     opts = webdriver.ChromeOptions()
     opts.binary_location = '/usr/bin/chromium'
     for a in ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
-              '--window-size=1200,1000', '--hide-scrollbars', '--no-first-run',
+              '--window-size=1100,760', '--hide-scrollbars', '--no-first-run',
               '--disable-background-networking', '--disable-component-update',
               '--disable-sync', '--disable-default-apps', '--disable-domain-reliability',
               '--no-pings', '--disable-features=OptimizationHints,MediaRouter',
@@ -121,8 +122,8 @@ def admin(base, token, key, out):
     w.until(EC.presence_of_element_located((By.CSS_SELECTOR, row)))
     if d.execute_script("return sessionStorage.getItem('weft-admin-token')") != token:
         errors.append('the admin token is not in sessionStorage')
-    # two polls at least make a rate, so the row's chart has a line
-    time.sleep(7)
+    # a few polls make rates, so the row's chart has a line
+    time.sleep(10)
     drawn = d.execute_script("""
         const c = document.querySelector(arguments[0] + ' canvas.chart');
         const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -132,6 +133,7 @@ def admin(base, token, key, out):
         return n;""", row)
     with open(os.path.join(out, 'admin-chart.txt'), 'w') as f:
         f.write('%d\n' % drawn)
+    d.save_screenshot(os.path.join(out, 'admin.png'))
     d.find_element(By.CSS_SELECTOR, row + ' button[data-action="disable"]').click()
     try:
         w.until(EC.presence_of_element_located(
@@ -140,8 +142,7 @@ def admin(base, token, key, out):
     except Exception:
         errors.append('the peer is not shown disabled; status: ' +
                       d.find_element(By.ID, 'peers-status').text)
-    time.sleep(1)
-    d.save_screenshot(os.path.join(out, 'admin.png'))
+    d.save_screenshot(os.path.join(out, 'admin-disabled.png'))
     finish(d, errors)
 
 

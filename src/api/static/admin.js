@@ -7,8 +7,8 @@
 
 const $ = (id) => document.getElementById(id);
 const STORE = 'weft-admin-token';
-const POLL_MS = 3000;
-const HISTORY = 40;            // samples kept a peer: 2 minutes at POLL_MS
+const POLL_MS = 2000;
+const HISTORY = 46;            // samples kept a peer: 90 s at POLL_MS
 
 let token = sessionStorage.getItem(STORE) || '';
 let timer = null;
@@ -79,6 +79,7 @@ function drawChart(canvas, series, withScale) {
 	let max = 1;
 	for (const s of series)
 		max = Math.max(max, s.rx, s.tx);
+	max *= 1.2;                // headroom: a steady rate is not drawn on the edge
 	const css = getComputedStyle(document.documentElement);
 	const x = (i) => w - (series.length - 1 - i) * (w / (HISTORY - 1));
 	const y = (v) => h - pad - (v / max) * (h - 2 * pad);
@@ -92,7 +93,10 @@ function drawChart(canvas, series, withScale) {
 	if (withScale) {
 		ctx.fillStyle = '#5b6473';
 		ctx.font = '11px sans-serif';
-		ctx.fillText('max ' + weft.bytes(Math.round(max)) + '/s', 4, 12);
+		ctx.fillText(weft.bytes(Math.round(max)) + '/s', 4, 12);   // the top of the scale
+		ctx.textAlign = 'right';
+		ctx.fillText('last ' + Math.round((HISTORY - 1) * POLL_MS / 1000) + ' s', w - 4, 12);
+		ctx.textAlign = 'left';
 	}
 }
 
@@ -123,7 +127,7 @@ function peerRow(p) {
 	const addrs = field(p, 'allowed_ips', 'addresses', 'address') || [];
 	const exp = expiryOf(p);
 	const canvas = weft.el('canvas', {
-		class: 'chart', width: 140, height: 32, role: 'img',
+		class: 'chart', width: 96, height: 30, role: 'img',
 		'aria-label': 'traffic of ' + label,
 	});
 	const removeBtn = button('Remove', 'danger', () => {
@@ -140,8 +144,8 @@ function peerRow(p) {
 		}, 4000);
 	}, { 'data-action': 'remove' });
 	const row = weft.el('tr', { class: on ? '' : 'disabled', 'data-key': key },
-		weft.el('td', {}, name || '-'),
-		weft.el('td', {}, weft.el('code', { class: 'key', title: key }, key.slice(0, 10) + '...')),
+		weft.el('td', { class: 'name' }, name || '-'),
+		weft.el('td', {}, weft.el('code', { class: 'key', title: key }, key.slice(0, 8) + '...')),
 		weft.el('td', {}, Array.isArray(addrs) ? addrs.join(', ') : String(addrs)),
 		weft.el('td', { class: 'num' }, handshakeAge(p) === undefined ? 'never' : weft.age(handshakeAge(p)) + ' ago'),
 		weft.el('td', { class: 'num' }, weft.bytes(rxOf(p))),

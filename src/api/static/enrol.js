@@ -46,10 +46,14 @@ async function makeKeyPair() {
 	return pair64;
 }
 
-// The server's config has no private key (or an empty or placeholder one):
-// set it in [Interface].
+// The server's config has no private key: weft writes a commented
+// placeholder ("# PrivateKey = (the private key of the device ...", and its
+// continuation lines) in its place. Put the key there, or in [Interface].
 function withPrivateKey(config, key) {
 	const line = 'PrivateKey = ' + key;
+	const placeholder = /^#\s*PrivateKey\s*=[^\n]*\n(?:#\s{4,}[^\n]*\n)*/m;
+	if (placeholder.test(config))
+		return config.replace(placeholder, line + '\n');
 	if (/^\s*PrivateKey\s*=.*$/m.test(config))
 		return config.replace(/^\s*PrivateKey\s*=.*$/m, line);
 	if (/^\s*\[Interface\]\s*$/m.test(config))
