@@ -6,7 +6,8 @@
 #       canvas), OUT/download.conf (what the download button saves),
 #       OUT/enrol.png (a screenshot)
 #   api_pages.py admin BASE_URL TOKEN KEY OUT    signs in on /admin, waits for
-#       KEY's row and its chart, clicks Disable, waits for "disabled":
+#       KEY's row and its chart, makes an enrolment link of a token, clicks
+#       Disable, waits for "disabled":
 #       OUT/admin.png and OUT/admin-disabled.png (screenshots before and
 #       after), OUT/admin-chart.txt (pixels the row's chart drew)
 # Prints "ok: WHAT" or "error: WHAT" lines and exits non-zero on an error.
@@ -134,6 +135,11 @@ def admin(base, token, key, out):
     with open(os.path.join(out, 'admin-chart.txt'), 'w') as f:
         f.write('%d\n' % drawn)
     d.save_screenshot(os.path.join(out, 'admin.png'))
+    d.find_element(By.ID, 'link-token').send_keys('weft_0123')
+    d.find_element(By.CSS_SELECTOR, '#link-form button').click()
+    link = d.find_element(By.ID, 'new-link-a').text
+    if link != base + '/#weft_0123':
+        errors.append('the link made of a token is %r' % link)
     d.find_element(By.CSS_SELECTOR, row + ' button[data-action="disable"]').click()
     try:
         w.until(EC.presence_of_element_located(

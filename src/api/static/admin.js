@@ -1,8 +1,8 @@
 // admin.js: the admin page. Polls GET /v1/peers every few seconds, keeps
 // each peer's recent rx/tx rates and draws them on canvases; enables,
-// disables, sets the expiry of and removes peers (PATCH, DELETE); lists,
-// makes and revokes enrolment tokens. The admin token lives in this tab's
-// sessionStorage only.
+// disables, sets the expiry of and removes peers (PATCH, DELETE); turns an
+// enrolment token (made with `weft api token add`) into a link. The admin
+// token lives in this tab's sessionStorage only.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -230,69 +230,17 @@ async function refresh() {
 	$('updated').textContent = 'updated ' + new Date(now).toLocaleTimeString();
 }
 
-function tokenRow(t) {
-	const id = field(t, 'id', 'name');
-	const peers = field(t, 'peers', 'max_peers');
-	const used = field(t, 'used', 'enrolled');
-	const exp = expiryOf(t);
-	return weft.el('tr', {},
-		weft.el('td', {}, field(t, 'name') || '-'),
-		weft.el('td', {}, field(t, 'admin') ? 'admin' : 'enrolment'),
-		weft.el('td', { class: 'num' }, peers === undefined ? '-' : (used === undefined ? '' : used + ' / ') + peers),
-		weft.el('td', {}, exp ? exp.toLocaleString() : 'never'),
-		weft.el('td', {}, button('Revoke', 'danger', async () => {
-			try {
-				await api('DELETE', '/v1/tokens/' + encodeURIComponent(id));
-			} catch (e) {
-				$('tokens-status').className = 'error';
-				$('tokens-status').textContent = 'Revoking failed: ' + e.message;
-			}
-			loadTokens();
-		})));
-}
-
-async function loadTokens() {
-	let data;
-	try {
-		data = await api('GET', '/v1/tokens');
-	} catch (e) {
-		if (e.status === 404 || e.status === 405) {
-			// this server manages tokens on its command line only
-			$('tokens-body').hidden = true;
-			$('tokens-status').className = '';
-			$('tokens-status').replaceChildren('Tokens are made on the server: ',
-				weft.el('code', {}, 'weft api token add IFACE --peers 1 --expires 7d'),
-				'; send the link it prints.');
-		} else {
-			$('tokens-status').className = 'error';
-			$('tokens-status').textContent = 'Tokens: ' + e.message;
-		}
-		return;
-	}
-	const tokens = Array.isArray(data) ? data : (data.tokens || []);
-	$('tokens').tBodies[0].replaceChildren(...tokens.map(tokenRow));
-}
-
-async function addToken(ev) {
+// an enrolment link: the token in the fragment, never sent to a server
+function makeLink(ev) {
 	ev.preventDefault();
-	const body = { peers: Number($('token-peers').value) || 1 };
-	if ($('token-name').value.trim())
-		body.name = $('token-name').value.trim();
-	if ($('token-expires').value.trim())
-		body.expires = $('token-expires').value.trim();
-	try {
-		const t = await api('POST', '/v1/tokens', body);
-		const secret = field(t, 'token', 'secret');
-		const link = location.origin + '/#' + secret;
-		$('new-token-link').textContent = link;
-		$('new-token-link').href = link;
-		$('new-token').hidden = false;
-		$('tokens-status').textContent = '';
-	} catch (e) {
-		$('tokens-status').className = 'error';
-		$('tokens-status').textContent = 'New token failed: ' + e.message;
-	}
-	loadTokens();
+	const t = $('link-token').value.trim();
+	$('link-token').value = '';
+	if (!t)
+		return;
+	const link = location.origin + '/#' + t;
+	$('new-link-a').textContent = link;
+	$('new-link-a').href = link;
+	$('new-link').hidden = false;
 }
 
 async function login(ev) {
@@ -307,7 +255,8 @@ async function login(ev) {
 	try {
 		const h = await weft.call('GET', '/healthz');
 		if (h && h.interface)
-			$('iface').textContent = h.interface;
+			for (const e of document.querySelectorAll('#iface, .iface-name'))
+				e.textContent = h.interface;
 	} catch (e) { /* the name is only a label */ }
 	try {
 		await api('GET', '/v1/peers');
@@ -320,7 +269,6 @@ async function login(ev) {
 	$('login').hidden = true;
 	$('console').hidden = false;
 	await refresh();
-	loadTokens();
 	clearInterval(timer);
 	timer = setInterval(refresh, POLL_MS);
 }
@@ -345,6 +293,6 @@ document.addEventListener('DOMContentLoaded', () => {
 	$('logout').addEventListener('click', () => logout(''));
 	$('expiry-form').addEventListener('submit', setExpiry);
 	$('expiry-cancel').addEventListener('click', () => { $('expiry-form').hidden = true; });
-	$('token-form').addEventListener('submit', addToken);
+	$('link-form').addEventListener('submit', makeLink);
 	login(null);
 });

@@ -24,6 +24,9 @@ const PKCS8_X25519 = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06,
 	0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20];
 
 async function makeKeyPair() {
+	if (!window.isSecureContext || !crypto.subtle)
+		throw new Error('browsers make keys only on pages opened over HTTPS (or from ' +
+			'localhost); ask for an https:// link (weft api --tls-cert/--tls-key). Nothing was sent');
 	let pair;
 	try {
 		pair = await crypto.subtle.generateKey({ name: 'X25519' }, true, ['deriveBits']);
