@@ -23,6 +23,9 @@
 #   no-private-key-sent   the private key (base64, URL-escaped, base64url, hex) is in no
 #                byte of the captured HTTP traffic, which holds the public key
 #   no-private-key-stored the same on disk: nowhere in the config directory
+#   used-link    the one-time link a second time: the page shows the refusal
+#   not-https    opened from a plain-HTTP, non-local address the page says it
+#                needs HTTPS (no WebCrypto there) and no peer is added
 #   tunnel       the page's config brings up a tunnel (wireguard-go, ping)
 #   admin-page   the admin page signs in (sessionStorage, no cookie), draws
 #                the peer's traffic chart, and disables the peer
@@ -131,6 +134,33 @@ elif grep -rqiF -e "$PRIV_RAW" -e "$PRIV_PCT" -e "$PRIV_URL" -e "$PRIV_HEX" "$WE
 else
 	pass no-private-key-stored
 fi
+
+# the one-time link again: the page shows the server's refusal
+if nsrun "$S" env HOME="$TMP" TMPDIR="$TMP" /usr/bin/python3 "$ROOT/tests/net/api_pages.py" \
+	enrol-fails "$BASE" "$ENROL" bob-phone "$TMP/again" >"$TMP/again.out" 2>&1 &&
+	grep -q '^status: Enrolment failed: ..' "$TMP/again.out"; then
+	pass used-link
+else
+	fail used-link "$(tail -n 3 "$TMP/again.out")"
+fi
+# a page that is not HTTPS (nor localhost) has no WebCrypto: it says so and sends nothing
+nsrun "$S" "$WEFT" api "$SIF" --listen "192.168.93.1:$((PORT + 1))" --static "$ROOT/src/api/static" \
+	>"$TMP/api2.log" 2>&1 &
+API2=$!
+on_exit "kill $API2"
+peers_before=$(nsrun "$S" wg show "$SIF" peers | wc -l)
+if wait_until 10 nsrun "$S" curl -sf "http://192.168.93.1:$((PORT + 1))/healthz" -o /dev/null &&
+	nsrun "$S" env HOME="$TMP" TMPDIR="$TMP" /usr/bin/python3 "$ROOT/tests/net/api_pages.py" \
+		enrol-fails "http://192.168.93.1:$((PORT + 1))" "$ADMIN" carol-phone "$TMP/insecure" \
+		>"$TMP/insecure.out" 2>&1 &&
+	grep -q '^status: .*HTTPS' "$TMP/insecure.out" &&
+	[[ $(nsrun "$S" wg show "$SIF" peers | wc -l) == "$peers_before" ]]; then
+	pass not-https
+else
+	fail not-https "$(tail -n 3 "$TMP/insecure.out")"
+fi
+kill "$API2" 2>/dev/null
+wait "$API2" 2>/dev/null
 
 # ---- the page's config on a wireguard-go phone ----
 ADDR=$(sed -n 's/^Address = \([0-9.]*\/32\).*/\1/p' "$CONF")

@@ -5,6 +5,8 @@
 #       OUT/config.conf (the config the page shows), OUT/qr.png (its QR
 #       canvas), OUT/download.conf (what the download button saves),
 #       OUT/enrol.png (a screenshot)
+#   api_pages.py enrol-fails BASE_URL TOKEN NAME OUT   the same, and expects
+#       the page to show why it failed (printed as "status: ...") and no config
 #   api_pages.py admin BASE_URL TOKEN KEY OUT    signs in on /admin, waits for
 #       KEY's row and its chart, makes an enrolment link of a token, clicks
 #       Disable, waits for "disabled":
@@ -51,11 +53,13 @@ def browser(out):
 
 
 def console_errors(d):
-    # an API error answer is logged as a failed load: the pages handle
-    # those; anything else (a CSP violation, a script error) is a bug
+    # an API error answer is logged as a failed load (the pages handle
+    # those), and a page on plain HTTP ignores the server's COOP header;
+    # anything else (a CSP violation, a script error) is a bug
+    expected = ('Failed to load resource', 'Cross-Origin-Opener-Policy header has been ignored')
     return [m['message'] for m in d.get_log('browser')
             if m['level'] in ('SEVERE', 'WARNING')
-            and 'Failed to load resource' not in m['message']]
+            and not any(e in m['message'] for e in expected)]
 
 
 def finish(d, errors):
@@ -112,6 +116,24 @@ def enrol(base, token, name, out):
     finish(d, errors)
 
 
+def enrol_fails(base, token, name, out):
+    d = browser(out)
+    errors = []
+    d.get(base + '/#' + token)
+    w = WebDriverWait(d, WAIT)
+    w.until(EC.presence_of_element_located((By.ID, 'enrol-form')))
+    d.find_element(By.ID, 'name').send_keys(name)
+    d.find_element(By.ID, 'enrol').click()
+    try:
+        w.until(lambda d: 'failed' in d.find_element(By.ID, 'status').text)
+        print('status: ' + d.find_element(By.ID, 'status').text)
+    except Exception:
+        errors.append('no failure shown; status: ' + d.find_element(By.ID, 'status').text)
+    if d.find_element(By.ID, 'result').is_displayed():
+        errors.append('a config is shown')
+    finish(d, errors)
+
+
 def admin(base, token, key, out):
     d = browser(out)
     errors = []
@@ -153,6 +175,7 @@ def admin(base, token, key, out):
 
 
 if __name__ == '__main__':
-    if len(sys.argv) != 6 or sys.argv[1] not in ('enrol', 'admin'):
-        sys.exit(__doc__ or 'usage: api_pages.py enrol|admin BASE_URL TOKEN NAME|KEY OUT')
-    {'enrol': enrol, 'admin': admin}[sys.argv[1]](*sys.argv[2:])
+    modes = {'enrol': enrol, 'enrol-fails': enrol_fails, 'admin': admin}
+    if len(sys.argv) != 6 or sys.argv[1] not in modes:
+        sys.exit('usage: api_pages.py enrol|enrol-fails|admin BASE_URL TOKEN NAME|KEY OUT')
+    modes[sys.argv[1]](*sys.argv[2:])
