@@ -74,6 +74,10 @@
  * which is never a real destination. */
 #define LWIP_NETIF_ADDR "192.0.0.8"
 #define LWIP_MAX_FLOWS 65536
+/* New connections are refused (RST) while the connections held take more
+ * than this: what lwIP queues to send, what it took but the server has not
+ * read, what was read but lwIP could not take yet. */
+#define LWIP_MAX_MEMORY (256u << 20)
 #define LWIP_EVENTS 64
 #define LWIP_IOV 16
 
@@ -100,6 +104,7 @@ struct lwflow {
 	bool fd_eof;            /* end of stream read from fd */
 	bool fin_sent;          /* ... passed on: lwIP has our FIN */
 	bool dead;              /* to be freed at the end of this call */
+	size_t mem;             /* what it counts in st->mem */
 };
 
 struct lwstack {
@@ -108,7 +113,9 @@ struct lwstack {
 	struct tcp_pcb *listener;
 	int epfd;
 	struct lwflow *flows;   /* every flow not yet freed */
-	size_t nflows;
+	size_t nflows;          /* ... of which live: */
+	size_t nlive;
+	uint64_t mem;           /* bytes the live flows hold (flow_account) */
 	bool tmr_armed;
 	uint64_t next_tmr, now;
 	/* the pcb flow_reset() aborted last: a callback that aborted its own
@@ -141,7 +148,29 @@ static struct lwflow *flow_new(struct lwstack *st, struct tcp_pcb *pcb, int fd)
 		st->flows->prev = f;
 	st->flows = f;
 	st->nflows++;
+	st->nlive++;
 	return f;
+}
+
+/* The memory a flow holds, as far as it can be known from outside lwIP. */
+static size_t flow_usage(const struct lwflow *f)
+{
+	size_t m = sizeof(*f) + f->held_len;
+
+	if (f->pcb)
+		m += sizeof(struct tcp_pcb) + (TCP_SND_BUF - tcp_sndbuf(f->pcb)) +
+		     (TCP_WND_MAX(f->pcb) - f->pcb->rcv_wnd); /* pending is in the latter */
+	else if (f->pending)
+		m += f->pending->tot_len;
+	return m;
+}
+
+static void flow_account(struct lwflow *f)
+{
+	size_t m = f->dead ? 0 : flow_usage(f);
+
+	f->st->mem = f->st->mem - f->mem + m;
+	f->mem = m;
 }
 
 /* Detaches our callbacks, so lwIP keeps a pcb we no longer follow (closing)
@@ -182,7 +211,10 @@ static void flow_kill(struct lwflow *f)
 	f->held = NULL;
 	f->held_len = 0;
 	f->pcb = NULL;
+	if (!f->dead)
+		f->st->nlive--;
 	f->dead = true;
+	flow_account(f);
 }
 
 static void reap(struct lwstack *st)
@@ -324,6 +356,7 @@ static void flow_set_events(struct lwflow *f)
 {
 	uint32_t want = 0;
 
+	flow_account(f);
 	if (f->dead || f->fd < 0)
 		return;
 	if (!f->connecting) {
@@ -506,7 +539,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	if (err != ERR_OK || !pcb)
 		return ERR_VAL;
 	st->aborted = NULL;
-	if (st->nflows >= LWIP_MAX_FLOWS ||
+	if (st->nflows >= LWIP_MAX_FLOWS || st->mem > LWIP_MAX_MEMORY ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
 		st->stats.dropped++;
 		tcp_abort(pcb);
@@ -766,7 +799,7 @@ static int lw_connect(struct stack *s, const struct sockaddr_storage *src,
 	if (src->ss_family != dst->ss_family || from_sockaddr(&sip, &sport, src) < 0 ||
 	    from_sockaddr(&dip, &dport, dst) < 0)
 		return -EAFNOSUPPORT;
-	if (st->nflows >= LWIP_MAX_FLOWS)
+	if (st->nflows >= LWIP_MAX_FLOWS || st->mem > LWIP_MAX_MEMORY)
 		return -ENOBUFS;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
@@ -887,21 +920,10 @@ static void lw_close(struct stack *s)
 static void lw_stats(struct stack *s, struct stack_stats *out)
 {
 	struct lwstack *st = lw(s);
-	uint64_t mem = sizeof(*st);
 
 	*out = st->stats;
-	out->active = 0;
-	for (struct lwflow *f = st->flows; f; f = f->next) {
-		if (f->dead)
-			continue;
-		out->active++;
-		mem += sizeof(*f) + sizeof(struct tcp_pcb) + f->held_len;
-		if (f->pending)
-			mem += f->pending->tot_len;
-		if (f->pcb)
-			mem += TCP_SND_BUF - tcp_sndbuf(f->pcb) + TCP_WND_MAX(f->pcb) - f->pcb->rcv_wnd;
-	}
-	out->memory_bytes = mem;
+	out->active = st->nlive;
+	out->memory_bytes = sizeof(*st) + st->mem;
 }
 
 const struct stack_ops stack_lwip_ops = {

@@ -65,6 +65,7 @@ static void cap_accepted(void *ctx, int fd, const struct sockaddr_storage *src,
 
 static struct stack st;
 static uint64_t now = 1000;
+static uint64_t mem_base; /* memory_bytes of a stack with no connection */
 
 static void open_stack(void)
 {
@@ -78,6 +79,10 @@ static void open_stack(void)
 	CHECK_EQ(e, 0);
 	if (e)
 		fprintf(stderr, "  open: %s\n", why);
+	struct stack_stats ss;
+	st.ops->stats(&st, &ss);
+	mem_base = ss.memory_bytes;
+	CHECK(mem_base > 0);
 }
 
 static void close_stack(void)
@@ -475,6 +480,7 @@ static void exchange_and_close(struct conn *c)
 	st.ops->stats(&st, &ss);
 	CHECK_EQ(ss.active, 0);
 	CHECK_EQ(ss.accepted, 1);
+	CHECK_EQ(ss.memory_bytes, mem_base); /* nothing left counted */
 }
 
 static void v4_handshake_data_fin(void)
@@ -949,6 +955,7 @@ static void many_connections(void)
 	st.ops->stats(&st, &ss);
 	CHECK_EQ(ss.active, N);
 	CHECK_EQ(ss.accepted, N);
+	CHECK(ss.memory_bytes > mem_base + N * 100);
 	close_stack();
 	/* Closing the stack let every pcb go: a new one starts empty. */
 	open_stack();
