@@ -58,7 +58,8 @@ struct flow {
 	uint8_t *syn;
 	uint16_t syn_len;
 	struct relay_dir up, down;     /* up: in -> out (peer to destination) */
-	struct flow *hnext, *prev, *next;
+	struct flow *hnext, *prev, *next; /* hnext: the graveyard's link once dead */
+	bool dead;                     /* freed, memory kept until the next tick */
 };
 
 struct flows {
@@ -68,6 +69,9 @@ struct flows {
 	struct flow_env env;
 	struct flow **buckets;
 	struct flow *all;
+	/* Flows ended during an epoll batch stay allocated until the next tick:
+	 * a later event of the same batch may still name them. */
+	struct flow *graveyard;
 	struct peer_slot peers[FLOW_MAX_PEERS];
 	size_t n_peers;
 	uint64_t n_flows, now_ms;
@@ -204,7 +208,19 @@ static void flow_free(struct flows *f, struct flow *fl)
 	f->n_flows--;
 	(*active_counter(f, fl->type))--;
 	f->c.memory -= sizeof(*fl);
-	free(fl);
+	fl->out_fd = fl->in_fd = -1;
+	fl->dead = true;
+	fl->hnext = f->graveyard;
+	f->graveyard = fl;
+}
+
+static void bury(struct flows *f)
+{
+	while (f->graveyard) {
+		struct flow *fl = f->graveyard;
+		f->graveyard = fl->hnext;
+		free(fl);
+	}
 }
 
 static int watch_fd(struct flows *f, int fd, struct watch *w, uint32_t events, uint32_t *mask)
@@ -459,6 +475,35 @@ void flows_accepted(void *ctx, int fd, const struct sockaddr_storage *src, const
 		return;
 	}
 	relay(f, fl);
+}
+
+int flows_adopt(struct flows *f, int stack_fd, int host_fd, int family, const uint8_t *peer,
+		uint16_t peer_port, const uint8_t *self, uint16_t self_port)
+{
+	struct pkt p = { .family = family, .proto = IPPROTO_TCP, .sport = peer_port, .dport = self_port };
+	struct flow *fl;
+	int ret;
+
+	memcpy(p.src, peer, sizeof(p.src));
+	memcpy(p.dst, self, sizeof(p.dst));
+	/* one peer slot (the NULL key) for everything the server opens */
+	fl = flow_new(f, FLOW_TCP, &p, NULL);
+	if (!fl) {
+		close(stack_fd);
+		close(host_fd);
+		return -ENOBUFS;
+	}
+	fl->in_fd = stack_fd;
+	fl->out_fd = host_fd;
+	fl->state = TCP_RELAY;
+	f->c.tcp_opened++;
+	if ((ret = watch_fd(f, stack_fd, &fl->w_in, EPOLLIN, &fl->mask_in)) < 0 ||
+	    (ret = watch_fd(f, host_fd, &fl->w_out, EPOLLIN, &fl->mask_out)) < 0) {
+		flow_free(f, fl);
+		return ret;
+	}
+	relay(f, fl);
+	return 0;
 }
 
 /* Moves what it can from `from` to `to` through d. false on an error that
@@ -717,6 +762,8 @@ void flows_event(struct flows *f, struct watch *w, uint32_t events)
 	struct flow *fl = w->kind == WATCH_FLOW_OUT ? (struct flow *)((char *)w - offsetof(struct flow, w_out))
 						    : (struct flow *)((char *)w - offsetof(struct flow, w_in));
 
+	if (fl->dead)
+		return; /* ended by an earlier event of this batch */
 	switch (fl->type) {
 	case FLOW_TCP:
 		if (fl->state == TCP_CONNECTING)
@@ -743,6 +790,7 @@ uint64_t flows_tick(struct flows *f, uint64_t now_ms)
 	struct flow *next;
 
 	f->now_ms = now_ms;
+	bury(f);
 	for (struct flow *fl = f->all; fl; fl = next) {
 		uint64_t idle_ms;
 		next = fl->next;
@@ -808,6 +856,7 @@ void flows_free(struct flows *f)
 		return;
 	while (f->all)
 		flow_free(f, f->all);
+	bury(f);
 	free(f->buckets);
 	free(f->buf);
 	free(f);
