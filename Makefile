@@ -123,7 +123,7 @@ DOCDIR ?= $(PREFIX)/share/doc/weft
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 UNITS := $(wildcard systemd/*.service systemd/*.timer systemd/*.target)
-GUIDES := docs/weft-peer.md docs/weft-quick.md docs/performance.md docs/crypto-bench.md
+GUIDES := $(wildcard docs/weft-*.md) docs/performance.md docs/crypto-bench.md
 install: $(PROGRAMS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(SYSTEMDUNITDIR)
