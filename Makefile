@@ -65,6 +65,8 @@ $(BUILD)/tests/test_stack_lwip: LDLIBS += -llwip
 # and those of serve's pieces link the piece (the library comes again after it).
 $(BUILD)/tests/test_serve_packet: $(BUILD)/obj/src/serve/packet.o
 $(BUILD)/tests/test_serve_guard: $(BUILD)/obj/src/serve/guard.o
+$(BUILD)/tests/test_serve_settings: $(BUILD)/obj/src/serve/settings.o $(BUILD)/obj/src/serve/guard.o \
+	$(BUILD)/obj/src/serve/reverse_settings.o
 $(BUILD)/tests/test_serve_socks5: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
@@ -121,7 +123,7 @@ DOCDIR ?= $(PREFIX)/share/doc/weft
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 UNITS := $(wildcard systemd/*.service systemd/*.timer systemd/*.target)
-GUIDES := docs/weft-peer.md docs/weft-quick.md docs/performance.md docs/crypto-bench.md
+GUIDES := $(wildcard docs/weft-*.md) docs/performance.md docs/crypto-bench.md
 install: $(PROGRAMS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(SYSTEMDUNITDIR)

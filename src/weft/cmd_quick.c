@@ -13,7 +13,8 @@
  *         Any failure after PreUp undoes it all (wg-quick's trap del_if).
  *   down: PreDown; SaveConfig; the policy rules; the link (its routes and
  *         the daemon go with it); DNS; packet-filter rules; PostDown.
- *   save: the running state into the file, wg-quick keys and [Weft] kept.
+ *   save: the running state into the file, wg-quick keys, comments and
+ *         weft's records kept.
  *   strip: the config in wg(8) setconf form.
  *
  * Links, addresses, routes and rules go through rtnetlink (netlink.c);
@@ -32,6 +33,7 @@
 
 #include "commands.h"
 #include "conf/conf.h"
+#include "conf/store.h"
 #include "conf_change.h"
 #include "backend.h"
 #include "conf_path.h"
@@ -757,10 +759,36 @@ static int save_peer(struct conf *conf, const struct dev_peer *dp)
 	return r;
 }
 
+/* q->conf into the file through the peer store: only the lines that
+ * changed are rewritten (the user's comments and order stay), weft's own
+ * settings and records go to IFACE.weft, disabled peers stay disabled. */
+static int write_through_store(const struct quick *q, char *err, size_t errlen)
+{
+	struct store s;
+	struct conf copy;
+	int r = store_open(&s, q->path, STORE_LOCK | STORE_CREATE, err, errlen);
+
+	if (r >= 0) {
+		r = conf_copy(&copy, &q->conf);
+		if (r < 0)
+			snprintf(err, errlen, "%.300s: %s", q->path, strerror(-r));
+	}
+	if (r >= 0) {
+		r = store_replace_conf(&s, &copy);
+		conf_free(&copy);
+		if (r < 0)
+			snprintf(err, errlen, "%.300s: %s", q->path, strerror(-r));
+	}
+	if (r >= 0)
+		r = store_save(&s, err, errlen);
+	store_close(&s);
+	return r;
+}
+
 /* wg-quick's save_config: `wg showconf` with the [Interface] part replaced
  * by the running addresses, the MTU (when the file sets one), and the file's
- * own DNS, Table, hooks and SaveConfig. The [Weft] section and peer names
- * are kept too; peers stay in file order, new ones are appended. */
+ * own DNS, Table, hooks and SaveConfig. weft's settings and peer records
+ * are kept; peers stay in file order, new ones are appended. */
 static int save_config(struct quick *q)
 {
 	struct conf_interface *ci = &q->conf.iface;
@@ -800,7 +828,7 @@ static int save_config(struct quick *q)
 		complain("cannot build the configuration of %s: %s", q->iface, strerror(-r));
 		return -1;
 	}
-	if (conf_save(&q->conf, q->path, CONF_WRITE_WEFT, err, sizeof(err)) < 0) {
+	if (write_through_store(q, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		complain("Could not write configuration file");
 		return -1;

@@ -17,54 +17,43 @@
 #define ALL_IPV6 "::/0"
 #define INTERFACE_HEADER "[Interface]\n"
 
-bool peer_endpoint_type_parse(const char *s, enum peer_endpoint_type *out)
-{
-	static const struct { const char *name; enum peer_endpoint_type type; } types[] = {
-		{ "any", PEER_ENDPOINT_ANY },
-		{ "ipv4", PEER_ENDPOINT_IPV4 },
-		{ "ipv6", PEER_ENDPOINT_IPV6 },
-		{ "domain", PEER_ENDPOINT_DOMAIN },
-	};
-
-	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-		if (!strcmp(s, types[i].name)) {
-			*out = types[i].type;
-			return true;
-		}
-	}
-	return false;
-}
-
 /* The host part of the Endpoint: 0 and *host (a static or the config's
- * string), or -ENOENT when the server's settings have none. */
-static int endpoint_host(const struct conf_weft *w, enum peer_endpoint_type type,
-			 char buf[CONF_ADDR_STRLEN], const char **host)
+ * string), or -ENOENT with a message naming what to set. */
+static int endpoint_host(const struct conf_weft *w, uint8_t type,
+			 char buf[CONF_ADDR_STRLEN], const char **host, char *err, size_t errlen)
 {
-	bool any = type == PEER_ENDPOINT_ANY;
+	bool any = type == WEFT_ENDPOINT_ANY;
 
-	if ((type == PEER_ENDPOINT_IPV4 || any) && w->has_public_ipv4) {
+	if ((type == WEFT_ENDPOINT_IPV4 || any) && w->has_public_ipv4) {
 		conf_addr_format(buf, &w->public_ipv4);
 		*host = buf;
 		return 0;
 	}
-	if ((type == PEER_ENDPOINT_IPV6 || any) && w->has_public_ipv6) {
+	if ((type == WEFT_ENDPOINT_IPV6 || any) && w->has_public_ipv6) {
 		conf_addr_format(buf, &w->public_ipv6);
 		*host = buf;
 		return 0;
 	}
-	if ((type == PEER_ENDPOINT_DOMAIN || any) && w->hostname) {
+	if ((type == WEFT_ENDPOINT_DOMAIN || any) && w->hostname) {
 		*host = w->hostname;
 		return 0;
 	}
+	snprintf(err, errlen, "no %s for the peer's Endpoint: set one with `weft interface set IFACE "
+		 "--public-address %s'",
+		 type == WEFT_ENDPOINT_IPV4 ? "public IPv4 address" :
+		 type == WEFT_ENDPOINT_IPV6 ? "public IPv6 address" :
+		 type == WEFT_ENDPOINT_DOMAIN ? "host name" : "public address",
+		 type == WEFT_ENDPOINT_IPV4 ? "IPV4" : type == WEFT_ENDPOINT_IPV6 ? "IPV6" :
+		 type == WEFT_ENDPOINT_DOMAIN ? "HOSTNAME" : "ADDRESS");
 	return -ENOENT;
 }
 
-bool peer_config_has_host(const struct conf *server, enum peer_endpoint_type type)
+bool peer_config_has_host(const struct conf *server, uint8_t type)
 {
-	char buf[CONF_ADDR_STRLEN];
+	char buf[CONF_ADDR_STRLEN], err[CONF_ERR_LEN];
 	const char *host;
 
-	return endpoint_host(&server->weft, type, buf, &host) == 0;
+	return endpoint_host(&server->weft, type, buf, &host, err, sizeof(err)) == 0;
 }
 
 /* A config with no Endpoint says so where the line would be, so whoever
@@ -157,15 +146,17 @@ int peer_config_render(const struct conf *server, const uint8_t server_public[CO
 
 	*text = NULL;
 	*len = 0;
-	ret = 0;
-	if (endpoint_host(w, opts->endpoint_type, hostbuf, &host) < 0)
+	ret = endpoint_host(w, opts->endpoint_type, hostbuf, &host, err, errlen);
+	if (ret == -ENOENT) {
 		host = opts->fallback_host; /* NULL: no Endpoint, a comment instead */
+		ret = 0;
+	}
 	port = w->has_public_port ? w->public_port :
 	       server->iface.has_listen_port && server->iface.listen_port ? server->iface.listen_port :
 	       opts->running_port;
 	if (!port && host) {
 		snprintf(err, errlen, "no port for the peer's Endpoint: set ListenPort in [Interface] "
-			 "(or PublicPort in [Weft])");
+			 "(or `weft interface set IFACE --public-port PORT')");
 		return -EINVAL;
 	}
 	if (!addresses->n) {
@@ -195,6 +186,10 @@ int peer_config_render(const struct conf *server, const uint8_t server_public[CO
 	}
 	if (!ret && host)
 		ret = conf_peer_set_endpoint(peer, host, port);
+	if (!ret && opts->preshared_key) {
+		peer->has_preshared_key = true;
+		memcpy(peer->preshared_key, opts->preshared_key, CONF_KEY_LEN);
+	}
 	if (!ret && opts->keepalive) {
 		peer->has_persistent_keepalive = true;
 		peer->persistent_keepalive = opts->keepalive;

@@ -27,21 +27,21 @@ static int lookup(int family, char buf[INET6_ADDRSTRLEN])
 	return r;
 }
 
-const char *public_address_fallback(const char *iface, enum peer_endpoint_type type,
+const char *public_address_fallback(const char *iface, uint8_t type,
 				    char buf[INET6_ADDRSTRLEN])
 {
 	int r = -ENETUNREACH;
 
-	if (type == PEER_ENDPOINT_ANY || type == PEER_ENDPOINT_IPV4)
+	if (type == WEFT_ENDPOINT_ANY || type == WEFT_ENDPOINT_IPV4)
 		r = lookup(AF_INET, buf);
-	if (r < 0 && (type == PEER_ENDPOINT_ANY || type == PEER_ENDPOINT_IPV6))
+	if (r < 0 && (type == WEFT_ENDPOINT_ANY || type == WEFT_ENDPOINT_IPV6))
 		r = lookup(AF_INET6, buf);
 	if (r == 0) {
 		fprintf(stderr, "%s: %s: no public address is set; the peer's Endpoint uses %s, "
 			"the source address of the default route (not saved)\n", prog_name, iface, buf);
 		return buf;
 	}
-	if (type == PEER_ENDPOINT_DOMAIN)
+	if (type == WEFT_ENDPOINT_DOMAIN)
 		fprintf(stderr, "%s: %s: no host name is set: the peer's config has no Endpoint\n", prog_name, iface);
 	else
 		fprintf(stderr, "%s: %s: no public address is set and %s: the peer's config has no Endpoint\n",

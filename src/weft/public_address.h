@@ -13,7 +13,7 @@
  * "any"), written into buf and returned, with a note on stderr naming it;
  * or NULL, with a note that the config has no Endpoint (no default route,
  * or a host name was asked for). */
-const char *public_address_fallback(const char *iface, enum peer_endpoint_type type,
+const char *public_address_fallback(const char *iface, uint8_t type, /* enum weft_endpoint_type */
 				    char buf[INET6_ADDRSTRLEN]);
 
 #endif

@@ -50,7 +50,8 @@ static void help(const char *prog)
 	       "  --version         print the version and exit\n"
 	       "\n"
 	       "Environment:\n"
-	       "  LOG_LEVEL=verbose|error|silent  what to log on stdout (default: error)\n"
+	       "  LOG_LEVEL=verbose|error|silent  what to log on stdout (default: error;\n"
+	       "                                  daemonized without it: errors to syslog)\n"
 	       "  WG_PROCESS_FOREGROUND=1         same as --foreground\n"
 	       "  WG_TUN_FD=N, WG_UAPI_FD=N       use these open fds instead of creating them\n"
 	       "  WEFT_HANDSHAKE_RATE=N           handshakes a second before cookies are demanded\n"
@@ -111,6 +112,9 @@ static int daemonize(enum log_level level)
 	if (!getenv("LOG_LEVEL") || level == LOG_SILENT) {
 		redirect(STDOUT_FILENO, "/dev/null");
 		redirect(STDERR_FILENO, "/dev/null");
+		/* wireguard-go's errors end here; ours reach the system log */
+		if (level != LOG_SILENT)
+			log_to_syslog("weftd");
 	}
 	return 0;
 }

@@ -16,6 +16,9 @@
 #                         port and weftd holds no UDP socket
 #   port/up-retry         after the holder leaves, down + up binds P
 #   port/live-change      a taken port while up: errno, old port kept and bound
+#   port/daemon-syslog    daemonized without LOG_LEVEL, the failure at up reaches
+#                         syslog (a /dev/log of the test's own, in a private
+#                         mount namespace)
 #   uapi/200-clients      200 concurrent `wg show`/`wg set` all answered, while
 #                         a set holds the lock for a while
 #   uapi/slowloris        a client trickling bytes inside a set is dropped
@@ -101,6 +104,46 @@ check "port/live-change/old-port-kept" test "$(nsrun "$NS" wg show "$IW" listen-
 check "port/live-change/old-port-bound" test "$(weftd_udp "$NS" "$WPID")" = 51851
 unhold
 
+echo "--- a daemonized weftd without LOG_LEVEL sends the bind failure to syslog"
+# In a mount namespace of its own, /dev is a small tmpfs (null and net/tun
+# bound from the real one) whose /dev/log a python receiver owns, so nothing
+# of the machine's /dev changes. weftd keeps that namespace once daemonized.
+IL=tl$TAG
+on_exit "rm -f /var/run/wireguard/$IL.sock"
+SYSLOG=$WEFT_TMP/syslog.txt
+PY_SYSLOG='
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("/dev/log")
+with open(sys.argv[1], "ab", buffering=0) as f:
+    f.write(b"ready %d\n" % os.getpid())
+    while True:
+        f.write(s.recv(4096) + b"\n")
+'
+: >"$SYSLOG"
+mkdir "$WEFT_TMP/olddev"
+unshare -m --propagation private env -u LOG_LEVEL bash -c '
+	mount --bind /dev "$1/olddev" && mount -t tmpfs -o mode=755 tmpfs /dev &&
+	touch /dev/null && mount --bind "$1/olddev/null" /dev/null &&
+	mkdir /dev/net && touch /dev/net/tun && mount --bind "$1/olddev/net/tun" /dev/net/tun || exit 1
+	python3 -c "$2" "$3" &
+	for _ in $(seq 50); do grep -q ready "$3" && break; sleep 0.1; done
+	ip netns exec "$4" "$5" "$6"
+	wait
+' _ "$WEFT_TMP" "$PY_SYSLOG" "$SYSLOG" "$NS" "$WEFTD" "$IL" >/dev/null 2>&1 &
+if wait_until 5 nsrun "$NS" test -S "/var/run/wireguard/$IL.sock"; then
+	on_exit "kill $(awk '/^ready/ { print $2 }' "$SYSLOG")"
+	nsrun "$NS" wg set "$IL" listen-port 51854 # free now
+	hold "$NS" 4 51854 || fail setup "cannot hold port 51854"
+	ip -n "$NS" link set "$IL" up
+	check "port/daemon-syslog/error-logged" wait_until 5 grep -q "weftd\[[0-9]*\]: ($IL) Unable to update bind: listen port 51854: Address already in use" "$SYSLOG"
+	check "port/daemon-syslog/not-reported" test "$(nsrun "$NS" wg show "$IL" listen-port)" = 0
+	unhold
+	ip -n "$NS" link del "$IL"
+else
+	fail port/daemon-syslog "weftd did not start in the mount namespace"
+fi
+
 echo "--- many UAPI clients at once"
 SOCK=/var/run/wireguard/$IC.sock
 start_daemon "$NS" "$IC" weftd && wg_iface "$NS" "$IC" "$K" 51853 || fail setup "cannot start $IC"
@@ -114,12 +157,14 @@ s.connect(sys.argv[1])
 s.sendall(b"set=1\n")
 start = time.monotonic()
 if sys.argv[2] == "hold":
+    print("inside a set", flush=True)
     while time.monotonic() - start < 3:
         time.sleep(0.5)
         s.sendall(b"fwmark=0\n")
     s.sendall(b"\n")
     print(s.recv(100).decode().strip())
 else:
+    print("inside a set", flush=True)
     try:
         while time.monotonic() - start < 20:
             s.sendall(b"l")
@@ -128,13 +173,15 @@ else:
     except OSError:
         print("dropped after %.1f s" % (time.monotonic() - start))
 '
+: >"$WEFT_TMP/hold.out"
 ip netns exec "$NS" python3 -c "$PY_UAPI" "$SOCK" hold >"$WEFT_TMP/hold.out" 2>&1 &
 HOLD=$!
-sleep 0.3
+wait_until 5 grep -q "inside a set" "$WEFT_TMP/hold.out" || fail uapi/200-clients/setup "the holder did not start"
 # 100 distinct public keys (any 32 bytes will do for a peer's key)
 mapfile -t KEYS < <(python3 -c 'import base64
 for i in range(100): print(base64.b64encode(bytes([i + 1]) * 32).decode())')
 pids=()
+t0=$(date +%s%N)
 for i in $(seq 200); do
 	if ((i % 2)); then
 		ip netns exec "$NS" wg show "$IC" dump >"$WEFT_TMP/c$i.out" 2>&1 &
@@ -146,20 +193,25 @@ for i in $(seq 200); do
 done
 bad=0
 for p in "${pids[@]}"; do wait "$p" || bad=$((bad + 1)); done
+waited=$((($(date +%s%N) - t0) / 1000000)) # the set holds the lock for 3 s
 wait "$HOLD"
-echo "# 200 concurrent wg clients behind a 3 s set: $bad failed"
+echo "# 200 concurrent wg clients behind a 3 s set: $bad failed, all done after $waited ms"
 check "uapi/200-clients/all-answered" test "$bad" -eq 0
 check "uapi/200-clients/holder-answered" grep -qx "errno=0" "$WEFT_TMP/hold.out"
+check "uapi/200-clients/they-waited-for-the-set" test "$waited" -ge 1500
 check "uapi/200-clients/every-set-applied" test "$(nsrun "$NS" wg show "$IC" peers | wc -l)" -eq 100
 ((bad)) && grep -hi "unable\|error" "$WEFT_TMP"/c*.out | sort | uniq -c | head -n 5
 
+: >"$WEFT_TMP/loris.out"
 ip netns exec "$NS" python3 -c "$PY_UAPI" "$SOCK" loris >"$WEFT_TMP/loris.out" 2>&1 &
 LORIS=$!
-sleep 0.5
-start=$(date +%s%N)
+wait_until 5 grep -q "inside a set" "$WEFT_TMP/loris.out" || fail uapi/slowloris/setup "the client did not start"
+start=$(date +%s%N) # its set began just before
+sleep 0.3
 check "uapi/slowloris/others-served" nsrun "$NS" timeout 15 wg show "$IC" listen-port >/dev/null
 ms=$((($(date +%s%N) - start) / 1000000))
-echo "# wg show behind a slowloris set answered after $ms ms"
+echo "# wg show behind a slowloris set answered $ms ms after the set began"
+check "uapi/slowloris/held-until-dropped" test "$ms" -ge 4000
 check "uapi/slowloris/within-stall-limit" test "$ms" -lt 8000
 wait "$LORIS"
 check "uapi/slowloris/dropped" grep -q "^dropped" "$WEFT_TMP/loris.out"
