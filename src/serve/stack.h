@@ -71,6 +71,10 @@ struct stack_ops {
 	uint64_t (*deadline)(struct stack *s);
 	void (*close)(struct stack *s);
 	void (*stats)(struct stack *s, struct stack_stats *out);
+	/* Optional (NULL: SO_LINGER 0 on the fd is enough, as for a socket):
+	 * the connection of fd, which this stack handed out, is to end with a
+	 * reset into the tunnel rather than a FIN. Called before fd is closed. */
+	void (*reset)(struct stack *s, int fd);
 };
 
 /* A stack that is not built in (e.g. no liblwip at build time) is a weak

@@ -20,8 +20,8 @@
  *                     starts again from the sent callback.
  * FIN travels both ways as FIN (shutdown(SHUT_WR) / tcp_shutdown()); a reset
  * from the tunnel closes the socketpair (the server reads end of stream); a
- * server end that goes away with unread data (ECONNRESET) resets the tunnel
- * side.
+ * server end that goes away with unread data (ECONNRESET), or one the server
+ * names in reset(), resets the tunnel side.
  *
  * Active opens (connect): lwIP's handshake is asynchronous but a socketpair
  * is connected at once, so the caller's end is made unwritable until the
@@ -88,6 +88,7 @@ struct lwflow {
 	struct lwflow *prev, *next;
 	struct tcp_pcb *pcb;    /* NULL once lwIP freed it or we let it go */
 	int fd;                 /* our end of the socketpair, -1 once closed */
+	int peer_fd;            /* the number of the end we handed out (for reset) */
 	uint32_t ev;            /* epoll events registered (0: not registered) */
 	/* tunnel -> server: received, not yet written to fd */
 	struct pbuf *pending;
@@ -553,6 +554,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 		tcp_abort(pcb);
 		return ERR_ABRT;
 	}
+	f->peer_fd = sv[1];
 	flow_watch(f, pcb);
 	flow_set_events(f);
 	if (f->dead) { /* epoll refused it */
@@ -830,6 +832,7 @@ static int lw_connect(struct stack *s, const struct sockaddr_storage *src,
 	if (!f)
 		goto fail;
 	f->connecting = true;
+	f->peer_fd = sv[1];
 	f->caller_dup = dup_fd;
 	f->caller_sndbuf = orig / 2; /* the kernel doubles what is set */
 	f->filler = filler;
@@ -850,6 +853,20 @@ fail:
 	close(sv[0]);
 	close(sv[1]);
 	return -ENOBUFS;
+}
+
+/* The newest live flow handed out as fd wins: an older one with the same
+ * number is one whose end was closed already. */
+static void lw_reset(struct stack *s, int fd)
+{
+	struct lwstack *st = lw(s);
+
+	for (struct lwflow *f = st->flows; f; f = f->next)
+		if (!f->dead && f->peer_fd == fd) {
+			flow_reset(f);
+			break;
+		}
+	reap(st);
 }
 
 static int lw_poll_fd(struct stack *s) { return lw(s)->epfd; }
@@ -936,4 +953,5 @@ const struct stack_ops stack_lwip_ops = {
 	.deadline = lw_deadline,
 	.close = lw_close,
 	.stats = lw_stats,
+	.reset = lw_reset,
 };

@@ -682,6 +682,35 @@ static void reset_from_server(void)
 	close_stack();
 }
 
+/* The server asks for a reset (its destination reset): RST, not FIN. */
+static void reset_asked(void)
+{
+	struct conn a, b;
+	struct pkt p;
+
+	open_stack();
+	conn_init4(&a, "10.0.0.2", 40006, "192.0.2.10", 80);
+	conn_init4(&b, "10.0.0.2", 40007, "192.0.2.10", 80);
+	if (conn_open(&a) && conn_open(&b)) {
+		st.ops->reset(&st, b.fd);
+		if (one_packet(&p)) {
+			check_from(&b, &p);
+			CHECK(p.flags & RST);
+			CHECK_EQ(p.seq, b.rcv);
+		}
+		st.ops->reset(&st, -1); /* nobody's: nothing happens */
+		CHECK_EQ(nout, 0);
+		struct stack_stats ss;
+		st.ops->stats(&st, &ss);
+		CHECK_EQ(ss.active, 1);
+		/* the other connection lives on */
+		conn_send(&a, PSH | ACK, "still", 5);
+		uint8_t buf[8];
+		CHECK_EQ(read_all(a.fd, buf, sizeof(buf)), 5);
+	}
+	close_stack();
+}
+
 static void sockaddr4(struct sockaddr_storage *ss, const char *a, uint16_t port)
 {
 	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
@@ -992,6 +1021,7 @@ int main(void)
 	RUN(backpressure);
 	RUN(reset_from_tunnel);
 	RUN(reset_from_server);
+	RUN(reset_asked);
 	RUN(connect_established);
 	RUN(connect_refused);
 	RUN(connect_timeout);
