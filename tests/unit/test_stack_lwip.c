@@ -994,6 +994,70 @@ static void many_connections(void)
 	close_stack();
 }
 
+/* Hostile segments from a peer: random flags, numbers, options, lengths and
+ * addresses, with valid checksums (lwIP's own check would stop the rest).
+ * Nothing may crash; every answer (and retransmission) is a well-formed
+ * packet; the stack can still open a connection afterwards. */
+static void random_segments(void)
+{
+	uint8_t opt[40], data[600], b[2048];
+	unsigned n = 20000 / test_scale();
+	bool answers_ok = true;
+
+	open_stack();
+	for (unsigned i = 0; i < n; i++) {
+		struct seg sg = { .v6 = test_below(2), .hbh = test_below(4) == 0 };
+		uint8_t dst4[4] = { 192, 0, 2, (uint8_t)(1 + test_below(3)) };
+		sg.src[0] = 10;
+		sg.src[3] = (uint8_t)test_below(4);
+		if (sg.v6) {
+			sg.src[0] = 0xfd;
+			memcpy(sg.dst, (uint8_t[]){ 0x20, 0x01, 0x0d, 0xb8 }, 4);
+			sg.dst[15] = dst4[3];
+		} else {
+			memcpy(sg.dst, dst4, 4);
+		}
+		sg.sport = (uint16_t)(1000 + test_below(8));
+		sg.dport = (uint16_t)(1 + test_below(4));
+		sg.seq = (uint32_t)test_below(4) * 1000 + (uint32_t)test_below(3);
+		sg.ack = (uint32_t)test_rnd();
+		sg.flags = (uint8_t)test_rnd();
+		if (test_below(3) == 0)
+			sg.flags = SYN;
+		sg.win = (uint16_t)test_rnd();
+		sg.optlen = test_below(11) * 4;
+		for (size_t j = 0; j < sg.optlen; j++)
+			opt[j] = (uint8_t)(test_below(2) ? test_below(5) : test_rnd());
+		sg.opt = opt;
+		sg.len = test_below(3) ? 0 : test_below(sizeof(data));
+		for (size_t j = 0; j < sg.len; j++)
+			data[j] = (uint8_t)test_rnd();
+		sg.data = data;
+		size_t len = build(b, &sg);
+		st.ops->input(&st, b, len);
+		for (size_t j = 0; j < nout; j++) {
+			struct pkt p;
+			if (!parse(&outq[j], &p) || !p.tcp_ok || !p.ip_ok) {
+				if (answers_ok)
+					fprintf(stderr, "  packet %u: answer %zu of %zu bytes is malformed\n", i, j,
+						outq[j].len);
+				answers_ok = false;
+			}
+		}
+		nout = 0;
+		if (test_below(64) == 0)
+			run_at(now + test_below(2000));
+		for (size_t j = 0; j < nacc; j++)
+			close(acc_fd[j]);
+		nacc = 0;
+	}
+	CHECK(answers_ok);
+	struct conn c;
+	conn_init4(&c, "10.0.0.9", 50000, "192.0.2.99", 80);
+	CHECK(conn_open(&c));
+	close_stack();
+}
+
 static void one_instance(void)
 {
 	struct stack_env env = { .output = cap_output, .accepted = cap_accepted };
@@ -1010,6 +1074,7 @@ static void one_instance(void)
 int main(void)
 {
 	test_suite_name = "stack_lwip";
+	test_seed(0x1e1f);
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max; /* many_connections holds two fds per flow */
@@ -1028,6 +1093,7 @@ int main(void)
 	RUN(connect_errors);
 	RUN(drops_and_strays);
 	RUN(many_connections);
+	RUN(random_segments);
 	RUN(one_instance);
 	TEST_EXIT();
 }
