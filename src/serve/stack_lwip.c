@@ -41,8 +41,11 @@
  * so one connection carries at most 64 KiB per round trip each way (about
  * 50 Mbit/s at 10 ms, 17 Mbit/s at 30 ms). Memory per connection is bounded
  * by those two windows plus lwIP's out-of-order queue (trimmed to the
- * window) and the socketpair's buffers; the number of connections is
- * bounded by LWIP_MAX_FLOWS. */
+ * window) and the socketpair's buffers; the number of connections by
+ * LWIP_MAX_FLOWS, their memory together by LWIP_MAX_MEMORY. Initial
+ * sequence numbers are lwIP's (a counter plus its timer ticks): predictable
+ * to a peer, which can only use that against its own connections, since
+ * WireGuard authenticates every packet and checks its source address. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
