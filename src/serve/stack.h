@@ -61,7 +61,8 @@ struct stack_ops {
 	/* A TCP connection into the tunnel from src (a tunnel address of the
 	 * server, may be NULL) to dst: a non-blocking stream fd whose connect
 	 * completes (or fails, readable as SO_ERROR) asynchronously, owned by
-	 * the caller. -errno on failure. */
+	 * the caller: writable once connected. The lwip stack reports every
+	 * failed handshake as ECONNRESET. -errno on failure. */
 	int (*connect)(struct stack *s, const struct sockaddr_storage *src,
 		       const struct sockaddr_storage *dst);
 	/* An fd to poll for readability (-1: none) and work to do when it is
