@@ -548,8 +548,13 @@ static bool relay_dir(struct flows *f, struct flow *fl, struct relay_dir *d, int
 			}
 			return false;
 		}
-		if (n == 0)
+		if (n == 0) {
+			/* the stack's end of stream may stand for a reset */
+			if (from == fl->in_fd && f->stack->ops->was_reset &&
+			    f->stack->ops->was_reset(f->stack, from))
+				return false;
 			d->eof = true;
+		}
 		d->len = (uint32_t)n;
 		fl->last_ms = f->now_ms;
 	}

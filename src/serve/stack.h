@@ -14,6 +14,7 @@
 #ifndef WEFT_SERVE_STACK_H
 #define WEFT_SERVE_STACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -76,6 +77,10 @@ struct stack_ops {
 	 * the connection of fd, which this stack handed out, is to end with a
 	 * reset into the tunnel rather than a FIN. Called before fd is closed. */
 	void (*reset)(struct stack *s, int fd);
+	/* Optional (NULL: a reset reads as ECONNRESET, as from a socket): fd,
+	 * which this stack handed out and which just read end of stream, ended
+	 * with a reset from the tunnel rather than a FIN. */
+	bool (*was_reset)(struct stack *s, int fd);
 };
 
 /* A stack that is not built in (e.g. no liblwip at build time) is a weak

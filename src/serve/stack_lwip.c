@@ -18,10 +18,11 @@
  *   server -> tunnel  read no more than tcp_sndbuf() and tcp_write() it;
  *                     reading stops while lwIP's send buffer is full and
  *                     starts again from the sent callback.
- * FIN travels both ways as FIN (shutdown(SHUT_WR) / tcp_shutdown()); a reset
- * from the tunnel closes the socketpair (the server reads end of stream); a
- * server end that goes away with unread data (ECONNRESET), or one the server
- * names in reset(), resets the tunnel side.
+ * FIN travels both ways as FIN (shutdown(SHUT_WR) / tcp_shutdown()). A reset
+ * from the tunnel closes the socketpair; the server reads end of stream and
+ * learns from was_reset() that it was a reset. A server end that goes away
+ * with unread data (ECONNRESET), or one the server names in reset(), resets
+ * the tunnel side.
  *
  * Active opens (connect): lwIP's handshake is asynchronous but a socketpair
  * is connected at once, so the caller's end is made unwritable until the
@@ -83,6 +84,7 @@
 #define LWIP_MAX_MEMORY (256u << 20)
 #define LWIP_EVENTS 64
 #define LWIP_IOV 16
+#define LWIP_RESET_MEMORY 256 /* handed-out fds whose flow the tunnel reset */
 
 struct lwstack;
 
@@ -126,6 +128,10 @@ struct lwstack {
 	 * pcb must return ERR_ABRT, and only then */
 	struct tcp_pcb *aborted;
 	struct stack_stats stats;
+	/* the numbers of handed-out fds whose connection the tunnel reset, until
+	 * the server asks (was_reset) or the number is handed out again */
+	int reset_fds[LWIP_RESET_MEMORY];
+	unsigned reset_next;
 	uint8_t buf[65536];     /* reads from the socketpairs; chained output (tot_len is 16 bits) */
 };
 
@@ -488,7 +494,19 @@ static void on_err(void *arg, err_t err)
 			flow_set_events(f);
 		return;
 	}
+	if (!f->connecting) {
+		struct lwstack *st = f->st;
+		st->reset_fds[st->reset_next++ % LWIP_RESET_MEMORY] = f->peer_fd;
+	}
 	flow_kill(f); /* a connecting flow's filler goes unread: ECONNRESET */
+}
+
+/* A number handed out again no longer stands for an old reset. */
+static void reset_forget(struct lwstack *st, int fd)
+{
+	for (unsigned i = 0; i < LWIP_RESET_MEMORY; i++)
+		if (st->reset_fds[i] == fd)
+			st->reset_fds[i] = -1;
 }
 
 static void flow_watch(struct lwflow *f, struct tcp_pcb *pcb)
@@ -558,6 +576,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 		return ERR_ABRT;
 	}
 	f->peer_fd = sv[1];
+	reset_forget(st, sv[1]);
 	flow_watch(f, pcb);
 	flow_set_events(f);
 	if (f->dead) { /* epoll refused it */
@@ -661,6 +680,8 @@ static int lw_open(struct stack *s, const struct stack_env *env, char *why, size
 		return -ENOMEM;
 	}
 	st->env = *env;
+	for (unsigned i = 0; i < LWIP_RESET_MEMORY; i++)
+		st->reset_fds[i] = -1;
 	st->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (st->epfd < 0) {
 		int e = errno;
@@ -836,6 +857,7 @@ static int lw_connect(struct stack *s, const struct sockaddr_storage *src,
 		goto fail;
 	f->connecting = true;
 	f->peer_fd = sv[1];
+	reset_forget(st, sv[1]);
 	f->caller_dup = dup_fd;
 	f->caller_sndbuf = orig / 2; /* the kernel doubles what is set */
 	f->filler = filler;
@@ -870,6 +892,18 @@ static void lw_reset(struct stack *s, int fd)
 			break;
 		}
 	reap(st);
+}
+
+static bool lw_was_reset(struct stack *s, int fd)
+{
+	struct lwstack *st = lw(s);
+
+	for (unsigned i = 0; i < LWIP_RESET_MEMORY; i++)
+		if (st->reset_fds[i] == fd) {
+			st->reset_fds[i] = -1;
+			return true;
+		}
+	return false;
 }
 
 static int lw_poll_fd(struct stack *s) { return lw(s)->epfd; }
@@ -957,4 +991,5 @@ const struct stack_ops stack_lwip_ops = {
 	.close = lw_close,
 	.stats = lw_stats,
 	.reset = lw_reset,
+	.was_reset = lw_was_reset,
 };

@@ -441,6 +441,7 @@ static void exchange_and_close(struct conn *c)
 	/* FIN from the tunnel: end of stream for the server, ACKed at once. */
 	conn_send(c, FIN | ACK, NULL, 0);
 	CHECK_EQ(read(c->fd, b, sizeof(b)), 0);
+	CHECK(!st.ops->was_reset(&st, c->fd));
 	if (one_packet(&p)) {
 		CHECK_EQ(p.flags, ACK);
 		CHECK_EQ(p.ack, c->snd);
@@ -638,6 +639,9 @@ static void reset_from_tunnel(void)
 		struct pollfd pfd = { .fd = c.fd, .events = POLLIN };
 		CHECK_EQ(poll(&pfd, 1, 1000), 1);
 		CHECK_EQ(read(c.fd, b, sizeof(b)), 0);
+		/* the server learns it was a reset, once */
+		CHECK(st.ops->was_reset(&st, c.fd));
+		CHECK(!st.ops->was_reset(&st, c.fd));
 		struct stack_stats ss;
 		st.ops->stats(&st, &ss);
 		CHECK_EQ(ss.active, 0);
