@@ -78,6 +78,12 @@
  * which is never a real destination. */
 #define LWIP_NETIF_ADDR "192.0.0.8"
 #define LWIP_MAX_FLOWS 65536
+/* lwIP starts every pcb with a 3 s retransmission timeout (6 ticks of its
+ * 500 ms slow timer) and backs off from there: a SYN-ACK whose ACK is lost
+ * goes again at 3 s and 9 s, while the server's flows give a handshake 10 s.
+ * A connection from the tunnel starts at 1 s instead (RFC 6298), like
+ * Linux: 1, 3, 7 s. */
+#define LWIP_SYN_RCVD_RTO_TICKS 2
 /* New connections are refused (RST) while the connections held take more
  * than this: what lwIP queues to send, what it took but the server has not
  * read, what was read but lwIP could not take yet. */
@@ -797,10 +803,20 @@ static void lw_input(struct stack *s, const uint8_t *pkt, size_t len)
 		ip6_addr_assign_zone(ip_2_ip6(&ip_data.current_iphdr_src), IP6_UNICAST, &st->netif);
 	}
 	/* A SYN (and only a SYN) meets the listener on its own port. */
-	if ((tcp[13] & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN)
-		st->listener->local_port = (u16_t)(tcp[2] << 8 | tcp[3]);
+	bool syn = (tcp[13] & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN;
+	u16_t sport = (u16_t)(tcp[0] << 8 | tcp[1]), dport = (u16_t)(tcp[2] << 8 | tcp[3]);
+	struct tcp_pcb *head = tcp_active_pcbs;
+	if (syn)
+		st->listener->local_port = dport;
 	pbuf_remove_header(p, hl);
 	tcp_input(p, &st->netif);
+	/* a new connection goes to the front of the active list */
+	struct tcp_pcb *n = tcp_active_pcbs;
+	if (syn && n && n != head && n->state == SYN_RCVD && n->nrtx == 0 &&
+	    n->remote_port == sport && n->local_port == dport) {
+		n->rto = LWIP_SYN_RCVD_RTO_TICKS;
+		n->sv = LWIP_SYN_RCVD_RTO_TICKS;
+	}
 
 	ip_data.current_netif = NULL;
 	ip_data.current_input_netif = NULL;

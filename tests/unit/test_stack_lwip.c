@@ -551,6 +551,44 @@ static void syns_to_many_ports(void)
 	close_stack();
 }
 
+/* A SYN-ACK whose ACK never comes goes again at 1 s, 3 s and 7 s. */
+static void synack_retransmit(void)
+{
+	static const uint8_t opt[] = { 2, 4, 0x05, 0x64 };
+	struct conn c;
+	struct pkt p;
+	uint64_t t0, when[8];
+	int n = 0;
+
+	open_stack();
+	conn_init4(&c, "10.0.0.2", 40010, "192.0.2.10", 80);
+	run_at(now);
+	t0 = now;
+	c.s.opt = opt;
+	c.s.optlen = sizeof(opt);
+	conn_send(&c, SYN, NULL, 0);
+	CHECK_EQ(nout, 1);
+	nout = 0;
+	while (now < t0 + 8000 && n < 8) {
+		run_at(now + 250);
+		for (size_t i = 0; i < nout; i++)
+			if (parse(&outq[i], &p) && p.flags == (SYN | ACK))
+				when[n++] = now - t0;
+		nout = 0;
+	}
+	CHECK(n >= 3);
+	if (n >= 3) {
+		CHECK(when[0] >= 750 && when[0] <= 1500);
+		CHECK(when[1] >= 2500 && when[1] <= 3750);
+		CHECK(when[2] >= 6500 && when[2] <= 7750);
+	}
+	/* the ACK still completes it */
+	c.rcv = p.seq + 1;
+	conn_send(&c, ACK, NULL, 0);
+	CHECK_EQ(nacc, 1);
+	close_stack();
+}
+
 /* A server that does not read closes lwIP's window; reading reopens it. */
 static void backpressure(void)
 {
@@ -1087,6 +1125,7 @@ int main(void)
 	RUN(v4_handshake_data_fin);
 	RUN(v6_handshake_data_fin);
 	RUN(syns_to_many_ports);
+	RUN(synack_retransmit);
 	RUN(backpressure);
 	RUN(reset_from_tunnel);
 	RUN(reset_from_server);
