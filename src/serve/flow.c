@@ -558,6 +558,13 @@ static bool relay_dir(struct flows *f, struct flow *fl, struct relay_dir *d, int
 		d->len = (uint32_t)n;
 		fl->last_ms = f->now_ms;
 	}
+	/* The rounds ran out: an end just read must still be passed on now,
+	 * for with nothing left to read or write no event would come for it. */
+	if (d->eof && !d->len && !d->shut) {
+		shutdown(to, SHUT_WR);
+		d->shut = true;
+		dir_free(f, d);
+	}
 	return true;
 }
 

@@ -267,7 +267,7 @@ static void raise_fd_limit(const struct serve_settings *set)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 2 * (rlim_t)set->max_flows + 64)
-		log_error("Open files are limited to %llu (ulimit -n): about %llu TCP flows fit, not MaxFlows = %u",
+		log_verbose("Open files are limited to %llu (ulimit -n): about %llu TCP flows fit, not MaxFlows = %u",
 			  (unsigned long long)rl.rlim_cur, (unsigned long long)(rl.rlim_cur > 64 ? (rl.rlim_cur - 64) / 2 : 0),
 			  set->max_flows);
 }
