@@ -294,9 +294,9 @@ int store_open(struct store *s, const char *conf_path, unsigned flags, char *err
 		return ret;
 	} else {
 		s->conf_exists = true;
-		ret = conf_parse(&s->conf, s->text, s->text_len, conf_path, 0, err, errlen);
-		if (!ret)
-			ret = conf_parse(&s->before, s->text, s->text_len, conf_path, 0, err, errlen);
+		ret = conf_parse(&s->before, s->text, s->text_len, conf_path, 0, err, errlen);
+		if (!ret && (ret = conf_copy(&s->conf, &s->before)))
+			snprintf(err, errlen, "%s: out of memory", conf_path);
 		if (ret)
 			return ret;
 	}
@@ -403,9 +403,11 @@ static int write_conf(struct store *s, char *err, size_t errlen)
 		conf_text_free(text, len);
 		return 0;
 	}
-	/* what the file will say, so the next save in this process diffs
-	 * against it */
-	ret = conf_parse(&reread, text, len, s->conf_path, 0, err, errlen);
+	/* what the file will say (the rewrite reads back as s->conf), so the
+	 * next save in this process diffs against it */
+	ret = conf_copy(&reread, &s->conf);
+	if (ret)
+		snprintf(err, errlen, "%s: out of memory", s->conf_path);
 	if (!ret) {
 		ret = atomic_file_write(s->conf_path, text, len, FILE_MODE);
 		if (ret) {

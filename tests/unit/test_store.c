@@ -264,6 +264,12 @@ static void test_weftfile_roundtrip(void)
 	CHECK(weft_time_parse("2026-12-07", &t) && t == 1796601600);
 	CHECK(!weft_time_parse("2026-12-07T21:48:01", &t));
 	CHECK(!weft_time_parse("yesterday", &t));
+	CHECK(!weft_time_parse("2027-02-29", &t) && weft_time_parse("2028-02-29", &t));
+	CHECK(weft_time_parse("2026-12-07T21:48Z", &t) && t == 1796680080);
+	CHECK(!weft_time_parse("2026-13-01", &t) && !weft_time_parse("2026-12-07T24:00:00Z", &t));
+	char tb[WEFT_TIME_STRLEN];
+	weft_time_format(tb, 1796680081);
+	CHECK(!strcmp(tb, "2026-12-07T21:48:01Z"));
 	conf_text_free(text, len);
 	conf_text_free(text2, len2);
 	weftfile_free(&w);
