@@ -300,7 +300,9 @@ static void emit(struct rw *r, struct conf_out *o, const struct conf *after, con
 				conf_out_putn(o, r->text + l->start, l->len);
 			/* the line's own ending ("\r\n" stays), or none at the end */
 			conf_out_putn(o, r->text + l->start + l->len, l->end - l->start - l->len);
-			at_line_start = l->end > l->start + l->len;
+			/* a last line without '\n' (perhaps with a lone '\r') needs
+			 * one before anything follows it */
+			at_line_start = l->end > l->start && r->text[l->end - 1] == '\n';
 			last_blank = l->kind == L_BLANK;
 		}
 		if (l->ins_len) {
