@@ -4,7 +4,7 @@
 # prints, so new commands and options complete without an edit here:
 #   { add <interface> [--name <name>] [--qr-png <file>] | remove <interface> <name|public key> }
 # gives subcommands add and remove, their options, and for each <...> slot:
-# interface names, peer names (a <name|...> slot after the interface), files
+# interface names, peer names (a <name> or <name|...> slot), files
 # (<file>, <config file>), or the listed values (--endpoint-type ipv4|ipv6).
 # Commands whose grammar is not of that shape have _weft_cmd_<command> below.
 
@@ -94,15 +94,21 @@ _weft_segments() {
 	}' <<<"$1"
 }
 
-# _weft_slots SEGMENT: "pos SLOT" for each <slot> outside brackets, in order,
-# and "opt --name VALUE" for each option (VALUE: "-" for a flag, the <slot>
-# or the a|b|c list that follows it).
+# _weft_slots SEGMENT: "pos SLOT" for each <slot> that is not an option's
+# value (optional ones like [<file>] too), in order, and "opt --name VALUE"
+# for each option (VALUE: "-" for a flag, the <slot> or the a|b|c list that
+# follows it).
 _weft_slots() {
 	awk '{
-		n = split($0, t, " "); depth = 0
+		n = split($0, t, " "); value = 0
 		for (i = 1; i <= n; i++) {
 			w = t[i]
-			if (depth == 0 && w ~ /^<[^>]*>$/) print "pos", w
+			if (value) { value = 0; continue }
+			if (match(w, /^[\[{]*<[^>]*>/)) {
+				slot = substr(w, RSTART, RLENGTH); sub(/^[\[{]*/, "", slot)
+				print "pos", slot
+				continue
+			}
 			if (match(w, /--[a-z0-9][a-z0-9-]*/)) {
 				name = substr(w, RSTART, RLENGTH); v = "-"
 				rest = substr(w, RSTART + RLENGTH)
@@ -110,11 +116,10 @@ _weft_slots() {
 					nx = t[i + 1]
 					if (nx ~ /^</) v = nx
 					else if (nx ~ /^[a-z0-9-]+(\|[a-z0-9-]+)+\]*$/) { v = nx; gsub(/\]/, "", v) }
+					value = v != "-"
 				}
 				print "opt", name, v
 			}
-			o = w; c1 = gsub(/[\[{]/, "", o); o = w; c2 = gsub(/[\]}]/, "", o)
-			depth += c1 - c2
 		}
 	}' <<<"$1"
 }
@@ -128,7 +133,7 @@ _weft_complete_value() {
 	fi
 	case $slot in
 	*interface*) _weft_words "$(_weft_interfaces)" ;;
-	*name*) [[ $3 == 1 ]] && _weft_words "$(_weft_peer_names "$2")" ;;
+	"<name>" | "<name|"*) [[ $3 == 1 ]] && _weft_words "$(_weft_peer_names "$2")" ;;
 	*file* | *path*) _weft_files ;;
 	esac
 }

@@ -124,7 +124,7 @@ static const struct command commands[] = {
 	  "Runs a WireGuard exit server as any user: peers reach what this machine reaches",
 	  "No root, no capabilities and no TUN device on this machine: WireGuard runs on an\n"
 	  "ordinary UDP socket. Settings come from the config file or WEFT_* variables; keys\n"
-	  "never from the command line. See docs/weft-serve.md.\n" },
+	  "never from the command line. See weft(8).\n" },
 	{ "configure", cmd_configure, "Unprivileged server",
 	  "--endpoint <host>:<port> --routes <cidr>[,<cidr>...] [--name <interface>] [--address <cidr>,...]\n"
 	  "  [--allow <cidr>,...] [--deny <cidr>,...] [--server-loopback] [--server-config <file>]\n"
@@ -134,7 +134,7 @@ static const struct command commands[] = {
 	  "$WEFT_CONFIG_DIR unless --client-config) routes --routes through the server at --endpoint;\n"
 	  "`weft up NAME', wg-quick and the WireGuard apps load it. The server config (--server-config,\n"
 	  "default ./weft-serve.conf, 0600) is for `weft serve -f' on the server: copy it there.\n"
-	  "--server-loopback lets 240.0.0.0/4 reach the server's own 127.0.0.0/8. See docs/weft-serve.md.\n" },
+	  "--server-loopback lets 240.0.0.0/4 reach the server's own 127.0.0.0/8. See weft(8).\n" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

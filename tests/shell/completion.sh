@@ -102,6 +102,15 @@ expect option-values/file "weft peer add $IF --qr-png " qr.png local.conf
 expect options/peer-config-has-add-options "weft peer config $IF bob --" --qr
 expect options/peer-list "weft peer list $IF --" --json
 expect options/interface-add "weft interface add x --" --listen-port --address
+# commands and options that arrive later complete from their usage alone
+if weft help peer | grep -q 'rename <interface>'; then
+	expect peer-names/rename "weft peer rename $IF " bob carol
+	expect_not new-name-is-not-a-peer "weft peer rename $IF bob " bob carol
+fi
+if weft help export >/dev/null 2>&1; then
+	expect optional-file/export "weft export $IF " local.conf
+	expect interface-names/export "weft export " "$IF"
+fi
 expect quick/up "weft up " "$IF" local.conf
 expect_not quick/up-conf-files-only "weft up " notes.txt
 expect quick/up-option "weft up --" --userspace

@@ -54,7 +54,8 @@ if [[ -x $WEFT && -x $WEFTD ]]; then
 	for c in $("$WEFT" --help 2>&1 | sed -nE 's/^  ([a-z][a-z-]*) +[A-Z].*/\1/p'); do
 		helps+=$'\n'$("$WEFT" help "$c" 2>&1)
 	done
-	bad=$(grep -nE 'docs/|\.md\b|src/|tests/' <<<"$helps")
+	# a path of the source tree (not the program's own path in "Usage: /x/docs/build/weftd")
+	bad=$(grep -nE "(^|[ (\`'\"])(docs|src|tests|bench)/|\.md\b" <<<"$helps")
 	res help-names-installed-documents-only "$([[ -z $bad ]]; echo $?)" "$(head -n 3 <<<"$bad" | tr '\n' ' ')"
 	n=$(grep -c '^Usage' <<<"$helps")
 	(( n >= 10 )); res help-of-every-command $? "only $n usage texts"
@@ -67,7 +68,7 @@ fi
 res contributing-replaces-helpers $?
 missing=
 for section in 'Layers' 'The engine contract' 'Threads' 'Batches' 'The CLI' 'Tests'; do
-	grep -qx "## $section" docs/architecture.md || missing+=" '$section'"
+	grep -qxE "#{2,3} $section" docs/architecture.md || missing+=" '$section'"
 done
 res architecture-sections "$([[ -z $missing ]]; echo $?)" "missing:$missing"
 (( ok ))
