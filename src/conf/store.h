@@ -110,6 +110,10 @@ int store_peer_remove(struct store *s, const uint8_t key[CONF_KEY_LEN]);
 /* Takes the peer out of IFACE.conf and keeps its [Peer] in the record, so
  * its addresses stay reserved. -ENOENT, -EALREADY (disabled already). */
 int store_peer_disable(struct store *s, const uint8_t key[CONF_KEY_LEN]);
+/* The same for many peers at once, in one pass over IFACE.conf's peers
+ * (`peer expire`); keys of peers disabled already are skipped. -ENOENT
+ * (a key unknown: nothing changed), -ENOMEM. */
+int store_peers_disable(struct store *s, const uint8_t (*keys)[CONF_KEY_LEN], size_t n);
 /* Puts a disabled peer back into IFACE.conf. -ENOENT, -EALREADY. */
 int store_peer_enable(struct store *s, const uint8_t key[CONF_KEY_LEN]);
 /* New name for the peer (NULL clears). -ENOENT, -EINVAL (not a valid

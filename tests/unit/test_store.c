@@ -491,6 +491,56 @@ static void test_store_many(void)
 	CHECK_EQ(store_peer_disable(&s, k), 0);
 	CHECK_EQ(store_save(&s, err, sizeof(err)), 0);
 	store_close(&s);
+
+	/* half of them at once (peer expire), in one pass: the others keep
+	 * their order, the disabled ones their settings */
+	uint8_t (*keys)[32] = calloc(n, 32);
+	size_t nk = 0;
+	CHECK_EQ(store_open(&s, conf, STORE_LOCK, err, sizeof(err)), 0);
+	for (unsigned i = 0; keys && i < n; i += 2)
+		key_n(keys[nk++], i + 1);
+	CHECK_EQ(store_peers_disable(&s, (const uint8_t (*)[32])keys, nk), 0);
+	CHECK_EQ(s.conf.n_peers, n - nk - 1); /* p77 (key 78) went before */
+	bool order = true;
+	for (uint32_t i = 0; i + 1 < s.conf.n_peers; i++) {
+		uint32_t a, b;
+		memcpy(&a, s.conf.peers[i].public_key + 28, 4);
+		memcpy(&b, s.conf.peers[i + 1].public_key + 28, 4);
+		order &= a < b && a % 2 == 0 && b % 2 == 0;
+	}
+	CHECK(order);
+	CHECK(store_peer_settings(&s, keys[1]) && store_peer_settings(&s, keys[1])->allowed_ips.n == 1 &&
+	      store_peer_settings(&s, keys[1])->preshared_key[0] == 3);
+	uint8_t unknown[32] = { 1 };
+	CHECK_EQ(store_peers_disable(&s, (const uint8_t (*)[32])&unknown, 1), -ENOENT);
+	CHECK_EQ(store_save(&s, err, sizeof(err)), 0);
+	store_close(&s);
+	CHECK_EQ(store_open(&s, conf, 0, err, sizeof(err)), 0);
+	CHECK_EQ(s.conf.n_peers, n - nk - 1);
+	store_close(&s);
+	free(keys);
+}
+
+/* conf_copy gives an equal, independent struct. */
+static void test_conf_copy(void)
+{
+	char text[1024], err[CONF_ERR_LEN];
+	struct conf a, b;
+
+	snprintf(text, sizeof(text),
+		 "[Interface]\nPrivateKey = %s\nListenPort = 1\nFwMark = 0x10\nAddress = 10.0.0.1/24, fd::1/64\n"
+		 "DNS = 1.1.1.1, example.com\nMTU = 1400\nTable = off\nPostUp = echo a, b\nSaveConfig = true\n"
+		 "[Weft]\nHostname = vpn.example.com\nPeerDNS = 9.9.9.9\nPeerName = %s p1\n"
+		 "[Peer]\nPublicKey = %s\nPresharedKey = %s\nAllowedIPs = 10.0.0.2/32\nEndpoint = [fd::9]:5\n"
+		 "PersistentKeepalive = 25\n", b64_n(1), b64_n(2), b64_n(2), b64_n(3));
+	CHECK_EQ(conf_parse(&a, text, strlen(text), "t.conf", 0, err, sizeof(err)), 0);
+	CHECK_EQ(conf_copy(&b, &a), 0);
+	CHECK(conf_equal(&a, &b));
+	CHECK(b.peers[0].name && !strcmp(b.peers[0].name, "p1") && b.peers[0].name != a.peers[0].name);
+	CHECK(b.peers[0].endpoint.host != a.peers[0].endpoint.host && b.iface.addresses.v != a.iface.addresses.v);
+	conf_free(&a);
+	CHECK(b.peers[0].allowed_ips.n == 1 && !strcmp(b.weft.hostname, "vpn.example.com"));
+	conf_free(&b);
 }
 
 int main(void)
@@ -507,6 +557,7 @@ int main(void)
 	RUN(test_store_migrates);
 	RUN(test_store_lock);
 	RUN(test_store_many);
+	RUN(test_conf_copy);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd))
