@@ -27,6 +27,10 @@
  * on the config directory (STORE_LOCK), the same lock `weft` has always
  * taken there.
  *
+ * A long-running server opens, changes, saves and closes the store for each
+ * change, as the CLI does: the lock is held from store_open to store_close,
+ * and what other processes wrote in between is read afresh.
+ *
  * Cost: open and save are O(size of the files); lookups by key are O(1),
  * by name O(peers). Not thread-safe per struct. */
 #ifndef WEFT_CONF_STORE_H
