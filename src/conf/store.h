@@ -59,7 +59,9 @@ struct store {
 	 * open and save (peers through the functions below). */
 	struct conf conf;
 	/* One record per peer, enabled or disabled; the index below finds
-	 * them by key. Change records through the functions below. */
+	 * them by key. Change records through the functions below; a pointer
+	 * to a record dies when a record is added (store_record may add one)
+	 * or removed. */
 	struct weft_file w;
 	/* Internal: the files as read, the base of a minimal rewrite. */
 	char *text;
