@@ -286,9 +286,29 @@ static void drop_weft(struct rw *r, const struct section *sec)
 
 /* ---- output ---- */
 
+/* New lines of weft's, ending as the file's first line does ("\r\n" in a
+ * file written on Windows). */
+static void put_new(struct conf_out *o, const char *text, size_t len, bool crlf)
+{
+	while (len) {
+		const char *nl = crlf ? memchr(text, '\n', len) : NULL;
+		size_t n = nl ? (size_t)(nl - text) : len;
+
+		conf_out_putn(o, text, n);
+		if (nl) {
+			conf_out_putn(o, "\r\n", 2);
+			n++;
+		}
+		text += n;
+		len -= n;
+	}
+}
+
 static void emit(struct rw *r, struct conf_out *o, const struct conf *after, const bool *matched)
 {
 	bool at_line_start = true, last_blank = true;
+	bool crlf = r->n && r->lines[0].end - r->lines[0].start - r->lines[0].len == 2;
+	const char *eol = crlf ? "\r\n" : "\n";
 
 	for (uint32_t i = 0; i < r->n; i++) {
 		const struct line *l = &r->lines[i];
@@ -307,8 +327,8 @@ static void emit(struct rw *r, struct conf_out *o, const struct conf *after, con
 		}
 		if (l->ins_len) {
 			if (!at_line_start)
-				conf_out_put(o, "\n");
-			conf_out_putn(o, r->ins.buf + l->ins_off, l->ins_len);
+				conf_out_put(o, eol);
+			put_new(o, r->ins.buf + l->ins_off, l->ins_len, crlf);
 			at_line_start = true;
 			last_blank = false;
 		}
@@ -317,13 +337,13 @@ static void emit(struct rw *r, struct conf_out *o, const struct conf *after, con
 		if (matched[k])
 			continue;
 		if (!at_line_start)
-			conf_out_put(o, "\n");
+			conf_out_put(o, eol);
 		if (!last_blank)
-			conf_out_put(o, "\n");
+			conf_out_put(o, eol);
 		/* into an empty buffer, conf_put_peer starts with the header */
 		struct conf_out tmp = { 0 };
 		conf_put_peer(&tmp, &after->peers[k]);
-		conf_out_putn(o, tmp.buf, tmp.len);
+		put_new(o, tmp.buf, tmp.len, crlf);
 		o->oom |= tmp.oom;
 		conf_out_free(&tmp);
 		at_line_start = true;

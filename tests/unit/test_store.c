@@ -120,6 +120,12 @@ static void add_peer(struct conf *c)
 	conf_prefix_list_add(&p->allowed_ips, &pre);
 }
 
+static void change_port_add_peer(struct conf *c)
+{
+	change_port(c);
+	add_peer(c);
+}
+
 static void remove_first_peer(struct conf *c)
 {
 	uint8_t k[32];
@@ -182,6 +188,17 @@ static void test_rewrite(void)
 		 "\n# bob\n[peer]\npublickey = %s\nallowedips = 10.0.0.3/32, 10.0.0.22/32 # bob's\n"
 		 "PersistentKeepalive = 25\n", b64_n(1), b64_n(2), b64_n(3));
 	rewrite_case(file, change_allowed, want);
+}
+
+/* A file with "\r\n" endings gets "\r\n" on the lines weft adds. */
+static void test_rewrite_crlf(void)
+{
+	char file[1024], want[2048];
+
+	snprintf(file, sizeof(file), "[Interface]\r\nPrivateKey = %s\r\nListenPort = 1\r\n", b64_n(1));
+	snprintf(want, sizeof(want), "[Interface]\r\nPrivateKey = %s\r\nListenPort = 51000\r\n\r\n[Peer]\r\n"
+		 "PublicKey = %s\r\nAllowedIPs = 10.0.0.9/32\r\n", b64_n(1), b64_n(9));
+	rewrite_case(file, change_port_add_peer, want);
 }
 
 static void test_rewrite_drops_weft(void)
@@ -550,6 +567,7 @@ int main(void)
 	if (!mkdtemp(tmpdir))
 		return 1;
 	RUN(test_rewrite);
+	RUN(test_rewrite_crlf);
 	RUN(test_rewrite_drops_weft);
 	RUN(test_weftfile_roundtrip);
 	RUN(test_store_lifecycle);
