@@ -415,6 +415,8 @@ int conf_rewrite(const char *old, size_t old_len, const struct conf *before, con
 		ret = conf_write(after, 0, text, len);
 		goto out;
 	}
+	/* about the old size: the text is copied once, not at each doubling */
+	conf_out_reserve(&o, old_len + old_len / 8 + 4096);
 	conf_out_put(&o, ""); /* an empty result is still a string */
 	emit(&r, &o, after, matched);
 	if (r.repl.oom || r.ins.oom || r.a.oom || r.b.oom || o.oom) {

@@ -37,6 +37,11 @@ static void reserve(struct conf_out *o, size_t more)
 	o->cap = cap;
 }
 
+void conf_out_reserve(struct conf_out *o, size_t more)
+{
+	reserve(o, more);
+}
+
 void conf_out_putn(struct conf_out *o, const char *s, size_t n)
 {
 	reserve(o, n);

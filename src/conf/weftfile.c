@@ -629,6 +629,7 @@ int weftfile_write(const struct weft_file *w, char **text, size_t *len)
 
 	*text = NULL;
 	*len = 0;
+	conf_out_reserve(&o, 4096 + (size_t)w->n * BYTES_PER_RECORD_GUESS);
 	conf_out_put(&o, "# weft's settings and peer records for the wg-quick file beside it.\n"
 			 "# Written by weft; holds preshared keys of disabled peers.\n\n[Weft]\n");
 	if (s->has_public_ipv4) {
