@@ -1,14 +1,20 @@
-/* cmd_interface.c: `weft interface list|add|remove` - WireGuard interfaces
- * without wg-quick: `add` creates one for a name (the kernel's, else weftd;
- * backend.h), gives it a private key (and the peers of its config file, if
- * it has one), its addresses, and brings it up; `remove` deletes the link,
- * which also ends a daemon, as wg-quick down does; `list` shows the
- * interfaces that answer.
+/* cmd_interface.c: `weft interface list|add|set|remove` - WireGuard
+ * interfaces without wg-quick: `add` creates one for a name (the kernel's,
+ * else weftd; backend.h), gives it a private key (and the peers of its
+ * config file, if it has one), its addresses, and brings it up; `set`
+ * changes how peers reach it (public address, public port, peer DNS) and
+ * its listen port in place; `remove` deletes the link, which also ends a
+ * daemon, as wg-quick down does; `list` shows the interfaces that answer.
  *
- * `add` keeps its state in the interface's config file (created 0600 when
- * there is none), so the key survives the daemon and `weft peer add` finds
- * the Address pool and the port. Routes beyond the addresses' own subnets,
- * DNS and hooks are `weft up`'s business, not this command's. */
+ * `add` keeps its state in the interface's peer store (conf/store.h): the
+ * wg-quick file (created 0600 when there is none), so the key survives the
+ * daemon and `weft peer add` finds the Address pool and the port, and weft's
+ * settings in IFACE.weft beside it. The port is never left to chance:
+ * without one asked for or in the file, it is 51820 or the first free one
+ * above, saved, so configs handed out to peers stay valid across restarts;
+ * a port that is taken fails the command before anything is started.
+ * Routes beyond the addresses' own subnets, DNS and hooks are `weft up`'s
+ * business, not this command's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -27,6 +33,7 @@
 #include "backend.h"
 #include "commands.h"
 #include "conf/conf.h"
+#include "conf/store.h"
 #include "conf_change.h"
 #include "conf_path.h"
 #include "daemon.h"
@@ -35,6 +42,7 @@
 #include "ifname.h"
 #include "json_out.h"
 #include "keygen.h"
+#include "listen_port.h"
 #include "netlink.h"
 #include "options.h"
 #include "usage.h"
@@ -115,8 +123,14 @@ static int interface_list(bool json)
 		bool exists = false;
 
 		iface_conf_path(path, sizeof(path), *n, &exists);
-		if (device_get(&dev, *n) < 0)
+		int r = device_get(&dev, *n);
+		if (r == -ENODEV)
 			continue; /* gone since it was listed */
+		if (r < 0) { /* a partial list is no success (as a non-root user: all of it) */
+			fprintf(stderr, "Unable to access interface %s: %s\n", *n, strerror(-r));
+			ret = 1;
+			continue;
+		}
 		if (dev->flags & DEV_HAS_PUBLIC_KEY)
 			key_to_base64(pub, dev->public_key);
 		if (json) {
@@ -134,20 +148,27 @@ static int interface_list(bool json)
 		device_free(dev);
 	}
 	device_list_free(names);
-	if (json)
-		ret = print_json(json_pack("{s:o}", "interfaces", arr));
+	if (json && print_json(json_pack("{s:o}", "interfaces", arr)))
+		ret = 1;
 	return fflush(stdout) ? 1 : ret;
 }
 
 /* --public-address (an IPv4 or IPv6 address, or a host name) and
  * --peer-dns fill the [Weft] settings that `peer add` puts in the configs
  * it prints, so no hand edit of the file is needed. */
+/* --public-address (an IPv4 or IPv6 address, or a host name; each
+ * replaces the one of its kind, "none" clears all three) and --peer-dns
+ * ("none" clears) set what `peer add` puts in the configs it prints, so no
+ * hand edit is needed. */
 static bool set_weft_options(struct conf_weft *weft, const char *const *public, int n_public,
 			     const char *peer_dns)
 {
 	for (int i = 0; i < n_public; i++) {
 		struct conf_addr a;
-		if (conf_addr_parse(&a, public[i])) {
+		if (!strcmp(public[i], "none")) {
+			weft->has_public_ipv4 = weft->has_public_ipv6 = false;
+			conf_weft_set_hostname(weft, NULL);
+		} else if (conf_addr_parse(&a, public[i])) {
 			bool v4 = a.family == AF_INET;
 			*(v4 ? &weft->public_ipv4 : &weft->public_ipv6) = a;
 			*(v4 ? &weft->has_public_ipv4 : &weft->has_public_ipv6) = true;
@@ -159,53 +180,97 @@ static bool set_weft_options(struct conf_weft *weft, const char *const *public, 
 	}
 	if (peer_dns) {
 		conf_dns_clear(&weft->peer_dns);
-		return parse_dns_list(&weft->peer_dns, peer_dns, "--peer-dns");
+		return !strcmp(peer_dns, "none") || parse_dns_list(&weft->peer_dns, peer_dns, "--peer-dns");
 	}
 	return true;
 }
 
+/* The options `interface add` and `interface set` share. */
+struct iface_opts {
+	struct conf_prefix_list addrs;
+	bool have_port, have_addrs, have_public_port;
+	uint32_t port, public_port;
+	const char *public[4], *peer_dns;
+	int n_public;
+};
+
+/* One option at argv[*i]: 1 taken, 0 unknown, -1 bad (reported). */
+static int take_iface_option(int argc, char *argv[], int *i, struct iface_opts *o, bool add)
+{
+	const char *value;
+
+	if (take_option(argc, argv, i, "--listen-port", &value)) {
+		if (!value)
+			return -1;
+		if (!conf_parse_uint(value, UINT16_MAX, &o->port)) {
+			fprintf(stderr, "%s: --listen-port: `%s' is not a port (0-65535)\n", prog_name, value);
+			return -1;
+		}
+		o->have_port = true;
+	} else if (add && take_option(argc, argv, i, "--address", &value)) {
+		if (!value || !parse_prefix_list(&o->addrs, value, "--address"))
+			return -1;
+		o->have_addrs = true;
+	} else if (take_option(argc, argv, i, "--public-address", &value)) {
+		if (!value)
+			return -1;
+		if (o->n_public == (int)(sizeof(o->public) / sizeof(o->public[0]))) {
+			fprintf(stderr, "%s: --public-address: at most one IPv4, one IPv6 and one host name\n", prog_name);
+			return -1;
+		}
+		o->public[o->n_public++] = value;
+	} else if (take_option(argc, argv, i, "--public-port", &value)) {
+		if (!value)
+			return -1;
+		if (strcmp(value, "none") && (!conf_parse_uint(value, UINT16_MAX, &o->public_port) || !o->public_port)) {
+			fprintf(stderr, "%s: --public-port: `%s' is not a port (1-65535) or none\n", prog_name, value);
+			return -1;
+		}
+		if (!strcmp(value, "none"))
+			o->public_port = 0;
+		o->have_public_port = true;
+	} else if (take_option(argc, argv, i, "--peer-dns", &value)) {
+		if (!value)
+			return -1;
+		o->peer_dns = value;
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+static bool apply_weft_options(struct conf_weft *w, const struct iface_opts *o)
+{
+	if (o->have_public_port) {
+		w->has_public_port = o->public_port != 0;
+		w->public_port = (uint16_t)o->public_port;
+	}
+	return set_weft_options(w, o->public, o->n_public, o->peer_dns);
+}
+
 static int interface_add(int argc, char *argv[])
 {
-	const char *iface = argv[1], *value;
-	struct conf_prefix_list addrs = { 0 };
+	const char *iface = argv[1];
+	struct iface_opts o;
 	char path[PATH_MAX], err[CONF_ERR_LEN] = "";
 	char pub[WEFT_KEY_B64_LEN + 1];
-	bool exists, started = false, have_port = false, have_addrs = false;
+	bool exists, started = false;
 	struct device *dev = NULL;
-	uint32_t port = 0;
-	struct conf c;
-	const char *public[4], *peer_dns = NULL;
+	struct store st;
+	struct conf *c = &st.conf;
 	bool userspace = take_flag(&argc, argv, "--userspace");
-	int n_public = 0, lock = -1, ret = 1;
 	enum backend made;
+	int ret = 1;
 
-	conf_init(&c);
+	memset(&o, 0, sizeof(o));
+	memset(&st, 0, sizeof(st));
+	st.lock = -1;
 	for (int i = 2; i < argc; i++) {
-		if (take_option(argc, argv, &i, "--listen-port", &value)) {
-			if (!value)
-				goto out;
-			if (!conf_parse_uint(value, UINT16_MAX, &port)) {
-				fprintf(stderr, "%s: --listen-port: `%s' is not a port (0-65535)\n", prog_name, value);
-				goto out;
-			}
-			have_port = true;
-		} else if (take_option(argc, argv, &i, "--address", &value)) {
-			if (!value || !parse_prefix_list(&addrs, value, "--address"))
-				goto out;
-			have_addrs = true;
-		} else if (take_option(argc, argv, &i, "--public-address", &value)) {
-			if (!value)
-				goto out;
-			if (n_public == (int)(sizeof(public) / sizeof(public[0]))) {
-				fprintf(stderr, "%s: --public-address: at most one IPv4, one IPv6 and one host name\n", prog_name);
-				goto out;
-			}
-			public[n_public++] = value;
-		} else if (take_option(argc, argv, &i, "--peer-dns", &value)) {
-			if (!value)
-				goto out;
-			peer_dns = value;
-		} else {
+		int r = take_iface_option(argc, argv, &i, &o, true);
+
+		if (r < 0)
+			goto out;
+		if (!r) {
 			fprintf(stderr, "%s: unknown option `%s'\n", prog_name, argv[i]);
 			command_usage(stderr, "interface");
 			goto out;
@@ -219,34 +284,45 @@ static int interface_add(int argc, char *argv[])
 		fprintf(stderr, "%s: %s: config path too long\n", prog_name, iface);
 		goto out;
 	}
-	lock = iface_conf_lock(path);
-	if (lock < 0) {
-		fprintf(stderr, "%s: %s: cannot lock the config directory: %s\n", prog_name, path, strerror(-lock));
-		goto out;
-	}
-	exists = conf_file_exists(path);
-	if (exists && conf_load(&c, path, 0, err, sizeof(err)) < 0) {
+	/* the store takes the config directory's lock */
+	if (store_open(&st, path, STORE_LOCK | STORE_CREATE, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: %s\n", prog_name, err);
 		goto out;
 	}
-	c.has_interface = true;
-	if (!set_weft_options(&c.weft, public, n_public, peer_dns))
+	c->has_interface = true;
+	if (!apply_weft_options(&c->weft, &o))
 		goto out;
-	if (have_addrs) {
-		free(c.iface.addresses.v);
-		c.iface.addresses = addrs;
-		memset(&addrs, 0, sizeof(addrs));
+	if (o.have_addrs) {
+		free(c->iface.addresses.v);
+		c->iface.addresses = o.addrs;
+		memset(&o.addrs, 0, sizeof(o.addrs));
 	}
-	if (have_port) {
-		c.iface.has_listen_port = true;
-		c.iface.listen_port = (uint16_t)port;
+	if (o.have_port) {
+		c->iface.has_listen_port = true;
+		c->iface.listen_port = (uint16_t)o.port;
 	}
-	if (!c.iface.has_private_key) {
-		if (!generate_private_key(c.iface.private_key)) {
+	if (!c->iface.has_listen_port || !c->iface.listen_port) {
+		uint16_t picked;
+		if ((ret = listen_port_pick(&picked)) < 0) {
+			fprintf(stderr, "%s: %s: no free listen port from %u up: %s\n", prog_name, iface,
+				LISTEN_PORT_FIRST, strerror(-ret));
+			ret = 1;
+			goto out;
+		}
+		c->iface.has_listen_port = true;
+		c->iface.listen_port = picked;
+	} else if ((ret = listen_port_check(c->iface.listen_port)) < 0) {
+		fprintf(stderr, "%s: %s: listen port %u: %s\n", prog_name, iface, c->iface.listen_port, strerror(-ret));
+		ret = 1;
+		goto out;
+	}
+	ret = 1;
+	if (!c->iface.has_private_key) {
+		if (!generate_private_key(c->iface.private_key)) {
 			fprintf(stderr, "%s: getrandom: %s\n", prog_name, strerror(errno));
 			goto out;
 		}
-		c.iface.has_private_key = true;
+		c->iface.has_private_key = true;
 	}
 
 	ret = backend_create(iface, userspace, false, &made, err, sizeof(err));
@@ -256,40 +332,39 @@ static int interface_add(int argc, char *argv[])
 		ret = 1;
 		goto out;
 	}
-	ret = device_apply_conf(iface, &c);
+	ret = device_apply_conf(iface, c);
+	if (ret == -EADDRINUSE) { /* taken since we looked */
+		fprintf(stderr, "%s: %s: listen port %u: %s\n", prog_name, iface, c->iface.listen_port, strerror(-ret));
+		ret = 1;
+		goto out;
+	}
 	if (ret < 0) {
 		fprintf(stderr, "%s: %s: cannot configure the device: %s\n", prog_name, iface, strerror(-ret));
 		ret = 1;
 		goto out;
 	}
 	ret = 1;
-	/* A port the daemon chose goes into the config, so peers' Endpoints
-	 * and the next start keep it. */
 	if (device_get(&dev, iface) < 0) {
 		fprintf(stderr, "%s: %s: the device stopped answering\n", prog_name, iface);
 		goto out;
 	}
-	if (!c.iface.has_listen_port || !c.iface.listen_port) {
-		c.iface.has_listen_port = true;
-		c.iface.listen_port = dev->listen_port;
-	}
-	if (link_configure(iface, &c, err, sizeof(err)) < 0) {
+	if (link_configure(iface, c, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: %s: %s\n", prog_name, iface, err);
 		goto out;
 	}
-	if (conf_save(&c, path, CONF_WRITE_WEFT, err, sizeof(err)) < 0) {
+	if (store_save(&st, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: %s\n", prog_name, err);
 		goto out;
 	}
 	key_to_base64(pub, dev->public_key);
-	printf("interface: %s\n  public key: %s\n  listening port: %u\n", iface, pub, dev->listen_port);
-	for (uint32_t i = 0; i < c.iface.addresses.n; i++) {
+	printf("interface: %s\n  public key: %s\n  listening port: %u\n", iface, pub, c->iface.listen_port);
+	for (uint32_t i = 0; i < c->iface.addresses.n; i++) {
 		char s[CONF_PREFIX_STRLEN];
 
-		conf_prefix_format(s, &c.iface.addresses.v[i]);
+		conf_prefix_format(s, &c->iface.addresses.v[i]);
 		printf("%s%s", i ? ", " : "  address: ", s);
 	}
-	printf("%s  config: %s\n", c.iface.addresses.n ? "\n" : "", path);
+	printf("%s  config: %s\n", c->iface.addresses.n ? "\n" : "", path);
 	ret = fflush(stdout) ? 1 : 0;
 out:
 	if (ret && started) {
@@ -298,11 +373,88 @@ out:
 		if (daemon_stop(iface, err2, sizeof(err2)) < 0)
 			fprintf(stderr, "%s: %s: could not stop it again: %s\n", prog_name, iface, err2);
 	}
-	if (lock >= 0)
-		close(lock);
 	device_free(dev);
-	free(addrs.v);
-	conf_free(&c);
+	free(o.addrs.v);
+	store_close(&st);
+	return ret;
+}
+
+/* `interface set`: public address, peer DNS, public port and listen port
+ * in place. A new listen port goes to the running device first; if the
+ * files cannot be written it is put back. */
+static int interface_set(int argc, char *argv[])
+{
+	const char *iface = argv[1];
+	char path[PATH_MAX], err[CONF_ERR_LEN] = "";
+	struct device *change = NULL;
+	struct iface_opts o;
+	bool exists, port_changed = false;
+	uint16_t old_port = 0;
+	struct store st;
+	int ret = 1, r;
+
+	memset(&o, 0, sizeof(o));
+	memset(&st, 0, sizeof(st));
+	st.lock = -1;
+	for (int i = 2; i < argc; i++) {
+		r = take_iface_option(argc, argv, &i, &o, false);
+		if (r < 0)
+			goto out;
+		if (!r) {
+			fprintf(stderr, "%s: unknown option `%s'\n", prog_name, argv[i]);
+			command_usage(stderr, "interface");
+			goto out;
+		}
+	}
+	if (!o.have_port && !o.have_public_port && !o.n_public && !o.peer_dns) {
+		fprintf(stderr, "%s: interface set: nothing to change\n", prog_name);
+		command_usage(stderr, "interface");
+		goto out;
+	}
+	if (!iface_conf_path(path, sizeof(path), iface, &exists) || !exists) {
+		fprintf(stderr, "%s: %s: no config file %s\n", prog_name, iface, path);
+		goto out;
+	}
+	if (store_open(&st, path, STORE_LOCK, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", prog_name, err);
+		goto out;
+	}
+	if (!apply_weft_options(&st.conf.weft, &o))
+		goto out;
+	if (o.have_port) {
+		old_port = st.conf.iface.listen_port;
+		st.conf.iface.has_listen_port = true;
+		st.conf.iface.listen_port = (uint16_t)o.port;
+		if (backend_of(iface) != BACKEND_NONE) {
+			change = device_new(iface);
+			if (!change) {
+				fprintf(stderr, "%s: out of memory\n", prog_name);
+				goto out;
+			}
+			change->flags = DEV_HAS_LISTEN_PORT;
+			change->listen_port = (uint16_t)o.port;
+			r = device_set(change);
+			if (r < 0) {
+				fprintf(stderr, "%s: %s: the running device refused port %u: %s\n", prog_name, iface,
+					(unsigned)o.port, strerror(-r));
+				goto out;
+			}
+			port_changed = true;
+		}
+	}
+	if (store_save(&st, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", prog_name, err);
+		if (port_changed) {
+			change->listen_port = old_port;
+			device_set(change);
+		}
+		goto out;
+	}
+	ret = 0;
+out:
+	device_free(change);
+	free(o.addrs.v);
+	store_close(&st);
 	return ret;
 }
 
@@ -339,8 +491,14 @@ int cmd_interface(int argc, char *argv[])
 		fprintf(stderr, "%s: `%s' is not a valid interface name\n", prog_name, argv[2]);
 		return 1;
 	}
+	if ((!strcmp(sub, "add") || !strcmp(sub, "remove")) && geteuid() != 0) {
+		fprintf(stderr, "%s: interface %s must be run as root\n", prog_name, sub);
+		return 1;
+	}
 	if (!strcmp(sub, "add"))
 		return interface_add(argc - 1, argv + 1);
+	if (!strcmp(sub, "set"))
+		return interface_set(argc - 1, argv + 1);
 	if (!strcmp(sub, "remove") && argc == 3)
 		return interface_remove(argv[2]);
 usage:

@@ -13,7 +13,8 @@
  *         Any failure after PreUp undoes it all (wg-quick's trap del_if).
  *   down: PreDown; SaveConfig; the policy rules; the link (its routes and
  *         the daemon go with it); DNS; packet-filter rules; PostDown.
- *   save: the running state into the file, wg-quick keys and [Weft] kept.
+ *   save: the running state into the file, wg-quick keys, comments and
+ *         weft's records kept.
  *   strip: the config in wg(8) setconf form.
  *
  * Links, addresses, routes and rules go through rtnetlink (netlink.c);
@@ -32,6 +33,7 @@
 
 #include "commands.h"
 #include "conf/conf.h"
+#include "conf/store.h"
 #include "conf_change.h"
 #include "backend.h"
 #include "conf_path.h"
@@ -41,6 +43,7 @@
 #include "firewall.h"
 #include "hooks.h"
 #include "ifname.h"
+#include "listen_port.h"
 #include "netlink.h"
 #include "options.h"
 #include "usage.h"
@@ -149,7 +152,10 @@ static int locate(struct quick *q, const char *arg)
 		}
 	}
 	if (access(file, F_OK) < 0) {
-		complain("`%s' does not exist", file);
+		if (errno == ENOENT)
+			complain("`%s' does not exist", file);
+		else
+			complain("`%s': %s", file, strerror(errno));
 		return -1;
 	}
 	base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
@@ -327,10 +333,13 @@ static int set_config(struct quick *q)
 		return -1;
 	r = device_set(change);
 	device_free(change);
-	if (r < 0) {
+	if (r == -EADDRINUSE && q->conf.iface.has_listen_port) /* taken since up looked */
+		complain("Unable to modify interface %s: listen port %u: %s", q->iface,
+			 q->conf.iface.listen_port, strerror(-r));
+	else if (r < 0)
 		complain("Unable to modify interface %s: %s", q->iface, strerror(-r));
+	if (r < 0)
 		return -1;
-	}
 	return 0;
 }
 
@@ -637,6 +646,15 @@ static int cmd_up(struct quick *q, bool userspace)
 		complain("cannot look up %s: %s", q->iface, strerror(-r));
 		return 1;
 	}
+	/* A taken port would leave a device that says it listens and does not
+	 * (the kernel module refuses `ip link set up` instead): say so now,
+	 * before anything is made. */
+	if (q->conf.iface.has_listen_port && q->conf.iface.listen_port &&
+	    (r = listen_port_check(q->conf.iface.listen_port)) < 0) {
+		complain("%s: listen port %u: %s; nothing was set up", q->iface, q->conf.iface.listen_port,
+			 strerror(-r));
+		return 1;
+	}
 	if (run_hooks(q, CONF_PRE_UP, "PreUp") < 0) {
 		fprintf(stderr, "%s: nothing was set up\n", prog_name);
 		return 1;
@@ -741,10 +759,36 @@ static int save_peer(struct conf *conf, const struct dev_peer *dp)
 	return r;
 }
 
+/* q->conf into the file through the peer store: only the lines that
+ * changed are rewritten (the user's comments and order stay), weft's own
+ * settings and records go to IFACE.weft, disabled peers stay disabled. */
+static int write_through_store(const struct quick *q, char *err, size_t errlen)
+{
+	struct store s;
+	struct conf copy;
+	int r = store_open(&s, q->path, STORE_LOCK | STORE_CREATE, err, errlen);
+
+	if (r >= 0) {
+		r = conf_copy(&copy, &q->conf);
+		if (r < 0)
+			snprintf(err, errlen, "%.300s: %s", q->path, strerror(-r));
+	}
+	if (r >= 0) {
+		r = store_replace_conf(&s, &copy);
+		conf_free(&copy);
+		if (r < 0)
+			snprintf(err, errlen, "%.300s: %s", q->path, strerror(-r));
+	}
+	if (r >= 0)
+		r = store_save(&s, err, errlen);
+	store_close(&s);
+	return r;
+}
+
 /* wg-quick's save_config: `wg showconf` with the [Interface] part replaced
  * by the running addresses, the MTU (when the file sets one), and the file's
- * own DNS, Table, hooks and SaveConfig. The [Weft] section and peer names
- * are kept too; peers stay in file order, new ones are appended. */
+ * own DNS, Table, hooks and SaveConfig. weft's settings and peer records
+ * are kept; peers stay in file order, new ones are appended. */
 static int save_config(struct quick *q)
 {
 	struct conf_interface *ci = &q->conf.iface;
@@ -784,7 +828,7 @@ static int save_config(struct quick *q)
 		complain("cannot build the configuration of %s: %s", q->iface, strerror(-r));
 		return -1;
 	}
-	if (conf_save(&q->conf, q->path, CONF_WRITE_WEFT, err, sizeof(err)) < 0) {
+	if (write_through_store(q, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		complain("Could not write configuration file");
 		return -1;

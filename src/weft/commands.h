@@ -13,7 +13,16 @@ int cmd_set(int argc, char *argv[]);       /* cmd_set.c */
 int cmd_showconf(int argc, char *argv[]);  /* cmd_conf.c */
 int cmd_setconf(int argc, char *argv[]);   /* cmd_conf.c: setconf, addconf and syncconf */
 int cmd_quick(int argc, char *argv[]);     /* cmd_quick.c: up, down, save and strip */
-int cmd_interface(int argc, char *argv[]); /* cmd_interface.c: interface list|add|remove */
-int cmd_peer(int argc, char *argv[]);      /* cmd_peer.c: peer add|remove|list|config */
+int cmd_interface(int argc, char *argv[]); /* cmd_interface.c: interface list|add|set|remove */
+int cmd_peer(int argc, char *argv[]);      /* cmd_peer.c: peer add|remove|list|config|set|rename|
+					    * disable|enable|expire */
+int cmd_export(int argc, char *argv[]);    /* cmd_export.c */
+int cmd_import(int argc, char *argv[]);    /* cmd_export.c */
+
+/* src/serve/serve.c */
+int cmd_serve(int argc, char *argv[]);
+
+/* cmd_configure.c */
+int cmd_configure(int argc, char *argv[]);
 
 #endif

@@ -425,6 +425,8 @@ struct route_info {
 	int oif;
 	unsigned mtu;      /* RTAX_MTU, 0 = none */
 	bool mtu_locked;
+	bool has_prefsrc, has_gateway;
+	uint8_t prefsrc[16], gateway[16];
 };
 
 static int metrics_cb(const struct nlattr *attr, void *data)
@@ -456,6 +458,18 @@ static int route_attr_cb(const struct nlattr *attr, void *data)
 	case RTA_OIF:
 		if (mnl_attr_validate(attr, MNL_TYPE_U32) >= 0)
 			ri->oif = (int)mnl_attr_get_u32(attr);
+		break;
+	case RTA_PREFSRC:
+		if (mnl_attr_get_payload_len(attr) == addr_len(ri->family)) {
+			memcpy(ri->prefsrc, mnl_attr_get_payload(attr), addr_len(ri->family));
+			ri->has_prefsrc = true;
+		}
+		break;
+	case RTA_GATEWAY:
+		if (mnl_attr_get_payload_len(attr) == addr_len(ri->family)) {
+			memcpy(ri->gateway, mnl_attr_get_payload(attr), addr_len(ri->family));
+			ri->has_gateway = true;
+		}
 		break;
 	case RTA_METRICS:
 		if (mnl_attr_validate(attr, MNL_TYPE_NESTED) >= 0)
@@ -597,7 +611,8 @@ static int route_get_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-int nl_route_get_mtu(struct nl *nl, int family, const void *addr, unsigned *mtu)
+/* `ip route get ADDR`: the route the kernel would take. */
+static int route_get(struct nl *nl, int family, const void *addr, struct route_info *ri)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = new_msg(buf, RTM_GETROUTE, NLM_F_ACK);
@@ -605,7 +620,6 @@ int nl_route_get_mtu(struct nl *nl, int family, const void *addr, unsigned *mtu)
 	struct get_reply g = { 0 };
 	int r;
 
-	*mtu = 0;
 	if (family != AF_INET && family != AF_INET6)
 		return -EAFNOSUPPORT;
 	rtm->rtm_family = (uint8_t)family;
@@ -618,13 +632,54 @@ int nl_route_get_mtu(struct nl *nl, int family, const void *addr, unsigned *mtu)
 		return r;
 	if (!g.found)
 		return -ENETUNREACH;
-	g.ri.family = family;
-	return mtu_of(nl, &g.ri, mtu);
+	*ri = g.ri;
+	ri->family = family;
+	return 0;
+}
+
+int nl_route_get_mtu(struct nl *nl, int family, const void *addr, unsigned *mtu)
+{
+	struct route_info ri;
+	int r = route_get(nl, family, addr, &ri);
+
+	*mtu = 0;
+	return r < 0 ? r : mtu_of(nl, &ri, mtu);
 }
 
 static bool match_default(const struct route_search *s, const struct route_info *ri)
 {
 	return ri->table == NL_RT_TABLE_MAIN && ri->dst_len == 0;
+}
+
+int nl_default_route_src(struct nl *nl, int family, uint8_t addr[16])
+{
+	/* documentation addresses: anything the default route carries */
+	static const uint8_t test_net4[4] = { 192, 0, 2, 1 };
+	static const uint8_t test_net6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+	struct route_search s = { .match = match_default, .first_only = true };
+	struct route_info ri;
+	int r = route_dump(nl, family, &s);
+
+	if (r < 0)
+		return r;
+	if (!s.found)
+		return -ENETUNREACH;
+	if (s.hit.has_prefsrc) { /* `ip route add default ... src A` */
+		memcpy(addr, s.hit.prefsrc, addr_len(family));
+		return 0;
+	}
+	/* The source the kernel picks on the way to the gateway is the one
+	 * peers see (before any NAT). An IPv6 gateway is usually link-local,
+	 * which a lookup without the link cannot place: ask for an address
+	 * beyond it instead. */
+	r = route_get(nl, family, family == AF_INET6 ? (const void *)test_net6 :
+				  s.hit.has_gateway ? (const void *)s.hit.gateway : (const void *)test_net4, &ri);
+	if (r < 0)
+		return r;
+	if (!ri.has_prefsrc)
+		return -EADDRNOTAVAIL;
+	memcpy(addr, ri.prefsrc, addr_len(family));
+	return 0;
 }
 
 int nl_default_route_mtu(struct nl *nl, unsigned *mtu)

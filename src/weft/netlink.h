@@ -104,6 +104,10 @@ int nl_route_get_mtu(struct nl *nl, int family, const void *addr, unsigned *mtu)
 /* The same for the first line of `ip route show default` (IPv4, main
  * table). *mtu = 0 when there is no default route. */
 int nl_default_route_mtu(struct nl *nl, unsigned *mtu);
+/* The source address of the default route of family (main table): its
+ * `src` if it has one, else the one `ip route get GATEWAY` shows; 4 or 16
+ * bytes into addr. -ENETUNREACH when there is no default route. */
+int nl_default_route_src(struct nl *nl, int family, uint8_t addr[16]);
 
 /* ---- policy rules ---- */
 

@@ -18,7 +18,10 @@
 #   3    weftd         weftd         IPv6      no   -          2 MB k->u   kernel
 #   4    weftd         kernel        IPv4      no   -          2 MB u->k   weftd
 #   5    wireguard-go  wireguard-go  IPv4      yes  -          2 MB u->k   -
+#   6    weftd         weftd         IPv4      two  -          none        -
 #
+# Leg 6 gives the sides different preshared keys: no handshake may complete,
+# which shows that the key is used at all.
 # Only the initiating side has the other's endpoint, so the responder learns
 # it from the handshake. The interfaces of the two sides have different
 # names: /run/wireguard is shared by every namespace here, and `wg` would
@@ -33,7 +36,7 @@ K=k$TAG U=u$TAG
 make_ns "$K" && make_ns "$U" || { fail netns "cannot create namespaces"; exit 1; }
 KK=$(keyfile) KU=$(keyfile) KG=$(keyfile)
 PK=$(pubkey_of "$KK") PU=$(pubkey_of "$KU") PG=$(pubkey_of "$KG")
-PSK=$(keyfile)
+PSK=$(keyfile) PSK2=$(keyfile)
 BIG=$WEFT_TMP/big SMALL=$WEFT_TMP/small
 head -c 20000000 /dev/urandom >"$BIG" && head -c 2000000 /dev/urandom >"$SMALL" ||
 	{ fail data "cannot make test data"; exit 1; }
@@ -45,6 +48,7 @@ LEGS=(
 	"3 weftd weftd 6 - - small k2u kernel"
 	"4 weftd kernel 4 - - small u2k weftd"
 	"5 wireguard-go wireguard-go 4 psk - small u2k -"
+	"6 weftd weftd 4 mismatch - - - -"
 )
 legname() { set -- $1; echo "leg$1-$2-$3-starts-ipv$4"; }
 under() { [[ $2 == 4 ]] && echo "10.214.$1.$3" || echo "fd14:$1::$3"; }
@@ -57,6 +61,7 @@ setup() { # N USERSPACE INITIATOR FAMILY PSK KEEPALIVE ...
 	link_ns "$K" "vk$n" "10.214.$n.1/24" "$U" "vu$n" "10.214.$n.2/24" &&
 		add_addr "$K" "vk$n" "fd14:$n::1/64" && add_addr "$U" "vu$n" "fd14:$n::2/64" || return 1
 	[[ $5 == psk ]] && pk_psk=(preshared-key "$PSK") && pu_psk=(preshared-key "$PSK")
+	[[ $5 == mismatch ]] && pk_psk=(preshared-key "$PSK") && pu_psk=(preshared-key "$PSK2")
 	[[ $6 == kernel ]] && kk=(persistent-keepalive 1)
 	[[ $6 == weftd ]] && ku=(persistent-keepalive 1)
 	ip -n "$K" link add "$ik" type wireguard || return 1
@@ -98,6 +103,12 @@ for leg in "${LEGS[@]}"; do
 	echo "--- $name (at $SECONDS s)"
 	if ! setup "$@"; then fail "$name/setup" "cannot create or configure the interfaces"; continue; fi
 	check "$name/kernel-side-is-the-module" is_module_link "$K" "$ik"
+	if [[ $5 == mismatch ]]; then
+		check "$name/no-tunnel" ping_fails "$U" "10.40.$n.1"
+		check "$name/no-handshake-kernel" test "$(handshake_time "$K" "$ik" "$upub")" == 0
+		check "$name/no-handshake-userspace" test "$(handshake_time "$U" "$iu" "$PK")" == 0
+		continue
+	fi
 	if [[ $3 == kernel ]]; then
 		check "$name/handshake-ping" wait_until 15 ping_ok "$K" "10.40.$n.2"
 	else
