@@ -538,6 +538,52 @@ static void test_store_many(void)
 	free(keys);
 }
 
+/* `weft save` hands the store a whole new IFACE.conf: a disabled peer that
+ * is in it is enabled, an enabled peer missing from it loses its record,
+ * and weft's settings stay. */
+static void test_store_replace_conf(void)
+{
+	char conf[256], err[CONF_ERR_LEN], text[1024];
+	struct conf c;
+	struct conf_peer p;
+	struct store s;
+	uint8_t k1[32], k2[32];
+
+	path_of(conf, "wr.conf");
+	spit(conf, "# mine\n[Interface]\nAddress = 10.0.0.1/24\n");
+	key_n(k1, 1);
+	key_n(k2, 2);
+	CHECK_EQ(store_open(&s, conf, STORE_LOCK, err, sizeof(err)), 0);
+	CHECK_EQ(store_peer_add(&s, make_peer(&p, 1), NULL), 0);
+	free(p.allowed_ips.v);
+	CHECK_EQ(store_peer_add(&s, make_peer(&p, 2), NULL), 0);
+	free(p.allowed_ips.v);
+	CHECK_EQ(store_peer_rename(&s, k1, "one"), 0);
+	CHECK_EQ(store_peer_rename(&s, k2, "two"), 0);
+	CHECK_EQ(store_peer_disable(&s, k1), 0);
+	s.conf.weft.has_public_port = true;
+	s.conf.weft.public_port = 4242;
+	CHECK_EQ(store_save(&s, err, sizeof(err)), 0);
+
+	snprintf(text, sizeof(text), "[Interface]\nAddress = 10.0.0.1/24\nListenPort = 7\n[Peer]\nPublicKey = %s\n"
+		 "AllowedIPs = 10.0.0.2/32\n", b64_n(1));
+	CHECK_EQ(conf_parse(&c, text, strlen(text), "t", 0, err, sizeof(err)), 0);
+	CHECK_EQ(store_replace_conf(&s, &c), 0);
+	CHECK_EQ(c.n_peers, 0); /* moved */
+	CHECK(store_record(&s, k1) && store_record(&s, k1)->enabled);
+	CHECK(store_record_by_name(&s, "two") == NULL);
+	CHECK_EQ(store_save(&s, err, sizeof(err)), 0);
+	store_close(&s);
+	const char *now = slurp(conf);
+	CHECK(now && !strncmp(now, "# mine\n", 7) && strstr(now, "ListenPort = 7") && strstr(now, b64_n(1)) &&
+	      !strstr(now, b64_n(2)));
+	CHECK_EQ(store_open(&s, conf, 0, err, sizeof(err)), 0);
+	CHECK(s.conf.weft.has_public_port && s.conf.weft.public_port == 4242);
+	CHECK(store_record_by_name(&s, "one") && store_record_by_name(&s, "one")->enabled);
+	store_close(&s);
+	conf_free(&c);
+}
+
 /* conf_copy gives an equal, independent struct. */
 static void test_conf_copy(void)
 {
@@ -576,6 +622,7 @@ int main(void)
 	RUN(test_store_lock);
 	RUN(test_store_many);
 	RUN(test_conf_copy);
+	RUN(test_store_replace_conf);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd))
