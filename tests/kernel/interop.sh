@@ -37,6 +37,7 @@ make_ns "$K" && make_ns "$U" || { fail netns "cannot create namespaces"; exit 1;
 KK=$(keyfile) KU=$(keyfile) KG=$(keyfile)
 PK=$(pubkey_of "$KK") PU=$(pubkey_of "$KU") PG=$(pubkey_of "$KG")
 PSK=$(keyfile) PSK2=$(keyfile)
+KEEPALIVES=()
 BIG=$WEFT_TMP/big SMALL=$WEFT_TMP/small
 head -c 20000000 /dev/urandom >"$BIG" && head -c 2000000 /dev/urandom >"$SMALL" ||
 	{ fail data "cannot make test data"; exit 1; }
@@ -146,21 +147,33 @@ for leg in "${LEGS[@]}"; do
 	fi
 
 	if [[ $6 != - ]]; then
-		# idle tunnel: count the sender's 32-byte data messages (type 4,
-		# UDP length 40) on its veth, one a second expected
-		if [[ $6 == kernel ]]; then ns=$K dev=vk$n src=$(under "$n" "$4" 1); else ns=$U dev=vu$n src=$(under "$n" "$4" 2); fi
-		sleep 1.5
-		# (libpcap's udp[] does not reach past an IPv6 header)
-		if [[ $4 == 4 ]]; then filter="udp and src host $src and udp[4:2] = 40 and udp[8:4] = 0x04000000"
-		else filter="ip6 and udp and src host $src and ip6[44:2] = 40 and ip6[48:4] = 0x04000000"; fi
-		seen=$(nsrun "$ns" timeout 5 tcpdump -n -l -i "$dev" -Q out "$filter" 2>"$WEFT_TMP/tcpdump.err" | wc -l)
-		grep -q 'listening on' "$WEFT_TMP/tcpdump.err" || cat "$WEFT_TMP/tcpdump.err" >&2
-		if ((seen >= 2)); then pass "$name/keepalive-from-$6-on-wire"; else
-			fail "$name/keepalive-from-$6-on-wire" "$seen keepalives from $src in 5 s, want >= 2"; fi
-		check "$name/keepalive-shown" test "$(wg_field "$([[ $6 == kernel ]] && echo "$K" || echo "$U")" \
-			"$([[ $6 == kernel ]] && echo "$ik" || echo "$iu")" \
-			"$([[ $6 == kernel ]] && echo "$upub" || echo "$PK")" persistent-keepalive)" == 1
+		if [[ $6 == kernel ]]; then
+			kns=$K kif=$ik kpub=$upub dev=vk$n src=$(under "$n" "$4" 1)
+		else
+			kns=$U kif=$iu kpub=$PK dev=vu$n src=$(under "$n" "$4" 2)
+		fi
+		check "$name/keepalive-shown" test "$(wg_field "$kns" "$kif" "$kpub" persistent-keepalive)" == 1
+		KEEPALIVES+=("$name $6 $kns $dev $src $4")
 	fi
+done
+
+echo "--- keepalives on the wire, every leg that has them at once"
+# the tunnels are idle now: count each sender's 32-byte data messages (type
+# 4, UDP length 40) on its veth, one a second expected. libpcap's udp[] does
+# not reach past an IPv6 header, hence ip6[] for those.
+for ka in "${KEEPALIVES[@]}"; do
+	set -- $ka
+	if [[ $6 == 4 ]]; then filter="udp and src host $5 and udp[4:2] = 40 and udp[8:4] = 0x04000000"
+	else filter="ip6 and udp and src host $5 and ip6[44:2] = 40 and ip6[48:4] = 0x04000000"; fi
+	nsrun "$3" timeout 5 tcpdump -n -l -i "$4" -Q out "$filter" >"$WEFT_TMP/ka-$4" 2>"$WEFT_TMP/ka-$4.err" &
+done
+wait
+for ka in "${KEEPALIVES[@]}"; do
+	set -- $ka
+	grep -q 'listening on' "$WEFT_TMP/ka-$4.err" || cat "$WEFT_TMP/ka-$4.err" >&2
+	seen=$(wc -l <"$WEFT_TMP/ka-$4")
+	if ((seen >= 2)); then pass "$1/keepalive-from-$2-on-wire"; else
+		fail "$1/keepalive-from-$2-on-wire" "$seen keepalives from $5 in 5 s, want >= 2"; fi
 done
 
 echo "--- roaming: the responder of each leg moves, the initiator follows"
