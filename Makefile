@@ -12,17 +12,25 @@ OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 WARN      = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CPPFLAGS += -std=gnu11 -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP
+# Programs export nothing: a function of ours must never take the place of
+# a shared library's own (weftd's udp_init() would replace liblwip's).
+CPPFLAGS += -fvisibility=hidden
 LDLIBS    = -lsodium -lcrypto -lb2 -lmnl -lpthread
 
 LIB_SRCS   := $(wildcard src/crypto/*.c src/wg/*.c src/conf/*.c src/util/*.c)
 WEFTD_SRCS := $(wildcard src/weftd/*.c)
-WEFT_SRCS  := $(wildcard src/weft/*.c)
+WEFT_SRCS  := $(wildcard src/weft/*.c src/serve/*.c) src/weftd/log.c src/weftd/udp.c src/weftd/offload.c
 TEST_SRCS  := $(wildcard tests/unit/test_*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
 VECTOR_SRCS := $(wildcard tests/vectors/*.c)
 FUZZ_SRCS  := $(wildcard fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+# liblwip (serve's fallback stack): its headers only where they are used,
+# as system headers so that our warnings stay ours.
+LWIP_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags lwip 2>/dev/null))
+$(BUILD)/obj/src/serve/stack_lwip.o: CPPFLAGS += $(LWIP_CFLAGS)
 LIB        := $(BUILD)/libweft.a
 TESTS      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
@@ -30,6 +38,9 @@ VECTORS    := $(patsubst tests/vectors/%.c,$(BUILD)/vectors/%,$(VECTOR_SRCS))
 PROGRAMS   := $(if $(WEFTD_SRCS),$(BUILD)/weftd) $(if $(WEFT_SRCS),$(BUILD)/weft)
 
 .PHONY: all demo check test deps fuzz fuzzers clean asan install
+# Objects are kept: deleted as intermediates they made the next plain `make`
+# compile the tests and benchmarks again.
+.SECONDARY:
 all: $(PROGRAMS) $(TESTS) $(BENCHES) $(VECTORS)
 
 $(BUILD)/obj/%.o: %.c
@@ -43,11 +54,18 @@ $(LIB): $(call obj,$(LIB_SRCS))
 $(BUILD)/weftd: $(call obj,$(WEFTD_SRCS)) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/weft: $(call obj,$(WEFT_SRCS)) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -llwip -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LIB) $(LDLIBS) -o $@
+# Unit tests of serve's stacks link the stack they test.
+$(BUILD)/tests/test_stack_lwip: $(BUILD)/obj/src/serve/stack_lwip.o
+$(BUILD)/tests/test_stack_lwip: LDLIBS += -llwip
+# and those of serve's pieces link the piece (the library comes again after it).
+$(BUILD)/tests/test_serve_packet: $(BUILD)/obj/src/serve/packet.o
+$(BUILD)/tests/test_serve_guard: $(BUILD)/obj/src/serve/guard.o
+$(BUILD)/tests/test_serve_socks5: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -55,28 +73,31 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-# Unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, into $(BUILD)/asan.
+# -fno-sanitize-recover=all: any sanitizer report ends the run, so none can pass unseen.
+SAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 asan:
-	$(MAKE) BUILD=build/asan CC=clang OPT=-O1 \
-		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-		LDFLAGS="-fsanitize=address,undefined" \
-		build/asan/libweft.a $(patsubst $(BUILD)/%,build/asan/%,$(TESTS))
+	$(MAKE) BUILD=$(BUILD)/asan CC=clang OPT=-O1 \
+		CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
+		$(BUILD)/asan/libweft.a $(patsubst $(BUILD)/%,$(BUILD)/asan/%,$(TESTS))
 
-# libFuzzer targets: built with clang, each linked against a fuzzing build of the library.
-FUZZERS := $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+# libFuzzer targets: built with clang into $(BUILD)/fuzz, each linked against a
+# fuzzing build of the library; a sanitizer report stops the run as a crash does.
+FUZZ_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -DWEFT_FUZZING
+FUZZERS := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 fuzzers:
-	$(MAKE) BUILD=build/fuzzlib CC=clang \
-		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -DWEFT_FUZZING" \
-		build/fuzzlib/libweft.a
-	@mkdir -p build/fuzz
+	$(MAKE) BUILD=$(BUILD)/fuzzlib CC=clang \
+		CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" \
+		$(BUILD)/fuzzlib/libweft.a
+	@mkdir -p $(BUILD)/fuzz
 	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
-		echo "clang $$f -> build/fuzz/$$n"; \
-		clang -O1 -g -fsanitize=fuzzer,address,undefined -DWEFT_FUZZING $(CPPFLAGS) $(WARN) \
-		$$f build/fuzzlib/libweft.a $(LDLIBS) -o build/fuzz/$$n || exit 1; done
+		echo "clang $$f -> $(BUILD)/fuzz/$$n"; \
+		clang $(FUZZ_FLAGS) -fsanitize=fuzzer $(CPPFLAGS) $(WARN) \
+		$$f $(BUILD)/fuzzlib/libweft.a $(LDLIBS) -o $(BUILD)/fuzz/$$n || exit 1; done
 FUZZ_SECONDS ?= 600
 fuzz: fuzzers
-	@for f in $(FUZZERS); do mkdir -p build/corpus/$$(basename $$f); \
-		$$f -max_total_time=$(FUZZ_SECONDS) build/corpus/$$(basename $$f) fuzz/corpus/$$(basename $$f) || exit 1; done
+	@for f in $(FUZZERS); do mkdir -p $(BUILD)/corpus/$$(basename $$f); \
+		$$f -max_total_time=$(FUZZ_SECONDS) $(BUILD)/corpus/$$(basename $$f) fuzz/corpus/$$(basename $$f) || exit 1; done
 
 deps:
 	@scripts/install-deps
@@ -85,19 +106,32 @@ check: deps
 	$(MAKE) all
 	$(MAKE) asan
 	$(MAKE) fuzzers
-	tests/run
+	BUILD=$(BUILD) tests/run
 
 demo: deps
 	$(MAKE) all
 	scripts/demo
 
+# Installs the programs, man pages, bash completion, systemd units (with
+# @BINDIR@ replaced by where the programs went) and the user guides.
 PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/weft
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+UNITS := $(wildcard systemd/*.service systemd/*.timer systemd/*.target)
+GUIDES := $(wildcard docs/weft-*.md) docs/performance.md docs/crypto-bench.md
 install: $(PROGRAMS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
-		$(DESTDIR)$(PREFIX)/share/bash-completion/completions
-	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 docs/weft.8 docs/weftd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
-	install -m 0644 completion/weft.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/weft
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -m 0755 $(PROGRAMS) $(DESTDIR)$(BINDIR)/
+	install -m 0644 docs/weft.8 docs/weftd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 $(GUIDES) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 completion/weft.bash $(DESTDIR)$(COMPLETIONDIR)/weft
+	@for u in $(UNITS); do echo "install $$u -> $(DESTDIR)$(SYSTEMDUNITDIR)/"; \
+		sed 's|@BINDIR@|$(BINDIR)|g' $$u >$(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} && \
+		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} || exit 1; done
 
 clean:
 	rm -rf build

@@ -237,10 +237,24 @@ void conf_text_free(char *text, size_t len);
 int conf_save(const struct conf *conf, const char *path, unsigned flags,
 	      char *err, size_t errlen);
 
+/* The text a file should get so that it reads as *after, made from its
+ * current text old (old_len bytes, which conf_parse read as *before) with
+ * the smallest change: comments, blank lines, key order and spelling stay;
+ * changed keys are edited in their line, a removed peer goes with the
+ * comment block directly above it, a new one is appended; a [Weft]
+ * section is dropped (those settings live in IFACE.weft, see store.h).
+ * after's [Weft] and peer names are not written. *text as conf_write's
+ * (free with conf_text_free). 0, -EINVAL (after breaks the invariants),
+ * -ENOMEM. */
+int conf_rewrite(const char *old, size_t old_len, const struct conf *before, const struct conf *after,
+		 char **text, size_t *len);
+
 /* ---- the struct ---- */
 
 void conf_init(struct conf *conf);    /* all empty: no interface, no peers */
 void conf_free(struct conf *conf);    /* zeroes keys, frees, re-inits */
+/* A deep copy of src into *dst (initialised by it). 0, -ENOMEM, -EINVAL. */
+int conf_copy(struct conf *dst, const struct conf *src);
 /* Deep comparison of everything conf_write can express (not peer.line,
  * not has_interface). Private and preshared keys compared in constant time. */
 bool conf_equal(const struct conf *a, const struct conf *b);

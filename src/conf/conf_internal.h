@@ -37,20 +37,55 @@ int conf_str_list_add(struct conf_str_list *list, const char *s);
 /* Everything conf_write relies on holds: ranges, families, strings. */
 bool conf_check(const struct conf *conf);
 
-/* An open-addressing set of peer indices keyed by public key, hashed with
- * SipHash under a random key so that chosen keys cannot force collisions. */
+/* An open-addressing set of array indices keyed by public key, hashed with
+ * SipHash under a random key so that chosen keys cannot force collisions.
+ * The array is of struct conf_peer, or (init_stride) of any struct of that
+ * size whose first member is the 32-byte public key. */
 struct conf_keyset {
 	uint32_t *slots;      /* peer index + 1; 0 = empty */
 	uint32_t *hashes;     /* the low 32 bits of each slot's key hash */
 	uint32_t mask, count;
+	size_t stride;
 	uint8_t hash_key[16];
 };
 int conf_keyset_init(struct conf_keyset *set);
+int conf_keyset_init_stride(struct conf_keyset *set, size_t stride);
 void conf_keyset_free(struct conf_keyset *set);
 /* Adds peers[idx]; -EEXIST (with *existing set) if its key is there already. */
-int conf_keyset_insert(struct conf_keyset *set, const struct conf_peer *peers, uint32_t idx,
-		       uint32_t *existing);
-bool conf_keyset_find(const struct conf_keyset *set, const struct conf_peer *peers,
+int conf_keyset_insert(struct conf_keyset *set, const void *peers, uint32_t idx, uint32_t *existing);
+bool conf_keyset_find(const struct conf_keyset *set, const void *peers,
 		      const uint8_t key[CONF_KEY_LEN], uint32_t *idx);
+
+/* ---- writing pieces, shared by the canonical writer and conf_rewrite ---- */
+
+/* A growing NUL-terminated text buffer that may hold keys: wiped whenever
+ * it moves or is freed. oom is sticky; check it once at the end. */
+struct conf_out {
+	char *buf;
+	size_t len, cap;
+	bool oom;
+};
+void conf_out_put(struct conf_out *o, const char *s);
+void conf_out_putn(struct conf_out *o, const char *s, size_t n);
+void conf_out_free(struct conf_out *o);
+
+/* The keys of [Interface] and [Peer], in canonical order. */
+enum conf_field {
+	CONF_F_PRIVATE_KEY, CONF_F_LISTEN_PORT, CONF_F_FWMARK, CONF_F_ADDRESS, CONF_F_DNS,
+	CONF_F_MTU, CONF_F_TABLE, CONF_F_PRE_UP, CONF_F_POST_UP, CONF_F_PRE_DOWN,
+	CONF_F_POST_DOWN, CONF_F_SAVE_CONFIG,
+	CONF_F_PUBLIC_KEY, CONF_F_PRESHARED_KEY, CONF_F_ALLOWED_IPS, CONF_F_ENDPOINT,
+	CONF_F_KEEPALIVE,
+	CONF_FIELDS
+};
+#define CONF_F_PEER_FIRST CONF_F_PUBLIC_KEY
+/* The field a key name (any case) stands for, or -1. */
+int conf_field_lookup(const char *name);
+/* The canonical line(s) of one field, "Key = value\n" each; nothing when
+ * unset. peer NULL: a field of c's [Interface]. */
+void conf_put_field(struct conf_out *o, const struct conf *c, const struct conf_peer *peer,
+		    enum conf_field f);
+/* A whole canonical [Peer] section, after a blank line unless o is empty. */
+void conf_put_peer(struct conf_out *o, const struct conf_peer *p);
 
 #endif

@@ -21,13 +21,7 @@
 #define LINE_GUESS 256       /* room to try formatting a line in before measuring it */
 #define CONF_FILE_MODE 0600
 
-struct out {
-	char *buf;
-	size_t len, cap;
-	bool oom;
-};
-
-static void reserve(struct out *o, size_t more)
+static void reserve(struct conf_out *o, size_t more)
 {
 	if (o->oom || o->len + more + 1 <= o->cap)
 		return;
@@ -43,18 +37,36 @@ static void reserve(struct out *o, size_t more)
 	o->cap = cap;
 }
 
-static void put(struct out *o, const char *s)
+void conf_out_putn(struct conf_out *o, const char *s, size_t n)
 {
-	size_t n = strlen(s);
 	reserve(o, n);
 	if (o->oom)
 		return;
-	memcpy(o->buf + o->len, s, n + 1);
+	memcpy(o->buf + o->len, s, n);
 	o->len += n;
+	o->buf[o->len] = '\0';
 }
 
-static void putf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void putf(struct out *o, const char *fmt, ...)
+static void put(struct conf_out *o, const char *s)
+{
+	conf_out_putn(o, s, strlen(s));
+}
+
+void conf_out_put(struct conf_out *o, const char *s)
+{
+	put(o, s);
+}
+
+void conf_out_free(struct conf_out *o)
+{
+	if (o->buf)
+		memzero(o->buf, o->cap);
+	free(o->buf);
+	memset(o, 0, sizeof(*o));
+}
+
+static void putf(struct conf_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(struct conf_out *o, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -84,7 +96,7 @@ static void putf(struct out *o, const char *fmt, ...)
 /* Comma-joined lists, starting a new "Key = " line past LIST_WRAP so that no
  * line can exceed CONF_MAX_LINE however long the list. */
 struct list {
-	struct out *o;
+	struct conf_out *o;
 	const char *key;
 	size_t width; /* value characters on the current line; 0 = no line yet */
 };
@@ -111,7 +123,7 @@ static void end_list(struct list *l)
 		put(l->o, "\n");
 }
 
-static void put_prefixes(struct out *o, const char *key, const struct conf_prefix_list *pl)
+static void put_prefixes(struct conf_out *o, const char *key, const struct conf_prefix_list *pl)
 {
 	struct list l = { o, key, 0 };
 	char s[CONF_PREFIX_STRLEN];
@@ -123,7 +135,7 @@ static void put_prefixes(struct out *o, const char *key, const struct conf_prefi
 	end_list(&l);
 }
 
-static void put_dns(struct out *o, const char *key, const struct conf_dns *d)
+static void put_dns(struct conf_out *o, const char *key, const struct conf_dns *d)
 {
 	struct list l = { o, key, 0 };
 	char s[CONF_ADDR_STRLEN];
@@ -137,7 +149,7 @@ static void put_dns(struct out *o, const char *key, const struct conf_dns *d)
 	end_list(&l);
 }
 
-static void put_key(struct out *o, const char *name, const uint8_t key[CONF_KEY_LEN])
+static void put_key(struct conf_out *o, const char *name, const uint8_t key[CONF_KEY_LEN])
 {
 	char b64[WEFT_KEY_B64_LEN + 1];
 
@@ -146,51 +158,140 @@ static void put_key(struct out *o, const char *name, const uint8_t key[CONF_KEY_
 	memzero(b64, sizeof(b64));
 }
 
-static void put_interface(struct out *o, const struct conf *c, bool strip)
+static const char *const field_names[CONF_FIELDS] = {
+	[CONF_F_PRIVATE_KEY] = "PrivateKey", [CONF_F_LISTEN_PORT] = "ListenPort",
+	[CONF_F_FWMARK] = "FwMark", [CONF_F_ADDRESS] = "Address", [CONF_F_DNS] = "DNS",
+	[CONF_F_MTU] = "MTU", [CONF_F_TABLE] = "Table", [CONF_F_PRE_UP] = "PreUp",
+	[CONF_F_POST_UP] = "PostUp", [CONF_F_PRE_DOWN] = "PreDown", [CONF_F_POST_DOWN] = "PostDown",
+	[CONF_F_SAVE_CONFIG] = "SaveConfig", [CONF_F_PUBLIC_KEY] = "PublicKey",
+	[CONF_F_PRESHARED_KEY] = "PresharedKey", [CONF_F_ALLOWED_IPS] = "AllowedIPs",
+	[CONF_F_ENDPOINT] = "Endpoint", [CONF_F_KEEPALIVE] = "PersistentKeepalive",
+};
+
+int conf_field_lookup(const char *name)
+{
+	for (int f = 0; f < CONF_FIELDS; f++)
+		if (conf_word_eq(name, field_names[f]))
+			return f;
+	return -1;
+}
+
+static void put_iface_field(struct conf_out *o, const struct conf_interface *i, enum conf_field f)
+{
+	switch (f) {
+	case CONF_F_PRIVATE_KEY:
+		if (i->has_private_key)
+			put_key(o, "PrivateKey", i->private_key);
+		break;
+	case CONF_F_LISTEN_PORT:
+		if (i->has_listen_port)
+			putf(o, "ListenPort = %u\n", i->listen_port);
+		break;
+	case CONF_F_FWMARK:
+		if (i->has_fwmark) {
+			if (i->fwmark)
+				putf(o, "FwMark = 0x%x\n", i->fwmark);
+			else
+				put(o, "FwMark = off\n");
+		}
+		break;
+	case CONF_F_ADDRESS:
+		put_prefixes(o, "Address", &i->addresses);
+		break;
+	case CONF_F_DNS:
+		put_dns(o, "DNS", &i->dns);
+		break;
+	case CONF_F_MTU:
+		if (i->has_mtu)
+			putf(o, "MTU = %u\n", i->mtu);
+		break;
+	case CONF_F_TABLE:
+		switch (i->table.kind) {
+		case CONF_TABLE_UNSET:
+			break;
+		case CONF_TABLE_AUTO:
+			put(o, "Table = auto\n");
+			break;
+		case CONF_TABLE_OFF:
+			put(o, "Table = off\n");
+			break;
+		case CONF_TABLE_NUMBER:
+			putf(o, "Table = %u\n", i->table.number);
+			break;
+		case CONF_TABLE_NAME:
+			putf(o, "Table = %s\n", i->table.name);
+			break;
+		}
+		break;
+	case CONF_F_PRE_UP:
+	case CONF_F_POST_UP:
+	case CONF_F_PRE_DOWN:
+	case CONF_F_POST_DOWN: {
+		int h = (int)(f - CONF_F_PRE_UP);
+		for (uint32_t k = 0; k < i->hooks[h].n; k++)
+			putf(o, "%s = %s\n", field_names[f], i->hooks[h].v[k]);
+		break;
+	}
+	case CONF_F_SAVE_CONFIG:
+		if (i->has_save_config)
+			putf(o, "SaveConfig = %s\n", i->save_config ? "true" : "false");
+		break;
+	default:
+		break;
+	}
+}
+
+static void put_peer_field(struct conf_out *o, const struct conf_peer *p, enum conf_field f)
+{
+	switch (f) {
+	case CONF_F_PUBLIC_KEY:
+		put_key(o, "PublicKey", p->public_key);
+		break;
+	case CONF_F_PRESHARED_KEY:
+		if (p->has_preshared_key)
+			put_key(o, "PresharedKey", p->preshared_key);
+		break;
+	case CONF_F_ALLOWED_IPS:
+		put_prefixes(o, "AllowedIPs", &p->allowed_ips);
+		break;
+	case CONF_F_ENDPOINT:
+		if (p->endpoint.host) {
+			char ep[CONF_ENDPOINT_STRLEN];
+
+			conf_endpoint_format(ep, sizeof(ep), &p->endpoint);
+			putf(o, "Endpoint = %s\n", ep);
+		}
+		break;
+	case CONF_F_KEEPALIVE:
+		if (p->has_persistent_keepalive) {
+			if (p->persistent_keepalive)
+				putf(o, "PersistentKeepalive = %u\n", p->persistent_keepalive);
+			else
+				put(o, "PersistentKeepalive = off\n");
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+void conf_put_field(struct conf_out *o, const struct conf *c, const struct conf_peer *peer, enum conf_field f)
+{
+	if (peer)
+		put_peer_field(o, peer, f);
+	else
+		put_iface_field(o, &c->iface, f);
+}
+
+static void put_interface(struct conf_out *o, const struct conf *c, bool strip)
 {
 	const struct conf_interface *i = &c->iface;
-	static const char *const hook_keys[CONF_HOOKS] = { "PreUp", "PostUp", "PreDown", "PostDown" };
 
 	if (strip && !c->has_interface && !i->has_private_key && !i->has_listen_port && !i->has_fwmark)
 		return;
 	put(o, "[Interface]\n");
-	if (i->has_private_key)
-		put_key(o, "PrivateKey", i->private_key);
-	if (i->has_listen_port)
-		putf(o, "ListenPort = %u\n", i->listen_port);
-	if (i->has_fwmark) {
-		if (i->fwmark)
-			putf(o, "FwMark = 0x%x\n", i->fwmark);
-		else
-			put(o, "FwMark = off\n");
-	}
-	if (strip)
-		return;
-	put_prefixes(o, "Address", &i->addresses);
-	put_dns(o, "DNS", &i->dns);
-	if (i->has_mtu)
-		putf(o, "MTU = %u\n", i->mtu);
-	switch (i->table.kind) {
-	case CONF_TABLE_UNSET:
-		break;
-	case CONF_TABLE_AUTO:
-		put(o, "Table = auto\n");
-		break;
-	case CONF_TABLE_OFF:
-		put(o, "Table = off\n");
-		break;
-	case CONF_TABLE_NUMBER:
-		putf(o, "Table = %u\n", i->table.number);
-		break;
-	case CONF_TABLE_NAME:
-		putf(o, "Table = %s\n", i->table.name);
-		break;
-	}
-	for (int h = 0; h < CONF_HOOKS; h++)
-		for (uint32_t k = 0; k < i->hooks[h].n; k++)
-			putf(o, "%s = %s\n", hook_keys[h], i->hooks[h].v[k]);
-	if (i->has_save_config)
-		putf(o, "SaveConfig = %s\n", i->save_config ? "true" : "false");
+	for (int f = CONF_F_PRIVATE_KEY; f <= (strip ? CONF_F_FWMARK : CONF_F_SAVE_CONFIG); f++)
+		put_iface_field(o, i, (enum conf_field)f);
 }
 
 static bool weft_empty(const struct conf *c)
@@ -206,7 +307,7 @@ static bool weft_empty(const struct conf *c)
 	return true;
 }
 
-static void put_weft(struct out *o, const struct conf *c)
+static void put_weft(struct conf_out *o, const struct conf *c)
 {
 	const struct conf_weft *w = &c->weft;
 	char a[CONF_ADDR_STRLEN], b64[WEFT_KEY_B64_LEN + 1];
@@ -233,33 +334,19 @@ static void put_weft(struct out *o, const struct conf *c)
 	}
 }
 
-static void put_peer(struct out *o, const struct conf_peer *p)
+void conf_put_peer(struct conf_out *o, const struct conf_peer *p)
 {
 	/* a blank line after what came before; none in a header-less
 	 * setconf file that starts with its peers */
 	put(o, o->len ? "\n[Peer]\n" : "[Peer]\n");
-	put_key(o, "PublicKey", p->public_key);
-	if (p->has_preshared_key)
-		put_key(o, "PresharedKey", p->preshared_key);
-	put_prefixes(o, "AllowedIPs", &p->allowed_ips);
-	if (p->endpoint.host) {
-		char ep[CONF_ENDPOINT_STRLEN];
-
-		conf_endpoint_format(ep, sizeof(ep), &p->endpoint);
-		putf(o, "Endpoint = %s\n", ep);
-	}
-	if (p->has_persistent_keepalive) {
-		if (p->persistent_keepalive)
-			putf(o, "PersistentKeepalive = %u\n", p->persistent_keepalive);
-		else
-			put(o, "PersistentKeepalive = off\n");
-	}
+	for (int f = CONF_F_PUBLIC_KEY; f < CONF_FIELDS; f++)
+		put_peer_field(o, p, (enum conf_field)f);
 }
 
 int conf_write(const struct conf *c, unsigned flags, char **text, size_t *len)
 {
 	bool strip = flags & CONF_WRITE_STRIP;
-	struct out o = { 0 };
+	struct conf_out o = { 0 };
 
 	*text = NULL;
 	*len = 0;
@@ -270,7 +357,7 @@ int conf_write(const struct conf *c, unsigned flags, char **text, size_t *len)
 	if (!strip && (flags & CONF_WRITE_WEFT) && !weft_empty(c))
 		put_weft(&o, c);
 	for (uint32_t i = 0; i < c->n_peers; i++)
-		put_peer(&o, &c->peers[i]);
+		conf_put_peer(&o, &c->peers[i]);
 	if (o.oom) {
 		if (o.buf)
 			memzero(o.buf, o.cap);
@@ -314,5 +401,23 @@ int conf_save(const struct conf *c, const char *path, unsigned flags, char *err,
 	conf_text_free(text, len);
 	if (ret)
 		snprintf(err, errlen, "%s: cannot write: %s", path, strerror(-ret));
+	return ret;
+}
+
+int conf_copy(struct conf *dst, const struct conf *src)
+{
+	char *text, err[CONF_ERR_LEN];
+	size_t len;
+	int ret;
+
+	/* through the text: the one representation every field already has */
+	conf_init(dst);
+	ret = conf_write(src, CONF_WRITE_WEFT, &text, &len);
+	if (ret)
+		return ret;
+	ret = conf_parse(dst, text, len, "copy", 0, err, sizeof(err));
+	conf_text_free(text, len);
+	if (!ret)
+		dst->has_interface = src->has_interface;
 	return ret;
 }

@@ -26,7 +26,13 @@ static uint32_t hash_of(const struct conf_keyset *set, const uint8_t key[CONF_KE
 
 int conf_keyset_init(struct conf_keyset *set)
 {
+	return conf_keyset_init_stride(set, sizeof(struct conf_peer));
+}
+
+int conf_keyset_init_stride(struct conf_keyset *set, size_t stride)
+{
 	memset(set, 0, sizeof(*set));
+	set->stride = stride;
 	int ret = crypto_init(); /* libsodium's RNG and SipHash */
 	if (ret)
 		return ret;
@@ -78,18 +84,23 @@ static int rehash(struct conf_keyset *set)
 
 /* The slot of key: the one that holds it, or the empty one where the probe
  * from its hash ends. */
-static uint32_t probe(const struct conf_keyset *set, const struct conf_peer *peers,
+static const uint8_t *key_at(const struct conf_keyset *set, const void *base, uint32_t idx)
+{
+	return (const uint8_t *)base + (size_t)idx * set->stride;
+}
+
+static uint32_t probe(const struct conf_keyset *set, const void *base,
 		      const uint8_t key[CONF_KEY_LEN], uint32_t h)
 {
 	uint32_t s = h & set->mask;
 
 	while (set->slots[s] && !(set->hashes[s] == h &&
-				  !memcmp(peers[set->slots[s] - 1].public_key, key, CONF_KEY_LEN)))
+				  !memcmp(key_at(set, base, set->slots[s] - 1), key, CONF_KEY_LEN)))
 		s = (s + 1) & set->mask;
 	return s;
 }
 
-int conf_keyset_insert(struct conf_keyset *set, const struct conf_peer *peers, uint32_t idx,
+int conf_keyset_insert(struct conf_keyset *set, const void *peers, uint32_t idx,
 		       uint32_t *existing)
 {
 	if ((set->count + 1) * 2 > set->mask + 1) {
@@ -97,8 +108,9 @@ int conf_keyset_insert(struct conf_keyset *set, const struct conf_peer *peers, u
 		if (ret)
 			return ret;
 	}
-	uint32_t h = hash_of(set, peers[idx].public_key);
-	uint32_t s = probe(set, peers, peers[idx].public_key, h);
+	const uint8_t *key = key_at(set, peers, idx);
+	uint32_t h = hash_of(set, key);
+	uint32_t s = probe(set, peers, key, h);
 	if (set->slots[s]) {
 		*existing = set->slots[s] - 1;
 		return -EEXIST;
@@ -109,7 +121,7 @@ int conf_keyset_insert(struct conf_keyset *set, const struct conf_peer *peers, u
 	return 0;
 }
 
-bool conf_keyset_find(const struct conf_keyset *set, const struct conf_peer *peers,
+bool conf_keyset_find(const struct conf_keyset *set, const void *peers,
 		      const uint8_t key[CONF_KEY_LEN], uint32_t *idx)
 {
 	uint32_t s = probe(set, peers, key, hash_of(set, key));

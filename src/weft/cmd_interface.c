@@ -1,14 +1,20 @@
-/* cmd_interface.c: `weft interface list|add|remove` - userspace WireGuard
- * devices without wg-quick: `add` starts weftd for a name, gives the device
- * a private key (and the peers of its config file, if it has one), its
- * addresses, and brings it up; `remove` deletes the link, which ends the
- * daemon, as wg-quick down does; `list` shows the devices that answer.
- * Also where interface config files live, shared with cmd_peer.c.
+/* cmd_interface.c: `weft interface list|add|set|remove` - WireGuard
+ * interfaces without wg-quick: `add` creates one for a name (the kernel's,
+ * else weftd; backend.h), gives it a private key (and the peers of its
+ * config file, if it has one), its addresses, and brings it up; `set`
+ * changes how peers reach it (public address, public port, peer DNS) and
+ * its listen port in place; `remove` deletes the link, which also ends a
+ * daemon, as wg-quick down does; `list` shows the interfaces that answer.
  *
- * `add` keeps its state in the interface's config file (created 0600 when
- * there is none), so the key survives the daemon and `weft peer add` finds
- * the Address pool and the port. Routes beyond the addresses' own subnets,
- * DNS and hooks are `weft up`'s business, not this command's. */
+ * `add` keeps its state in the interface's peer store (conf/store.h): the
+ * wg-quick file (created 0600 when there is none), so the key survives the
+ * daemon and `weft peer add` finds the Address pool and the port, and weft's
+ * settings in IFACE.weft beside it. The port is never left to chance:
+ * without one asked for or in the file, it is 51820 or the first free one
+ * above, saved, so configs handed out to peers stay valid across restarts;
+ * a port that is taken fails the command before anything is started.
+ * Routes beyond the addresses' own subnets, DNS and hooks are `weft up`'s
+ * business, not this command's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -24,177 +30,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "commands.h"
 #include "conf/conf.h"
+#include "conf/store.h"
+#include "conf_change.h"
+#include "conf_path.h"
+#include "daemon.h"
 #include "device.h"
 #include "hooks.h"
+#include "ifname.h"
+#include "json_out.h"
+#include "keygen.h"
+#include "listen_port.h"
 #include "netlink.h"
+#include "options.h"
+#include "usage.h"
 #include "util/encoding.h"
-
-#define CONF_DIRS_DEFAULT WEFT_DIR ":" WIREGUARD_DIR
-#define CONF_DIR_MODE 0700
-/* weftd and wireguard-go daemonize once their socket exists; these bound
- * how long we wait for that, and for a daemon to go away. */
-#define DAEMON_WAIT_MS 5000
-#define POLL_STEP_MS 20
-
-static const char iface_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_=+.-";
-
-bool interface_name_valid(const char *name)
-{
-	size_t n = strlen(name);
-
-	/* A leading '-' is legal for the kernel, but here it is an option
-	 * given before the interface. */
-	return n >= 1 && n < IFNAMSIZ && strspn(name, iface_chars) == n && name[0] != '-';
-}
-
-static bool file_exists(const char *path)
-{
-	struct stat st;
-
-	return !stat(path, &st) && S_ISREG(st.st_mode);
-}
-
-bool iface_conf_path(char *out, size_t size, const char *iface, bool *exists)
-{
-	const char *env = getenv(CONFIG_DIR_ENV);
-	const char *dirs = env && *env ? env : CONF_DIRS_DEFAULT, *d = dirs;
-	size_t first_len = strcspn(dirs, ":");
-
-	*exists = false;
-	while (*d) {
-		size_t len = strcspn(d, ":");
-		int n = snprintf(out, size, "%.*s/%s.conf", (int)len, d, iface);
-
-		if (n < 0 || (size_t)n >= size)
-			return false;
-		if (len && file_exists(out)) {
-			*exists = true;
-			return true;
-		}
-		d += len + (d[len] == ':');
-	}
-	int n = snprintf(out, size, "%.*s/%s.conf", (int)first_len, dirs, iface);
-	return first_len && n >= 0 && (size_t)n < size;
-}
-
-int iface_conf_lock(const char *conf_path)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(conf_path, '/');
-	size_t len = slash ? (size_t)(slash - conf_path) : 0;
-	int fd;
-
-	if (len >= sizeof(dir))
-		return -ENAMETOOLONG;
-	if (slash && !len)
-		len = 1; /* "/x.conf" */
-	memcpy(dir, slash ? conf_path : ".", slash ? len : 1);
-	dir[slash ? len : 1] = '\0';
-	if (mkdir(dir, CONF_DIR_MODE) < 0 && errno != EEXIST)
-		return -errno;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			int ret = -errno;
-			close(fd);
-			return ret;
-		}
-	}
-	return fd;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-/* The interface exists as a link in this network namespace. */
-static bool link_exists(const char *iface)
-{
-	return if_nametoindex(iface) != 0;
-}
-
-/* ---- options ---- */
-
-/* "--name VALUE" or "--name=VALUE" at argv[*i]: true and *value set,
- * *i moved past it. A missing value is reported and *value is NULL. */
-bool take_option(int argc, char *argv[], int *i, const char *name, const char **value)
-{
-	size_t n = strlen(name);
-
-	if (strncmp(argv[*i], name, n))
-		return false;
-	if (argv[*i][n] == '=') {
-		*value = argv[*i] + n + 1;
-		return true;
-	}
-	if (argv[*i][n])
-		return false;
-	if (*i + 1 >= argc) {
-		fprintf(stderr, "%s: %s needs a value\n", prog_name, name);
-		*value = NULL;
-		return true;
-	}
-	*value = argv[++*i];
-	return true;
-}
-
-/* Calls one(ctx, entry, what) for each entry of a list: entries are
- * separated by commas and/or blanks ("a,b, c"). false (reported) when one
- * returns false or memory runs out. */
-static bool each_list_entry(const char *s, const char *what, void *ctx,
-			    bool (*one)(void *ctx, const char *entry, const char *what))
-{
-	char *copy = strdup(s), *save = NULL;
-	bool ok = copy != NULL;
-
-	if (!copy)
-		fprintf(stderr, "%s: out of memory\n", prog_name);
-	for (char *e = copy ? strtok_r(copy, ", \t", &save) : NULL; ok && e; e = strtok_r(NULL, ", \t", &save))
-		ok = one(ctx, e, what);
-	free(copy);
-	return ok;
-}
-
-static bool prefix_entry(void *list, const char *entry, const char *what)
-{
-	struct conf_prefix p;
-
-	if (!conf_prefix_parse(&p, entry)) {
-		fprintf(stderr, "%s: %s: `%s' is not an address with a prefix length\n", prog_name, what, entry);
-		return false;
-	}
-	if (conf_prefix_list_add(list, &p) < 0) {
-		fprintf(stderr, "%s: %s: too many entries\n", prog_name, what);
-		return false;
-	}
-	return true;
-}
-
-bool parse_prefix_list(struct conf_prefix_list *list, const char *s, const char *what)
-{
-	return each_list_entry(s, what, list, prefix_entry);
-}
-
-static bool dns_entry(void *dns, const char *entry, const char *what)
-{
-	if (conf_dns_add(dns, entry) == 0)
-		return true;
-	fprintf(stderr, "%s: %s: `%s' is neither an IP address nor a search domain\n", prog_name, what, entry);
-	return false;
-}
-
-bool parse_dns_list(struct conf_dns *dns, const char *s, const char *what)
-{
-	return each_list_entry(s, what, dns, dns_entry);
-}
 
 /* The [Interface] keys and peers of c, replacing what the device has. */
 static int device_apply_conf(const char *iface, const struct conf *c)
@@ -212,113 +64,6 @@ static int device_apply_conf(const char *iface, const struct conf *c)
 		ret = device_set(dev);
 	device_free(dev);
 	return ret;
-}
-
-/* ---- the daemon ---- */
-
-/* WEFT_DAEMON, else weftd beside this program, else weftd from PATH. */
-static const char *daemon_path(char *buf, size_t size)
-{
-	const char *env = getenv("WEFT_DAEMON");
-
-	return env && *env ? env : program_beside_self(DAEMON_NAME, buf, size);
-}
-
-bool iface_wait(const char *iface, bool want_running)
-{
-	for (unsigned waited = 0; waited < DAEMON_WAIT_MS; waited += POLL_STEP_MS) {
-		bool running = uapi_has_device(iface);
-
-		if (running == want_running && (want_running || !link_exists(iface)))
-			return true;
-		sleep_ms(POLL_STEP_MS);
-	}
-	return false;
-}
-
-/* Runs the daemon for iface and waits until its socket answers. Its
- * output goes to our stderr, so stdout stays ours. */
-static int start_daemon(const char *iface, char *err, size_t errlen)
-{
-	char buf[PATH_MAX];
-	const char *bin = daemon_path(buf, sizeof(buf));
-	int status;
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		int e = errno;
-
-		snprintf(err, errlen, "cannot start %.256s: %s", bin, strerror(e));
-		return -e;
-	}
-	if (!pid) {
-		char *args[] = { (char *)bin, (char *)iface, NULL };
-
-		dup2(STDERR_FILENO, STDOUT_FILENO);
-		/* wireguard-go refuses to run beside the kernel module without
-		 * this; weftd ignores it. */
-		setenv("WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD", "1", 1);
-		execvp(bin, args);
-		fprintf(stderr, "%s: cannot run %s: %s\n", prog_name, bin, strerror(errno));
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			int e = errno;
-
-			snprintf(err, errlen, "waiting for %.256s: %s", bin, strerror(e));
-			return -e;
-		}
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		snprintf(err, errlen, "%.256s %s failed (%s %d)", bin, iface,
-			 WIFEXITED(status) ? "exit status" : "signal",
-			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-		return -ECHILD;
-	}
-	if (!iface_wait(iface, true)) {
-		snprintf(err, errlen, "%.256s started but its socket %s/%s%s does not answer", bin,
-			 UAPI_SOCK_DIR, iface, UAPI_SOCK_SUFFIX);
-		return -ETIMEDOUT;
-	}
-	return 0;
-}
-
-/* Stops iface the way wg-quick down does for a userspace device: delete the
- * link, and the daemon, seeing it go, exits and removes its socket. A
- * daemon whose link is not in this network namespace is told by removing
- * its socket instead (weftd and wireguard-go both watch it). */
-int iface_stop(const char *iface, char *err, size_t errlen)
-{
-	char sock[PATH_MAX];
-	struct nl_link link;
-	struct nl nl;
-	int ret;
-
-	if (nl_open(&nl) == 0) {
-		ret = nl_link_get(&nl, iface, &link);
-		if (!ret)
-			ret = nl_link_del(&nl, link.index);
-		nl_close(&nl);
-		if (ret < 0 && ret != -ENODEV) {
-			snprintf(err, errlen, "cannot delete the link: %s", strerror(-ret));
-			return ret;
-		}
-	}
-	if (iface_wait(iface, false))
-		return 0;
-	snprintf(sock, sizeof(sock), "%s/%s%s", UAPI_SOCK_DIR, iface, UAPI_SOCK_SUFFIX);
-	if (unlink(sock) < 0 && errno != ENOENT) {
-		snprintf(err, errlen, "cannot remove %s: %s", sock, strerror(errno));
-		return -errno;
-	}
-	if (!iface_wait(iface, false)) {
-		snprintf(err, errlen, "the daemon did not stop");
-		return -ETIMEDOUT;
-	}
-	return 0;
 }
 
 /* Addresses from the config on the link, and the link up (its MTU
@@ -378,8 +123,14 @@ static int interface_list(bool json)
 		bool exists = false;
 
 		iface_conf_path(path, sizeof(path), *n, &exists);
-		if (device_get(&dev, *n) < 0)
+		int r = device_get(&dev, *n);
+		if (r == -ENODEV)
 			continue; /* gone since it was listed */
+		if (r < 0) { /* a partial list is no success (as a non-root user: all of it) */
+			fprintf(stderr, "Unable to access interface %s: %s\n", *n, strerror(-r));
+			ret = 1;
+			continue;
+		}
 		if (dev->flags & DEV_HAS_PUBLIC_KEY)
 			key_to_base64(pub, dev->public_key);
 		if (json) {
@@ -397,20 +148,27 @@ static int interface_list(bool json)
 		device_free(dev);
 	}
 	device_list_free(names);
-	if (json)
-		ret = print_json(json_pack("{s:o}", "interfaces", arr));
+	if (json && print_json(json_pack("{s:o}", "interfaces", arr)))
+		ret = 1;
 	return fflush(stdout) ? 1 : ret;
 }
 
 /* --public-address (an IPv4 or IPv6 address, or a host name) and
  * --peer-dns fill the [Weft] settings that `peer add` puts in the configs
  * it prints, so no hand edit of the file is needed. */
+/* --public-address (an IPv4 or IPv6 address, or a host name; each
+ * replaces the one of its kind, "none" clears all three) and --peer-dns
+ * ("none" clears) set what `peer add` puts in the configs it prints, so no
+ * hand edit is needed. */
 static bool set_weft_options(struct conf_weft *weft, const char *const *public, int n_public,
 			     const char *peer_dns)
 {
 	for (int i = 0; i < n_public; i++) {
 		struct conf_addr a;
-		if (conf_addr_parse(&a, public[i])) {
+		if (!strcmp(public[i], "none")) {
+			weft->has_public_ipv4 = weft->has_public_ipv6 = false;
+			conf_weft_set_hostname(weft, NULL);
+		} else if (conf_addr_parse(&a, public[i])) {
 			bool v4 = a.family == AF_INET;
 			*(v4 ? &weft->public_ipv4 : &weft->public_ipv6) = a;
 			*(v4 ? &weft->has_public_ipv4 : &weft->has_public_ipv6) = true;
@@ -422,51 +180,97 @@ static bool set_weft_options(struct conf_weft *weft, const char *const *public, 
 	}
 	if (peer_dns) {
 		conf_dns_clear(&weft->peer_dns);
-		return parse_dns_list(&weft->peer_dns, peer_dns, "--peer-dns");
+		return !strcmp(peer_dns, "none") || parse_dns_list(&weft->peer_dns, peer_dns, "--peer-dns");
 	}
 	return true;
 }
 
+/* The options `interface add` and `interface set` share. */
+struct iface_opts {
+	struct conf_prefix_list addrs;
+	bool have_port, have_addrs, have_public_port;
+	uint32_t port, public_port;
+	const char *public[4], *peer_dns;
+	int n_public;
+};
+
+/* One option at argv[*i]: 1 taken, 0 unknown, -1 bad (reported). */
+static int take_iface_option(int argc, char *argv[], int *i, struct iface_opts *o, bool add)
+{
+	const char *value;
+
+	if (take_option(argc, argv, i, "--listen-port", &value)) {
+		if (!value)
+			return -1;
+		if (!conf_parse_uint(value, UINT16_MAX, &o->port)) {
+			fprintf(stderr, "%s: --listen-port: `%s' is not a port (0-65535)\n", prog_name, value);
+			return -1;
+		}
+		o->have_port = true;
+	} else if (add && take_option(argc, argv, i, "--address", &value)) {
+		if (!value || !parse_prefix_list(&o->addrs, value, "--address"))
+			return -1;
+		o->have_addrs = true;
+	} else if (take_option(argc, argv, i, "--public-address", &value)) {
+		if (!value)
+			return -1;
+		if (o->n_public == (int)(sizeof(o->public) / sizeof(o->public[0]))) {
+			fprintf(stderr, "%s: --public-address: at most one IPv4, one IPv6 and one host name\n", prog_name);
+			return -1;
+		}
+		o->public[o->n_public++] = value;
+	} else if (take_option(argc, argv, i, "--public-port", &value)) {
+		if (!value)
+			return -1;
+		if (strcmp(value, "none") && (!conf_parse_uint(value, UINT16_MAX, &o->public_port) || !o->public_port)) {
+			fprintf(stderr, "%s: --public-port: `%s' is not a port (1-65535) or none\n", prog_name, value);
+			return -1;
+		}
+		if (!strcmp(value, "none"))
+			o->public_port = 0;
+		o->have_public_port = true;
+	} else if (take_option(argc, argv, i, "--peer-dns", &value)) {
+		if (!value)
+			return -1;
+		o->peer_dns = value;
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+static bool apply_weft_options(struct conf_weft *w, const struct iface_opts *o)
+{
+	if (o->have_public_port) {
+		w->has_public_port = o->public_port != 0;
+		w->public_port = (uint16_t)o->public_port;
+	}
+	return set_weft_options(w, o->public, o->n_public, o->peer_dns);
+}
+
 static int interface_add(int argc, char *argv[])
 {
-	const char *iface = argv[1], *value;
-	struct conf_prefix_list addrs = { 0 };
+	const char *iface = argv[1];
+	struct iface_opts o;
 	char path[PATH_MAX], err[CONF_ERR_LEN] = "";
 	char pub[WEFT_KEY_B64_LEN + 1];
-	bool exists, started = false, have_port = false, have_addrs = false;
+	bool exists, started = false;
 	struct device *dev = NULL;
-	uint32_t port = 0;
-	struct conf c;
-	const char *public[4], *peer_dns = NULL;
-	int n_public = 0, lock = -1, ret = 1;
+	struct store st;
+	struct conf *c = &st.conf;
+	bool userspace = take_flag(&argc, argv, "--userspace");
+	enum backend made;
+	int ret = 1;
 
-	conf_init(&c);
+	memset(&o, 0, sizeof(o));
+	memset(&st, 0, sizeof(st));
+	st.lock = -1;
 	for (int i = 2; i < argc; i++) {
-		if (take_option(argc, argv, &i, "--listen-port", &value)) {
-			if (!value)
-				goto out;
-			if (!conf_parse_uint(value, UINT16_MAX, &port)) {
-				fprintf(stderr, "%s: --listen-port: `%s' is not a port (0-65535)\n", prog_name, value);
-				goto out;
-			}
-			have_port = true;
-		} else if (take_option(argc, argv, &i, "--address", &value)) {
-			if (!value || !parse_prefix_list(&addrs, value, "--address"))
-				goto out;
-			have_addrs = true;
-		} else if (take_option(argc, argv, &i, "--public-address", &value)) {
-			if (!value)
-				goto out;
-			if (n_public == (int)(sizeof(public) / sizeof(public[0]))) {
-				fprintf(stderr, "%s: --public-address: at most one IPv4, one IPv6 and one host name\n", prog_name);
-				goto out;
-			}
-			public[n_public++] = value;
-		} else if (take_option(argc, argv, &i, "--peer-dns", &value)) {
-			if (!value)
-				goto out;
-			peer_dns = value;
-		} else {
+		int r = take_iface_option(argc, argv, &i, &o, true);
+
+		if (r < 0)
+			goto out;
+		if (!r) {
 			fprintf(stderr, "%s: unknown option `%s'\n", prog_name, argv[i]);
 			command_usage(stderr, "interface");
 			goto out;
@@ -480,88 +284,177 @@ static int interface_add(int argc, char *argv[])
 		fprintf(stderr, "%s: %s: config path too long\n", prog_name, iface);
 		goto out;
 	}
-	lock = iface_conf_lock(path);
-	if (lock < 0) {
-		fprintf(stderr, "%s: %s: cannot lock the config directory: %s\n", prog_name, path, strerror(-lock));
-		goto out;
-	}
-	exists = file_exists(path);
-	if (exists && conf_load(&c, path, 0, err, sizeof(err)) < 0) {
+	/* the store takes the config directory's lock */
+	if (store_open(&st, path, STORE_LOCK | STORE_CREATE, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: %s\n", prog_name, err);
 		goto out;
 	}
-	c.has_interface = true;
-	if (!set_weft_options(&c.weft, public, n_public, peer_dns))
+	c->has_interface = true;
+	if (!apply_weft_options(&c->weft, &o))
 		goto out;
-	if (have_addrs) {
-		free(c.iface.addresses.v);
-		c.iface.addresses = addrs;
-		memset(&addrs, 0, sizeof(addrs));
+	if (o.have_addrs) {
+		free(c->iface.addresses.v);
+		c->iface.addresses = o.addrs;
+		memset(&o.addrs, 0, sizeof(o.addrs));
 	}
-	if (have_port) {
-		c.iface.has_listen_port = true;
-		c.iface.listen_port = (uint16_t)port;
+	if (o.have_port) {
+		c->iface.has_listen_port = true;
+		c->iface.listen_port = (uint16_t)o.port;
 	}
-	if (!c.iface.has_private_key) {
-		if (!generate_private_key(c.iface.private_key)) {
+	if (!c->iface.has_listen_port || !c->iface.listen_port) {
+		uint16_t picked;
+		if ((ret = listen_port_pick(&picked)) < 0) {
+			fprintf(stderr, "%s: %s: no free listen port from %u up: %s\n", prog_name, iface,
+				LISTEN_PORT_FIRST, strerror(-ret));
+			ret = 1;
+			goto out;
+		}
+		c->iface.has_listen_port = true;
+		c->iface.listen_port = picked;
+	} else if ((ret = listen_port_check(c->iface.listen_port)) < 0) {
+		fprintf(stderr, "%s: %s: listen port %u: %s\n", prog_name, iface, c->iface.listen_port, strerror(-ret));
+		ret = 1;
+		goto out;
+	}
+	ret = 1;
+	if (!c->iface.has_private_key) {
+		if (!generate_private_key(c->iface.private_key)) {
 			fprintf(stderr, "%s: getrandom: %s\n", prog_name, strerror(errno));
 			goto out;
 		}
-		c.iface.has_private_key = true;
+		c->iface.has_private_key = true;
 	}
 
-	if (start_daemon(iface, err, sizeof(err)) < 0) {
+	ret = backend_create(iface, userspace, false, &made, err, sizeof(err));
+	started = ret == 0 || link_exists(iface) || uapi_has_device(iface);
+	if (ret < 0) {
 		fprintf(stderr, "%s: %s: %s\n", prog_name, iface, err);
+		ret = 1;
 		goto out;
 	}
-	started = true;
-	ret = device_apply_conf(iface, &c);
+	ret = device_apply_conf(iface, c);
+	if (ret == -EADDRINUSE) { /* taken since we looked */
+		fprintf(stderr, "%s: %s: listen port %u: %s\n", prog_name, iface, c->iface.listen_port, strerror(-ret));
+		ret = 1;
+		goto out;
+	}
 	if (ret < 0) {
 		fprintf(stderr, "%s: %s: cannot configure the device: %s\n", prog_name, iface, strerror(-ret));
 		ret = 1;
 		goto out;
 	}
 	ret = 1;
-	/* A port the daemon chose goes into the config, so peers' Endpoints
-	 * and the next start keep it. */
 	if (device_get(&dev, iface) < 0) {
 		fprintf(stderr, "%s: %s: the device stopped answering\n", prog_name, iface);
 		goto out;
 	}
-	if (!c.iface.has_listen_port || !c.iface.listen_port) {
-		c.iface.has_listen_port = true;
-		c.iface.listen_port = dev->listen_port;
-	}
-	if (link_configure(iface, &c, err, sizeof(err)) < 0) {
+	if (link_configure(iface, c, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: %s: %s\n", prog_name, iface, err);
 		goto out;
 	}
-	if (conf_save(&c, path, CONF_WRITE_WEFT, err, sizeof(err)) < 0) {
+	if (store_save(&st, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: %s\n", prog_name, err);
 		goto out;
 	}
 	key_to_base64(pub, dev->public_key);
-	printf("interface: %s\n  public key: %s\n  listening port: %u\n", iface, pub, dev->listen_port);
-	for (uint32_t i = 0; i < c.iface.addresses.n; i++) {
+	printf("interface: %s\n  public key: %s\n  listening port: %u\n", iface, pub, c->iface.listen_port);
+	for (uint32_t i = 0; i < c->iface.addresses.n; i++) {
 		char s[CONF_PREFIX_STRLEN];
 
-		conf_prefix_format(s, &c.iface.addresses.v[i]);
+		conf_prefix_format(s, &c->iface.addresses.v[i]);
 		printf("%s%s", i ? ", " : "  address: ", s);
 	}
-	printf("%s  config: %s\n", c.iface.addresses.n ? "\n" : "", path);
+	printf("%s  config: %s\n", c->iface.addresses.n ? "\n" : "", path);
 	ret = fflush(stdout) ? 1 : 0;
 out:
 	if (ret && started) {
 		/* Nothing half-done: the device goes, the config was not touched. */
 		char err2[CONF_ERR_LEN];
-		if (iface_stop(iface, err2, sizeof(err2)) < 0)
+		if (daemon_stop(iface, err2, sizeof(err2)) < 0)
 			fprintf(stderr, "%s: %s: could not stop it again: %s\n", prog_name, iface, err2);
 	}
-	if (lock >= 0)
-		close(lock);
 	device_free(dev);
-	free(addrs.v);
-	conf_free(&c);
+	free(o.addrs.v);
+	store_close(&st);
+	return ret;
+}
+
+/* `interface set`: public address, peer DNS, public port and listen port
+ * in place. A new listen port goes to the running device first; if the
+ * files cannot be written it is put back. */
+static int interface_set(int argc, char *argv[])
+{
+	const char *iface = argv[1];
+	char path[PATH_MAX], err[CONF_ERR_LEN] = "";
+	struct device *change = NULL;
+	struct iface_opts o;
+	bool exists, port_changed = false;
+	uint16_t old_port = 0;
+	struct store st;
+	int ret = 1, r;
+
+	memset(&o, 0, sizeof(o));
+	memset(&st, 0, sizeof(st));
+	st.lock = -1;
+	for (int i = 2; i < argc; i++) {
+		r = take_iface_option(argc, argv, &i, &o, false);
+		if (r < 0)
+			goto out;
+		if (!r) {
+			fprintf(stderr, "%s: unknown option `%s'\n", prog_name, argv[i]);
+			command_usage(stderr, "interface");
+			goto out;
+		}
+	}
+	if (!o.have_port && !o.have_public_port && !o.n_public && !o.peer_dns) {
+		fprintf(stderr, "%s: interface set: nothing to change\n", prog_name);
+		command_usage(stderr, "interface");
+		goto out;
+	}
+	if (!iface_conf_path(path, sizeof(path), iface, &exists) || !exists) {
+		fprintf(stderr, "%s: %s: no config file %s\n", prog_name, iface, path);
+		goto out;
+	}
+	if (store_open(&st, path, STORE_LOCK, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", prog_name, err);
+		goto out;
+	}
+	if (!apply_weft_options(&st.conf.weft, &o))
+		goto out;
+	if (o.have_port) {
+		old_port = st.conf.iface.listen_port;
+		st.conf.iface.has_listen_port = true;
+		st.conf.iface.listen_port = (uint16_t)o.port;
+		if (backend_of(iface) != BACKEND_NONE) {
+			change = device_new(iface);
+			if (!change) {
+				fprintf(stderr, "%s: out of memory\n", prog_name);
+				goto out;
+			}
+			change->flags = DEV_HAS_LISTEN_PORT;
+			change->listen_port = (uint16_t)o.port;
+			r = device_set(change);
+			if (r < 0) {
+				fprintf(stderr, "%s: %s: the running device refused port %u: %s\n", prog_name, iface,
+					(unsigned)o.port, strerror(-r));
+				goto out;
+			}
+			port_changed = true;
+		}
+	}
+	if (store_save(&st, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", prog_name, err);
+		if (port_changed) {
+			change->listen_port = old_port;
+			device_set(change);
+		}
+		goto out;
+	}
+	ret = 0;
+out:
+	device_free(change);
+	free(o.addrs.v);
+	store_close(&st);
 	return ret;
 }
 
@@ -569,11 +462,12 @@ static int interface_remove(const char *iface)
 {
 	char err[CONF_ERR_LEN] = "";
 
-	if (!uapi_has_device(iface) && !link_exists(iface)) {
-		fprintf(stderr, "%s: %s: no such interface\n", prog_name, iface);
+	if (backend_of(iface) == BACKEND_NONE) {
+		fprintf(stderr, "%s: %s: %s\n", prog_name, iface,
+			link_exists(iface) ? "not a WireGuard interface" : "no such interface");
 		return 1;
 	}
-	if (iface_stop(iface, err, sizeof(err)) < 0) {
+	if (daemon_stop(iface, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: %s: %s\n", prog_name, iface, err);
 		return 1;
 	}
@@ -597,8 +491,14 @@ int cmd_interface(int argc, char *argv[])
 		fprintf(stderr, "%s: `%s' is not a valid interface name\n", prog_name, argv[2]);
 		return 1;
 	}
+	if ((!strcmp(sub, "add") || !strcmp(sub, "remove")) && geteuid() != 0) {
+		fprintf(stderr, "%s: interface %s must be run as root\n", prog_name, sub);
+		return 1;
+	}
 	if (!strcmp(sub, "add"))
 		return interface_add(argc - 1, argv + 1);
+	if (!strcmp(sub, "set"))
+		return interface_set(argc - 1, argv + 1);
 	if (!strcmp(sub, "remove") && argc == 3)
 		return interface_remove(argv[2]);
 usage:

@@ -1,7 +1,6 @@
 /* cmd_keys.c: `genkey`, `genpsk` and `pubkey`, exactly as wg(8) has them:
  * keys travel on stdin and stdout in base64, never on the command line, and
- * writing a fresh key into a file others can read earns wg's warning. Also
- * the key generator of `interface add` and `peer add`. */
+ * writing a fresh key into a file others can read earns wg's warning. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,7 +9,9 @@
 
 #include "commands.h"
 #include "crypto/crypto.h"
+#include "keygen.h"
 #include "util/random.h"
+#include "usage.h"
 #include "util/encoding.h"
 #include "util/fd_io.h"
 
@@ -28,14 +29,6 @@ static bool put_key(const uint8_t key[X25519_KEY_LEN])
 		perror("write");
 	memzero(line, sizeof(line));
 	return ok;
-}
-
-bool generate_private_key(uint8_t key[X25519_KEY_LEN])
-{
-	if (!random_fill(key, X25519_KEY_LEN))
-		return false;
-	x25519_generate_private(key, key);
-	return true;
 }
 
 /* genkey: a clamped X25519 private key; genpsk: 32 random bytes. */

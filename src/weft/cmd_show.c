@@ -26,6 +26,9 @@
 
 #include "commands.h"
 #include "device.h"
+#include "json_out.h"
+#include "options.h"
+#include "usage.h"
 #include "util/encoding.h"
 
 /* The escape sequences wg uses, in the places it uses them, so that coloured

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
 #include "hooks.h"
+#include "usage.h"
 
 #define TOOL_PATH_MAX 4096
 #define NAME_MAX_LEN 64

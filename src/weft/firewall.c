@@ -12,8 +12,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "commands.h"
 #include "hooks.h"
+#include "usage.h"
 
 #define TOOL_PATH_MAX 4096
 #define NFT_TABLE_PREFIX "wg-quick-"

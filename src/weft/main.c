@@ -1,12 +1,12 @@
 /* main.c: the `weft` command line - a git-style table of subcommands, each
  * in its own cmd_*.c file, plus `weft help [CMD]` and `weft --version`.
  * With no arguments weft does what wg does: `show`. */
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
 #include "crypto/crypto.h"
+#include "usage.h"
 
 #ifndef WEFT_VERSION
 #define WEFT_VERSION "0.1.0"
@@ -16,7 +16,8 @@
 	"An argument with a '/' or ending in .conf is the config file; otherwise <interface>.conf is\n" \
 	"looked for in /etc/weft, then /etc/wireguard ($WEFT_CONFIG_DIR instead, when set). The file's\n" \
 	"Address, DNS, MTU, Table, PreUp/PostUp/PreDown/PostDown and SaveConfig work as in wg-quick(8);\n" \
-	"weftd runs the device (WG_QUICK_USERSPACE_IMPLEMENTATION overrides it). See docs/weft-quick.md.\n"
+	"the kernel's WireGuard runs the device when the module is there, else weftd\n" \
+	"(WG_QUICK_USERSPACE_IMPLEMENTATION names another program and forces it). See weft(8).\n"
 
 #define SHOW_FIELDS "public-key | private-key | listen-port | fwmark | peers | preshared-keys | " \
 	"endpoints | allowed-ips | latest-handshakes | transfer | persistent-keepalive | dump"
@@ -63,7 +64,7 @@ static const struct command commands[] = {
 	  "Reads a private key from stdin and writes a public key to stdout", NULL },
 	{ "up", cmd_quick, "wg-quick-compatible", "[--userspace] { <config file> | <interface> }",
 	  "Brings up an interface from its config file, as wg-quick up does",
-	  QUICK_DETAILS "--userspace uses weftd even when the WireGuard kernel module is there.\n" },
+	  QUICK_DETAILS "--userspace uses the userspace daemon even when the kernel module is there.\n" },
 	{ "down", cmd_quick, "wg-quick-compatible", "{ <config file> | <interface> }",
 	  "Takes down an interface brought up from its config file, as wg-quick down does",
 	  QUICK_DETAILS },
@@ -72,29 +73,68 @@ static const struct command commands[] = {
 	{ "strip", cmd_quick, "wg-quick-compatible", "{ <config file> | <interface> }",
 	  "Prints a config file in the wg setconf form, without wg-quick keys and [Weft]", QUICK_DETAILS },
 	{ "interface", cmd_interface, "Interfaces and peers",
-	  "{ list [--json] | add <interface> [--listen-port <port>] [--address <cidr>[,<cidr>...]]\n"
-	  "  [--public-address <ip-or-hostname>]... [--peer-dns <dns>[,<dns>...]] | remove <interface> }",
-	  "Lists, starts or stops userspace WireGuard devices",
-	  "add starts weftd (WEFT_DAEMON overrides it) with a new private key, or the config file's,\n"
+	  "{ list [--json] | add <interface> [--userspace] [--listen-port <port>] [--address <cidr>[,<cidr>...]]\n"
+	  "  [--public-address <ip-or-hostname>]... [--public-port <port>] [--peer-dns <dns>[,<dns>...]] |\n"
+	  "  set <interface> [--listen-port <port>] [--public-address <ip-or-hostname>|none]...\n"
+	  "  [--public-port <port>|none] [--peer-dns <dns>[,<dns>...]|none] | remove <interface> }",
+	  "Lists, creates, changes or removes WireGuard interfaces",
+	  "add creates a kernel WireGuard interface when the module is there, else starts weftd\n"
+	  "(--userspace or WG_QUICK_USERSPACE_IMPLEMENTATION force the daemon; WEFT_DAEMON names it),\n"
+	  "with a new private key, or the config file's,\n"
 	  "adds the addresses and brings the link up; the key, port and addresses are kept in\n"
-	  "/etc/weft/<interface>.conf (or /etc/wireguard/..., or $WEFT_CONFIG_DIR), created 0600.\n"
-	  "--public-address (an IPv4, an IPv6 address or a host name; may repeat) and --peer-dns\n"
-	  "go to its [Weft] section: the Endpoint and DNS that `weft peer add` hands to peers.\n"
+	  "/etc/weft/<interface>.conf (or /etc/wireguard/..., or $WEFT_CONFIG_DIR), created 0600, a\n"
+	  "plain wg-quick file. --public-address (an IPv4, an IPv6 address or a host name; may repeat),\n"
+	  "--public-port and --peer-dns are weft's own settings, kept beside it in <interface>.weft:\n"
+	  "the Endpoint and DNS that `weft peer add' hands to peers.\n"
+	  "set changes those settings, and the listen port (the running device follows), in place.\n"
 	  "remove deletes the link, which ends the daemon; the config file stays.\n"
-	  "See docs/weft-peer.md.\n" },
+	  "See weft(8).\n" },
 	{ "peer", cmd_peer, "Interfaces and peers",
-	  "{ add <interface> [--public-key <base64 public key> | --generate-key] [--name <name>] "
-	  "[--endpoint-type ipv4|ipv6|domain|any] [--allowed-ips <cidr>,...] [--dns <ip|domain>,...|none] "
-	  "[--keepalive <seconds>|off] [--qr] [--qr-png <file>] | remove <interface> <name|public key> | "
-	  "list <interface> [--json] | config <interface> <name|public key> [the add options that shape the config] }",
-	  "Adds, removes and lists peers; prints the config a peer imports",
-	  "add gives the peer the lowest free address of each Address prefix of the interface, adds\n"
-	  "it to the config file and the running device, and prints the config the peer imports\n"
-	  "(--qr: as a QR code instead; --qr-png: also into a 0600 PNG file). Without --public-key weft\n"
-	  "generates the key pair and keeps the private key in <interface>.peers/ beside the config,\n"
-	  "so `peer config' can print it again. The Endpoint comes from PublicIPv4, PublicIPv6 or\n"
-	  "Hostname and PublicPort or ListenPort in the config's [Weft] section (any: the first set).\n"
-	  "See docs/weft-peer.md.\n" },
+	  "{ add <interface> [--public-key <base64 public key> | --generate-key] [--name <name>] [--no-psk]\n"
+	  "  [--expires <date>|<duration>] [--endpoint-type ipv4|ipv6|domain|any] [--allowed-ips <cidr>,...]\n"
+	  "  [--dns <ip|domain>,...|none] [--keepalive <seconds>|off] [--qr] [--qr-png <file>] |\n"
+	  "  remove <interface> <name|public key> | list <interface> [--json] |\n"
+	  "  config <interface> <name|public key> [--qr] [--qr-png <file>] [the add options that shape the config] |\n"
+	  "  set <interface> <name|public key> [--endpoint-type <type>] [--allowed-ips <cidr>,...|default]\n"
+	  "  [--dns <ip|domain>,...|none|default] [--keepalive <seconds>|off|default] [--expires <date>|<duration>|never] |\n"
+	  "  rename <interface> <name|public key> <new name> | disable <interface> <name|public key> |\n"
+	  "  enable <interface> <name|public key> | expire <interface> }",
+	  "Adds, changes, disables and removes peers; prints the config a peer imports",
+	  "add gives the peer the lowest free address of each Address prefix of the interface and a\n"
+	  "preshared key (--no-psk: none), adds it to the config file and the running device, and\n"
+	  "prints the config the peer imports (--qr: as a QR code under a line with its name and\n"
+	  "addresses; --qr-png: also into a 0600 PNG file). Without --public-key weft generates the key\n"
+	  "pair and keeps the private key in <interface>.peers/ beside the config. Every option given\n"
+	  "is remembered in <interface>.weft, so `peer config' prints the same config again; set\n"
+	  "changes them (default: back to the interface's setting). Names: 1-64 of letters, digits\n"
+	  "and -_.@. --expires takes a UTC date (2027-01-31, 2027-01-31T12:00:00Z) or a duration\n"
+	  "(90d, 12h, 30m, 2w); expire disables every peer past its time. disable takes a peer off\n"
+	  "the device and out of the config file, keeping its addresses reserved; enable puts it back.\n"
+	  "See weft(8).\n" },
+	{ "export", cmd_export, "Interfaces and peers", "<interface> [<file>|-]",
+	  "Writes an interface and its peers, keys included, as one JSON document",
+	  "The file is created 0600 (never through a symlink); without one, or with -, the document\n"
+	  "goes to stdout. It holds private and preshared keys: keep it as safe as the config.\n" },
+	{ "import", cmd_import, "Interfaces and peers", "<file>|- [--name <interface>]",
+	  "Creates an interface's config, records and peer keys from an `export' document",
+	  "Refuses to replace an existing config. `weft up' or `weft interface add' then starts it with\n"
+	  "the same keys, port, addresses and peers (wg showconf and peer list as on the old machine).\n" },
+	{ "serve", cmd_serve, "Unprivileged server",
+	  "[-f <config file>] [--stack kernel|lwip|auto]",
+	  "Runs a WireGuard exit server as any user: peers reach what this machine reaches",
+	  "No root, no capabilities and no TUN device on this machine: WireGuard runs on an\n"
+	  "ordinary UDP socket. Settings come from the config file or WEFT_* variables; keys\n"
+	  "never from the command line. See weft(8).\n" },
+	{ "configure", cmd_configure, "Unprivileged server",
+	  "--endpoint <host>:<port> --routes <cidr>[,<cidr>...] [--name <interface>] [--address <cidr>,...]\n"
+	  "  [--allow <cidr>,...] [--deny <cidr>,...] [--server-loopback] [--server-config <file>]\n"
+	  "  [--client-config <file>] [--force]",
+	  "Writes this machine's config and a `weft serve' server's config, and prints the server's command",
+	  "Makes both key pairs. The client config (interface --name, default wg-serve, in /etc/weft or\n"
+	  "$WEFT_CONFIG_DIR unless --client-config) routes --routes through the server at --endpoint;\n"
+	  "`weft up NAME', wg-quick and the WireGuard apps load it. The server config (--server-config,\n"
+	  "default ./weft-serve.conf, 0600) is for `weft serve -f' on the server: copy it there.\n"
+	  "--server-loopback lets 240.0.0.0/4 reach the server's own 127.0.0.0/8. See weft(8).\n" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -115,35 +155,6 @@ void command_usage(FILE *f, const char *name)
 
 	if (c)
 		fprintf(f, "Usage: %s %s%s%s\n", prog_name, c->name, *c->args ? " " : "", c->args);
-}
-
-bool take_flag(int *argc, char *argv[], const char *flag)
-{
-	bool found = false;
-	int out = 0;
-
-	for (int i = 0; i < *argc; i++) {
-		if (!strcmp(argv[i], flag))
-			found = true;
-		else
-			argv[out++] = argv[i];
-	}
-	argv[out] = NULL;
-	*argc = out;
-	return found;
-}
-
-int print_json(json_t *root)
-{
-	int ret = 0;
-
-	if (!root || json_dumpf(root, stdout, JSON_INDENT(2)) < 0) {
-		fprintf(stderr, "%s: cannot write JSON\n", prog_name);
-		ret = 1;
-	} else
-		printf("\n");
-	json_decref(root);
-	return ret;
 }
 
 static void usage(FILE *f)

@@ -17,53 +17,69 @@
 #define ALL_IPV6 "::/0"
 #define INTERFACE_HEADER "[Interface]\n"
 
-bool peer_endpoint_type_parse(const char *s, enum peer_endpoint_type *out)
-{
-	static const struct { const char *name; enum peer_endpoint_type type; } types[] = {
-		{ "any", PEER_ENDPOINT_ANY },
-		{ "ipv4", PEER_ENDPOINT_IPV4 },
-		{ "ipv6", PEER_ENDPOINT_IPV6 },
-		{ "domain", PEER_ENDPOINT_DOMAIN },
-	};
-
-	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-		if (!strcmp(s, types[i].name)) {
-			*out = types[i].type;
-			return true;
-		}
-	}
-	return false;
-}
-
 /* The host part of the Endpoint: 0 and *host (a static or the config's
  * string), or -ENOENT with a message naming what to set. */
-static int endpoint_host(const struct conf_weft *w, enum peer_endpoint_type type,
+static int endpoint_host(const struct conf_weft *w, uint8_t type,
 			 char buf[CONF_ADDR_STRLEN], const char **host, char *err, size_t errlen)
 {
-	bool any = type == PEER_ENDPOINT_ANY;
+	bool any = type == WEFT_ENDPOINT_ANY;
 
-	if ((type == PEER_ENDPOINT_IPV4 || any) && w->has_public_ipv4) {
+	if ((type == WEFT_ENDPOINT_IPV4 || any) && w->has_public_ipv4) {
 		conf_addr_format(buf, &w->public_ipv4);
 		*host = buf;
 		return 0;
 	}
-	if ((type == PEER_ENDPOINT_IPV6 || any) && w->has_public_ipv6) {
+	if ((type == WEFT_ENDPOINT_IPV6 || any) && w->has_public_ipv6) {
 		conf_addr_format(buf, &w->public_ipv6);
 		*host = buf;
 		return 0;
 	}
-	if ((type == PEER_ENDPOINT_DOMAIN || any) && w->hostname) {
+	if ((type == WEFT_ENDPOINT_DOMAIN || any) && w->hostname) {
 		*host = w->hostname;
 		return 0;
 	}
-	snprintf(err, errlen, "no %s for the peer's Endpoint: set %s in the [Weft] section",
-		 type == PEER_ENDPOINT_IPV4 ? "public IPv4 address" :
-		 type == PEER_ENDPOINT_IPV6 ? "public IPv6 address" :
-		 type == PEER_ENDPOINT_DOMAIN ? "host name" : "public address",
-		 type == PEER_ENDPOINT_IPV4 ? "PublicIPv4" :
-		 type == PEER_ENDPOINT_IPV6 ? "PublicIPv6" :
-		 type == PEER_ENDPOINT_DOMAIN ? "Hostname" : "PublicIPv4, PublicIPv6 or Hostname");
+	snprintf(err, errlen, "no %s for the peer's Endpoint: set one with `weft interface set IFACE "
+		 "--public-address %s'",
+		 type == WEFT_ENDPOINT_IPV4 ? "public IPv4 address" :
+		 type == WEFT_ENDPOINT_IPV6 ? "public IPv6 address" :
+		 type == WEFT_ENDPOINT_DOMAIN ? "host name" : "public address",
+		 type == WEFT_ENDPOINT_IPV4 ? "IPV4" : type == WEFT_ENDPOINT_IPV6 ? "IPV6" :
+		 type == WEFT_ENDPOINT_DOMAIN ? "HOSTNAME" : "ADDRESS");
 	return -ENOENT;
+}
+
+bool peer_config_has_host(const struct conf *server, uint8_t type)
+{
+	char buf[CONF_ADDR_STRLEN], err[CONF_ERR_LEN];
+	const char *host;
+
+	return endpoint_host(&server->weft, type, buf, &host, err, sizeof(err)) == 0;
+}
+
+/* A config with no Endpoint says so where the line would be, so whoever
+ * imports it knows what to fill in. */
+static int add_missing_endpoint(char **text, size_t *len, uint16_t port)
+{
+	char line[256], *out;
+	size_t n;
+
+	if (port)
+		n = (size_t)snprintf(line, sizeof(line),
+				     "# Endpoint = (missing: the server's public address was not known;\n"
+				     "#             put ADDRESS:%u here and remove the '#')\n", port);
+	else
+		n = (size_t)snprintf(line, sizeof(line),
+				     "# Endpoint = (missing: the server's public address and port were not known;\n"
+				     "#             put ADDRESS:PORT here and remove the '#')\n");
+	out = malloc(*len + n + 1);
+	if (!out)
+		return -ENOMEM;
+	memcpy(out, *text, *len);
+	memcpy(out + *len, line, n + 1);
+	conf_text_free(*text, *len);
+	*text = out;
+	*len += n;
+	return 0;
 }
 
 static int copy_dns(struct conf_dns *to, const struct conf_dns *from)
@@ -131,14 +147,16 @@ int peer_config_render(const struct conf *server, const uint8_t server_public[CO
 	*text = NULL;
 	*len = 0;
 	ret = endpoint_host(w, opts->endpoint_type, hostbuf, &host, err, errlen);
-	if (ret < 0)
-		return ret;
+	if (ret == -ENOENT) {
+		host = opts->fallback_host; /* NULL: no Endpoint, a comment instead */
+		ret = 0;
+	}
 	port = w->has_public_port ? w->public_port :
 	       server->iface.has_listen_port && server->iface.listen_port ? server->iface.listen_port :
 	       opts->running_port;
-	if (!port) {
+	if (!port && host) {
 		snprintf(err, errlen, "no port for the peer's Endpoint: set ListenPort in [Interface] "
-			 "(or PublicPort in [Weft])");
+			 "(or `weft interface set IFACE --public-port PORT')");
 		return -EINVAL;
 	}
 	if (!addresses->n) {
@@ -166,14 +184,20 @@ int peer_config_render(const struct conf *server, const uint8_t server_public[CO
 			ret = add_default_routes(&peer->allowed_ips);
 		}
 	}
-	if (!ret)
+	if (!ret && host)
 		ret = conf_peer_set_endpoint(peer, host, port);
+	if (!ret && opts->preshared_key) {
+		peer->has_preshared_key = true;
+		memcpy(peer->preshared_key, opts->preshared_key, CONF_KEY_LEN);
+	}
 	if (!ret && opts->keepalive) {
 		peer->has_persistent_keepalive = true;
 		peer->persistent_keepalive = opts->keepalive;
 	}
 	if (!ret)
 		ret = conf_write(&pc, 0, text, len);
+	if (!ret && !host)
+		ret = add_missing_endpoint(text, len, port); /* [Peer] is the last section */
 	if (!ret && !peer_private)
 		ret = add_placeholder(text, len, peer_public);
 	conf_free(&pc);

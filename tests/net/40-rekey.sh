@@ -16,6 +16,7 @@
 #
 # The three legs run at the same time, so the test takes 130 s in all.
 # REKEY_SECONDS and REKEY_MAX_LOST change the length and the tolerance.
+# tests/run: mostly waits (runs beside the other suites)
 . "$(dirname "$0")/lib.sh"
 TEST_NAME=rekey
 require_weftd

@@ -222,8 +222,8 @@ if nsrun "$S" "$WEFT" interface add "$NEW" --address 10.71.0.1/24 --public-addre
 	"$WEFT" peer add "$NEW" --endpoint-type domain >"$TMP/new.conf" 2>>"$TMP/new.err" &&
 	grep -q '^Endpoint = vpn.example.org:' "$TMP/new.conf" && grep -q '^DNS = 10.71.0.1, lan$' "$TMP/new.conf" &&
 	grep -q '^Address = 10.71.0.2/32$' "$TMP/new.conf" &&
-	grep -q '^PublicIPv4 = 192.168.71.1$' "$WEFT_CONFIG_DIR/$NEW.conf" &&
-	grep -q '^Hostname = vpn.example.org$' "$WEFT_CONFIG_DIR/$NEW.conf"; then
+	grep -q '^PublicIPv4 = 192.168.71.1$' "$WEFT_CONFIG_DIR/$NEW.weft" && ! grep -q '^\[Weft\]' "$WEFT_CONFIG_DIR/$NEW.conf" &&
+	grep -q '^Hostname = vpn.example.org$' "$WEFT_CONFIG_DIR/$NEW.weft"; then
 	pass interface-add-weft-flags
 else
 	fail interface-add-weft-flags "$(cat "$TMP/new.err" "$TMP/new.conf")"

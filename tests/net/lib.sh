@@ -15,6 +15,8 @@ WEFT_TMP=$(mktemp -d /tmp/weft-net.XXXXXX) || exit 1
 
 pass() { echo "PASS: $TEST_NAME/$1"; }
 fail() { echo "FAIL: $TEST_NAME/$1: ${2:-}"; FAILED=1; }
+# skip NAME REASON: this part cannot run here; counted apart, never as a pass
+skip() { echo "SKIP: $TEST_NAME/$1: ${2:-no reason given}"; }
 # check NAME COMMAND...: PASS if the command succeeds
 check() { local n=$1; shift; if "$@"; then pass "$n"; else fail "$n" "'$*' failed"; fi; }
 

@@ -1,34 +1,60 @@
 /* test.h: the unit-test harness. Each test binary runs its cases and prints
- * one line per case, "PASS: suite/case" or "FAIL: suite/case: why", which
- * tests/run counts. CHECK records a failure and keeps the case going, so one
- * run shows every broken assertion. */
+ * one line per case, "PASS: suite/case", "FAIL: suite/case: why" or
+ * "SKIP: suite/case: reason", which tests/run counts. CHECK records a failure
+ * and keeps the case going, so one run shows every broken assertion. A case
+ * that made no check at all fails: it proved nothing. A case that cannot run
+ * here calls SKIP("reason") and returns; it is counted apart, never as a pass. */
 #ifndef WEFT_TEST_H
 #define WEFT_TEST_H
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static int test_failures_in_case;
+static unsigned long test_checks_in_case;
 static int test_failed_cases;
+static char test_skip_reason[256];
 static const char *test_suite_name = "unit";
 
-#define CHECK(cond) do { if (!(cond)) { \
+/* Marks the running case as skipped with a printf-style reason. A macro so
+ * that it can return from the case; call it from the case function itself. */
+#define SKIP(...) do { test_skip(__VA_ARGS__); return; } while (0)
+
+__attribute__((format(printf, 1, 2), unused))
+static void test_skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(test_skip_reason, sizeof(test_skip_reason), fmt, ap);
+	va_end(ap);
+	if (!test_skip_reason[0])
+		snprintf(test_skip_reason, sizeof(test_skip_reason), "no reason given");
+}
+
+#define CHECK(cond) do { test_checks_in_case++; if (!(cond)) { \
 	test_failures_in_case++; \
 	fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); } } while (0)
 
-#define CHECK_EQ(a, b) do { long long _a = (long long)(a), _b = (long long)(b); if (_a != _b) { \
+#define CHECK_EQ(a, b) do { test_checks_in_case++; long long _a = (long long)(a), _b = (long long)(b); if (_a != _b) { \
 	test_failures_in_case++; \
 	fprintf(stderr, "  %s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, #a, #b, _a, _b); } } while (0)
 
-#define CHECK_MEM(a, b, n) do { if (memcmp((a), (b), (n))) { \
+#define CHECK_MEM(a, b, n) do { test_checks_in_case++; if (memcmp((a), (b), (n))) { \
 	test_failures_in_case++; \
 	fprintf(stderr, "  %s:%d: memcmp(%s, %s, %s) differs\n", __FILE__, __LINE__, #a, #b, #n); } } while (0)
 
-#define RUN(fn) do { test_failures_in_case = 0; fn(); \
+#define RUN(fn) do { test_failures_in_case = 0; test_checks_in_case = 0; \
+	test_skip_reason[0] = 0; fn(); \
 	if (test_failures_in_case) { test_failed_cases++; \
 		printf("FAIL: %s/%s: %d check(s) failed\n", test_suite_name, #fn, test_failures_in_case); \
+	} else if (test_skip_reason[0]) { \
+		printf("SKIP: %s/%s: %s\n", test_suite_name, #fn, test_skip_reason); \
+	} else if (!test_checks_in_case) { test_failed_cases++; \
+		printf("FAIL: %s/%s: made no check\n", test_suite_name, #fn); \
 	} else { \
 		printf("PASS: %s/%s\n", test_suite_name, #fn); \
 	} \

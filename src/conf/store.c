@@ -1,0 +1,669 @@
+/* store.c: one interface's peer store, IFACE.conf + IFACE.weft (store.h):
+ * loading and reconciling the two files, the lock, peer changes that keep
+ * the two in step, and durable saving in a crash-safe order. */
+#include "conf/store.h"
+
+#include "conf/conf_internal.h"
+#include "crypto/crypto.h"
+#include "util/atomic_file.h"
+#include "util/encoding.h"
+#include "util/fd_io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DIR_MODE 0700
+#define FILE_MODE 0600
+
+/* Hash sets over the records and over IFACE.conf's peers; each is rebuilt
+ * whenever its array loses an element, and the second lazily. */
+struct index {
+	struct conf_keyset recs;
+	struct conf_keyset peers;
+	bool peers_valid;
+};
+
+static struct index *idx(struct store *s)
+{
+	return s->index;
+}
+
+bool store_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n >= 1 && n <= CONF_NAME_MAX && strspn(name, STORE_NAME_CHARS) == n;
+}
+
+int store_lock_dir(const char *conf_path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(conf_path, '/');
+	size_t len = slash ? (size_t)(slash - conf_path) : 0;
+	int fd;
+
+	if (len >= sizeof(dir))
+		return -ENAMETOOLONG;
+	if (slash && !len)
+		len = 1; /* "/x.conf" */
+	memcpy(dir, slash ? conf_path : ".", slash ? len : 1);
+	dir[slash ? len : 1] = '\0';
+	if (mkdir(dir, DIR_MODE) < 0 && errno != EEXIST)
+		return -errno;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			int ret = -errno;
+			close(fd);
+			return ret;
+		}
+	}
+	return fd;
+}
+
+/* conf_path with its ".conf" replaced by suffix. */
+static bool sibling(char out[PATH_MAX], const char *conf_path, const char *suffix)
+{
+	size_t len = strlen(conf_path), ext = strlen(STORE_CONF_SUFFIX);
+
+	if (len > ext && !strcmp(conf_path + len - ext, STORE_CONF_SUFFIX))
+		len -= ext;
+	return (size_t)snprintf(out, PATH_MAX, "%.*s%s", (int)len, conf_path, suffix) < PATH_MAX;
+}
+
+static int read_text(const char *path, char **text, size_t *len)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > CONF_MAX_FILE_SIZE) {
+		close(fd);
+		return -EINVAL;
+	}
+	ret = fd_read_all(fd, (size_t)st.st_size + 1, text, len);
+	close(fd);
+	return ret == -E2BIG ? -EINVAL : ret;
+}
+
+/* ---- indices ---- */
+
+static int index_records(struct store *s)
+{
+	struct index *ix = idx(s);
+	uint32_t dup;
+	int ret;
+
+	conf_keyset_free(&ix->recs);
+	ret = conf_keyset_init_stride(&ix->recs, sizeof(struct peer_record));
+	for (uint32_t i = 0; !ret && i < s->w.n; i++)
+		ret = conf_keyset_insert(&ix->recs, s->w.recs, i, &dup);
+	return ret;
+}
+
+static int index_peers(struct store *s)
+{
+	struct index *ix = idx(s);
+	uint32_t dup;
+	int ret;
+
+	if (ix->peers_valid)
+		return 0;
+	conf_keyset_free(&ix->peers);
+	ret = conf_keyset_init(&ix->peers);
+	for (uint32_t i = 0; !ret && i < s->conf.n_peers; i++)
+		ret = conf_keyset_insert(&ix->peers, s->conf.peers, i, &dup);
+	ix->peers_valid = !ret;
+	return ret;
+}
+
+static struct peer_record *find_record(struct store *s, const uint8_t key[CONF_KEY_LEN])
+{
+	uint32_t i;
+
+	return conf_keyset_find(&idx(s)->recs, s->w.recs, key, &i) ? &s->w.recs[i] : NULL;
+}
+
+struct conf_peer *store_conf_peer(struct store *s, const uint8_t key[CONF_KEY_LEN])
+{
+	uint32_t i;
+
+	if (index_peers(s))
+		return conf_peer_find(&s->conf, key); /* no memory for the index: slowly */
+	return conf_keyset_find(&idx(s)->peers, s->conf.peers, key, &i) ? &s->conf.peers[i] : NULL;
+}
+
+static int add_record(struct store *s, const uint8_t key[CONF_KEY_LEN], struct peer_record **rec)
+{
+	uint32_t dup;
+	int ret = weftfile_append(&s->w, key, rec);
+
+	if (!ret) {
+		ret = conf_keyset_insert(&idx(s)->recs, s->w.recs, s->w.n - 1, &dup);
+		if (ret) {
+			peer_record_free(&s->w.recs[--s->w.n]);
+			if (rec)
+				*rec = NULL;
+		}
+	}
+	return ret;
+}
+
+static int drop_record(struct store *s, struct peer_record *r)
+{
+	uint32_t i = (uint32_t)(r - s->w.recs);
+
+	peer_record_free(r);
+	memmove(&s->w.recs[i], &s->w.recs[i + 1], (size_t)(s->w.n - i - 1) * sizeof(*r));
+	s->w.n--;
+	memset(&s->w.recs[s->w.n], 0, sizeof(*r));
+	return index_records(s);
+}
+
+static void peer_drop(struct conf_peer *p)
+{
+	memzero(p->preshared_key, sizeof(p->preshared_key));
+	free(p->allowed_ips.v);
+	free(p->endpoint.host);
+	free(p->name);
+	memset(p, 0, sizeof(*p));
+}
+
+/* A record's held [Peer] emptied (back to just its key). */
+static void peer_drop_held(struct peer_record *r)
+{
+	peer_drop(&r->held);
+	memcpy(r->held.public_key, r->public_key, CONF_KEY_LEN);
+}
+
+/* ---- open ---- */
+
+static bool legacy_weft(const struct conf *c)
+{
+	const struct conf_weft *w = &c->weft;
+
+	if (w->has_public_ipv4 || w->has_public_ipv6 || w->hostname || w->has_public_port ||
+	    w->peer_dns.servers.n || w->peer_dns.search.n)
+		return true;
+	for (uint32_t i = 0; i < c->n_peers; i++)
+		if (c->peers[i].name)
+			return true;
+	return false;
+}
+
+/* The two files agree (see store.h); older [Weft] data moves to records. */
+static int reconcile(struct store *s, bool have_weft)
+{
+	int ret = index_records(s);
+
+	if (ret)
+		return ret;
+	if (!have_weft && legacy_weft(&s->conf)) {
+		s->w.settings = s->conf.weft; /* moved below */
+		memset(&s->conf.weft, 0, sizeof(s->conf.weft));
+		for (uint32_t i = 0; i < s->conf.n_peers; i++) {
+			struct conf_peer *p = &s->conf.peers[i];
+			struct peer_record *r;
+
+			if (!p->name)
+				continue;
+			ret = add_record(s, p->public_key, &r);
+			if (ret)
+				return ret;
+			r->name = p->name;
+			p->name = NULL;
+		}
+	}
+	for (uint32_t i = 0; i < s->conf.n_peers; i++) {
+		free(s->conf.peers[i].name);
+		s->conf.peers[i].name = NULL;
+	}
+	/* the settings live in conf.weft while open */
+	free(s->conf.weft.hostname);
+	conf_dns_clear(&s->conf.weft.peer_dns);
+	s->conf.weft = s->w.settings;
+	memset(&s->w.settings, 0, sizeof(s->w.settings));
+
+	ret = index_peers(s);
+	for (uint32_t i = 0; !ret && i < s->w.n;) {
+		struct peer_record *r = &s->w.recs[i];
+		bool in_conf = store_conf_peer(s, r->public_key) != NULL;
+
+		if (!in_conf && r->enabled) {
+			ret = drop_record(s, r);
+			continue;
+		}
+		if (in_conf && !r->enabled) {
+			peer_drop_held(r);
+			r->enabled = true;
+		}
+		i++;
+	}
+	return ret;
+}
+
+int store_open(struct store *s, const char *conf_path, unsigned flags, char *err, size_t errlen)
+{
+	bool have_weft = false;
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	s->lock = -1;
+	conf_init(&s->conf);
+	conf_init(&s->before);
+	weftfile_init(&s->w);
+	if (errlen)
+		err[0] = '\0';
+	s->index = calloc(1, sizeof(struct index));
+	if (!s->index) {
+		snprintf(err, errlen, "%s: out of memory", conf_path);
+		return -ENOMEM;
+	}
+	if ((size_t)snprintf(s->conf_path, sizeof(s->conf_path), "%s", conf_path) >= sizeof(s->conf_path) ||
+	    !sibling(s->weft_path, conf_path, STORE_WEFT_SUFFIX) ||
+	    !sibling(s->keys_dir, conf_path, STORE_KEYS_SUFFIX)) {
+		snprintf(err, errlen, "%.200s: path too long", conf_path);
+		return -ENAMETOOLONG;
+	}
+	if (flags & STORE_LOCK) {
+		s->lock = store_lock_dir(conf_path);
+		if (s->lock < 0) {
+			ret = s->lock;
+			snprintf(err, errlen, "%s: cannot lock its directory: %s", conf_path, strerror(-ret));
+			return ret;
+		}
+	}
+	ret = read_text(conf_path, &s->text, &s->text_len);
+	if (ret == -ENOENT && (flags & STORE_CREATE)) {
+		s->conf.has_interface = true;
+	} else if (ret < 0) {
+		if (ret == -EINVAL)
+			snprintf(err, errlen, "%s: not a regular file of at most %u bytes", conf_path,
+				 (unsigned)CONF_MAX_FILE_SIZE);
+		else
+			snprintf(err, errlen, "%s: cannot read: %s", conf_path, strerror(-ret));
+		return ret;
+	} else {
+		s->conf_exists = true;
+		ret = conf_parse(&s->conf, s->text, s->text_len, conf_path, 0, err, errlen);
+		if (!ret)
+			ret = conf_parse(&s->before, s->text, s->text_len, conf_path, 0, err, errlen);
+		if (ret)
+			return ret;
+	}
+	ret = read_text(s->weft_path, &s->weft_text, &s->weft_text_len);
+	if (ret == 0) {
+		have_weft = true;
+		ret = weftfile_parse(&s->w, s->weft_text, s->weft_text_len, s->weft_path, err, errlen);
+		if (ret)
+			return ret;
+	} else if (ret != -ENOENT) {
+		snprintf(err, errlen, "%s: cannot read: %s", s->weft_path, strerror(-ret));
+		return ret;
+	}
+	ret = reconcile(s, have_weft);
+	if (ret)
+		snprintf(err, errlen, "%s: %s", conf_path, strerror(-ret));
+	return ret;
+}
+
+void store_close(struct store *s)
+{
+	struct index *ix = s->index;
+
+	if (!ix) {
+		/* never opened (a zeroed struct's lock 0 is not ours) */
+		memset(s, 0, sizeof(*s));
+		s->lock = -1;
+		return;
+	}
+	{
+		conf_keyset_free(&ix->recs);
+		conf_keyset_free(&ix->peers);
+		free(ix);
+	}
+	conf_free(&s->conf);
+	conf_free(&s->before);
+	weftfile_free(&s->w);
+	conf_text_free(s->text, s->text_len);
+	conf_text_free(s->weft_text, s->weft_text_len);
+	if (s->lock >= 0)
+		close(s->lock);
+	memset(s, 0, sizeof(*s));
+	s->lock = -1;
+}
+
+int store_replace_conf(struct store *s, struct conf *c)
+{
+	struct conf_weft settings = s->conf.weft;
+
+	memset(&s->conf.weft, 0, sizeof(s->conf.weft));
+	conf_free(&s->conf);
+	s->conf = *c;
+	conf_init(c);
+	free(s->conf.weft.hostname);
+	conf_dns_clear(&s->conf.weft.peer_dns);
+	s->conf.weft = settings;
+	for (uint32_t i = 0; i < s->conf.n_peers; i++) {
+		free(s->conf.peers[i].name);
+		s->conf.peers[i].name = NULL;
+	}
+	idx(s)->peers_valid = false;
+	s->conf_first = true;
+	int ret = index_peers(s);
+	/* the same rules as for files read from disk */
+	for (uint32_t i = 0; !ret && i < s->w.n;) {
+		struct peer_record *r = &s->w.recs[i];
+		bool in_conf = store_conf_peer(s, r->public_key) != NULL;
+
+		if (!in_conf && r->enabled) {
+			ret = drop_record(s, r);
+			continue;
+		}
+		if (in_conf && !r->enabled) {
+			peer_drop_held(r);
+			r->enabled = true;
+		}
+		i++;
+	}
+	return ret;
+}
+
+/* ---- save ---- */
+
+static bool same(const char *a, size_t alen, const char *b, size_t blen)
+{
+	return a && alen == blen && memeq_ct(a, b, alen);
+}
+
+static int write_conf(struct store *s, char *err, size_t errlen)
+{
+	char *text = NULL;
+	size_t len = 0;
+	struct conf reread;
+	int ret;
+
+	ret = s->conf_exists ? conf_rewrite(s->text, s->text_len, &s->before, &s->conf, &text, &len)
+			     : conf_write(&s->conf, 0, &text, &len);
+	if (ret) {
+		snprintf(err, errlen, "%s: %s", s->conf_path,
+			 ret == -ENOMEM ? "out of memory" : "the configuration holds invalid values");
+		return ret;
+	}
+	if (s->conf_exists && same(s->text, s->text_len, text, len)) {
+		conf_text_free(text, len);
+		return 0;
+	}
+	/* what the file will say, so the next save in this process diffs
+	 * against it */
+	ret = conf_parse(&reread, text, len, s->conf_path, 0, err, errlen);
+	if (!ret) {
+		ret = atomic_file_write(s->conf_path, text, len, FILE_MODE);
+		if (ret) {
+			snprintf(err, errlen, "%s: cannot write: %s", s->conf_path, strerror(-ret));
+			conf_free(&reread);
+		}
+	}
+	if (ret) {
+		conf_text_free(text, len);
+		return ret;
+	}
+	conf_free(&s->before);
+	s->before = reread;
+	conf_text_free(s->text, s->text_len);
+	s->text = text;
+	s->text_len = len;
+	s->conf_exists = true;
+	return 0;
+}
+
+static int write_weft(struct store *s, char *err, size_t errlen)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int ret;
+
+	s->w.settings = s->conf.weft; /* borrowed for the writer */
+	ret = weftfile_write(&s->w, &text, &len);
+	memset(&s->w.settings, 0, sizeof(s->w.settings));
+	if (ret) {
+		snprintf(err, errlen, "%s: out of memory", s->weft_path);
+		return ret;
+	}
+	if (same(s->weft_text, s->weft_text_len, text, len)) {
+		conf_text_free(text, len);
+		return 0;
+	}
+	ret = atomic_file_write(s->weft_path, text, len, FILE_MODE);
+	if (ret) {
+		snprintf(err, errlen, "%s: cannot write: %s", s->weft_path, strerror(-ret));
+		conf_text_free(text, len);
+		return ret;
+	}
+	conf_text_free(s->weft_text, s->weft_text_len);
+	s->weft_text = text;
+	s->weft_text_len = len;
+	return 0;
+}
+
+int store_save(struct store *s, char *err, size_t errlen)
+{
+	int ret;
+
+	if (errlen)
+		err[0] = '\0';
+	/* Removing or enabling a peer: IFACE.conf first (a crash between
+	 * leaves an enabled record without its peer, which is forgotten, or a
+	 * peer in IFACE.conf, which is enabled). Adding or disabling: IFACE.weft
+	 * first (the record alone is forgotten; the peer stays enabled). */
+	if (s->conf_first) {
+		ret = write_conf(s, err, errlen);
+		if (!ret)
+			ret = write_weft(s, err, errlen);
+	} else {
+		ret = write_weft(s, err, errlen);
+		if (!ret)
+			ret = write_conf(s, err, errlen);
+	}
+	if (!ret)
+		s->conf_first = false;
+	return ret;
+}
+
+/* ---- peers ---- */
+
+struct peer_record *store_record(struct store *s, const uint8_t key[CONF_KEY_LEN])
+{
+	struct peer_record *r = find_record(s, key);
+
+	if (!r && store_conf_peer(s, key) && add_record(s, key, &r))
+		return NULL;
+	return r;
+}
+
+struct peer_record *store_record_by_name(struct store *s, const char *name)
+{
+	for (uint32_t i = 0; i < s->w.n; i++)
+		if (s->w.recs[i].name && !strcmp(s->w.recs[i].name, name))
+			return &s->w.recs[i];
+	return NULL;
+}
+
+int store_lookup(struct store *s, const char *which, uint8_t key[CONF_KEY_LEN])
+{
+	struct peer_record *r = store_record_by_name(s, which);
+
+	if (r) {
+		memcpy(key, r->public_key, CONF_KEY_LEN);
+		return 0;
+	}
+	if (key_from_base64(key, which) && (find_record(s, key) || store_conf_peer(s, key)))
+		return 0;
+	return -ENOENT;
+}
+
+const struct conf_peer *store_peer_settings(struct store *s, const uint8_t key[CONF_KEY_LEN])
+{
+	const struct conf_peer *p = store_conf_peer(s, key);
+	const struct peer_record *r;
+
+	if (p)
+		return p;
+	r = find_record(s, key);
+	return r && !r->enabled ? &r->held : NULL;
+}
+
+/* A deep copy of a [Peer] (name left out). */
+static int peer_copy(struct conf_peer *dst, const struct conf_peer *src)
+{
+	int ret = 0;
+
+	memset(dst, 0, sizeof(*dst));
+	memcpy(dst->public_key, src->public_key, CONF_KEY_LEN);
+	if (src->has_preshared_key) {
+		memcpy(dst->preshared_key, src->preshared_key, CONF_KEY_LEN);
+		dst->has_preshared_key = true;
+	}
+	for (uint32_t i = 0; !ret && i < src->allowed_ips.n; i++)
+		ret = conf_prefix_list_add(&dst->allowed_ips, &src->allowed_ips.v[i]);
+	if (!ret && src->endpoint.host)
+		ret = conf_peer_set_endpoint(dst, src->endpoint.host, src->endpoint.port);
+	dst->has_persistent_keepalive = src->has_persistent_keepalive;
+	dst->persistent_keepalive = src->persistent_keepalive;
+	return ret;
+}
+
+/* Appends a copy of src to IFACE.conf's peers. */
+static int conf_insert(struct store *s, const struct conf_peer *src)
+{
+	struct conf_peer *p;
+	uint32_t dup;
+	int ret = conf_peer_append(&s->conf, &p);
+
+	if (ret)
+		return ret;
+	ret = peer_copy(p, src);
+	if (!ret && idx(s)->peers_valid)
+		ret = conf_keyset_insert(&idx(s)->peers, s->conf.peers, s->conf.n_peers - 1, &dup);
+	if (ret) {
+		peer_drop(p);
+		s->conf.n_peers--;
+		idx(s)->peers_valid = false;
+	}
+	return ret;
+}
+
+static void conf_take_out(struct store *s, const uint8_t key[CONF_KEY_LEN])
+{
+	conf_peer_remove(&s->conf, key);
+	idx(s)->peers_valid = false;
+}
+
+int store_peer_add(struct store *s, const struct conf_peer *peer, struct peer_record **rec)
+{
+	struct peer_record *r;
+	int ret;
+
+	if (rec)
+		*rec = NULL;
+	if (find_record(s, peer->public_key) || store_conf_peer(s, peer->public_key))
+		return -EEXIST;
+	ret = add_record(s, peer->public_key, &r);
+	if (ret)
+		return ret;
+	ret = conf_insert(s, peer);
+	if (ret) {
+		drop_record(s, r);
+		return ret;
+	}
+	if (rec)
+		*rec = r;
+	return 0;
+}
+
+int store_peer_remove(struct store *s, const uint8_t key[CONF_KEY_LEN])
+{
+	struct peer_record *r = find_record(s, key);
+	bool in_conf = store_conf_peer(s, key) != NULL;
+
+	if (!r && !in_conf)
+		return -ENOENT;
+	if (in_conf) {
+		conf_take_out(s, key);
+		s->conf_first = true;
+	}
+	return r ? drop_record(s, r) : 0;
+}
+
+int store_peer_disable(struct store *s, const uint8_t key[CONF_KEY_LEN])
+{
+	struct conf_peer *p = store_conf_peer(s, key);
+	struct peer_record *r;
+	struct conf_peer held;
+	int ret;
+
+	if (!p)
+		return find_record(s, key) ? -EALREADY : -ENOENT;
+	ret = peer_copy(&held, p);
+	if (ret) {
+		peer_drop(&held);
+		return ret;
+	}
+	r = store_record(s, key);
+	if (!r) {
+		peer_drop(&held);
+		return -ENOMEM;
+	}
+	peer_drop(&r->held);
+	r->held = held;
+	r->enabled = false;
+	conf_take_out(s, key);
+	return 0;
+}
+
+int store_peer_enable(struct store *s, const uint8_t key[CONF_KEY_LEN])
+{
+	struct peer_record *r = find_record(s, key);
+	int ret;
+
+	if (!r)
+		return store_conf_peer(s, key) ? -EALREADY : -ENOENT;
+	if (r->enabled)
+		return -EALREADY;
+	ret = conf_insert(s, &r->held);
+	if (ret)
+		return ret;
+	peer_drop_held(r);
+	r->enabled = true;
+	s->conf_first = true;
+	return 0;
+}
+
+int store_peer_rename(struct store *s, const uint8_t key[CONF_KEY_LEN], const char *name)
+{
+	struct peer_record *r, *other;
+	char *copy = NULL;
+
+	if (name && !store_name_valid(name))
+		return -EINVAL;
+	other = name ? store_record_by_name(s, name) : NULL;
+	r = store_record(s, key);
+	if (!r)
+		return find_record(s, key) || store_conf_peer(s, key) ? -ENOMEM : -ENOENT;
+	if (other && other != r)
+		return -EEXIST;
+	if (name && !(copy = strdup(name)))
+		return -ENOMEM;
+	free(r->name);
+	r->name = copy;
+	return 0;
+}

@@ -1,0 +1,509 @@
+/* test_store.c: the peer store (src/conf/store.c), IFACE.weft
+ * (weftfile.c) and minimal rewrites of wg-quick files (conf_rewrite.c):
+ * comments and spelling survive, only changed lines change, records survive
+ * a round trip, disabled peers leave IFACE.conf and come back, the two files
+ * stay consistent across a cut-short save, and older files migrate. */
+#include "test.h"
+
+#include "conf/conf.h"
+#include "conf/store.h"
+#include "conf/weftfile.h"
+#include "util/encoding.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char tmpdir[64];
+
+static void key_n(uint8_t k[32], unsigned n)
+{
+	for (int i = 0; i < 32; i++)
+		k[i] = (uint8_t)(n * 37 + (unsigned)i * 11 + 1);
+	memcpy(k + 28, &n, sizeof(n)); /* distinct for every n */
+}
+
+static const char *b64_n(unsigned n)
+{
+	static char bufs[4][WEFT_KEY_B64_LEN + 1];
+	static unsigned next;
+	uint8_t k[32];
+	char *b = bufs[next++ % 4];
+
+	key_n(k, n);
+	key_to_base64(b, k);
+	return b;
+}
+
+static char *slurp(const char *path)
+{
+	static char buf[1 << 16];
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return n < 0 ? NULL : buf;
+}
+
+static void spit(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	if (fd >= 0) {
+		CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+		close(fd);
+	}
+}
+
+static void path_of(char *out, const char *name)
+{
+	snprintf(out, 256, "%s/%s", tmpdir, name);
+}
+
+/* old text, parsed as before; after = before changed by fn; the rewrite
+ * must equal want. */
+static void rewrite_case(const char *old, void (*change)(struct conf *), const char *want)
+{
+	struct conf before, after;
+	char err[CONF_ERR_LEN], *text = NULL;
+	size_t len = 0;
+
+	CHECK_EQ(conf_parse(&before, old, strlen(old), "t.conf", 0, err, sizeof(err)), 0);
+	CHECK_EQ(conf_parse(&after, old, strlen(old), "t.conf", 0, err, sizeof(err)), 0);
+	change(&after);
+	CHECK_EQ(conf_rewrite(old, strlen(old), &before, &after, &text, &len), 0);
+	if (text && strcmp(text, want)) {
+		fprintf(stderr, "  got:\n%s\n  wanted:\n%s\n", text, want);
+		CHECK(!"rewrite differs");
+	}
+	/* and what was written reads as after */
+	if (text) {
+		struct conf re;
+		CHECK_EQ(conf_parse(&re, text, len, "t.conf", 0, err, sizeof(err)), 0);
+		struct conf_weft none = { 0 };
+		after.weft = none; /* [Weft] and names are not written */
+		for (uint32_t i = 0; i < after.n_peers; i++) {
+			free(after.peers[i].name);
+			after.peers[i].name = NULL;
+		}
+		CHECK(conf_equal(&re, &after));
+		conf_free(&re);
+	}
+	conf_text_free(text, len);
+	conf_free(&before);
+	conf_free(&after);
+}
+
+static const char *commented;
+
+static void no_change(struct conf *c) { (void)c; }
+
+static void change_port(struct conf *c)
+{
+	c->iface.listen_port = 51000;
+}
+
+static void add_peer(struct conf *c)
+{
+	struct conf_peer *p;
+	uint8_t k[32];
+	struct conf_prefix pre;
+
+	key_n(k, 9);
+	CHECK_EQ(conf_peer_add(c, k, &p), 0);
+	conf_prefix_parse(&pre, "10.0.0.9/32");
+	conf_prefix_list_add(&p->allowed_ips, &pre);
+}
+
+static void remove_first_peer(struct conf *c)
+{
+	uint8_t k[32];
+	memcpy(k, c->peers[0].public_key, 32);
+	CHECK_EQ(conf_peer_remove(c, k), 0);
+}
+
+static void change_allowed(struct conf *c)
+{
+	struct conf_prefix pre;
+
+	conf_prefix_parse(&pre, "10.0.0.22/32");
+	conf_prefix_list_add(&c->peers[1].allowed_ips, &pre);
+	c->peers[1].has_persistent_keepalive = true;
+	c->peers[1].persistent_keepalive = 25;
+}
+
+static void test_rewrite(void)
+{
+	char file[4096];
+
+	snprintf(file, sizeof(file),
+		 "# my server\n"
+		 "[Interface]\n"
+		 "privatekey=%s\n"
+		 "listenport = 51820   # the port\n"
+		 "Address = 10.0.0.1/24\n"
+		 "\n"
+		 "# alice\n"
+		 "# (two lines)\n"
+		 "[Peer]\n"
+		 "PublicKey = %s\n"
+		 "AllowedIPs = 10.0.0.2/32\n"
+		 "\n"
+		 "# bob\n"
+		 "[peer]\n"
+		 "publickey = %s\n"
+		 "allowedips = 10.0.0.3/32 # bob's\n", b64_n(1), b64_n(2), b64_n(3));
+	commented = file;
+	rewrite_case(file, no_change, file);
+
+	char want[8192];
+	snprintf(want, sizeof(want),
+		 "# my server\n[Interface]\nprivatekey=%s\nlistenport = 51000   # the port\nAddress = 10.0.0.1/24\n"
+		 "\n# alice\n# (two lines)\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.2/32\n"
+		 "\n# bob\n[peer]\npublickey = %s\nallowedips = 10.0.0.3/32 # bob's\n", b64_n(1), b64_n(2), b64_n(3));
+	rewrite_case(file, change_port, want);
+
+	snprintf(want, sizeof(want), "%s\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.9/32\n", file, b64_n(9));
+	rewrite_case(file, add_peer, want);
+
+	snprintf(want, sizeof(want),
+		 "# my server\n[Interface]\nprivatekey=%s\nlistenport = 51820   # the port\nAddress = 10.0.0.1/24\n"
+		 "\n# bob\n[peer]\npublickey = %s\nallowedips = 10.0.0.3/32 # bob's\n", b64_n(1), b64_n(3));
+	rewrite_case(file, remove_first_peer, want);
+
+	snprintf(want, sizeof(want),
+		 "# my server\n[Interface]\nprivatekey=%s\nlistenport = 51820   # the port\nAddress = 10.0.0.1/24\n"
+		 "\n# alice\n# (two lines)\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.2/32\n"
+		 "\n# bob\n[peer]\npublickey = %s\nallowedips = 10.0.0.3/32, 10.0.0.22/32 # bob's\n"
+		 "PersistentKeepalive = 25\n", b64_n(1), b64_n(2), b64_n(3));
+	rewrite_case(file, change_allowed, want);
+}
+
+static void test_rewrite_drops_weft(void)
+{
+	char file[2048], want[2048];
+
+	snprintf(file, sizeof(file),
+		 "[Interface]\nPrivateKey = %s\nAddress = 10.0.0.1/24\n\n"
+		 "[Weft]\nPublicIPv4 = 203.0.113.7\nPeerName = %s alice\n\n"
+		 "# alice\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.2/32\n", b64_n(1), b64_n(2), b64_n(2));
+	snprintf(want, sizeof(want),
+		 "[Interface]\nPrivateKey = %s\nAddress = 10.0.0.1/24\n\n"
+		 "# alice\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.2/32\n", b64_n(1), b64_n(2));
+	rewrite_case(file, no_change, want);
+}
+
+static void test_weftfile_roundtrip(void)
+{
+	struct weft_file w, r;
+	struct peer_record *rec;
+	struct conf_prefix pre;
+	char err[CONF_ERR_LEN], *text = NULL, *text2 = NULL;
+	size_t len = 0, len2 = 0;
+	uint8_t k[32];
+
+	weftfile_init(&w);
+	CHECK(conf_addr_parse(&w.settings.public_ipv4, "203.0.113.7"));
+	w.settings.has_public_ipv4 = true;
+	CHECK_EQ(conf_dns_add(&w.settings.peer_dns, "1.1.1.1"), 0);
+	key_n(k, 1);
+	CHECK_EQ(weftfile_append(&w, k, &rec), 0);
+	rec->name = strdup("alice@phone");
+	rec->owner = strdup("token:42");
+	rec->created = 1796000000;
+	rec->expires = 1800000000;
+	rec->endpoint_type = WEFT_ENDPOINT_IPV4;
+	rec->has_client_dns = true; /* none */
+	rec->has_client_keepalive = true;
+	rec->client_keepalive = 0;
+	rec->enabled = false;
+	conf_prefix_parse(&pre, "10.0.0.2/32");
+	conf_prefix_list_add(&rec->held.allowed_ips, &pre);
+	rec->held.has_preshared_key = true;
+	memset(rec->held.preshared_key, 7, 32);
+	key_n(k, 2);
+	CHECK_EQ(weftfile_append(&w, k, &rec), 0); /* empty: not written */
+	CHECK_EQ(weftfile_write(&w, &text, &len), 0);
+	CHECK_EQ(weftfile_parse(&r, text, len, "t.weft", err, sizeof(err)), 0);
+	CHECK_EQ(r.n, 1);
+	if (r.n == 1) {
+		rec = &r.recs[0];
+		CHECK(rec->name && !strcmp(rec->name, "alice@phone"));
+		CHECK(rec->owner && !strcmp(rec->owner, "token:42"));
+		CHECK_EQ(rec->created, 1796000000);
+		CHECK_EQ(rec->expires, 1800000000);
+		CHECK_EQ(rec->endpoint_type, WEFT_ENDPOINT_IPV4);
+		CHECK(rec->has_client_dns && !rec->client_dns.servers.n);
+		CHECK(rec->has_client_keepalive && rec->client_keepalive == 0);
+		CHECK(!rec->enabled);
+		CHECK_EQ(rec->held.allowed_ips.n, 1);
+		CHECK(rec->held.has_preshared_key && rec->held.preshared_key[5] == 7);
+	}
+	CHECK(r.settings.has_public_ipv4 && r.settings.peer_dns.servers.n == 1);
+	CHECK_EQ(weftfile_write(&r, &text2, &len2), 0);
+	CHECK(len == len2 && text && text2 && !memcmp(text, text2, len));
+
+	/* errors name the line */
+	const char *bad = "[Weft]\nPublicIPv4 = 1.2.3.4\n[Peer]\nPublicKey = nope\n";
+	CHECK_EQ(weftfile_parse(&r, bad, strlen(bad), "t.weft", err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "t.weft:4:") != NULL);
+	char dup[512];
+	snprintf(dup, sizeof(dup), "[Peer]\nPublicKey = %s\n[Peer]\nPublicKey = %s\n", b64_n(1), b64_n(1));
+	CHECK_EQ(weftfile_parse(&r, dup, strlen(dup), "t.weft", err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "t.weft:4:") != NULL);
+	snprintf(dup, sizeof(dup), "[Peer]\nName = x\n");
+	CHECK_EQ(weftfile_parse(&r, dup, strlen(dup), "t.weft", err, sizeof(err)), -EINVAL);
+
+	int64_t t;
+	CHECK(weft_time_parse("2026-12-07T21:48:01Z", &t) && t == 1796680081);
+	CHECK(weft_time_parse("2026-12-07", &t) && t == 1796601600);
+	CHECK(!weft_time_parse("2026-12-07T21:48:01", &t));
+	CHECK(!weft_time_parse("yesterday", &t));
+	conf_text_free(text, len);
+	conf_text_free(text2, len2);
+	weftfile_free(&w);
+	weftfile_free(&r);
+}
+
+static struct conf_peer *make_peer(struct conf_peer *p, unsigned n)
+{
+	struct conf_prefix pre;
+	char a[32];
+
+	memset(p, 0, sizeof(*p));
+	key_n(p->public_key, n);
+	snprintf(a, sizeof(a), "10.0.%u.%u/32", n / 250, n % 250 + 2);
+	conf_prefix_parse(&pre, a);
+	conf_prefix_list_add(&p->allowed_ips, &pre);
+	p->has_preshared_key = true;
+	memset(p->preshared_key, (int)n, 32);
+	return p;
+}
+
+static void test_store_lifecycle(void)
+{
+	char conf[256], weft[256], err[CONF_ERR_LEN];
+	struct store s;
+	struct conf_peer p;
+	struct peer_record *r;
+	uint8_t k[32];
+	struct stat st;
+
+	path_of(conf, "wl.conf");
+	path_of(weft, "wl.weft");
+	spit(conf, "# keep me\n[Interface]\nListenPort = 51820 # port\nAddress = 10.0.0.1/24\n");
+	CHECK_EQ(store_open(&s, conf, STORE_LOCK, err, sizeof(err)), 0);
+	CHECK(!strcmp(s.weft_path, weft));
+	CHECK_EQ(store_peer_add(&s, make_peer(&p, 1), &r), 0);
+	free(p.allowed_ips.v);
+	CHECK(r != NULL);
+	if (r)
+		r->created = 1796000000;
+	CHECK_EQ(store_peer_rename(&s, p.public_key, "alice"), 0);
+	CHECK_EQ(store_peer_add(&s, make_peer(&p, 2), NULL), 0);
+	free(p.allowed_ips.v);
+	CHECK_EQ(store_peer_add(&s, make_peer(&p, 2), NULL), -EEXIST);
+	free(p.allowed_ips.v);
+	CHECK_EQ(store_peer_rename(&s, p.public_key, "alice"), -EEXIST);
+	CHECK_EQ(store_peer_rename(&s, p.public_key, "bad name"), -EINVAL);
+	CHECK_EQ(store_save(&s, err, sizeof(err)), 0);
+	store_close(&s);
+	CHECK(!stat(weft, &st) && (st.st_mode & 0777) == 0600);
+	CHECK(!stat(conf, &st) && (st.st_mode & 0777) == 0600);
+	const char *text = slurp(conf);
+	CHECK(text && !strncmp(text, "# keep me\n[Interface]\nListenPort = 51820 # port\n", 47));
+	CHECK(text && strstr(text, "PresharedKey") && !strstr(text, "alice") && !strstr(text, "[Weft]"));
+
+	/* disable: out of IFACE.conf, address and key kept in the record */
+	CHECK_EQ(store_open(&s, conf, STORE_LOCK, err, sizeof(err)), 0);
+	CHECK_EQ(store_lookup(&s, "alice", k), 0);
+	CHECK_EQ(store_peer_disable(&s, k), 0);
+	CHECK_EQ(store_peer_disable(&s, k), -EALREADY);
+	CHECK(store_peer_settings(&s, k) && store_peer_settings(&s, k)->allowed_ips.n == 1);
+	CHECK_EQ(store_save(&s, err, sizeof(err)), 0);
+	store_close(&s);
+	text = slurp(conf);
+	CHECK(text && !strstr(text, b64_n(1)) && strstr(text, b64_n(2)));
+	text = slurp(weft);
+	CHECK(text && strstr(text, "Enabled = false") && strstr(text, "AllowedIPs = 10.0.0.3/32") &&
+	      strstr(text, "PresharedKey"));
+
+	/* enable: back, and the record no longer holds its keys */
+	CHECK_EQ(store_open(&s, conf, STORE_LOCK, err, sizeof(err)), 0);
+	r = store_record_by_name(&s, "alice");
+	CHECK(r && !r->enabled && r->created == 1796000000);
+	CHECK_EQ(store_peer_enable(&s, k), 0);
+	CHECK_EQ(store_peer_enable(&s, k), -EALREADY);
+	CHECK(store_conf_peer(&s, k) && store_conf_peer(&s, k)->has_preshared_key &&
+	      store_conf_peer(&s, k)->preshared_key[0] == 1);
+	CHECK_EQ(store_save(&s, err, sizeof(err)), 0);
+	store_close(&s);
+	text = slurp(weft);
+	CHECK(text && !strstr(text, "PresharedKey") && strstr(text, "Name = alice"));
+	text = slurp(conf);
+	CHECK(text && strstr(text, b64_n(1)));
+
+	/* remove */
+	CHECK_EQ(store_open(&s, conf, STORE_LOCK, err, sizeof(err)), 0);
+	CHECK_EQ(store_peer_remove(&s, k), 0);
+	CHECK_EQ(store_peer_remove(&s, k), -ENOENT);
+	CHECK_EQ(store_lookup(&s, "alice", k), -ENOENT);
+	CHECK_EQ(store_save(&s, err, sizeof(err)), 0);
+	store_close(&s);
+	text = slurp(weft);
+	CHECK(text && !strstr(text, "alice"));
+	text = slurp(conf);
+	CHECK(text && !strstr(text, b64_n(1)) && !strncmp(text, "# keep me\n", 10));
+}
+
+/* What a crash between the two writes can leave is read as before or
+ * after the change. */
+static void test_store_consistency(void)
+{
+	char conf[256], weft[256], err[CONF_ERR_LEN], text[2048];
+	struct store s;
+	uint8_t k[32];
+
+	path_of(conf, "wc.conf");
+	path_of(weft, "wc.weft");
+	snprintf(text, sizeof(text), "[Interface]\nAddress = 10.0.0.1/24\n\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.2/32\n",
+		 b64_n(1));
+	spit(conf, text);
+	/* a disabled record while IFACE.conf has the peer: enabled (a disable
+	 * cut short); an enabled record without the peer: forgotten (an add
+	 * cut short) */
+	snprintf(text, sizeof(text),
+		 "[Peer]\nPublicKey = %s\nName = one\nEnabled = false\nAllowedIPs = 10.0.0.2/32\n"
+		 "[Peer]\nPublicKey = %s\nName = two\nEnabled = true\n"
+		 "[Peer]\nPublicKey = %s\nName = three\nEnabled = false\nAllowedIPs = 10.0.0.4/32\n",
+		 b64_n(1), b64_n(2), b64_n(3));
+	spit(weft, text);
+	CHECK_EQ(store_open(&s, conf, 0, err, sizeof(err)), 0);
+	key_n(k, 1);
+	CHECK(store_record(&s, k) && store_record(&s, k)->enabled);
+	CHECK(store_record_by_name(&s, "two") == NULL);
+	key_n(k, 3);
+	CHECK(store_record(&s, k) && !store_record(&s, k)->enabled);
+	CHECK(store_peer_settings(&s, k) && store_peer_settings(&s, k)->allowed_ips.n == 1);
+	store_close(&s);
+}
+
+static void test_store_migrates(void)
+{
+	char conf[256], weft[256], err[CONF_ERR_LEN], text[2048], want[2048];
+	struct store s;
+	uint8_t k[32];
+
+	path_of(conf, "wm.conf");
+	path_of(weft, "wm.weft");
+	snprintf(text, sizeof(text),
+		 "[Interface]\nAddress = 10.0.0.1/24 # net\n\n[Weft]\nPublicIPv4 = 203.0.113.7\nPeerDNS = 1.1.1.1\n"
+		 "PeerName = %s alice\n\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.2/32\n", b64_n(1), b64_n(1));
+	snprintf(want, sizeof(want),
+		 "[Interface]\nAddress = 10.0.0.1/24 # net\n\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.2/32\n", b64_n(1));
+	spit(conf, text);
+	unlink(weft);
+	CHECK_EQ(store_open(&s, conf, STORE_LOCK, err, sizeof(err)), 0);
+	CHECK(s.conf.weft.has_public_ipv4);
+	CHECK_EQ(store_lookup(&s, "alice", k), 0);
+	CHECK_EQ(store_save(&s, err, sizeof(err)), 0);
+	store_close(&s);
+	const char *now = slurp(conf);
+	CHECK(now && !strcmp(now, want));
+	now = slurp(weft);
+	CHECK(now && strstr(now, "PublicIPv4 = 203.0.113.7") && strstr(now, "PeerDNS = 1.1.1.1") &&
+	      strstr(now, "Name = alice"));
+	CHECK_EQ(store_open(&s, conf, 0, err, sizeof(err)), 0);
+	CHECK(s.conf.weft.has_public_ipv4 && s.conf.weft.peer_dns.servers.n == 1);
+	CHECK_EQ(store_lookup(&s, "alice", k), 0);
+	store_close(&s);
+
+	/* a bad IFACE.weft names its line */
+	spit(weft, "[Weft]\nPublicPort = 0\n");
+	CHECK_EQ(store_open(&s, conf, 0, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "wm.weft:2:") != NULL);
+	store_close(&s);
+	/* no file: -ENOENT, unless asked to create */
+	path_of(conf, "none.conf");
+	CHECK_EQ(store_open(&s, conf, 0, err, sizeof(err)), -ENOENT);
+	store_close(&s);
+	CHECK_EQ(store_open(&s, conf, STORE_CREATE, err, sizeof(err)), 0);
+	store_close(&s);
+}
+
+/* A second holder of the lock waits. */
+static void test_store_lock(void)
+{
+	char conf[256], err[CONF_ERR_LEN];
+	struct store s;
+
+	path_of(conf, "wk.conf");
+	spit(conf, "[Interface]\n");
+	CHECK_EQ(store_open(&s, conf, STORE_LOCK, err, sizeof(err)), 0);
+	pid_t pid = fork();
+	if (!pid) {
+		int fd = open(tmpdir, O_RDONLY | O_DIRECTORY);
+		_exit(flock(fd, LOCK_EX | LOCK_NB) == -1 && errno == EWOULDBLOCK ? 0 : 1);
+	}
+	int status = 1;
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	store_close(&s);
+}
+
+/* Many peers: the store stays linear (a quadratic step would take minutes
+ * here); what it costs is bench/'s business. */
+static void test_store_many(void)
+{
+	char conf[256], err[CONF_ERR_LEN];
+	struct store s;
+	struct conf_peer p;
+	unsigned n = 10000 / test_scale();
+
+	path_of(conf, "wn.conf");
+	spit(conf, "[Interface]\nAddress = 10.0.0.1/16\n");
+	CHECK_EQ(store_open(&s, conf, STORE_LOCK, err, sizeof(err)), 0);
+	for (unsigned i = 0; i < n; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "p%u", i);
+		CHECK_EQ(store_peer_add(&s, make_peer(&p, i + 1), NULL), 0);
+		free(p.allowed_ips.v);
+		CHECK_EQ(store_peer_rename(&s, p.public_key, name), 0);
+	}
+	CHECK_EQ(store_save(&s, err, sizeof(err)), 0);
+	store_close(&s);
+	CHECK_EQ(store_open(&s, conf, STORE_LOCK, err, sizeof(err)), 0);
+	CHECK_EQ(s.conf.n_peers, n);
+	CHECK_EQ(s.w.n, n);
+	uint8_t k[32];
+	CHECK_EQ(store_lookup(&s, "p77", k), 0);
+	CHECK_EQ(store_peer_disable(&s, k), 0);
+	CHECK_EQ(store_save(&s, err, sizeof(err)), 0);
+	store_close(&s);
+}
+
+int main(void)
+{
+	test_suite_name = "store";
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/weft-store-XXXXXX");
+	if (!mkdtemp(tmpdir))
+		return 1;
+	RUN(test_rewrite);
+	RUN(test_rewrite_drops_weft);
+	RUN(test_weftfile_roundtrip);
+	RUN(test_store_lifecycle);
+	RUN(test_store_consistency);
+	RUN(test_store_migrates);
+	RUN(test_store_lock);
+	RUN(test_store_many);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	if (system(cmd))
+		return 1;
+	TEST_EXIT();
+}
