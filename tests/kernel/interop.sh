@@ -124,6 +124,9 @@ for leg in "${LEGS[@]}"; do
 		check "$name/responder-learnt-endpoint" endpoint_is "$K" "$ik" "$upub" "$(ep "$n" "$4" 2 "$port")"
 	fi
 
+	# each side lists the other's tunnel addresses as they were set
+	check "$name/allowed-ips-kernel" test "$(wg_field "$K" "$ik" "$upub" allowed-ips)" == "10.40.$n.2/32 fd40:$n::2/128"
+	check "$name/allowed-ips-userspace" test "$(nsrun "$U" wg show "$iu" allowed-ips | awk -v k="$PK" '$1 == k { $1 = ""; print substr($0, 2) }')" == "10.40.$n.1/32 fd40:$n::1/128"
 	file=$SMALL
 	[[ $7 == big ]] && file=$BIG
 	size=$(stat -c %s "$file")
