@@ -82,6 +82,8 @@ setup() { # N USERSPACE INITIATOR FAMILY PSK KEEPALIVE ...
 
 # wg_field NS IF PEER WHAT: one column of `wg show IF WHAT` for PEER
 wg_field() { nsrun "$1" wg show "$2" "$4" | awk -v k="$3" '$1 == k { print $2 }'; }
+# the peer's allowed IPs, space-separated
+allowed_of() { nsrun "$1" wg show "$2" allowed-ips | awk -v k="$3" '$1 == k { $1 = ""; print substr($0, 2) }'; }
 # the peer's rx and tx byte counters
 transfer_of() { nsrun "$1" wg show "$2" transfer | awk -v k="$3" '$1 == k { print $2, $3 }'; }
 # show_sane NS IF PEER MINRX MINTX: a recent handshake and at least these counts
@@ -125,8 +127,8 @@ for leg in "${LEGS[@]}"; do
 	fi
 
 	# each side lists the other's tunnel addresses as they were set
-	check "$name/allowed-ips-kernel" test "$(wg_field "$K" "$ik" "$upub" allowed-ips)" == "10.40.$n.2/32 fd40:$n::2/128"
-	check "$name/allowed-ips-userspace" test "$(nsrun "$U" wg show "$iu" allowed-ips | awk -v k="$PK" '$1 == k { $1 = ""; print substr($0, 2) }')" == "10.40.$n.1/32 fd40:$n::1/128"
+	check "$name/allowed-ips-kernel" test "$(allowed_of "$K" "$ik" "$upub")" == "10.40.$n.2/32 fd40:$n::2/128"
+	check "$name/allowed-ips-userspace" test "$(allowed_of "$U" "$iu" "$PK")" == "10.40.$n.1/32 fd40:$n::1/128"
 	file=$SMALL
 	[[ $7 == big ]] && file=$BIG
 	size=$(stat -c %s "$file")
