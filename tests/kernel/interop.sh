@@ -56,7 +56,7 @@ under() { [[ $2 == 4 ]] && echo "10.214.$1.$3" || echo "fd14:$1::$3"; }
 ep() { [[ $2 == 4 ]] && echo "10.214.$1.$3:$4" || echo "[fd14:$1::$3]:$4"; }
 
 setup() { # N USERSPACE INITIATOR FAMILY PSK KEEPALIVE ...
-	local n=$1 ik=wgk$1 iu=wgu$1 port=$((51900 + $1)) pk_psk=() pu_psk=() kk=() ku=() ekey
+	local n=$1 ik=wgk$1 iu=wgu$1 port=$((51900 + $1)) pk_psk=() pu_psk=() kk=() ku=()
 	local ukey=$KU upub=$PU
 	[[ $2 == wireguard-go ]] && ukey=$KG upub=$PG
 	link_ns "$K" "vk$n" "10.214.$n.1/24" "$U" "vu$n" "10.214.$n.2/24" &&
