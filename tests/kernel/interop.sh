@@ -69,14 +69,17 @@ setup() { # N USERSPACE INITIATOR FAMILY PSK KEEPALIVE ...
 	start_daemon "$U" "$iu" "$2" || return 1
 	wg_iface "$K" "$ik" "$KK" "$port" "10.40.$n.1/24" "fd40:$n::1/64" &&
 		wg_iface "$U" "$iu" "$ukey" "$port" "10.40.$n.2/24" "fd40:$n::2/64" || return 1
+	# the responder first: a persistent keepalive makes the initiator send
+	# its first handshake at once, and one to a peer that does not know it
+	# yet is only retried after REKEY_TIMEOUT (5 s)
 	if [[ $3 == kernel ]]; then
-		nsrun "$K" wg set "$ik" peer "$upub" allowed-ips "10.40.$n.2/32,fd40:$n::2/128" \
-			"${pk_psk[@]}" "${kk[@]}" endpoint "$(ep "$n" "$4" 2 "$port")" &&
-			nsrun "$U" wg set "$iu" peer "$PK" allowed-ips "10.40.$n.1/32,fd40:$n::1/128" "${pu_psk[@]}" "${ku[@]}"
+		nsrun "$U" wg set "$iu" peer "$PK" allowed-ips "10.40.$n.1/32,fd40:$n::1/128" "${pu_psk[@]}" "${ku[@]}" &&
+			nsrun "$K" wg set "$ik" peer "$upub" allowed-ips "10.40.$n.2/32,fd40:$n::2/128" \
+				"${pk_psk[@]}" "${kk[@]}" endpoint "$(ep "$n" "$4" 2 "$port")"
 	else
-		nsrun "$U" wg set "$iu" peer "$PK" allowed-ips "10.40.$n.1/32,fd40:$n::1/128" \
-			"${pu_psk[@]}" "${ku[@]}" endpoint "$(ep "$n" "$4" 1 "$port")" &&
-			nsrun "$K" wg set "$ik" peer "$upub" allowed-ips "10.40.$n.2/32,fd40:$n::2/128" "${pk_psk[@]}" "${kk[@]}"
+		nsrun "$K" wg set "$ik" peer "$upub" allowed-ips "10.40.$n.2/32,fd40:$n::2/128" "${pk_psk[@]}" "${kk[@]}" &&
+			nsrun "$U" wg set "$iu" peer "$PK" allowed-ips "10.40.$n.1/32,fd40:$n::1/128" \
+				"${pu_psk[@]}" "${ku[@]}" endpoint "$(ep "$n" "$4" 1 "$port")"
 	fi
 }
 
