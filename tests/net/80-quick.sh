@@ -41,12 +41,14 @@ norm() {
 		-e 's/fe80::[0-9a-f:]+/fe80::LL/g' -e 's/ +$//'
 }
 
-# capture NS IF: the state weft and wg-quick must agree on
+# capture NS IF: the state weft and wg-quick must agree on (routes sorted:
+# the order of routes with equal keys, such as two link-local local routes,
+# is the order they were added in, which is no part of the state)
 capture() {
 	local ns=$1 dev=$2
 	echo "== addr"; ip -n "$ns" addr show dev "$dev" 2>&1 | norm
-	echo "== route4"; ip -n "$ns" -4 route show table all | norm
-	echo "== route6"; ip -n "$ns" -6 route show table all | norm
+	echo "== route4"; ip -n "$ns" -4 route show table all | norm | sort
+	echo "== route6"; ip -n "$ns" -6 route show table all | norm | sort
 	echo "== rule4"; ip -n "$ns" -4 rule
 	echo "== rule6"; ip -n "$ns" -6 rule
 	echo "== nft"; nsrun "$ns" nft list ruleset | norm
@@ -165,7 +167,25 @@ setup_mtu_routes() {
 	ip -n "$ns" link set qv0 up && ip -n "$ns" link set qv1 up &&
 	ip -n "$ns" addr add 192.0.2.254/24 dev qv0 &&
 	ip -n "$ns" route add 198.51.100.0/24 dev qv0 mtu 1400 &&
-	ip -n "$ns" -6 route add 2001:db8:77::/48 dev qv0 mtu 1450
+	ip -n "$ns" -6 route add 2001:db8:77::/48 dev qv0 mtu 1450 &&
+	wait_link_local "$ns" qv0 qv1
+}
+# Both ends up means the kernel adds their IPv6 link-local addresses (and
+# local routes) a moment later, after duplicate address detection; wait for
+# them, so the snapshots before and after a case see the same table.
+wait_link_local() {
+	local ns=$1 i dev missing
+	shift
+	for ((i = 0; i < 100; i++)); do
+		missing=0
+		for dev; do
+			ip -n "$ns" -6 route show table local dev "$dev" 2>/dev/null | grep -q '^local fe80::' || missing=1
+		done
+		((missing)) || return 0
+		sleep 0.05
+	done
+	echo "link-local addresses of $* did not appear in 5 s" >&2
+	return 1
 }
 # A 9000-byte link and no route MTU.
 setup_mtu_link() {
