@@ -2,9 +2,9 @@
 # tests/kernel/interop.sh: weftd against the Linux kernel's WireGuard module,
 # inside the kernel VM (run it with tests/kernel/vm-run, which
 # tests/net/90-kernel-interop.sh does). Both roles, IPv4 and IPv6 underlay,
-# checksummed transfers, preshared keys, persistent keepalives seen on the
-# wire, roaming in both directions, what `wg show` says on both sides, and
-# wireguard-go against the module once as a control.
+# checksummed transfers, full-MTU packets, preshared keys, persistent
+# keepalives seen on the wire, roaming in both directions, what `wg show`
+# says on both sides, and wireguard-go against the module once as a control.
 #
 #   netns k<tag> (kernel module)                    netns u<tag> (userspace)
 #   wgk<N>  10.40.N.1/24 fd40:N::1/64   <== leg N ==>  wgu<N>  10.40.N.2/24 fd40:N::2/64
@@ -85,6 +85,10 @@ setup() { # N USERSPACE INITIATOR FAMILY PSK KEEPALIVE ...
 
 # wg_field NS IF PEER WHAT: one column of `wg show IF WHAT` for PEER
 wg_field() { nsrun "$1" wg show "$2" "$4" | awk -v k="$3" '$1 == k { print $2 }'; }
+# ping_df NS ADDR SIZE: one echo of SIZE bytes, not fragmented, answered
+ping_df() { nsrun "$1" ping -c 1 -W 2 -q -M do -s "$3" "$2" >/dev/null 2>&1; }
+# cat_mtu NS IF: the link's MTU
+cat_mtu() { nsrun "$1" cat "/sys/class/net/$2/mtu"; }
 # the peer's allowed IPs, space-separated
 allowed_of() { nsrun "$1" wg show "$2" allowed-ips | awk -v k="$3" '$1 == k { $1 = ""; print substr($0, 2) }'; }
 # the peer's rx and tx byte counters
@@ -129,6 +133,10 @@ for leg in "${LEGS[@]}"; do
 		check "$name/responder-learnt-endpoint" endpoint_is "$K" "$ik" "$upub" "$(ep "$n" "$4" 2 "$port")"
 	fi
 
+	# the largest unfragmented packet of the smaller MTU, both ways (IPv4)
+	mtu=$(( $(cat_mtu "$K" "$ik") < $(cat_mtu "$U" "$iu") ? $(cat_mtu "$K" "$ik") : $(cat_mtu "$U" "$iu") ))
+	check "$name/full-mtu-k2u" ping_df "$K" "10.40.$n.2" $((mtu - 28))
+	check "$name/full-mtu-u2k" ping_df "$U" "10.40.$n.1" $((mtu - 28))
 	# each side lists the other's tunnel addresses as they were set
 	check "$name/allowed-ips-kernel" test "$(allowed_of "$K" "$ik" "$upub")" == "10.40.$n.2/32 fd40:$n::2/128"
 	check "$name/allowed-ips-userspace" test "$(allowed_of "$U" "$iu" "$PK")" == "10.40.$n.1/32 fd40:$n::1/128"
