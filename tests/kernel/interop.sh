@@ -124,8 +124,8 @@ for leg in "${LEGS[@]}"; do
 	else
 		check "$name/handshake-ping" wait_until 15 ping_ok "$U" "10.40.$n.1"
 	fi
-	check "$name/ping6-k2u" ping_ok "$K" "fd40:$n::2"
-	check "$name/ping6-u2k" ping_ok "$U" "fd40:$n::1"
+	check "$name/ping6-k2u" wait_until 5 ping_ok "$K" "fd40:$n::2"
+	check "$name/ping6-u2k" wait_until 5 ping_ok "$U" "fd40:$n::1"
 	# the responder learnt the initiator's underlay endpoint
 	if [[ $3 == kernel ]]; then
 		check "$name/responder-learnt-endpoint" endpoint_is "$U" "$iu" "$PK" "$(ep "$n" "$4" 1 "$port")"
@@ -135,8 +135,8 @@ for leg in "${LEGS[@]}"; do
 
 	# the largest unfragmented packet of the smaller MTU, both ways (IPv4)
 	mtu=$(( $(cat_mtu "$K" "$ik") < $(cat_mtu "$U" "$iu") ? $(cat_mtu "$K" "$ik") : $(cat_mtu "$U" "$iu") ))
-	check "$name/full-mtu-k2u" ping_df "$K" "10.40.$n.2" $((mtu - 28))
-	check "$name/full-mtu-u2k" ping_df "$U" "10.40.$n.1" $((mtu - 28))
+	check "$name/full-mtu-k2u" wait_until 6 ping_df "$K" "10.40.$n.2" $((mtu - 28))
+	check "$name/full-mtu-u2k" wait_until 6 ping_df "$U" "10.40.$n.1" $((mtu - 28))
 	# each side lists the other's tunnel addresses as they were set
 	check "$name/allowed-ips-kernel" test "$(allowed_of "$K" "$ik" "$upub")" == "10.40.$n.2/32 fd40:$n::2/128"
 	check "$name/allowed-ips-userspace" test "$(allowed_of "$U" "$iu" "$PK")" == "10.40.$n.1/32 fd40:$n::1/128"
