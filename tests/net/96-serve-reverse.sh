@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/net/91-serve-reverse.sh: `weft serve`'s reverse direction, from the
+# tests/net/96-serve-reverse.sh: `weft serve`'s reverse direction, from the
 # server's host into the tunnel: Expose (TCP and UDP) and the SOCKS5 server,
 # with each stack. The server runs as uid 65534 with no capabilities.
 #
