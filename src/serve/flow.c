@@ -548,8 +548,13 @@ static bool relay_dir(struct flows *f, struct flow *fl, struct relay_dir *d, int
 			}
 			return false;
 		}
-		if (n == 0)
+		if (n == 0) {
+			/* the stack's end of stream may stand for a reset */
+			if (from == fl->in_fd && f->stack->ops->was_reset &&
+			    f->stack->ops->was_reset(f->stack, from))
+				return false;
 			d->eof = true;
+		}
 		d->len = (uint32_t)n;
 		fl->last_ms = f->now_ms;
 	}
@@ -579,8 +584,11 @@ static void relay(struct flows *f, struct flow *fl)
 {
 	if (!relay_dir(f, fl, &fl->up, fl->in_fd, fl->out_fd, &f->c.bytes_up) ||
 	    !relay_dir(f, fl, &fl->down, fl->out_fd, fl->in_fd, &f->c.bytes_down)) {
-		/* a reset on one side resets the other (linger 0 sends RST) */
+		/* a reset on one side resets the other (linger 0 sends RST; a
+		 * stack whose fd is no socket is told) */
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		if (f->stack->ops->reset)
+			f->stack->ops->reset(f->stack, fl->in_fd);
 		setsockopt(fl->in_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		setsockopt(fl->out_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		flow_free(f, fl);
