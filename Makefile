@@ -16,13 +16,21 @@ LDLIBS    = -lsodium -lcrypto -lb2 -lmnl -lpthread
 
 LIB_SRCS   := $(wildcard src/crypto/*.c src/wg/*.c src/conf/*.c src/util/*.c)
 WEFTD_SRCS := $(wildcard src/weftd/*.c)
-WEFT_SRCS  := $(wildcard src/weft/*.c)
+WEFT_SRCS  := $(wildcard src/weft/*.c src/serve/*.c) src/weftd/log.c src/weftd/udp.c
 TEST_SRCS  := $(wildcard tests/unit/test_*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
 VECTOR_SRCS := $(wildcard tests/vectors/*.c)
 FUZZ_SRCS  := $(wildcard fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+# liblwip (serve's fallback stack): its headers only where they are used,
+# as system headers so that our warnings stay ours.
+LWIP_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags lwip 2>/dev/null))
+$(BUILD)/obj/src/serve/stack_lwip.o: CPPFLAGS += $(LWIP_CFLAGS)
+# The weft program's own names stay out of its dynamic symbol table, so none
+# of them (weftd's udp_init, say) takes the place of liblwip's namesake.
+$(call obj,$(WEFT_SRCS)): CFLAGS += -fvisibility=hidden
 LIB        := $(BUILD)/libweft.a
 TESTS      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
@@ -46,11 +54,17 @@ $(LIB): $(call obj,$(LIB_SRCS))
 $(BUILD)/weftd: $(call obj,$(WEFTD_SRCS)) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/weft: $(call obj,$(WEFT_SRCS)) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -llwip -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LIB) $(LDLIBS) -o $@
+# Unit tests of serve's stacks link the stack they test.
+$(BUILD)/tests/test_stack_lwip: $(BUILD)/obj/src/serve/stack_lwip.o
+$(BUILD)/tests/test_stack_lwip: LDLIBS += -llwip
+# and those of serve's pieces link the piece (the library comes again after it).
+$(BUILD)/tests/test_serve_packet: $(BUILD)/obj/src/serve/packet.o
+$(BUILD)/tests/test_serve_guard: $(BUILD)/obj/src/serve/guard.o
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@

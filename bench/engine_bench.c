@@ -75,7 +75,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "engine_bench: no session between the two engines\n");
 		return 1;
 	}
-	w.a.dev->env.parallel = w.b.dev->env.parallel = pool_parallel;
+	w.a.dev->env.parallel.run = w.b.dev->env.parallel.run = pool_parallel;
 
 	printf("Engine, one batch of %d x %d-byte packets sealed, then opened, per round\n\n", BATCH,
 	       PACKET_LEN);

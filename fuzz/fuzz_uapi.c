@@ -21,7 +21,15 @@ static void f_random(void *ctx, uint8_t *buf, size_t len)
 	memset(buf, 0x5a, len);
 }
 
-static const struct weft_env fuzz_env = { .now_ns = f_now, .wall_ns = f_wall, .random = f_random };
+static const struct weft_env fuzz_env = { .clock = { .now_ns = f_now, .wall_ns = f_wall },
+					  .random = { .fill = f_random } };
+
+static struct weft_device *new_device(void)
+{
+	struct weft_device *dev = NULL;
+	weft_device_new(&fuzz_env, &dev);
+	return dev;
+}
 
 static int f_port(void *ctx, uint16_t port)
 {
@@ -82,7 +90,7 @@ static bool read_only_key(const char *line)
 static void check_fixed_point(struct weft_device *dev)
 {
 	struct uapi_hooks hooks;
-	struct weft_device *copy = weft_device_new(&fuzz_env);
+	struct weft_device *copy = new_device();
 	struct uapi_conn c;
 	size_t len, len2;
 	char *first = get_all(dev, &len), *second;
@@ -121,7 +129,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct weft_device *dev = weft_device_new(&fuzz_env);
+	struct weft_device *dev = new_device();
 	struct uapi_hooks hooks = { .set_listen_port = f_port, .set_fwmark = f_mark, .ctx = dev };
 	struct uapi_conn c;
 	size_t off = 0, step = 0;

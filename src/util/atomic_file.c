@@ -34,23 +34,13 @@ static void sync_dir(const char *file)
 	free(copy);
 }
 
-int atomic_file_write(const char *path, const void *data, size_t len, mode_t mode)
+/* Writes through a temporary file beside target and renames it over
+ * target, which is replaced as a directory entry (never followed). */
+static int replace(const char *target, const void *data, size_t len, mode_t mode)
 {
-	char *target = NULL, *tmp = NULL, *dircopy = NULL, *basecopy = NULL;
-	struct stat st;
+	char *tmp = NULL, *dircopy = NULL, *basecopy = NULL;
 	int fd = -1, ret;
 
-	/* follow a symlink, as wg-quick's `readlink -f` does, so that saving
-	 * does not replace the link with a plain file */
-	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
-		target = realpath(path, NULL);
-		if (!target)
-			return -errno;
-	} else {
-		target = strdup(path);
-		if (!target)
-			return -ENOMEM;
-	}
 	dircopy = strdup(target);
 	basecopy = strdup(target);
 	if (!dircopy || !basecopy) {
@@ -93,6 +83,42 @@ out:
 	free(tmp);
 	free(dircopy);
 	free(basecopy);
+	return ret;
+}
+
+int atomic_file_write(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char *target;
+	struct stat st;
+	int ret;
+
+	/* follow a symlink, as wg-quick's `readlink -f` does, so that saving
+	 * does not replace the link with a plain file */
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+		target = realpath(path, NULL);
+		if (!target)
+			return -errno;
+	} else {
+		target = strdup(path);
+		if (!target)
+			return -ENOMEM;
+	}
+	ret = replace(target, data, len, mode);
 	free(target);
 	return ret;
+}
+
+int atomic_file_create(const char *path, const void *data, size_t len, mode_t mode)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0) {
+		if (S_ISLNK(st.st_mode))
+			return -ELOOP;
+		if (st.st_uid != geteuid())
+			return -EPERM;
+	} else if (errno != ENOENT) {
+		return -errno;
+	}
+	return replace(path, data, len, mode);
 }

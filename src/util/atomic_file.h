@@ -14,4 +14,12 @@
  * directory should not be readable by others when data is secret. */
 int atomic_file_write(const char *path, const void *data, size_t len, mode_t mode);
 
+/* The same for a file a user names for output (`--qr-png PATH`), which may
+ * be in a directory others can write to: a symlink at path is never
+ * followed (-ELOOP, the link and its target untouched), and an existing
+ * path that belongs to another user is not replaced (-EPERM). The rename
+ * replaces the directory entry itself, so a link planted after the check
+ * is replaced, not written through. */
+int atomic_file_create(const char *path, const void *data, size_t len, mode_t mode);
+
 #endif

@@ -1,16 +1,20 @@
-/* cmd_interface.c: `weft interface list|add|set|remove` - userspace
- * WireGuard devices without wg-quick: `add` starts weftd for a name, gives
- * the device a private key (and the peers of its config file, if it has
- * one), its addresses, and brings it up; `set` changes how peers reach it
- * (public address, public port, peer DNS) and its listen port in place;
- * `remove` deletes the link, which ends the daemon, as wg-quick down does;
- * `list` shows the devices that answer.
+/* cmd_interface.c: `weft interface list|add|set|remove` - WireGuard
+ * interfaces without wg-quick: `add` creates one for a name (the kernel's,
+ * else weftd; backend.h), gives it a private key (and the peers of its
+ * config file, if it has one), its addresses, and brings it up; `set`
+ * changes how peers reach it (public address, public port, peer DNS) and
+ * its listen port in place; `remove` deletes the link, which also ends a
+ * daemon, as wg-quick down does; `list` shows the interfaces that answer.
  *
  * `add` keeps its state in the interface's peer store (conf/store.h): the
  * wg-quick file (created 0600 when there is none), so the key survives the
  * daemon and `weft peer add` finds the Address pool and the port, and weft's
- * settings in IFACE.weft beside it. Routes beyond the addresses' own
- * subnets, DNS and hooks are `weft up`'s business, not this command's. */
+ * settings in IFACE.weft beside it. The port is never left to chance:
+ * without one asked for or in the file, it is 51820 or the first free one
+ * above, saved, so configs handed out to peers stay valid across restarts;
+ * a port that is taken fails the command before anything is started.
+ * Routes beyond the addresses' own subnets, DNS and hooks are `weft up`'s
+ * business, not this command's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -26,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "commands.h"
 #include "conf/conf.h"
 #include "conf/store.h"
@@ -37,6 +42,7 @@
 #include "ifname.h"
 #include "json_out.h"
 #include "keygen.h"
+#include "listen_port.h"
 #include "netlink.h"
 #include "options.h"
 #include "usage.h"
@@ -117,8 +123,14 @@ static int interface_list(bool json)
 		bool exists = false;
 
 		iface_conf_path(path, sizeof(path), *n, &exists);
-		if (device_get(&dev, *n) < 0)
+		int r = device_get(&dev, *n);
+		if (r == -ENODEV)
 			continue; /* gone since it was listed */
+		if (r < 0) { /* a partial list is no success (as a non-root user: all of it) */
+			fprintf(stderr, "Unable to access interface %s: %s\n", *n, strerror(-r));
+			ret = 1;
+			continue;
+		}
 		if (dev->flags & DEV_HAS_PUBLIC_KEY)
 			key_to_base64(pub, dev->public_key);
 		if (json) {
@@ -136,8 +148,8 @@ static int interface_list(bool json)
 		device_free(dev);
 	}
 	device_list_free(names);
-	if (json)
-		ret = print_json(json_pack("{s:o}", "interfaces", arr));
+	if (json && print_json(json_pack("{s:o}", "interfaces", arr)))
+		ret = 1;
 	return fflush(stdout) ? 1 : ret;
 }
 
@@ -246,6 +258,8 @@ static int interface_add(int argc, char *argv[])
 	struct device *dev = NULL;
 	struct store st;
 	struct conf *c = &st.conf;
+	bool userspace = take_flag(&argc, argv, "--userspace");
+	enum backend made;
 	int ret = 1;
 
 	memset(&o, 0, sizeof(o));
@@ -287,6 +301,22 @@ static int interface_add(int argc, char *argv[])
 		c->iface.has_listen_port = true;
 		c->iface.listen_port = (uint16_t)o.port;
 	}
+	if (!c->iface.has_listen_port || !c->iface.listen_port) {
+		uint16_t picked;
+		if ((ret = listen_port_pick(&picked)) < 0) {
+			fprintf(stderr, "%s: %s: no free listen port from %u up: %s\n", prog_name, iface,
+				LISTEN_PORT_FIRST, strerror(-ret));
+			ret = 1;
+			goto out;
+		}
+		c->iface.has_listen_port = true;
+		c->iface.listen_port = picked;
+	} else if ((ret = listen_port_check(c->iface.listen_port)) < 0) {
+		fprintf(stderr, "%s: %s: listen port %u: %s\n", prog_name, iface, c->iface.listen_port, strerror(-ret));
+		ret = 1;
+		goto out;
+	}
+	ret = 1;
 	if (!c->iface.has_private_key) {
 		if (!generate_private_key(c->iface.private_key)) {
 			fprintf(stderr, "%s: getrandom: %s\n", prog_name, strerror(errno));
@@ -295,27 +325,28 @@ static int interface_add(int argc, char *argv[])
 		c->iface.has_private_key = true;
 	}
 
-	if (daemon_start(iface, err, sizeof(err)) < 0) {
+	ret = backend_create(iface, userspace, false, &made, err, sizeof(err));
+	started = ret == 0 || link_exists(iface) || uapi_has_device(iface);
+	if (ret < 0) {
 		fprintf(stderr, "%s: %s: %s\n", prog_name, iface, err);
+		ret = 1;
 		goto out;
 	}
-	started = true;
 	ret = device_apply_conf(iface, c);
+	if (ret == -EADDRINUSE) { /* taken since we looked */
+		fprintf(stderr, "%s: %s: listen port %u: %s\n", prog_name, iface, c->iface.listen_port, strerror(-ret));
+		ret = 1;
+		goto out;
+	}
 	if (ret < 0) {
 		fprintf(stderr, "%s: %s: cannot configure the device: %s\n", prog_name, iface, strerror(-ret));
 		ret = 1;
 		goto out;
 	}
 	ret = 1;
-	/* A port the daemon chose goes into the config, so peers' Endpoints
-	 * and the next start keep it. */
 	if (device_get(&dev, iface) < 0) {
 		fprintf(stderr, "%s: %s: the device stopped answering\n", prog_name, iface);
 		goto out;
-	}
-	if (!c->iface.has_listen_port || !c->iface.listen_port) {
-		c->iface.has_listen_port = true;
-		c->iface.listen_port = dev->listen_port;
 	}
 	if (link_configure(iface, c, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: %s: %s\n", prog_name, iface, err);
@@ -326,7 +357,7 @@ static int interface_add(int argc, char *argv[])
 		goto out;
 	}
 	key_to_base64(pub, dev->public_key);
-	printf("interface: %s\n  public key: %s\n  listening port: %u\n", iface, pub, dev->listen_port);
+	printf("interface: %s\n  public key: %s\n  listening port: %u\n", iface, pub, c->iface.listen_port);
 	for (uint32_t i = 0; i < c->iface.addresses.n; i++) {
 		char s[CONF_PREFIX_STRLEN];
 
@@ -394,7 +425,7 @@ static int interface_set(int argc, char *argv[])
 		old_port = st.conf.iface.listen_port;
 		st.conf.iface.has_listen_port = true;
 		st.conf.iface.listen_port = (uint16_t)o.port;
-		if (uapi_has_device(iface)) {
+		if (backend_of(iface) != BACKEND_NONE) {
 			change = device_new(iface);
 			if (!change) {
 				fprintf(stderr, "%s: out of memory\n", prog_name);
@@ -431,8 +462,9 @@ static int interface_remove(const char *iface)
 {
 	char err[CONF_ERR_LEN] = "";
 
-	if (!uapi_has_device(iface) && !link_exists(iface)) {
-		fprintf(stderr, "%s: %s: no such interface\n", prog_name, iface);
+	if (backend_of(iface) == BACKEND_NONE) {
+		fprintf(stderr, "%s: %s: %s\n", prog_name, iface,
+			link_exists(iface) ? "not a WireGuard interface" : "no such interface");
 		return 1;
 	}
 	if (daemon_stop(iface, err, sizeof(err)) < 0) {
@@ -457,6 +489,10 @@ int cmd_interface(int argc, char *argv[])
 		goto usage;
 	if (!interface_name_valid(argv[2])) {
 		fprintf(stderr, "%s: `%s' is not a valid interface name\n", prog_name, argv[2]);
+		return 1;
+	}
+	if ((!strcmp(sub, "add") || !strcmp(sub, "remove")) && geteuid() != 0) {
+		fprintf(stderr, "%s: interface %s must be run as root\n", prog_name, sub);
 		return 1;
 	}
 	if (!strcmp(sub, "add"))

@@ -45,6 +45,7 @@
 #include "peer_config.h"
 #include "peer_ctx.h"
 #include "peer_keys.h"
+#include "public_address.h"
 #include "qr.h"
 #include "usage.h"
 #include "util/encoding.h"
@@ -335,10 +336,12 @@ static bool render(const struct peer_ctx *c, struct render_opts *o, const uint8_
 		   const struct conf_prefix_list *addrs, const uint8_t pub[WG_KEY_LEN],
 		   const uint8_t *priv, const uint8_t *psk, char **text, size_t *len)
 {
-	char err[CONF_ERR_LEN];
+	char err[CONF_ERR_LEN], fallback[INET6_ADDRSTRLEN];
 
 	o->pc.running_port = c->dev ? c->dev->listen_port : 0;
 	o->pc.preshared_key = psk;
+	o->pc.fallback_host = peer_config_has_host(&c->st.conf, o->pc.endpoint_type) ? NULL :
+			      public_address_fallback(c->iface, o->pc.endpoint_type, fallback);
 	if (peer_config_render(&c->st.conf, server_pub, addrs, pub, priv, &o->pc, text, len, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: %s: %s (%s)\n", prog_name, c->iface, err, c->path);
 		return false;
@@ -385,7 +388,9 @@ static bool write_png(const char *path, const char *text)
 
 	if (ret < 0)
 		fprintf(stderr, "%s: %s: cannot write the QR code: %s\n", prog_name, path,
-			ret == -EFBIG ? "the config is too long for a QR code" : strerror(-ret));
+			ret == -EFBIG ? "the config is too long for a QR code" :
+			ret == -ELOOP ? "it is a symbolic link, which is not followed" :
+			ret == -EPERM ? "the file belongs to another user" : strerror(-ret));
 	return ret == 0;
 }
 

@@ -35,6 +35,7 @@
 #include "conf/conf.h"
 #include "conf/store.h"
 #include "conf_change.h"
+#include "backend.h"
 #include "conf_path.h"
 #include "daemon.h"
 #include "device.h"
@@ -42,19 +43,11 @@
 #include "firewall.h"
 #include "hooks.h"
 #include "ifname.h"
+#include "listen_port.h"
 #include "netlink.h"
 #include "options.h"
 #include "usage.h"
 
-/* Set to 1 by device.h once device_get/device_set can drive the Linux
- * module over generic netlink; until then a kernel device could be made but
- * not configured, so weft always uses the userspace daemon. */
-#ifndef DEVICE_KERNEL_BACKEND
-#define DEVICE_KERNEL_BACKEND 0
-#endif
-
-#define USERSPACE_ENV "WG_QUICK_USERSPACE_IMPLEMENTATION"
-#define KERNEL_MODULE_DIR "/sys/module/wireguard"
 #define CONF_SUFFIX ".conf"
 
 #define MTU_OVERHEAD 80          /* wg-quick: IPv6 (40) + UDP (8) + WireGuard (32) */
@@ -159,7 +152,10 @@ static int locate(struct quick *q, const char *arg)
 		}
 	}
 	if (access(file, F_OK) < 0) {
-		complain("`%s' does not exist", file);
+		if (errno == ENOENT)
+			complain("`%s' does not exist", file);
+		else
+			complain("`%s': %s", file, strerror(errno));
 		return -1;
 	}
 	base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
@@ -300,73 +296,28 @@ static bool is_wireguard(struct quick *q, struct nl_link *l)
 
 /* ---- up ---- */
 
-/* WG_QUICK_USERSPACE_IMPLEMENTATION, else weftd beside this weft binary
- * (build/ or the install directory), else the first in PATH. */
-static const char *userspace_program(char *buf, size_t size)
+/* wg-quick's add_if: the kernel's WireGuard, else the userspace daemon. */
+static int add_if(struct quick *q, bool userspace)
 {
-	const char *env = getenv(USERSPACE_ENV);
-
-	return env && *env ? env : program_beside_self(DAEMON_NAME, buf, size);
-}
-
-static int start_userspace(struct quick *q)
-{
-	char buf[PATH_MAX];
-	const char *prog = userspace_program(buf, sizeof(buf));
-	char *argv[] = { (char *)prog, q->iface, NULL };
+	char err[256] = "";
+	enum backend made;
 	struct nl_link l;
-	int r;
+	int r = backend_create(q->iface, userspace, true, &made, err, sizeof(err));
 
-	trace("%s %s", prog, q->iface);
-	r = run_program(argv, NULL, NULL);
 	/* A daemon that failed late may have made the link: undo takes it. */
 	if (nl_link_get(&q->nl, q->iface, &l) == 0) {
 		q->created = true;
 		q->ifindex = l.index;
 	}
 	if (r < 0) {
-		complain("cannot run %s: %s%s", prog, strerror(-r),
-			r == -ENOENT ? " (build it, put it in PATH, or set " USERSPACE_ENV ")" : "");
-		return -1;
-	}
-	if (r > 0) {
-		complain("%s %s failed with exit status %d", prog, q->iface, r);
+		complain("%s", err);
 		return -1;
 	}
 	if (!q->created) {
-		complain("%s %s exited without creating the interface", prog, q->iface);
-		return -1;
-	}
-	if (!daemon_wait(q->iface, true)) {
-		complain("%s %s is not answering on " UAPI_SOCK_DIR "/%s" UAPI_SOCK_SUFFIX, prog, q->iface, q->iface);
+		complain("%s exited without creating the interface", made == BACKEND_UAPI ? "the daemon" : "the kernel");
 		return -1;
 	}
 	return 0;
-}
-
-static int add_if(struct quick *q, bool userspace)
-{
-	bool module = access(KERNEL_MODULE_DIR, F_OK) == 0;
-
-	if (!userspace && DEVICE_KERNEL_BACKEND) {
-		struct nl_link l;
-		int r;
-
-		trace("ip link add %s type wireguard", q->iface);
-		r = nl_link_add(&q->nl, q->iface, "wireguard");
-		if (r == 0 && (r = nl_link_get(&q->nl, q->iface, &l)) == 0) {
-			q->created = true;
-			q->ifindex = l.index;
-			return 0;
-		}
-		fprintf(stderr, "Error: %s\n", r == -EOPNOTSUPP ? "Unknown device type." : strerror(-r));
-		if (module)
-			return -1;
-		fprintf(stderr, "[!] Missing WireGuard kernel module. Falling back to slow userspace implementation.\n");
-	} else if (!userspace && module) {
-		fprintf(stderr, "[!] weft cannot configure WireGuard kernel devices yet; using the userspace implementation.\n");
-	}
-	return start_userspace(q);
 }
 
 static int set_config(struct quick *q)
@@ -382,10 +333,13 @@ static int set_config(struct quick *q)
 		return -1;
 	r = device_set(change);
 	device_free(change);
-	if (r < 0) {
+	if (r == -EADDRINUSE && q->conf.iface.has_listen_port) /* taken since up looked */
+		complain("Unable to modify interface %s: listen port %u: %s", q->iface,
+			 q->conf.iface.listen_port, strerror(-r));
+	else if (r < 0)
 		complain("Unable to modify interface %s: %s", q->iface, strerror(-r));
+	if (r < 0)
 		return -1;
-	}
 	return 0;
 }
 
@@ -690,6 +644,15 @@ static int cmd_up(struct quick *q, bool userspace)
 	}
 	if (r != -ENODEV) {
 		complain("cannot look up %s: %s", q->iface, strerror(-r));
+		return 1;
+	}
+	/* A taken port would leave a device that says it listens and does not
+	 * (the kernel module refuses `ip link set up` instead): say so now,
+	 * before anything is made. */
+	if (q->conf.iface.has_listen_port && q->conf.iface.listen_port &&
+	    (r = listen_port_check(q->conf.iface.listen_port)) < 0) {
+		complain("%s: listen port %u: %s; nothing was set up", q->iface, q->conf.iface.listen_port,
+			 strerror(-r));
 		return 1;
 	}
 	if (run_hooks(q, CONF_PRE_UP, "PreUp") < 0) {

@@ -19,4 +19,10 @@ int cmd_peer(int argc, char *argv[]);      /* cmd_peer.c: peer add|remove|list|c
 int cmd_export(int argc, char *argv[]);    /* cmd_export.c */
 int cmd_import(int argc, char *argv[]);    /* cmd_export.c */
 
+/* src/serve/serve.c */
+int cmd_serve(int argc, char *argv[]);
+
+/* cmd_configure.c */
+int cmd_configure(int argc, char *argv[]);
+
 #endif

@@ -23,6 +23,18 @@ bool conf_file_exists(const char *path)
 	return !stat(path, &st) && S_ISREG(st.st_mode);
 }
 
+/* A config file is there, or may be: a directory we cannot search hides
+ * it, and loading it then says "Permission denied", which is true, where
+ * "does not exist" might not be. */
+static bool conf_file_maybe(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0)
+		return S_ISREG(st.st_mode);
+	return errno == EACCES;
+}
+
 bool iface_conf_path(char *out, size_t size, const char *iface, bool *exists)
 {
 	const char *env = getenv(CONFIG_DIR_ENV);
@@ -36,7 +48,7 @@ bool iface_conf_path(char *out, size_t size, const char *iface, bool *exists)
 
 		if (n < 0 || (size_t)n >= size)
 			return false;
-		if (len && conf_file_exists(out)) {
+		if (len && conf_file_maybe(out)) {
 			*exists = true;
 			return true;
 		}

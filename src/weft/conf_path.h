@@ -18,7 +18,9 @@ bool conf_file_exists(const char *path);
 /* The config file of iface: IFACE.conf in the first of /etc/weft and
  * /etc/wireguard (or the ':'-separated dirs of WEFT_CONFIG_DIR) that has
  * it; else in the first of them (where a new one goes). *exists says
- * whether the file is there. false if the path does not fit in size. */
+ * whether the file is there (or may be: a directory we may not search
+ * counts, so that reading it reports the permission problem). false if the
+ * path does not fit in size. */
 bool iface_conf_path(char *out, size_t size, const char *iface, bool *exists);
 
 /* Locks the directory of conf_path (created 0700 if missing) against other

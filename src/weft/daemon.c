@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,12 +29,21 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
-/* WEFT_DAEMON, else weftd beside this program, else weftd from PATH. */
-static const char *daemon_path(char *buf, size_t size)
+const char *daemon_program(char *buf, size_t size)
 {
-	const char *env = getenv("WEFT_DAEMON");
+	const char *env = getenv(USERSPACE_ENV);
 
+	if (env && *env)
+		return env;
+	env = getenv(DAEMON_ENV);
 	return env && *env ? env : program_beside_self(DAEMON_NAME, buf, size);
+}
+
+bool daemon_forced(void)
+{
+	const char *env = getenv(USERSPACE_ENV);
+
+	return env && *env;
 }
 
 bool daemon_wait(const char *iface, bool want_running)
@@ -50,50 +58,31 @@ bool daemon_wait(const char *iface, bool want_running)
 	return false;
 }
 
-/* Runs the daemon for iface and waits until its socket answers. Its
- * output goes to our stderr, so stdout stays ours. */
-int daemon_start(const char *iface, char *err, size_t errlen)
+int daemon_start(const char *iface, bool trace, char *err, size_t errlen)
 {
 	char buf[PATH_MAX];
-	const char *bin = daemon_path(buf, sizeof(buf));
-	int status;
-	pid_t pid;
+	const char *prog = daemon_program(buf, sizeof(buf));
+	char *argv[] = { (char *)prog, (char *)iface, NULL };
+	int r;
 
+	if (trace)
+		fprintf(stderr, "[#] %s %s\n", prog, iface);
+	/* wireguard-go refuses to run beside the kernel module without this;
+	 * weftd ignores it. */
+	setenv("WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD", "1", 1);
 	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		int e = errno;
-
-		snprintf(err, errlen, "cannot start %.256s: %s", bin, strerror(e));
-		return -e;
+	r = run_program_stdout_to_stderr(argv);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot run %.256s: %s%s", prog, strerror(-r),
+			 r == -ENOENT ? " (build it, put it in PATH, or set " USERSPACE_ENV ")" : "");
+		return r;
 	}
-	if (!pid) {
-		char *args[] = { (char *)bin, (char *)iface, NULL };
-
-		dup2(STDERR_FILENO, STDOUT_FILENO);
-		/* wireguard-go refuses to run beside the kernel module without
-		 * this; weftd ignores it. */
-		setenv("WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD", "1", 1);
-		execvp(bin, args);
-		fprintf(stderr, "%s: cannot run %s: %s\n", prog_name, bin, strerror(errno));
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			int e = errno;
-
-			snprintf(err, errlen, "waiting for %.256s: %s", bin, strerror(e));
-			return -e;
-		}
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		snprintf(err, errlen, "%.256s %s failed (%s %d)", bin, iface,
-			 WIFEXITED(status) ? "exit status" : "signal",
-			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	if (r > 0) {
+		snprintf(err, errlen, "%.256s %s failed with exit status %d", prog, iface, r);
 		return -ECHILD;
 	}
 	if (!daemon_wait(iface, true)) {
-		snprintf(err, errlen, "%.256s started but its socket %s/%s%s does not answer", bin,
+		snprintf(err, errlen, "%.256s started but its socket %s/%s%s does not answer", prog,
 			 UAPI_SOCK_DIR, iface, UAPI_SOCK_SUFFIX);
 		return -ETIMEDOUT;
 	}

@@ -9,11 +9,24 @@
 
 /* The userspace daemon run when nothing overrides it. */
 #define DAEMON_NAME "weftd"
+/* wg-quick's variable: the userspace program to run; here, when set, it
+ * also makes `up` and `interface add` use it rather than the kernel. */
+#define USERSPACE_ENV "WG_QUICK_USERSPACE_IMPLEMENTATION"
+/* weft's own: the daemon to run when USERSPACE_ENV is not set. */
+#define DAEMON_ENV "WEFT_DAEMON"
 
-/* Runs the daemon for iface (WEFT_DAEMON, else weftd beside this program,
- * else weftd from PATH) and waits until its socket answers. 0 or -errno
- * with a message in err. */
-int daemon_start(const char *iface, char *err, size_t errlen);
+/* The program daemon_start runs: USERSPACE_ENV, else DAEMON_ENV, else
+ * weftd beside this program, else weftd from PATH. */
+const char *daemon_program(char *buf, size_t size);
+
+/* USERSPACE_ENV is set: the user wants userspace. */
+bool daemon_forced(void);
+
+/* The one way weft starts a userspace device: runs daemon_program for iface
+ * (its stdout to our stderr, so stdout stays ours; with trace, wg-quick's
+ * "[#] PROGRAM IFACE" first) and waits until its socket answers. 0 or
+ * -errno with a message in err. */
+int daemon_start(const char *iface, bool trace, char *err, size_t errlen);
 
 /* Waits (a few seconds at most) until a daemon answers on iface's socket
  * (running), or until none does and the link is gone (!running). false if

@@ -4,14 +4,9 @@
  * struct carries both: in a change, flags say which fields it sets (the
  * HAS/REPLACE/REMOVE idea of wireguard-tools), so a change is a minimal diff.
  *
- * Backends: today only UAPI (a userspace daemon such as wireguard-go or
- * weftd answering on /var/run/wireguard/IFACE.sock, see uapi_client.h).
- * TODO(kernel): the Linux module's generic netlink family ("wireguard",
- * WG_CMD_GET_DEVICE / WG_CMD_SET_DEVICE, <linux/wireguard.h>) is the second
- * backend. It plugs in at device_list(), device_get() and device_set() below:
- * list = interfaces of link kind "wireguard" followed by the UAPI sockets;
- * get/set go to the kernel unless a UAPI socket of that name answers (the
- * rule wg(8) uses). Nothing else in the CLI needs to change. */
+ * Backends: a userspace daemon such as weftd or wireguard-go answering on
+ * /var/run/wireguard/IFACE.sock (uapi_client.h), and the Linux module over
+ * generic netlink (kernel_device.h). backend.c picks one per interface. */
 #ifndef WEFT_CLI_DEVICE_H
 #define WEFT_CLI_DEVICE_H
 
@@ -46,6 +41,7 @@ enum {
 	PEER_HAS_PUBLIC_KEY = 1u << 2,
 	PEER_HAS_PRESHARED_KEY = 1u << 3,
 	PEER_HAS_PERSISTENT_KEEPALIVE = 1u << 4,
+	PEER_UPDATE_ONLY = 1u << 5, /* change the peer only if it is there already */
 };
 
 enum {
@@ -230,27 +226,18 @@ static inline void device_list_free(char **names)
 	free(names);
 }
 
+/* The three below are in backend.c, which picks the backend per interface
+ * by wg(8)'s rule. */
+
 /* Interface names, NULL-terminated, in the order wg(8) lists them (kernel
- * first, then UAPI sockets in directory order). Free with device_list_free.
- * NULL and *err = -errno on failure. */
-static inline char **device_list(int *err)
-{
-	/* TODO(kernel): prepend the kernel's wireguard links here. */
-	return uapi_list_devices(err);
-}
+ * links first, then UAPI sockets in directory order). Free with
+ * device_list_free. NULL and *err = -errno on failure. */
+char **device_list(int *err);
 
 /* 0 and a new *out, or -errno (-ENODEV when nothing answers for iface). */
-static inline int device_get(struct device **out, const char *iface)
-{
-	/* TODO(kernel): if (!uapi_has_device(iface)) return kernel_get_device(out, iface); */
-	return uapi_get_device(out, iface);
-}
+int device_get(struct device **out, const char *iface);
 
 /* Applies the change dev describes to the device named dev->name. */
-static inline int device_set(const struct device *dev)
-{
-	/* TODO(kernel): if (!uapi_has_device(dev->name)) return kernel_set_device(dev); */
-	return uapi_set_device(dev);
-}
+int device_set(const struct device *dev);
 
 #endif

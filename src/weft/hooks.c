@@ -79,7 +79,7 @@ void trace_program(char *const argv[])
 	fprintf(stderr, "\n");
 }
 
-int run_program(char *const argv[], const char *input, char **output)
+static int spawn_and_wait(char *const argv[], const char *input, char **output, bool stdout_to_stderr)
 {
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, status, r;
 	posix_spawn_file_actions_t fa;
@@ -99,6 +99,8 @@ int run_program(char *const argv[], const char *input, char **output)
 		posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
 	if (output)
 		posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+	else if (stdout_to_stderr)
+		posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
 	sigemptyset(&deflt);
 	sigaddset(&deflt, SIGINT);
 	sigaddset(&deflt, SIGTERM);
@@ -155,6 +157,16 @@ close_pipes:
 			close(out[i]);
 	}
 	return r;
+}
+
+int run_program(char *const argv[], const char *input, char **output)
+{
+	return spawn_and_wait(argv, input, output, false);
+}
+
+int run_program_stdout_to_stderr(char *const argv[])
+{
+	return spawn_and_wait(argv, NULL, NULL, true);
 }
 
 /* "%i" replaced by iface everywhere in command: a fresh string or NULL. */

@@ -23,6 +23,10 @@ void run_set_child_sigmask(const sigset_t *mask);
  * -errno when it could not run (-ENOENT: no such program). */
 int run_program(char *const argv[], const char *input, char **output);
 
+/* run_program for a program whose stdout is not weft's to print (a daemon
+ * starting): its stdout goes to weft's stderr. */
+int run_program_stdout_to_stderr(char *const argv[]);
+
 /* The full path of name in PATH, into out; false if absent. */
 bool find_in_path(const char *name, char *out, size_t size);
 

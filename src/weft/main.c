@@ -16,7 +16,8 @@
 	"An argument with a '/' or ending in .conf is the config file; otherwise <interface>.conf is\n" \
 	"looked for in /etc/weft, then /etc/wireguard ($WEFT_CONFIG_DIR instead, when set). The file's\n" \
 	"Address, DNS, MTU, Table, PreUp/PostUp/PreDown/PostDown and SaveConfig work as in wg-quick(8);\n" \
-	"weftd runs the device (WG_QUICK_USERSPACE_IMPLEMENTATION overrides it). See weft(8).\n"
+	"the kernel's WireGuard runs the device when the module is there, else weftd\n" \
+	"(WG_QUICK_USERSPACE_IMPLEMENTATION names another program and forces it). See weft(8).\n"
 
 #define SHOW_FIELDS "public-key | private-key | listen-port | fwmark | peers | preshared-keys | " \
 	"endpoints | allowed-ips | latest-handshakes | transfer | persistent-keepalive | dump"
@@ -63,7 +64,7 @@ static const struct command commands[] = {
 	  "Reads a private key from stdin and writes a public key to stdout", NULL },
 	{ "up", cmd_quick, "wg-quick-compatible", "[--userspace] { <config file> | <interface> }",
 	  "Brings up an interface from its config file, as wg-quick up does",
-	  QUICK_DETAILS "--userspace uses weftd even when the WireGuard kernel module is there.\n" },
+	  QUICK_DETAILS "--userspace uses the userspace daemon even when the kernel module is there.\n" },
 	{ "down", cmd_quick, "wg-quick-compatible", "{ <config file> | <interface> }",
 	  "Takes down an interface brought up from its config file, as wg-quick down does",
 	  QUICK_DETAILS },
@@ -72,12 +73,14 @@ static const struct command commands[] = {
 	{ "strip", cmd_quick, "wg-quick-compatible", "{ <config file> | <interface> }",
 	  "Prints a config file in the wg setconf form, without wg-quick keys and [Weft]", QUICK_DETAILS },
 	{ "interface", cmd_interface, "Interfaces and peers",
-	  "{ list [--json] | add <interface> [--listen-port <port>] [--address <cidr>[,<cidr>...]]\n"
+	  "{ list [--json] | add <interface> [--userspace] [--listen-port <port>] [--address <cidr>[,<cidr>...]]\n"
 	  "  [--public-address <ip-or-hostname>]... [--public-port <port>] [--peer-dns <dns>[,<dns>...]] |\n"
 	  "  set <interface> [--listen-port <port>] [--public-address <ip-or-hostname>|none]...\n"
 	  "  [--public-port <port>|none] [--peer-dns <dns>[,<dns>...]|none] | remove <interface> }",
-	  "Lists, starts, changes or stops userspace WireGuard devices",
-	  "add starts weftd (WEFT_DAEMON overrides it) with a new private key, or the config file's,\n"
+	  "Lists, creates, changes or removes WireGuard interfaces",
+	  "add creates a kernel WireGuard interface when the module is there, else starts weftd\n"
+	  "(--userspace or WG_QUICK_USERSPACE_IMPLEMENTATION force the daemon; WEFT_DAEMON names it),\n"
+	  "with a new private key, or the config file's,\n"
 	  "adds the addresses and brings the link up; the key, port and addresses are kept in\n"
 	  "/etc/weft/<interface>.conf (or /etc/wireguard/..., or $WEFT_CONFIG_DIR), created 0600, a\n"
 	  "plain wg-quick file. --public-address (an IPv4, an IPv6 address or a host name; may repeat),\n"
@@ -116,6 +119,23 @@ static const struct command commands[] = {
 	  "Creates an interface's config, records and peer keys from an `export' document",
 	  "Refuses to replace an existing config. `weft up' or `weft interface add' then starts it with\n"
 	  "the same keys, port, addresses and peers (wg showconf and peer list as on the old machine).\n" },
+	{ "serve", cmd_serve, "Unprivileged server",
+	  "[-f <config file>] [--stack kernel|lwip|auto]",
+	  "Runs a WireGuard exit server as any user: peers reach what this machine reaches",
+	  "No root, no capabilities and no TUN device on this machine: WireGuard runs on an\n"
+	  "ordinary UDP socket. Settings come from the config file or WEFT_* variables; keys\n"
+	  "never from the command line. See weft(8).\n" },
+	{ "configure", cmd_configure, "Unprivileged server",
+	  "--endpoint <host>:<port> --routes <cidr>[,<cidr>...] [--name <interface>] [--address <cidr>,...]\n"
+	  "  [--allow <cidr>,...] [--deny <cidr>,...] [--server-loopback] [--server-config <file>]\n"
+	  "  [--client-config <file>] [--force]",
+	  "Writes this machine's config and a `weft serve' server's config, and prints the server's command",
+	  "Makes both key pairs. The client config (interface --name, default wg-serve, in /etc/weft or\n"
+	  "$WEFT_CONFIG_DIR unless --client-config) routes --routes through the server at --endpoint;\n"
+	  "`weft up NAME', wg-quick and the WireGuard apps load it. The server config (--server-config,\n"
+	  "default ./weft-serve.conf, 0600) is for `weft serve -f' on the server: copy it there.\n"
+	  "--server-loopback lets 240.0.0.0/4 reach the server's own 127.0.0.0/8.\n"
+	  "See weft(8).\n" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

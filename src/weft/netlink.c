@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "crypto/crypto.h"
 #include "util/fd_io.h"
 
 /* Dump datagrams can be larger than a page (libmnl's MNL_SOCKET_DUMP_SIZE). */
@@ -28,9 +29,14 @@
 
 int nl_open(struct nl *nl)
 {
+	return nl_open_bus(nl, NETLINK_ROUTE);
+}
+
+int nl_open_bus(struct nl *nl, int bus)
+{
 	memset(nl, 0, sizeof(*nl));
 	nl->buf = malloc(NL_BUF_SIZE);
-	nl->sock = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	nl->sock = mnl_socket_open2(bus, SOCK_CLOEXEC);
 	if (!nl->buf || !nl->sock || mnl_socket_bind(nl->sock, 0, MNL_SOCKET_AUTOPID) < 0) {
 		int err = nl->buf ? errno : ENOMEM;
 
@@ -46,14 +52,13 @@ void nl_close(struct nl *nl)
 {
 	if (nl->sock)
 		mnl_socket_close(nl->sock);
+	if (nl->buf) /* replies of the wireguard family hold keys */
+		memzero(nl->buf, NL_BUF_SIZE);
 	free(nl->buf);
 	memset(nl, 0, sizeof(*nl));
 }
 
-/* Sends a request and handles every reply until its ACK or NLMSG_DONE.
- * Requests that are not dumps must carry NLM_F_ACK, so that the exchange
- * always ends with a message we recognise. cb may be NULL. */
-static int talk(struct nl *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+int nl_talk(struct nl *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
 	uint32_t seq = ++nl->seq;
 
@@ -156,7 +161,7 @@ static int link_get(struct nl *nl, const char *name, int index, struct nl_link *
 		mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
 	}
 	mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
-	r = talk(nl, nlh, link_cb, &lp);
+	r = nl_talk(nl, nlh, link_cb, &lp);
 	if (r < 0)
 		return r;
 	return lp.found ? 0 : -ENODEV;
@@ -172,6 +177,63 @@ int nl_link_get_index(struct nl *nl, int index, struct nl_link *out)
 	return link_get(nl, NULL, index, out);
 }
 
+struct link_names {
+	const char *kind;
+	char **names; /* NULL-terminated */
+	size_t n;
+};
+
+static int link_name_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct link_names *ln = data;
+	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *attr;
+	const char *name = NULL;
+	struct nl_link l = { 0 };
+	char **v;
+
+	if (nlh->nlmsg_type != RTM_NEWLINK || nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi)))
+		return MNL_CB_OK;
+	mnl_attr_parse(nlh, sizeof(*ifi), link_attr_cb, &l);
+	mnl_attr_for_each(attr, nlh, sizeof(*ifi))
+		if (mnl_attr_get_type(attr) == IFLA_IFNAME && mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) >= 0)
+			name = mnl_attr_get_str(attr);
+	if (!name || strcmp(l.kind, ln->kind))
+		return MNL_CB_OK;
+	v = realloc(ln->names, (ln->n + 2) * sizeof(*v));
+	if (v)
+		ln->names = v;
+	if (!v || !(v[ln->n] = strdup(name))) {
+		errno = ENOMEM;
+		return MNL_CB_ERROR;
+	}
+	v[++ln->n] = NULL;
+	return MNL_CB_OK;
+}
+
+int nl_link_names(struct nl *nl, const char *kind, char ***out)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = new_msg(buf, RTM_GETLINK, NLM_F_DUMP);
+	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	struct link_names ln = { .kind = kind };
+	int r;
+
+	ifi->ifi_family = AF_UNSPEC;
+	mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+	r = nl_talk(nl, nlh, link_name_cb, &ln);
+	if (r == 0 && !ln.names && !(ln.names = calloc(1, sizeof(*ln.names))))
+		r = -ENOMEM;
+	if (r < 0) {
+		for (size_t i = 0; i < ln.n; i++)
+			free(ln.names[i]);
+		free(ln.names);
+		return r;
+	}
+	*out = ln.names;
+	return 0;
+}
+
 int nl_link_add(struct nl *nl, const char *name, const char *kind)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -184,7 +246,7 @@ int nl_link_add(struct nl *nl, const char *name, const char *kind)
 	info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
 	mnl_attr_put_str(nlh, IFLA_INFO_KIND, kind);
 	mnl_attr_nest_end(nlh, info);
-	return talk(nl, nlh, NULL, NULL);
+	return nl_talk(nl, nlh, NULL, NULL);
 }
 
 int nl_link_del(struct nl *nl, int index)
@@ -195,7 +257,7 @@ int nl_link_del(struct nl *nl, int index)
 
 	ifi->ifi_family = AF_UNSPEC;
 	ifi->ifi_index = index;
-	return talk(nl, nlh, NULL, NULL);
+	return nl_talk(nl, nlh, NULL, NULL);
 }
 
 int nl_link_set_mtu_up(struct nl *nl, int index, unsigned mtu)
@@ -209,7 +271,7 @@ int nl_link_set_mtu_up(struct nl *nl, int index, unsigned mtu)
 	ifi->ifi_flags = IFF_UP;
 	ifi->ifi_change = IFF_UP;
 	mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
-	return talk(nl, nlh, NULL, NULL);
+	return nl_talk(nl, nlh, NULL, NULL);
 }
 
 /* ---- addresses ---- */
@@ -229,7 +291,7 @@ int nl_addr_add(struct nl *nl, int index, const struct nl_prefix *p)
 	ifa->ifa_scope = RT_SCOPE_UNIVERSE;
 	mnl_attr_put(nlh, IFA_LOCAL, addr_len(p->family), p->addr);
 	mnl_attr_put(nlh, IFA_ADDRESS, addr_len(p->family), p->addr);
-	return talk(nl, nlh, NULL, NULL);
+	return nl_talk(nl, nlh, NULL, NULL);
 }
 
 struct addr_parse {
@@ -301,7 +363,7 @@ static int addr_dump(struct nl *nl, int family, struct addr_parse *ap)
 	int r;
 
 	ifa->ifa_family = (uint8_t)family;
-	r = talk(nl, nlh, addr_cb, ap);
+	r = nl_talk(nl, nlh, addr_cb, ap);
 	return r < 0 ? r : ap->err;
 }
 
@@ -349,7 +411,7 @@ int nl_route_add(struct nl *nl, int index, const struct nl_prefix *p, uint32_t t
 	if (table >= RT_TABLE_LIMIT_IN_HEADER)
 		mnl_attr_put_u32(nlh, RTA_TABLE, table);
 	mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)index);
-	return talk(nl, nlh, NULL, NULL);
+	return nl_talk(nl, nlh, NULL, NULL);
 }
 
 /* One route from a dump or a `route get` reply, the parts we look at. */
@@ -363,6 +425,8 @@ struct route_info {
 	int oif;
 	unsigned mtu;      /* RTAX_MTU, 0 = none */
 	bool mtu_locked;
+	bool has_prefsrc, has_gateway;
+	uint8_t prefsrc[16], gateway[16];
 };
 
 static int metrics_cb(const struct nlattr *attr, void *data)
@@ -394,6 +458,18 @@ static int route_attr_cb(const struct nlattr *attr, void *data)
 	case RTA_OIF:
 		if (mnl_attr_validate(attr, MNL_TYPE_U32) >= 0)
 			ri->oif = (int)mnl_attr_get_u32(attr);
+		break;
+	case RTA_PREFSRC:
+		if (mnl_attr_get_payload_len(attr) == addr_len(ri->family)) {
+			memcpy(ri->prefsrc, mnl_attr_get_payload(attr), addr_len(ri->family));
+			ri->has_prefsrc = true;
+		}
+		break;
+	case RTA_GATEWAY:
+		if (mnl_attr_get_payload_len(attr) == addr_len(ri->family)) {
+			memcpy(ri->gateway, mnl_attr_get_payload(attr), addr_len(ri->family));
+			ri->has_gateway = true;
+		}
 		break;
 	case RTA_METRICS:
 		if (mnl_attr_validate(attr, MNL_TYPE_NESTED) >= 0)
@@ -467,7 +543,7 @@ static int route_dump(struct nl *nl, int family, struct route_search *s)
 	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 
 	rtm->rtm_family = (uint8_t)family;
-	return talk(nl, nlh, route_search_cb, s);
+	return nl_talk(nl, nlh, route_search_cb, s);
 }
 
 /* iproute2's "match P": routes whose prefix contains P. */
@@ -535,7 +611,8 @@ static int route_get_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-int nl_route_get_mtu(struct nl *nl, int family, const void *addr, unsigned *mtu)
+/* `ip route get ADDR`: the route the kernel would take. */
+static int route_get(struct nl *nl, int family, const void *addr, struct route_info *ri)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = new_msg(buf, RTM_GETROUTE, NLM_F_ACK);
@@ -543,7 +620,6 @@ int nl_route_get_mtu(struct nl *nl, int family, const void *addr, unsigned *mtu)
 	struct get_reply g = { 0 };
 	int r;
 
-	*mtu = 0;
 	if (family != AF_INET && family != AF_INET6)
 		return -EAFNOSUPPORT;
 	rtm->rtm_family = (uint8_t)family;
@@ -551,18 +627,59 @@ int nl_route_get_mtu(struct nl *nl, int family, const void *addr, unsigned *mtu)
 	if (family == AF_INET)
 		rtm->rtm_flags = RTM_F_LOOKUP_TABLE; /* as ip sends it */
 	mnl_attr_put(nlh, RTA_DST, addr_len(family), addr);
-	r = talk(nl, nlh, route_get_cb, &g);
+	r = nl_talk(nl, nlh, route_get_cb, &g);
 	if (r < 0)
 		return r;
 	if (!g.found)
 		return -ENETUNREACH;
-	g.ri.family = family;
-	return mtu_of(nl, &g.ri, mtu);
+	*ri = g.ri;
+	ri->family = family;
+	return 0;
+}
+
+int nl_route_get_mtu(struct nl *nl, int family, const void *addr, unsigned *mtu)
+{
+	struct route_info ri;
+	int r = route_get(nl, family, addr, &ri);
+
+	*mtu = 0;
+	return r < 0 ? r : mtu_of(nl, &ri, mtu);
 }
 
 static bool match_default(const struct route_search *s, const struct route_info *ri)
 {
 	return ri->table == NL_RT_TABLE_MAIN && ri->dst_len == 0;
+}
+
+int nl_default_route_src(struct nl *nl, int family, uint8_t addr[16])
+{
+	/* documentation addresses: anything the default route carries */
+	static const uint8_t test_net4[4] = { 192, 0, 2, 1 };
+	static const uint8_t test_net6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+	struct route_search s = { .match = match_default, .first_only = true };
+	struct route_info ri;
+	int r = route_dump(nl, family, &s);
+
+	if (r < 0)
+		return r;
+	if (!s.found)
+		return -ENETUNREACH;
+	if (s.hit.has_prefsrc) { /* `ip route add default ... src A` */
+		memcpy(addr, s.hit.prefsrc, addr_len(family));
+		return 0;
+	}
+	/* The source the kernel picks on the way to the gateway is the one
+	 * peers see (before any NAT). An IPv6 gateway is usually link-local,
+	 * which a lookup without the link cannot place: ask for an address
+	 * beyond it instead. */
+	r = route_get(nl, family, family == AF_INET6 ? (const void *)test_net6 :
+				  s.hit.has_gateway ? (const void *)s.hit.gateway : (const void *)test_net4, &ri);
+	if (r < 0)
+		return r;
+	if (!ri.has_prefsrc)
+		return -EADDRNOTAVAIL;
+	memcpy(addr, ri.prefsrc, addr_len(family));
+	return 0;
 }
 
 int nl_default_route_mtu(struct nl *nl, unsigned *mtu)
@@ -598,7 +715,7 @@ static int rule_add(struct nl *nl, int family, uint8_t flags, uint32_t table,
 		mnl_attr_put_u32(nlh, FRA_TABLE, table);
 	if (with_suppress)
 		mnl_attr_put_u32(nlh, FRA_SUPPRESS_PREFIXLEN, 0);
-	return talk(nl, nlh, NULL, NULL);
+	return nl_talk(nl, nlh, NULL, NULL);
 }
 
 int nl_rule_add_not_fwmark(struct nl *nl, int family, uint32_t fwmark, uint32_t table)
@@ -710,7 +827,7 @@ static int rule_dump(struct nl *nl, int family, struct rule_search *s)
 	int r;
 
 	frh->family = (uint8_t)family;
-	r = talk(nl, nlh, rule_cb, s);
+	r = nl_talk(nl, nlh, rule_cb, s);
 	return r < 0 ? r : s->err;
 }
 
@@ -729,7 +846,7 @@ static int rule_delete_matching(struct nl *nl, int family, struct rule_search *s
 			nlh->nlmsg_type = RTM_DELRULE;
 			nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
 			nlh->nlmsg_pid = 0;
-			d = talk(nl, nlh, NULL, NULL);
+			d = nl_talk(nl, nlh, NULL, NULL);
 			if (d < 0 && d != -ENOENT)
 				r = d;
 			else if (d >= 0)

@@ -50,14 +50,28 @@ struct nl_addr {
 	uint32_t flags;          /* IFA_F_* */
 };
 
+/* A socket on NETLINK_ROUTE; nl_open_bus for another bus (NETLINK_GENERIC). */
 int nl_open(struct nl *nl);
+int nl_open_bus(struct nl *nl, int bus);
 void nl_close(struct nl *nl);
+
+struct nlmsghdr;
+/* Sends the request nlh (its sequence number is set here) and hands every
+ * reply to cb (NULL: none expected) until the ACK or NLMSG_DONE. Requests
+ * that are not dumps must carry NLM_F_ACK, so that the exchange always ends
+ * with a message we recognise. 0, or -errno: the kernel's, or the one cb
+ * set in errno when it returned MNL_CB_ERROR. */
+int nl_talk(struct nl *nl, struct nlmsghdr *nlh, int (*cb)(const struct nlmsghdr *nlh, void *data),
+	    void *data);
 
 /* ---- links ---- */
 
 /* -ENODEV when there is no such link. */
 int nl_link_get(struct nl *nl, const char *name, struct nl_link *out);
 int nl_link_get_index(struct nl *nl, int index, struct nl_link *out);
+/* `ip link show type KIND`: the names, NULL-terminated, in the kernel's
+ * order, into a fresh *out (free each and the array). */
+int nl_link_names(struct nl *nl, const char *kind, char ***out);
 /* `ip link add NAME type KIND` */
 int nl_link_add(struct nl *nl, const char *name, const char *kind);
 /* `ip link delete dev NAME` */
@@ -90,6 +104,10 @@ int nl_route_get_mtu(struct nl *nl, int family, const void *addr, unsigned *mtu)
 /* The same for the first line of `ip route show default` (IPv4, main
  * table). *mtu = 0 when there is no default route. */
 int nl_default_route_mtu(struct nl *nl, unsigned *mtu);
+/* The source address of the default route of family (main table): its
+ * `src` if it has one, else the one `ip route get GATEWAY` shows; 4 or 16
+ * bytes into addr. -ENETUNREACH when there is no default route. */
+int nl_default_route_src(struct nl *nl, int family, uint8_t addr[16]);
 
 /* ---- policy rules ---- */
 

@@ -48,6 +48,40 @@ static int endpoint_host(const struct conf_weft *w, uint8_t type,
 	return -ENOENT;
 }
 
+bool peer_config_has_host(const struct conf *server, uint8_t type)
+{
+	char buf[CONF_ADDR_STRLEN], err[CONF_ERR_LEN];
+	const char *host;
+
+	return endpoint_host(&server->weft, type, buf, &host, err, sizeof(err)) == 0;
+}
+
+/* A config with no Endpoint says so where the line would be, so whoever
+ * imports it knows what to fill in. */
+static int add_missing_endpoint(char **text, size_t *len, uint16_t port)
+{
+	char line[256], *out;
+	size_t n;
+
+	if (port)
+		n = (size_t)snprintf(line, sizeof(line),
+				     "# Endpoint = (missing: the server's public address was not known;\n"
+				     "#             put ADDRESS:%u here and remove the '#')\n", port);
+	else
+		n = (size_t)snprintf(line, sizeof(line),
+				     "# Endpoint = (missing: the server's public address and port were not known;\n"
+				     "#             put ADDRESS:PORT here and remove the '#')\n");
+	out = malloc(*len + n + 1);
+	if (!out)
+		return -ENOMEM;
+	memcpy(out, *text, *len);
+	memcpy(out + *len, line, n + 1);
+	conf_text_free(*text, *len);
+	*text = out;
+	*len += n;
+	return 0;
+}
+
 static int copy_dns(struct conf_dns *to, const struct conf_dns *from)
 {
 	int ret = 0;
@@ -113,12 +147,14 @@ int peer_config_render(const struct conf *server, const uint8_t server_public[CO
 	*text = NULL;
 	*len = 0;
 	ret = endpoint_host(w, opts->endpoint_type, hostbuf, &host, err, errlen);
-	if (ret < 0)
-		return ret;
+	if (ret == -ENOENT) {
+		host = opts->fallback_host; /* NULL: no Endpoint, a comment instead */
+		ret = 0;
+	}
 	port = w->has_public_port ? w->public_port :
 	       server->iface.has_listen_port && server->iface.listen_port ? server->iface.listen_port :
 	       opts->running_port;
-	if (!port) {
+	if (!port && host) {
 		snprintf(err, errlen, "no port for the peer's Endpoint: set ListenPort in [Interface] "
 			 "(or `weft interface set IFACE --public-port PORT')");
 		return -EINVAL;
@@ -148,7 +184,7 @@ int peer_config_render(const struct conf *server, const uint8_t server_public[CO
 			ret = add_default_routes(&peer->allowed_ips);
 		}
 	}
-	if (!ret)
+	if (!ret && host)
 		ret = conf_peer_set_endpoint(peer, host, port);
 	if (!ret && opts->preshared_key) {
 		peer->has_preshared_key = true;
@@ -160,6 +196,8 @@ int peer_config_render(const struct conf *server, const uint8_t server_public[CO
 	}
 	if (!ret)
 		ret = conf_write(&pc, 0, text, len);
+	if (!ret && !host)
+		ret = add_missing_endpoint(text, len, port); /* [Peer] is the last section */
 	if (!ret && !peer_private)
 		ret = add_placeholder(text, len, peer_public);
 	conf_free(&pc);

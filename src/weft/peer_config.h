@@ -15,6 +15,8 @@
  *   PresharedKey = ...        (the peer's, when it has one)
  *   AllowedIPs = 0.0.0.0/0, ::/0   (what the peer sends through the tunnel)
  *   Endpoint = <PublicIPv4 | [PublicIPv6] | Hostname>:<PublicPort | ListenPort>
+ *                             (or the caller's fallback address; with none,
+ *                              a comment saying the Endpoint is missing)
  *   PersistentKeepalive = 25  (keeps NAT mappings open so the server can
  *                              reach a phone behind NAT; 0 leaves it out)
  */
@@ -40,15 +42,21 @@ struct peer_config_opts {
 	const uint8_t *preshared_key;               /* the peer's, or NULL */
 	uint16_t running_port;                      /* the running device's port, for a
 						     * config without ListenPort; 0 = none */
+	const char *fallback_host;                  /* the Endpoint's host when the server's
+						     * settings have none; NULL = leave the
+						     * Endpoint out, with a comment */
 };
+
+/* The server's settings name a host for this endpoint type. */
+bool peer_config_has_host(const struct conf *server, uint8_t type);
 
 /* Renders the config for the peer with public key peer_public, whose
  * tunnel addresses are addresses, on the server described by server (its
  * public key server_public). peer_private is the peer's private key when
  * weft knows it, else NULL. Returns 0 and *text (NUL-terminated, *len
  * bytes; free with conf_text_free, it may hold a key), or -errno with one
- * line in err: -ENOENT when the chosen endpoint type has nothing
- * configured, -EINVAL for other gaps, -ENOMEM. Nothing is printed. */
+ * line in err: -EINVAL for a gap (no port for a known host, no address),
+ * -ENOMEM. Nothing is printed. */
 int peer_config_render(const struct conf *server, const uint8_t server_public[CONF_KEY_LEN],
 		       const struct conf_prefix_list *addresses, const uint8_t peer_public[CONF_KEY_LEN],
 		       const uint8_t *peer_private, const struct peer_config_opts *opts,

@@ -179,7 +179,7 @@ int qr_write_png(const char *path, const char *text)
 	ret = render_png(qr, &b);
 	qr_free(qr);
 	if (!ret)
-		ret = atomic_file_write(path, b.data, b.len, PNG_FILE_MODE);
+		ret = atomic_file_create(path, b.data, b.len, PNG_FILE_MODE); /* a path the user named: no symlink followed */
 	membuf_wipe(&b);
 	return ret;
 }

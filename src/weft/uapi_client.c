@@ -79,6 +79,10 @@ bool uapi_has_device(const char *iface)
 {
 	int fd = uapi_connect(iface);
 
+	/* A socket we may not connect to is a device we may not use, as wg
+	 * counts it: listed, so that reading it says "Permission denied". */
+	if (fd == -EACCES || fd == -EPERM)
+		return true;
 	if (fd < 0)
 		return false;
 	close(fd);
@@ -494,6 +498,8 @@ static void build_set(struct msg *m, const struct device *dev)
 		const struct dev_peer *p = &dev->peers[i];
 
 		msg_key(m, "public_key", p->public_key);
+		if (p->flags & PEER_UPDATE_ONLY)
+			msg_printf(m, "update_only=true\n");
 		if (p->flags & PEER_REMOVE_ME) {
 			msg_printf(m, "remove=true\n");
 			continue;

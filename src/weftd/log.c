@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #define LOG_IFNAME_MAX 64
 
 static enum log_level current_level = LOG_ERROR;
+static bool to_syslog;
 static char current_ifname[LOG_IFNAME_MAX];
 
 enum log_level log_level_from_env(void)
@@ -37,6 +39,12 @@ void log_init(enum log_level level, const char *ifname)
 {
 	current_level = level;
 	snprintf(current_ifname, sizeof(current_ifname), "%s", ifname ? ifname : "");
+}
+
+void log_to_syslog(const char *ident)
+{
+	openlog(ident, LOG_PID, LOG_DAEMON);
+	to_syslog = true;
 }
 
 enum log_level log_level(void)
@@ -61,12 +69,15 @@ static void log_line(enum log_level level, const char *fmt, va_list ap)
 		     level == LOG_ERROR ? "ERROR" : "DEBUG", current_ifname, tm.tm_year + 1900,
 		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 	n = r < 0 ? 0 : (size_t)r;
+	size_t message_at = n < sizeof(line) ? n : sizeof(line) - 1;
 	if (n < sizeof(line)) {
 		r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 		n += r < 0 ? 0 : (size_t)r;
 	}
 	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2; /* truncated: keep room for the newline */
+	if (to_syslog && level == LOG_ERROR) /* syslog adds its own time */
+		syslog(LOG_ERR, "(%s) %.*s", current_ifname, (int)(n - message_at), line + message_at);
 	line[n++] = '\n';
 	(void)fd_write_all(STDOUT_FILENO, line, n); /* a lost log line is not an error */
 	errno = saved_errno;

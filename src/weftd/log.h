@@ -2,7 +2,8 @@
  *   DEBUG: (wg0) 2025/01/31 12:00:00 message
  *   ERROR: (wg0) 2025/01/31 12:00:00 message
  * on stdout. LOG_LEVEL=verbose|debug|error|silent picks what is printed
- * (default: error). Peers are named by a short public-key prefix, never a
+ * (default: error); a daemon started without LOG_LEVEL sends its errors to
+ * syslog instead. Peers are named by a short public-key prefix, never a
  * secret. */
 #ifndef WEFTD_LOG_H
 #define WEFTD_LOG_H
@@ -16,6 +17,10 @@ enum log_level { LOG_SILENT = 0, LOG_ERROR = 1, LOG_VERBOSE = 2 };
 enum log_level log_level_from_env(void);
 void log_init(enum log_level level, const char *ifname);
 enum log_level log_level(void);
+/* Error lines also go to syslog(3) as ident (facility daemon): for a
+ * daemon whose standard output is /dev/null, so that a failure such as a
+ * listen port that cannot be bound is never silent. */
+void log_to_syslog(const char *ident);
 
 void log_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

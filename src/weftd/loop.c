@@ -3,6 +3,7 @@
 #include "weftd/loop.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ enum source {
 };
 
 static void service_engine(struct loop *l);
+static size_t handshake_backlog(struct loop *l);
 
 /* ---- engine environment ---- */
 
@@ -48,18 +50,19 @@ static uint64_t clock_ns(clockid_t id)
 
 /* The engine asks for the time several times per packet; reading the clock
  * once per wake-up (dispatch() refreshes it) is enough, since a batch takes
- * microseconds and the protocol's timers count in seconds. */
-static uint64_t batch_now;
-
-static uint64_t refresh_now(void)
+ * microseconds and the protocol's timers count in seconds. Each loop keeps
+ * its own reading: the environment's contexts point to the loop, so nothing
+ * here is process-wide. */
+static uint64_t refresh_now(struct loop *l)
 {
-	return batch_now = clock_ns(CLOCK_MONOTONIC);
+	return l->now = clock_ns(CLOCK_MONOTONIC);
 }
 
 static uint64_t env_now(void *ctx)
 {
-	(void)ctx;
-	return batch_now ? batch_now : refresh_now();
+	struct loop *l = ctx;
+
+	return l->now ? l->now : refresh_now(l);
 }
 
 static uint64_t env_wall(void *ctx)
@@ -78,19 +81,53 @@ static void env_random(void *ctx, uint8_t *buf, size_t len)
 	}
 }
 
-/* The helper threads for batch crypto, started by loop_init (after the
- * fork: threads do not survive it); until then batches run inline. */
-static struct workers crypto_workers;
-
-void loop_env(struct weft_env *env)
+void loop_env(struct weft_env *env, struct loop *l)
 {
-	memset(env, 0, sizeof(*env));
-	env->now_ns = env_now;
-	env->wall_ns = env_wall;
-	env->random = env_random;
-	env->log = log_engine;
-	env->parallel = workers_run;
-	env->ctx = &crypto_workers;
+	*env = (struct weft_env){
+		.clock = { .now_ns = env_now, .wall_ns = env_wall, .ctx = l },
+		.random = { .fill = env_random },
+		.log = { .write = log_engine },
+		/* The helper threads are started by loop_init (after the fork:
+		 * threads do not survive it); until then batches run inline. */
+		.parallel = { .run = workers_run, .ctx = &l->workers },
+	};
+}
+
+/* ---- handshake load ---- */
+
+/* The handshake rate this machine affords: what LOOP_HANDSHAKE_SHARE of a
+ * core buys, counting one X25519 per message (what a flood's initiation
+ * costs before its static key fails to open; an honest one costs four). A
+ * flood faster than that meets cookies after at most that many X25519s a
+ * second, however fast it is; a machine that cannot keep up builds a
+ * backlog and meets the engine's other rule. WEFT_HANDSHAKE_RATE=N sets it. */
+static unsigned handshake_rate(void)
+{
+	const char *forced = getenv("WEFT_HANDSHAKE_RATE");
+	uint8_t priv[32] = { 1 }, pub[32] = { 9 }, shared[32];
+	uint64_t best = UINT64_MAX;
+
+	if (forced && *forced)
+		return (unsigned)strtoul(forced, NULL, 10);
+	/* the fastest of a few rounds: other work on the machine only slows some */
+	for (int round = 0; round < 4; round++) {
+		uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+		for (int i = 0; i < LOOP_X25519_PROBES; i++) {
+			x25519(shared, priv, pub);
+			pub[0] ^= shared[0] | 1; /* a new point each time */
+		}
+		uint64_t t = (clock_ns(CLOCK_MONOTONIC) - t0) / LOOP_X25519_PROBES;
+		best = t && t < best ? t : best;
+	}
+	memzero(shared, sizeof(shared));
+	uint64_t rate = NSEC_PER_SEC / LOOP_HANDSHAKE_SHARE / (best ? best : 1);
+	if (rate < LOOP_HANDSHAKE_RATE_MIN)
+		rate = LOOP_HANDSHAKE_RATE_MIN;
+	if (rate > WEFT_HANDSHAKE_RATE)
+		rate = WEFT_HANDSHAKE_RATE;
+	log_verbose("X25519 takes %" PRIu64 " ns here: under load above %" PRIu64 " handshakes a second",
+		    best, rate);
+	return (unsigned)rate;
 }
 
 /* ---- epoll helpers ---- */
@@ -119,7 +156,12 @@ static void arm_timer(struct loop *l, uint64_t deadline)
 }
 
 /* ---- UDP sockets: open while the link is up, as wireguard-go and the
- * kernel module do ---- */
+ * kernel module do ----
+ *
+ * The device reports a listen port only if it is true: while up, the port
+ * the sockets hold (none if the bind failed); while down, the port asked for,
+ * which was free when it was set (a set checks it, so `wg setconf` with a
+ * taken port fails at once instead of at `ip link set up`). */
 
 static void close_sockets(struct loop *l)
 {
@@ -140,6 +182,8 @@ static int open_sockets(struct loop *l, uint16_t port)
 	}
 	close_sockets(l);
 	l->udp = fresh;
+	/* a port the kernel picked is kept for the next up, as wireguard-go */
+	l->port = fresh.port;
 	weft_device_set_listen_port(l->dev, fresh.port);
 	log_verbose("UDP bind has been updated");
 	return 0;
@@ -148,8 +192,12 @@ static int open_sockets(struct loop *l, uint16_t port)
 static int hook_listen_port(void *ctx, uint16_t port)
 {
 	struct loop *l = ctx;
+	int r;
 
 	if (!l->up) {
+		if (port && (r = udp_port_check(port)) < 0)
+			return r;
+		l->port = port;
 		weft_device_set_listen_port(l->dev, port);
 		return 0;
 	}
@@ -270,11 +318,18 @@ static void on_link(void *ctx, bool up, unsigned mtu)
 	l->up = up;
 	weft_device_set_up(l->dev, up);
 	if (up) {
-		int r = open_sockets(l, weft_device_listen_port(l->dev));
-		if (r < 0)
-			log_error("Unable to update bind: %s", strerror(-r));
+		int r = open_sockets(l, l->port);
+		if (r < 0) {
+			/* no socket: no port to report; the next up tries again */
+			weft_device_set_listen_port(l->dev, 0);
+			if (l->port)
+				log_error("Unable to update bind: listen port %u: %s", l->port, strerror(-r));
+			else
+				log_error("Unable to update bind: %s", strerror(-r));
+		}
 	} else {
 		close_sockets(l);
+		weft_device_set_listen_port(l->dev, l->port);
 	}
 	service_engine(l);
 }
@@ -413,8 +468,12 @@ static void service_engine(struct loop *l)
 		deadline = weft_tick(l->dev, &l->out);
 		bool produced = l->out.send_count || l->out.deliver_count;
 		flush(l);
-		now = refresh_now();
+		now = refresh_now(l);
 		if (deadline > now)
+			break;
+		/* Queued handshakes get one budget per wake-up: the timer fires
+		 * again at once, after whatever else is waiting (a ping). */
+		if (handshake_backlog(l))
 			break;
 		if (!produced) { /* due but idle: do not spin on it */
 			deadline = now + NSEC_PER_MSEC;
@@ -422,6 +481,14 @@ static void service_engine(struct loop *l)
 		}
 	}
 	arm_timer(l, deadline);
+}
+
+static size_t handshake_backlog(struct loop *l)
+{
+	struct weft_device_stats st;
+
+	weft_device_get_stats(l->dev, &st);
+	return st.handshake_backlog;
 }
 
 static void send_plain(struct loop *l, const uint8_t *pkt, size_t len)
@@ -507,6 +574,28 @@ static void on_udp(struct loop *l, int fd)
 
 /* ---- control ---- */
 
+/* Once a second, when verbose and something moved: what handshakes cost,
+ * so a flood's effect can be read from the log. */
+static void log_handshake_stats(struct loop *l)
+{
+	struct weft_device_stats st;
+
+	if (log_level() < LOG_VERBOSE)
+		return;
+	weft_device_get_stats(l->dev, &st);
+	if (st.x25519 == l->logged_stats.x25519 && st.cookie_replies == l->logged_stats.cookie_replies &&
+	    st.handshake_backlog == l->logged_stats.handshake_backlog)
+		return;
+	log_verbose("Handshake stats: x25519=%" PRIu64 " cookie_replies=%" PRIu64 " queued=%" PRIu64
+		    " backlog=%zu under_load_periods=%" PRIu64 " bad_mac2=%" PRIu64 " rate_limited=%" PRIu64
+		    " backlog_dropped=%" PRIu64,
+		    st.x25519, st.cookie_replies, st.handshakes_queued, st.handshake_backlog,
+		    st.under_load_periods, weft_device_drops(l->dev, WEFT_DROP_BAD_MAC2),
+		    weft_device_drops(l->dev, WEFT_DROP_RATE_LIMITED),
+		    weft_device_drops(l->dev, WEFT_DROP_HANDSHAKE_BACKLOG));
+	l->logged_stats = st;
+}
+
 static void on_housekeeping(struct loop *l)
 {
 	uint64_t expirations;
@@ -518,7 +607,8 @@ static void on_housekeeping(struct loop *l)
 		l->running = false;
 	}
 	tun_gone(l, tun_attached(l->tun));
-	uapi_server_expire(l->uapi, l->dev, &l->hooks, env_now(NULL));
+	log_handshake_stats(l);
+	uapi_server_expire(l->uapi, l->dev, &l->hooks, env_now(l));
 }
 
 static void on_signal(struct loop *l)
@@ -532,7 +622,7 @@ static void on_signal(struct loop *l)
 
 static void dispatch(struct loop *l, uint32_t src)
 {
-	refresh_now();
+	refresh_now(l);
 	uint64_t expirations;
 
 	switch (src) {
@@ -548,7 +638,7 @@ static void dispatch(struct loop *l, uint32_t src)
 			on_udp(l, l->udp.fd6);
 		break;
 	case SRC_UAPI:
-		if (uapi_server_process(l->uapi, l->dev, &l->hooks, env_now(NULL)))
+		if (uapi_server_process(l->uapi, l->dev, &l->hooks, env_now(l)))
 			service_engine(l); /* a set may have queued keepalives or handshakes */
 		break;
 	case SRC_NETLINK: {
@@ -639,6 +729,7 @@ int loop_init(struct loop *l, struct weft_device *dev, struct tun *tun, struct u
 	l->epfd = l->timerfd = l->housekeeping_fd = l->signal_fd = -1;
 	l->armed_deadline = UINT64_MAX;
 	udp_init(&l->udp);
+	weft_device_set_handshake_rate(dev, handshake_rate());
 
 	if ((r = alloc_buffers(l)) < 0)
 		return r;
@@ -670,10 +761,10 @@ int loop_init(struct loop *l, struct weft_device *dev, struct tun *tun, struct u
 	if (!mtu)
 		mtu = TUN_DEFAULT_MTU;
 	on_link(l, up, mtu);
-	if ((r = workers_start(&crypto_workers, workers_wanted())) < 0)
+	if ((r = workers_start(&l->workers, workers_wanted())) < 0)
 		log_error("Crypto helper threads: %s; encrypting on one thread", strerror(-r));
-	else if (crypto_workers.count)
-		log_verbose("Crypto spread over %d threads", crypto_workers.count + 1);
+	else if (l->workers.count)
+		log_verbose("Crypto spread over %d threads", l->workers.count + 1);
 	return 0;
 }
 
@@ -699,7 +790,7 @@ int loop_run(struct loop *l)
 
 void loop_free(struct loop *l)
 {
-	workers_stop(&crypto_workers);
+	workers_stop(&l->workers);
 	close_sockets(l);
 	nl_watch_close(&l->nl);
 	udp_rx_free(&l->rx);

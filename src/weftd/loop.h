@@ -21,6 +21,7 @@
 #include "weftd/tun.h"
 #include "weftd/uapi.h"
 #include "weftd/udp.h"
+#include "weftd/workers.h"
 
 #define LOOP_TUN_BATCH 4             /* reads per wake-up: with TSO each may be 64 KiB, and
                                       * a bigger batch delays the other direction (ping) */
@@ -32,6 +33,9 @@
 #define LOOP_PACKET_CAP (65536 + 64) /* any IP packet plus WireGuard's 32 bytes + padding */
 #define LOOP_HOUSEKEEPING_NS UINT64_C(1000000000)
 #define LOOP_TICK_ROUNDS 8           /* drain rounds per wake-up before yielding */
+#define LOOP_HANDSHAKE_SHARE 10      /* 1/10 of a core for handshakes before cookies */
+#define LOOP_HANDSHAKE_RATE_MIN 500  /* handshakes a second, whatever the measurement */
+#define LOOP_X25519_PROBES 16        /* X25519s timed per round to find their cost */
 
 struct loop {
 	struct weft_device *dev;
@@ -39,12 +43,17 @@ struct loop {
 	struct uapi_server *uapi;
 	struct uapi_hooks hooks;
 	struct udp udp;
+	uint16_t port;  /* the port asked for (0: any), kept across down and up; while up
+	                 * the device reports only the port its sockets hold */
 	struct nl_watch nl;
 	int epfd, timerfd, housekeeping_fd, signal_fd;
 	bool up;
 	unsigned mtu;
 	bool running;
 	uint64_t armed_deadline;
+	uint64_t now;           /* CLOCK_MONOTONIC, read once per wake-up; the engine's clock */
+	struct workers workers; /* the engine's env.parallel */
+	struct weft_device_stats logged_stats; /* last logged by log_handshake_stats */
 
 	struct weft_out out;
 	size_t batch_calls; /* engine calls in the open batch */
@@ -61,12 +70,14 @@ struct loop {
 	struct udp_tx tx;
 };
 
-/* The engine environment weftd injects: CLOCK_MONOTONIC, CLOCK_REALTIME,
- * getrandom(2), log.c. */
-void loop_env(struct weft_env *env);
+/* The engine environment weftd injects for the device loop l will run:
+ * l's clock reading (CLOCK_MONOTONIC), CLOCK_REALTIME, getrandom(2), log.c
+ * and l's helper threads. l need not be initialised yet, only allocated. */
+void loop_env(struct weft_env *env, struct loop *l);
 
 /* Takes a created engine device, TUN and listening UAPI server (after the
- * daemon has forked). 0 or -errno. */
+ * daemon has forked). Keeps l->now and l->workers as loop_env left them
+ * referenced. 0 or -errno. */
 int loop_init(struct loop *l, struct weft_device *dev, struct tun *tun, struct uapi_server *uapi);
 /* Runs until a signal, the interface's deletion or the socket file's; 0 on
  * a clean end, 1 on a fatal error. */

@@ -50,9 +50,12 @@ static void help(const char *prog)
 	       "  --version         print the version and exit\n"
 	       "\n"
 	       "Environment:\n"
-	       "  LOG_LEVEL=verbose|error|silent  what to log on stdout (default: error)\n"
+	       "  LOG_LEVEL=verbose|error|silent  what to log on stdout (default: error;\n"
+	       "                                  daemonized without it: errors to syslog)\n"
 	       "  WG_PROCESS_FOREGROUND=1         same as --foreground\n"
-	       "  WG_TUN_FD=N, WG_UAPI_FD=N       use these open fds instead of creating them\n",
+	       "  WG_TUN_FD=N, WG_UAPI_FD=N       use these open fds instead of creating them\n"
+	       "  WEFT_HANDSHAKE_RATE=N           handshakes a second before cookies are demanded\n"
+	       "                                  (default: what a tenth of a core affords)\n",
 	       UAPI_SOCKET_DIR);
 }
 
@@ -109,6 +112,9 @@ static int daemonize(enum log_level level)
 	if (!getenv("LOG_LEVEL") || level == LOG_SILENT) {
 		redirect(STDOUT_FILENO, "/dev/null");
 		redirect(STDERR_FILENO, "/dev/null");
+		/* wireguard-go's errors end here; ours reach the system log */
+		if (level != LOG_SILENT)
+			log_to_syslog("weftd");
 	}
 	return 0;
 }
@@ -197,11 +203,14 @@ int main(int argc, char *argv[])
 		goto out_uapi;
 	}
 
-	loop_env(&env);
-	dev = weft_device_new(&env);
-	loop = malloc(sizeof(*loop));
-	if (!dev || !loop) {
+	loop = calloc(1, sizeof(*loop));
+	if (!loop) {
 		log_error("Failed to create device: %s", strerror(ENOMEM));
+		goto out_uapi;
+	}
+	loop_env(&env, loop);
+	if ((r = weft_device_new(&env, &dev)) < 0) {
+		log_error("Failed to create device: %s", strerror(-r));
 		goto out_uapi;
 	}
 	if ((r = uapi_server_start(&uapi)) < 0) {
@@ -219,10 +228,10 @@ int main(int argc, char *argv[])
 out_loop:
 	loop_free(loop);
 out_uapi:
+	/* The device first: its environment points into the loop. */
+	weft_device_free(dev);
 	free(loop);
 	uapi_server_close(&uapi, true);
-	if (dev)
-		weft_device_free(dev);
 out_tun:
 	tun_close(&tun);
 	return rc;

@@ -261,9 +261,9 @@ static void format_get(struct uapi_buf *b, struct weft_device *dev)
 	for (struct weft_peer *p = weft_peer_first(dev); p; p = weft_peer_next(dev, p)) {
 		weft_peer_get_info(p, &info);
 		buf_key(b, "public_key", info.public_key);
-		if (!info.has_preshared_key)
-			memset(info.preshared_key, 0, sizeof(info.preshared_key));
-		buf_key(b, "preshared_key", info.preshared_key);
+		weft_peer_preshared_key(p, key); /* zeros when there is none */
+		buf_key(b, "preshared_key", key);
+		memzero(key, sizeof(key));
 		buf_printf(b, "protocol_version=1\n");
 		if (info.has_endpoint)
 			format_endpoint(b, &info.endpoint);
@@ -374,13 +374,12 @@ static int set_public_key(struct uapi_conn *c, struct weft_device *dev, const ch
 	c->peer = weft_peer_lookup(dev, pk);
 	if (c->peer)
 		return 0;
-	c->peer = weft_peer_add(dev, pk);
-	if (!c->peer) {
-		int e = errno;
-		if (e == EINVAL)
+	int e = weft_peer_add(dev, pk, &c->peer);
+	if (e < 0) {
+		if (e == -EINVAL)
 			return 0; /* our own public key: that peer is ignored, lines and all */
-		log_error("UAPI: failed to create new peer: %s", strerror(e));
-		return e == ENOMEM ? -ENOMEM : -EINVAL;
+		log_error("UAPI: failed to create new peer: %s", strerror(-e));
+		return e == -ENOMEM ? -ENOMEM : -EINVAL;
 	}
 	c->peer_created = true;
 	if (log_level() >= LOG_VERBOSE) {
@@ -649,6 +648,7 @@ size_t uapi_conn_feed(struct uapi_conn *c, struct weft_device *dev,
 		if (!nl)
 			break;
 		used++; /* the newline */
+		c->lines++;
 		if (c->line_too_long) {
 			c->line_too_long = false;
 			handle_overlong_line(c);

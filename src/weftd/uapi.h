@@ -8,7 +8,10 @@
  * tests and the fuzzer drive it in memory. struct uapi_server
  * (uapi_server.c) owns the listening socket and up to UAPI_MAX_CLIENTS
  * nonblocking connections behind one epoll fd, so a slow or hostile client
- * never stalls the data path.
+ * never stalls the data path. Clients beyond that wait in the listen
+ * backlog, and every client that sends a complete request gets its answer:
+ * slots are taken back only from clients that made no progress for a while
+ * (UAPI_IDLE_NS), and a set holds the others back for a bounded time.
  *
  * Semantics follow wireguard-go's device/uapi.go: a set is applied line by
  * line as it arrives; the first bad line ends the request with errno=-N
@@ -30,7 +33,12 @@
 #define UAPI_OUT_HIGH (64 * 1024)  /* stop reading requests while this much reply waits */
 #define UAPI_MAX_CLIENTS 32
 #define UAPI_READ_CHUNK 4096
-#define UAPI_SET_STALL_NS (10ULL * 1000000000ULL) /* a set that stops mid-way holds the lock this long at most */
+/* How long one client may keep others waiting. Only complete lines count as
+ * progress, so bytes trickled one at a time buy nothing. */
+#define UAPI_SET_STALL_NS (5ULL * 1000000000ULL)  /* a set with no complete line for this long is dropped */
+#define UAPI_SET_MAX_NS (60ULL * 1000000000ULL)   /* no set holds the lock longer (1M peers take ~4 s) */
+#define UAPI_IDLE_NS (2ULL * 1000000000ULL)       /* with every slot taken and clients queued, one without
+						   * progress for this long gives its slot up */
 #define UAPI_SOCKET_DIR "/var/run/wireguard"
 
 /* Side effects of a set that belong to the daemon. Each returns 0 or -errno.
@@ -64,6 +72,7 @@ struct uapi_conn {
 	struct weft_peer *peer; /* peer being set; NULL = ignore its lines */
 	bool peer_created;      /* created by this request (update_only undoes it) */
 	bool line_too_long;
+	uint64_t lines;         /* complete lines consumed so far: the server's measure of progress */
 	size_t line_len;
 	char line[UAPI_LINE_MAX + 1];
 	struct uapi_buf out;
@@ -93,6 +102,7 @@ struct uapi_server {
 	ino_t st_ino;
 	struct uapi_client *clients[UAPI_MAX_CLIENTS];
 	struct uapi_client *busy; /* the client inside a set, if any */
+	bool accepting;           /* the listener is in the epoll set (off while every slot is taken) */
 	bool changed;             /* a set ran since the caller last asked */
 };
 
@@ -108,7 +118,8 @@ int uapi_server_fd(const struct uapi_server *s);
  * the caller runs the engine's timers and flushes its output. */
 bool uapi_server_process(struct uapi_server *s, struct weft_device *dev,
 			 const struct uapi_hooks *hooks, uint64_t now_ns);
-/* Housekeeping: drops a client that stalled inside a set. */
+/* Housekeeping, about once a second: drops a set that stalled or ran past
+ * its cap, and frees the slots of idle clients while others are queued. */
 void uapi_server_expire(struct uapi_server *s, struct weft_device *dev,
 			const struct uapi_hooks *hooks, uint64_t now_ns);
 /* The socket file was deleted or replaced: time to exit, as wireguard-go. */

@@ -2,12 +2,20 @@
  * it (replacing a stale one), accepting up to UAPI_MAX_CLIENTS nonblocking
  * connections behind one epoll fd, and feeding each to its struct uapi_conn
  * (uapi.c). One client's set holds the others back until it ends, as
- * wireguard-go's IPC lock does, but a client stalled inside a set is dropped
- * after UAPI_SET_STALL_NS. */
+ * wireguard-go's IPC lock does, but not forever: a set with no complete line
+ * for UAPI_SET_STALL_NS, or older than UAPI_SET_MAX_NS, is dropped.
+ *
+ * While every slot is taken the listener leaves the epoll set and further
+ * clients wait in the kernel's listen backlog; a slot is freed when its
+ * client leaves, or, if someone is queued, when it made no progress (a
+ * complete line read, reply bytes written) for UAPI_IDLE_NS. A client is
+ * never dropped because others arrived, so a complete request is always
+ * answered. */
 #include "weftd/uapi.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +33,8 @@ struct uapi_client {
 	bool waiting;      /* parked (out of epoll) until another client's set ends */
 	bool eof;          /* the client shut its side: flush the replies, then close */
 	uint32_t events;   /* current epoll interest */
-	uint64_t last_active_ns;
+	uint64_t progress_ns;  /* last complete line consumed or reply bytes written */
+	uint64_t set_start_ns; /* when it took the lock (valid while it is s->busy) */
 	size_t in_off, in_len;
 	char in[UAPI_READ_CHUNK];
 	struct uapi_conn conn;
@@ -159,12 +168,23 @@ int uapi_server_start(struct uapi_server *s)
 		return -errno;
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev) < 0)
 		return -errno;
+	s->accepting = true;
 	return 0;
 }
 
 int uapi_server_fd(const struct uapi_server *s)
 {
 	return s->epfd;
+}
+
+/* The listener in or out of the epoll set: out while no slot is free, so a
+ * level-triggered listener does not spin the loop. */
+static void listener_watch(struct uapi_server *s, bool on)
+{
+	struct epoll_event ev = { .events = on ? EPOLLIN : 0, .data.ptr = NULL };
+
+	if (s->accepting != on && s->epfd >= 0 && epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->listen_fd, &ev) == 0)
+		s->accepting = on;
 }
 
 static void client_close(struct uapi_server *s, struct uapi_client *c)
@@ -178,6 +198,7 @@ static void client_close(struct uapi_server *s, struct uapi_client *c)
 	uapi_conn_release(&c->conn);
 	memzero(c->in, sizeof(c->in));
 	free(c);
+	listener_watch(s, true); /* a slot is free: the next queued client may come in */
 }
 
 static void client_set_events(struct uapi_server *s, struct uapi_client *c, uint32_t events)
@@ -212,7 +233,7 @@ static bool client_flush(struct uapi_client *c, uint64_t now_ns)
 		if (w <= 0)
 			return false;
 		uapi_conn_consume(&c->conn, (size_t)w);
-		c->last_active_ns = now_ns;
+		c->progress_ns = now_ns;
 	}
 	return true;
 }
@@ -231,13 +252,23 @@ static bool client_serve(struct uapi_server *s, struct uapi_client *c, struct we
 			return true;
 		}
 		if (c->in_off < c->in_len) {
+			uint64_t lines = c->conn.lines;
 			size_t used = uapi_conn_feed(&c->conn, dev, hooks, c->in + c->in_off,
 						     c->in_len - c->in_off);
 			memzero(c->in + c->in_off, used);
 			c->in_off += used;
 			if (used)
 				s->changed = true;
-			s->busy = uapi_conn_in_set(&c->conn) ? c : (s->busy == c ? NULL : s->busy);
+			if (c->conn.lines != lines)
+				c->progress_ns = now_ns;
+			/* Sets sent back to back keep the lock: they count as one
+			 * for UAPI_SET_MAX_NS. */
+			if (uapi_conn_in_set(&c->conn) && s->busy != c) {
+				s->busy = c;
+				c->set_start_ns = now_ns;
+			} else if (!uapi_conn_in_set(&c->conn) && s->busy == c) {
+				s->busy = NULL;
+			}
 			if (!client_flush(c, now_ns))
 				goto close;
 			if (c->in_off < c->in_len)
@@ -258,7 +289,6 @@ static bool client_serve(struct uapi_server *s, struct uapi_client *c, struct we
 		}
 		c->in_off = 0;
 		c->in_len = (size_t)r;
-		c->last_active_ns = now_ns;
 	}
 	/* A set cut short keeps what it applied, as in wireguard-go. */
 	if (c->eof && c->in_off == c->in_len && s->busy == c)
@@ -299,39 +329,29 @@ static void resume_parked(struct uapi_server *s, struct weft_device *dev,
 	}
 }
 
-/* The table is full: make room by dropping the longest-idle client that is
- * not inside a set, so idle connections cannot lock `wg` out. */
-static int free_slot(struct uapi_server *s)
+static int free_slot(const struct uapi_server *s)
 {
-	struct uapi_client *victim = NULL;
-	size_t i;
-
-	for (i = 0; i < UAPI_MAX_CLIENTS; i++)
-		if (!s->clients[i])
-			return (int)i;
-	for (i = 0; i < UAPI_MAX_CLIENTS; i++) {
-		struct uapi_client *c = s->clients[i];
-		if (c != s->busy && (!victim || c->last_active_ns < victim->last_active_ns))
-			victim = c;
-	}
-	if (!victim)
-		return -1;
-	log_error("UAPI: too many clients, dropping the longest idle one");
-	client_close(s, victim);
-	for (i = 0; i < UAPI_MAX_CLIENTS; i++)
+	for (size_t i = 0; i < UAPI_MAX_CLIENTS; i++)
 		if (!s->clients[i])
 			return (int)i;
 	return -1;
 }
 
+/* Accepts while slots are free; when none is, the rest stay queued in the
+ * backlog (a client there has sent its request into its socket already and
+ * loses nothing by waiting). */
 static void accept_clients(struct uapi_server *s, uint64_t now_ns)
 {
 	for (int n = 0; n < UAPI_MAX_CLIENTS; n++) {
+		int slot = free_slot(s);
+		if (slot < 0) {
+			listener_watch(s, false);
+			return;
+		}
 		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
-		int slot = free_slot(s);
-		struct uapi_client *c = slot < 0 ? NULL : calloc(1, sizeof(*c));
+		struct uapi_client *c = calloc(1, sizeof(*c));
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
 		if (!c || epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			free(c);
@@ -340,7 +360,7 @@ static void accept_clients(struct uapi_server *s, uint64_t now_ns)
 		}
 		c->fd = fd;
 		c->events = EPOLLIN;
-		c->last_active_ns = now_ns;
+		c->progress_ns = now_ns;
 		uapi_conn_init(&c->conn);
 		s->clients[slot] = c;
 	}
@@ -374,15 +394,35 @@ bool uapi_server_process(struct uapi_server *s, struct weft_device *dev,
 	return changed;
 }
 
+/* Someone waits in the listen backlog. */
+static bool listener_has_queue(const struct uapi_server *s)
+{
+	struct pollfd p = { .fd = s->listen_fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
 void uapi_server_expire(struct uapi_server *s, struct weft_device *dev,
 			const struct uapi_hooks *hooks, uint64_t now_ns)
 {
 	struct uapi_client *c = s->busy;
 
-	if (c && now_ns - c->last_active_ns > UAPI_SET_STALL_NS) {
-		log_error("UAPI: client stalled inside a set, closing it");
+	if (c && (now_ns - c->progress_ns > UAPI_SET_STALL_NS || now_ns - c->set_start_ns > UAPI_SET_MAX_NS)) {
+		log_error("UAPI: closing a client that held the configuration lock %s",
+			  now_ns - c->progress_ns > UAPI_SET_STALL_NS ? "without sending a complete line"
+								   : "for too long");
 		client_close(s, c);
 		resume_parked(s, dev, hooks, now_ns);
+	}
+	if (s->accepting || !listener_has_queue(s))
+		return;
+	/* Parked clients wait for the lock, which is bounded: they stay. */
+	for (size_t i = 0; i < UAPI_MAX_CLIENTS; i++) {
+		c = s->clients[i];
+		if (c && c != s->busy && !c->waiting && now_ns - c->progress_ns > UAPI_IDLE_NS) {
+			log_verbose("UAPI: all client slots taken, closing an idle client");
+			client_close(s, c);
+		}
 	}
 }
 

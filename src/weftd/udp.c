@@ -123,6 +123,16 @@ int udp_open(struct udp *u, uint16_t port, uint32_t fwmark)
 	return 0;
 }
 
+int udp_port_check(uint16_t port)
+{
+	struct udp u;
+	int r = udp_open(&u, port, 0);
+
+	if (r == 0)
+		udp_close(&u);
+	return r;
+}
+
 void udp_close(struct udp *u)
 {
 	if (u->fd4 >= 0)

@@ -44,6 +44,9 @@ void udp_init(struct udp *u);
  * is left closed. */
 int udp_open(struct udp *u, uint16_t port, uint32_t fwmark);
 void udp_close(struct udp *u);
+/* Could udp_open(port) succeed now? Binds both sockets and closes them:
+ * 0, or the -errno udp_open would give (-EADDRINUSE). */
+int udp_port_check(uint16_t port);
 bool udp_is_open(const struct udp *u);
 /* SO_MARK on the open sockets; 0 or -errno. */
 int udp_set_fwmark(const struct udp *u, uint32_t fwmark);

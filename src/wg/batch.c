@@ -3,6 +3,8 @@
  * counts the caller reads move only when the work has run: a caller can
  * never send a slot that has not been sealed yet. */
 #include <errno.h>
+#include <string.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "wg/batch.h"
@@ -58,6 +60,7 @@ struct crypto_job *batch_job(struct weft_device *dev, struct weft_out *out)
 {
 	struct crypto_batch *b = &dev->batch;
 
+	WEFT_ASSERT(!b->open || b->out == out, "weft_send or weft_receive in a batch with another out");
 	batch_use(dev, out);
 	if (b->count == BATCH_MAX_JOBS)
 		batch_run(dev);
@@ -68,6 +71,7 @@ struct crypto_job *batch_job(struct weft_device *dev, struct weft_out *out)
 void batch_queue(struct weft_device *dev, struct crypto_job *job)
 {
 	struct crypto_batch *b = &dev->batch;
+
 
 	b->count++;
 	b->bytes += job->len;
@@ -80,6 +84,8 @@ static void job_run(void *arg, size_t i)
 {
 	struct crypto_job *job = (struct crypto_job *)arg + i;
 
+	WEFT_ASSERT(job->op != CRYPTO_OPEN || !memcmp(job->src_head, job->src, sizeof(job->src_head)),
+		    "a datagram changed before weft_batch_end");
 	if (job->op == CRYPTO_SEAL)
 		aead_seal(job->dst, job->dst, job->len, NULL, 0, job->counter, job->key);
 	else
@@ -101,8 +107,8 @@ void batch_run(struct weft_device *dev)
 
 	if (b->committing || !out)
 		return;
-	if (b->count > 1 && b->bytes >= BATCH_PARALLEL_MIN_BYTES && dev->env.parallel)
-		dev->env.parallel(dev->env.ctx, job_run, b->jobs, b->count);
+	if (b->count > 1 && b->bytes >= BATCH_PARALLEL_MIN_BYTES && dev->env.parallel.run)
+		dev->env.parallel.run(dev->env.parallel.ctx, job_run, b->jobs, b->count);
 	else
 		for (size_t i = 0; i < b->count; i++)
 			job_run(b->jobs, i);
@@ -121,6 +127,8 @@ void batch_run(struct weft_device *dev)
 	b->count = 0;
 	b->bytes = 0;
 	b->delivers = 0;
+	b->send_count_seen = out->send_count;
+	b->deliver_count_seen = out->deliver_count;
 	if (!b->open)
 		b->out = NULL;
 }
@@ -131,21 +139,50 @@ void batch_run_unless_open(struct weft_device *dev)
 		batch_run(dev);
 }
 
-void weft_batch_begin(struct weft_device *dev, struct weft_out *out)
+void weft_assert_failed(const char *what, const char *file, int line)
+{
+	fprintf(stderr, "weft engine: %s (%s:%d): the caller broke a rule of weft/engine.h\n", what, file,
+		line);
+	abort();
+}
+
+void weft_out_room(const struct weft_device *dev, const struct weft_out *out,
+		   size_t *free_sends, size_t *free_delivers)
+{
+	size_t s = batch_next_send(dev, out), d = batch_next_deliver(dev, out);
+
+	if (free_sends)
+		*free_sends = s < out->send_max ? out->send_max - s : 0;
+	if (free_delivers)
+		*free_delivers = d < out->deliver_max ? out->deliver_max - d : 0;
+}
+
+int weft_batch_begin(struct weft_device *dev, struct weft_out *out)
 {
 	if (!dev || !out)
-		return;
+		return -EINVAL;
+	WEFT_ASSERT(!dev->batch.open, "weft_batch_begin inside a batch");
+	if (dev->batch.open)
+		return -EBUSY;
 	batch_use(dev, out);
 	dev->batch.open = true;
+	dev->batch.send_count_seen = out->send_count;
+	dev->batch.deliver_count_seen = out->deliver_count;
+	dev->handshakes_done = 0;
+	return 0;
 }
 
 void weft_batch_end(struct weft_device *dev)
 {
 	struct weft_out *out;
 
+	WEFT_ASSERT(dev && dev->batch.open, "weft_batch_end outside a batch");
 	if (!dev || !dev->batch.open)
 		return;
 	out = dev->batch.out;
+	WEFT_ASSERT(out->send_count == dev->batch.send_count_seen &&
+			    out->deliver_count == dev->batch.deliver_count_seen,
+		    "out's counts changed inside a batch");
 	batch_run(dev);
 	/* What the commits asked for (a confirmed session sends what was
 	 * staged), then its jobs. */

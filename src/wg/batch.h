@@ -41,6 +41,7 @@ struct crypto_job {
 	size_t slot;             /* index in out->deliver; SIZE_MAX for a keepalive */
 	struct weft_endpoint from;
 	uint8_t keepalive[AEAD_TAG_LEN];
+	uint8_t src_head[AEAD_TAG_LEN]; /* open: the datagram's first bytes, to assert they stay */
 };
 
 struct crypto_batch {
@@ -50,6 +51,7 @@ struct crypto_batch {
 	size_t count, bytes;
 	size_t sends, delivers;  /* slots of out taken by queued work, not yet counted in it */
 	bool committing;
+	size_t send_count_seen, deliver_count_seen; /* out's as the engine left them, for the assertions */
 };
 
 int batch_init(struct crypto_batch *b);

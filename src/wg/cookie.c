@@ -53,7 +53,7 @@ static void make_cookie(struct weft_device *dev, uint8_t cookie[COOKIE_LEN],
 	size_t n = family == AF_INET6 ? 16 : 4;
 
 	if (expired(c->secret_birthdate, COOKIE_SECRET_MAX_AGE, now)) {
-		dev->env.random(dev->env.ctx, c->secret, sizeof(c->secret));
+		dev->env.random.fill(dev->env.random.ctx, c->secret, sizeof(c->secret));
 		c->secret_birthdate = now;
 	}
 	/* sin_port and sin6_port sit at the same offset */
@@ -69,7 +69,7 @@ enum cookie_mac_state cookie_validate(struct weft_device *dev, const uint8_t *ms
 				      const struct weft_endpoint *from, bool check_cookie)
 {
 	const struct message_macs *macs = (const void *)(msg + mac1_offset(len));
-	uint8_t computed[COOKIE_LEN], cookie[COOKIE_LEN];
+	uint8_t computed[COOKIE_LEN];
 	enum cookie_mac_state ret = COOKIE_INVALID_MAC;
 
 	b2s(computed, COOKIE_LEN, msg, mac1_offset(len), dev->cookie_checker.message_mac1_key,
@@ -79,11 +79,23 @@ enum cookie_mac_state cookie_validate(struct weft_device *dev, const uint8_t *ms
 	ret = COOKIE_VALID_MAC_BUT_NO_COOKIE;
 	if (!check_cookie)
 		goto out;
+	ret = cookie_validate_mac2(dev, msg, len, from);
+out:
+	memzero(computed, sizeof(computed));
+	return ret;
+}
+
+enum cookie_mac_state cookie_validate_mac2(struct weft_device *dev, const uint8_t *msg, size_t len,
+					   const struct weft_endpoint *from)
+{
+	const struct message_macs *macs = (const void *)(msg + mac1_offset(len));
+	uint8_t computed[COOKIE_LEN], cookie[COOKIE_LEN];
+	enum cookie_mac_state ret = COOKIE_VALID_MAC_BUT_NO_COOKIE;
+
 	make_cookie(dev, cookie, from);
 	b2s(computed, COOKIE_LEN, msg, mac2_offset(len), cookie, COOKIE_LEN);
 	if (memeq_ct(computed, macs->mac2, COOKIE_LEN))
 		ret = COOKIE_VALID_MAC_WITH_COOKIE;
-out:
 	memzero(cookie, sizeof(cookie));
 	return ret;
 }
@@ -113,7 +125,7 @@ void cookie_create_reply(struct weft_device *dev, struct message_handshake_cooki
 
 	reply->header.type = htole32(MESSAGE_HANDSHAKE_COOKIE);
 	reply->receiver_index = sender_index; /* already little endian */
-	dev->env.random(dev->env.ctx, reply->nonce, COOKIE_NONCE_LEN);
+	dev->env.random.fill(dev->env.random.ctx, reply->nonce, COOKIE_NONCE_LEN);
 	make_cookie(dev, cookie, from);
 	/* Bound to the mac1 it answers, so only the real sender can use it. */
 	xaead_seal(reply->encrypted_cookie, cookie, COOKIE_LEN, macs->mac1, COOKIE_LEN,

@@ -2,6 +2,7 @@
  * receiver-index table and load detection. The data path is in send.c and
  * receive.c, the timers in timers.c. */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -35,6 +36,7 @@ static const char *const drop_names[WEFT_DROP_COUNT] = {
 	[WEFT_DROP_STAGED_OVERFLOW] = "staged_overflow",
 	[WEFT_DROP_STAGED_EXPIRED] = "staged_expired",
 	[WEFT_DROP_OUT_FULL] = "out_full",
+	[WEFT_DROP_HANDSHAKE_BACKLOG] = "handshake_backlog",
 };
 
 const char *weft_drop_name(enum weft_drop reason)
@@ -46,12 +48,12 @@ void dev_log(struct weft_device *dev, enum weft_log_level level, const char *fmt
 {
 	char msg[256];
 	va_list ap;
-	if (!dev->env.log)
+	if (!dev->env.log.write)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	dev->env.log(dev->env.ctx, level, msg);
+	dev->env.log.write(dev->env.log.ctx, level, msg);
 }
 
 const char *peer_name(const struct weft_peer *peer, char buf[24])
@@ -62,36 +64,45 @@ const char *peer_name(const struct weft_peer *peer, char buf[24])
 	return buf;
 }
 
-struct weft_device *weft_device_new(const struct weft_env *env)
+int weft_device_new(const struct weft_env *env, struct weft_device **out)
 {
 	uint8_t key[16];
-	if (!env || !env->now_ns || !env->wall_ns || !env->random) {
-		errno = EINVAL;
-		return NULL;
-	}
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (!env || !env->clock.now_ns || !env->clock.wall_ns || !env->random.fill)
+		return -EINVAL;
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	if (crypto_init()) {
-		errno = ENOSYS;
-		return NULL;
-	}
+	if (crypto_init())
+		return -ENOSYS;
 	pthread_once(&once, noise_init);
 	struct weft_device *dev = calloc(1, sizeof(*dev));
 	if (!dev)
-		return NULL;
+		return -ENOMEM;
 	dev->env = *env;
 	dev->mtu = 1420;
+	dev->handshake_budget = WEFT_HANDSHAKE_BUDGET;
+	/* Generous, because a device with many peers sees many honest rekeys
+	 * (a million peers rekey about 8,000 times a second); callers that
+	 * know their machine set a rate from the cost of X25519. */
+	dev->handshake_rate = WEFT_HANDSHAKE_RATE;
 	allowedips_init(&dev->allowedips);
-	env->random(env->ctx, (uint8_t *)dev->peer_hash_key, sizeof(dev->peer_hash_key));
-	env->random(env->ctx, (uint8_t *)&dev->jitter_state, sizeof(dev->jitter_state));
+	env->random.fill(env->random.ctx, (uint8_t *)dev->peer_hash_key, sizeof(dev->peer_hash_key));
+	env->random.fill(env->random.ctx, (uint8_t *)&dev->jitter_state, sizeof(dev->jitter_state));
 	dev->jitter_state |= 1;
-	env->random(env->ctx, key, sizeof(key));
-	if (ratelimiter_init(&dev->ratelimiter, key) || batch_init(&dev->batch)) {
+	env->random.fill(env->random.ctx, key, sizeof(key));
+	int r = ratelimiter_init(&dev->ratelimiter, key);
+	env->random.fill(env->random.ctx, key, sizeof(key));
+	if (r || ratelimiter_init(&dev->cookie_ratelimiter, key) || batch_init(&dev->batch) ||
+	    handshake_queue_init(&dev->handshakes)) {
 		ratelimiter_free(&dev->ratelimiter);
+		ratelimiter_free(&dev->cookie_ratelimiter);
+		batch_free(&dev->batch);
 		free(dev);
-		errno = ENOMEM;
-		return NULL;
+		return -ENOMEM;
 	}
-	return dev;
+	*out = dev;
+	return 0;
 }
 
 void weft_device_free(struct weft_device *dev)
@@ -105,16 +116,19 @@ void weft_device_free(struct weft_device *dev)
 	weft_peer_remove_all(dev);
 	allowedips_free(&dev->allowedips);
 	ratelimiter_free(&dev->ratelimiter);
+	ratelimiter_free(&dev->cookie_ratelimiter);
 	hashtable_free(&dev->peers_by_key);
 	hashtable_free(&dev->indices);
 	timerheap_free(&dev->timers);
 	batch_free(&dev->batch);
+	handshake_queue_free(&dev->handshakes);
 	memzero(dev, sizeof(*dev));
 	free(dev);
 }
 
 int weft_device_set_private_key(struct weft_device *dev, const uint8_t key[WEFT_KEY_LEN])
 {
+	WEFT_ASSERT(!dev->batch.open, "weft_device_set_private_key inside a batch");
 	if (!key || is_zero_ct(key, WEFT_KEY_LEN)) {
 		if (!dev->has_private_key)
 			return 0;
@@ -173,7 +187,17 @@ void weft_device_set_listen_port(struct weft_device *dev, uint16_t port) { dev->
 uint16_t weft_device_listen_port(const struct weft_device *dev) { return dev->listen_port; }
 void weft_device_set_fwmark(struct weft_device *dev, uint32_t fwmark) { dev->fwmark = fwmark; }
 uint32_t weft_device_fwmark(const struct weft_device *dev) { return dev->fwmark; }
+unsigned weft_device_mtu(const struct weft_device *dev) { return dev->mtu; }
 void weft_device_set_under_load(struct weft_device *dev, bool under_load) { dev->caller_under_load = under_load; }
+void weft_device_set_handshake_budget(struct weft_device *dev, unsigned budget) { dev->handshake_budget = budget; }
+void weft_device_set_handshake_rate(struct weft_device *dev, unsigned per_second) { dev->handshake_rate = per_second; }
+bool weft_device_under_load(struct weft_device *dev) { return device_under_load(dev); }
+
+void weft_device_get_stats(const struct weft_device *dev, struct weft_device_stats *stats)
+{
+	*stats = dev->stats;
+	stats->handshake_backlog = dev->handshakes.count;
+}
 
 void weft_device_set_mtu(struct weft_device *dev, unsigned mtu)
 {
@@ -187,6 +211,7 @@ uint64_t weft_device_drops(const struct weft_device *dev, enum weft_drop reason)
 
 void weft_device_set_up(struct weft_device *dev, bool up)
 {
+	WEFT_ASSERT(!dev->batch.open, "weft_device_set_up inside a batch");
 	for (struct weft_peer *p = dev->first_peer; p; p = p->next) {
 		if (up) {
 			if (p->persistent_keepalive_interval)
@@ -223,17 +248,30 @@ size_t weft_device_forget_source(struct weft_device *dev, int family, const void
 	return changed;
 }
 
-/* Load: the caller's word, or more handshakes in one second than honest
- * peers would send. */
+/* Load: the caller's word, a handshake backlog this device could not keep
+ * up with (receive.c), or more handshakes in one second than the device
+ * can afford (handshake_rate). */
 void device_count_handshake(struct weft_device *dev)
 {
 	uint64_t now = dev_now(dev);
-	if (now >= dev->load_window_start + NSEC_PER_SEC) {
+	if (now >= dev->load_window_start + NSEC_PER_SEC / LOAD_WINDOWS_PER_SECOND) {
 		dev->load_window_start = now;
 		dev->load_window_count = 0;
 	}
-	if (++dev->load_window_count > UNDER_LOAD_HANDSHAKES_PER_SECOND)
-		dev->under_load_until = now + UNDER_LOAD_AFTER_NS;
+	if (dev->handshake_rate &&
+	    ++dev->load_window_count > (dev->handshake_rate + LOAD_WINDOWS_PER_SECOND - 1) / LOAD_WINDOWS_PER_SECOND)
+		device_load_seen(dev, now);
+}
+
+void device_load_seen(struct weft_device *dev, uint64_t now)
+{
+	if (now >= dev->under_load_until) {
+		dev->stats.under_load_periods++;
+		dev_log(dev, WEFT_LOG_VERBOSE,
+			"Under load (%" PRIu64 " handshakes in 1/%d s, %zu waiting): demanding cookies",
+			dev->load_window_count, LOAD_WINDOWS_PER_SECOND, dev->handshakes.count);
+	}
+	dev->under_load_until = now + UNDER_LOAD_AFTER_NS;
 }
 
 bool device_under_load(struct weft_device *dev)
@@ -259,7 +297,7 @@ uint32_t index_add(struct weft_device *dev, enum index_type type, void *item)
 	if (!e)
 		return 0;
 	do
-		dev->env.random(dev->env.ctx, (uint8_t *)&index, sizeof(index));
+		dev->env.random.fill(dev->env.random.ctx, (uint8_t *)&index, sizeof(index));
 	while (!index || index_lookup(dev, index));
 	*e = (struct index_entry){ .index = index, .type = type, .item = item };
 	if (hashtable_add(&dev->indices, index, e)) {
@@ -306,22 +344,22 @@ struct weft_peer *weft_peer_lookup(struct weft_device *dev, const uint8_t public
 	return NULL;
 }
 
-struct weft_peer *weft_peer_add(struct weft_device *dev, const uint8_t public_key[WEFT_KEY_LEN])
+int weft_peer_add(struct weft_device *dev, const uint8_t public_key[WEFT_KEY_LEN],
+		  struct weft_peer **out)
 {
+	if (!dev || !public_key || !out)
+		return -EINVAL;
+	WEFT_ASSERT(!dev->batch.open, "weft_peer_add inside a batch");
 	struct weft_peer *peer = weft_peer_lookup(dev, public_key);
-	if (peer)
-		return peer;
-	if (dev->has_private_key && memeq_ct(public_key, dev->static_public, WEFT_KEY_LEN)) {
-		errno = EINVAL;
-		return NULL;
-	}
-	if (dev->peer_count >= MAX_PEERS_PER_DEVICE) {
-		errno = ENOSPC;
-		return NULL;
-	}
+	if ((*out = peer))
+		return 0;
+	if (dev->has_private_key && memeq_ct(public_key, dev->static_public, WEFT_KEY_LEN))
+		return -EINVAL;
+	if (dev->peer_count >= MAX_PEERS_PER_DEVICE)
+		return -ENOSPC;
 	peer = calloc(1, sizeof(*peer));
 	if (!peer)
-		return NULL;
+		return -ENOMEM;
 	peer->dev = dev;
 	memcpy(peer->public_key, public_key, WEFT_KEY_LEN);
 	peer->hash = key_hash(dev, public_key);
@@ -331,8 +369,7 @@ struct weft_peer *weft_peer_add(struct weft_device *dev, const uint8_t public_ke
 	noise_static_static_changed(dev, peer);
 	if (hashtable_add(&dev->peers_by_key, peer->hash, peer)) {
 		free(peer);
-		errno = ENOMEM;
-		return NULL;
+		return -ENOMEM;
 	}
 	peer->prev = dev->last_peer;
 	if (dev->last_peer)
@@ -341,7 +378,8 @@ struct weft_peer *weft_peer_add(struct weft_device *dev, const uint8_t public_ke
 		dev->first_peer = peer;
 	dev->last_peer = peer;
 	dev->peer_count++;
-	return peer;
+	*out = peer;
+	return 0;
 }
 
 static void ready_list_remove(struct weft_device *dev, struct weft_peer *peer)
@@ -364,6 +402,9 @@ static void ready_list_remove(struct weft_device *dev, struct weft_peer *peer)
 
 void weft_peer_remove(struct weft_device *dev, struct weft_peer *peer)
 {
+	WEFT_ASSERT(!dev->batch.open, "weft_peer_remove inside a batch");
+	/* Queued handshakes name no peer (they are datagrams), so nothing there
+	 * points to it. */
 	timers_stop(peer);
 	timerheap_set(&dev->timers, &peer->timers.heap, UINT64_MAX);
 	ready_list_remove(dev, peer);
@@ -405,6 +446,16 @@ void weft_peer_set_preshared_key(struct weft_peer *peer, const uint8_t psk[WEFT_
 		memcpy(peer->handshake.preshared_key, psk, WEFT_KEY_LEN);
 		peer->has_preshared_key = true;
 	}
+}
+
+bool weft_peer_preshared_key(const struct weft_peer *peer, uint8_t psk[WEFT_KEY_LEN])
+{
+	if (!peer->has_preshared_key) {
+		memset(psk, 0, WEFT_KEY_LEN);
+		return false;
+	}
+	memcpy(psk, peer->handshake.preshared_key, WEFT_KEY_LEN);
+	return true;
 }
 
 void weft_peer_set_endpoint(struct weft_peer *peer, const struct weft_endpoint *endpoint)
@@ -462,8 +513,6 @@ void weft_peer_get_info(const struct weft_peer *peer, struct weft_peer_info *inf
 	memset(info, 0, sizeof(*info));
 	memcpy(info->public_key, peer->public_key, WEFT_KEY_LEN);
 	info->has_preshared_key = peer->has_preshared_key;
-	if (peer->has_preshared_key)
-		memcpy(info->preshared_key, peer->handshake.preshared_key, WEFT_KEY_LEN);
 	info->has_endpoint = peer->has_endpoint;
 	if (peer->has_endpoint)
 		info->endpoint = peer->endpoint;

@@ -12,17 +12,27 @@
 #include "wg/allowedips.h"
 #include "wg/batch.h"
 #include "wg/cookie.h"
+#include "wg/handshake_queue.h"
 #include "wg/hashtable.h"
 #include "wg/peer.h"
 #include "wg/ratelimiter.h"
 #include "wg/timerheap.h"
 
-/* Handshake messages per second above which the device considers itself
- * under load by its own count (the caller may say so earlier, from its
- * backlog). Generous, because a device with many peers sees many honest
- * rekeys: a million peers rekey about 8,000 times a second. */
-#define UNDER_LOAD_HANDSHAKES_PER_SECOND 16384
 #define UNDER_LOAD_AFTER_NS NSEC_PER_SEC /* stay under load this long */
+/* The handshake rate is counted over this much time (rate / 8 per window),
+ * so a flood is seen within a fraction of a second. */
+#define LOAD_WINDOWS_PER_SECOND 8
+/* A backlog this long means the device cannot keep up (wireguard-go: an
+ * eighth of its handshake queue). */
+#define UNDER_LOAD_BACKLOG (WEFT_HANDSHAKE_QUEUE / 8)
+
+/* The batch rules and other caller contracts, checked unless NDEBUG. */
+#ifdef NDEBUG
+#define WEFT_ASSERT(cond, what) ((void)0)
+#else
+#define WEFT_ASSERT(cond, what) ((cond) ? (void)0 : weft_assert_failed(what, __FILE__, __LINE__))
+#endif
+__attribute__((noreturn)) void weft_assert_failed(const char *what, const char *file, int line);
 
 enum index_type { INDEX_HANDSHAKE = 1, INDEX_KEYPAIR = 2 };
 
@@ -49,6 +59,7 @@ struct weft_device {
 	struct hashtable indices; /* of struct index_entry */
 	struct allowedips allowedips;
 	struct ratelimiter ratelimiter;
+	struct ratelimiter cookie_ratelimiter; /* cookie replies, per source */
 	struct timerheap timers;
 	struct weft_peer *ready_head, *ready_tail;
 	struct crypto_batch batch;
@@ -59,6 +70,11 @@ struct weft_device {
 
 	bool caller_under_load;
 	uint64_t load_window_start, load_window_count, under_load_until;
+	struct handshake_queue handshakes;
+	unsigned handshake_budget;  /* DH-bound handshakes per batch/tick; 0 = no limit */
+	unsigned handshakes_done;   /* of this batch, tick or lone call */
+	unsigned handshake_rate;    /* valid-mac1 messages per second before load; 0 = no rule */
+	struct weft_device_stats stats;
 
 	uint64_t drops[WEFT_DROP_COUNT];
 };
@@ -79,7 +95,7 @@ static inline const uint8_t *endpoint_ip(const struct weft_endpoint *ep, int *fa
 
 static inline uint64_t dev_now(struct weft_device *dev)
 {
-	return dev->env.now_ns(dev->env.ctx);
+	return dev->env.clock.now_ns(dev->env.clock.ctx);
 }
 
 static inline void dev_drop(struct weft_device *dev, enum weft_drop why)
@@ -106,5 +122,9 @@ void device_drain(struct weft_device *dev, struct weft_out *out);
 
 bool device_under_load(struct weft_device *dev);
 void device_count_handshake(struct weft_device *dev);
+/* Consumes queued handshake messages within the budget (receive.c). */
+void device_run_handshakes(struct weft_device *dev, struct weft_out *out);
+/* A backlog the device could not keep up with was seen at now. */
+void device_load_seen(struct weft_device *dev, uint64_t now);
 
 #endif

@@ -50,10 +50,11 @@ static void message_ephemeral(uint8_t ck[NOISE_HASH_LEN], uint8_t hash[NOISE_HAS
 }
 
 /* (C, key) = KDF2(C, DH(priv, pub)); key may be NULL for KDF1. */
-static bool mix_dh(uint8_t ck[NOISE_HASH_LEN], uint8_t key[NOISE_SYMMETRIC_KEY_LEN],
+static bool mix_dh(struct weft_device *dev, uint8_t ck[NOISE_HASH_LEN], uint8_t key[NOISE_SYMMETRIC_KEY_LEN],
 		   const uint8_t priv[NOISE_PUBLIC_KEY_LEN], const uint8_t pub[NOISE_PUBLIC_KEY_LEN])
 {
 	uint8_t dh[NOISE_PUBLIC_KEY_LEN];
+	dev->stats.x25519++;
 	bool ok = x25519(dh, priv, pub);
 	if (ok)
 		kdf(ck, key, NULL, dh, sizeof(dh), ck);
@@ -65,6 +66,7 @@ static bool mix_static_static(struct weft_device *dev, struct noise_handshake *h
 			      uint8_t ck[NOISE_HASH_LEN], uint8_t key[NOISE_SYMMETRIC_KEY_LEN])
 {
 	if (hs->static_static_stale) {
+		dev->stats.x25519 += dev->has_private_key;
 		if (!dev->has_private_key ||
 		    !x25519(hs->precomputed_static_static, dev->static_private, hs->remote_static))
 			memzero(hs->precomputed_static_static, NOISE_PUBLIC_KEY_LEN);
@@ -152,8 +154,9 @@ static void new_ephemeral(struct weft_device *dev, uint8_t priv[NOISE_PUBLIC_KEY
 {
 	uint8_t random[NOISE_PUBLIC_KEY_LEN];
 	do {
-		dev->env.random(dev->env.ctx, random, sizeof(random));
+		dev->env.random.fill(dev->env.random.ctx, random, sizeof(random));
 		x25519_generate_private(priv, random);
+		dev->stats.x25519++;
 	} while (!x25519_public(pub, priv));
 	memzero(random, sizeof(random));
 }
@@ -174,14 +177,14 @@ bool noise_create_initiation(struct weft_device *dev, struct weft_peer *peer,
 	message_ephemeral(hs->chaining_key, hs->hash, msg->unencrypted_ephemeral);
 
 	/* es */
-	if (!mix_dh(hs->chaining_key, key, hs->ephemeral_private, hs->remote_static))
+	if (!mix_dh(dev, hs->chaining_key, key, hs->ephemeral_private, hs->remote_static))
 		goto out;
 	message_encrypt(msg->encrypted_static, dev->static_public, NOISE_PUBLIC_KEY_LEN, key,
 			hs->hash);
 	/* ss */
 	if (!mix_static_static(dev, hs, hs->chaining_key, key))
 		goto out;
-	noise_tai64n(timestamp, dev->env.wall_ns(dev->env.ctx));
+	noise_tai64n(timestamp, dev->env.clock.wall_ns(dev->env.clock.ctx));
 	message_encrypt(msg->encrypted_timestamp, timestamp, NOISE_TIMESTAMP_LEN, key, hs->hash);
 
 	uint32_t index = handshake_take_index(dev, peer);
@@ -215,7 +218,7 @@ struct weft_peer *noise_consume_initiation(struct weft_device *dev,
 	message_ephemeral(ck, hash, e);
 
 	/* es */
-	if (!mix_dh(ck, key, dev->static_private, e))
+	if (!mix_dh(dev, ck, key, dev->static_private, e))
 		goto out;
 	if (!message_decrypt(s, msg->encrypted_static, sizeof(msg->encrypted_static), key, hash))
 		goto out;
@@ -285,9 +288,9 @@ bool noise_create_response(struct weft_device *dev, struct weft_peer *peer,
 	new_ephemeral(dev, hs->ephemeral_private, msg->unencrypted_ephemeral);
 	message_ephemeral(hs->chaining_key, hs->hash, msg->unencrypted_ephemeral);
 	/* ee, se */
-	if (!mix_dh(hs->chaining_key, NULL, hs->ephemeral_private, hs->remote_ephemeral))
+	if (!mix_dh(dev, hs->chaining_key, NULL, hs->ephemeral_private, hs->remote_ephemeral))
 		goto out;
-	if (!mix_dh(hs->chaining_key, NULL, hs->ephemeral_private, hs->remote_static))
+	if (!mix_dh(dev, hs->chaining_key, NULL, hs->ephemeral_private, hs->remote_static))
 		goto out;
 	/* psk */
 	mix_psk(hs->chaining_key, hs->hash, key, hs->preshared_key);
@@ -333,9 +336,9 @@ struct weft_peer *noise_consume_response(struct weft_device *dev,
 	memcpy(e, msg->unencrypted_ephemeral, sizeof(e));
 	message_ephemeral(ck, hash, e);
 	/* ee, se */
-	if (!mix_dh(ck, NULL, hs->ephemeral_private, e))
+	if (!mix_dh(dev, ck, NULL, hs->ephemeral_private, e))
 		goto out;
-	if (!mix_dh(ck, NULL, dev->static_private, e))
+	if (!mix_dh(dev, ck, NULL, dev->static_private, e))
 		goto out;
 	/* psk */
 	mix_psk(ck, hash, key, hs->preshared_key);

@@ -1,6 +1,7 @@
 /* receive.c: everything the engine receives from the network. Handshake
  * messages pass the cookie layer (mac1 always; mac2 and the per-source rate
- * limit under load) before any Diffie-Hellman work. Data packets are checked
+ * limit under load) before any Diffie-Hellman work, and wait in the
+ * handshake queue when a batch's budget for that work is spent. Data packets are checked
  * against the replay window, decrypted, and only then move the window, the
  * endpoint (roaming) and the timers. Anything invalid is dropped and counted. */
 #include <arpa/inet.h>
@@ -23,50 +24,95 @@ static void authenticated_hooks(struct weft_peer *peer)
 	timers_any_authenticated_packet_traversal(peer);
 }
 
-static void receive_handshake(struct weft_device *dev, const uint8_t *buf, size_t len,
-			      uint32_t type, const struct weft_endpoint *from, struct weft_out *out)
+/* A cookie reply to a handshake message without a valid mac2, in the next
+ * send slot; not sent when there is none (the initiator retries). Each
+ * source gets replies at the handshake rate limit's pace (a retrying
+ * initiator needs one per REKEY_TIMEOUT): a flood from a few addresses
+ * then costs a BLAKE2s or two per message, not an encryption and a send. */
+static void send_cookie_reply(struct weft_device *dev, const uint8_t *buf, size_t len,
+			      const struct weft_endpoint *from, struct weft_out *out)
+{
+	int family;
+	const uint8_t *ip = endpoint_ip(from, &family);
+
+	if (!out || !ip)
+		return;
+	if (!ratelimiter_allow(&dev->cookie_ratelimiter, family, ip, dev_now(dev))) {
+		dev->stats.cookie_replies_withheld++;
+		return;
+	}
+	size_t next = batch_next_send(dev, out);
+	if (next >= out->send_max || out->send[next].cap < sizeof(struct message_handshake_cookie))
+		return;
+	struct weft_packet *slot = &out->send[next];
+	/* Both handshake messages have the sender index at offset 4. */
+	uint32_t sender_index;
+	memcpy(&sender_index, buf + 4, sizeof(sender_index));
+	cookie_create_reply(dev, (void *)slot->data, buf, len, sender_index, from);
+	slot->len = sizeof(struct message_handshake_cookie);
+	slot->endpoint = *from;
+	slot->peer = NULL;
+	batch_take_send(dev, out);
+	dev->stats.cookie_replies++;
+}
+
+/* The cheap checks before any Diffie-Hellman work: mac1 always; under load
+ * a valid mac2 (else a cookie reply) and the source's rate. None of them
+ * touches a session, so none ends the batch. A message with a valid mac1
+ * counts toward the device's handshake rate, once (`queued` says it was
+ * counted on arrival and only the load checks are left). False when
+ * dropped. */
+static bool handshake_admitted(struct weft_device *dev, const uint8_t *buf, size_t len,
+			       const struct weft_endpoint *from, struct weft_out *out, bool queued,
+			       bool *load_checked)
+{
+	int family;
+	const uint8_t *ip;
+
+	if (!dev->has_private_key) {
+		dev_drop(dev, WEFT_DROP_NO_PRIVATE_KEY);
+		return false;
+	}
+	if (!queued) {
+		if (cookie_validate(dev, buf, len, from, false) == COOKIE_INVALID_MAC) {
+			dev_drop(dev, WEFT_DROP_BAD_MAC1);
+			return false;
+		}
+		device_count_handshake(dev);
+	}
+	*load_checked = device_under_load(dev);
+	if (!*load_checked)
+		return true;
+	/* mac1 is valid (checked on arrival; a private key changed since
+	 * only makes the Diffie-Hellman step fail) */
+	if (cookie_validate_mac2(dev, buf, len, from) == COOKIE_VALID_MAC_BUT_NO_COOKIE) {
+		send_cookie_reply(dev, buf, len, from, out);
+		dev_drop(dev, WEFT_DROP_BAD_MAC2);
+		return false;
+	}
+	if (!(ip = endpoint_ip(from, &family)) ||
+	    !ratelimiter_allow(&dev->ratelimiter, family, ip, dev_now(dev))) {
+		dev_drop(dev, WEFT_DROP_RATE_LIMITED);
+		return false;
+	}
+	return true;
+}
+
+/* The Diffie-Hellman half: the message changes (or makes) a session. */
+static void consume_handshake(struct weft_device *dev, const uint8_t *buf, size_t len,
+			      const struct weft_endpoint *from)
 {
 	struct weft_peer *peer;
-	int why, family;
-	const uint8_t *ip;
+	int why;
 	char name[24];
+	uint32_t type;
 
 	/* Data queued before this message is committed first, in order, and
 	 * before a session this one begins retires a keypair it uses. */
 	batch_run(dev);
-	if (!dev->has_private_key) {
-		dev_drop(dev, WEFT_DROP_NO_PRIVATE_KEY);
-		return;
-	}
-	device_count_handshake(dev);
-	bool under_load = device_under_load(dev);
-	enum cookie_mac_state mac_state = cookie_validate(dev, buf, len, from, under_load);
-	if (mac_state == COOKIE_INVALID_MAC) {
-		dev_drop(dev, WEFT_DROP_BAD_MAC1);
-		return;
-	}
-	if (under_load && mac_state == COOKIE_VALID_MAC_BUT_NO_COOKIE) {
-		/* Both handshake messages have the sender index at offset 4. */
-		uint32_t sender_index;
-		memcpy(&sender_index, buf + 4, sizeof(sender_index));
-		if (out && out->send_count < out->send_max &&
-		    out->send[out->send_count].cap >= sizeof(struct message_handshake_cookie)) {
-			struct weft_packet *slot = &out->send[out->send_count++];
-			cookie_create_reply(dev, (void *)slot->data, buf, len, sender_index, from);
-			slot->len = sizeof(struct message_handshake_cookie);
-			slot->endpoint = *from;
-			slot->peer = NULL;
-		}
-		dev_drop(dev, WEFT_DROP_BAD_MAC2);
-		return;
-	}
-	if (under_load && (!(ip = endpoint_ip(from, &family)) ||
-			   !ratelimiter_allow(&dev->ratelimiter, family, ip, dev_now(dev)))) {
-		dev_drop(dev, WEFT_DROP_RATE_LIMITED);
-		return;
-	}
-
-	bool initiation = type == MESSAGE_HANDSHAKE_INITIATION;
+	dev->handshakes_done++;
+	memcpy(&type, buf, sizeof(type));
+	bool initiation = le32toh(type) == MESSAGE_HANDSHAKE_INITIATION;
 	peer = initiation ? noise_consume_initiation(dev, (const void *)buf, &why)
 			  : noise_consume_response(dev, (const void *)buf, &why);
 	if (!peer) {
@@ -86,6 +132,58 @@ static void receive_handshake(struct weft_device *dev, const uint8_t *buf, size_
 	}
 	peer->rx_bytes += len;
 	authenticated_hooks(peer);
+}
+
+static bool budget_spent(const struct weft_device *dev)
+{
+	return dev->handshake_budget && dev->handshakes_done >= dev->handshake_budget;
+}
+
+/* A handshake message from the network: admitted, then consumed now or,
+ * once this call's budget is spent (or others already wait, to keep their
+ * order), queued for weft_tick. A backlog the device cannot work off puts
+ * it under load. */
+static void receive_handshake(struct weft_device *dev, const uint8_t *buf, size_t len,
+			      const struct weft_endpoint *from, struct weft_out *out)
+{
+	bool load_checked;
+
+	if (!handshake_admitted(dev, buf, len, from, out, false, &load_checked))
+		return;
+	if (dev->handshake_budget && (budget_spent(dev) || dev->handshakes.count)) {
+		int r = handshake_queue_push(&dev->handshakes, buf, len, from, load_checked);
+		if (r < 0) {
+			dev_drop(dev, WEFT_DROP_HANDSHAKE_BACKLOG);
+		} else {
+			dev->stats.handshakes_queued++;
+		}
+		if (dev->handshakes.count >= UNDER_LOAD_BACKLOG)
+			device_load_seen(dev, dev_now(dev));
+		return;
+	}
+	consume_handshake(dev, buf, len, from);
+}
+
+void device_run_handshakes(struct weft_device *dev, struct weft_out *out)
+{
+	struct queued_handshake e;
+	bool load_checked;
+
+	while (dev->handshakes.count && !budget_spent(dev)) {
+		/* Room for its answer first: a response, or a cookie reply
+		 * should the device be under load by now. */
+		if (!out || batch_next_send(dev, out) >= out->send_max)
+			break;
+		handshake_queue_pop(&dev->handshakes, &e);
+		/* mac1 was checked on arrival; the load checks run again
+		 * only if the device went under load since. */
+		if (e.load_checked || handshake_admitted(dev, e.msg, e.len, &e.from, out, true, &load_checked))
+			consume_handshake(dev, e.msg, e.len, &e.from);
+		device_drain(dev, out);
+	}
+	if (dev->handshakes.count >= UNDER_LOAD_BACKLOG)
+		device_load_seen(dev, dev_now(dev));
+	memzero(&e, sizeof(e));
 }
 
 static void receive_cookie(struct weft_device *dev, const uint8_t *buf)
@@ -189,6 +287,9 @@ static void receive_data(struct weft_device *dev, const uint8_t *buf, size_t len
 		.local_index = local_index, .datagram_len = len, .slot = slot, .from = *from,
 	};
 	job->dst = plain_len ? out->deliver[slot].data : job->keepalive;
+#ifndef NDEBUG
+	memcpy(job->src_head, job->src, sizeof(job->src_head));
+#endif
 	if (job == &alone)
 		batch_run_alone(dev, job);
 	else
@@ -262,6 +363,9 @@ int weft_receive(struct weft_device *dev, const uint8_t *buf, size_t len,
 
 	if (!dev || !buf || !from)
 		return -EINVAL;
+	WEFT_ASSERT(!dev->batch.open || out == dev->batch.out, "weft_receive in a batch with another out");
+	if (!dev->batch.open)
+		dev->handshakes_done = 0; /* a lone call is its own batch */
 	if (len < sizeof(type) || len > MESSAGE_MAX_LENGTH) {
 		dev_drop(dev, WEFT_DROP_MALFORMED);
 		return 0;
@@ -271,12 +375,12 @@ int weft_receive(struct weft_device *dev, const uint8_t *buf, size_t len,
 	case MESSAGE_HANDSHAKE_INITIATION:
 		if (len != sizeof(struct message_handshake_initiation))
 			goto malformed;
-		receive_handshake(dev, buf, len, MESSAGE_HANDSHAKE_INITIATION, from, out);
+		receive_handshake(dev, buf, len, from, out);
 		break;
 	case MESSAGE_HANDSHAKE_RESPONSE:
 		if (len != sizeof(struct message_handshake_response))
 			goto malformed;
-		receive_handshake(dev, buf, len, MESSAGE_HANDSHAKE_RESPONSE, from, out);
+		receive_handshake(dev, buf, len, from, out);
 		break;
 	case MESSAGE_HANDSHAKE_COOKIE:
 		if (len != sizeof(struct message_handshake_cookie))

@@ -72,7 +72,7 @@ void timers_handshake_complete(struct weft_peer *peer)
 	disarm(&peer->timers.retransmit_handshake);
 	peer->timers.handshake_attempts = 0;
 	peer->timers.sent_lastminute_handshake = false;
-	peer->last_handshake_wall_ns = peer->dev->env.wall_ns(peer->dev->env.ctx);
+	peer->last_handshake_wall_ns = peer->dev->env.clock.wall_ns(peer->dev->env.clock.ctx);
 }
 
 void timers_session_derived(struct weft_peer *peer)
@@ -199,14 +199,18 @@ uint64_t weft_tick(struct weft_device *dev, struct weft_out *out)
 	uint64_t now = dev_now(dev);
 	struct heap_node *node;
 
-	weft_batch_end(dev); /* timers change sessions: no batch may stay open */
+	WEFT_ASSERT(!dev->batch.open, "weft_tick inside a batch");
+	if (dev->batch.open)
+		weft_batch_end(dev); /* timers change sessions: no batch may stay open */
+	dev->handshakes_done = 0;
+	device_run_handshakes(dev, out);
 	while ((node = timerheap_min(&dev->timers)) && node->deadline <= now) {
 		struct weft_peer *peer = container_of(node, struct weft_peer, timers.heap);
 		timers_run(peer, now);
 	}
 	device_drain(dev, out);
 	batch_run(dev);
-	if (dev->ready_head)
+	if (dev->ready_head || dev->handshakes.count)
 		return now;
 	node = timerheap_min(&dev->timers);
 	return node ? node->deadline : UINT64_MAX;

@@ -93,6 +93,13 @@ static inline void endpoint4(struct weft_endpoint *ep, uint32_t ip, uint16_t por
 	ep->addr.in4.sin_port = htons(port);
 }
 
+/* weft_peer_add for tests: the peer, or NULL on any error. */
+static inline struct weft_peer *add_peer(struct weft_device *dev, const uint8_t key[32])
+{
+	struct weft_peer *p = NULL;
+	return weft_peer_add(dev, key, &p) == 0 ? p : NULL;
+}
+
 static inline void node_reset_out(struct node *n)
 {
 	n->out.send_count = n->out.deliver_count = 0;
@@ -104,10 +111,14 @@ static inline void node_init(struct world *w, struct node *n, struct node *other
 	n->world = w;
 	n->other = other;
 	n->log = calloc(MAX_RECORDED, sizeof(*n->log));
-	struct weft_env env = { .now_ns = h_now, .wall_ns = h_wall, .random = h_random, .ctx = n,
-				.parallel = harness_parallel ? harness_parallel
-						 : harness_batched ? h_parallel_reversed : NULL };
-	n->dev = weft_device_new(&env);
+	struct weft_env env = {
+		.clock = { .now_ns = h_now, .wall_ns = h_wall, .ctx = n },
+		.random = { .fill = h_random, .ctx = n },
+		.parallel = { .run = harness_parallel ? harness_parallel
+					: harness_batched ? h_parallel_reversed : NULL, .ctx = n },
+	};
+	if (weft_device_new(&env, &n->dev) < 0)
+		abort();
 	h_random(n, n->priv, 32);
 	weft_device_set_private_key(n->dev, n->priv);
 	weft_device_public_key(n->dev, n->pub);
@@ -131,8 +142,8 @@ static inline void world_init(struct world *w, uint64_t seed)
 	w->wall = 1764460800ULL * NSEC_PER_SEC;
 	node_init(w, &w->a, &w->b, 1);
 	node_init(w, &w->b, &w->a, 2);
-	w->a.peer = weft_peer_add(w->a.dev, w->b.pub);
-	w->b.peer = weft_peer_add(w->b.dev, w->a.pub);
+	w->a.peer = add_peer(w->a.dev, w->b.pub);
+	w->b.peer = add_peer(w->b.dev, w->a.pub);
 	weft_peer_allowed_ip_add(w->a.peer, AF_INET, w->b.tunnel_ip, 32);
 	weft_peer_allowed_ip_add(w->b.peer, AF_INET, w->a.tunnel_ip, 32);
 	weft_peer_set_endpoint(w->a.peer, &w->b.addr);

@@ -297,7 +297,7 @@ static void unknown_peer_and_no_key(void)
 	ESTABLISH(16);
 	static struct node c; /* a third device, a stranger to b */
 	node_init(&w, &c, &w.b, 3);
-	c.peer = weft_peer_add(c.dev, w.b.pub);
+	c.peer = add_peer(c.dev, w.b.pub);
 	weft_peer_set_endpoint(c.peer, &w.b.addr);
 	struct message_handshake_initiation m;
 	w.now += SEC;
@@ -468,7 +468,7 @@ static void wrong_source_and_bad_inner(void)
 	/* A source that a has, but for another peer. */
 	uint8_t other_key[32];
 	h_random(&w.a, other_key, sizeof(other_key));
-	struct weft_peer *c = weft_peer_add(w.a.dev, other_key);
+	struct weft_peer *c = add_peer(w.a.dev, other_key);
 	CHECK(c && weft_peer_allowed_ip_add(c, AF_INET, third, 32) == 0);
 	make_ipv4(pkt, third, w.a.tunnel_ip, 100);
 	r = b_seals(pkt, 100);
@@ -695,7 +695,9 @@ static void random_datagrams(void)
 		struct weft_endpoint from;
 		size_t len = garbage(buf, keypair_index, handshake_index);
 		random_endpoint(&from);
-		w.now += 1000; /* a microsecond apart: b finds itself under load */
+		w.now += 1000; /* a microsecond apart */
+		/* the second half meets b under load (mac2, rate limits) */
+		weft_device_set_under_load(w.b.dev, i >= GARBAGE_DATAGRAMS / 2);
 		weft_receive(w.b.dev, buf, len, &from, &w.b.out);
 		delivered += w.b.out.deliver_count;
 		node_reset_out(&w.b);

@@ -2,8 +2,10 @@
  * responder under load answers an initiation without a valid mac2 with a
  * cookie reply; the initiator takes the cookie and its retry gets through;
  * forged or misplaced mac2 is refused; handshakes from one source are
- * rate-limited, each source apart; the device notices a flood by itself and
- * calms down a second after it; cookies die with the secret they came from.
+ * rate-limited, each source apart; the device notices a flood by itself
+ * from its handshake backlog (a batch's budget for Diffie-Hellman work spent
+ * and the queue long) and calms down a second after it; junk never ends a
+ * batch; cookies die with the secret they came from.
  * Cookies and their replies are recomputed here from the whitepaper's
  * formulas, not taken from the engine. */
 #include <stddef.h>
@@ -276,67 +278,266 @@ static void rate_limit(void)
 	world_free(&w);
 }
 
-/* Junk initiations (random bytes, so a bad mac1) from random IPv4 sources,
- * spread evenly over `span`. */
-static void junk_flood(unsigned count, uint64_t span)
+/* A flooder's initiation: random bytes, a valid mac1 for b (anyone who knows
+ * b's public key can make one), no mac2. It costs b one X25519 before the
+ * encrypted static key fails to open. */
+static void flood_initiation(struct message_handshake_initiation *m)
 {
-	uint8_t junk[sizeof(struct message_handshake_initiation)];
-	struct weft_endpoint from;
-	uint64_t start = w.now, bad_mac1 = drops(&w.b, WEFT_DROP_BAD_MAC1);
-	for (unsigned i = 0; i < count; i++) {
-		h_random(&w.b, junk, sizeof(junk));
-		junk[0] = MESSAGE_HANDSHAKE_INITIATION, junk[1] = junk[2] = junk[3] = 0;
-		uint32_t ip;
-		memcpy(&ip, junk + 4, sizeof(ip));
-		endpoint4(&from, ip, 1000);
-		w.now = start + span * i / count;
-		weft_receive(w.b.dev, junk, sizeof(junk), &from, &w.b.out);
-	}
-	CHECK_EQ(drops(&w.b, WEFT_DROP_BAD_MAC1) - bad_mac1, count);
-	CHECK_EQ(w.b.out.send_count, 0);
+	h_random(&w.a, (uint8_t *)m, sizeof(*m));
+	m->header.type = htole32(MESSAGE_HANDSHAKE_INITIATION);
+	memset(m->macs.mac2, 0, COOKIE_LEN);
+	set_mac1(m, sizeof(*m), w.b.pub);
 }
 
-static void under_load_by_itself(void)
+/* Flood source number i: 198.18.x.y (the benchmarking range). */
+static void flood_source(struct weft_endpoint *ep, unsigned i)
+{
+	endpoint4(ep, 0xc6120000 + (i & 0xffff), (uint16_t)(1024 + i));
+}
+
+static struct weft_device_stats stats_of(const struct node *n)
+{
+	struct weft_device_stats st;
+	weft_device_get_stats(n->dev, &st);
+	return st;
+}
+
+/* One batch of valid-mac1 initiations from many sources: b does the
+ * Diffie-Hellman work of its budget, queues the rest and is under load
+ * exactly when the queue reaches UNDER_LOAD_BACKLOG; from then on each
+ * message earns a cookie reply. Draining the queue under load costs no
+ * X25519 at all. A second after the backlog is gone b answers plain
+ * initiations again. */
+static void under_load_from_backlog(void)
 {
 	world_init(&w, 35);
 	node_send_ip(&w.a, 100);
 	world_flush(&w);
 	CHECK(current_keypair(&w.b) != NULL);
-	struct message_handshake_initiation m;
 	w.now += SEC;
+	struct message_handshake_initiation m;
+	struct weft_endpoint from;
+	struct weft_device_stats st0 = stats_of(&w.b);
+	uint64_t invalid0 = drops(&w.b, WEFT_DROP_HANDSHAKE_INVALID);
+	const unsigned engage_at = WEFT_HANDSHAKE_BUDGET + UNDER_LOAD_BACKLOG;
+	const unsigned total = engage_at + 100;
+	unsigned engaged_after = 0;
 
-	/* Half the threshold within a second: not yet under load, so an
-	 * initiation without mac2 (a has no cookie) is answered. */
-	junk_flood(UNDER_LOAD_HANDSHAKES_PER_SECOND / 2, 400 * MSEC);
-	CHECK(!device_under_load(w.b.dev));
-	CHECK(fresh_initiation(&w.a, &m));
-	CHECK(is_zero(m.macs.mac2, COOKIE_LEN));
-	CHECK(accepted(&w.b, &m, sizeof(m), &w.a.addr) >= 0);
-	CHECK_EQ(queued(&w.b, MESSAGE_HANDSHAKE_RESPONSE), 1);
-	world_flush(&w);
+	weft_batch_begin(w.b.dev, &w.b.out);
+	for (unsigned i = 0; i < total; i++) {
+		flood_initiation(&m);
+		flood_source(&from, i);
+		weft_receive(w.b.dev, (const uint8_t *)&m, sizeof(m), &from, &w.b.out);
+		if (!engaged_after && weft_device_under_load(w.b.dev))
+			engaged_after = i + 1;
+	}
+	weft_batch_end(w.b.dev);
+	CHECK_EQ(engaged_after, engage_at);
+	struct weft_device_stats st = stats_of(&w.b);
+	CHECK_EQ(st.x25519 - st0.x25519, WEFT_HANDSHAKE_BUDGET);
+	CHECK_EQ(drops(&w.b, WEFT_DROP_HANDSHAKE_INVALID) - invalid0, WEFT_HANDSHAKE_BUDGET);
+	CHECK_EQ(st.handshake_backlog, UNDER_LOAD_BACKLOG);
+	CHECK_EQ(st.under_load_periods - st0.under_load_periods, 1);
+	/* every message after the backlog formed was answered with a cookie */
+	CHECK_EQ(drops(&w.b, WEFT_DROP_BAD_MAC2), total - engage_at);
+	/* (a reply needs a free send slot; the rest were dropped unanswered) */
+	CHECK_EQ(st.cookie_replies - st0.cookie_replies, total - engage_at < SLOTS ? total - engage_at : SLOTS);
+	CHECK_EQ(w.b.out.send_count, total - engage_at < SLOTS ? total - engage_at : SLOTS);
+	node_reset_out(&w.b);
 
-	/* Past the threshold within the same second: under load. */
-	junk_flood(UNDER_LOAD_HANDSHAKES_PER_SECOND / 2 + 1, 400 * MSEC);
-	CHECK(device_under_load(w.b.dev));
-	CHECK(fresh_initiation(&w.a, &m));
-	CHECK(earns_cookie_reply(&m, &w.a.addr, NULL)); /* a never sees the reply */
-	uint64_t flood_end = w.now;
+	/* The queue drains through weft_tick, a budget per call, under load:
+	 * cookie replies, no X25519. */
+	for (int i = 0; i < 100 && stats_of(&w.b).handshake_backlog; i++) {
+		uint64_t next = weft_tick(w.b.dev, &w.b.out);
+		if (stats_of(&w.b).handshake_backlog)
+			CHECK_EQ(next, w.now); /* more to do: call again at once */
+		node_reset_out(&w.b);
+	}
+	uint64_t backlog_gone = w.now;
+	st = stats_of(&w.b);
+	CHECK_EQ(st.handshake_backlog, 0);
+	CHECK_EQ(st.x25519 - st0.x25519, WEFT_HANDSHAKE_BUDGET);
+	CHECK_EQ(drops(&w.b, WEFT_DROP_BAD_MAC2), total - WEFT_HANDSHAKE_BUDGET);
 
-	/* Still under load just before UNDER_LOAD_AFTER_NS has passed with no
-	 * flood, and no longer just after. */
-	w.now = flood_end + UNDER_LOAD_AFTER_NS - 10 * MSEC;
+	/* The real peer meets the defence too: its plain initiation earns a
+	 * cookie, and with the cookie it gets through. */
+	CHECK(weft_device_under_load(w.b.dev));
+	through_with_cookie(&w.a.addr);
+	node_reset_out(&w.b);
+	w.now += SEC / 10;
+	uint64_t limited = drops(&w.b, WEFT_DROP_RATE_LIMITED);
+	for (int i = 0; i < 2 * RATELIMIT_BURST; i++) {
+		CHECK(fresh_initiation(&w.a, &m));
+		weft_receive(w.b.dev, (const uint8_t *)&m, sizeof(m), &w.a.addr, &w.b.out);
+		node_reset_out(&w.b);
+	}
+	CHECK(drops(&w.b, WEFT_DROP_RATE_LIMITED) - limited >= RATELIMIT_BURST);
+
+	/* No backlog for a second (less 10 ms): still under load; just after,
+	 * no longer, and a plain initiation is answered. */
+	w.now = backlog_gone + UNDER_LOAD_AFTER_NS - 10 * MSEC;
+	CHECK(weft_device_under_load(w.b.dev));
+	w.now = backlog_gone + UNDER_LOAD_AFTER_NS + 10 * MSEC;
+	CHECK(!weft_device_under_load(w.b.dev));
+	w.now += SEC; /* a's initiations may come again (INITIATIONS_PER_SECOND) */
 	CHECK(fresh_initiation(&w.a, &m));
-	CHECK(earns_cookie_reply(&m, &w.a.addr, NULL));
-	w.now = flood_end + UNDER_LOAD_AFTER_NS + 10 * MSEC;
-	CHECK(!device_under_load(w.b.dev));
-	CHECK(fresh_initiation(&w.a, &m));
-	CHECK(is_zero(m.macs.mac2, COOKIE_LEN));
+	memset(m.macs.mac2, 0, COOKIE_LEN);
+	set_mac1(&m, sizeof(m), w.b.pub);
 	CHECK(accepted(&w.b, &m, sizeof(m), &w.a.addr) >= 0);
 	CHECK_EQ(queued(&w.b, MESSAGE_HANDSHAKE_RESPONSE), 1);
 	world_flush(&w);
 	CHECK(current_keypair(&w.b) && current_keypair(&w.b)->birthdate == w.now);
-	CHECK(!w.b.dev->caller_under_load);
 	CHECK(session_works(&w));
+	world_free(&w);
+}
+
+/* A device that keeps up (no backlog) still counts: past its handshake rate
+ * (counted per eighth of a second) it is under load, and stays so while the
+ * flood goes on, so the flood costs at most rate / 8 X25519s however long it
+ * lasts. Cookie replies go to each source at the per-source pace only. */
+static void rate_rule_bounds_x25519(void)
+{
+	world_init(&w, 36);
+	node_send_ip(&w.a, 100);
+	world_flush(&w);
+	w.now += 2 * SEC;
+	const unsigned rate = 96, window = rate / LOAD_WINDOWS_PER_SECOND;
+	weft_device_set_handshake_rate(w.b.dev, rate);
+	weft_device_set_handshake_budget(w.b.dev, 0); /* keeps up: no queue at all */
+	struct message_handshake_initiation m;
+	struct weft_endpoint from;
+	struct weft_device_stats st0 = stats_of(&w.b);
+	/* exactly the rate, evenly over a second: not under load */
+	uint64_t start = w.now;
+	for (unsigned i = 0; i < rate; i++) {
+		flood_initiation(&m);
+		flood_source(&from, i);
+		w.now = start + i * SEC / rate;
+		weft_receive(w.b.dev, (const uint8_t *)&m, sizeof(m), &from, &w.b.out);
+		node_reset_out(&w.b);
+	}
+	CHECK(!weft_device_under_load(w.b.dev));
+	CHECK_EQ(stats_of(&w.b).x25519 - st0.x25519, rate);
+	/* a burst: window's worth pass, the next one is met with a cookie */
+	w.now = start + SEC + SEC / 100;
+	for (unsigned i = 0; i < window; i++) {
+		flood_initiation(&m);
+		flood_source(&from, rate + i);
+		weft_receive(w.b.dev, (const uint8_t *)&m, sizeof(m), &from, &w.b.out);
+		node_reset_out(&w.b);
+	}
+	CHECK(!weft_device_under_load(w.b.dev));
+	flood_initiation(&m);
+	flood_source(&from, 2 * rate);
+	CHECK(dropped_as(&w.b, &m, sizeof(m), &from, WEFT_DROP_BAD_MAC2));
+	CHECK_EQ(w.b.out.send_count, 1);
+	node_reset_out(&w.b);
+	CHECK(weft_device_under_load(w.b.dev));
+	uint64_t spent = rate + window;
+	CHECK_EQ(stats_of(&w.b).x25519 - st0.x25519, spent);
+	/* three more seconds of flood at twice the rate, from four sources:
+	 * no X25519, and each source gets a burst of cookie replies and then
+	 * RATELIMIT_PACKETS_PER_SECOND */
+	uint64_t replies = stats_of(&w.b).cookie_replies;
+	for (unsigned i = 0; i < 6 * rate; i++) {
+		flood_initiation(&m);
+		flood_source(&from, i % 4);
+		w.now += SEC / (2 * rate);
+		weft_receive(w.b.dev, (const uint8_t *)&m, sizeof(m), &from, &w.b.out);
+		node_reset_out(&w.b);
+		CHECK(weft_device_under_load(w.b.dev));
+	}
+	CHECK_EQ(stats_of(&w.b).x25519 - st0.x25519, spent);
+	CHECK_EQ(stats_of(&w.b).under_load_periods - st0.under_load_periods, 1);
+	replies = stats_of(&w.b).cookie_replies - replies;
+	CHECK(replies >= 4 * 3 * RATELIMIT_PACKETS_PER_SECOND);
+	CHECK(replies <= 4 * (RATELIMIT_BURST + 3 * RATELIMIT_PACKETS_PER_SECOND + 1));
+	CHECK_EQ(stats_of(&w.b).cookie_replies_withheld, 6 * rate - replies);
+	/* the flood stops: a second later the device is calm */
+	w.now += UNDER_LOAD_AFTER_NS + SEC / 100;
+	CHECK(!weft_device_under_load(w.b.dev));
+	w.now += SEC;
+	CHECK(fresh_initiation(&w.a, &m));
+	CHECK(b_takes_initiation(&w, &m, &w.a.addr));
+	world_free(&w);
+}
+
+/* A backlog that stays under UNDER_LOAD_BACKLOG never puts b under load:
+ * it keeps up, a budget per tick, and every message gets its X25519. */
+static void small_backlog_is_not_load(void)
+{
+	world_init(&w, 37);
+	struct message_handshake_initiation m;
+	struct weft_endpoint from;
+	struct weft_device_stats st0 = stats_of(&w.b);
+	const unsigned n = WEFT_HANDSHAKE_BUDGET + UNDER_LOAD_BACKLOG - 1;
+	weft_batch_begin(w.b.dev, &w.b.out);
+	for (unsigned i = 0; i < n; i++) {
+		flood_initiation(&m);
+		flood_source(&from, i);
+		weft_receive(w.b.dev, (const uint8_t *)&m, sizeof(m), &from, &w.b.out);
+	}
+	weft_batch_end(w.b.dev);
+	CHECK(!weft_device_under_load(w.b.dev));
+	CHECK_EQ(stats_of(&w.b).handshake_backlog, UNDER_LOAD_BACKLOG - 1);
+	for (int i = 0; i < 100 && stats_of(&w.b).handshake_backlog; i++)
+		weft_tick(w.b.dev, &w.b.out);
+	CHECK(!weft_device_under_load(w.b.dev));
+	CHECK_EQ(stats_of(&w.b).x25519 - st0.x25519, n);
+	CHECK_EQ(drops(&w.b, WEFT_DROP_BAD_MAC2), 0);
+	CHECK_EQ(drops(&w.b, WEFT_DROP_HANDSHAKE_INVALID), n);
+	/* a budget of 0 turns the queue off: everything at once */
+	weft_device_set_handshake_budget(w.b.dev, 0);
+	weft_batch_begin(w.b.dev, &w.b.out);
+	for (unsigned i = 0; i < 3 * UNDER_LOAD_BACKLOG; i++) {
+		flood_initiation(&m);
+		flood_source(&from, i);
+		weft_receive(w.b.dev, (const uint8_t *)&m, sizeof(m), &from, &w.b.out);
+	}
+	weft_batch_end(w.b.dev);
+	CHECK_EQ(stats_of(&w.b).handshake_backlog, 0);
+	CHECK_EQ(stats_of(&w.b).x25519 - st0.x25519, n + 3 * UNDER_LOAD_BACKLOG);
+	world_free(&w);
+}
+
+/* Junk (a bad mac1) between data packets leaves the batch alone: nothing
+ * is decrypted or delivered before weft_batch_end, and then all of it, in
+ * order. (A message that reaches the Diffie-Hellman step does end the
+ * batch's first half: its session may retire a keypair.) */
+static void junk_does_not_end_a_batch(void)
+{
+	world_init(&w, 38);
+	node_send_ip(&w.a, 100);
+	world_flush(&w);
+	CHECK(current_keypair(&w.b) != NULL);
+	static uint8_t data[8][SLOT_SIZE];
+	size_t lens[8];
+	for (int i = 0; i < 8; i++) {
+		node_send_ip(&w.a, 200 + i);
+		CHECK_EQ(w.a.out.send_count, 1);
+		memcpy(data[i], w.a.send[0].data, w.a.send[0].len);
+		lens[i] = w.a.send[0].len;
+		node_reset_out(&w.a);
+	}
+	size_t at_b = w.b.delivered;
+	uint8_t junk[sizeof(struct message_handshake_initiation)];
+	struct weft_endpoint from;
+	weft_batch_begin(w.b.dev, &w.b.out);
+	for (int i = 0; i < 8; i++) {
+		weft_receive(w.b.dev, data[i], lens[i], &w.a.addr, &w.b.out);
+		h_random(&w.b, junk, sizeof(junk));
+		junk[0] = MESSAGE_HANDSHAKE_INITIATION, junk[1] = junk[2] = junk[3] = 0;
+		flood_source(&from, (unsigned)i);
+		weft_receive(w.b.dev, junk, sizeof(junk), &from, &w.b.out);
+		CHECK_EQ(w.b.out.deliver_count, 0);
+	}
+	CHECK_EQ(drops(&w.b, WEFT_DROP_BAD_MAC1), 8);
+	weft_batch_end(w.b.dev);
+	CHECK_EQ(w.b.out.deliver_count, 8);
+	for (size_t i = 0; i < w.b.out.deliver_count; i++)
+		CHECK_EQ(w.b.deliver[i].len, 200 + i);
+	world_flush(&w);
+	CHECK_EQ(w.b.delivered, at_b + 8);
 	world_free(&w);
 }
 
@@ -393,7 +594,10 @@ int main(void)
 	RUN(forged_mac2);
 	RUN(cookie_for_ipv6_source);
 	RUN(rate_limit);
-	RUN(under_load_by_itself);
+	RUN(under_load_from_backlog);
+	RUN(rate_rule_bounds_x25519);
+	RUN(small_backlog_is_not_load);
+	RUN(junk_does_not_end_a_batch);
 	RUN(cookie_expires);
 	TEST_EXIT();
 }

@@ -26,10 +26,11 @@ static void t_random(void *ctx, uint8_t *buf, size_t len)
 
 static struct weft_device *new_device(void)
 {
-	static const struct weft_env env = { .now_ns = t_now, .wall_ns = t_wall, .random = t_random };
-	struct weft_device *dev = weft_device_new(&env);
+	static const struct weft_env env = { .clock = { .now_ns = t_now, .wall_ns = t_wall },
+					     .random = { .fill = t_random } };
+	struct weft_device *dev = NULL;
 
-	CHECK(dev != NULL);
+	CHECK_EQ(weft_device_new(&env, &dev), 0);
 	return dev;
 }
 
@@ -642,7 +643,7 @@ static void test_server(void)
 	CHECK_EQ(errno_of(reply), 0);
 	close(a);
 
-	/* more clients than slots: the oldest idle ones make room */
+	/* more clients than slots: the ones idle for UAPI_IDLE_NS make room */
 	int many[UAPI_MAX_CLIENTS + 4];
 	for (int i = 0; i < UAPI_MAX_CLIENTS + 4; i++) {
 		many[i] = connect_to(path);
@@ -651,6 +652,8 @@ static void test_server(void)
 	}
 	int last = many[UAPI_MAX_CLIENTS + 3];
 	CHECK_EQ(send(last, "get=1\n\n", 7, 0), 7);
+	fake_now += UAPI_IDLE_NS + 1;
+	uapi_server_expire(&s, dev, NULL, fake_now);
 	reply = read_reply(&s, dev, last);
 	CHECK_EQ(errno_of(reply), 0);
 	for (int i = 0; i < UAPI_MAX_CLIENTS + 4; i++)
@@ -689,6 +692,198 @@ static void test_server(void)
 	weft_device_free(dev);
 }
 
+/* A fresh server in a temporary directory; *path gets its socket file. */
+static char server_dir[64];
+
+static void server_up(struct uapi_server *s, char path[200])
+{
+	snprintf(server_dir, sizeof(server_dir), "/tmp/weft-test-uapi.XXXXXX");
+	CHECK(mkdtemp(server_dir) != NULL);
+	CHECK_EQ(uapi_server_open(s, server_dir, "wgt1"), 0);
+	CHECK_EQ(uapi_server_start(s), 0);
+	snprintf(path, 200, "%s/wgt1.sock", server_dir);
+}
+
+static void server_down(struct uapi_server *s)
+{
+	uapi_server_close(s, true);
+	rmdir(server_dir);
+}
+
+/* The client closed on us (or was closed): recv sees the end. */
+static bool closed_by_server(struct uapi_server *s, struct weft_device *dev, int fd)
+{
+	char b[256];
+
+	for (int i = 0; i < 50; i++) {
+		pump(s, dev);
+		ssize_t r = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+			return true;
+	}
+	return false;
+}
+
+#define BACKLOG_CLIENTS 150
+
+/* Far more clients than slots, all arriving while a set holds the lock:
+ * the ones beyond the slots wait in the listen backlog, the parked ones keep
+ * their complete requests, and every one is answered once the set ends. */
+static void test_server_backlog(void)
+{
+	struct uapi_server s;
+	struct weft_device *dev = new_device();
+	char path[200];
+	int fds[BACKLOG_CLIENTS], answered = 0, holder;
+
+	server_up(&s, path);
+	holder = connect_to(path);
+	CHECK(holder >= 0);
+	const char *start = "set=1\nlisten_port=1000\n";
+	CHECK_EQ(send(holder, start, strlen(start), 0), (ssize_t)strlen(start));
+	pump(&s, dev);
+	CHECK(s.busy != NULL);
+	for (int i = 0; i < BACKLOG_CLIENTS; i++) {
+		fds[i] = connect_to(path); /* queued in the backlog when no slot is free */
+		CHECK(fds[i] >= 0);
+		const char *req = i % 3 ? "get=1\n\n" : "set=1\nfwmark=7\n\n";
+		CHECK_EQ(send(fds[i], req, strlen(req), MSG_DONTWAIT), (ssize_t)strlen(req));
+		if (i % 10 == 9) { /* the holder keeps making progress meanwhile */
+			fake_now += 100 * 1000000ULL;
+			CHECK_EQ(send(holder, "listen_port=1001\n", 17, 0), 17);
+			pump(&s, dev);
+			uapi_server_expire(&s, dev, NULL, fake_now);
+		}
+	}
+	CHECK(s.busy != NULL); /* the holder was never dropped */
+	CHECK_EQ(send(holder, "\n", 1, 0), 1);
+	char *reply = read_reply(&s, dev, holder);
+	CHECK(!strcmp(reply, "errno=0\n\n"));
+	for (int i = 0; i < BACKLOG_CLIENTS; i++) {
+		reply = read_reply(&s, dev, fds[i]);
+		if (errno_of(reply) == 0 && strstr(reply, "errno=0\n\n"))
+			answered++;
+		else
+			fprintf(stderr, "  client %d got '%s'\n", i, reply);
+		close(fds[i]); /* as wg does: frees the slot for the next one */
+	}
+	CHECK_EQ(answered, BACKLOG_CLIENTS);
+	close(holder);
+	server_down(&s);
+	weft_device_free(dev);
+}
+
+/* A set holds the lock only while whole lines arrive: bytes trickled
+ * without a newline are no activity, and no set holds it longer than
+ * UAPI_SET_MAX_NS however busy it looks. */
+static void test_server_set_time_caps(void)
+{
+	struct uapi_server s;
+	struct weft_device *dev = new_device();
+	char path[200], *reply;
+	int loris, other;
+
+	server_up(&s, path);
+	loris = connect_to(path);
+	CHECK(loris >= 0);
+	CHECK_EQ(send(loris, "set=1\nlisten_port=2", 19, 0), 19);
+	pump(&s, dev);
+	CHECK(s.busy != NULL);
+	other = connect_to(path);
+	CHECK_EQ(send(other, "get=1\n\n", 7, 0), 7);
+	pump(&s, dev);
+	uint64_t began = fake_now;
+	while (fake_now - began <= UAPI_SET_STALL_NS + 1000000000ULL) {
+		fake_now += 500 * 1000000ULL;
+		CHECK_EQ(send(loris, "0", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1 || s.busy == NULL, 1);
+		pump(&s, dev);
+		uapi_server_expire(&s, dev, NULL, fake_now);
+	}
+	CHECK(s.busy == NULL);
+	CHECK(closed_by_server(&s, dev, loris));
+	reply = read_reply(&s, dev, other);
+	CHECK_EQ(errno_of(reply), 0);
+	close(loris);
+
+	/* whole lines, one a second, but for longer than the total cap */
+	int chatty = connect_to(path);
+	CHECK_EQ(send(chatty, "set=1\n", 6, 0), 6);
+	pump(&s, dev);
+	CHECK(s.busy != NULL);
+	began = fake_now;
+	while (fake_now - began <= UAPI_SET_MAX_NS + 2000000000ULL && s.busy) {
+		fake_now += 1000000000ULL;
+		send(chatty, "fwmark=3\n", 9, MSG_DONTWAIT | MSG_NOSIGNAL);
+		pump(&s, dev);
+		uapi_server_expire(&s, dev, NULL, fake_now);
+		if (fake_now - began < UAPI_SET_MAX_NS)
+			CHECK(s.busy != NULL); /* lines keep it alive until the cap */
+	}
+	CHECK(s.busy == NULL);
+	CHECK(fake_now - began >= UAPI_SET_MAX_NS);
+	CHECK(closed_by_server(&s, dev, chatty));
+	close(chatty);
+	CHECK_EQ(send(other, "get=1\n\n", 7, 0), 7);
+	reply = read_reply(&s, dev, other);
+	CHECK_EQ(errno_of(reply), 0);
+	close(other);
+	server_down(&s);
+	weft_device_free(dev);
+}
+
+/* Every slot taken by clients that send nothing (or trickle a partial
+ * line): a newcomer waits in the backlog until they have been idle for
+ * UAPI_IDLE_NS, then gets its answer; a client that got its answer is not
+ * dropped just because others arrived. */
+static void test_server_idle_slots(void)
+{
+	struct uapi_server s;
+	struct weft_device *dev = new_device();
+	char path[200], *reply;
+	int idle[UAPI_MAX_CLIENTS], late, first;
+
+	server_up(&s, path);
+	first = connect_to(path);
+	CHECK_EQ(send(first, "get=1\n\n", 7, 0), 7);
+	reply = read_reply(&s, dev, first);
+	CHECK_EQ(errno_of(reply), 0);
+	CHECK_EQ(send(first, "get=1\n", 6, 0), 6); /* a second request, half sent */
+	for (int i = 0; i < UAPI_MAX_CLIENTS - 1; i++) {
+		idle[i] = connect_to(path);
+		CHECK(idle[i] >= 0);
+		if (i % 2)
+			CHECK_EQ(send(idle[i], "ge", 2, 0), 2);
+		pump(&s, dev);
+	}
+	late = connect_to(path);
+	CHECK(late >= 0);
+	CHECK_EQ(send(late, "get=1\n\n", 7, 0), 7);
+	fake_now += 1000;
+	pump(&s, dev);
+	uapi_server_expire(&s, dev, NULL, fake_now);
+	pump(&s, dev);
+	char tmp[64];
+	CHECK(recv(late, tmp, sizeof(tmp), MSG_DONTWAIT) < 0); /* waits: nobody idle long enough */
+	/* the first client finishes its request in time and keeps its slot */
+	fake_now += UAPI_IDLE_NS / 2;
+	CHECK_EQ(send(first, "\n", 1, 0), 1);
+	reply = read_reply(&s, dev, first);
+	CHECK_EQ(errno_of(reply), 0);
+	fake_now += UAPI_IDLE_NS / 2 + 1;
+	uapi_server_expire(&s, dev, NULL, fake_now);
+	reply = read_reply(&s, dev, late);
+	CHECK_EQ(errno_of(reply), 0);
+	CHECK_EQ(send(first, "get=1\n\n", 7, MSG_NOSIGNAL), 7);
+	reply = read_reply(&s, dev, first);
+	CHECK_EQ(errno_of(reply), 0);
+	for (int i = 0; i < UAPI_MAX_CLIENTS - 1; i++)
+		close(idle[i]);
+	close(late);
+	close(first);
+	server_down(&s);
+	weft_device_free(dev);
+}
+
 int main(void)
 {
 	test_suite_name = "uapi";
@@ -705,5 +900,8 @@ int main(void)
 	RUN(test_reply_backlog_is_bounded);
 	RUN(test_consume_on_fresh_connection);
 	RUN(test_server);
+	RUN(test_server_backlog);
+	RUN(test_server_set_time_caps);
+	RUN(test_server_idle_slots);
 	TEST_EXIT();
 }

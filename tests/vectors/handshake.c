@@ -108,14 +108,24 @@ int main(int argc, char **argv)
 	size_t payload_len = hex_input(payload, sizeof(payload), "payload");
 	si.wall = sr.wall = strtoull(input("wall_time_ns"), NULL, 10);
 
-	struct weft_env env_i = { .now_ns = now_ns, .wall_ns = wall_ns, .random = random_bytes, .ctx = &si };
-	struct weft_env env_r = { .now_ns = now_ns, .wall_ns = wall_ns, .random = random_bytes, .ctx = &sr };
-	struct weft_device *di = weft_device_new(&env_i), *dr = weft_device_new(&env_r);
+	struct weft_env env_i = { .clock = { .now_ns = now_ns, .wall_ns = wall_ns, .ctx = &si },
+				  .random = { .fill = random_bytes, .ctx = &si } };
+	struct weft_env env_r = { .clock = { .now_ns = now_ns, .wall_ns = wall_ns, .ctx = &sr },
+				  .random = { .fill = random_bytes, .ctx = &sr } };
+	struct weft_device *di = NULL, *dr = NULL;
+	if (weft_device_new(&env_i, &di) < 0 || weft_device_new(&env_r, &dr) < 0) {
+		fprintf(stderr, "cannot create devices\n");
+		return 1;
+	}
 	weft_device_set_private_key(di, priv_i);
 	weft_device_set_private_key(dr, priv_r);
 	weft_device_public_key(di, pub_i);
 	weft_device_public_key(dr, pub_r);
-	struct weft_peer *to_r = weft_peer_add(di, pub_r), *to_i = weft_peer_add(dr, pub_i);
+	struct weft_peer *to_r = NULL, *to_i = NULL;
+	if (weft_peer_add(di, pub_r, &to_r) < 0 || weft_peer_add(dr, pub_i, &to_i) < 0) {
+		fprintf(stderr, "cannot add peers\n");
+		return 1;
+	}
 	weft_peer_set_preshared_key(to_r, psk);
 	weft_peer_set_preshared_key(to_i, psk);
 	struct weft_endpoint ep = { 0 };

@@ -1,0 +1,4 @@
+#!/bin/bash
+# tests/net/90-kernel-interop.sh: weftd against the Linux kernel's WireGuard
+# module, in the kernel VM (one boot): tests/kernel/interop.sh says what.
+exec "$(dirname "$0")/../kernel/vm-run" "$(dirname "$0")/../kernel/interop.sh"
