@@ -12,11 +12,14 @@ OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 WARN      = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CPPFLAGS += -std=gnu11 -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP
+# Programs export nothing: a function of ours must never take the place of
+# a shared library's own (weftd's udp_init() would replace liblwip's).
+CPPFLAGS += -fvisibility=hidden
 LDLIBS    = -lsodium -lcrypto -lb2 -lmnl -lpthread
 
 LIB_SRCS   := $(wildcard src/crypto/*.c src/wg/*.c src/conf/*.c src/util/*.c)
 WEFTD_SRCS := $(wildcard src/weftd/*.c)
-WEFT_SRCS  := $(wildcard src/weft/*.c src/serve/*.c) src/weftd/log.c src/weftd/udp.c
+WEFT_SRCS  := $(wildcard src/weft/*.c src/serve/*.c) src/weftd/log.c src/weftd/udp.c src/weftd/offload.c
 TEST_SRCS  := $(wildcard tests/unit/test_*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
 VECTOR_SRCS := $(wildcard tests/vectors/*.c)
@@ -28,9 +31,6 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 # as system headers so that our warnings stay ours.
 LWIP_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags lwip 2>/dev/null))
 $(BUILD)/obj/src/serve/stack_lwip.o: CPPFLAGS += $(LWIP_CFLAGS)
-# The weft program's own names stay out of its dynamic symbol table, so none
-# of them (weftd's udp_init, say) takes the place of liblwip's namesake.
-$(call obj,$(WEFT_SRCS)): CFLAGS += -fvisibility=hidden
 LIB        := $(BUILD)/libweft.a
 TESTS      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
@@ -65,6 +65,7 @@ $(BUILD)/tests/test_stack_lwip: LDLIBS += -llwip
 # and those of serve's pieces link the piece (the library comes again after it).
 $(BUILD)/tests/test_serve_packet: $(BUILD)/obj/src/serve/packet.o
 $(BUILD)/tests/test_serve_guard: $(BUILD)/obj/src/serve/guard.o
+$(BUILD)/tests/test_serve_socks5: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@

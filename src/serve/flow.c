@@ -461,6 +461,35 @@ void flows_accepted(void *ctx, int fd, const struct sockaddr_storage *src, const
 	relay(f, fl);
 }
 
+int flows_adopt(struct flows *f, int stack_fd, int host_fd, int family, const uint8_t *peer,
+		uint16_t peer_port, const uint8_t *self, uint16_t self_port)
+{
+	struct pkt p = { .family = family, .proto = IPPROTO_TCP, .sport = peer_port, .dport = self_port };
+	struct flow *fl;
+	int ret;
+
+	memcpy(p.src, peer, sizeof(p.src));
+	memcpy(p.dst, self, sizeof(p.dst));
+	/* one peer slot (the NULL key) for everything the server opens */
+	fl = flow_new(f, FLOW_TCP, &p, NULL);
+	if (!fl) {
+		close(stack_fd);
+		close(host_fd);
+		return -ENOBUFS;
+	}
+	fl->in_fd = stack_fd;
+	fl->out_fd = host_fd;
+	fl->state = TCP_RELAY;
+	f->c.tcp_opened++;
+	if ((ret = watch_fd(f, stack_fd, &fl->w_in, EPOLLIN, &fl->mask_in)) < 0 ||
+	    (ret = watch_fd(f, host_fd, &fl->w_out, EPOLLIN, &fl->mask_out)) < 0) {
+		flow_free(f, fl);
+		return ret;
+	}
+	relay(f, fl);
+	return 0;
+}
+
 /* Moves what it can from `from` to `to` through d. false on an error that
  * ends the flow. */
 static bool relay_dir(struct flows *f, struct flow *fl, struct relay_dir *d, int from, int to, uint64_t *bytes)

@@ -27,7 +27,8 @@
 
 /* What an epoll event's data.ptr points at: serve.c's fds and the two ends
  * of each flow all start with one of these. */
-enum watch_kind { WATCH_UDP, WATCH_STACK, WATCH_SIGNAL, WATCH_TIMER, WATCH_FLOW_OUT, WATCH_FLOW_IN };
+enum watch_kind { WATCH_UDP, WATCH_STACK, WATCH_SIGNAL, WATCH_TIMER, WATCH_FLOW_OUT, WATCH_FLOW_IN,
+		  WATCH_REVERSE /* reverse.c's listeners and connections */ };
 struct watch {
 	enum watch_kind kind;
 };
@@ -60,6 +61,13 @@ void flows_from_tunnel(struct flows *f, const void *peer, const uint8_t *pkt, si
 /* struct stack_env.accepted, with ctx = the struct flows. */
 void flows_accepted(void *ctx, int fd, const struct sockaddr_storage *src,
 		    const struct sockaddr_storage *dst);
+/* A connection the server opened into the tunnel (Expose, SOCKS5; see
+ * reverse.h), relayed from here on like the others: stack_fd is the
+ * stack's end, host_fd the server host's side. The tuple is the tunnel's
+ * view (peer: the address connected to; self: the server's own). Both fds
+ * belong to the flows afterwards, also when it fails (-errno: a limit). */
+int flows_adopt(struct flows *f, int stack_fd, int host_fd, int family, const uint8_t *peer,
+		uint16_t peer_port, const uint8_t *self, uint16_t self_port);
 /* An epoll event on one of the flows' fds. */
 void flows_event(struct flows *f, struct watch *w, uint32_t events);
 /* Timeouts; returns when it wants to run again (monotonic ms). */

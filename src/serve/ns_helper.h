@@ -24,7 +24,8 @@
 struct ns_helper {
 	pid_t pid;
 	int sock;    /* our end of the socketpair, -1 when closed */
-	int tun_fd;  /* the TUN device in the namespace (IFF_NO_PI), non-blocking */
+	int tun_fd;  /* the TUN device in the namespace (IFF_NO_PI, IFF_VNET_HDR with
+		      * checksum and TSO offloads), non-blocking */
 };
 
 /* Starts the helper and waits for the namespace to be ready. 0, or -errno

@@ -19,6 +19,7 @@
 #include "crypto/crypto.h"
 #include "serve/flow.h"
 #include "serve/probe.h"
+#include "serve/reverse.h"
 #include "serve/settings.h"
 #include "serve/stack.h"
 #include "util/random.h"
@@ -46,9 +47,10 @@ struct server {
 	uint8_t *arena;
 	struct stack stack;
 	struct flows *flows;
+	struct reverse *reverse;      /* Expose and SOCKS5; NULL when neither is set */
 	int epfd, sigfd;
 	struct watch w_udp4, w_udp6, w_stack, w_signal;
-	uint64_t engine_deadline_ns, flows_deadline_ms;
+	uint64_t engine_deadline_ns, flows_deadline_ms, reverse_deadline_ms;
 	bool running;
 };
 
@@ -129,8 +131,9 @@ static void deliver(struct server *sv)
 {
 	flush(sv, &sv->out); /* handshake answers first */
 	for (size_t i = 0; i < sv->out.deliver_count; i++)
-		flows_from_tunnel(sv->flows, sv->out.deliver[i].peer, sv->out.deliver[i].data,
-				  sv->out.deliver[i].len);
+		if (!reverse_from_tunnel(sv->reverse, sv->out.deliver[i].data, sv->out.deliver[i].len))
+			flows_from_tunnel(sv->flows, sv->out.deliver[i].peer, sv->out.deliver[i].data,
+					  sv->out.deliver[i].len);
 	sv->out.deliver_count = 0;
 }
 
@@ -316,6 +319,11 @@ static int server_open(struct server *sv)
 		return -ENOMEM;
 	if ((ret = probe_open_stack(sv->set.stack, &sv->stack, &senv)) < 0)
 		return ret;
+	struct reverse_env renv = { .ctx = sv, .epfd = sv->epfd, .stack = &sv->stack, .flows = sv->flows,
+				    .conf = &sv->set.conf, .udp_idle_s = sv->set.udp_idle_s,
+				    .to_tunnel = to_tunnel };
+	if ((ret = reverse_open(&sv->reverse, &sv->set.reverse, &renv)) < 0)
+		return ret;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -338,6 +346,7 @@ static int server_open(struct server *sv)
 
 static void server_close(struct server *sv)
 {
+	reverse_free(sv->reverse);
 	flows_free(sv->flows);
 	if (sv->stack.ops)
 		sv->stack.ops->close(&sv->stack);
@@ -363,6 +372,7 @@ static void run(struct server *sv)
 	sv->running = true;
 	sv->engine_deadline_ns = 0;
 	sv->flows_deadline_ms = 0;
+	sv->reverse_deadline_ms = 0;
 	while (sv->running) {
 		uint64_t now = mono_ns(), now_ms = now / 1000000, wake_ms, sd;
 		int timeout, n;
@@ -373,12 +383,16 @@ static void run(struct server *sv)
 		}
 		if (now_ms >= sv->flows_deadline_ms)
 			sv->flows_deadline_ms = flows_tick(sv->flows, now_ms);
+		if (now_ms >= sv->reverse_deadline_ms)
+			sv->reverse_deadline_ms = reverse_tick(sv->reverse, now_ms);
 		sd = sv->stack.ops->deadline(&sv->stack);
 		if (sd <= now_ms)
 			sv->stack.ops->run(&sv->stack, now_ms);
 		flush(sv, &sv->tx_out);
 
 		wake_ms = sv->flows_deadline_ms;
+		if (sv->reverse_deadline_ms < wake_ms)
+			wake_ms = sv->reverse_deadline_ms;
 		if (sv->engine_deadline_ns != UINT64_MAX && sv->engine_deadline_ns / 1000000 + 1 < wake_ms)
 			wake_ms = sv->engine_deadline_ns / 1000000 + 1;
 		if (sd < wake_ms)
@@ -401,6 +415,9 @@ static void run(struct server *sv)
 				break;
 			case WATCH_SIGNAL:
 				on_signal(sv);
+				break;
+			case WATCH_REVERSE:
+				reverse_event(sv->reverse, w, ev[i].events);
 				break;
 			default:
 				flows_event(sv->flows, w, ev[i].events);

@@ -52,6 +52,11 @@ static bool parse_bool(const char *v, bool *out)
 static const char *serve_key(struct serve_settings *s, const char *key, const char *v)
 {
 	uint32_t n;
+	bool known;
+	const char *what = reverse_setting(&s->reverse, key, v, &known);
+
+	if (known)
+		return what;
 
 	if (!strcasecmp(key, "Stack"))
 		return parse_stack(v, &s->stack) ? NULL : "auto, kernel or lwip";
@@ -86,7 +91,7 @@ static const char *serve_key(struct serve_settings *s, const char *key, const ch
 		return NULL;
 	}
 	return "a [Serve] key (Stack, Allow, Deny, ServerLoopback, MaxFlows, MaxFlowsPerPeer, "
-	       "TCPIdleTimeout, UDPIdleTimeout, MaxMemory)";
+	       "TCPIdleTimeout, UDPIdleTimeout, MaxMemory, Expose, SOCKS5, SOCKS5User, SOCKS5Password)";
 }
 
 static char *trim(char *p)
@@ -237,7 +242,8 @@ static int load_env(struct serve_settings *s, char *err, size_t errlen)
 		{ "WEFT_SERVER_LOOPBACK", "ServerLoopback" }, { "WEFT_MAX_FLOWS", "MaxFlows" },
 		{ "WEFT_MAX_FLOWS_PER_PEER", "MaxFlowsPerPeer" },
 		{ "WEFT_TCP_IDLE_TIMEOUT", "TCPIdleTimeout" }, { "WEFT_UDP_IDLE_TIMEOUT", "UDPIdleTimeout" },
-		{ "WEFT_MAX_MEMORY", "MaxMemory" },
+		{ "WEFT_MAX_MEMORY", "MaxMemory" }, { "WEFT_EXPOSE", "Expose" }, { "WEFT_SOCKS5", "SOCKS5" },
+		{ "WEFT_SOCKS5_USER", "SOCKS5User" }, { "WEFT_SOCKS5_PASSWORD", "SOCKS5Password" },
 	};
 	struct conf_interface *ci = &s->conf.iface;
 	const char *v, *what;

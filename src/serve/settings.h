@@ -14,6 +14,7 @@
  *   TCPIdleTimeout  = SECONDS       a relayed connection with no data either way
  *   UDPIdleTimeout  = SECONDS
  *   MaxMemory       = MIB           relay buffers in total
+ *   Expose, SOCKS5, SOCKS5User, SOCKS5Password: see reverse.h
  *
  * A file holding a private key that group or others may read is refused,
  * as is a WEFT_PRIVATE_KEY_FILE that they may read. */
@@ -26,6 +27,7 @@
 
 #include "conf/conf.h"
 #include "serve/guard.h"
+#include "serve/reverse.h"
 
 enum serve_stack { SERVE_STACK_AUTO, SERVE_STACK_KERNEL, SERVE_STACK_LWIP };
 
@@ -45,6 +47,7 @@ struct serve_settings {
 	uint32_t max_flows, max_flows_per_peer;
 	uint32_t tcp_idle_s, udp_idle_s;
 	uint64_t max_memory;       /* bytes */
+	struct reverse_settings reverse; /* Expose, SOCKS5 (reverse.h) */
 };
 
 /* Defaults, then path (NULL: none) then the environment. 0, or -errno

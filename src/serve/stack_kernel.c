@@ -6,6 +6,11 @@
  * gives the original destination. What the namespace's kernel sends (SYN-ACK,
  * data, ACKs) comes back out of the TUN and goes into the tunnel.
  *
+ * The TUN carries vnet headers (offload.c): reads are TSO super-packets cut
+ * into segments here; segments from the tunnel are copied into a batch and
+ * written coalesced when the loop comes round (deadline() says "now" while
+ * any wait), so a window of data costs a few writes instead of one each.
+ *
  * The TUN and the listeners sit in one epoll set of our own, so the server
  * polls a single fd for the whole stack. */
 #include <errno.h>
@@ -15,7 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#include "weftd/offload.h"
 
 #include "serve/ns_helper.h"
 #include "serve/packet.h"
@@ -26,7 +34,10 @@
 #define KSTACK_ACCEPT_BATCH 64     /* connections accepted per listener per run */
 #define KSTACK_EVENTS 64
 #define KSTACK_MTU 1420            /* WireGuard's default tunnel MTU */
-#define KSTACK_BUF 65536
+#define KSTACK_SPLIT_SEGS 64
+#define KSTACK_SPLIT_CAP (128 * 1024)
+#define KSTACK_IN_SLOTS 64           /* segments coalesced per write batch */
+#define KSTACK_IN_SLOT 2048          /* a segment of the tunnel (MTU 1420) fits */
 
 struct listener {
 	int fd;
@@ -40,7 +51,12 @@ struct kstack {
 	int epfd;
 	struct listener *listeners;
 	size_t n_listeners;
-	uint8_t *buf;
+	uint8_t *buf;                   /* a TUN read: vnet header + up to 64 KiB */
+	uint8_t *split;                 /* its segments */
+	size_t split_off[KSTACK_SPLIT_SEGS], split_len[KSTACK_SPLIT_SEGS];
+	uint8_t *in;                    /* segments from the tunnel waiting for a write */
+	size_t in_count;
+	struct offload_gro *gro;
 	struct stack_stats stats;
 };
 
@@ -57,6 +73,9 @@ static void kernel_close(struct stack *s)
 	ns_helper_stop(&k->helper);
 	free(k->listeners);
 	free(k->buf);
+	free(k->split);
+	free(k->in);
+	free(k->gro);
 	free(k);
 	s->priv = NULL;
 }
@@ -74,11 +93,15 @@ static int kernel_open(struct stack *s, const struct stack_env *env, char *why, 
 	k->helper.sock = k->helper.tun_fd = -1;
 	s->priv = k;
 	k->listeners = calloc(KSTACK_MAX_LISTENERS, sizeof(*k->listeners));
-	k->buf = malloc(KSTACK_BUF);
-	if (!k->listeners || !k->buf) {
+	k->buf = malloc(OFFLOAD_READ_MAX);
+	k->split = malloc(KSTACK_SPLIT_CAP);
+	k->in = malloc((size_t)KSTACK_IN_SLOTS * KSTACK_IN_SLOT);
+	k->gro = malloc(sizeof(*k->gro));
+	if (!k->listeners || !k->buf || !k->split || !k->in || !k->gro) {
 		kernel_close(s);
 		return -ENOMEM;
 	}
+	offload_gro_init(k->gro);
 	ret = ns_helper_start(&k->helper, KSTACK_MTU, why, whylen);
 	if (ret < 0) {
 		kernel_close(s);
@@ -120,6 +143,26 @@ static struct listener *listener_for(struct kstack *k, int family, uint16_t port
 	return l;
 }
 
+static int write_tun(void *ctx, const struct iovec *iov, int iovcnt)
+{
+	struct kstack *k = ctx;
+
+	if (writev(k->helper.tun_fd, iov, iovcnt) < 0) {
+		k->stats.dropped++;
+		return -errno;
+	}
+	return 0;
+}
+
+/* The waiting segments, coalesced, into the namespace. */
+static void flush_input(struct kstack *k)
+{
+	if (!k->in_count)
+		return;
+	offload_gro_flush(k->gro, write_tun, k);
+	k->in_count = 0;
+}
+
 static void kernel_input(struct stack *s, const uint8_t *pkt, size_t len)
 {
 	struct kstack *k = s->priv;
@@ -135,10 +178,15 @@ static void kernel_input(struct stack *s, const uint8_t *pkt, size_t len)
 		k->stats.dropped++;
 		return;
 	}
-	if (write(k->helper.tun_fd, pkt, len) != (ssize_t)len) {
+	if (len > KSTACK_IN_SLOT) {
 		k->stats.dropped++;
 		return;
 	}
+	if (k->in_count == KSTACK_IN_SLOTS)
+		flush_input(k);
+	memcpy(k->in + k->in_count * KSTACK_IN_SLOT, pkt, len);
+	offload_gro_add(k->gro, k->in + k->in_count * KSTACK_IN_SLOT, len);
+	k->in_count++;
 	k->stats.segments_in++;
 }
 
@@ -172,11 +220,25 @@ static int kernel_poll_fd(struct stack *s)
 static void read_tun(struct kstack *k)
 {
 	for (int i = 0; i < KSTACK_READ_BATCH; i++) {
-		ssize_t n = read(k->helper.tun_fd, k->buf, KSTACK_BUF);
-		if (n <= 0)
+		ssize_t n = read(k->helper.tun_fd, k->buf, OFFLOAD_READ_MAX);
+		struct virtio_net_hdr hdr;
+
+		if (n < (ssize_t)OFFLOAD_VNET_HDR_LEN)
 			return;
-		k->stats.packets_out++;
-		k->env.output(k->env.ctx, k->buf, (size_t)n);
+		memcpy(&hdr, k->buf, sizeof(hdr));
+		for (size_t first = 0;;) {
+			int segs = offload_split_from(&hdr, k->buf + OFFLOAD_VNET_HDR_LEN,
+						      (size_t)n - OFFLOAD_VNET_HDR_LEN, first, k->split,
+						      KSTACK_SPLIT_CAP, k->split_off, k->split_len,
+						      KSTACK_SPLIT_SEGS);
+			if (segs <= 0)
+				break;
+			for (int j = 0; j < segs; j++) {
+				k->stats.packets_out++;
+				k->env.output(k->env.ctx, k->split + k->split_off[j], k->split_len[j]);
+			}
+			first += (size_t)segs;
+		}
 	}
 }
 
@@ -202,7 +264,10 @@ static void kernel_run(struct stack *s, uint64_t now_ms)
 {
 	struct kstack *k = s->priv;
 	struct epoll_event ev[KSTACK_EVENTS];
-	int n = epoll_wait(k->epfd, ev, KSTACK_EVENTS, 0);
+	int n;
+
+	flush_input(k);
+	n = epoll_wait(k->epfd, ev, KSTACK_EVENTS, 0);
 
 	for (int i = 0; i < n; i++) {
 		if (!ev[i].data.ptr)
@@ -214,7 +279,11 @@ static void kernel_run(struct stack *s, uint64_t now_ms)
 
 static uint64_t kernel_deadline(struct stack *s)
 {
-	return UINT64_MAX; /* the namespace's kernel keeps its own timers */
+	struct kstack *k = s->priv;
+
+	/* segments waiting for their write: at once; else never, the
+	 * namespace's kernel keeps its own timers */
+	return k->in_count ? 0 : UINT64_MAX;
 }
 
 static void kernel_stats(struct stack *s, struct stack_stats *out)

@@ -134,8 +134,7 @@ static const struct command commands[] = {
 	  "$WEFT_CONFIG_DIR unless --client-config) routes --routes through the server at --endpoint;\n"
 	  "`weft up NAME', wg-quick and the WireGuard apps load it. The server config (--server-config,\n"
 	  "default ./weft-serve.conf, 0600) is for `weft serve -f' on the server: copy it there.\n"
-	  "--server-loopback lets 240.0.0.0/4 reach the server's own 127.0.0.0/8.\n"
-	  "See weft(8).\n" },
+	  "--server-loopback lets 240.0.0.0/4 reach the server's own 127.0.0.0/8. See weft(8).\n" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -425,7 +425,6 @@ static void flush(struct loop *l)
 static void batch_begin(struct loop *l)
 {
 	weft_batch_begin(l->dev, &l->out);
-	l->batch_calls = 0;
 }
 
 static void batch_end(struct loop *l)
@@ -434,20 +433,19 @@ static void batch_end(struct loop *l)
 	flush(l);
 }
 
-/* Before each engine call in a batch: room for what it may add, one
- * datagram to send (weft_send) or one packet to deliver (weft_receive), and
- * a few handshake messages within the margin. out's counts move only when
- * the batch ends, so the calls made since it began count too. */
-static void make_room(struct loop *l, bool receiving)
+/* Before each engine call in a batch: room for what it may add, a datagram
+ * to send and a few handshake messages (the margin), and the packet a
+ * receive may deliver. weft_out_room counts the slots the batch's queued
+ * work has taken, which out's counts show only when it ends. */
+static void make_room(struct loop *l)
 {
-	size_t sends = l->out.send_count + (receiving ? 0 : l->batch_calls);
-	size_t delivers = l->out.deliver_count + (receiving ? l->batch_calls : 0);
+	size_t sends, delivers;
 
-	if (sends + LOOP_SEND_MARGIN > l->out.send_max || delivers >= l->out.deliver_max) {
+	weft_out_room(l->dev, &l->out, &sends, &delivers);
+	if (sends < LOOP_SEND_MARGIN || delivers < WEFT_CALL_MAX_DELIVERS) {
 		batch_end(l);
 		batch_begin(l);
 	}
-	l->batch_calls++;
 }
 
 /* Runs due timers and queued work, then sleeps until the next deadline.
@@ -493,7 +491,7 @@ static size_t handshake_backlog(struct loop *l)
 
 static void send_plain(struct loop *l, const uint8_t *pkt, size_t len)
 {
-	make_room(l, false);
+	make_room(l);
 	weft_send(l->dev, pkt, len, &l->out);
 }
 
@@ -563,7 +561,7 @@ static void on_udp(struct loop *l, int fd)
 		 * be shorter), all from the same sender. */
 		size_t len = l->rx.lens[i], step = l->rx.segment[i] ? l->rx.segment[i] : len;
 		for (size_t off = 0; off < len; off += step) {
-			make_room(l, true);
+			make_room(l);
 			weft_receive(l->dev, l->rx.bufs[i] + off, len - off < step ? len - off : step,
 				     &l->rx.from[i], &l->out);
 		}

@@ -56,7 +56,6 @@ struct loop {
 	struct weft_device_stats logged_stats; /* last logged by log_handshake_stats */
 
 	struct weft_out out;
-	size_t batch_calls; /* engine calls in the open batch */
 	struct weft_packet send[LOOP_SEND_SLOTS];
 	struct weft_packet deliver[LOOP_DELIVER_SLOTS];
 	uint8_t *tun_bufs[LOOP_TUN_BATCH];

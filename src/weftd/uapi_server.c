@@ -321,6 +321,7 @@ static void resume_parked(struct uapi_server *s, struct weft_device *dev,
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
 		c->waiting = false;
 		c->events = EPOLLIN;
+		c->progress_ns = now_ns; /* waiting for the lock was not idleness */
 		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
 			client_close(s, c);
 			continue;

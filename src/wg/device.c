@@ -212,6 +212,8 @@ uint64_t weft_device_drops(const struct weft_device *dev, enum weft_drop reason)
 void weft_device_set_up(struct weft_device *dev, bool up)
 {
 	WEFT_ASSERT(!dev->batch.open, "weft_device_set_up inside a batch");
+	if (!up)
+		handshake_queue_clear(&dev->handshakes); /* answers to a link that is gone */
 	for (struct weft_peer *p = dev->first_peer; p; p = p->next) {
 		if (up) {
 			if (p->persistent_keepalive_interval)

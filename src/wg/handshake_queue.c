@@ -18,6 +18,11 @@ int handshake_queue_init(struct handshake_queue *q)
 	return 0;
 }
 
+void handshake_queue_clear(struct handshake_queue *q)
+{
+	q->head = q->count = 0;
+}
+
 void handshake_queue_free(struct handshake_queue *q)
 {
 	if (q->ring) {

@@ -26,6 +26,8 @@ struct handshake_queue {
 };
 
 int handshake_queue_init(struct handshake_queue *q);
+/* Forgets every queued message (the ring stays for later use). */
+void handshake_queue_clear(struct handshake_queue *q);
 /* Wipes and frees the ring. */
 void handshake_queue_free(struct handshake_queue *q);
 /* Copies a message in; -ENOSPC when full, -ENOMEM. */

@@ -599,7 +599,8 @@ else
 	fail save/reload "$(tail -5 "$dir/w2.log")"
 fi
 
-# [Weft] and names survive a save, and never reach the daemon.
+# [Weft] and names survive a save (moved to IFACE.weft beside the file, which
+# stays a wg-quick file), and never reach the daemon.
 CASE_NO=$((CASE_NO + 1))
 dev=q$CASE_NO$TAG
 dir=$(new_conf_dir save-weft)
@@ -630,10 +631,11 @@ if WEFT_CONFIG_DIR=$dir weft_in "$a" up "$dev" >"$dir/up.log" 2>&1; then
 	pass save-weft/up-by-name
 	nsrun "$a" wg set "$dev" peer "$P2" remove
 	WEFT_CONFIG_DIR=$dir weft_in "$a" save "$dev" >"$dir/save.log" 2>&1 && pass save-weft/save || fail save-weft/save "$(cat "$dir/save.log")"
-	saved=$(cat "$dir/$dev.conf")
-	grep -q "Hostname = vpn.example.com" <<<"$saved" && grep -q "PeerName = $P1 laptop" <<<"$saved" &&
-		! grep -q "$P2" <<<"$saved" && grep -q "PostDown = echo %i done" <<<"$saved" &&
-		pass save-weft/kept || fail save-weft/kept "$saved"
+	saved=$(cat "$dir/$dev.conf") records=$(cat "$dir/$dev.weft" 2>/dev/null)
+	grep -q "Hostname = vpn.example.com" <<<"$records" && grep -q "Name = laptop" <<<"$records" &&
+		! grep -q "$P2" <<<"$saved$records" && grep -q "PostDown = echo %i done" <<<"$saved" &&
+		! grep -q '^\[Weft\]\|PeerName' <<<"$saved" &&
+		pass save-weft/kept || fail save-weft/kept "$saved $records"
 	WEFT_CONFIG_DIR=$dir weft_in "$a" down "$dev" >/dev/null 2>&1 && pass save-weft/down-by-name || fail save-weft/down-by-name
 	check save-weft/down-leaves-nothing gone "$a" "$dev"
 else

@@ -884,6 +884,59 @@ static void test_server_idle_slots(void)
 	weft_device_free(dev);
 }
 
+/* Time spent parked behind another client's set is not idleness: once the
+ * set ends, a parked client keeps its slot while it finishes its request,
+ * even with others queued behind it. */
+static void test_server_parked_is_not_idle(void)
+{
+	struct uapi_server s;
+	struct weft_device *dev = new_device();
+	char path[200], *reply;
+	int parked[UAPI_MAX_CLIENTS - 1], holder, late;
+
+	server_up(&s, path);
+	holder = connect_to(path);
+	CHECK_EQ(send(holder, "set=1\n", 6, 0), 6);
+	pump(&s, dev);
+	CHECK(s.busy != NULL);
+	for (int i = 0; i < UAPI_MAX_CLIENTS - 1; i++) {
+		parked[i] = connect_to(path);
+		CHECK(parked[i] >= 0);
+		CHECK_EQ(send(parked[i], "ge", 2, 0), 2); /* no complete line yet */
+		pump(&s, dev);
+	}
+	late = connect_to(path); /* no slot left: in the backlog */
+	CHECK_EQ(send(late, "get=1\n\n", 7, 0), 7);
+	for (int t = 0; t < 4; t++) { /* the set goes on, a line a second */
+		fake_now += 1000000000ULL;
+		CHECK_EQ(send(holder, "fwmark=1\n", 9, 0), 9);
+		pump(&s, dev);
+		uapi_server_expire(&s, dev, NULL, fake_now);
+	}
+	CHECK(s.busy != NULL);
+	CHECK_EQ(send(holder, "\n", 1, 0), 1);
+	reply = read_reply(&s, dev, holder);
+	CHECK_EQ(errno_of(reply), 0);
+	fake_now += 1000;
+	uapi_server_expire(&s, dev, NULL, fake_now); /* late is queued: who is idle? */
+	int kept = 0;
+	for (int i = 0; i < UAPI_MAX_CLIENTS - 1; i++) {
+		if (send(parked[i], "t=1\n\n", 5, MSG_NOSIGNAL) != 5)
+			continue;
+		reply = read_reply(&s, dev, parked[i]);
+		kept += errno_of(reply) == 0 && strstr(reply, "errno=0\n\n") != NULL;
+	}
+	CHECK_EQ(kept, UAPI_MAX_CLIENTS - 1);
+	for (int i = 0; i < UAPI_MAX_CLIENTS - 1; i++)
+		close(parked[i]);
+	reply = read_reply(&s, dev, late);
+	CHECK_EQ(errno_of(reply), 0);
+	close(late);
+	close(holder);
+	server_down(&s);
+	weft_device_free(dev);
+}
+
 int main(void)
 {
 	test_suite_name = "uapi";
@@ -903,5 +956,6 @@ int main(void)
 	RUN(test_server_backlog);
 	RUN(test_server_set_time_caps);
 	RUN(test_server_idle_slots);
+	RUN(test_server_parked_is_not_idle);
 	TEST_EXIT();
 }

@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/net/90-flood.sh: a handshake flood meets the defences before it
+# tests/net/87-flood.sh: a handshake flood meets the defences before it
 # hurts. A flooder that knows the server's public key sends initiations
 # with a valid mac1 (random otherwise, so each costs the server an X25519
 # before it fails) from many source addresses, at ~8,000/s and at

@@ -1,11 +1,11 @@
 #!/bin/bash
-# tests/net/90-serve.sh: `weft serve` as an unprivileged exit server. The
+# tests/net/95-serve.sh: `weft serve` as an unprivileged exit server. The
 # server runs as uid 65534 with no capabilities and no TUN of its own; a
 # client (weftd, then wireguard-go) reaches the targets' network through it.
 #
 #   netns sc<pid> (client)          netns ss<pid> (server)          netns st<pid> (targets)
 #   veth c<pid> 10.201.0.2/24 ----- veth s<pid> 10.201.0.1/24
-#   wg-serve (weft up: weftd,       weft serve, uid 65534,
+#   ws<pid> (weft up: weftd,        weft serve, uid 65534,
 #     or wg-quick: wireguard-go)    UDP 51820, its stack in a
 #     10.99.0.2/32 fd99::2/128        user namespace of its own
 #     routes 10.202.0.0/24 fd62::/64 veth u<pid> 10.202.0.1/24 ----- veth t<pid> 10.202.0.2/24
@@ -82,13 +82,16 @@ command -v iperf3 >/dev/null && { nsrun "$T" iperf3 -s -D -p 5201 >/dev/null 2>&
 # --- configs: the two-command experience, `weft configure' on the client ---
 SCONF=$TMP/serve.conf
 mkdir -p "$TMP/cfg"
-nsrun "$C" env WEFT_CONFIG_DIR="$TMP/cfg" "$WEFT" configure --endpoint 10.201.0.1:51820 \
+# the client's interface name carries the run's tag: UAPI sockets live in
+# one directory for every namespace
+CI=ws$TAG
+nsrun "$C" env WEFT_CONFIG_DIR="$TMP/cfg" "$WEFT" configure --name "$CI" --endpoint 10.201.0.1:51820 \
 	--routes 10.202.0.0/24,fd62::/64 --deny 10.202.0.3/32 --server-loopback \
 	--server-config "$SCONF" >"$TMP/configure.out" ||
 	{ fail configure "weft configure failed"; exit 1; }
 check configure-prints-command grep -q "weft serve -f $SCONF" "$TMP/configure.out"
 check configure-server-0600 test "$(stat -c %a "$SCONF")" = 600
-check configure-client-0600 test "$(stat -c %a "$TMP/cfg/wg-serve.conf")" = 600
+check configure-client-0600 test "$(stat -c %a "$TMP/cfg/$CI.conf")" = 600
 chown 65534:65534 "$SCONF"
 # a service on the server's own loopback, for 240.0.0.1 (ServerLoopback)
 nsrun "$S" python3 -m http.server --bind 127.0.0.1 --directory "$TMP/www" 8081 >/dev/null 2>&1 &
@@ -109,7 +112,7 @@ SERVER_PID=
 start_server() {
 	local log=$TMP/serve-$1.log
 	: >"$log"
-	nsrun "$S" sh -c "$TUN_BIND"'exec "$@"' sh setpriv --reuid=65534 --regid=65534 --clear-groups \
+	nsrun "$S" sh -c "${MOUNTS-$TUN_BIND}"'exec "$@"' sh setpriv --reuid=65534 --regid=65534 --clear-groups \
 		--inh-caps=-all --bounding-set=-all --no-new-privs env LOG_LEVEL=verbose \
 		"$WEFT" serve -f "$SCONF" --stack "$1" >"$log" 2>&1 &
 	SERVER_PID=$!
@@ -141,15 +144,15 @@ stop_server() {
 start_client() {
 	stop_client
 	if [[ $1 == weftd ]]; then
-		nsrun "$C" env WEFT_CONFIG_DIR="$TMP/cfg" WEFTD="$WEFTD" "$WEFT" up --userspace wg-serve
+		nsrun "$C" env WEFT_CONFIG_DIR="$TMP/cfg" WEFTD="$WEFTD" "$WEFT" up --userspace "$CI"
 	else
 		nsrun "$C" env WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go \
-			WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 wg-quick up "$TMP/cfg/wg-serve.conf"
+			WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 wg-quick up "$TMP/cfg/$CI.conf"
 	fi >"$TMP/client.log" 2>&1 || { cat "$TMP/client.log" >&2; return 1; }
 }
 stop_client() {
-	ip -n "$C" link del wg-serve 2>/dev/null
-	rm -f /var/run/wireguard/wg-serve.sock
+	ip -n "$C" link del "$CI" 2>/dev/null
+	rm -f "/var/run/wireguard/$CI.sock"
 	sleep 0.2
 }
 on_exit stop_client
@@ -275,6 +278,7 @@ for st in ${SERVE_STACKS:-kernel lwip}; do
 		cat "$TMP/serve-$st.log" >&2
 		continue
 	fi
+	[[ $st == lwip ]] && LWIP_OK=1
 	start_client weftd || { fail client "weftd client did not start"; stop_server; continue; }
 	run_cases "$st"
 	# SIGUSR1: the server logs its counters
@@ -295,4 +299,32 @@ for st in ${SERVE_STACKS:-kernel lwip}; do
 	stop_client
 	stop_server
 done
+
+# The fallback: no /dev/net/tun (an empty /dev/net in the server's mount
+# namespace) and no ping sockets for its group. --stack auto must say why
+# the kernel stack cannot run, fall back to lwIP and still carry traffic,
+# and say that ping_group_range keeps ICMP echo out.
+TEST_NAME=serve-fallback
+if [[ -n $LWIP_OK ]]; then
+	nsrun "$S" sysctl -qw net.ipv4.ping_group_range="1 0"
+	if MOUNTS="mount -t tmpfs none /dev/net && " start_server auto; then
+		log=$TMP/serve-auto.log
+		check kernel-unavailable-why grep -q "kernel stack is unavailable: opening /dev/net/tun: No such file or directory; likely cause: no /dev/net/tun" "$log"
+		check lwip-fallback grep -q "lwIP stack (fallback)" "$log"
+		if start_client weftd; then
+			check curl-v4 wait_until 10 nsrun "$C" curl -sf -m 5 -o /dev/null http://10.202.0.2:8080/
+			check no-ping ping_fails "$C" 10.202.0.2
+			check ping-group-range-logged grep -q "ping_group_range" "$log"
+		else
+			fail client "weftd client did not start"
+		fi
+		stop_client
+		stop_server
+	else
+		fail start "weft serve --stack auto did not start: $SERVER_WHY"
+	fi
+	nsrun "$S" sysctl -qw net.ipv4.ping_group_range="0 2147483647"
+else
+	echo "SKIP: serve-fallback: the lwip stack did not run above"
+fi
 exit $FAILED
