@@ -71,8 +71,8 @@ else
 fi
 
 # --- the contributor and architecture documents
-[[ ! -e docs/HELPERS.md && -s CONTRIBUTING.md ]]
-res contributing-replaces-helpers $?
+grep -q '^## Adding a unit test' CONTRIBUTING.md && grep -q '^## Adding a fuzz target' CONTRIBUTING.md
+res contributing-says-how-to-add-tests $?
 missing=
 for section in 'Layers' 'The engine contract' 'Threads' 'Batches' 'The CLI' 'Tests'; do
 	grep -qxE "#{2,3} $section" docs/architecture.md || missing+=" '$section'"
