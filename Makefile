@@ -19,7 +19,7 @@ LDLIBS    = -lsodium -lcrypto -lb2 -lmnl -lpthread
 
 LIB_SRCS   := $(wildcard src/crypto/*.c src/wg/*.c src/conf/*.c src/util/*.c)
 WEFTD_SRCS := $(wildcard src/weftd/*.c)
-WEFT_SRCS  := $(wildcard src/weft/*.c src/serve/*.c) src/weftd/log.c src/weftd/udp.c src/weftd/offload.c
+WEFT_SRCS  := $(wildcard src/weft/*.c src/serve/*.c src/api/*.c) src/weftd/log.c src/weftd/udp.c src/weftd/offload.c
 TEST_SRCS  := $(wildcard tests/unit/test_*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
 VECTOR_SRCS := $(wildcard tests/vectors/*.c)
@@ -54,7 +54,7 @@ $(LIB): $(call obj,$(LIB_SRCS))
 $(BUILD)/weftd: $(call obj,$(WEFTD_SRCS)) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/weft: $(call obj,$(WEFT_SRCS)) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -llwip -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -llwip -lmicrohttpd -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
