@@ -122,6 +122,8 @@ MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/weft
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+# the pages of `weft api`, found there beside $(BINDIR)/weft
+WWWDIR ?= $(PREFIX)/share/weft/www
 UNITS := $(wildcard systemd/*.service systemd/*.timer systemd/*.target)
 GUIDES := $(wildcard docs/weft-*.md) docs/performance.md docs/crypto-bench.md
 install: $(PROGRAMS)
@@ -131,6 +133,8 @@ install: $(PROGRAMS)
 	install -m 0644 docs/weft.8 docs/weftd.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 $(GUIDES) $(DESTDIR)$(DOCDIR)/
 	install -m 0644 completion/weft.bash $(DESTDIR)$(COMPLETIONDIR)/weft
+	install -d $(DESTDIR)$(WWWDIR)
+	install -m 0644 $(wildcard src/api/static/*) $(DESTDIR)$(WWWDIR)/
 	@for u in $(UNITS); do echo "install $$u -> $(DESTDIR)$(SYSTEMDUNITDIR)/"; \
 		sed 's|@BINDIR@|$(BINDIR)|g' $$u >$(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} && \
 		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} || exit 1; done
