@@ -30,6 +30,10 @@
 #   admin-page   the admin page signs in (sessionStorage, no cookie), draws
 #                the peer's traffic chart, and disables the peer
 #   disabled     the server says the peer is disabled and the ping fails
+#   expiry-enable the admin page sets an expiry (the server has it) and
+#                enables the peer again: the tunnel answers again
+#   remove       the admin page removes it (two clicks, a poll between them):
+#                gone from the device and the file, the ping fails
 # WEFT_PAGES_SCREENSHOTS=DIR copies the two screenshots there (for docs/).
 . "$(dirname "$0")/lib.sh"
 TEST_NAME=api-pages
@@ -198,6 +202,25 @@ if [[ $enabled == False ]] && ping_fails "$P" 10.93.0.1; then
 	pass disabled
 else
 	fail disabled "the server says enabled=$enabled, or the tunnel still answers"
+fi
+
+# expiry and enable again (the tunnel comes back), then remove
+if nsrun "$S" env HOME="$TMP" TMPDIR="$TMP" TZ=UTC /usr/bin/python3 "$ROOT/tests/net/api_pages.py" \
+	admin-manage "$BASE" "$ADMIN" "$PUB" "$TMP/admin" >"$TMP/manage.out" 2>&1 &&
+	nsrun "$S" curl -s -H "Authorization: Bearer $ADMIN" "$BASE/v1/peers/$KEY_URL" |
+	python3 -c 'import json, sys; p = json.load(sys.stdin); sys.exit(not (p["enabled"] and p["expires"].startswith("2030-01-02T03:04")))' &&
+	wait_until 10 ping_ok "$P" 10.93.0.1; then
+	pass expiry-enable
+else
+	fail expiry-enable "$(grep -v '^ok:' "$TMP/manage.out" | tail -n 3)"
+fi
+if nsrun "$S" env HOME="$TMP" TMPDIR="$TMP" /usr/bin/python3 "$ROOT/tests/net/api_pages.py" \
+	admin-remove "$BASE" "$ADMIN" "$PUB" "$TMP/admin" >"$TMP/remove.out" 2>&1 &&
+	! nsrun "$S" wg show "$SIF" peers | grep -qxF "$PUB" && ! grep -qF "$PUB" "$WEFT_CONFIG_DIR/$SIF.conf" &&
+	ping_fails "$P" 10.93.0.1; then
+	pass remove
+else
+	fail remove "$(grep -v '^ok:' "$TMP/remove.out" | tail -n 3)"
 fi
 
 if [[ -n ${WEFT_PAGES_SCREENSHOTS:-} ]]; then
