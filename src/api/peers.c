@@ -154,7 +154,7 @@ bool enrol_peer(struct api *api, struct api_request *r, struct token *t, struct 
 	struct peer_record *rec;
 	struct token *tk;
 	struct peer_ctx c;
-	char err[256], *text = NULL;
+	char err[256], *text = NULL, id[TOKEN_ID_LEN + 1];
 	size_t len = 0;
 	bool saved = false, ok = false;
 	int ret;
@@ -164,8 +164,9 @@ bool enrol_peer(struct api *api, struct api_request *r, struct token *t, struct 
 		return false;
 	/* the token again, under the lock: another process may have
 	 * changed the file (a new token, a revoked one, a use) */
+	snprintf(id, sizeof(id), "%s", t->id); /* t dies if the file is read again */
 	if (tokens_refresh(&api->tokens, api->tokens_path, err, sizeof(err)) < 0 ||
-	    !(tk = tokens_by_id(&api->tokens, t->id))) {
+	    !(tk = tokens_by_id(&api->tokens, id))) {
 		api_reply_error(r, 401, "unknown token");
 		goto out;
 	}
