@@ -29,9 +29,12 @@
 #   tunnel       the page's config brings up a tunnel (wireguard-go, ping)
 #   admin-page   the admin page signs in (sessionStorage, no cookie), draws
 #                the peer's traffic chart, and disables the peer
+#   admin-new-link the admin page makes an enrolment link (2 peers) that
+#                `weft api token list` shows
 #   disabled     the server says the peer is disabled and the ping fails
-#   expiry-enable the admin page sets an expiry (the server has it) and
-#                enables the peer again: the tunnel answers again
+#   expiry-enable the admin page sets an expiry (the server has it), revokes
+#                the link's token (gone from the list) and enables the peer
+#                again: the tunnel answers again
 #   remove       the admin page removes it (two clicks, a poll between them):
 #                gone from the device and the file, the ping fails
 # WEFT_PAGES_SCREENSHOTS=DIR copies the two screenshots there (for docs/).
@@ -194,6 +197,12 @@ else
 fi
 kill "$PINGER" 2>/dev/null
 wait "$PINGER" 2>/dev/null
+if grep -qxE "$BASE/#weft_[0-9a-f]{64}" "$TMP/admin/link.txt" 2>/dev/null &&
+	"$WEFT" api token list "$SIF" 2>/dev/null | grep -qE ' 0/2 .*page-link$'; then
+	pass admin-new-link
+else
+	fail admin-new-link "link $(cat "$TMP/admin/link.txt" 2>/dev/null); tokens: $("$WEFT" api token list "$SIF" 2>&1 | tr '\n' ';')"
+fi
 
 KEY_URL=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$PUB")
 enabled=$(nsrun "$S" curl -s -H "Authorization: Bearer $ADMIN" "$BASE/v1/peers/$KEY_URL" |
@@ -209,6 +218,7 @@ if nsrun "$S" env HOME="$TMP" TMPDIR="$TMP" TZ=UTC /usr/bin/python3 "$ROOT/tests
 	admin-manage "$BASE" "$ADMIN" "$PUB" "$TMP/admin" >"$TMP/manage.out" 2>&1 &&
 	nsrun "$S" curl -s -H "Authorization: Bearer $ADMIN" "$BASE/v1/peers/$KEY_URL" |
 	python3 -c 'import json, sys; p = json.load(sys.stdin); sys.exit(not (p["enabled"] and p["expires"].startswith("2030-01-02T03:04")))' &&
+	! "$WEFT" api token list "$SIF" 2>/dev/null | grep -q 'page-link$' &&
 	wait_until 10 ping_ok "$P" 10.93.0.1; then
 	pass expiry-enable
 else

@@ -8,12 +8,12 @@
 #   api_pages.py enrol-fails BASE_URL TOKEN NAME OUT   the same, and expects
 #       the page to show why it failed (printed as "status: ...") and no config
 #   api_pages.py admin BASE_URL TOKEN KEY OUT    signs in on /admin, waits for
-#       KEY's row and its chart, makes an enrolment link of a token, clicks
-#       Disable, waits for "disabled":
+#       KEY's row and its chart, makes an enrolment link for 2 peers named
+#       page-link (OUT/link.txt), clicks Disable, waits for "disabled":
 #       OUT/admin.png and OUT/admin-disabled.png (screenshots before and
 #       after), OUT/admin-chart.txt (pixels the row's chart drew)
 #   api_pages.py admin-manage BASE_URL TOKEN KEY OUT   sets KEY's expiry to
-#       2030-01-02 03:04 and enables it again
+#       2030-01-02 03:04, revokes the token page-link, enables KEY again
 #   api_pages.py admin-remove BASE_URL TOKEN KEY OUT   removes KEY (two clicks,
 #       a poll between them)
 # Prints "ok: WHAT" or "error: WHAT" lines and exits non-zero on an error.
@@ -165,12 +165,24 @@ def admin(base, token, key, out):
         return n;""", row)
     with open(os.path.join(out, 'admin-chart.txt'), 'w') as f:
         f.write('%d\n' % drawn)
+    d.set_window_size(1100, 1000)   # tall enough for the tokens
+    time.sleep(0.5)
     d.save_screenshot(os.path.join(out, 'admin.png'))
-    d.find_element(By.ID, 'link-token').send_keys('weft_0123')
-    d.find_element(By.CSS_SELECTOR, '#link-form button').click()
-    link = d.find_element(By.ID, 'new-link-a').text
-    if link != base + '/#weft_0123':
-        errors.append('the link made of a token is %r' % link)
+    # a new enrolment link for two peers, named page-link
+    name = d.find_element(By.ID, 'token-name')
+    name.send_keys('page-link')
+    peers = d.find_element(By.ID, 'token-peers')
+    peers.clear()
+    peers.send_keys('2')
+    d.find_element(By.CSS_SELECTOR, '#token-form button').click()
+    try:
+        w.until(EC.visibility_of_element_located((By.ID, 'new-link-a')))
+        w.until(lambda d: 'page-link' in d.find_element(By.ID, 'tokens').text)
+        with open(os.path.join(out, 'link.txt'), 'w') as f:
+            f.write(d.find_element(By.ID, 'new-link-a').text + '\n')
+        print('ok: new link shown')
+    except Exception:
+        errors.append('no new link; status: ' + d.find_element(By.ID, 'tokens-status').text)
     d.find_element(By.CSS_SELECTOR, row + ' button[data-action="disable"]').click()
     try:
         w.until(EC.presence_of_element_located(
@@ -185,7 +197,7 @@ def admin(base, token, key, out):
 
 def admin_manage(base, token, key, out):
     """sets the expiry to 2030-01-02 03:04 (the browser's time zone: UTC
-    here) and enables the peer again"""
+    here), revokes the token page-link and enables the peer again"""
     d, w, row = sign_in(base, token, key, out)
     errors = []
     d.find_element(By.CSS_SELECTOR, row + ' button[data-action="expiry"]').click()
@@ -196,6 +208,14 @@ def admin_manage(base, token, key, out):
         print('ok: expiry shown')
     except Exception:
         errors.append('no expiry shown; status: ' + d.find_element(By.ID, 'peers-status').text)
+    # revoke the token named page-link
+    tok = "//table[@id='tokens']//tr[td[1][text()='page-link']]"
+    d.find_element(By.XPATH, tok + "//button[@data-action='revoke']").click()
+    try:
+        w.until(EC.invisibility_of_element_located((By.XPATH, tok)))
+        print('ok: token revoked')
+    except Exception:
+        errors.append('the token is still listed; status: ' + d.find_element(By.ID, 'tokens-status').text)
     d.find_element(By.CSS_SELECTOR, row + ' button[data-action="enable"]').click()
     try:
         w.until(EC.presence_of_element_located((By.CSS_SELECTOR, row + ' td[data-state="enabled"]')))

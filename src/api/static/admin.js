@@ -1,7 +1,7 @@
 // admin.js: the admin page. Polls GET /v1/peers every few seconds, keeps
 // each peer's recent rx/tx rates and draws them on canvases; enables,
-// disables, sets the expiry of and removes peers (PATCH, DELETE); turns an
-// enrolment token (made with `weft api token add`) into a link. The admin
+// disables, sets the expiry of and removes peers (PATCH, DELETE); lists,
+// makes (shown once, as a link) and revokes tokens (/v1/tokens). The admin
 // token lives in this tab's sessionStorage only.
 'use strict';
 
@@ -253,17 +253,63 @@ async function refresh() {
 	$('updated').textContent = 'updated ' + new Date(now).toLocaleTimeString();
 }
 
-// an enrolment link: the token in the fragment, never sent to a server
-function makeLink(ev) {
+function tokenRow(t) {
+	const exp = expiryOf(t);
+	const label = t.name || t.id;
+	return weft.el('tr', { 'data-id': t.id },
+		weft.el('td', {}, t.name || '-'),
+		weft.el('td', {}, weft.el('code', {}, t.id)),
+		weft.el('td', {}, t.admin ? 'admin' : 'enrolment'),
+		weft.el('td', {}, t.admin ? String(t.used || 0) : (t.used || 0) + ' of ' + t.peers),
+		weft.el('td', {}, exp ? exp.toLocaleString() : 'never'),
+		weft.el('td', { class: 'actions' }, button('Revoke', 'danger', async () => {
+			tokenStatus('Revoking ' + label + '...');
+			try {
+				await api('DELETE', '/v1/tokens/' + encodeURIComponent(t.id));
+				tokenStatus('Revoked ' + label + '.', 'ok');
+			} catch (e) {
+				tokenStatus('Revoking ' + label + ' failed: ' + e.message, 'error');
+			}
+			loadTokens();
+		}, { 'data-action': 'revoke' })));
+}
+
+function tokenStatus(text, cls) {
+	$('tokens-status').className = cls || '';
+	$('tokens-status').textContent = text;
+}
+
+async function loadTokens() {
+	try {
+		const data = await api('GET', '/v1/tokens');
+		$('tokens').tBodies[0].replaceChildren(...(data.tokens || []).map(tokenRow));
+	} catch (e) {
+		tokenStatus('Tokens: ' + e.message, 'error');
+	}
+}
+
+// a new enrolment token, shown once as a link: the token in the fragment
+async function addToken(ev) {
 	ev.preventDefault();
-	const t = $('link-token').value.trim();
-	$('link-token').value = '';
-	if (!t)
-		return;
-	const link = location.origin + '/#' + t;
-	$('new-link-a').textContent = link;
-	$('new-link-a').href = link;
-	$('new-link').hidden = false;
+	const body = { peers: Number($('token-peers').value) || 1 };
+	const name = $('token-name').value.trim();
+	const expires = $('token-expires').value.trim();
+	if (name)
+		body.name = name;
+	if (expires)
+		body.expires = expires;
+	try {
+		const t = await api('POST', '/v1/tokens', body);
+		const link = location.origin + '/#' + t.token;
+		$('new-link-a').textContent = link;
+		$('new-link-a').href = link;
+		$('new-link').hidden = false;
+		$('token-name').value = '';
+		tokenStatus('');
+	} catch (e) {
+		tokenStatus('New link failed: ' + e.message, 'error');
+	}
+	loadTokens();
 }
 
 async function login(ev) {
@@ -292,6 +338,7 @@ async function login(ev) {
 	$('login').hidden = true;
 	$('console').hidden = false;
 	await refresh();
+	loadTokens();
 	clearInterval(timer);
 	timer = setInterval(refresh, POLL_MS);
 }
@@ -302,6 +349,7 @@ function logout(why) {
 	clearInterval(timer);
 	history.clear();
 	rows.clear();
+	$('new-link').hidden = true;
 	$('console').hidden = true;
 	$('login').hidden = false;
 	let msg = $('login-msg');
@@ -317,6 +365,8 @@ document.addEventListener('DOMContentLoaded', () => {
 	$('logout').addEventListener('click', () => logout(''));
 	$('expiry-form').addEventListener('submit', setExpiry);
 	$('expiry-cancel').addEventListener('click', () => { $('expiry-form').hidden = true; });
-	$('link-form').addEventListener('submit', makeLink);
+	$('token-form').addEventListener('submit', addToken);
+	for (const e of document.querySelectorAll('.origin'))
+		e.textContent = location.origin;
 	login(null);
 });
