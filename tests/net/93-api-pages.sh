@@ -74,7 +74,7 @@ ENROL=$("$WEFT" api token add "$SIF" --peers 1 --name page-test 2>"$TMP/tok.err"
 nsrun "$S" tcpdump -i lo -U -s 0 -w "$TMP/http.pcap" "tcp port $PORT" 2>"$TMP/tcpdump.err" &
 TCPDUMP=$!
 on_exit "kill $TCPDUMP"
-wait_until 10 grep -q 'listening on' "$TMP/tcpdump.err" || { fail setup "tcpdump did not start"; exit 1; }
+wait_until 10 grep -qs 'listening on' "$TMP/tcpdump.err" || { fail setup "tcpdump did not start"; exit 1; }
 
 nsrun "$S" "$WEFT" api "$SIF" --listen "127.0.0.1:$PORT" --static "$ROOT/src/api/static" \
 	>"$TMP/api.log" 2>&1 &
