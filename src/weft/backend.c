@@ -13,6 +13,7 @@
 
 #include "daemon.h"
 #include "device.h"
+#include "ifname.h"
 #include "kernel_device.h"
 #include "uapi_client.h"
 #include "usage.h"
@@ -57,29 +58,30 @@ char **device_list(int *err)
 	return all;
 }
 
+/* A link of another kind goes to the kernel too, as with wg: its answer
+ * (EOPNOTSUPP, or EPROTONOSUPPORT without the module) says why not. */
+static bool use_kernel(enum backend b, const char *iface)
+{
+	return b == BACKEND_KERNEL || (b == BACKEND_NONE && link_exists(iface));
+}
+
 int device_get(struct device **out, const char *iface)
 {
-	switch (backend_of(iface)) {
-	case BACKEND_UAPI:
+	enum backend b = backend_of(iface);
+
+	*out = NULL;
+	if (b == BACKEND_UAPI)
 		return uapi_get_device(out, iface);
-	case BACKEND_KERNEL:
-		return kernel_get_device(out, iface);
-	default:
-		*out = NULL;
-		return -ENODEV;
-	}
+	return use_kernel(b, iface) ? kernel_get_device(out, iface) : -ENODEV;
 }
 
 int device_set(const struct device *dev)
 {
-	switch (backend_of(dev->name)) {
-	case BACKEND_UAPI:
+	enum backend b = backend_of(dev->name);
+
+	if (b == BACKEND_UAPI)
 		return uapi_set_device(dev);
-	case BACKEND_KERNEL:
-		return kernel_set_device(dev);
-	default:
-		return -ENODEV;
-	}
+	return use_kernel(b, dev->name) ? kernel_set_device(dev) : -ENODEV;
 }
 
 int backend_create(const char *iface, bool userspace, bool trace, enum backend *made, char *err, size_t errlen)

@@ -727,20 +727,16 @@ out:
 static bool disable_peers(struct peer_ctx *c, const uint8_t (*keys)[WG_KEY_LEN], size_t n)
 {
 	bool ok = true;
+	int ret = store_peers_disable(&c->st, keys, n);
 
-	for (size_t i = 0; i < n; i++) {
-		int ret = store_peer_disable(&c->st, keys[i]);
-
-		if (ret < 0) {
-			fprintf(stderr, "%s: %s: %s\n", prog_name, c->iface, strerror(-ret));
-			return false;
-		}
+	if (ret < 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog_name, c->iface, strerror(-ret));
+		return false;
 	}
 	if (n && !peer_ctx_save(c))
 		return false;
 	for (size_t i = 0; i < n; i++) {
-		int ret = peer_ctx_dev_drop(c, keys[i]);
-
+		ret = peer_ctx_dev_drop(c, keys[i]);
 		if (ret < 0) {
 			char b64[WEFT_KEY_B64_LEN + 1];
 

@@ -379,8 +379,8 @@ int cmd_set(int argc, char *argv[])
 	if (err < 0) {
 		fprintf(stderr, "Unable to modify interface %s: %s\n", dev->name, strerror(-err));
 		if (err == -EINVAL && has_removal(dev))
-			fprintf(stderr, "(removing single allowed IPs with `-' needs a daemon that supports it, "
-				"such as wireguard-go 0.0.20250522 or later)\n");
+			fprintf(stderr, "(removing single allowed IPs with `-' needs a daemon or kernel module "
+				"that supports it, such as wireguard-go 0.0.20250522 or later)\n");
 	}
 	device_free(dev);
 	return err < 0;

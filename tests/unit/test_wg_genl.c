@@ -329,7 +329,7 @@ static int parse_broken(enum breakage b)
 	struct device *dev = device_new(NULL);
 	struct sockaddr_in6 ep6 = { .sin6_family = AF_INET6 };
 	struct sockaddr_in ep4 = { .sin_family = AF_INET6 };
-	uint8_t k[32] = { 1 }, a4[4] = { 10 };
+	uint8_t k[33] = { 1 }, a4[4] = { 10 };
 	size_t m, peers, p, ips, ip;
 	int ret;
 
