@@ -19,7 +19,7 @@ LDLIBS    = -lsodium -lcrypto -lb2 -lmnl -lpthread
 
 LIB_SRCS   := $(wildcard src/crypto/*.c src/wg/*.c src/conf/*.c src/util/*.c)
 WEFTD_SRCS := $(wildcard src/weftd/*.c)
-WEFT_SRCS  := $(wildcard src/weft/*.c src/serve/*.c) src/weftd/log.c src/weftd/udp.c src/weftd/offload.c
+WEFT_SRCS  := $(wildcard src/weft/*.c src/serve/*.c src/api/*.c) src/weftd/log.c src/weftd/udp.c src/weftd/offload.c
 TEST_SRCS  := $(wildcard tests/unit/test_*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
 VECTOR_SRCS := $(wildcard tests/vectors/*.c)
@@ -54,7 +54,7 @@ $(LIB): $(call obj,$(LIB_SRCS))
 $(BUILD)/weftd: $(call obj,$(WEFTD_SRCS)) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/weft: $(call obj,$(WEFT_SRCS)) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -llwip -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -llwip -lmicrohttpd -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
@@ -65,6 +65,8 @@ $(BUILD)/tests/test_stack_lwip: LDLIBS += -llwip
 # and those of serve's pieces link the piece (the library comes again after it).
 $(BUILD)/tests/test_serve_packet: $(BUILD)/obj/src/serve/packet.o
 $(BUILD)/tests/test_serve_guard: $(BUILD)/obj/src/serve/guard.o
+$(BUILD)/tests/test_serve_settings: $(BUILD)/obj/src/serve/settings.o $(BUILD)/obj/src/serve/guard.o \
+	$(BUILD)/obj/src/serve/reverse_settings.o
 $(BUILD)/tests/test_serve_socks5: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
@@ -120,6 +122,8 @@ MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/weft
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+# the pages of `weft api`, found there beside $(BINDIR)/weft
+WWWDIR ?= $(PREFIX)/share/weft/www
 UNITS := $(wildcard systemd/*.service systemd/*.timer systemd/*.target)
 GUIDES := $(wildcard docs/weft-*.md) docs/performance.md docs/crypto-bench.md
 install: $(PROGRAMS)
@@ -129,6 +133,8 @@ install: $(PROGRAMS)
 	install -m 0644 docs/weft.8 docs/weftd.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 $(GUIDES) $(DESTDIR)$(DOCDIR)/
 	install -m 0644 completion/weft.bash $(DESTDIR)$(COMPLETIONDIR)/weft
+	install -d $(DESTDIR)$(WWWDIR)
+	install -m 0644 $(wildcard src/api/static/*) $(DESTDIR)$(WWWDIR)/
 	@for u in $(UNITS); do echo "install $$u -> $(DESTDIR)$(SYSTEMDUNITDIR)/"; \
 		sed 's|@BINDIR@|$(BINDIR)|g' $$u >$(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} && \
 		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} || exit 1; done

@@ -12,7 +12,8 @@
  *                 side, with the bytes XORed over it
  *            4/5  the bytes as a plaintext packet to weft_send on b / on a
  *            6    advance the clock by len milliseconds, running the timers
- *            7    toggle "under load" on b (mode bit 0) and a (mode bit 1)
+ *            7    toggle "under load" on b (mode bit 0) and a (mode bit 1);
+ *                 b's handshake budget is 1 with mode bit 2, so messages queue
  *   mode     bits 0-1  kind of message for ops 2/3: initiation, response,
  *                      cookie reply, data
  *            bits 2-3  source address: the real peer, another IPv4, an
@@ -98,7 +99,16 @@ static void ready(void)
 	}
 	weft_device_set_under_load(w.a.dev, false);
 	weft_device_set_under_load(w.b.dev, false);
+	weft_device_set_handshake_budget(w.b.dev, WEFT_HANDSHAKE_BUDGET);
 	world_flush(&w);
+	struct weft_device_stats st;
+	for (int i = 0; i < WEFT_HANDSHAKE_QUEUE; i++) { /* what the last input queued */
+		weft_device_get_stats(w.b.dev, &st);
+		if (!st.handshake_backlog)
+			break;
+		weft_tick(w.b.dev, &w.b.out);
+		world_flush(&w);
+	}
 	if (established())
 		return;
 	node_send_ip(&w.a, 100);
@@ -320,6 +330,8 @@ static void run_record(unsigned op, unsigned mode, const uint8_t *bytes, size_t 
 	default:
 		weft_device_set_under_load(w.b.dev, !w.b.dev->caller_under_load ^ !(mode & 1));
 		weft_device_set_under_load(w.a.dev, !w.a.dev->caller_under_load ^ !(mode & 2));
+		/* a small handshake budget, so messages wait in the queue */
+		weft_device_set_handshake_budget(w.b.dev, (mode & 4) ? 1 : WEFT_HANDSHAKE_BUDGET);
 		return;
 	}
 	check_out(to);

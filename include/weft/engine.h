@@ -135,8 +135,9 @@ struct weft_out {
  * - weft_receive fills at most WEFT_CALL_MAX_DELIVERS deliver slot; without
  *   a free one a data packet is dropped (WEFT_DROP_OUT_FULL). A cookie reply
  *   without a free send slot is not sent (the initiator retries).
- * - Every other output (handshakes, keepalives, staged packets, a packet
- *   weft_send could not seal for lack of a slot) waits in the engine and
+ * - Every other output (handshakes, keepalives, a packet weft_send could
+ *   not seal for lack of a slot, which is staged: at most 128 a peer, the
+ *   oldest dropped first, WEFT_DROP_STAGED_OVERFLOW) waits in the engine and
  *   goes out with a later call that has room; weft_tick then returns "now".
  *   So one free send slot per call loses nothing; more slots drain faster.
  * weft_out_room() says how many slots are still free, counting those that
@@ -153,7 +154,8 @@ enum weft_drop {
 	WEFT_DROP_MALFORMED,          /* too short, too long, bad type or reserved bytes */
 	WEFT_DROP_NO_PRIVATE_KEY,     /* device has no private key */
 	WEFT_DROP_BAD_MAC1,
-	WEFT_DROP_BAD_MAC2,           /* under load, without a valid cookie (a cookie reply is sent) */
+	WEFT_DROP_BAD_MAC2,           /* under load, without a valid cookie (a cookie reply is sent,
+				       * paced per source) */
 	WEFT_DROP_RATE_LIMITED,       /* handshake over the per-source rate under load */
 	WEFT_DROP_HANDSHAKE_INVALID,  /* failed to decrypt or authenticate */
 	WEFT_DROP_UNKNOWN_PEER,       /* initiation from a public key we do not know */

@@ -82,6 +82,98 @@ void conf_free(struct conf *conf)
 	conf_init(conf);
 }
 
+/* ---- deep copy ---- */
+
+static int dup_array(void **dst, const void *src, uint32_t n, uint32_t *cap, size_t elem)
+{
+	*dst = NULL;
+	*cap = 0;
+	if (!n)
+		return 0;
+	*dst = malloc((size_t)n * elem);
+	if (!*dst)
+		return -ENOMEM;
+	memcpy(*dst, src, (size_t)n * elem);
+	*cap = n;
+	return 0;
+}
+
+static int dup_str(char **dst, const char *src)
+{
+	*dst = src ? strdup(src) : NULL;
+	return src && !*dst ? -ENOMEM : 0;
+}
+
+static int dup_strs(struct conf_str_list *dst, const struct conf_str_list *src)
+{
+	int ret = 0;
+
+	memset(dst, 0, sizeof(*dst));
+	for (uint32_t i = 0; !ret && i < src->n; i++)
+		ret = conf_str_list_add(dst, src->v[i]);
+	return ret;
+}
+
+static int dup_dns(struct conf_dns *dst, const struct conf_dns *src)
+{
+	int ret = dup_array((void **)&dst->servers.v, src->servers.v, src->servers.n, &dst->servers.cap,
+			    sizeof(*src->servers.v));
+
+	dst->servers.n = src->servers.n;
+	return ret ? ret : dup_strs(&dst->search, &src->search);
+}
+
+int conf_copy(struct conf *dst, const struct conf *src)
+{
+	const struct conf_interface *si = &src->iface;
+	struct conf_interface *di = &dst->iface;
+	int ret;
+
+	conf_init(dst);
+	dst->has_interface = src->has_interface;
+	/* the scalars at once, then every pointer its own copy */
+	*di = *si;
+	memset(&di->addresses, 0, sizeof(di->addresses));
+	memset(&di->dns, 0, sizeof(di->dns));
+	memset(di->hooks, 0, sizeof(di->hooks));
+	dst->weft = src->weft;
+	dst->weft.hostname = NULL;
+	memset(&dst->weft.peer_dns, 0, sizeof(dst->weft.peer_dns));
+	ret = dup_array((void **)&di->addresses.v, si->addresses.v, si->addresses.n, &di->addresses.cap,
+			sizeof(*si->addresses.v));
+	di->addresses.n = si->addresses.n;
+	if (!ret)
+		ret = dup_dns(&di->dns, &si->dns);
+	for (int h = 0; !ret && h < CONF_HOOKS; h++)
+		ret = dup_strs(&di->hooks[h], &si->hooks[h]);
+	if (!ret)
+		ret = dup_str(&dst->weft.hostname, src->weft.hostname);
+	if (!ret)
+		ret = dup_dns(&dst->weft.peer_dns, &src->weft.peer_dns);
+	if (!ret && src->n_peers) {
+		dst->peers = calloc(src->n_peers, sizeof(*dst->peers));
+		ret = dst->peers ? 0 : -ENOMEM;
+		dst->cap_peers = dst->peers ? src->n_peers : 0;
+	}
+	for (uint32_t i = 0; !ret && i < src->n_peers; i++) {
+		const struct conf_peer *sp = &src->peers[i];
+		struct conf_peer *dp = &dst->peers[i];
+
+		*dp = *sp;
+		dp->endpoint.host = dp->name = NULL;
+		ret = dup_array((void **)&dp->allowed_ips.v, sp->allowed_ips.v, sp->allowed_ips.n,
+				&dp->allowed_ips.cap, sizeof(*sp->allowed_ips.v));
+		if (!ret)
+			ret = dup_str(&dp->endpoint.host, sp->endpoint.host);
+		if (!ret)
+			ret = dup_str(&dp->name, sp->name);
+		dst->n_peers = i + 1; /* freed by conf_free from here on */
+	}
+	if (ret)
+		conf_free(dst);
+	return ret;
+}
+
 int conf_peer_append(struct conf *conf, struct conf_peer **peer)
 {
 	if (conf->n_peers >= CONF_MAX_PEERS)

@@ -1,10 +1,13 @@
 /* conf.h: weft's configuration files, in the wg-quick format (a superset of
- * the wg(8) setconf format) plus one optional [Weft] section.
+ * the wg(8) setconf format), read with one optional [Weft] section as older
+ * weft versions wrote it (weft's settings now live beside the file, in
+ * IFACE.weft: see store.h, which is how weft changes a user's file).
  *
  * Reading: conf_load() / conf_parse() fill a struct conf, or fail with
  * -EINVAL and one line "FILE:LINE: what was expected" in the caller's buffer,
  * leaving *out untouched. Writing: conf_write() produces canonical text,
- * conf_save() puts it in a file atomically with mode 0600.
+ * conf_save() puts it in a file atomically with mode 0600, and
+ * conf_rewrite() changes an existing file's text as little as possible.
  * Parse -> write -> parse gives an equal struct (conf_equal), and
  * write(parse(write(x))) == write(x) byte for byte.
  *
@@ -42,7 +45,8 @@
  *   Endpoint    = HOST:PORT | [IPV6]:PORT   (HOST: IPv4 literal or host
  *                 name; IPv6 may carry a %scope; PORT 1..65535, numeric)
  *   PersistentKeepalive = 0..65535 | off (= 0)
- * [Weft]  (weft's own settings; never written into configs for others)
+ * [Weft]  (weft's own settings, in files of older weft versions; never
+ *          written into configs for others)
  *   PublicIPv4  = IPv4 address peers should use as Endpoint
  *   PublicIPv6  = IPv6 address peers should use as Endpoint
  *   Hostname    = DNS name peers should use as Endpoint

@@ -66,6 +66,9 @@ struct conf_out {
 	bool oom;
 };
 void conf_out_put(struct conf_out *o, const char *s);
+/* Room for more bytes now, so a text of known size is not copied as it
+ * grows. */
+void conf_out_reserve(struct conf_out *o, size_t more);
 void conf_out_putn(struct conf_out *o, const char *s, size_t n);
 void conf_out_free(struct conf_out *o);
 

@@ -286,9 +286,29 @@ static void drop_weft(struct rw *r, const struct section *sec)
 
 /* ---- output ---- */
 
+/* New lines of weft's, ending as the file's first line does ("\r\n" in a
+ * file written on Windows). */
+static void put_new(struct conf_out *o, const char *text, size_t len, bool crlf)
+{
+	while (len) {
+		const char *nl = crlf ? memchr(text, '\n', len) : NULL;
+		size_t n = nl ? (size_t)(nl - text) : len;
+
+		conf_out_putn(o, text, n);
+		if (nl) {
+			conf_out_putn(o, "\r\n", 2);
+			n++;
+		}
+		text += n;
+		len -= n;
+	}
+}
+
 static void emit(struct rw *r, struct conf_out *o, const struct conf *after, const bool *matched)
 {
 	bool at_line_start = true, last_blank = true;
+	bool crlf = r->n && r->lines[0].end - r->lines[0].start - r->lines[0].len == 2;
+	const char *eol = crlf ? "\r\n" : "\n";
 
 	for (uint32_t i = 0; i < r->n; i++) {
 		const struct line *l = &r->lines[i];
@@ -300,13 +320,15 @@ static void emit(struct rw *r, struct conf_out *o, const struct conf *after, con
 				conf_out_putn(o, r->text + l->start, l->len);
 			/* the line's own ending ("\r\n" stays), or none at the end */
 			conf_out_putn(o, r->text + l->start + l->len, l->end - l->start - l->len);
-			at_line_start = l->end > l->start + l->len;
+			/* a last line without '\n' (perhaps with a lone '\r') needs
+			 * one before anything follows it */
+			at_line_start = l->end > l->start && r->text[l->end - 1] == '\n';
 			last_blank = l->kind == L_BLANK;
 		}
 		if (l->ins_len) {
 			if (!at_line_start)
-				conf_out_put(o, "\n");
-			conf_out_putn(o, r->ins.buf + l->ins_off, l->ins_len);
+				conf_out_put(o, eol);
+			put_new(o, r->ins.buf + l->ins_off, l->ins_len, crlf);
 			at_line_start = true;
 			last_blank = false;
 		}
@@ -315,13 +337,13 @@ static void emit(struct rw *r, struct conf_out *o, const struct conf *after, con
 		if (matched[k])
 			continue;
 		if (!at_line_start)
-			conf_out_put(o, "\n");
+			conf_out_put(o, eol);
 		if (!last_blank)
-			conf_out_put(o, "\n");
+			conf_out_put(o, eol);
 		/* into an empty buffer, conf_put_peer starts with the header */
 		struct conf_out tmp = { 0 };
 		conf_put_peer(&tmp, &after->peers[k]);
-		conf_out_putn(o, tmp.buf, tmp.len);
+		put_new(o, tmp.buf, tmp.len, crlf);
 		o->oom |= tmp.oom;
 		conf_out_free(&tmp);
 		at_line_start = true;
@@ -393,6 +415,8 @@ int conf_rewrite(const char *old, size_t old_len, const struct conf *before, con
 		ret = conf_write(after, 0, text, len);
 		goto out;
 	}
+	/* about the old size: the text is copied once, not at each doubling */
+	conf_out_reserve(&o, old_len + old_len / 8 + 4096);
 	conf_out_put(&o, ""); /* an empty result is still a string */
 	emit(&r, &o, after, matched);
 	if (r.repl.oom || r.ins.oom || r.a.oom || r.b.oom || o.oom) {

@@ -37,6 +37,11 @@ static void reserve(struct conf_out *o, size_t more)
 	o->cap = cap;
 }
 
+void conf_out_reserve(struct conf_out *o, size_t more)
+{
+	reserve(o, more);
+}
+
 void conf_out_putn(struct conf_out *o, const char *s, size_t n)
 {
 	reserve(o, n);
@@ -401,23 +406,5 @@ int conf_save(const struct conf *c, const char *path, unsigned flags, char *err,
 	conf_text_free(text, len);
 	if (ret)
 		snprintf(err, errlen, "%s: cannot write: %s", path, strerror(-ret));
-	return ret;
-}
-
-int conf_copy(struct conf *dst, const struct conf *src)
-{
-	char *text, err[CONF_ERR_LEN];
-	size_t len;
-	int ret;
-
-	/* through the text: the one representation every field already has */
-	conf_init(dst);
-	ret = conf_write(src, CONF_WRITE_WEFT, &text, &len);
-	if (ret)
-		return ret;
-	ret = conf_parse(dst, text, len, "copy", 0, err, sizeof(err));
-	conf_text_free(text, len);
-	if (!ret)
-		dst->has_interface = src->has_interface;
 	return ret;
 }

@@ -294,9 +294,9 @@ int store_open(struct store *s, const char *conf_path, unsigned flags, char *err
 		return ret;
 	} else {
 		s->conf_exists = true;
-		ret = conf_parse(&s->conf, s->text, s->text_len, conf_path, 0, err, errlen);
-		if (!ret)
-			ret = conf_parse(&s->before, s->text, s->text_len, conf_path, 0, err, errlen);
+		ret = conf_parse(&s->before, s->text, s->text_len, conf_path, 0, err, errlen);
+		if (!ret && (ret = conf_copy(&s->conf, &s->before)))
+			snprintf(err, errlen, "%s: out of memory", conf_path);
 		if (ret)
 			return ret;
 	}
@@ -403,9 +403,11 @@ static int write_conf(struct store *s, char *err, size_t errlen)
 		conf_text_free(text, len);
 		return 0;
 	}
-	/* what the file will say, so the next save in this process diffs
-	 * against it */
-	ret = conf_parse(&reread, text, len, s->conf_path, 0, err, errlen);
+	/* what the file will say (the rewrite reads back as s->conf), so the
+	 * next save in this process diffs against it */
+	ret = conf_copy(&reread, &s->conf);
+	if (ret)
+		snprintf(err, errlen, "%s: out of memory", s->conf_path);
 	if (!ret) {
 		ret = atomic_file_write(s->conf_path, text, len, FILE_MODE);
 		if (ret) {
@@ -627,6 +629,67 @@ int store_peer_disable(struct store *s, const uint8_t key[CONF_KEY_LEN])
 	r->held = held;
 	r->enabled = false;
 	conf_take_out(s, key);
+	return 0;
+}
+
+int store_peers_disable(struct store *s, const uint8_t (*keys)[CONF_KEY_LEN], size_t n)
+{
+	bool *drop = NULL;
+	uint32_t kept = 0;
+	int ret = index_peers(s);
+
+	if (!ret && !(drop = calloc(s->conf.n_peers + 1, sizeof(*drop))))
+		ret = -ENOMEM;
+	/* first every record, while IFACE.conf's peers stay where they are */
+	for (size_t k = 0; !ret && k < n; k++) {
+		struct peer_record *r;
+		struct conf_peer held;
+		uint32_t i;
+
+		if (!conf_keyset_find(&idx(s)->peers, s->conf.peers, keys[k], &i)) {
+			r = find_record(s, keys[k]);
+			ret = r && !r->enabled ? 0 : -ENOENT;
+			continue;
+		}
+		if (drop[i])
+			continue;
+		ret = peer_copy(&held, &s->conf.peers[i]);
+		if (!ret && !(r = store_record(s, keys[k])))
+			ret = -ENOMEM;
+		if (ret) {
+			peer_drop(&held);
+			break;
+		}
+		peer_drop(&r->held);
+		r->held = held;
+		r->enabled = false;
+		drop[i] = true;
+	}
+	if (ret) {
+		/* put back what was marked: nothing changes */
+		for (uint32_t i = 0; drop && i < s->conf.n_peers; i++) {
+			struct peer_record *r = drop[i] ? find_record(s, s->conf.peers[i].public_key) : NULL;
+
+			if (r) {
+				peer_drop_held(r);
+				r->enabled = true;
+			}
+		}
+		free(drop);
+		return ret;
+	}
+	/* then one pass over IFACE.conf's peers, keeping the others' order */
+	for (uint32_t i = 0; i < s->conf.n_peers; i++) {
+		if (drop[i])
+			peer_drop(&s->conf.peers[i]);
+		else if (kept++ != i)
+			s->conf.peers[kept - 1] = s->conf.peers[i];
+	}
+	if (kept != s->conf.n_peers)
+		memzero(&s->conf.peers[kept], (size_t)(s->conf.n_peers - kept) * sizeof(*s->conf.peers));
+	s->conf.n_peers = kept;
+	idx(s)->peers_valid = false;
+	free(drop);
 	return 0;
 }
 

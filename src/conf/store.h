@@ -27,6 +27,10 @@
  * on the config directory (STORE_LOCK), the same lock `weft` has always
  * taken there.
  *
+ * A long-running server opens, changes, saves and closes the store for each
+ * change, as the CLI does: the lock is held from store_open to store_close,
+ * and what other processes wrote in between is read afresh.
+ *
  * Cost: open and save are O(size of the files); lookups by key are O(1),
  * by name O(peers). Not thread-safe per struct. */
 #ifndef WEFT_CONF_STORE_H
@@ -55,7 +59,9 @@ struct store {
 	 * open and save (peers through the functions below). */
 	struct conf conf;
 	/* One record per peer, enabled or disabled; the index below finds
-	 * them by key. Change records through the functions below. */
+	 * them by key. Change records through the functions below; a pointer
+	 * to a record dies when a record is added (store_record may add one)
+	 * or removed. */
 	struct weft_file w;
 	/* Internal: the files as read, the base of a minimal rewrite. */
 	char *text;
@@ -110,6 +116,10 @@ int store_peer_remove(struct store *s, const uint8_t key[CONF_KEY_LEN]);
 /* Takes the peer out of IFACE.conf and keeps its [Peer] in the record, so
  * its addresses stay reserved. -ENOENT, -EALREADY (disabled already). */
 int store_peer_disable(struct store *s, const uint8_t key[CONF_KEY_LEN]);
+/* The same for many peers at once, in one pass over IFACE.conf's peers
+ * (`peer expire`); keys of peers disabled already are skipped. -ENOENT
+ * (a key unknown: nothing changed), -ENOMEM. */
+int store_peers_disable(struct store *s, const uint8_t (*keys)[CONF_KEY_LEN], size_t n);
 /* Puts a disabled peer back into IFACE.conf. -ENOENT, -EALREADY. */
 int store_peer_enable(struct store *s, const uint8_t key[CONF_KEY_LEN]);
 /* New name for the peer (NULL clears). -ENOENT, -EINVAL (not a valid

@@ -40,30 +40,52 @@ const char *weft_endpoint_type_name(uint8_t type)
 	return type < sizeof(endpoint_types) / sizeof(endpoint_types[0]) ? endpoint_types[type] : "any";
 }
 
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+ * days_from_civil): no time zone, no locale, no table. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* n digits at s into *v. */
+static bool digits(const char *s, int n, unsigned *v)
+{
+	*v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		*v = *v * 10 + (unsigned)(s[i] - '0');
+	}
+	return true;
+}
+
 bool weft_time_parse(const char *s, int64_t *out)
 {
-	struct tm tm;
-	const char *end;
+	static const unsigned mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	unsigned y, mo, d, h = 0, mi = 0, sec = 0;
+	size_t n = strlen(s);
 
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%d", &tm);
-	if (!end || strlen(s) < 10)
+	if (n < 10 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
+	    !digits(s + 8, 2, &d) || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1])
 		return false;
-	if (*end == 'T') {
-		const char *t = strptime(end + 1, "%H:%M:%S", &tm);
-		if (!t)
-			t = strptime(end + 1, "%H:%M", &tm);
-		if (!t || *t != 'Z')
+	if (mo == 2 && d == 29 && (y % 4 || (y % 100 == 0 && y % 400)))
+		return false;
+	if (n > 10) {
+		/* "THH:MMZ" or "THH:MM:SSZ" */
+		if ((n != 17 && n != 20) || s[10] != 'T' || !digits(s + 11, 2, &h) || s[13] != ':' ||
+		    !digits(s + 14, 2, &mi) || s[n - 1] != 'Z' || h > 23 || mi > 59)
 			return false;
-		end = t + 1;
+		if (n == 20 && (s[16] != ':' || !digits(s + 17, 2, &sec) || sec > 59))
+			return false;
 	}
-	if (*end)
-		return false;
-	time_t v = timegm(&tm);
-	if (v == (time_t)-1 || v <= 0)
-		return false;
-	*out = (int64_t)v;
-	return true;
+	*out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+	return *out > 0;
 }
 
 void weft_time_format(char out[WEFT_TIME_STRLEN], int64_t t)
@@ -202,9 +224,7 @@ struct wparser {
 	enum wsec sec;
 	bool has_key;
 	uint32_t seen[WK_COUNT];
-	struct conf_peer *keys;   /* the records' keys, for the duplicate check */
-	uint32_t n_keys, cap_keys;
-	struct conf_keyset set;
+	struct conf_keyset set;   /* the records' keys, for the duplicate check */
 	char buf[CONF_MAX_LINE + 1];
 };
 
@@ -290,17 +310,11 @@ static int wvalue(struct wparser *p, enum wkey k, char *v)
 
 		if (!key_from_base64(r->public_key, v))
 			goto bad;
-		ret = conf_grow((void **)&p->keys, &p->cap_keys, p->n_keys + 1, sizeof(*p->keys), CONF_MAX_PEERS);
-		if (ret)
-			return ret;
-		memset(&p->keys[p->n_keys], 0, sizeof(p->keys[0]));
-		memcpy(p->keys[p->n_keys].public_key, r->public_key, CONF_KEY_LEN);
-		ret = conf_keyset_insert(&p->set, p->keys, p->n_keys, &other);
+		ret = conf_keyset_insert(&p->set, p->w.recs, p->w.n - 1, &other);
 		if (ret == -EEXIST)
 			return wfail(p, p->line, "PublicKey: '%.48s' has a second record (expected one per peer)", v);
 		if (ret)
 			return ret;
-		p->n_keys++;
 		memcpy(r->held.public_key, r->public_key, CONF_KEY_LEN);
 		p->has_key = true;
 		return 0;
@@ -444,7 +458,7 @@ int weftfile_parse(struct weft_file *out, const char *text, size_t len, const ch
 	p->err = err;
 	p->errlen = errlen;
 	weftfile_init(&p->w);
-	ret = conf_keyset_init(&p->set);
+	ret = conf_keyset_init_stride(&p->set, sizeof(struct peer_record));
 	if (len > CONF_MAX_FILE_SIZE)
 		ret = wfail(p, 0, "larger than %u bytes", (unsigned)CONF_MAX_FILE_SIZE);
 	while (!ret && pos < len) {
@@ -476,7 +490,6 @@ int weftfile_parse(struct weft_file *out, const char *text, size_t len, const ch
 		*out = p->w;
 	else
 		weftfile_free(&p->w);
-	free(p->keys);
 	conf_keyset_free(&p->set);
 	memzero(p, sizeof(*p));
 	free(p);
@@ -616,6 +629,7 @@ int weftfile_write(const struct weft_file *w, char **text, size_t *len)
 
 	*text = NULL;
 	*len = 0;
+	conf_out_reserve(&o, 4096 + (size_t)w->n * BYTES_PER_RECORD_GUESS);
 	conf_out_put(&o, "# weft's settings and peer records for the wg-quick file beside it.\n"
 			 "# Written by weft; holds preshared keys of disabled peers.\n\n[Weft]\n");
 	if (s->has_public_ipv4) {

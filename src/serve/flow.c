@@ -58,7 +58,8 @@ struct flow {
 	uint8_t *syn;
 	uint16_t syn_len;
 	struct relay_dir up, down;     /* up: in -> out (peer to destination) */
-	struct flow *hnext, *prev, *next;
+	struct flow *hnext, *prev, *next; /* hnext: the graveyard's link once dead */
+	bool dead;                     /* freed, memory kept until the next tick */
 };
 
 struct flows {
@@ -68,6 +69,9 @@ struct flows {
 	struct flow_env env;
 	struct flow **buckets;
 	struct flow *all;
+	/* Flows ended during an epoll batch stay allocated until the next tick:
+	 * a later event of the same batch may still name them. */
+	struct flow *graveyard;
 	struct peer_slot peers[FLOW_MAX_PEERS];
 	size_t n_peers;
 	uint64_t n_flows, now_ms;
@@ -204,7 +208,19 @@ static void flow_free(struct flows *f, struct flow *fl)
 	f->n_flows--;
 	(*active_counter(f, fl->type))--;
 	f->c.memory -= sizeof(*fl);
-	free(fl);
+	fl->out_fd = fl->in_fd = -1;
+	fl->dead = true;
+	fl->hnext = f->graveyard;
+	f->graveyard = fl;
+}
+
+static void bury(struct flows *f)
+{
+	while (f->graveyard) {
+		struct flow *fl = f->graveyard;
+		f->graveyard = fl->hnext;
+		free(fl);
+	}
 }
 
 static int watch_fd(struct flows *f, int fd, struct watch *w, uint32_t events, uint32_t *mask)
@@ -532,10 +548,22 @@ static bool relay_dir(struct flows *f, struct flow *fl, struct relay_dir *d, int
 			}
 			return false;
 		}
-		if (n == 0)
+		if (n == 0) {
+			/* the stack's end of stream may stand for a reset */
+			if (from == fl->in_fd && f->stack->ops->was_reset &&
+			    f->stack->ops->was_reset(f->stack, from))
+				return false;
 			d->eof = true;
+		}
 		d->len = (uint32_t)n;
 		fl->last_ms = f->now_ms;
+	}
+	/* The rounds ran out: an end just read must still be passed on now,
+	 * for with nothing left to read or write no event would come for it. */
+	if (d->eof && !d->len && !d->shut) {
+		shutdown(to, SHUT_WR);
+		d->shut = true;
+		dir_free(f, d);
 	}
 	return true;
 }
@@ -556,8 +584,11 @@ static void relay(struct flows *f, struct flow *fl)
 {
 	if (!relay_dir(f, fl, &fl->up, fl->in_fd, fl->out_fd, &f->c.bytes_up) ||
 	    !relay_dir(f, fl, &fl->down, fl->out_fd, fl->in_fd, &f->c.bytes_down)) {
-		/* a reset on one side resets the other (linger 0 sends RST) */
+		/* a reset on one side resets the other (linger 0 sends RST; a
+		 * stack whose fd is no socket is told) */
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		if (f->stack->ops->reset)
+			f->stack->ops->reset(f->stack, fl->in_fd);
 		setsockopt(fl->in_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		setsockopt(fl->out_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		flow_free(f, fl);
@@ -746,6 +777,8 @@ void flows_event(struct flows *f, struct watch *w, uint32_t events)
 	struct flow *fl = w->kind == WATCH_FLOW_OUT ? (struct flow *)((char *)w - offsetof(struct flow, w_out))
 						    : (struct flow *)((char *)w - offsetof(struct flow, w_in));
 
+	if (fl->dead)
+		return; /* ended by an earlier event of this batch */
 	switch (fl->type) {
 	case FLOW_TCP:
 		if (fl->state == TCP_CONNECTING)
@@ -772,6 +805,7 @@ uint64_t flows_tick(struct flows *f, uint64_t now_ms)
 	struct flow *next;
 
 	f->now_ms = now_ms;
+	bury(f);
 	for (struct flow *fl = f->all; fl; fl = next) {
 		uint64_t idle_ms;
 		next = fl->next;
@@ -837,6 +871,7 @@ void flows_free(struct flows *f)
 		return;
 	while (f->all)
 		flow_free(f, f->all);
+	bury(f);
 	free(f->buckets);
 	free(f->buf);
 	free(f);

@@ -208,6 +208,13 @@ static void conn_free(struct reverse *r, struct rv_conn *c, bool reset)
 		r->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	/* out of the epoll set first: a stack may hold another reference to
+	 * the connect fd (lwip does until the handshake), which would keep it
+	 * registered past close() */
+	if (c->host_fd >= 0)
+		epoll_ctl(r->env.epfd, EPOLL_CTL_DEL, c->host_fd, NULL);
+	if (c->tun_fd >= 0)
+		epoll_ctl(r->env.epfd, EPOLL_CTL_DEL, c->tun_fd, NULL);
 	if (c->host_fd >= 0) {
 		if (reset) {
 			struct linger lg = { .l_onoff = 1, .l_linger = 0 };

@@ -253,15 +253,23 @@ static int add_peers(struct server *sv)
 	return 0;
 }
 
-static void raise_fd_limit(void)
+/* Two fds per TCP flow, one per UDP or ping flow and one per listener of
+ * the kernel stack: the soft limit goes up to the hard one, and a hard one
+ * too low for MaxFlows is said once at start. */
+static void raise_fd_limit(const struct serve_settings *set)
 {
 	struct rlimit rl;
 
-	/* two fds per TCP flow, and one per listener of the kernel stack */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 2 * (rlim_t)set->max_flows + 64)
+		log_verbose("Open files are limited to %llu (ulimit -n): about %llu TCP flows fit, not MaxFlows = %u",
+			  (unsigned long long)rl.rlim_cur, (unsigned long long)(rl.rlim_cur > 64 ? (rl.rlim_cur - 64) / 2 : 0),
+			  set->max_flows);
 }
 
 static int server_open(struct server *sv)
@@ -309,7 +317,7 @@ static int server_open(struct server *sv)
 		return ret;
 	}
 	weft_device_set_listen_port(sv->dev, sv->udp.port);
-	raise_fd_limit();
+	raise_fd_limit(&sv->set);
 
 	sv->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (sv->epfd < 0)

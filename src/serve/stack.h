@@ -14,6 +14,7 @@
 #ifndef WEFT_SERVE_STACK_H
 #define WEFT_SERVE_STACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -61,7 +62,8 @@ struct stack_ops {
 	/* A TCP connection into the tunnel from src (a tunnel address of the
 	 * server, may be NULL) to dst: a non-blocking stream fd whose connect
 	 * completes (or fails, readable as SO_ERROR) asynchronously, owned by
-	 * the caller. -errno on failure. */
+	 * the caller: writable once connected. The lwip stack reports every
+	 * failed handshake as ECONNRESET. -errno on failure. */
 	int (*connect)(struct stack *s, const struct sockaddr_storage *src,
 		       const struct sockaddr_storage *dst);
 	/* An fd to poll for readability (-1: none) and work to do when it is
@@ -71,6 +73,14 @@ struct stack_ops {
 	uint64_t (*deadline)(struct stack *s);
 	void (*close)(struct stack *s);
 	void (*stats)(struct stack *s, struct stack_stats *out);
+	/* Optional (NULL: SO_LINGER 0 on the fd is enough, as for a socket):
+	 * the connection of fd, which this stack handed out, is to end with a
+	 * reset into the tunnel rather than a FIN. Called before fd is closed. */
+	void (*reset)(struct stack *s, int fd);
+	/* Optional (NULL: a reset reads as ECONNRESET, as from a socket): fd,
+	 * which this stack handed out and which just read end of stream, ended
+	 * with a reset from the tunnel rather than a FIN. */
+	bool (*was_reset)(struct stack *s, int fd);
 };
 
 /* A stack that is not built in (e.g. no liblwip at build time) is a weak

@@ -231,8 +231,11 @@ static void read_tun(struct kstack *k)
 						      (size_t)n - OFFLOAD_VNET_HDR_LEN, first, k->split,
 						      KSTACK_SPLIT_CAP, k->split_off, k->split_len,
 						      KSTACK_SPLIT_SEGS);
-			if (segs <= 0)
+			if (segs <= 0) {
+				if (segs < 0)
+					k->stats.dropped++; /* a super-packet offload.c refuses */
 				break;
+			}
 			for (int j = 0; j < segs; j++) {
 				k->stats.packets_out++;
 				k->env.output(k->env.ctx, k->split + k->split_off[j], k->split_len[j]);

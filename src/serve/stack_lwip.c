@@ -18,10 +18,11 @@
  *   server -> tunnel  read no more than tcp_sndbuf() and tcp_write() it;
  *                     reading stops while lwIP's send buffer is full and
  *                     starts again from the sent callback.
- * FIN travels both ways as FIN (shutdown(SHUT_WR) / tcp_shutdown()); a reset
- * from the tunnel closes the socketpair (the server reads end of stream); a
- * server end that goes away with unread data (ECONNRESET) resets the tunnel
- * side.
+ * FIN travels both ways as FIN (shutdown(SHUT_WR) / tcp_shutdown()). A reset
+ * from the tunnel closes the socketpair; the server reads end of stream and
+ * learns from was_reset() that it was a reset. A server end that goes away
+ * with unread data (ECONNRESET), or one the server names in reset(), resets
+ * the tunnel side.
  *
  * Active opens (connect): lwIP's handshake is asynchronous but a socketpair
  * is connected at once, so the caller's end is made unwritable until the
@@ -41,8 +42,11 @@
  * so one connection carries at most 64 KiB per round trip each way (about
  * 50 Mbit/s at 10 ms, 17 Mbit/s at 30 ms). Memory per connection is bounded
  * by those two windows plus lwIP's out-of-order queue (trimmed to the
- * window) and the socketpair's buffers; the number of connections is
- * bounded by LWIP_MAX_FLOWS. */
+ * window) and the socketpair's buffers; the number of connections by
+ * LWIP_MAX_FLOWS, their memory together by LWIP_MAX_MEMORY. Initial
+ * sequence numbers are lwIP's (a counter plus its timer ticks): predictable
+ * to a peer, which can only use that against its own connections, since
+ * WireGuard authenticates every packet and checks its source address. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -74,8 +78,19 @@
  * which is never a real destination. */
 #define LWIP_NETIF_ADDR "192.0.0.8"
 #define LWIP_MAX_FLOWS 65536
+/* lwIP starts every pcb with a 3 s retransmission timeout (6 ticks of its
+ * 500 ms slow timer) and backs off from there: a SYN-ACK whose ACK is lost
+ * goes again at 3 s and 9 s, while the server's flows give a handshake 10 s.
+ * A connection from the tunnel starts at 1 s instead (RFC 6298), like
+ * Linux: 1, 3, 7 s. */
+#define LWIP_SYN_RCVD_RTO_TICKS 2
+/* New connections are refused (RST) while the connections held take more
+ * than this: what lwIP queues to send, what it took but the server has not
+ * read, what was read but lwIP could not take yet. */
+#define LWIP_MAX_MEMORY (256u << 20)
 #define LWIP_EVENTS 64
 #define LWIP_IOV 16
+#define LWIP_RESET_MEMORY 256 /* handed-out fds whose flow the tunnel reset */
 
 struct lwstack;
 
@@ -84,6 +99,7 @@ struct lwflow {
 	struct lwflow *prev, *next;
 	struct tcp_pcb *pcb;    /* NULL once lwIP freed it or we let it go */
 	int fd;                 /* our end of the socketpair, -1 once closed */
+	int peer_fd;            /* the number of the end we handed out (for reset) */
 	uint32_t ev;            /* epoll events registered (0: not registered) */
 	/* tunnel -> server: received, not yet written to fd */
 	struct pbuf *pending;
@@ -100,6 +116,7 @@ struct lwflow {
 	bool fd_eof;            /* end of stream read from fd */
 	bool fin_sent;          /* ... passed on: lwIP has our FIN */
 	bool dead;              /* to be freed at the end of this call */
+	size_t mem;             /* what it counts in st->mem */
 };
 
 struct lwstack {
@@ -108,13 +125,19 @@ struct lwstack {
 	struct tcp_pcb *listener;
 	int epfd;
 	struct lwflow *flows;   /* every flow not yet freed */
-	size_t nflows;
+	size_t nflows;          /* ... of which live: */
+	size_t nlive;
+	uint64_t mem;           /* bytes the live flows hold (flow_account) */
 	bool tmr_armed;
 	uint64_t next_tmr, now;
 	/* the pcb flow_reset() aborted last: a callback that aborted its own
 	 * pcb must return ERR_ABRT, and only then */
 	struct tcp_pcb *aborted;
 	struct stack_stats stats;
+	/* the numbers of handed-out fds whose connection the tunnel reset, until
+	 * the server asks (was_reset) or the number is handed out again */
+	int reset_fds[LWIP_RESET_MEMORY];
+	unsigned reset_next;
 	uint8_t buf[65536];     /* reads from the socketpairs; chained output (tot_len is 16 bits) */
 };
 
@@ -141,7 +164,29 @@ static struct lwflow *flow_new(struct lwstack *st, struct tcp_pcb *pcb, int fd)
 		st->flows->prev = f;
 	st->flows = f;
 	st->nflows++;
+	st->nlive++;
 	return f;
+}
+
+/* The memory a flow holds, as far as it can be known from outside lwIP. */
+static size_t flow_usage(const struct lwflow *f)
+{
+	size_t m = sizeof(*f) + f->held_len;
+
+	if (f->pcb)
+		m += sizeof(struct tcp_pcb) + (TCP_SND_BUF - tcp_sndbuf(f->pcb)) +
+		     (TCP_WND_MAX(f->pcb) - f->pcb->rcv_wnd); /* pending is in the latter */
+	else if (f->pending)
+		m += f->pending->tot_len;
+	return m;
+}
+
+static void flow_account(struct lwflow *f)
+{
+	size_t m = f->dead ? 0 : flow_usage(f);
+
+	f->st->mem = f->st->mem - f->mem + m;
+	f->mem = m;
 }
 
 /* Detaches our callbacks, so lwIP keeps a pcb we no longer follow (closing)
@@ -182,7 +227,10 @@ static void flow_kill(struct lwflow *f)
 	f->held = NULL;
 	f->held_len = 0;
 	f->pcb = NULL;
+	if (!f->dead)
+		f->st->nlive--;
 	f->dead = true;
+	flow_account(f);
 }
 
 static void reap(struct lwstack *st)
@@ -324,6 +372,7 @@ static void flow_set_events(struct lwflow *f)
 {
 	uint32_t want = 0;
 
+	flow_account(f);
 	if (f->dead || f->fd < 0)
 		return;
 	if (!f->connecting) {
@@ -451,7 +500,19 @@ static void on_err(void *arg, err_t err)
 			flow_set_events(f);
 		return;
 	}
+	if (!f->connecting) {
+		struct lwstack *st = f->st;
+		st->reset_fds[st->reset_next++ % LWIP_RESET_MEMORY] = f->peer_fd;
+	}
 	flow_kill(f); /* a connecting flow's filler goes unread: ECONNRESET */
+}
+
+/* A number handed out again no longer stands for an old reset. */
+static void reset_forget(struct lwstack *st, int fd)
+{
+	for (unsigned i = 0; i < LWIP_RESET_MEMORY; i++)
+		if (st->reset_fds[i] == fd)
+			st->reset_fds[i] = -1;
 }
 
 static void flow_watch(struct lwflow *f, struct tcp_pcb *pcb)
@@ -506,7 +567,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	if (err != ERR_OK || !pcb)
 		return ERR_VAL;
 	st->aborted = NULL;
-	if (st->nflows >= LWIP_MAX_FLOWS ||
+	if (st->nflows >= LWIP_MAX_FLOWS || st->mem > LWIP_MAX_MEMORY ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
 		st->stats.dropped++;
 		tcp_abort(pcb);
@@ -520,6 +581,8 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 		tcp_abort(pcb);
 		return ERR_ABRT;
 	}
+	f->peer_fd = sv[1];
+	reset_forget(st, sv[1]);
 	flow_watch(f, pcb);
 	flow_set_events(f);
 	if (f->dead) { /* epoll refused it */
@@ -623,6 +686,8 @@ static int lw_open(struct stack *s, const struct stack_env *env, char *why, size
 		return -ENOMEM;
 	}
 	st->env = *env;
+	for (unsigned i = 0; i < LWIP_RESET_MEMORY; i++)
+		st->reset_fds[i] = -1;
 	st->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (st->epfd < 0) {
 		int e = errno;
@@ -738,10 +803,20 @@ static void lw_input(struct stack *s, const uint8_t *pkt, size_t len)
 		ip6_addr_assign_zone(ip_2_ip6(&ip_data.current_iphdr_src), IP6_UNICAST, &st->netif);
 	}
 	/* A SYN (and only a SYN) meets the listener on its own port. */
-	if ((tcp[13] & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN)
-		st->listener->local_port = (u16_t)(tcp[2] << 8 | tcp[3]);
+	bool syn = (tcp[13] & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN;
+	u16_t sport = (u16_t)(tcp[0] << 8 | tcp[1]), dport = (u16_t)(tcp[2] << 8 | tcp[3]);
+	struct tcp_pcb *head = tcp_active_pcbs;
+	if (syn)
+		st->listener->local_port = dport;
 	pbuf_remove_header(p, hl);
 	tcp_input(p, &st->netif);
+	/* a new connection goes to the front of the active list */
+	struct tcp_pcb *n = tcp_active_pcbs;
+	if (syn && n && n != head && n->state == SYN_RCVD && n->nrtx == 0 &&
+	    n->remote_port == sport && n->local_port == dport) {
+		n->rto = LWIP_SYN_RCVD_RTO_TICKS;
+		n->sv = LWIP_SYN_RCVD_RTO_TICKS;
+	}
 
 	ip_data.current_netif = NULL;
 	ip_data.current_input_netif = NULL;
@@ -766,7 +841,7 @@ static int lw_connect(struct stack *s, const struct sockaddr_storage *src,
 	if (src->ss_family != dst->ss_family || from_sockaddr(&sip, &sport, src) < 0 ||
 	    from_sockaddr(&dip, &dport, dst) < 0)
 		return -EAFNOSUPPORT;
-	if (st->nflows >= LWIP_MAX_FLOWS)
+	if (st->nflows >= LWIP_MAX_FLOWS || st->mem > LWIP_MAX_MEMORY)
 		return -ENOBUFS;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
@@ -797,6 +872,8 @@ static int lw_connect(struct stack *s, const struct sockaddr_storage *src,
 	if (!f)
 		goto fail;
 	f->connecting = true;
+	f->peer_fd = sv[1];
+	reset_forget(st, sv[1]);
 	f->caller_dup = dup_fd;
 	f->caller_sndbuf = orig / 2; /* the kernel doubles what is set */
 	f->filler = filler;
@@ -817,6 +894,32 @@ fail:
 	close(sv[0]);
 	close(sv[1]);
 	return -ENOBUFS;
+}
+
+/* The newest live flow handed out as fd wins: an older one with the same
+ * number is one whose end was closed already. */
+static void lw_reset(struct stack *s, int fd)
+{
+	struct lwstack *st = lw(s);
+
+	for (struct lwflow *f = st->flows; f; f = f->next)
+		if (!f->dead && f->peer_fd == fd) {
+			flow_reset(f);
+			break;
+		}
+	reap(st);
+}
+
+static bool lw_was_reset(struct stack *s, int fd)
+{
+	struct lwstack *st = lw(s);
+
+	for (unsigned i = 0; i < LWIP_RESET_MEMORY; i++)
+		if (st->reset_fds[i] == fd) {
+			st->reset_fds[i] = -1;
+			return true;
+		}
+	return false;
 }
 
 static int lw_poll_fd(struct stack *s) { return lw(s)->epfd; }
@@ -887,21 +990,10 @@ static void lw_close(struct stack *s)
 static void lw_stats(struct stack *s, struct stack_stats *out)
 {
 	struct lwstack *st = lw(s);
-	uint64_t mem = sizeof(*st);
 
 	*out = st->stats;
-	out->active = 0;
-	for (struct lwflow *f = st->flows; f; f = f->next) {
-		if (f->dead)
-			continue;
-		out->active++;
-		mem += sizeof(*f) + sizeof(struct tcp_pcb) + f->held_len;
-		if (f->pending)
-			mem += f->pending->tot_len;
-		if (f->pcb)
-			mem += TCP_SND_BUF - tcp_sndbuf(f->pcb) + TCP_WND_MAX(f->pcb) - f->pcb->rcv_wnd;
-	}
-	out->memory_bytes = mem;
+	out->active = st->nlive;
+	out->memory_bytes = sizeof(*st) + st->mem;
 }
 
 const struct stack_ops stack_lwip_ops = {
@@ -914,4 +1006,6 @@ const struct stack_ops stack_lwip_ops = {
 	.deadline = lw_deadline,
 	.close = lw_close,
 	.stats = lw_stats,
+	.reset = lw_reset,
+	.was_reset = lw_was_reset,
 };

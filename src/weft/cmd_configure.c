@@ -24,6 +24,9 @@
 #define CONFIGURE_DEFAULT_SERVER_FILE "weft-serve.conf"
 #define CONFIGURE_CLIENT_V4 "10.99.0.2/32"
 #define CONFIGURE_CLIENT_V6 "fd99::2/128"
+/* The server's own tunnel addresses: where its Expose and SOCKS5
+ * connections come from (the client accepts them through AllowedIPs). */
+#define CONFIGURE_SERVER_ADDRS "10.99.0.1/32,fd99::1/128"
 #define CONFIGURE_KEEPALIVE 25 /* the server may sit behind NAT or a firewall */
 #define CONFIGURE_SERVE_MAX 4096
 
@@ -56,7 +59,9 @@ static int write_server(const struct conf *sc, const struct configure_opts *o, c
 
 	slen = (size_t)snprintf(serve, sizeof(serve),
 				"\n[Serve]\n# Destinations the peer may reach (longest prefix wins); see weft serve --help\n"
-				"%s%s%s%s%s%sServerLoopback = %s\n",
+				"%s%s%s%s%s%sServerLoopback = %s\n"
+				"# From this machine into the tunnel, on 127.0.0.1 (docs/weft-serve.md):\n"
+				"# Expose = 8080:10.99.0.2:80\n# SOCKS5 = 1080\n",
 				o->allow ? "Allow = " : "", o->allow ? o->allow : "", o->allow ? "\n" : "",
 				o->deny ? "Deny = " : "", o->deny ? o->deny : "", o->deny ? "\n" : "",
 				o->server_loopback ? "true" : "false");
@@ -133,6 +138,7 @@ static int configure(const struct configure_opts *o)
 			 "--address") < 0 ||
 	    conf_peer_add(&cc, spub, &cpeer) < 0 ||
 	    add_prefixes(&cpeer->allowed_ips, o->routes, "--routes") < 0 ||
+	    add_prefixes(&cpeer->allowed_ips, CONFIGURE_SERVER_ADDRS, "the server's addresses") < 0 ||
 	    (o->server_loopback && add_prefixes(&cpeer->allowed_ips, "240.0.0.0/4", "loopback range") < 0) ||
 	    conf_peer_set_endpoint(cpeer, ep.host, ep.port) < 0)
 		goto out;
@@ -145,7 +151,8 @@ static int configure(const struct configure_opts *o)
 	sc.iface.has_private_key = true;
 	sc.iface.listen_port = ep.port;
 	sc.iface.has_listen_port = true;
-	if (conf_peer_add(&sc, cpub, &speer) < 0)
+	if (add_prefixes(&sc.iface.addresses, CONFIGURE_SERVER_ADDRS, "the server's addresses") < 0 ||
+	    conf_peer_add(&sc, cpub, &speer) < 0)
 		goto out;
 	for (uint32_t i = 0; i < cc.iface.addresses.n; i++) {
 		struct conf_prefix host = cc.iface.addresses.v[i];

@@ -399,9 +399,11 @@ static void field(struct text *t, const char *name, json_t *o, const char *key)
 }
 
 /* A list field: one "Key = entry" line each (both parsers accumulate);
- * none = "Key = none" for an empty list (ClientDNS). */
+ * none = "Key = none" for an empty list (ClientDNS). An entry is one value:
+ * no comma, except in a hook command, which is a whole line. */
 static void list_field(struct text *t, const char *name, json_t *o, const char *key, bool none)
 {
+	bool hook = !strncmp(name, "Pre", 3) || !strncmp(name, "Post", 4);
 	json_t *a = json_object_get(o, key), *e;
 	size_t i;
 
@@ -417,7 +419,7 @@ static void list_field(struct text *t, const char *name, json_t *o, const char *
 	json_array_foreach(a, i, e) {
 		const char *s = json_string_value(e);
 
-		if (!s || strlen(s) != json_string_length(e) || strpbrk(s, "\n\r#,")) {
+		if (!s || strlen(s) != json_string_length(e) || strpbrk(s, hook ? "\n\r#" : "\n\r#,")) {
 			t->bad = true;
 			snprintf(t->what, sizeof(t->what), "\"%s\" (expected a list of strings)", key);
 			return;

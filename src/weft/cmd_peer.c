@@ -45,6 +45,7 @@
 #include "peer_config.h"
 #include "peer_ctx.h"
 #include "peer_keys.h"
+#include "peer_pools.h"
 #include "public_address.h"
 #include "qr.h"
 #include "usage.h"
@@ -241,89 +242,9 @@ static bool name_ok(const char *name, const char *what)
 	return false;
 }
 
-/* ---- address pools ---- */
-
-struct pools {
-	struct addrpool **v;
-	size_t n;
-};
-
-static void pools_free(struct pools *p)
-{
-	for (size_t i = 0; i < p->n; i++)
-		addrpool_free(p->v[i]);
-	free(p->v);
-	p->n = 0;
-	p->v = NULL;
-}
-
 static unsigned family_bits(uint8_t family)
 {
 	return family == AF_INET ? IPV4_BITS : IPV6_BITS;
-}
-
-static int mark_prefix(struct pools *p, const struct conf_prefix *range)
-{
-	int ret = 0;
-
-	for (size_t i = 0; !ret && i < p->n; i++)
-		if (addrpool_covers(p->v[i], range))
-			ret = addrpool_mark(p->v[i], range);
-	return ret;
-}
-
-/* One pool per network of the interface's Addresses that has room for
- * peers (shorter than /32 or /128), with every address already in use
- * marked: the interface's own, and every peer's AllowedIPs inside it, in
- * the config, in disabled peers' records and on the running device. */
-static int pools_build(struct pools *p, const struct peer_ctx *c)
-{
-	const struct conf_prefix_list *addrs = &c->st.conf.iface.addresses;
-	int ret = 0;
-
-	p->v = calloc(addrs->n ? addrs->n : 1, sizeof(*p->v));
-	p->n = 0;
-	if (!p->v)
-		return -ENOMEM;
-	for (uint32_t i = 0; !ret && i < addrs->n; i++) {
-		const struct conf_prefix *a = &addrs->v[i];
-		bool have = false;
-
-		if (a->cidr >= family_bits(a->addr.family))
-			continue;
-		/* A second address in a network we have: one pool (the loop
-		 * below reserves both). */
-		for (size_t k = 0; k < p->n && !have; k++)
-			have = addrpool_network(p->v[k])->cidr == a->cidr && addrpool_contains(p->v[k], &a->addr);
-		if (!have && !(ret = addrpool_new_for_address(&p->v[p->n], a)))
-			p->n++;
-	}
-	/* Every interface address in every pool it lies in (a /32 within a /24,
-	 * too). */
-	for (uint32_t i = 0; !ret && i < addrs->n; i++)
-		for (size_t k = 0; !ret && k < p->n; k++)
-			if (addrpool_contains(p->v[k], &addrs->v[i].addr))
-				ret = addrpool_reserve(p->v[k], &addrs->v[i].addr);
-	for (uint32_t i = 0; !ret && i < c->st.conf.n_peers; i++)
-		for (uint32_t j = 0; !ret && j < c->st.conf.peers[i].allowed_ips.n; j++)
-			ret = mark_prefix(p, &c->st.conf.peers[i].allowed_ips.v[j]);
-	/* disabled peers keep their addresses */
-	for (uint32_t i = 0; !ret && i < c->st.w.n; i++)
-		for (uint32_t j = 0; !ret && !c->st.w.recs[i].enabled && j < c->st.w.recs[i].held.allowed_ips.n; j++)
-			ret = mark_prefix(p, &c->st.w.recs[i].held.allowed_ips.v[j]);
-	for (size_t i = 0; !ret && c->dev && i < c->dev->n_peers; i++) {
-		const struct dev_peer *dp = &c->dev->peers[i];
-
-		for (size_t j = 0; !ret && j < dp->n_allowedips; j++) {
-			struct conf_prefix r;
-
-			allowedip_to_prefix(&r, &dp->allowedips[j]);
-			ret = mark_prefix(p, &r);
-		}
-	}
-	if (ret < 0)
-		pools_free(p);
-	return ret;
 }
 
 /* ---- output ---- */
@@ -404,7 +325,7 @@ static int peer_add(int argc, char *argv[])
 	bool generate = false, no_psk = false, key_written = false, saved = false, png_written = false;
 	char *text = NULL, b64[WEFT_KEY_B64_LEN + 1];
 	struct render_opts o;
-	struct pools pools = { 0 };
+	struct peer_pools pools = { 0 };
 	struct conf_peer np;
 	struct peer_record *rec;
 	struct peer_ctx c;
@@ -476,7 +397,7 @@ static int peer_add(int argc, char *argv[])
 		goto out;
 
 	/* The addresses: the lowest free one of every pool. */
-	ret = pools_build(&pools, &c);
+	ret = peer_pools_build(&pools, &c);
 	if (ret < 0) {
 		fprintf(stderr, "%s: %s: %s\n", prog_name, iface, strerror(-ret));
 		goto out;
@@ -571,7 +492,7 @@ out:
 	memzero(psk, sizeof(psk));
 	memzero(&np, sizeof(np));
 	conf_text_free(text, len);
-	pools_free(&pools);
+	peer_pools_free(&pools);
 	free(addrs.v);
 	render_opts_free(&o);
 	peer_ctx_close(&c);
@@ -806,20 +727,16 @@ out:
 static bool disable_peers(struct peer_ctx *c, const uint8_t (*keys)[WG_KEY_LEN], size_t n)
 {
 	bool ok = true;
+	int ret = store_peers_disable(&c->st, keys, n);
 
-	for (size_t i = 0; i < n; i++) {
-		int ret = store_peer_disable(&c->st, keys[i]);
-
-		if (ret < 0) {
-			fprintf(stderr, "%s: %s: %s\n", prog_name, c->iface, strerror(-ret));
-			return false;
-		}
+	if (ret < 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog_name, c->iface, strerror(-ret));
+		return false;
 	}
 	if (n && !peer_ctx_save(c))
 		return false;
 	for (size_t i = 0; i < n; i++) {
-		int ret = peer_ctx_dev_drop(c, keys[i]);
-
+		ret = peer_ctx_dev_drop(c, keys[i]);
 		if (ret < 0) {
 			char b64[WEFT_KEY_B64_LEN + 1];
 

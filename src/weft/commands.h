@@ -22,6 +22,9 @@ int cmd_import(int argc, char *argv[]);    /* cmd_export.c */
 /* src/serve/serve.c */
 int cmd_serve(int argc, char *argv[]);
 
+/* src/api/cmd_api.c: api IFACE, api token add|list|revoke */
+int cmd_api(int argc, char *argv[]);
+
 /* cmd_configure.c */
 int cmd_configure(int argc, char *argv[]);
 

@@ -13,7 +13,8 @@
  * IPv6) in this network namespace, else -errno (-EADDRINUSE). */
 int listen_port_check(uint16_t port);
 
-/* The first free port from LISTEN_PORT_FIRST up: 0 and *port, or
+/* The first port from LISTEN_PORT_FIRST up that is free and that no config
+ * in the config directories names as its ListenPort: 0 and *port, or
  * -EADDRINUSE when every one up to 65535 is taken. */
 int listen_port_pick(uint16_t *port);
 

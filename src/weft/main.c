@@ -119,6 +119,16 @@ static const struct command commands[] = {
 	  "Creates an interface's config, records and peer keys from an `export' document",
 	  "Refuses to replace an existing config. `weft up' or `weft interface add' then starts it with\n"
 	  "the same keys, port, addresses and peers (wg showconf and peer list as on the old machine).\n" },
+	{ "api", cmd_api, "Interfaces and peers",
+	  "<interface> [--listen <address>:<port>] [--up] [--static <dir>] [--tls-cert <file> --tls-key <file>]\n"
+	  "  [--rate <requests/s>] [--max-peers <n>] [--max-connections <n>] [--grace <seconds>]\n"
+	  "  | token add <interface> [--admin] [--peers <n>] [--expires <date|duration>] [--name <text>]\n"
+	  "  | token list <interface> | token revoke <interface> <id|name>",
+	  "Serves the enrolment HTTP API and pages of an interface; manages its bearer tokens",
+	  "Listens on 127.0.0.1:9090 unless --listen says otherwise. --up brings the interface up first\n"
+	  "and down on SIGTERM. `token add' prints a new token once (only its hash is kept, in\n"
+	  "<interface>.tokens beside the config); an enrolment token adds --peers peers (default 1)\n"
+	  "and sees only those. Routes: docs/api.yaml. See weft(8).\n" },
 	{ "serve", cmd_serve, "Unprivileged server",
 	  "[-f <config file>] [--stack kernel|lwip|auto]",
 	  "Runs a WireGuard exit server as any user: peers reach what this machine reaches",

@@ -38,13 +38,19 @@ const char *public_address_fallback(const char *iface, uint8_t type,
 		r = lookup(AF_INET6, buf);
 	if (r == 0) {
 		fprintf(stderr, "%s: %s: no public address is set; the peer's Endpoint uses %s, "
-			"the source address of the default route (not saved)\n", prog_name, iface, buf);
+			"the source address of the default route (not saved; set the address peers "
+			"should use with `%s interface set %s --public-address ADDRESS')\n",
+			prog_name, iface, buf, prog_name, iface);
 		return buf;
 	}
 	if (type == WEFT_ENDPOINT_DOMAIN)
-		fprintf(stderr, "%s: %s: no host name is set: the peer's config has no Endpoint\n", prog_name, iface);
+		fprintf(stderr, "%s: %s: no host name is set: the peer's config has no Endpoint "
+			"(set one with `%s interface set %s --public-address NAME')\n",
+			prog_name, iface, prog_name, iface);
 	else
-		fprintf(stderr, "%s: %s: no public address is set and %s: the peer's config has no Endpoint\n",
-			prog_name, iface, r == -ENETUNREACH ? "there is no default route" : strerror(-r));
+		fprintf(stderr, "%s: %s: no public address is set and %s: the peer's config has no Endpoint "
+			"(set one with `%s interface set %s --public-address ADDRESS')\n",
+			prog_name, iface, r == -ENETUNREACH ? "there is no default route" : strerror(-r),
+			prog_name, iface);
 	return NULL;
 }

@@ -26,7 +26,7 @@ static void authenticated_hooks(struct weft_peer *peer)
 
 /* A cookie reply to a handshake message without a valid mac2, in the next
  * send slot; not sent when there is none (the initiator retries). Each
- * source gets replies at the handshake rate limit's pace (a retrying
+ * source gets replies at the per-source rate limit's pace (a retrying
  * initiator needs one per REKEY_TIMEOUT): a flood from a few addresses
  * then costs a BLAKE2s or two per message, not an encryption and a send. */
 static void send_cookie_reply(struct weft_device *dev, const uint8_t *buf, size_t len,
@@ -37,13 +37,13 @@ static void send_cookie_reply(struct weft_device *dev, const uint8_t *buf, size_
 
 	if (!out || !ip)
 		return;
+	size_t next = batch_next_send(dev, out);
+	if (next >= out->send_max || out->send[next].cap < sizeof(struct message_handshake_cookie))
+		return;
 	if (!ratelimiter_allow(&dev->cookie_ratelimiter, family, ip, dev_now(dev))) {
 		dev->stats.cookie_replies_withheld++;
 		return;
 	}
-	size_t next = batch_next_send(dev, out);
-	if (next >= out->send_max || out->send[next].cap < sizeof(struct message_handshake_cookie))
-		return;
 	struct weft_packet *slot = &out->send[next];
 	/* Both handshake messages have the sender index at offset 4. */
 	uint32_t sender_index;

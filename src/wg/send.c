@@ -322,6 +322,7 @@ int weft_send(struct weft_device *dev, const uint8_t *pkt, size_t len, struct we
 
 	if (!dev || (!pkt && len))
 		return -EINVAL;
+	WEFT_ASSERT(!dev->batch.open || out == dev->batch.out, "weft_send in a batch with another out");
 	if (!inner_destination(pkt, len, &family, &dst) ||
 	    len > MESSAGE_MAX_LENGTH - MESSAGE_DATA_OVERHEAD) {
 		dev_drop(dev, WEFT_DROP_MALFORMED);

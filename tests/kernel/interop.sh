@@ -2,9 +2,9 @@
 # tests/kernel/interop.sh: weftd against the Linux kernel's WireGuard module,
 # inside the kernel VM (run it with tests/kernel/vm-run, which
 # tests/net/90-kernel-interop.sh does). Both roles, IPv4 and IPv6 underlay,
-# checksummed transfers, preshared keys, persistent keepalives seen on the
-# wire, roaming in both directions, what `wg show` says on both sides, and
-# wireguard-go against the module once as a control.
+# checksummed transfers, full-MTU packets, preshared keys, persistent
+# keepalives seen on the wire, roaming in both directions, what `wg show`
+# says on both sides, and wireguard-go against the module once as a control.
 #
 #   netns k<tag> (kernel module)                    netns u<tag> (userspace)
 #   wgk<N>  10.40.N.1/24 fd40:N::1/64   <== leg N ==>  wgu<N>  10.40.N.2/24 fd40:N::2/64
@@ -37,6 +37,7 @@ make_ns "$K" && make_ns "$U" || { fail netns "cannot create namespaces"; exit 1;
 KK=$(keyfile) KU=$(keyfile) KG=$(keyfile)
 PK=$(pubkey_of "$KK") PU=$(pubkey_of "$KU") PG=$(pubkey_of "$KG")
 PSK=$(keyfile) PSK2=$(keyfile)
+KEEPALIVES=()
 BIG=$WEFT_TMP/big SMALL=$WEFT_TMP/small
 head -c 20000000 /dev/urandom >"$BIG" && head -c 2000000 /dev/urandom >"$SMALL" ||
 	{ fail data "cannot make test data"; exit 1; }
@@ -55,7 +56,7 @@ under() { [[ $2 == 4 ]] && echo "10.214.$1.$3" || echo "fd14:$1::$3"; }
 ep() { [[ $2 == 4 ]] && echo "10.214.$1.$3:$4" || echo "[fd14:$1::$3]:$4"; }
 
 setup() { # N USERSPACE INITIATOR FAMILY PSK KEEPALIVE ...
-	local n=$1 ik=wgk$1 iu=wgu$1 port=$((51900 + $1)) pk_psk=() pu_psk=() kk=() ku=() ekey
+	local n=$1 ik=wgk$1 iu=wgu$1 port=$((51900 + $1)) pk_psk=() pu_psk=() kk=() ku=()
 	local ukey=$KU upub=$PU
 	[[ $2 == wireguard-go ]] && ukey=$KG upub=$PG
 	link_ns "$K" "vk$n" "10.214.$n.1/24" "$U" "vu$n" "10.214.$n.2/24" &&
@@ -68,19 +69,28 @@ setup() { # N USERSPACE INITIATOR FAMILY PSK KEEPALIVE ...
 	start_daemon "$U" "$iu" "$2" || return 1
 	wg_iface "$K" "$ik" "$KK" "$port" "10.40.$n.1/24" "fd40:$n::1/64" &&
 		wg_iface "$U" "$iu" "$ukey" "$port" "10.40.$n.2/24" "fd40:$n::2/64" || return 1
+	# the responder first: a persistent keepalive makes the initiator send
+	# its first handshake at once, and one to a peer that does not know it
+	# yet is only retried after REKEY_TIMEOUT (5 s)
 	if [[ $3 == kernel ]]; then
-		nsrun "$K" wg set "$ik" peer "$upub" allowed-ips "10.40.$n.2/32,fd40:$n::2/128" \
-			"${pk_psk[@]}" "${kk[@]}" endpoint "$(ep "$n" "$4" 2 "$port")" &&
-			nsrun "$U" wg set "$iu" peer "$PK" allowed-ips "10.40.$n.1/32,fd40:$n::1/128" "${pu_psk[@]}" "${ku[@]}"
+		nsrun "$U" wg set "$iu" peer "$PK" allowed-ips "10.40.$n.1/32,fd40:$n::1/128" "${pu_psk[@]}" "${ku[@]}" &&
+			nsrun "$K" wg set "$ik" peer "$upub" allowed-ips "10.40.$n.2/32,fd40:$n::2/128" \
+				"${pk_psk[@]}" "${kk[@]}" endpoint "$(ep "$n" "$4" 2 "$port")"
 	else
-		nsrun "$U" wg set "$iu" peer "$PK" allowed-ips "10.40.$n.1/32,fd40:$n::1/128" \
-			"${pu_psk[@]}" "${ku[@]}" endpoint "$(ep "$n" "$4" 1 "$port")" &&
-			nsrun "$K" wg set "$ik" peer "$upub" allowed-ips "10.40.$n.2/32,fd40:$n::2/128" "${pk_psk[@]}" "${kk[@]}"
+		nsrun "$K" wg set "$ik" peer "$upub" allowed-ips "10.40.$n.2/32,fd40:$n::2/128" "${pk_psk[@]}" "${kk[@]}" &&
+			nsrun "$U" wg set "$iu" peer "$PK" allowed-ips "10.40.$n.1/32,fd40:$n::1/128" \
+				"${pu_psk[@]}" "${ku[@]}" endpoint "$(ep "$n" "$4" 1 "$port")"
 	fi
 }
 
 # wg_field NS IF PEER WHAT: one column of `wg show IF WHAT` for PEER
 wg_field() { nsrun "$1" wg show "$2" "$4" | awk -v k="$3" '$1 == k { print $2 }'; }
+# ping_df NS ADDR SIZE: one echo of SIZE bytes, not fragmented, answered
+ping_df() { nsrun "$1" ping -c 1 -W 2 -q -M do -s "$3" "$2" >/dev/null 2>&1; }
+# cat_mtu NS IF: the link's MTU
+cat_mtu() { nsrun "$1" cat "/sys/class/net/$2/mtu"; }
+# the peer's allowed IPs, space-separated
+allowed_of() { nsrun "$1" wg show "$2" allowed-ips | awk -v k="$3" '$1 == k { $1 = ""; print substr($0, 2) }'; }
 # the peer's rx and tx byte counters
 transfer_of() { nsrun "$1" wg show "$2" transfer | awk -v k="$3" '$1 == k { print $2, $3 }'; }
 # show_sane NS IF PEER MINRX MINTX: a recent handshake and at least these counts
@@ -114,8 +124,8 @@ for leg in "${LEGS[@]}"; do
 	else
 		check "$name/handshake-ping" wait_until 15 ping_ok "$U" "10.40.$n.1"
 	fi
-	check "$name/ping6-k2u" ping_ok "$K" "fd40:$n::2"
-	check "$name/ping6-u2k" ping_ok "$U" "fd40:$n::1"
+	check "$name/ping6-k2u" wait_until 5 ping_ok "$K" "fd40:$n::2"
+	check "$name/ping6-u2k" wait_until 5 ping_ok "$U" "fd40:$n::1"
 	# the responder learnt the initiator's underlay endpoint
 	if [[ $3 == kernel ]]; then
 		check "$name/responder-learnt-endpoint" endpoint_is "$U" "$iu" "$PK" "$(ep "$n" "$4" 1 "$port")"
@@ -123,6 +133,13 @@ for leg in "${LEGS[@]}"; do
 		check "$name/responder-learnt-endpoint" endpoint_is "$K" "$ik" "$upub" "$(ep "$n" "$4" 2 "$port")"
 	fi
 
+	# the largest unfragmented packet of the smaller MTU, both ways (IPv4)
+	mtu=$(( $(cat_mtu "$K" "$ik") < $(cat_mtu "$U" "$iu") ? $(cat_mtu "$K" "$ik") : $(cat_mtu "$U" "$iu") ))
+	check "$name/full-mtu-k2u" wait_until 6 ping_df "$K" "10.40.$n.2" $((mtu - 28))
+	check "$name/full-mtu-u2k" wait_until 6 ping_df "$U" "10.40.$n.1" $((mtu - 28))
+	# each side lists the other's tunnel addresses as they were set
+	check "$name/allowed-ips-kernel" test "$(allowed_of "$K" "$ik" "$upub")" == "10.40.$n.2/32 fd40:$n::2/128"
+	check "$name/allowed-ips-userspace" test "$(allowed_of "$U" "$iu" "$PK")" == "10.40.$n.1/32 fd40:$n::1/128"
 	file=$SMALL
 	[[ $7 == big ]] && file=$BIG
 	size=$(stat -c %s "$file")
@@ -146,22 +163,43 @@ for leg in "${LEGS[@]}"; do
 	fi
 
 	if [[ $6 != - ]]; then
-		# idle tunnel: count the sender's 32-byte data messages (type 4,
-		# UDP length 40) on its veth, one a second expected
-		if [[ $6 == kernel ]]; then ns=$K dev=vk$n src=$(under "$n" "$4" 1); else ns=$U dev=vu$n src=$(under "$n" "$4" 2); fi
-		sleep 1.5
-		# (libpcap's udp[] does not reach past an IPv6 header)
-		if [[ $4 == 4 ]]; then filter="udp and src host $src and udp[4:2] = 40 and udp[8:4] = 0x04000000"
-		else filter="ip6 and udp and src host $src and ip6[44:2] = 40 and ip6[48:4] = 0x04000000"; fi
-		seen=$(nsrun "$ns" timeout 5 tcpdump -n -l -i "$dev" -Q out "$filter" 2>"$WEFT_TMP/tcpdump.err" | wc -l)
-		grep -q 'listening on' "$WEFT_TMP/tcpdump.err" || cat "$WEFT_TMP/tcpdump.err" >&2
-		if ((seen >= 2)); then pass "$name/keepalive-from-$6-on-wire"; else
-			fail "$name/keepalive-from-$6-on-wire" "$seen keepalives from $src in 5 s, want >= 2"; fi
-		check "$name/keepalive-shown" test "$(wg_field "$([[ $6 == kernel ]] && echo "$K" || echo "$U")" \
-			"$([[ $6 == kernel ]] && echo "$ik" || echo "$iu")" \
-			"$([[ $6 == kernel ]] && echo "$upub" || echo "$PK")" persistent-keepalive)" == 1
+		if [[ $6 == kernel ]]; then
+			kns=$K kif=$ik kpub=$upub dev=vk$n src=$(under "$n" "$4" 1)
+		else
+			kns=$U kif=$iu kpub=$PK dev=vu$n src=$(under "$n" "$4" 2)
+		fi
+		check "$name/keepalive-shown" test "$(wg_field "$kns" "$kif" "$kpub" persistent-keepalive)" == 1
+		KEEPALIVES+=("$name $6 $kns $dev $src $4")
 	fi
 done
+
+echo "--- keepalives on the wire, every leg that has them at once"
+# the tunnels are idle now: count each sender's 32-byte data messages (type
+# 4, UDP length 40) on its veth over 4 s once every capture has started, one
+# a second expected. libpcap's udp[] does not reach past an IPv6 header,
+# hence ip6[] for those.
+pids=()
+for ka in "${KEEPALIVES[@]}"; do
+	set -- $ka
+	if [[ $6 == 4 ]]; then filter="udp and src host $5 and udp[4:2] = 40 and udp[8:4] = 0x04000000"
+	else filter="ip6 and udp and src host $5 and ip6[44:2] = 40 and ip6[48:4] = 0x04000000"; fi
+	nsrun "$3" timeout 30 tcpdump -n -l -i "$4" -Q out "$filter" >"$WEFT_TMP/ka-$4" 2>"$WEFT_TMP/ka-$4.err" &
+	pids+=($!)
+done
+started() { local ka; for ka in "${KEEPALIVES[@]}"; do set -- $ka; grep -q 'listening on' "$WEFT_TMP/ka-$4.err" || return 1; done; }
+wait_until 15 started || echo "not every capture started: $(cat "$WEFT_TMP"/ka-*.err)" >&2
+before=()
+for ka in "${KEEPALIVES[@]}"; do set -- $ka; before+=("$(wc -l <"$WEFT_TMP/ka-$4")"); done
+sleep 4
+i=0
+for ka in "${KEEPALIVES[@]}"; do
+	set -- $ka
+	seen=$(($(wc -l <"$WEFT_TMP/ka-$4") - before[i++]))
+	if ((seen >= 2)); then pass "$1/keepalive-from-$2-on-wire"; else
+		fail "$1/keepalive-from-$2-on-wire" "$seen keepalives from $5 in 4 s, want >= 2"; fi
+done
+# (a capture the kill misses ends by its timeout or with its namespace)
+kill "${pids[@]}" 2>/dev/null
 
 echo "--- roaming: the responder of each leg moves, the initiator follows"
 for leg in "${LEGS[@]}"; do

@@ -4,7 +4,14 @@
 #   netns tp<pid>: loopback only
 #     a holder process (python) keeps UDP ports busy, v4 or v6
 #     tw<pid>:  weftd -f, no LOG_LEVEL (its default: errors only)
+#     tl<pid>:  weftd daemonized in a private mount namespace with its own /dev/log
 #     tc<pid>:  weftd, 200 concurrent `wg` clients and a slowloris client
+#     ta, tu, td, te, tf, tg<pid>: `weft interface add` / `weft up`
+#   netns tq<pid>                                 netns tr<pid>
+#     veth vq<pid> 192.168.85.1/24 ------------ veth vr<pid> 192.168.85.2/24
+#     default route via .2 (later removed)
+#     ts<pid>: `weft interface add`, `weft peer add` without a public address
+# Configs live in a temporary WEFT_CONFIG_DIR; nothing under /etc is touched.
 #
 # Checks:
 #   port/set-down-taken   `wg set listen-port P` on a down link with P taken
@@ -19,6 +26,16 @@
 #   port/daemon-syslog    daemonized without LOG_LEVEL, the failure at up reaches
 #                         syslog (a /dev/log of the test's own, in a private
 #                         mount namespace)
+#   add-taken, up-taken   weft interface add / weft up with a taken port fail,
+#                         naming it, and leave no link, socket, daemon or file
+#   default-port          interface add without a port: 51820 or the first free
+#                         one above (IPv4 and IPv6), saved, the same after remove
+#                         + add and after weft up; ports other configs name skipped
+#   perm                  as nobody: "Permission denied" / "must be run as root",
+#                         non-zero, never "no such file" (wg itself as reference)
+#   fallback              peer add without a public address (default route's
+#                         source, or no Endpoint with a comment)
+#   qr-png                no output written through a symlink planted at PATH
 #   uapi/200-clients      200 concurrent `wg show`/`wg set` all answered, while
 #                         a set holds the lock for a while
 #   uapi/slowloris        a client trickling bytes inside a set is dropped
@@ -235,6 +252,7 @@ check "add-taken/fails" test "$rc" -ne 0
 check "add-taken/names-port-and-reason" grep -q "51860.*Address already in use" <<<"$out"
 nothing_left add-taken "$IA"
 check "add-taken/no-config" test ! -e "$WEFT_CONFIG_DIR/$IA.conf"
+check "add-taken/no-file-at-all" test -z "$(ls -A "$WEFT_CONFIG_DIR" | grep -F "$IA")"
 
 (umask 077; printf '[Interface]\nPrivateKey = %s\nListenPort = 51860\nAddress = 10.88.0.1/24\n' "$(wg genkey)" \
 	>"$WEFT_CONFIG_DIR/$IU.conf")
@@ -245,6 +263,7 @@ check "up-taken/fails" test "$rc" -ne 0
 check "up-taken/names-port-and-reason" grep -q "51860.*Address already in use" <<<"$out"
 nothing_left up-taken "$IU"
 check "up-taken/config-unchanged" test "$(sha256sum <"$WEFT_CONFIG_DIR/$IU.conf")" = "$sum"
+check "up-taken/no-new-file" test "$(ls -A "$WEFT_CONFIG_DIR" | grep -F "$IU")" = "$IU.conf"
 unhold
 
 echo "--- weft interface add without --listen-port"
@@ -282,6 +301,17 @@ for cmd in "show" "show all dump" "show $ID" "interface list" "peer add $ID --pu
 done
 check "perm/nothing-changed" test "$(nsrun "$NS" wg show "$ID" peers | wc -l)" = 0
 nsrun "$NS" "$WEFT" down "$ID" >/dev/null 2>&1
+
+echo "--- a port another interface's config names is not offered, even while it is down"
+# the configs here: $ID (ListenPort 51821, now down), $IE (51822, removed), $IU (51860)
+IF=tf$TAG IG=tg$TAG
+on_exit "rm -f /var/run/wireguard/$IF.sock /var/run/wireguard/$IG.sock"
+out=$(nsrun "$NS" "$WEFT" interface add "$IF" --address 10.91.0.1/24 2>&1) || fail claimed/add "$out"
+check "claimed/first-free-and-unclaimed" test "$(nsrun "$NS" wg show "$IF" listen-port)" = 51820
+out=$(nsrun "$NS" "$WEFT" interface add "$IG" --address 10.92.0.1/24 2>&1) || fail claimed/add-second "$out"
+check "claimed/skips-ports-in-configs" test "$(nsrun "$NS" wg show "$IG" listen-port)" = 51823
+nsrun "$NS" "$WEFT" interface remove "$IG"
+nsrun "$NS" "$WEFT" interface remove "$IF"
 
 echo "--- peer add without a public address"
 SQ=tq$TAG SR=tr$TAG IS=ts$TAG

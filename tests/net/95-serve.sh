@@ -24,6 +24,8 @@
 # reaching an HTTP server on the server's own 127.0.0.1, SERVE_CONNS
 # (default 2000) connections open at once, the counters (SIGUSR1); then
 # curl, a 10 MB transfer and ping v6 with wireguard-go as the client.
+# Then limits (flows per peer, TCP idle timeout, as WEFT_* variables) and
+# the fallback to lwIP when the kernel stack cannot run.
 . "$(dirname "$0")/lib.sh"
 TEST_NAME=serve
 require_weft wg python3 curl setpriv
@@ -113,7 +115,7 @@ start_server() {
 	local log=$TMP/serve-$1.log
 	: >"$log"
 	nsrun "$S" sh -c "${MOUNTS-$TUN_BIND}"'exec "$@"' sh setpriv --reuid=65534 --regid=65534 --clear-groups \
-		--inh-caps=-all --bounding-set=-all --no-new-privs env LOG_LEVEL=verbose \
+		--inh-caps=-all --bounding-set=-all --no-new-privs env LOG_LEVEL=verbose $SERVER_ENV \
 		"$WEFT" serve -f "$SCONF" --stack "$1" >"$log" 2>&1 &
 	SERVER_PID=$!
 	on_exit "kill $SERVER_PID"
@@ -203,7 +205,7 @@ for i in range(n):
     sel.register(s, selectors.EVENT_READ)
 import time
 end = time.monotonic() + 60
-while ok < n and time.monotonic() < end:
+while ok < n and sel.get_map() and time.monotonic() < end:
     for k, _ in sel.select(1):
         try:
             d = k.fileobj.recv(10)
@@ -258,8 +260,16 @@ run_cases() { # STACK
 	check udp-echo-v6 udp_echo fd62::2
 	check ping-v4 ping_ok "$C" 10.202.0.2
 	check ping-v6 ping_ok "$C" fd62::2
-	r=$(connect_ms 10.202.0.2 9999)
-	[[ ${r% *} == refused && ${r#* } -lt 50 ]] && pass closed-port-refused || fail closed-port-refused "$r"
+	# the best of three, so that one scheduling hiccup of a loaded machine
+	# does not decide
+	local best=999999 all=
+	for _ in 1 2 3; do
+		r=$(connect_ms 10.202.0.2 9999)
+		all+=" $r;"
+		[[ ${r% *} == refused ]] && ((${r#* } < best)) && best=${r#* }
+	done
+	echo "closed port: $all" >&2
+	((best < 50)) && pass closed-port-refused || fail closed-port-refused "$all"
 	r=$(connect_ms 10.202.0.77 80)
 	[[ ${r% *} == EHOSTUNREACH ]] && pass unreachable-host || fail unreachable-host "$r"
 	r=$(connect_ms 10.202.0.3 80)
@@ -279,6 +289,7 @@ for st in ${SERVE_STACKS:-kernel lwip}; do
 		continue
 	fi
 	[[ $st == lwip ]] && LWIP_OK=1
+	LIMITS_STACK=${LIMITS_STACK:-$st}
 	start_client weftd || { fail client "weftd client did not start"; stop_server; continue; }
 	run_cases "$st"
 	# SIGUSR1: the server logs its counters
@@ -299,6 +310,43 @@ for st in ${SERVE_STACKS:-kernel lwip}; do
 	stop_client
 	stop_server
 done
+
+# Limits: 50 flows per peer and a 2 s idle timeout for TCP, given as WEFT_*
+# variables over the file. Of 100 connections at once 50 are answered and
+# the rest refused and counted; an idle connection is closed by the server.
+TEST_NAME=serve-limits
+if [[ -n $LIMITS_STACK ]] && SERVER_ENV="WEFT_MAX_FLOWS_PER_PEER=50 WEFT_TCP_IDLE_TIMEOUT=2" start_server "$LIMITS_STACK"; then
+	if start_client weftd; then
+		wait_until 10 nsrun "$C" curl -sf -m 5 -o /dev/null http://10.202.0.2:8080/
+		r=$(many_conns 100)
+		# (a flow of the curl before may still be closing)
+		((r >= 45 && r <= 50)) && pass per-peer-limit || fail per-peer-limit "$r of 100 answered, expected 50"
+		kill -USR1 "$(server_pid)" && wait_until 5 grep -q Counters "$TMP/serve-$LIMITS_STACK.log"
+		r=$(grep Counters "$TMP/serve-$LIMITS_STACK.log" | tail -1)
+		[[ $r =~ limited=([0-9]+) ]] && ((BASH_REMATCH[1] >= 50)) && pass limited-counted || fail limited-counted "$r"
+		# the server closes a connection idle for 2 s: the client reads its
+		# end (after the half-closed flows above have timed out the same way)
+		sleep 4
+		r=$(nsrun "$C" python3 -c '
+import socket, time
+s = socket.create_connection(("10.202.0.2", 9100), timeout=5)
+assert s.recv(10) == b"ok\n"
+t = time.monotonic()
+s.settimeout(10)
+try:
+    d = s.recv(10)
+except OSError:
+    d = b""
+print("closed" if d == b"" else "data", round(time.monotonic() - t))')
+		[[ $r == "closed "[1-4] ]] && pass idle-timeout || fail idle-timeout "$r"
+	else
+		fail client "weftd client did not start"
+	fi
+	stop_client
+	stop_server
+else
+	echo "SKIP: serve-limits: no stack ran above"
+fi
 
 # The fallback: no /dev/net/tun (an empty /dev/net in the server's mount
 # namespace) and no ping sockets for its group. --stack auto must say why

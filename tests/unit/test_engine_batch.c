@@ -199,14 +199,22 @@ static void send_counts_move_at_end(void)
 
 	bt_establish(101);
 	weft_batch_begin(w.a.dev, &w.a.out);
+	size_t room, deliver_room;
 	for (size_t i = 0; i < 10; i++) {
 		bt_send(&w.a, i, 1, 100 + 37 * i);
 		early += w.a.out.send_count != 0;
+		/* the room left counts what the batch has taken, though out's
+		 * count has not moved yet */
+		weft_out_room(w.a.dev, &w.a.out, &room, &deliver_room);
+		CHECK_EQ(room, SLOTS - (i + 1));
+		CHECK_EQ(deliver_room, SLOTS);
 	}
 	CHECK_EQ(early, 0);
 	CHECK_EQ(w.a.out.send_count, 0);
 	weft_batch_end(w.a.dev);
 	CHECK_EQ(w.a.out.send_count, 10);
+	weft_out_room(w.a.dev, &w.a.out, &room, NULL);
+	CHECK_EQ(room, SLOTS - 10);
 	for (size_t i = 0; i < w.a.out.send_count; i++) {
 		CHECK_EQ(classify(w.a.send[i].data, w.a.send[i].len), MESSAGE_DATA);
 		CHECK(w.a.send[i].peer == w.a.peer);

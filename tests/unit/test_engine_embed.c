@@ -158,19 +158,25 @@ static void advance(uint64_t ns)
 	}
 }
 
-static void send_ip(struct side *s, const struct side *to, uint8_t marker)
+static void send_ip_len(struct side *s, const struct side *to, uint8_t marker, size_t len)
 {
-	uint8_t pkt[120] = { 0x45 };
-	pkt[3] = sizeof(pkt);
+	uint8_t pkt[1420] = { 0x45 };
+	pkt[2] = (uint8_t)(len >> 8);
+	pkt[3] = (uint8_t)len;
 	pkt[8] = 64;
 	pkt[9] = 17;
 	memcpy(pkt + 12, s->ip, 4);
 	memcpy(pkt + 16, to->ip, 4);
-	pkt[sizeof(pkt) - 1] = marker;
+	pkt[len - 1] = marker;
 	CHECK_EQ(weft_batch_begin(s->dev, &s->out), 0);
-	CHECK_EQ(weft_send(s->dev, pkt, sizeof(pkt), &s->out), 0);
+	CHECK_EQ(weft_send(s->dev, pkt, len, &s->out), 0);
 	weft_batch_end(s->dev);
 	s->data_sent++;
+}
+
+static void send_ip(struct side *s, const struct side *to, uint8_t marker)
+{
+	send_ip_len(s, to, marker, 120);
 }
 
 static uint64_t x25519_of(const struct side *s)
@@ -201,6 +207,12 @@ static void two_devices_two_clocks(void)
 	settle();
 	CHECK_EQ(A.delivered, 1);
 	CHECK_EQ(A.last_payload, 2);
+	/* a packet of the full MTU fits a slot of WEFT_SEND_SLOT_SIZE(mtu) */
+	send_ip_len(&A, &B, 3, 1420);
+	settle();
+	CHECK_EQ(B.delivered, 2);
+	CHECK_EQ(B.last_payload, 3);
+	CHECK_EQ(weft_device_drops(A.dev, WEFT_DROP_OUT_FULL) + weft_device_drops(B.dev, WEFT_DROP_OUT_FULL), 0);
 
 	/* each side dates the handshake by its own wall clock */
 	struct weft_peer_info ia, ib;

@@ -65,6 +65,7 @@ static void cap_accepted(void *ctx, int fd, const struct sockaddr_storage *src,
 
 static struct stack st;
 static uint64_t now = 1000;
+static uint64_t mem_base; /* memory_bytes of a stack with no connection */
 
 static void open_stack(void)
 {
@@ -78,6 +79,10 @@ static void open_stack(void)
 	CHECK_EQ(e, 0);
 	if (e)
 		fprintf(stderr, "  open: %s\n", why);
+	struct stack_stats ss;
+	st.ops->stats(&st, &ss);
+	mem_base = ss.memory_bytes;
+	CHECK(mem_base > 0);
 }
 
 static void close_stack(void)
@@ -436,6 +441,7 @@ static void exchange_and_close(struct conn *c)
 	/* FIN from the tunnel: end of stream for the server, ACKed at once. */
 	conn_send(c, FIN | ACK, NULL, 0);
 	CHECK_EQ(read(c->fd, b, sizeof(b)), 0);
+	CHECK(!st.ops->was_reset(&st, c->fd));
 	if (one_packet(&p)) {
 		CHECK_EQ(p.flags, ACK);
 		CHECK_EQ(p.ack, c->snd);
@@ -475,6 +481,7 @@ static void exchange_and_close(struct conn *c)
 	st.ops->stats(&st, &ss);
 	CHECK_EQ(ss.active, 0);
 	CHECK_EQ(ss.accepted, 1);
+	CHECK_EQ(ss.memory_bytes, mem_base); /* nothing left counted */
 }
 
 static void v4_handshake_data_fin(void)
@@ -541,6 +548,44 @@ static void syns_to_many_ports(void)
 	CHECK_EQ(read_all(b.fd, buf, sizeof(buf)), 4);
 	CHECK_MEM(buf, "to-b", 4);
 	CHECK_EQ(read_all(d.fd, buf, sizeof(buf)), 0);
+	close_stack();
+}
+
+/* A SYN-ACK whose ACK never comes goes again at 1 s, 3 s and 7 s. */
+static void synack_retransmit(void)
+{
+	static const uint8_t opt[] = { 2, 4, 0x05, 0x64 };
+	struct conn c;
+	struct pkt p;
+	uint64_t t0, when[8];
+	int n = 0;
+
+	open_stack();
+	conn_init4(&c, "10.0.0.2", 40010, "192.0.2.10", 80);
+	run_at(now);
+	t0 = now;
+	c.s.opt = opt;
+	c.s.optlen = sizeof(opt);
+	conn_send(&c, SYN, NULL, 0);
+	CHECK_EQ(nout, 1);
+	nout = 0;
+	while (now < t0 + 8000 && n < 8) {
+		run_at(now + 250);
+		for (size_t i = 0; i < nout; i++)
+			if (parse(&outq[i], &p) && p.flags == (SYN | ACK))
+				when[n++] = now - t0;
+		nout = 0;
+	}
+	CHECK(n >= 3);
+	if (n >= 3) {
+		CHECK(when[0] >= 750 && when[0] <= 1500);
+		CHECK(when[1] >= 2500 && when[1] <= 3750);
+		CHECK(when[2] >= 6500 && when[2] <= 7750);
+	}
+	/* the ACK still completes it */
+	c.rcv = p.seq + 1;
+	conn_send(&c, ACK, NULL, 0);
+	CHECK_EQ(nacc, 1);
 	close_stack();
 }
 
@@ -632,6 +677,9 @@ static void reset_from_tunnel(void)
 		struct pollfd pfd = { .fd = c.fd, .events = POLLIN };
 		CHECK_EQ(poll(&pfd, 1, 1000), 1);
 		CHECK_EQ(read(c.fd, b, sizeof(b)), 0);
+		/* the server learns it was a reset, once */
+		CHECK(st.ops->was_reset(&st, c.fd));
+		CHECK(!st.ops->was_reset(&st, c.fd));
 		struct stack_stats ss;
 		st.ops->stats(&st, &ss);
 		CHECK_EQ(ss.active, 0);
@@ -672,6 +720,35 @@ static void reset_from_server(void)
 		struct stack_stats ss;
 		st.ops->stats(&st, &ss);
 		CHECK_EQ(ss.active, 0);
+	}
+	close_stack();
+}
+
+/* The server asks for a reset (its destination reset): RST, not FIN. */
+static void reset_asked(void)
+{
+	struct conn a, b;
+	struct pkt p;
+
+	open_stack();
+	conn_init4(&a, "10.0.0.2", 40006, "192.0.2.10", 80);
+	conn_init4(&b, "10.0.0.2", 40007, "192.0.2.10", 80);
+	if (conn_open(&a) && conn_open(&b)) {
+		st.ops->reset(&st, b.fd);
+		if (one_packet(&p)) {
+			check_from(&b, &p);
+			CHECK(p.flags & RST);
+			CHECK_EQ(p.seq, b.rcv);
+		}
+		st.ops->reset(&st, -1); /* nobody's: nothing happens */
+		CHECK_EQ(nout, 0);
+		struct stack_stats ss;
+		st.ops->stats(&st, &ss);
+		CHECK_EQ(ss.active, 1);
+		/* the other connection lives on */
+		conn_send(&a, PSH | ACK, "still", 5);
+		uint8_t buf[8];
+		CHECK_EQ(read_all(a.fd, buf, sizeof(buf)), 5);
 	}
 	close_stack();
 }
@@ -949,12 +1026,77 @@ static void many_connections(void)
 	st.ops->stats(&st, &ss);
 	CHECK_EQ(ss.active, N);
 	CHECK_EQ(ss.accepted, N);
+	CHECK(ss.memory_bytes > mem_base + N * 100);
 	close_stack();
 	/* Closing the stack let every pcb go: a new one starts empty. */
 	open_stack();
 	st.ops->stats(&st, &ss);
 	CHECK_EQ(ss.active, 0);
 	CHECK_EQ(st.ops->deadline(&st), UINT64_MAX);
+	close_stack();
+}
+
+/* Hostile segments from a peer: random flags, numbers, options, lengths and
+ * addresses, with valid checksums (lwIP's own check would stop the rest).
+ * Nothing may crash; every answer (and retransmission) is a well-formed
+ * packet; the stack can still open a connection afterwards. */
+static void random_segments(void)
+{
+	uint8_t opt[40], data[600], b[2048];
+	unsigned n = 20000 / test_scale();
+	bool answers_ok = true;
+
+	open_stack();
+	for (unsigned i = 0; i < n; i++) {
+		struct seg sg = { .v6 = test_below(2), .hbh = test_below(4) == 0 };
+		uint8_t dst4[4] = { 192, 0, 2, (uint8_t)(1 + test_below(3)) };
+		sg.src[0] = 10;
+		sg.src[3] = (uint8_t)test_below(4);
+		if (sg.v6) {
+			sg.src[0] = 0xfd;
+			memcpy(sg.dst, (uint8_t[]){ 0x20, 0x01, 0x0d, 0xb8 }, 4);
+			sg.dst[15] = dst4[3];
+		} else {
+			memcpy(sg.dst, dst4, 4);
+		}
+		sg.sport = (uint16_t)(1000 + test_below(8));
+		sg.dport = (uint16_t)(1 + test_below(4));
+		sg.seq = (uint32_t)test_below(4) * 1000 + (uint32_t)test_below(3);
+		sg.ack = (uint32_t)test_rnd();
+		sg.flags = (uint8_t)test_rnd();
+		if (test_below(3) == 0)
+			sg.flags = SYN;
+		sg.win = (uint16_t)test_rnd();
+		sg.optlen = test_below(11) * 4;
+		for (size_t j = 0; j < sg.optlen; j++)
+			opt[j] = (uint8_t)(test_below(2) ? test_below(5) : test_rnd());
+		sg.opt = opt;
+		sg.len = test_below(3) ? 0 : test_below(sizeof(data));
+		for (size_t j = 0; j < sg.len; j++)
+			data[j] = (uint8_t)test_rnd();
+		sg.data = data;
+		size_t len = build(b, &sg);
+		st.ops->input(&st, b, len);
+		for (size_t j = 0; j < nout; j++) {
+			struct pkt p;
+			if (!parse(&outq[j], &p) || !p.tcp_ok || !p.ip_ok) {
+				if (answers_ok)
+					fprintf(stderr, "  packet %u: answer %zu of %zu bytes is malformed\n", i, j,
+						outq[j].len);
+				answers_ok = false;
+			}
+		}
+		nout = 0;
+		if (test_below(64) == 0)
+			run_at(now + test_below(2000));
+		for (size_t j = 0; j < nacc; j++)
+			close(acc_fd[j]);
+		nacc = 0;
+	}
+	CHECK(answers_ok);
+	struct conn c;
+	conn_init4(&c, "10.0.0.9", 50000, "192.0.2.99", 80);
+	CHECK(conn_open(&c));
 	close_stack();
 }
 
@@ -974,6 +1116,7 @@ static void one_instance(void)
 int main(void)
 {
 	test_suite_name = "stack_lwip";
+	test_seed(0x1e1f);
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max; /* many_connections holds two fds per flow */
@@ -982,15 +1125,18 @@ int main(void)
 	RUN(v4_handshake_data_fin);
 	RUN(v6_handshake_data_fin);
 	RUN(syns_to_many_ports);
+	RUN(synack_retransmit);
 	RUN(backpressure);
 	RUN(reset_from_tunnel);
 	RUN(reset_from_server);
+	RUN(reset_asked);
 	RUN(connect_established);
 	RUN(connect_refused);
 	RUN(connect_timeout);
 	RUN(connect_errors);
 	RUN(drops_and_strays);
 	RUN(many_connections);
+	RUN(random_segments);
 	RUN(one_instance);
 	TEST_EXIT();
 }

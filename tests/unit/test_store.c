@@ -120,6 +120,12 @@ static void add_peer(struct conf *c)
 	conf_prefix_list_add(&p->allowed_ips, &pre);
 }
 
+static void change_port_add_peer(struct conf *c)
+{
+	change_port(c);
+	add_peer(c);
+}
+
 static void remove_first_peer(struct conf *c)
 {
 	uint8_t k[32];
@@ -182,6 +188,17 @@ static void test_rewrite(void)
 		 "\n# bob\n[peer]\npublickey = %s\nallowedips = 10.0.0.3/32, 10.0.0.22/32 # bob's\n"
 		 "PersistentKeepalive = 25\n", b64_n(1), b64_n(2), b64_n(3));
 	rewrite_case(file, change_allowed, want);
+}
+
+/* A file with "\r\n" endings gets "\r\n" on the lines weft adds. */
+static void test_rewrite_crlf(void)
+{
+	char file[1024], want[2048];
+
+	snprintf(file, sizeof(file), "[Interface]\r\nPrivateKey = %s\r\nListenPort = 1\r\n", b64_n(1));
+	snprintf(want, sizeof(want), "[Interface]\r\nPrivateKey = %s\r\nListenPort = 51000\r\n\r\n[Peer]\r\n"
+		 "PublicKey = %s\r\nAllowedIPs = 10.0.0.9/32\r\n", b64_n(1), b64_n(9));
+	rewrite_case(file, change_port_add_peer, want);
 }
 
 static void test_rewrite_drops_weft(void)
@@ -264,6 +281,12 @@ static void test_weftfile_roundtrip(void)
 	CHECK(weft_time_parse("2026-12-07", &t) && t == 1796601600);
 	CHECK(!weft_time_parse("2026-12-07T21:48:01", &t));
 	CHECK(!weft_time_parse("yesterday", &t));
+	CHECK(!weft_time_parse("2027-02-29", &t) && weft_time_parse("2028-02-29", &t));
+	CHECK(weft_time_parse("2026-12-07T21:48Z", &t) && t == 1796680080);
+	CHECK(!weft_time_parse("2026-13-01", &t) && !weft_time_parse("2026-12-07T24:00:00Z", &t));
+	char tb[WEFT_TIME_STRLEN];
+	weft_time_format(tb, 1796680081);
+	CHECK(!strcmp(tb, "2026-12-07T21:48:01Z"));
 	conf_text_free(text, len);
 	conf_text_free(text2, len2);
 	weftfile_free(&w);
@@ -485,6 +508,102 @@ static void test_store_many(void)
 	CHECK_EQ(store_peer_disable(&s, k), 0);
 	CHECK_EQ(store_save(&s, err, sizeof(err)), 0);
 	store_close(&s);
+
+	/* half of them at once (peer expire), in one pass: the others keep
+	 * their order, the disabled ones their settings */
+	uint8_t (*keys)[32] = calloc(n, 32);
+	size_t nk = 0;
+	CHECK_EQ(store_open(&s, conf, STORE_LOCK, err, sizeof(err)), 0);
+	for (unsigned i = 0; keys && i < n; i += 2)
+		key_n(keys[nk++], i + 1);
+	CHECK_EQ(store_peers_disable(&s, (const uint8_t (*)[32])keys, nk), 0);
+	CHECK_EQ(s.conf.n_peers, n - nk - 1); /* p77 (key 78) went before */
+	bool order = true;
+	for (uint32_t i = 0; i + 1 < s.conf.n_peers; i++) {
+		uint32_t a, b;
+		memcpy(&a, s.conf.peers[i].public_key + 28, 4);
+		memcpy(&b, s.conf.peers[i + 1].public_key + 28, 4);
+		order &= a < b && a % 2 == 0 && b % 2 == 0;
+	}
+	CHECK(order);
+	CHECK(store_peer_settings(&s, keys[1]) && store_peer_settings(&s, keys[1])->allowed_ips.n == 1 &&
+	      store_peer_settings(&s, keys[1])->preshared_key[0] == 3);
+	uint8_t unknown[32] = { 1 };
+	CHECK_EQ(store_peers_disable(&s, (const uint8_t (*)[32])&unknown, 1), -ENOENT);
+	CHECK_EQ(store_save(&s, err, sizeof(err)), 0);
+	store_close(&s);
+	CHECK_EQ(store_open(&s, conf, 0, err, sizeof(err)), 0);
+	CHECK_EQ(s.conf.n_peers, n - nk - 1);
+	store_close(&s);
+	free(keys);
+}
+
+/* `weft save` hands the store a whole new IFACE.conf: a disabled peer that
+ * is in it is enabled, an enabled peer missing from it loses its record,
+ * and weft's settings stay. */
+static void test_store_replace_conf(void)
+{
+	char conf[256], err[CONF_ERR_LEN], text[1024];
+	struct conf c;
+	struct conf_peer p;
+	struct store s;
+	uint8_t k1[32], k2[32];
+
+	path_of(conf, "wr.conf");
+	spit(conf, "# mine\n[Interface]\nAddress = 10.0.0.1/24\n");
+	key_n(k1, 1);
+	key_n(k2, 2);
+	CHECK_EQ(store_open(&s, conf, STORE_LOCK, err, sizeof(err)), 0);
+	CHECK_EQ(store_peer_add(&s, make_peer(&p, 1), NULL), 0);
+	free(p.allowed_ips.v);
+	CHECK_EQ(store_peer_add(&s, make_peer(&p, 2), NULL), 0);
+	free(p.allowed_ips.v);
+	CHECK_EQ(store_peer_rename(&s, k1, "one"), 0);
+	CHECK_EQ(store_peer_rename(&s, k2, "two"), 0);
+	CHECK_EQ(store_peer_disable(&s, k1), 0);
+	s.conf.weft.has_public_port = true;
+	s.conf.weft.public_port = 4242;
+	CHECK_EQ(store_save(&s, err, sizeof(err)), 0);
+
+	snprintf(text, sizeof(text), "[Interface]\nAddress = 10.0.0.1/24\nListenPort = 7\n[Peer]\nPublicKey = %s\n"
+		 "AllowedIPs = 10.0.0.2/32\n", b64_n(1));
+	CHECK_EQ(conf_parse(&c, text, strlen(text), "t", 0, err, sizeof(err)), 0);
+	CHECK_EQ(store_replace_conf(&s, &c), 0);
+	CHECK_EQ(c.n_peers, 0); /* moved */
+	CHECK(store_record(&s, k1) && store_record(&s, k1)->enabled);
+	CHECK(store_record_by_name(&s, "two") == NULL);
+	CHECK_EQ(store_save(&s, err, sizeof(err)), 0);
+	store_close(&s);
+	const char *now = slurp(conf);
+	CHECK(now && !strncmp(now, "# mine\n", 7) && strstr(now, "ListenPort = 7") && strstr(now, b64_n(1)) &&
+	      !strstr(now, b64_n(2)));
+	CHECK_EQ(store_open(&s, conf, 0, err, sizeof(err)), 0);
+	CHECK(s.conf.weft.has_public_port && s.conf.weft.public_port == 4242);
+	CHECK(store_record_by_name(&s, "one") && store_record_by_name(&s, "one")->enabled);
+	store_close(&s);
+	conf_free(&c);
+}
+
+/* conf_copy gives an equal, independent struct. */
+static void test_conf_copy(void)
+{
+	char text[1024], err[CONF_ERR_LEN];
+	struct conf a, b;
+
+	snprintf(text, sizeof(text),
+		 "[Interface]\nPrivateKey = %s\nListenPort = 1\nFwMark = 0x10\nAddress = 10.0.0.1/24, fd::1/64\n"
+		 "DNS = 1.1.1.1, example.com\nMTU = 1400\nTable = off\nPostUp = echo a, b\nSaveConfig = true\n"
+		 "[Weft]\nHostname = vpn.example.com\nPeerDNS = 9.9.9.9\nPeerName = %s p1\n"
+		 "[Peer]\nPublicKey = %s\nPresharedKey = %s\nAllowedIPs = 10.0.0.2/32\nEndpoint = [fd::9]:5\n"
+		 "PersistentKeepalive = 25\n", b64_n(1), b64_n(2), b64_n(2), b64_n(3));
+	CHECK_EQ(conf_parse(&a, text, strlen(text), "t.conf", 0, err, sizeof(err)), 0);
+	CHECK_EQ(conf_copy(&b, &a), 0);
+	CHECK(conf_equal(&a, &b));
+	CHECK(b.peers[0].name && !strcmp(b.peers[0].name, "p1") && b.peers[0].name != a.peers[0].name);
+	CHECK(b.peers[0].endpoint.host != a.peers[0].endpoint.host && b.iface.addresses.v != a.iface.addresses.v);
+	conf_free(&a);
+	CHECK(b.peers[0].allowed_ips.n == 1 && !strcmp(b.weft.hostname, "vpn.example.com"));
+	conf_free(&b);
 }
 
 int main(void)
@@ -494,6 +613,7 @@ int main(void)
 	if (!mkdtemp(tmpdir))
 		return 1;
 	RUN(test_rewrite);
+	RUN(test_rewrite_crlf);
 	RUN(test_rewrite_drops_weft);
 	RUN(test_weftfile_roundtrip);
 	RUN(test_store_lifecycle);
@@ -501,6 +621,8 @@ int main(void)
 	RUN(test_store_migrates);
 	RUN(test_store_lock);
 	RUN(test_store_many);
+	RUN(test_conf_copy);
+	RUN(test_store_replace_conf);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd))

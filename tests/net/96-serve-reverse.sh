@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/net/91-serve-reverse.sh: `weft serve`'s reverse direction, from the
+# tests/net/96-serve-reverse.sh: `weft serve`'s reverse direction, from the
 # server's host into the tunnel: Expose (TCP and UDP) and the SOCKS5 server,
 # with each stack. The server runs as uid 65534 with no capabilities.
 #
@@ -134,6 +134,16 @@ start_client() {
 		ip -n "$C" route add 10.99.0.1/32 dev wg0 && ip -n "$C" -6 route add fd99::1/128 dev wg0
 }
 
+# tunnel_up: the first handshake, started by a ping to the server's tunnel
+# address (whether or not anything answers it)
+tunnel_up() {
+	nsrun "$C" ping -c 2 -W 1 -q 10.99.0.1 >/dev/null 2>&1
+	if ! wait_until 20 nsrun "$C" sh -c "wg show wg0 latest-handshakes | awk '\$2 > 0' | grep -q ."; then
+		fail tunnel "no handshake with the server in 20 s"
+		tail -20 "$TMP/serve-$st.log" >&2
+	fi
+}
+
 udp_echo() { # PORT: one datagram answered with "echo:" + it, on the server's loopback
 	nsrun "$S" python3 -c '
 import socket, sys
@@ -237,7 +247,7 @@ for st in ${SERVE_STACKS:-kernel lwip}; do
 		continue
 	fi
 	start_client || { fail client "weftd client did not start"; stop_server; continue; }
-	wait_until 10 nsrun "$C" ping -c 1 -W 1 -q 10.99.0.1 >/dev/null 2>&1
+	tunnel_up
 	check expose-tcp wait_until 10 sh -c "ip netns exec $S curl -sf -m 5 http://127.0.0.1:18080/ | grep -q 'hello from the client $TAG'"
 	check expose-tcp-to-ipv6 sh -c "ip netns exec $S curl -sf -m 5 http://127.0.0.1:18081/ | grep -q 'hello from the client $TAG'"
 	check expose-tcp-10MB big_ok http://127.0.0.1:18080/big
@@ -255,6 +265,7 @@ for st in ${SERVE_STACKS:-kernel lwip}; do
 	fi
 	# a new server knows no session and no endpoint: a new client starts one
 	start_client || { fail client "weftd client did not start"; stop_server; continue; }
+	tunnel_up
 	check socks5-password wait_until 10 sh -c "ip netns exec $S curl -sf -m 10 --proxy socks5://alice:s3cret-$TAG@127.0.0.1:1080 http://10.99.0.2:8080/ | grep -q 'hello from the client $TAG'"
 	if nsrun "$S" curl -sf -m 10 --proxy "socks5://alice:wrong@127.0.0.1:1080" http://10.99.0.2:8080/ >/dev/null 2>&1; then
 		fail socks5-wrong-password "curl got through"

@@ -1,0 +1,53 @@
+/* api.h: one `weft api` server - the interface it serves, its settings
+ * and limits, and the state the routes share (tokens, rate limits,
+ * metrics). Requests are handled one at a time (api->lock), which keeps
+ * every change to the peer store ordered and makes each one durable before
+ * its answer goes out. */
+#ifndef WEFT_API_API_H
+#define WEFT_API_API_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http.h"
+#include "limits.h"
+#include "metrics.h"
+#include "tokens.h"
+
+#define API_DEFAULT_LISTEN "127.0.0.1:9090"
+#define API_STATIC_ENV "WEFT_API_STATIC"
+/* Addresses of expired peers stay reserved this long after they were
+ * disabled, so that a late packet never reaches a new peer. */
+#define API_EXPIRY_GRACE_DEFAULT (24 * 3600)
+
+struct api {
+	const char *iface;
+	char conf_path[PATH_MAX];
+	char tokens_path[PATH_MAX];
+	char static_dir[PATH_MAX];     /* "" when there are no pages */
+	pthread_mutex_t lock;
+	struct api_limits limits;
+	struct api_rate rate;
+	struct api_metrics metrics;
+	int64_t expiry_grace;          /* seconds; see API_EXPIRY_GRACE_DEFAULT */
+	struct tokens tokens;
+};
+
+/* Reads the tokens (routes.c): 0 or -errno after saying why. */
+int api_init(struct api *api);
+void api_fini(struct api *api);
+
+/* Handles one request (routes.c): every path but the static files. */
+void api_route(struct api *api, struct api_request *r);
+
+/* Serves a static file of api->static_dir for a GET of r->url (static.c):
+ * true when answered (also with 404). */
+bool api_static(struct api *api, struct api_request *r);
+
+/* Disables expired peers and removes those past the grace period
+ * (expiry.c). Called about every 10 s with api->lock held. */
+void api_expire(struct api *api, int64_t now);
+
+#endif

@@ -1,0 +1,73 @@
+# tests/net/api_client.py: concurrent clients of `weft api` for 75-api.sh.
+#   burst URL TOKEN N THREADS OUT   N enrolments (POST /v1/peers with a fresh
+#       public key each) from THREADS threads; one line per answer in OUT,
+#       "STATUS KEY ADDRESS", written and flushed as it arrives, so that a
+#       server killed mid-burst leaves the record of what was answered.
+#   peers URL TOKEN                 prints "KEY ADDRESS" for GET /v1/peers
+import base64
+import json
+import os
+import sys
+import threading
+import urllib.error
+import urllib.request
+
+
+def call(url, token, method="GET", body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Authorization": "Bearer " + token,
+                                          "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def burst(url, token, n, threads, out):
+    lock = threading.Lock()
+    f = open(out, "w")
+    todo = list(range(n))
+
+    def worker():
+        while True:
+            with lock:
+                if not todo:
+                    return
+                todo.pop()
+            key = base64.b64encode(os.urandom(32)).decode()
+            try:
+                status, body = call(url + "/v1/peers", token, "POST", {"public_key": key})
+            except Exception:  # the server went away: no answer, no line
+                continue
+            addr = "-"
+            if status == 201:
+                addr = json.loads(body)["addresses"][0]
+            with lock:
+                f.write("%d %s %s\n" % (status, key, addr))
+                f.flush()
+
+    ts = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    f.close()
+
+
+def peers(url, token):
+    status, body = call(url + "/v1/peers", token)
+    if status != 200:
+        sys.exit("GET /v1/peers: %d %s" % (status, body))
+    for p in json.loads(body)["peers"]:
+        print(p["public_key"], p["addresses"][0] if p["addresses"] else "-")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "burst":
+        burst(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
+    elif sys.argv[1] == "peers":
+        peers(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit("usage: api_client.py burst|peers ...")
