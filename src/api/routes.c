@@ -23,6 +23,9 @@ int api_init(struct api *api)
 void api_fini(struct api *api)
 {
 	tokens_free(&api->tokens);
+	if (api->cache.valid)
+		peer_ctx_close(&api->cache.c);
+	api->cache.valid = false;
 	pthread_mutex_destroy(&api->lock);
 }
 

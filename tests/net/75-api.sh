@@ -29,6 +29,8 @@
 #   delete             204, and 204 again (idempotent); unknown peer 404; 405
 #   tether             /peer/add/TYPE/KEY, /peer/config/TYPE/KEY, /peer/remove/KEY
 #   metrics            Prometheus text with requests by route and status
+#   tls                --tls-cert/--tls-key: HTTPS with the certificate; after
+#                      it is replaced and SIGHUP, HTTPS with the new one only
 #   rate               a server limited to 2 requests/s answers 429 to a burst
 #   concurrent         100 concurrent enrolments: 100 distinct addresses, all
 #                      back after a restart, and IFACE.conf loads with wg-quick
@@ -316,8 +318,28 @@ nsrun "$S" python3 "$CLIENT" peers "$U" "$ADMIN" | awk '{print $1}' | sort >"$TM
 extra=$( (cat "$TMP/before-kill.txt"; awk '$1 == 201 {print $2}' "$TMP/kill.out") | sort -u | comm -13 - "$TMP/all.txt" | wc -l)
 if ((extra <= 1)); then pass kill9-exact; else fail kill9-exact "$extra peers in the files that got no 201"; fi
 
-# ---- rate ----
+# ---- tls, reloaded on SIGHUP ----
 { kill -TERM $API_PID; wait $API_PID; } 2>/dev/null
+if command -v openssl >/dev/null; then
+	mkcert() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/key.pem" \
+		-out "$TMP/$1" -days 1 -subj /CN=localhost >/dev/null 2>&1; }
+	tls_ok() { nsrun "$S" curl -sf -o /dev/null --cacert "$TMP/$1" --resolve localhost:$PORT:127.0.0.1 "https://localhost:$PORT/healthz"; }
+	mkcert cert1.pem && cp "$TMP/cert1.pem" "$TMP/cert.pem"
+	ip netns exec "$S" "$WEFT" api "$IF" --listen 127.0.0.1:$PORT --tls-cert "$TMP/cert.pem" --tls-key "$TMP/key.pem" \
+		2>>"$TMP/api.log" &
+	API_PID=$!
+	if wait_until 5 tls_ok cert1.pem && ! nsrun "$S" curl -sf -o /dev/null "$U/healthz"; then
+		mkcert cert2.pem && cp "$TMP/cert2.pem" "$TMP/cert.pem" && kill -HUP $API_PID
+		if wait_until 5 tls_ok cert2.pem && ! tls_ok cert1.pem; then pass tls; else fail tls "SIGHUP did not load the new certificate"; fi
+	else
+		fail tls "no HTTPS with the certificate: $(tail -n 3 "$TMP/api.log")"
+	fi
+	{ kill -TERM $API_PID; wait $API_PID; } 2>/dev/null
+else
+	skip tls "openssl is not installed"
+fi
+
+# ---- rate ----
 ip netns exec "$S" "$WEFT" api "$IF" --listen 127.0.0.1:$PORT --rate 2 2>>"$TMP/api.log" &
 API_PID=$!
 wait_until 5 nsrun "$S" curl -s -o /dev/null "$U/healthz"
