@@ -18,7 +18,7 @@
 #       a poll between them)
 # Prints "ok: WHAT" or "error: WHAT" lines and exits non-zero on an error.
 # Every console message of the page (a CSP violation, a script error) is an
-# error, and so is a cookie.
+# error, and so are a cookie and anything loaded from another origin.
 import base64
 import os
 import shutil
@@ -67,6 +67,13 @@ def console_errors(d):
 
 
 def finish(d, errors):
+    # everything the page loaded or fetched came from its own server
+    origin = d.execute_script('return location.origin')
+    loaded = d.execute_script(
+        "return performance.getEntriesByType('resource').map((e) => e.name)")
+    errors += ['loaded from elsewhere: ' + u for u in loaded
+               if not u.startswith(origin + '/')]
+    print('ok: %d loads and fetches, from %s' % (len(loaded), origin))
     errors += ['console: ' + m for m in console_errors(d)]
     if d.get_cookies():
         errors.append('the page set cookies: %r' % d.get_cookies())

@@ -15,34 +15,13 @@ let timer = null;
 let expiryKey = null;
 const history = new Map();     // public key -> [{t, rx, tx}] (cumulative bytes)
 
-// The API's peer objects, whatever the exact spelling of a field.
-function field(p, ...names) {
-	for (const n of names)
-		if (p[n] !== undefined && p[n] !== null)
-			return p[n];
-	return undefined;
-}
-const keyOf = (p) => field(p, 'public_key', 'key');
-const rxOf = (p) => Number(field(p, 'rx_bytes', 'rx', 'transfer_rx') || 0);
-const txOf = (p) => Number(field(p, 'tx_bytes', 'tx', 'transfer_tx') || 0);
-const enabledOf = (p) => field(p, 'enabled') !== false;
-
-function handshakeAge(p) {
-	const age = field(p, 'handshake_age', 'latest_handshake_age');
-	if (age !== undefined)
-		return age;
-	const at = field(p, 'latest_handshake', 'last_handshake');
-	if (!at)
-		return undefined;
-	return Date.now() / 1000 - (typeof at === 'number' ? at : Date.parse(at) / 1000);
-}
-
-function expiryOf(p) {
-	const e = field(p, 'expires', 'expires_at');
-	if (!e)
-		return null;
-	return new Date(typeof e === 'number' ? e * 1000 : e);
-}
+// Fields of the API's Peer and Token objects (docs/api.yaml)
+const keyOf = (p) => p.public_key;
+const rxOf = (p) => Number(p.rx_bytes || 0);
+const txOf = (p) => Number(p.tx_bytes || 0);
+const enabledOf = (p) => p.enabled !== false;
+const handshakeAge = (p) => (p.handshake_age === null ? undefined : p.handshake_age);
+const expiryOf = (p) => (p && p.expires ? new Date(p.expires) : null);
 
 // a key in a URL path: base64 has '/' and '+'
 const keyPath = (k) => '/v1/peers/' + encodeURIComponent(k);
@@ -125,7 +104,7 @@ const rows = new Map();        // public key -> {tr, td: {...}, p}
 
 function makeRow(key) {
 	const r = { td: {}, p: null };
-	const label = () => (r.p && field(r.p, 'name')) || key.slice(0, 8);
+	const label = () => (r.p && r.p.name) || key.slice(0, 8);
 	for (const c of ['name', 'key', 'addrs', 'handshake', 'rx', 'tx', 'chart', 'expires', 'state', 'actions'])
 		r.td[c] = weft.el('td', { class: { name: 'name', handshake: 'num', rx: 'num', tx: 'num', actions: 'actions' }[c] });
 	r.td.key.append(weft.el('code', { class: 'key', title: key }, key.slice(0, 8) + '...'));
@@ -160,14 +139,14 @@ function updateRow(p) {
 	const r = rows.get(key) || makeRow(key);
 	rows.set(key, r);
 	r.p = p;
-	const name = field(p, 'name') || '';
+	const name = p.name || '';
 	const on = enabledOf(p);
-	const addrs = field(p, 'addresses', 'allowed_ips', 'address') || [];
+	const addrs = p.addresses || [];
 	const age = handshakeAge(p);
 	const exp = expiryOf(p);
 	const set = (td, text) => { if (td.textContent !== text) td.textContent = text; };
 	set(r.td.name, name || '-');
-	set(r.td.addrs, Array.isArray(addrs) ? addrs.join(', ') : String(addrs));
+	set(r.td.addrs, addrs.join(', '));
 	set(r.td.handshake, age === undefined ? 'never' : weft.age(age) + ' ago');
 	set(r.td.rx, weft.bytes(rxOf(p)));
 	set(r.td.tx, weft.bytes(txOf(p)));
@@ -212,7 +191,7 @@ async function refresh() {
 		}
 		return;
 	}
-	const peers = Array.isArray(data) ? data : (data.peers || []);
+	const peers = data.peers || [];
 	const now = Date.now();
 	const seen = new Set();
 	for (const p of peers) {
