@@ -425,7 +425,7 @@ static bool weft_eq(const struct conf_weft *a, const struct conf_weft *b)
 	       dns_eq(&a->peer_dns, &b->peer_dns);
 }
 
-static bool peer_eq(const struct conf_peer *a, const struct conf_peer *b)
+bool conf_peer_same(const struct conf_peer *a, const struct conf_peer *b)
 {
 	return !memcmp(a->public_key, b->public_key, CONF_KEY_LEN) &&
 	       a->has_preshared_key == b->has_preshared_key &&
@@ -433,8 +433,12 @@ static bool peer_eq(const struct conf_peer *a, const struct conf_peer *b)
 	       prefixes_eq(&a->allowed_ips, &b->allowed_ips) &&
 	       str_eq(a->endpoint.host, b->endpoint.host) &&
 	       (!a->endpoint.host || a->endpoint.port == b->endpoint.port) &&
-	       str_eq(a->name, b->name) &&
 	       OPT_EQ(a, b, has_persistent_keepalive, persistent_keepalive);
+}
+
+static bool peer_eq(const struct conf_peer *a, const struct conf_peer *b)
+{
+	return conf_peer_same(a, b) && str_eq(a->name, b->name);
 }
 
 bool conf_equal(const struct conf *a, const struct conf *b)

@@ -258,6 +258,7 @@ int store_open(struct store *s, const char *conf_path, unsigned flags, char *err
 
 	memset(s, 0, sizeof(*s));
 	s->lock = -1;
+	s->read_only = flags & STORE_READ_ONLY;
 	conf_init(&s->conf);
 	conf_init(&s->before);
 	weftfile_init(&s->w);
@@ -294,9 +295,18 @@ int store_open(struct store *s, const char *conf_path, unsigned flags, char *err
 		return ret;
 	} else {
 		s->conf_exists = true;
-		ret = conf_parse(&s->before, s->text, s->text_len, conf_path, 0, err, errlen);
-		if (!ret && (ret = conf_copy(&s->conf, &s->before)))
-			snprintf(err, errlen, "%s: out of memory", conf_path);
+		if (flags & STORE_READ_ONLY) {
+			/* no rewrite will follow: neither the text nor a copy
+			 * of what it said is kept */
+			ret = conf_parse(&s->conf, s->text, s->text_len, conf_path, 0, err, errlen);
+			conf_text_free(s->text, s->text_len);
+			s->text = NULL;
+			s->text_len = 0;
+		} else {
+			ret = conf_parse(&s->before, s->text, s->text_len, conf_path, 0, err, errlen);
+			if (!ret && (ret = conf_copy(&s->conf, &s->before)))
+				snprintf(err, errlen, "%s: out of memory", conf_path);
+		}
 		if (ret)
 			return ret;
 	}
@@ -304,6 +314,11 @@ int store_open(struct store *s, const char *conf_path, unsigned flags, char *err
 	if (ret == 0) {
 		have_weft = true;
 		ret = weftfile_parse(&s->w, s->weft_text, s->weft_text_len, s->weft_path, err, errlen);
+		if (flags & STORE_READ_ONLY) {
+			conf_text_free(s->weft_text, s->weft_text_len);
+			s->weft_text = NULL;
+			s->weft_text_len = 0;
+		}
 		if (ret)
 			return ret;
 	} else if (ret != -ENOENT) {
@@ -385,97 +400,154 @@ static bool same(const char *a, size_t alen, const char *b, size_t blen)
 	return a && alen == blen && memeq_ct(a, b, alen);
 }
 
-static int write_conf(struct store *s, char *err, size_t errlen)
+/* One file's new text, staged (written and fsynced under a temporary
+ * name) when it differs from what the file holds. */
+struct staged {
+	char *text;
+	size_t len;
+	struct atomic_file af;
+	struct conf reread;       /* IFACE.conf: what the new text reads as */
+	bool changed, committed;
+};
+
+/* The length of path's directory part ("" for a bare name). */
+static size_t dir_len(const char *path)
 {
-	char *text = NULL;
-	size_t len = 0;
-	struct conf reread;
+	const char *slash = strrchr(path, '/');
+
+	return slash ? (size_t)(slash - path) : 0;
+}
+
+static void staged_free(struct staged *st)
+{
+	atomic_file_abort(&st->af);
+	conf_free(&st->reread);
+	if (st->text)
+		conf_text_free(st->text, st->len);
+	memset(st, 0, sizeof(*st));
+}
+
+static int stage_conf(struct store *s, struct staged *st, char *err, size_t errlen)
+{
 	int ret;
 
-	ret = s->conf_exists ? conf_rewrite(s->text, s->text_len, &s->before, &s->conf, &text, &len)
-			     : conf_write(&s->conf, 0, &text, &len);
+	ret = s->conf_exists ? conf_rewrite(s->text, s->text_len, &s->before, &s->conf, &st->text, &st->len)
+			     : conf_write(&s->conf, 0, &st->text, &st->len);
 	if (ret) {
 		snprintf(err, errlen, "%s: %s", s->conf_path,
 			 ret == -ENOMEM ? "out of memory" : "the configuration holds invalid values");
 		return ret;
 	}
-	if (s->conf_exists && same(s->text, s->text_len, text, len)) {
-		conf_text_free(text, len);
+	if (s->conf_exists && same(s->text, s->text_len, st->text, st->len))
 		return 0;
-	}
 	/* what the file will say (the rewrite reads back as s->conf), so the
-	 * next save in this process diffs against it */
-	ret = conf_copy(&reread, &s->conf);
-	if (ret)
-		snprintf(err, errlen, "%s: out of memory", s->conf_path);
-	if (!ret) {
-		ret = atomic_file_write(s->conf_path, text, len, FILE_MODE);
-		if (ret) {
-			snprintf(err, errlen, "%s: cannot write: %s", s->conf_path, strerror(-ret));
-			conf_free(&reread);
-		}
-	}
+	 * next save in this process diffs against it; copied now, so that no
+	 * memory is needed once the file is replaced */
+	ret = conf_copy(&st->reread, &s->conf);
 	if (ret) {
-		conf_text_free(text, len);
+		snprintf(err, errlen, "%s: out of memory", s->conf_path);
 		return ret;
 	}
-	conf_free(&s->before);
-	s->before = reread;
-	conf_text_free(s->text, s->text_len);
-	s->text = text;
-	s->text_len = len;
-	s->conf_exists = true;
-	return 0;
+	ret = atomic_file_stage(&st->af, s->conf_path, st->text, st->len, FILE_MODE);
+	if (ret)
+		snprintf(err, errlen, "%s: cannot write: %s", s->conf_path, strerror(-ret));
+	st->changed = !ret;
+	return ret;
 }
 
-static int write_weft(struct store *s, char *err, size_t errlen)
+static int stage_weft(struct store *s, struct staged *st, char *err, size_t errlen)
 {
-	char *text = NULL;
-	size_t len = 0;
 	int ret;
 
 	s->w.settings = s->conf.weft; /* borrowed for the writer */
-	ret = weftfile_write(&s->w, &text, &len);
+	ret = weftfile_write(&s->w, &st->text, &st->len);
 	memset(&s->w.settings, 0, sizeof(s->w.settings));
 	if (ret) {
 		snprintf(err, errlen, "%s: out of memory", s->weft_path);
 		return ret;
 	}
-	if (same(s->weft_text, s->weft_text_len, text, len)) {
-		conf_text_free(text, len);
+	if (same(s->weft_text, s->weft_text_len, st->text, st->len))
 		return 0;
-	}
-	ret = atomic_file_write(s->weft_path, text, len, FILE_MODE);
-	if (ret) {
+	ret = atomic_file_stage(&st->af, s->weft_path, st->text, st->len, FILE_MODE);
+	if (ret)
 		snprintf(err, errlen, "%s: cannot write: %s", s->weft_path, strerror(-ret));
-		conf_text_free(text, len);
-		return ret;
-	}
-	conf_text_free(s->weft_text, s->weft_text_len);
-	s->weft_text = text;
-	s->weft_text_len = len;
-	return 0;
+	st->changed = !ret;
+	return ret;
+}
+
+static int commit(struct staged *st, const char *path, char *err, size_t errlen)
+{
+	int ret = st->changed ? atomic_file_commit(&st->af) : 0;
+
+	if (ret)
+		snprintf(err, errlen, "%s: cannot write: %s", path, strerror(-ret));
+	st->committed = st->changed && !ret;
+	return ret;
+}
+
+/* IFACE.conf as written is the base of the next rewrite in this process. */
+static void conf_written(struct store *s, struct staged *st)
+{
+	conf_free(&s->before);
+	s->before = st->reread;
+	conf_init(&st->reread);
+	conf_text_free(s->text, s->text_len);
+	s->text = st->text;
+	s->text_len = st->len;
+	st->text = NULL;
+	s->conf_exists = true;
 }
 
 int store_save(struct store *s, char *err, size_t errlen)
 {
+	struct staged c = { 0 }, w = { 0 };
+	bool same_dir;
 	int ret;
 
 	if (errlen)
 		err[0] = '\0';
-	/* Removing or enabling a peer: IFACE.conf first (a crash between
-	 * leaves an enabled record without its peer, which is forgotten, or a
-	 * peer in IFACE.conf, which is enabled). Adding or disabling: IFACE.weft
-	 * first (the record alone is forgotten; the peer stays enabled). */
-	if (s->conf_first) {
-		ret = write_conf(s, err, errlen);
-		if (!ret)
-			ret = write_weft(s, err, errlen);
-	} else {
-		ret = write_weft(s, err, errlen);
-		if (!ret)
-			ret = write_conf(s, err, errlen);
+	if (s->read_only) {
+		snprintf(err, errlen, "%s: opened to read only", s->conf_path);
+		return -EROFS;
 	}
+	/* Both files are staged (written and fsynced) before either replaces
+	 * the old one, then renamed in this order. Removing or enabling a
+	 * peer: IFACE.conf first (a crash between leaves an enabled record
+	 * without its peer, which is forgotten, or a peer in IFACE.conf, which
+	 * is enabled). Adding or disabling: IFACE.weft first (the record alone
+	 * is forgotten; the peer stays enabled). */
+	ret = stage_conf(s, &c, err, errlen);
+	if (!ret)
+		ret = stage_weft(s, &w, err, errlen);
+	if (!ret && s->conf_first) {
+		ret = commit(&c, s->conf_path, err, errlen);
+		if (!ret)
+			ret = commit(&w, s->weft_path, err, errlen);
+	} else if (!ret) {
+		ret = commit(&w, s->weft_path, err, errlen);
+		if (!ret)
+			ret = commit(&c, s->conf_path, err, errlen);
+	}
+	/* One directory fsync makes both renames durable (the files are
+	 * beside each other unless IFACE.conf is a link elsewhere). A
+	 * failing one only weakens durability across a crash. */
+	same_dir = c.committed && w.committed && dir_len(c.af.target) == dir_len(w.af.target) &&
+		   !memcmp(c.af.target, w.af.target, dir_len(c.af.target));
+	if (c.committed)
+		atomic_file_sync_dir(&c.af);
+	if (w.committed && !same_dir)
+		atomic_file_sync_dir(&w.af);
+	/* what is on disk now is the base of the next save */
+	if (c.committed)
+		conf_written(s, &c);
+	if (w.committed) {
+		conf_text_free(s->weft_text, s->weft_text_len);
+		s->weft_text = w.text;
+		s->weft_text_len = w.len;
+		w.text = NULL;
+	}
+	staged_free(&c);
+	staged_free(&w);
 	if (!ret)
 		s->conf_first = false;
 	return ret;

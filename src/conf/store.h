@@ -70,12 +70,17 @@ struct store {
 	char *weft_text;
 	size_t weft_text_len;
 	bool conf_first;          /* the next save writes IFACE.conf first */
+	bool read_only;           /* STORE_READ_ONLY: no rewrite base kept */
 	void *index;
 };
 
 enum store_flags {
 	STORE_LOCK = 1u << 0,     /* take the directory lock (for changes) */
 	STORE_CREATE = 1u << 1,   /* no IFACE.conf yet is an empty one */
+	/* for commands that only read (`peer config`, `peer list`): the files
+	 * are parsed once and not kept as the base of a rewrite, and
+	 * store_save fails with -EROFS */
+	STORE_READ_ONLY = 1u << 2,
 };
 
 /* Opens the store of the wg-quick file conf_path (IFACE.weft and

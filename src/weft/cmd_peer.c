@@ -587,7 +587,7 @@ static int peer_config(int argc, char *argv[])
 		command_usage(stderr, "peer");
 		goto out;
 	}
-	if (!peer_ctx_open(&c, argv[1], PEER_CTX_NEED_CONF))
+	if (!peer_ctx_open(&c, argv[1], PEER_CTX_NEED_CONF | PEER_CTX_READ_ONLY))
 		goto out;
 	if (!peer_ctx_find(&c, which, pub) || !(settings = store_peer_settings(&c.st, pub))) {
 		fprintf(stderr, "%s: %s: no peer `%s' in %s\n", prog_name, c.iface, which, c.path);
@@ -1028,7 +1028,7 @@ static int peer_list(int argc, char *argv[])
 		command_usage(stderr, "peer");
 		return 1;
 	}
-	if (!peer_ctx_open(&c, argv[1], 0))
+	if (!peer_ctx_open(&c, argv[1], PEER_CTX_READ_ONLY))
 		goto out;
 	/* every peer of the config gets its record now, so none moves later */
 	for (uint32_t i = 0; i < c.st.conf.n_peers; i++)

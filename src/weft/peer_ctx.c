@@ -52,7 +52,8 @@ bool peer_ctx_open(struct peer_ctx *c, const char *iface, unsigned flags)
 	/* Without a config file the store is an empty one that is never
 	 * saved (a device-only interface). */
 	ret = store_open(&c->st, c->path, (c->exists && (flags & PEER_CTX_LOCK) ? STORE_LOCK : 0) |
-			 (c->exists ? 0 : STORE_CREATE), err, sizeof(err));
+			 (c->exists ? 0 : STORE_CREATE) | (flags & PEER_CTX_READ_ONLY ? STORE_READ_ONLY : 0),
+			 err, sizeof(err));
 	if (ret == -ENOENT && c->exists && (flags & PEER_CTX_NEED_CONF)) {
 		fprintf(stderr, "%s: %s: its config file %s went away\n", prog_name, iface, c->path);
 		return false;

@@ -29,6 +29,7 @@ enum peer_ctx_flags {
 	PEER_CTX_LOCK = 1u << 0,      /* for changes: the store's lock */
 	PEER_CTX_NEED_CONF = 1u << 1, /* no config file is an error */
 	PEER_CTX_NO_DEVICE = 1u << 2, /* do not ask the running device */
+	PEER_CTX_READ_ONLY = 1u << 3, /* the command changes nothing (store.h) */
 };
 
 bool peer_ctx_open(struct peer_ctx *c, const char *iface, unsigned flags);
