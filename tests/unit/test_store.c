@@ -606,6 +606,81 @@ static void test_conf_copy(void)
 	conf_free(&b);
 }
 
+/* A read-only open reads what a locked one reads and never writes; a save
+ * of both files leaves no temporary file behind. */
+static void test_store_read_only(void)
+{
+	char conf[256], err[CONF_ERR_LEN], before[4096];
+	struct store s;
+	struct conf_peer p;
+	uint8_t k[32];
+
+	path_of(conf, "ro.conf");
+	spit(conf, "# mine\n[Interface]\nAddress = 10.0.0.1/24\n");
+	CHECK_EQ(store_open(&s, conf, STORE_LOCK, err, sizeof(err)), 0);
+	CHECK_EQ(store_peer_add(&s, make_peer(&p, 7), NULL), 0);
+	free(p.allowed_ips.v);
+	CHECK_EQ(store_peer_rename(&s, p.public_key, "seven"), 0);
+	CHECK_EQ(store_save(&s, err, sizeof(err)), 0);
+	store_close(&s);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "ls -a %s | grep -q '\\.tmp-'", tmpdir);
+	CHECK(system(cmd) != 0); /* no temporary file left */
+	snprintf(before, sizeof(before), "%s", slurp(conf));
+
+	CHECK_EQ(store_open(&s, conf, STORE_READ_ONLY, err, sizeof(err)), 0);
+	CHECK(s.text == NULL && s.weft_text == NULL);
+	CHECK_EQ(store_lookup(&s, "seven", k), 0);
+	CHECK_MEM(k, p.public_key, 32);
+	CHECK(store_peer_settings(&s, k) && store_peer_settings(&s, k)->allowed_ips.n == 1);
+	CHECK(store_conf_peer(&s, k) && store_conf_peer(&s, k)->has_preshared_key);
+	CHECK_EQ(store_peer_rename(&s, k, "eight"), 0); /* in memory only */
+	CHECK_EQ(store_save(&s, err, sizeof(err)), -EROFS);
+	CHECK(strstr(err, "read only") != NULL);
+	store_close(&s);
+	CHECK(!strcmp(slurp(conf), before));
+	CHECK_EQ(store_open(&s, conf, STORE_READ_ONLY, err, sizeof(err)), 0);
+	CHECK(store_record_by_name(&s, "seven") != NULL);
+	store_close(&s);
+}
+
+/* `weft save`'s match of the file's peers with the running ones: in one
+ * pass, order and settings of the kept peers unchanged. */
+static void test_conf_peers_sync(void)
+{
+	struct running { uint32_t flags; uint8_t key[32]; uint8_t more[20]; } run[3];
+	struct conf c;
+	struct conf_peer p;
+	uint32_t at[3];
+
+	conf_init(&c);
+	for (unsigned n = 1; n <= 4; n++) {
+		struct conf_peer *q;
+
+		CHECK_EQ(conf_peer_add(&c, make_peer(&p, n)->public_key, &q), 0);
+		if (q)
+			CHECK_EQ(conf_prefix_list_add(&q->allowed_ips, &p.allowed_ips.v[0]), 0);
+		free(p.allowed_ips.v);
+	}
+	memset(run, 0, sizeof(run));
+	key_n(run[0].key, 3);
+	key_n(run[1].key, 5);
+	key_n(run[2].key, 1);
+	CHECK_EQ(conf_peers_sync(&c, run[0].key, 3, sizeof(run[0]), at), 0);
+	CHECK_EQ(c.n_peers, 3);
+	CHECK_EQ(at[0], 1);
+	CHECK_EQ(at[1], 2);
+	CHECK_EQ(at[2], 0);
+	CHECK_MEM(c.peers[0].public_key, run[2].key, 32);
+	CHECK_MEM(c.peers[1].public_key, run[0].key, 32);
+	CHECK_MEM(c.peers[2].public_key, run[1].key, 32);
+	CHECK_EQ(c.peers[1].allowed_ips.n, 1); /* peer 3 kept its settings */
+	CHECK_EQ(c.peers[2].allowed_ips.n, 0); /* peer 5 is new */
+	CHECK_EQ(conf_peers_sync(&c, NULL, 0, sizeof(run[0]), NULL), 0);
+	CHECK_EQ(c.n_peers, 0);
+	conf_free(&c);
+}
+
 int main(void)
 {
 	test_suite_name = "store";
@@ -623,6 +698,8 @@ int main(void)
 	RUN(test_store_many);
 	RUN(test_conf_copy);
 	RUN(test_store_replace_conf);
+	RUN(test_store_read_only);
+	RUN(test_conf_peers_sync);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd))
