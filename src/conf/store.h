@@ -87,6 +87,14 @@ enum store_flags {
  * IFACE.peers are beside it). -ENOENT (without STORE_CREATE) when there is
  * no IFACE.conf; -EINVAL for a bad file, naming FILE:LINE in err. */
 int store_open(struct store *s, const char *conf_path, unsigned flags, char *err, size_t errlen);
+/* A read-only open (STORE_READ_ONLY, no lock) that holds the interface,
+ * its settings and only the peer which (a name or a base64 public key):
+ * each file is scanned once and only those sections are parsed, so other
+ * peers are neither read nor checked. Lookups of other peers find
+ * nothing. Where that cannot be exact (an older file with [Weft] in
+ * IFACE.conf, a name or key on two peers) both files are read whole.
+ * Errors as store_open. */
+int store_open_peer(struct store *s, const char *conf_path, const char *which, char *err, size_t errlen);
 /* Writes what changed, durably, keeping the lock. */
 int store_save(struct store *s, char *err, size_t errlen);
 /* Frees everything (keys wiped) and drops the lock. Safe after a failed

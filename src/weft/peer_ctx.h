@@ -33,6 +33,12 @@ enum peer_ctx_flags {
 };
 
 bool peer_ctx_open(struct peer_ctx *c, const char *iface, unsigned flags);
+/* Read-only, with only the peer which (a name or key) of the store
+ * (store_open_peer): `peer config` at 10,000 peers. */
+bool peer_ctx_open_peer(struct peer_ctx *c, const char *iface, const char *which, unsigned flags);
+/* Asks the running device after an open with PEER_CTX_NO_DEVICE (its
+ * peers are read whole: 10,000 of them cost more than the files). */
+bool peer_ctx_load_device(struct peer_ctx *c);
 void peer_ctx_close(struct peer_ctx *c); /* safe after a failed open */
 
 /* The running device's peer with this key, or NULL. O(log peers). */

@@ -644,6 +644,71 @@ static void test_store_read_only(void)
 	store_close(&s);
 }
 
+/* store_open_peer reads the interface, the settings and one peer, found
+ * by name or key, enabled or disabled, and nothing of the others; files
+ * it cannot narrow exactly are read whole. */
+static void test_store_open_peer(void)
+{
+	char conf[256], weft[256], err[CONF_ERR_LEN], text[4096];
+	struct store s;
+	uint8_t k[32];
+
+	path_of(conf, "op.conf");
+	path_of(weft, "op.weft");
+	snprintf(text, sizeof(text),
+		 "# top\n[Interface]\nListenPort = 51820\nAddress = 10.0.0.1/24\n"
+		 "[Peer] # one\nPublicKey = %s\nAllowedIPs = 10.0.0.2/32\n"
+		 "[Peer]\n  publickey=%s  # two\nAllowedIPs = 10.0.0.3/32\n"
+		 "[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.9/32\nAllowedIPs = bad\n",
+		 b64_n(1), b64_n(2), b64_n(9));
+	spit(conf, text);
+	snprintf(text, sizeof(text),
+		 "[Weft]\nPublicIPv4 = 192.0.2.1\n"
+		 "[Peer]\nPublicKey = %s\nName = one\n"
+		 "[Peer]\nName = two\nPublicKey = %s\n"
+		 "[Peer]\nPublicKey = %s\nName = three\nEnabled = false\nAllowedIPs = 10.0.0.4/32\n",
+		 b64_n(1), b64_n(2), b64_n(3));
+	spit(weft, text);
+	/* the whole file does not parse (peer 9), one peer of it does */
+	CHECK_EQ(store_open(&s, conf, STORE_READ_ONLY, err, sizeof(err)), -EINVAL);
+	store_close(&s);
+	CHECK_EQ(store_open_peer(&s, conf, "two", err, sizeof(err)), 0);
+	CHECK_EQ(store_lookup(&s, "two", k), 0);
+	CHECK_EQ(s.conf.n_peers, 1);
+	CHECK(store_conf_peer(&s, k) && store_conf_peer(&s, k)->allowed_ips.n == 1 &&
+	      store_conf_peer(&s, k)->allowed_ips.v[0].addr.bytes[3] == 3);
+	CHECK(s.conf.iface.listen_port == 51820 && s.conf.weft.has_public_ipv4);
+	CHECK_EQ(store_lookup(&s, "one", k), -ENOENT);
+	CHECK_EQ(store_save(&s, err, sizeof(err)), -EROFS);
+	store_close(&s);
+	CHECK_EQ(store_open_peer(&s, conf, b64_n(1), err, sizeof(err)), 0);
+	CHECK_EQ(store_lookup(&s, "one", k), 0);
+	CHECK_EQ(s.conf.n_peers, 1);
+	store_close(&s);
+	CHECK_EQ(store_open_peer(&s, conf, "three", err, sizeof(err)), 0);
+	CHECK_EQ(store_lookup(&s, "three", k), 0);
+	CHECK_EQ(s.conf.n_peers, 0);
+	CHECK(store_record(&s, k) && !store_record(&s, k)->enabled);
+	CHECK(store_peer_settings(&s, k) && store_peer_settings(&s, k)->allowed_ips.n == 1);
+	store_close(&s);
+	CHECK_EQ(store_open_peer(&s, conf, "nobody", err, sizeof(err)), 0);
+	CHECK_EQ(store_lookup(&s, "nobody", k), -ENOENT);
+	CHECK_EQ(s.conf.n_peers, 0);
+	store_close(&s);
+	/* the peer's own section is still checked */
+	CHECK_EQ(store_open_peer(&s, conf, b64_n(9), err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "op.conf:") != NULL && strstr(err, ":14: AllowedIPs") != NULL);
+	store_close(&s);
+	/* an older file with names in IFACE.conf: read whole */
+	unlink(weft);
+	snprintf(text, sizeof(text), "[Interface]\nAddress = 10.0.0.1/24\n[Weft]\nPeerName = %s old\n"
+		 "[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.2/32\n", b64_n(1), b64_n(1));
+	spit(conf, text);
+	CHECK_EQ(store_open_peer(&s, conf, "old", err, sizeof(err)), 0);
+	CHECK_EQ(store_lookup(&s, "old", k), 0);
+	store_close(&s);
+}
+
 /* `weft save`'s match of the file's peers with the running ones: in one
  * pass, order and settings of the kept peers unchanged. */
 static void test_conf_peers_sync(void)
@@ -699,6 +764,7 @@ int main(void)
 	RUN(test_conf_copy);
 	RUN(test_store_replace_conf);
 	RUN(test_store_read_only);
+	RUN(test_store_open_peer);
 	RUN(test_conf_peers_sync);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
