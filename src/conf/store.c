@@ -90,7 +90,7 @@ static int read_text(const char *path, char **text, size_t *len)
 		close(fd);
 		return -EINVAL;
 	}
-	ret = fd_read_all(fd, (size_t)st.st_size + 1, text, len);
+	ret = fd_read_sized(fd, (size_t)st.st_size, text, len);
 	close(fd);
 	return ret == -E2BIG ? -EINVAL : ret;
 }

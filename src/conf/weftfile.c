@@ -425,8 +425,9 @@ static int wline(struct wparser *p, char *s)
 	*eq = '\0';
 	char *name = wtrim(s), *v = wtrim(eq + 1);
 	int k;
+	/* the first letter, either case, rules out most keys without a call */
 	for (k = 0; k < WK_COUNT; k++)
-		if (conf_word_eq(name, wkeys[k].name))
+		if (!((name[0] ^ wkeys[k].name[0]) & ~0x20) && conf_word_eq(name, wkeys[k].name))
 			break;
 	if (k == WK_COUNT || p->sec == W_NONE || wkeys[k].sec != p->sec)
 		return wfail(p, p->line, "unexpected key '%.48s' here (expected %s)", name,
@@ -516,7 +517,7 @@ int weftfile_load(struct weft_file *out, const char *path, char *err, size_t err
 		close(fd);
 		return -EINVAL;
 	}
-	ret = fd_read_all(fd, (size_t)st.st_size + 1, &buf, &len);
+	ret = fd_read_sized(fd, (size_t)st.st_size, &buf, &len);
 	close(fd);
 	if (ret < 0) {
 		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(-ret));
