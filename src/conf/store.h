@@ -22,8 +22,9 @@
  * lines move to IFACE.weft and IFACE.conf loses exactly those lines.
  *
  * Every rewrite of IFACE.conf keeps the user's comments, blank lines, key
- * order and spelling (conf_rewrite). Saving is durable (temp file, fsync,
- * rename, directory fsync) and other weft processes are kept out by a lock
+ * order and spelling (conf_rewrite). Saving is durable (both temp files
+ * written and fsynced, renamed in the crash order, one directory fsync:
+ * atomic_file_stage) and other weft processes are kept out by a lock
  * on the config directory (STORE_LOCK), the same lock `weft` has always
  * taken there.
  *
@@ -32,7 +33,8 @@
  * and what other processes wrote in between is read afresh.
  *
  * Cost: open and save are O(size of the files); lookups by key are O(1),
- * by name O(peers). Not thread-safe per struct. */
+ * by name O(peers); store_open_peer parses one peer after one scan of
+ * each file. Not thread-safe per struct. */
 #ifndef WEFT_CONF_STORE_H
 #define WEFT_CONF_STORE_H
 
