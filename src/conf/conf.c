@@ -236,6 +236,66 @@ int conf_peer_remove(struct conf *conf, const uint8_t public_key[CONF_KEY_LEN])
 	return 0;
 }
 
+int conf_peers_sync(struct conf *conf, const uint8_t *keys, size_t n, size_t stride, uint32_t *idx)
+{
+	struct conf_keyset set;
+	bool *keep = NULL;
+	uint32_t kept = 0, at, dup;
+	int ret = conf_keyset_init(&set);
+
+	if (ret)
+		return ret;
+	if (!(keep = calloc((size_t)conf->n_peers + 1, sizeof(*keep))))
+		ret = -ENOMEM;
+	for (uint32_t i = 0; !ret && i < conf->n_peers; i++) {
+		ret = conf_keyset_insert(&set, conf->peers, i, &dup);
+		if (ret == -EEXIST) /* a struct built with duplicates: keep the first */
+			ret = 0;
+	}
+	for (size_t j = 0; !ret && j < n; j++)
+		if (conf_keyset_find(&set, conf->peers, keys + j * stride, &at))
+			keep[at] = true;
+	if (ret)
+		goto out;
+	/* one pass: the peers not among the keys go, the others keep their order */
+	for (uint32_t i = 0; i < conf->n_peers; i++) {
+		if (!keep[i])
+			peer_free(&conf->peers[i]);
+		else if (kept++ != i)
+			conf->peers[kept - 1] = conf->peers[i];
+	}
+	if (kept != conf->n_peers)
+		memzero(&conf->peers[kept], (size_t)(conf->n_peers - kept) * sizeof(*conf->peers));
+	conf->n_peers = kept;
+	/* then the new keys are appended */
+	conf_keyset_free(&set);
+	ret = conf_keyset_init(&set);
+	for (uint32_t i = 0; !ret && i < conf->n_peers; i++) {
+		ret = conf_keyset_insert(&set, conf->peers, i, &dup);
+		if (ret == -EEXIST)
+			ret = 0;
+	}
+	for (size_t j = 0; !ret && j < n; j++) {
+		const uint8_t *key = keys + j * stride;
+		struct conf_peer *p;
+
+		if (conf_keyset_find(&set, conf->peers, key, &at)) {
+			idx[j] = at;
+			continue;
+		}
+		ret = conf_peer_append(conf, &p);
+		if (ret)
+			break;
+		memcpy(p->public_key, key, CONF_KEY_LEN);
+		idx[j] = conf->n_peers - 1;
+		ret = conf_keyset_insert(&set, conf->peers, idx[j], &dup);
+	}
+out:
+	free(keep);
+	conf_keyset_free(&set);
+	return ret;
+}
+
 static bool addr_valid(const struct conf_addr *a)
 {
 	static const uint8_t zero[12];
@@ -425,7 +485,7 @@ static bool weft_eq(const struct conf_weft *a, const struct conf_weft *b)
 	       dns_eq(&a->peer_dns, &b->peer_dns);
 }
 
-static bool peer_eq(const struct conf_peer *a, const struct conf_peer *b)
+bool conf_peer_same(const struct conf_peer *a, const struct conf_peer *b)
 {
 	return !memcmp(a->public_key, b->public_key, CONF_KEY_LEN) &&
 	       a->has_preshared_key == b->has_preshared_key &&
@@ -433,8 +493,12 @@ static bool peer_eq(const struct conf_peer *a, const struct conf_peer *b)
 	       prefixes_eq(&a->allowed_ips, &b->allowed_ips) &&
 	       str_eq(a->endpoint.host, b->endpoint.host) &&
 	       (!a->endpoint.host || a->endpoint.port == b->endpoint.port) &&
-	       str_eq(a->name, b->name) &&
 	       OPT_EQ(a, b, has_persistent_keepalive, persistent_keepalive);
+}
+
+static bool peer_eq(const struct conf_peer *a, const struct conf_peer *b)
+{
+	return conf_peer_same(a, b) && str_eq(a->name, b->name);
 }
 
 bool conf_equal(const struct conf *a, const struct conf *b)

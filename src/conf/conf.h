@@ -271,6 +271,13 @@ int conf_peer_add(struct conf *conf, const uint8_t public_key[CONF_KEY_LEN],
 		  struct conf_peer **peer);
 /* Removes (zeroing its keys), keeping the order of the others. -ENOENT. */
 int conf_peer_remove(struct conf *conf, const uint8_t public_key[CONF_KEY_LEN]);
+/* Makes conf's peers those of n public keys, found at keys, keys + stride,
+ * ... (a field of an array of structs): peers with another key are removed
+ * (zeroing their keys), the others keep their order and settings, and keys
+ * not there yet are appended as empty peers. idx[j] gets the index of key
+ * j's peer. O(peers + n) with a hash set (`weft save` with 10,000 peers).
+ * 0, -ENOMEM, -E2BIG (then peers may have been removed already). */
+int conf_peers_sync(struct conf *conf, const uint8_t *keys, size_t n, size_t stride, uint32_t *idx);
 
 /* List and string helpers: 0, -EINVAL (invalid value, see the syntax above),
  * -E2BIG (past CONF_MAX_LIST) or -ENOMEM. Values are copied. */

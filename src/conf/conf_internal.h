@@ -34,6 +34,9 @@ int conf_grow(void **v, uint32_t *cap, uint32_t need, size_t elem, uint32_t limi
  * with its hash set). 0, -E2BIG past CONF_MAX_PEERS, -ENOMEM. */
 int conf_peer_append(struct conf *conf, struct conf_peer **peer);
 int conf_str_list_add(struct conf_str_list *list, const char *s);
+/* Two [Peer]s that conf_write writes alike (the name and line are not
+ * compared; the preshared key in constant time). */
+bool conf_peer_same(const struct conf_peer *a, const struct conf_peer *b);
 /* Everything conf_write relies on holds: ranges, families, strings. */
 bool conf_check(const struct conf *conf);
 

@@ -473,8 +473,9 @@ static int key_line(struct parser *p, char *s)
 		return fail(p, "'%s' is not a setting (expected Key = Value or a [Section] header)", quote(p, s));
 	*eq = '\0';
 	char *name = trim(s), *v = trim(eq + 1);
+	/* the first letter, either case, rules out most keys without a call */
 	for (k = 0; k < K_COUNT; k++)
-		if (conf_word_eq(name, keys[k].name))
+		if (!((name[0] ^ keys[k].name[0]) & ~0x20) && conf_word_eq(name, keys[k].name))
 			break;
 	if (!*name)
 		return fail(p, "'= %s' has no key (expected Key = Value)", quote(p, v));
@@ -641,7 +642,7 @@ int conf_load(struct conf *out, const char *path, unsigned flags, char *err, siz
 	}
 	/* room for one byte more than the size, to notice a file that grew
 	 * meanwhile: fd_read_all stops with -E2BIG when that byte comes */
-	ret = fd_read_all(fd, (size_t)st.st_size + 1, &buf, &len);
+	ret = fd_read_sized(fd, (size_t)st.st_size, &buf, &len);
 	close(fd);
 	if (ret == -E2BIG) {
 		snprintf(err, errlen, "%s: changed while being read (expected a stable file)", path);

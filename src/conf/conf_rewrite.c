@@ -402,6 +402,10 @@ int conf_rewrite(const char *old, size_t old_len, const struct conf *before, con
 				break;
 			}
 			matched[idx] = true;
+			/* most peers are unchanged: equal structs write the same
+			 * text, so their fields need not be formatted and compared */
+			if (conf_peer_same(bp, &after->peers[idx]))
+				break;
 			edit_fields(&r, sec, before, bp, after, &after->peers[idx], CONF_F_PEER_FIRST + 1,
 				    CONF_FIELDS);
 			break;

@@ -90,7 +90,7 @@ static int read_text(const char *path, char **text, size_t *len)
 		close(fd);
 		return -EINVAL;
 	}
-	ret = fd_read_all(fd, (size_t)st.st_size + 1, text, len);
+	ret = fd_read_sized(fd, (size_t)st.st_size, text, len);
 	close(fd);
 	return ret == -E2BIG ? -EINVAL : ret;
 }
@@ -251,13 +251,224 @@ static int reconcile(struct store *s, bool have_weft)
 	return ret;
 }
 
+/* ---- one peer, for `peer config` ---- */
+
+#define NARROW_MAX_SPANS 8 /* sections kept: [Weft] or [Interface], and the peer's */
+
+enum narrow_sec { N_OTHER, N_INTERFACE, N_PEER, N_WEFT };
+
+static bool blank_char(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static bool word_is(const char *s, size_t n, const char *word)
+{
+	if (strlen(word) != n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char x = s[i], y = word[i];
+		if (x >= 'A' && x <= 'Z')
+			x = (char)(x - 'A' + 'a');
+		if (y >= 'A' && y <= 'Z')
+			y = (char)(y - 'A' + 'a');
+		if (x != y)
+			return false;
+	}
+	return true;
+}
+
+/* One line of text at pos as the parsers see it: without its ending and
+ * comment, trimmed; a header's section, or a key and its value. Returns
+ * where the next line starts. */
+struct narrow_line {
+	const char *s, *key, *val;
+	size_t n, key_n, val_n;
+	int header; /* enum narrow_sec of a header line, -1 otherwise */
+};
+
+static size_t narrow_next(const char *t, size_t len, size_t pos, struct narrow_line *l)
+{
+	const char *s = t + pos, *nl = memchr(s, '\n', len - pos);
+	size_t n = nl ? (size_t)(nl - s) : len - pos, next = pos + n + (nl ? 1 : 0);
+	const char *hash = memchr(s, '#', n), *eq;
+
+	if (hash)
+		n = (size_t)(hash - s);
+	while (n && (blank_char(*s) || s[n - 1] == '\r' || blank_char(s[n - 1]))) {
+		if (blank_char(*s)) {
+			s++;
+			n--;
+		} else {
+			n--;
+		}
+	}
+	memset(l, 0, sizeof(*l));
+	l->s = s;
+	l->n = n;
+	l->header = -1;
+	if (n && *s == '[') {
+		l->header = n >= 2 && s[n - 1] == ']' ? (word_is(s + 1, n - 2, "Interface") ? N_INTERFACE :
+			    word_is(s + 1, n - 2, "Peer") ? N_PEER : word_is(s + 1, n - 2, "Weft") ? N_WEFT : N_OTHER) :
+			    N_OTHER;
+	} else if (n && (eq = memchr(s, '=', n))) {
+		l->key = s;
+		l->key_n = (size_t)(eq - s);
+		while (l->key_n && blank_char(s[l->key_n - 1]))
+			l->key_n--;
+		l->val = eq + 1;
+		l->val_n = n - (size_t)(l->val - s);
+		while (l->val_n && blank_char(*l->val)) {
+			l->val++;
+			l->val_n--;
+		}
+	}
+	return next;
+}
+
+struct narrow {
+	size_t spans[NARROW_MAX_SPANS][2];
+	unsigned n_spans;
+	unsigned matches;     /* [Peer] sections that matched */
+	char key[WEFT_KEY_B64_LEN + 1]; /* the peer's PublicKey as written */
+	bool legacy;          /* a [Weft] in IFACE.conf */
+};
+
+/* Which sections of text to keep: everything before the first header, the
+ * sections of kind keep_kind, and the [Peer]s that have PublicKey = key or
+ * (name) Name = name. false when there are too many to keep. */
+static bool narrow_scan(const char *t, size_t len, int keep_kind, const char *name, struct narrow *nr)
+{
+	size_t pos = 0, sec_start = 0, name_n = name ? strlen(name) : 0;
+	int kind = N_OTHER;
+	bool keep = true, key_seen = false;
+	char key[WEFT_KEY_B64_LEN + 1] = "";
+
+	for (;;) {
+		struct narrow_line l;
+		size_t next = pos < len ? narrow_next(t, len, pos, &l) : len;
+
+		if (pos >= len || l.header >= 0) {
+			/* the section before ends here */
+			if (keep && pos > sec_start) {
+				if (nr->n_spans == NARROW_MAX_SPANS)
+					return false;
+				nr->spans[nr->n_spans][0] = sec_start;
+				nr->spans[nr->n_spans++][1] = pos;
+				if (kind == N_PEER) {
+					nr->matches++;
+					if (key_seen)
+						memcpy(nr->key, key, sizeof(key));
+				}
+			}
+			if (pos >= len)
+				return true;
+			kind = l.header;
+			sec_start = pos;
+			/* unknown headers stay, so that the parser reports them */
+			keep = kind == keep_kind || kind == N_WEFT || kind == N_OTHER;
+			nr->legacy |= kind == N_WEFT && keep_kind == N_INTERFACE;
+			key_seen = false;
+		} else if (kind == N_PEER && l.key) {
+			if (word_is(l.key, l.key_n, "PublicKey") && l.val_n == WEFT_KEY_B64_LEN) {
+				memcpy(key, l.val, WEFT_KEY_B64_LEN);
+				key[WEFT_KEY_B64_LEN] = '\0';
+				key_seen = true;
+				if (nr->key[0] && !memcmp(key, nr->key, WEFT_KEY_B64_LEN))
+					keep = true;
+			} else if (name && word_is(l.key, l.key_n, "Name") && l.val_n == name_n &&
+				   !memcmp(l.val, name, name_n)) {
+				keep = true;
+			}
+		}
+		pos = next;
+	}
+}
+
+/* text with every line outside the kept spans emptied: the parsers see
+ * the same line numbers, and only the kept sections' values. */
+static char *narrow_text(const char *t, size_t len, const struct narrow *nr, size_t *out_len)
+{
+	char *o = malloc(len + 1);
+	size_t pos = 0, n = 0;
+
+	if (!o)
+		return NULL;
+	for (unsigned i = 0; i <= nr->n_spans; i++) {
+		size_t until = i < nr->n_spans ? nr->spans[i][0] : len;
+
+		for (; pos < until; pos++)
+			if (t[pos] == '\n')
+				o[n++] = '\n';
+		if (i < nr->n_spans) {
+			memcpy(o + n, t + pos, nr->spans[i][1] - pos);
+			n += nr->spans[i][1] - pos;
+			pos = nr->spans[i][1];
+		}
+	}
+	o[n] = '\0';
+	*out_len = n;
+	return o;
+}
+
+/* Narrows s->text and s->weft_text (read already) to the interface, the
+ * settings and the peer which. Nothing changes when that cannot be done
+ * exactly (a [Weft] in IFACE.conf, a name or key on several peers): the
+ * caller then parses the files whole. */
+static int narrow(struct store *s, const char *which)
+{
+	struct narrow w = { 0 }, c = { 0 };
+	uint8_t k[CONF_KEY_LEN];
+	char *nc = NULL, *nw = NULL;
+	size_t nc_len = 0, nw_len = 0;
+
+	if (key_from_base64(k, which))
+		key_to_base64(w.key, k);
+	if (s->weft_text && (!narrow_scan(s->weft_text, s->weft_text_len, N_WEFT, which, &w) || w.matches > 1))
+		return 0;
+	memcpy(c.key, w.key, sizeof(c.key));
+	if (!narrow_scan(s->text, s->text_len, N_INTERFACE, NULL, &c) || c.legacy || c.matches > 1)
+		return 0;
+	nc = narrow_text(s->text, s->text_len, &c, &nc_len);
+	nw = s->weft_text ? narrow_text(s->weft_text, s->weft_text_len, &w, &nw_len) : NULL;
+	if (!nc || (s->weft_text && !nw)) {
+		free(nc);
+		free(nw);
+		return -ENOMEM;
+	}
+	conf_text_free(s->text, s->text_len);
+	s->text = nc;
+	s->text_len = nc_len;
+	if (nw) {
+		conf_text_free(s->weft_text, s->weft_text_len);
+		s->weft_text = nw;
+		s->weft_text_len = nw_len;
+	}
+	return 0;
+}
+
+static int open_store(struct store *s, const char *conf_path, unsigned flags, const char *which,
+		      char *err, size_t errlen);
+
 int store_open(struct store *s, const char *conf_path, unsigned flags, char *err, size_t errlen)
 {
-	bool have_weft = false;
+	return open_store(s, conf_path, flags, NULL, err, errlen);
+}
+
+int store_open_peer(struct store *s, const char *conf_path, const char *which, char *err, size_t errlen)
+{
+	return open_store(s, conf_path, STORE_READ_ONLY, which, err, errlen);
+}
+
+static int open_store(struct store *s, const char *conf_path, unsigned flags, const char *which,
+		      char *err, size_t errlen)
+{
+	bool have_weft = false, weft_read = false;
 	int ret;
 
 	memset(s, 0, sizeof(*s));
 	s->lock = -1;
+	s->read_only = flags & STORE_READ_ONLY;
 	conf_init(&s->conf);
 	conf_init(&s->before);
 	weftfile_init(&s->w);
@@ -294,16 +505,45 @@ int store_open(struct store *s, const char *conf_path, unsigned flags, char *err
 		return ret;
 	} else {
 		s->conf_exists = true;
-		ret = conf_parse(&s->before, s->text, s->text_len, conf_path, 0, err, errlen);
-		if (!ret && (ret = conf_copy(&s->conf, &s->before)))
-			snprintf(err, errlen, "%s: out of memory", conf_path);
+		if (which) {
+			/* the peer's sections only: IFACE.weft is needed first,
+			 * to find the key of a name */
+			ret = read_text(s->weft_path, &s->weft_text, &s->weft_text_len);
+			if (ret && ret != -ENOENT) {
+				snprintf(err, errlen, "%s: cannot read: %s", s->weft_path, strerror(-ret));
+				return ret;
+			}
+			weft_read = true;
+			have_weft = !ret;
+			if ((ret = narrow(s, which))) {
+				snprintf(err, errlen, "%s: out of memory", conf_path);
+				return ret;
+			}
+		}
+		if (flags & STORE_READ_ONLY) {
+			/* no rewrite will follow: neither the text nor a copy
+			 * of what it said is kept */
+			ret = conf_parse(&s->conf, s->text, s->text_len, conf_path, 0, err, errlen);
+			conf_text_free(s->text, s->text_len);
+			s->text = NULL;
+			s->text_len = 0;
+		} else {
+			ret = conf_parse(&s->before, s->text, s->text_len, conf_path, 0, err, errlen);
+			if (!ret && (ret = conf_copy(&s->conf, &s->before)))
+				snprintf(err, errlen, "%s: out of memory", conf_path);
+		}
 		if (ret)
 			return ret;
 	}
-	ret = read_text(s->weft_path, &s->weft_text, &s->weft_text_len);
+	ret = weft_read ? (have_weft ? 0 : -ENOENT) : read_text(s->weft_path, &s->weft_text, &s->weft_text_len);
 	if (ret == 0) {
 		have_weft = true;
 		ret = weftfile_parse(&s->w, s->weft_text, s->weft_text_len, s->weft_path, err, errlen);
+		if (flags & STORE_READ_ONLY) {
+			conf_text_free(s->weft_text, s->weft_text_len);
+			s->weft_text = NULL;
+			s->weft_text_len = 0;
+		}
 		if (ret)
 			return ret;
 	} else if (ret != -ENOENT) {
@@ -385,97 +625,154 @@ static bool same(const char *a, size_t alen, const char *b, size_t blen)
 	return a && alen == blen && memeq_ct(a, b, alen);
 }
 
-static int write_conf(struct store *s, char *err, size_t errlen)
+/* One file's new text, staged (written and fsynced under a temporary
+ * name) when it differs from what the file holds. */
+struct staged {
+	char *text;
+	size_t len;
+	struct atomic_file af;
+	struct conf reread;       /* IFACE.conf: what the new text reads as */
+	bool changed, committed;
+};
+
+/* The length of path's directory part ("" for a bare name). */
+static size_t dir_len(const char *path)
 {
-	char *text = NULL;
-	size_t len = 0;
-	struct conf reread;
+	const char *slash = strrchr(path, '/');
+
+	return slash ? (size_t)(slash - path) : 0;
+}
+
+static void staged_free(struct staged *st)
+{
+	atomic_file_abort(&st->af);
+	conf_free(&st->reread);
+	if (st->text)
+		conf_text_free(st->text, st->len);
+	memset(st, 0, sizeof(*st));
+}
+
+static int stage_conf(struct store *s, struct staged *st, char *err, size_t errlen)
+{
 	int ret;
 
-	ret = s->conf_exists ? conf_rewrite(s->text, s->text_len, &s->before, &s->conf, &text, &len)
-			     : conf_write(&s->conf, 0, &text, &len);
+	ret = s->conf_exists ? conf_rewrite(s->text, s->text_len, &s->before, &s->conf, &st->text, &st->len)
+			     : conf_write(&s->conf, 0, &st->text, &st->len);
 	if (ret) {
 		snprintf(err, errlen, "%s: %s", s->conf_path,
 			 ret == -ENOMEM ? "out of memory" : "the configuration holds invalid values");
 		return ret;
 	}
-	if (s->conf_exists && same(s->text, s->text_len, text, len)) {
-		conf_text_free(text, len);
+	if (s->conf_exists && same(s->text, s->text_len, st->text, st->len))
 		return 0;
-	}
 	/* what the file will say (the rewrite reads back as s->conf), so the
-	 * next save in this process diffs against it */
-	ret = conf_copy(&reread, &s->conf);
-	if (ret)
-		snprintf(err, errlen, "%s: out of memory", s->conf_path);
-	if (!ret) {
-		ret = atomic_file_write(s->conf_path, text, len, FILE_MODE);
-		if (ret) {
-			snprintf(err, errlen, "%s: cannot write: %s", s->conf_path, strerror(-ret));
-			conf_free(&reread);
-		}
-	}
+	 * next save in this process diffs against it; copied now, so that no
+	 * memory is needed once the file is replaced */
+	ret = conf_copy(&st->reread, &s->conf);
 	if (ret) {
-		conf_text_free(text, len);
+		snprintf(err, errlen, "%s: out of memory", s->conf_path);
 		return ret;
 	}
-	conf_free(&s->before);
-	s->before = reread;
-	conf_text_free(s->text, s->text_len);
-	s->text = text;
-	s->text_len = len;
-	s->conf_exists = true;
-	return 0;
+	ret = atomic_file_stage(&st->af, s->conf_path, st->text, st->len, FILE_MODE);
+	if (ret)
+		snprintf(err, errlen, "%s: cannot write: %s", s->conf_path, strerror(-ret));
+	st->changed = !ret;
+	return ret;
 }
 
-static int write_weft(struct store *s, char *err, size_t errlen)
+static int stage_weft(struct store *s, struct staged *st, char *err, size_t errlen)
 {
-	char *text = NULL;
-	size_t len = 0;
 	int ret;
 
 	s->w.settings = s->conf.weft; /* borrowed for the writer */
-	ret = weftfile_write(&s->w, &text, &len);
+	ret = weftfile_write(&s->w, &st->text, &st->len);
 	memset(&s->w.settings, 0, sizeof(s->w.settings));
 	if (ret) {
 		snprintf(err, errlen, "%s: out of memory", s->weft_path);
 		return ret;
 	}
-	if (same(s->weft_text, s->weft_text_len, text, len)) {
-		conf_text_free(text, len);
+	if (same(s->weft_text, s->weft_text_len, st->text, st->len))
 		return 0;
-	}
-	ret = atomic_file_write(s->weft_path, text, len, FILE_MODE);
-	if (ret) {
+	ret = atomic_file_stage(&st->af, s->weft_path, st->text, st->len, FILE_MODE);
+	if (ret)
 		snprintf(err, errlen, "%s: cannot write: %s", s->weft_path, strerror(-ret));
-		conf_text_free(text, len);
-		return ret;
-	}
-	conf_text_free(s->weft_text, s->weft_text_len);
-	s->weft_text = text;
-	s->weft_text_len = len;
-	return 0;
+	st->changed = !ret;
+	return ret;
+}
+
+static int commit(struct staged *st, const char *path, char *err, size_t errlen)
+{
+	int ret = st->changed ? atomic_file_commit(&st->af) : 0;
+
+	if (ret)
+		snprintf(err, errlen, "%s: cannot write: %s", path, strerror(-ret));
+	st->committed = st->changed && !ret;
+	return ret;
+}
+
+/* IFACE.conf as written is the base of the next rewrite in this process. */
+static void conf_written(struct store *s, struct staged *st)
+{
+	conf_free(&s->before);
+	s->before = st->reread;
+	conf_init(&st->reread);
+	conf_text_free(s->text, s->text_len);
+	s->text = st->text;
+	s->text_len = st->len;
+	st->text = NULL;
+	s->conf_exists = true;
 }
 
 int store_save(struct store *s, char *err, size_t errlen)
 {
+	struct staged c = { 0 }, w = { 0 };
+	bool same_dir;
 	int ret;
 
 	if (errlen)
 		err[0] = '\0';
-	/* Removing or enabling a peer: IFACE.conf first (a crash between
-	 * leaves an enabled record without its peer, which is forgotten, or a
-	 * peer in IFACE.conf, which is enabled). Adding or disabling: IFACE.weft
-	 * first (the record alone is forgotten; the peer stays enabled). */
-	if (s->conf_first) {
-		ret = write_conf(s, err, errlen);
-		if (!ret)
-			ret = write_weft(s, err, errlen);
-	} else {
-		ret = write_weft(s, err, errlen);
-		if (!ret)
-			ret = write_conf(s, err, errlen);
+	if (s->read_only) {
+		snprintf(err, errlen, "%s: opened to read only", s->conf_path);
+		return -EROFS;
 	}
+	/* Both files are staged (written and fsynced) before either replaces
+	 * the old one, then renamed in this order. Removing or enabling a
+	 * peer: IFACE.conf first (a crash between leaves an enabled record
+	 * without its peer, which is forgotten, or a peer in IFACE.conf, which
+	 * is enabled). Adding or disabling: IFACE.weft first (the record alone
+	 * is forgotten; the peer stays enabled). */
+	ret = stage_conf(s, &c, err, errlen);
+	if (!ret)
+		ret = stage_weft(s, &w, err, errlen);
+	if (!ret && s->conf_first) {
+		ret = commit(&c, s->conf_path, err, errlen);
+		if (!ret)
+			ret = commit(&w, s->weft_path, err, errlen);
+	} else if (!ret) {
+		ret = commit(&w, s->weft_path, err, errlen);
+		if (!ret)
+			ret = commit(&c, s->conf_path, err, errlen);
+	}
+	/* One directory fsync makes both renames durable (the files are
+	 * beside each other unless IFACE.conf is a link elsewhere). A
+	 * failing one only weakens durability across a crash. */
+	same_dir = c.committed && w.committed && dir_len(c.af.target) == dir_len(w.af.target) &&
+		   !memcmp(c.af.target, w.af.target, dir_len(c.af.target));
+	if (c.committed)
+		atomic_file_sync_dir(&c.af);
+	if (w.committed && !same_dir)
+		atomic_file_sync_dir(&w.af);
+	/* what is on disk now is the base of the next save */
+	if (c.committed)
+		conf_written(s, &c);
+	if (w.committed) {
+		conf_text_free(s->weft_text, s->weft_text_len);
+		s->weft_text = w.text;
+		s->weft_text_len = w.len;
+		w.text = NULL;
+	}
+	staged_free(&c);
+	staged_free(&w);
 	if (!ret)
 		s->conf_first = false;
 	return ret;

@@ -22,8 +22,9 @@
  * lines move to IFACE.weft and IFACE.conf loses exactly those lines.
  *
  * Every rewrite of IFACE.conf keeps the user's comments, blank lines, key
- * order and spelling (conf_rewrite). Saving is durable (temp file, fsync,
- * rename, directory fsync) and other weft processes are kept out by a lock
+ * order and spelling (conf_rewrite). Saving is durable (both temp files
+ * written and fsynced, renamed in the crash order, one directory fsync:
+ * atomic_file_stage) and other weft processes are kept out by a lock
  * on the config directory (STORE_LOCK), the same lock `weft` has always
  * taken there.
  *
@@ -32,7 +33,8 @@
  * and what other processes wrote in between is read afresh.
  *
  * Cost: open and save are O(size of the files); lookups by key are O(1),
- * by name O(peers). Not thread-safe per struct. */
+ * by name O(peers); store_open_peer parses one peer after one scan of
+ * each file. Not thread-safe per struct. */
 #ifndef WEFT_CONF_STORE_H
 #define WEFT_CONF_STORE_H
 
@@ -70,18 +72,31 @@ struct store {
 	char *weft_text;
 	size_t weft_text_len;
 	bool conf_first;          /* the next save writes IFACE.conf first */
+	bool read_only;           /* STORE_READ_ONLY: no rewrite base kept */
 	void *index;
 };
 
 enum store_flags {
 	STORE_LOCK = 1u << 0,     /* take the directory lock (for changes) */
 	STORE_CREATE = 1u << 1,   /* no IFACE.conf yet is an empty one */
+	/* for commands that only read (`peer config`, `peer list`): the files
+	 * are parsed once and not kept as the base of a rewrite, and
+	 * store_save fails with -EROFS */
+	STORE_READ_ONLY = 1u << 2,
 };
 
 /* Opens the store of the wg-quick file conf_path (IFACE.weft and
  * IFACE.peers are beside it). -ENOENT (without STORE_CREATE) when there is
  * no IFACE.conf; -EINVAL for a bad file, naming FILE:LINE in err. */
 int store_open(struct store *s, const char *conf_path, unsigned flags, char *err, size_t errlen);
+/* A read-only open (STORE_READ_ONLY, no lock) that holds the interface,
+ * its settings and only the peer which (a name or a base64 public key):
+ * each file is scanned once and only those sections are parsed, so other
+ * peers are neither read nor checked. Lookups of other peers find
+ * nothing. Where that cannot be exact (an older file with [Weft] in
+ * IFACE.conf, a name or key on two peers) both files are read whole.
+ * Errors as store_open. */
+int store_open_peer(struct store *s, const char *conf_path, const char *which, char *err, size_t errlen);
 /* Writes what changed, durably, keeping the lock. */
 int store_save(struct store *s, char *err, size_t errlen);
 /* Frees everything (keys wiped) and drops the lock. Safe after a failed

@@ -34,30 +34,29 @@ static void sync_dir(const char *file)
 	free(copy);
 }
 
-/* Writes through a temporary file beside target and renames it over
- * target, which is replaced as a directory entry (never followed). */
-static int replace(const char *target, const void *data, size_t len, mode_t mode)
+/* Writes data into a fresh temporary file beside target and fsyncs it. */
+static int stage(struct atomic_file *af, const void *data, size_t len, mode_t mode)
 {
-	char *tmp = NULL, *dircopy = NULL, *basecopy = NULL;
-	int fd = -1, ret;
+	char *dircopy = NULL, *basecopy = NULL;
+	int fd = -1, ret = 0;
 
-	dircopy = strdup(target);
-	basecopy = strdup(target);
+	dircopy = strdup(af->target);
+	basecopy = strdup(af->target);
 	if (!dircopy || !basecopy) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	/* ".NAME.tmp-XXXXXX" beside the target: same filesystem, so rename is atomic */
-	if (asprintf(&tmp, "%s/.%s" TEMP_SUFFIX, dirname(dircopy), basename(basecopy)) < 0) {
-		tmp = NULL;
+	if (asprintf(&af->tmp, "%s/.%s" TEMP_SUFFIX, dirname(dircopy), basename(basecopy)) < 0) {
+		af->tmp = NULL;
 		ret = -ENOMEM;
 		goto out;
 	}
-	fd = mkostemp(tmp, O_CLOEXEC);
+	fd = mkostemp(af->tmp, O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
-		free(tmp);
-		tmp = NULL;
+		free(af->tmp);
+		af->tmp = NULL;
 		goto out;
 	}
 	ret = fd_write_all(fd, data, len);
@@ -67,45 +66,94 @@ static int replace(const char *target, const void *data, size_t len, mode_t mode
 		ret = -errno;
 	if (close(fd) < 0 && !ret)
 		ret = -errno;
-	fd = -1;
-	if (!ret && rename(tmp, target) < 0)
-		ret = -errno;
 	if (ret) {
-		unlink(tmp);
-		goto out;
+		unlink(af->tmp);
+		free(af->tmp);
+		af->tmp = NULL;
 	}
-	/* the new file is in place now; a failing directory fsync only weakens
-	 * durability across a crash, so it is not reported as a failed write */
-	sync_dir(target);
 out:
-	if (fd >= 0)
-		close(fd);
-	free(tmp);
 	free(dircopy);
 	free(basecopy);
 	return ret;
 }
 
+int atomic_file_commit(struct atomic_file *af)
+{
+	int ret = 0;
+
+	if (!af->tmp)
+		return -EINVAL;
+	if (rename(af->tmp, af->target) < 0) {
+		ret = -errno;
+		unlink(af->tmp);
+	}
+	free(af->tmp);
+	af->tmp = NULL;
+	return ret;
+}
+
+void atomic_file_sync_dir(const struct atomic_file *af)
+{
+	if (af->target)
+		sync_dir(af->target);
+}
+
+void atomic_file_abort(struct atomic_file *af)
+{
+	if (af->tmp)
+		unlink(af->tmp);
+	free(af->tmp);
+	free(af->target);
+	af->tmp = NULL;
+	af->target = NULL;
+}
+
+/* Writes through a temporary file beside target and renames it over
+ * target, which is replaced as a directory entry (never followed). target
+ * is taken over by the call. */
+static int replace(char *target, const void *data, size_t len, mode_t mode)
+{
+	struct atomic_file af = { .target = target, .tmp = NULL };
+	int ret = stage(&af, data, len, mode);
+
+	if (!ret)
+		ret = atomic_file_commit(&af);
+	/* the new file is in place now; a failing directory fsync only weakens
+	 * durability across a crash, so it is not reported as a failed write */
+	if (!ret)
+		sync_dir(af.target);
+	atomic_file_abort(&af);
+	return ret;
+}
+
+/* The path to replace: a symlink at path is followed, as wg-quick's
+ * `readlink -f` does, so that saving does not replace the link with a
+ * plain file. NULL with errno set. */
+static char *resolve(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+		return realpath(path, NULL);
+	return strdup(path);
+}
+
+int atomic_file_stage(struct atomic_file *af, const char *path, const void *data, size_t len, mode_t mode)
+{
+	af->tmp = NULL;
+	af->target = resolve(path);
+	if (!af->target)
+		return errno ? -errno : -ENOMEM;
+	return stage(af, data, len, mode);
+}
+
 int atomic_file_write(const char *path, const void *data, size_t len, mode_t mode)
 {
-	char *target;
-	struct stat st;
-	int ret;
+	char *target = resolve(path);
 
-	/* follow a symlink, as wg-quick's `readlink -f` does, so that saving
-	 * does not replace the link with a plain file */
-	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
-		target = realpath(path, NULL);
-		if (!target)
-			return -errno;
-	} else {
-		target = strdup(path);
-		if (!target)
-			return -ENOMEM;
-	}
-	ret = replace(target, data, len, mode);
-	free(target);
-	return ret;
+	if (!target)
+		return errno ? -errno : -ENOMEM;
+	return replace(target, data, len, mode);
 }
 
 int atomic_file_create(const char *path, const void *data, size_t len, mode_t mode)
@@ -120,5 +168,9 @@ int atomic_file_create(const char *path, const void *data, size_t len, mode_t mo
 	} else if (errno != ENOENT) {
 		return -errno;
 	}
-	return replace(path, data, len, mode);
+	char *target = strdup(path);
+
+	if (!target)
+		return -ENOMEM;
+	return replace(target, data, len, mode);
 }

@@ -22,4 +22,27 @@ int atomic_file_write(const char *path, const void *data, size_t len, mode_t mod
  * is replaced, not written through. */
 int atomic_file_create(const char *path, const void *data, size_t len, mode_t mode);
 
+/* The same in steps, for files that change together (the two files of a
+ * peer store): each is staged (written and fsynced under its temporary
+ * name), then the renames are made in the order the caller's crash rules
+ * need, then each directory is fsynced once. So two files cost two data
+ * fsyncs and one directory fsync rather than four. A crash before the
+ * directory fsync may lose renames, but a journaling filesystem (ext4,
+ * xfs) keeps them in order: the later one never survives without the
+ * earlier one. */
+struct atomic_file {
+	char *target; /* the path replaced (a symlink at path resolved) */
+	char *tmp;    /* the staged temporary file; NULL when none */
+};
+/* Stages data for path, as atomic_file_write would write it. 0 or -errno
+ * (nothing left behind); *af is always safe to abort. */
+int atomic_file_stage(struct atomic_file *af, const char *path, const void *data, size_t len, mode_t mode);
+/* Renames the staged file over its target (no directory fsync). 0 or
+ * -errno (then the temporary file is removed and the target unchanged). */
+int atomic_file_commit(struct atomic_file *af);
+/* fsyncs the directory of af's target (after commit). */
+void atomic_file_sync_dir(const struct atomic_file *af);
+/* Removes a staged file that was not committed and frees *af. */
+void atomic_file_abort(struct atomic_file *af);
+
 #endif

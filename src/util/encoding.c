@@ -35,7 +35,7 @@ static char b64_char(int v)
 
 /* A base64 character to 0..63, or -1. Exactly one term is non-zero for a
  * valid character; each term carries its value + 1 so -1 remains otherwise. */
-static int b64_value(unsigned char ch)
+static inline __attribute__((always_inline)) int b64_value(unsigned char ch)
 {
 	int x = ch, v = -1;
 	v += in_range(x, 'A', 'Z') & (x - 'A' + 1);

@@ -80,3 +80,39 @@ fail:
 	free(buf);
 	return ret;
 }
+
+int fd_read_sized(int fd, size_t size, char **out, size_t *len)
+{
+	/* one byte more than the size, to notice a file that grew */
+	char *buf = malloc(size + 2);
+	size_t n = 0;
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t got = read(fd, buf + n, size + 1 - n);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			ret = -errno;
+			goto fail;
+		}
+		if (!got)
+			break;
+		n += (size_t)got;
+		if (n > size) {
+			ret = -E2BIG;
+			goto fail;
+		}
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+fail:
+	memzero(buf, size + 2);
+	free(buf);
+	return ret;
+}

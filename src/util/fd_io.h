@@ -16,5 +16,9 @@ int fd_write_all(int fd, const void *buf, size_t len);
  * 0, -E2BIG once max bytes have been read, -ENOMEM, or -errno of read();
  * on failure *out is untouched and nothing is left unwiped. */
 int fd_read_all(int fd, size_t max, char **out, size_t *len);
+/* The same for a file whose size is known (fstat): one buffer of size + 1
+ * bytes rather than doublings from a small one; -E2BIG when more than size
+ * bytes come (the file grew meanwhile). */
+int fd_read_sized(int fd, size_t size, char **out, size_t *len);
 
 #endif

@@ -587,7 +587,14 @@ static int peer_config(int argc, char *argv[])
 		command_usage(stderr, "peer");
 		goto out;
 	}
-	if (!peer_ctx_open(&c, argv[1], PEER_CTX_NEED_CONF))
+	if (!peer_ctx_open_peer(&c, argv[1], which, PEER_CTX_NEED_CONF | PEER_CTX_NO_DEVICE))
+		goto out;
+	/* The running device only fills in what the files lack: the server's
+	 * key and the port peers reach. (A peer only on the device has no
+	 * config to print.) */
+	if ((!c.st.conf.iface.has_private_key ||
+	     (!c.st.conf.weft.has_public_port && !c.st.conf.iface.listen_port)) &&
+	    !peer_ctx_load_device(&c))
 		goto out;
 	if (!peer_ctx_find(&c, which, pub) || !(settings = store_peer_settings(&c.st, pub))) {
 		fprintf(stderr, "%s: %s: no peer `%s' in %s\n", prog_name, c.iface, which, c.path);
@@ -1028,7 +1035,7 @@ static int peer_list(int argc, char *argv[])
 		command_usage(stderr, "peer");
 		return 1;
 	}
-	if (!peer_ctx_open(&c, argv[1], 0))
+	if (!peer_ctx_open(&c, argv[1], PEER_CTX_READ_ONLY))
 		goto out;
 	/* every peer of the config gets its record now, so none moves later */
 	for (uint32_t i = 0; i < c.st.conf.n_peers; i++)

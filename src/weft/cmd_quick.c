@@ -724,13 +724,12 @@ static int save_addresses(struct quick *q)
 	return r < 0 ? r : 0;
 }
 
-static int save_peer(struct conf *conf, const struct dev_peer *dp)
+/* The running peer dp into cp, its [Peer] (found or made by
+ * conf_peers_sync). */
+static int save_peer(struct conf_peer *cp, const struct dev_peer *dp)
 {
-	struct conf_peer *cp = conf_peer_find(conf, dp->public_key);
 	int r = 0;
 
-	if (!cp && (r = conf_peer_add(conf, dp->public_key, &cp)) < 0)
-		return r;
 	cp->has_preshared_key = dp->flags & PEER_HAS_PRESHARED_KEY;
 	if (cp->has_preshared_key)
 		memcpy(cp->preshared_key, dp->preshared_key, CONF_KEY_LEN);
@@ -811,18 +810,17 @@ static int save_config(struct quick *q)
 	if (ci->has_mtu && nl_link_get(&q->nl, q->iface, &l) == 0)
 		ci->mtu = (uint16_t)l.mtu;
 	r = save_addresses(q);
-	for (uint32_t i = 0; r >= 0 && i < q->conf.n_peers;) {
-		bool running = false;
-
-		for (size_t j = 0; !running && j < dev->n_peers; j++)
-			running = !memcmp(dev->peers[j].public_key, q->conf.peers[i].public_key, CONF_KEY_LEN);
-		if (running)
-			i++;
-		else
-			r = conf_peer_remove(&q->conf, q->conf.peers[i].public_key);
-	}
+	/* the file's peers become the running ones, matched by key in one
+	 * pass (not pairwise: 10,000 peers) */
+	uint32_t *at = dev->n_peers ? calloc(dev->n_peers, sizeof(*at)) : NULL;
+	if (r >= 0 && dev->n_peers && !at)
+		r = -ENOMEM;
+	if (r >= 0)
+		r = conf_peers_sync(&q->conf, dev->n_peers ? dev->peers[0].public_key : NULL, dev->n_peers,
+				    sizeof(*dev->peers), at);
 	for (size_t j = 0; r >= 0 && j < dev->n_peers; j++)
-		r = save_peer(&q->conf, &dev->peers[j]);
+		r = save_peer(&q->conf.peers[at[j]], &dev->peers[j]);
+	free(at);
 	device_free(dev);
 	if (r < 0) {
 		complain("cannot build the configuration of %s: %s", q->iface, strerror(-r));

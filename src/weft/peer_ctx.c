@@ -28,7 +28,19 @@ static int by_key_cmp(const void *a, const void *b)
 	return memcmp((*x)->public_key, (*y)->public_key, WG_KEY_LEN);
 }
 
+static bool open_ctx(struct peer_ctx *c, const char *iface, const char *which, unsigned flags);
+
 bool peer_ctx_open(struct peer_ctx *c, const char *iface, unsigned flags)
+{
+	return open_ctx(c, iface, NULL, flags);
+}
+
+bool peer_ctx_open_peer(struct peer_ctx *c, const char *iface, const char *which, unsigned flags)
+{
+	return open_ctx(c, iface, which, flags | PEER_CTX_READ_ONLY);
+}
+
+static bool open_ctx(struct peer_ctx *c, const char *iface, const char *which, unsigned flags)
 {
 	char err[CONF_ERR_LEN];
 	int ret;
@@ -51,8 +63,12 @@ bool peer_ctx_open(struct peer_ctx *c, const char *iface, unsigned flags)
 	}
 	/* Without a config file the store is an empty one that is never
 	 * saved (a device-only interface). */
-	ret = store_open(&c->st, c->path, (c->exists && (flags & PEER_CTX_LOCK) ? STORE_LOCK : 0) |
-			 (c->exists ? 0 : STORE_CREATE), err, sizeof(err));
+	if (which && c->exists)
+		ret = store_open_peer(&c->st, c->path, which, err, sizeof(err));
+	else
+		ret = store_open(&c->st, c->path, (c->exists && (flags & PEER_CTX_LOCK) ? STORE_LOCK : 0) |
+				 (c->exists ? 0 : STORE_CREATE) | (flags & PEER_CTX_READ_ONLY ? STORE_READ_ONLY : 0),
+				 err, sizeof(err));
 	if (ret == -ENOENT && c->exists && (flags & PEER_CTX_NEED_CONF)) {
 		fprintf(stderr, "%s: %s: its config file %s went away\n", prog_name, iface, c->path);
 		return false;
@@ -62,6 +78,15 @@ bool peer_ctx_open(struct peer_ctx *c, const char *iface, unsigned flags)
 		return false;
 	}
 	if (flags & PEER_CTX_NO_DEVICE)
+		return true;
+	return peer_ctx_load_device(c);
+}
+
+bool peer_ctx_load_device(struct peer_ctx *c)
+{
+	const char *iface = c->iface;
+
+	if (c->dev)
 		return true;
 	if (!peer_ctx_reload_device(c))
 		return false;

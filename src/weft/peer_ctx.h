@@ -29,9 +29,16 @@ enum peer_ctx_flags {
 	PEER_CTX_LOCK = 1u << 0,      /* for changes: the store's lock */
 	PEER_CTX_NEED_CONF = 1u << 1, /* no config file is an error */
 	PEER_CTX_NO_DEVICE = 1u << 2, /* do not ask the running device */
+	PEER_CTX_READ_ONLY = 1u << 3, /* the command changes nothing (store.h) */
 };
 
 bool peer_ctx_open(struct peer_ctx *c, const char *iface, unsigned flags);
+/* Read-only, with only the peer which (a name or key) of the store
+ * (store_open_peer): `peer config` at 10,000 peers. */
+bool peer_ctx_open_peer(struct peer_ctx *c, const char *iface, const char *which, unsigned flags);
+/* Asks the running device after an open with PEER_CTX_NO_DEVICE (its
+ * peers are read whole: 10,000 of them cost more than the files). */
+bool peer_ctx_load_device(struct peer_ctx *c);
 void peer_ctx_close(struct peer_ctx *c); /* safe after a failed open */
 /* Reads the running device again (none: c->dev NULL), for a context kept
  * open across changes (weft api). false (reported) if it cannot be read. */

@@ -117,6 +117,53 @@ static void test_other_users_file_is_refused(void)
 	unlink(out);
 }
 
+/* Temporary files in dir (".NAME.tmp-..."). */
+static int temp_files(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d)))
+		n += strstr(e->d_name, ".tmp-") != NULL;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Two files replaced together: staged files leave the targets as they
+ * were until each commit; an abort leaves nothing behind. */
+static void test_staged_pair(void)
+{
+	char a[128], b[128];
+	struct atomic_file fa, fb;
+
+	path_in(a, sizeof(a), "pair.a");
+	path_in(b, sizeof(b), "pair.b");
+	put(a, "old a");
+	put(b, "old b");
+	CHECK_EQ(atomic_file_stage(&fa, a, "new a", 5, 0600), 0);
+	CHECK_EQ(atomic_file_stage(&fb, b, "new b", 5, 0600), 0);
+	CHECK_EQ(temp_files(), 2);
+	CHECK(has(a, "old a") && has(b, "old b"));
+	CHECK_EQ(atomic_file_commit(&fa), 0);
+	CHECK(has(a, "new a") && has(b, "old b"));
+	CHECK_EQ(atomic_file_commit(&fb), 0);
+	CHECK(has(b, "new b"));
+	CHECK_EQ(atomic_file_commit(&fb), -EINVAL); /* nothing staged any more */
+	atomic_file_sync_dir(&fa);
+	atomic_file_abort(&fa);
+	atomic_file_abort(&fb);
+	CHECK_EQ(temp_files(), 0);
+
+	CHECK_EQ(atomic_file_stage(&fa, a, "never", 5, 0600), 0);
+	atomic_file_abort(&fa);
+	CHECK(has(a, "new a"));
+	CHECK_EQ(temp_files(), 0);
+	unlink(a);
+	unlink(b);
+}
+
 int main(void)
 {
 	test_suite_name = "atomic_file";
@@ -127,6 +174,7 @@ int main(void)
 	}
 	RUN(test_create_new_and_replace_own);
 	RUN(test_symlink_at_path_is_refused);
+	RUN(test_staged_pair);
 	if (geteuid() == 0)
 		RUN(test_other_users_file_is_refused);
 	else

@@ -66,6 +66,33 @@ static void limit(void)
 	close(fd);
 }
 
+/* A read of known size: all of it in one buffer, and a file that grew
+ * since its size was taken is an error. */
+static void sized(void)
+{
+	static char data[BIG];
+	char *out = NULL;
+	size_t len = 0;
+	int fd;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)('a' + i % 26);
+	fd = memfd_with(data, sizeof(data));
+	CHECK_EQ(fd_read_sized(fd, sizeof(data), &out, &len), 0);
+	CHECK_EQ(len, sizeof(data));
+	CHECK(out && !memcmp(out, data, sizeof(data)) && out[len] == '\0');
+	free(out);
+	out = NULL;
+	CHECK_EQ(lseek(fd, 0, SEEK_SET), 0);
+	CHECK_EQ(fd_read_sized(fd, sizeof(data) - 1, &out, &len), -E2BIG);
+	CHECK(out == NULL);
+	CHECK_EQ(lseek(fd, 0, SEEK_SET), 0);
+	CHECK_EQ(fd_read_sized(fd, sizeof(data) + 100, &out, &len), 0); /* shrank: what is there */
+	CHECK_EQ(len, sizeof(data));
+	free(out);
+	close(fd);
+}
+
 static void errors(void)
 {
 	int p[2];
@@ -99,5 +126,6 @@ int main(void)
 	RUN(round_trip);
 	RUN(limit);
 	RUN(errors);
+	RUN(sized);
 	TEST_EXIT();
 }

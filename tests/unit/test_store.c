@@ -606,6 +606,146 @@ static void test_conf_copy(void)
 	conf_free(&b);
 }
 
+/* A read-only open reads what a locked one reads and never writes; a save
+ * of both files leaves no temporary file behind. */
+static void test_store_read_only(void)
+{
+	char conf[256], err[CONF_ERR_LEN], before[4096];
+	struct store s;
+	struct conf_peer p;
+	uint8_t k[32];
+
+	path_of(conf, "ro.conf");
+	spit(conf, "# mine\n[Interface]\nAddress = 10.0.0.1/24\n");
+	CHECK_EQ(store_open(&s, conf, STORE_LOCK, err, sizeof(err)), 0);
+	CHECK_EQ(store_peer_add(&s, make_peer(&p, 7), NULL), 0);
+	free(p.allowed_ips.v);
+	CHECK_EQ(store_peer_rename(&s, p.public_key, "seven"), 0);
+	CHECK_EQ(store_save(&s, err, sizeof(err)), 0);
+	store_close(&s);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "ls -a %s | grep -q '\\.tmp-'", tmpdir);
+	CHECK(system(cmd) != 0); /* no temporary file left */
+	snprintf(before, sizeof(before), "%s", slurp(conf));
+
+	CHECK_EQ(store_open(&s, conf, STORE_READ_ONLY, err, sizeof(err)), 0);
+	CHECK(s.text == NULL && s.weft_text == NULL);
+	CHECK_EQ(store_lookup(&s, "seven", k), 0);
+	CHECK_MEM(k, p.public_key, 32);
+	CHECK(store_peer_settings(&s, k) && store_peer_settings(&s, k)->allowed_ips.n == 1);
+	CHECK(store_conf_peer(&s, k) && store_conf_peer(&s, k)->has_preshared_key);
+	CHECK_EQ(store_peer_rename(&s, k, "eight"), 0); /* in memory only */
+	CHECK_EQ(store_save(&s, err, sizeof(err)), -EROFS);
+	CHECK(strstr(err, "read only") != NULL);
+	store_close(&s);
+	CHECK(!strcmp(slurp(conf), before));
+	CHECK_EQ(store_open(&s, conf, STORE_READ_ONLY, err, sizeof(err)), 0);
+	CHECK(store_record_by_name(&s, "seven") != NULL);
+	store_close(&s);
+}
+
+/* store_open_peer reads the interface, the settings and one peer, found
+ * by name or key, enabled or disabled, and nothing of the others; files
+ * it cannot narrow exactly are read whole. */
+static void test_store_open_peer(void)
+{
+	char conf[256], weft[256], err[CONF_ERR_LEN], text[4096];
+	struct store s;
+	uint8_t k[32];
+
+	path_of(conf, "op.conf");
+	path_of(weft, "op.weft");
+	snprintf(text, sizeof(text),
+		 "# top\n[Interface]\nListenPort = 51820\nAddress = 10.0.0.1/24\n"
+		 "[Peer] # one\nPublicKey = %s\nAllowedIPs = 10.0.0.2/32\n"
+		 "[Peer]\n  publickey=%s  # two\nAllowedIPs = 10.0.0.3/32\n"
+		 "[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.9/32\nAllowedIPs = bad\n",
+		 b64_n(1), b64_n(2), b64_n(9));
+	spit(conf, text);
+	snprintf(text, sizeof(text),
+		 "[Weft]\nPublicIPv4 = 192.0.2.1\n"
+		 "[Peer]\nPublicKey = %s\nName = one\n"
+		 "[Peer]\nName = two\nPublicKey = %s\n"
+		 "[Peer]\nPublicKey = %s\nName = three\nEnabled = false\nAllowedIPs = 10.0.0.4/32\n",
+		 b64_n(1), b64_n(2), b64_n(3));
+	spit(weft, text);
+	/* the whole file does not parse (peer 9), one peer of it does */
+	CHECK_EQ(store_open(&s, conf, STORE_READ_ONLY, err, sizeof(err)), -EINVAL);
+	store_close(&s);
+	CHECK_EQ(store_open_peer(&s, conf, "two", err, sizeof(err)), 0);
+	CHECK_EQ(store_lookup(&s, "two", k), 0);
+	CHECK_EQ(s.conf.n_peers, 1);
+	CHECK(store_conf_peer(&s, k) && store_conf_peer(&s, k)->allowed_ips.n == 1 &&
+	      store_conf_peer(&s, k)->allowed_ips.v[0].addr.bytes[3] == 3);
+	CHECK(s.conf.iface.listen_port == 51820 && s.conf.weft.has_public_ipv4);
+	CHECK_EQ(store_lookup(&s, "one", k), -ENOENT);
+	CHECK_EQ(store_save(&s, err, sizeof(err)), -EROFS);
+	store_close(&s);
+	CHECK_EQ(store_open_peer(&s, conf, b64_n(1), err, sizeof(err)), 0);
+	CHECK_EQ(store_lookup(&s, "one", k), 0);
+	CHECK_EQ(s.conf.n_peers, 1);
+	store_close(&s);
+	CHECK_EQ(store_open_peer(&s, conf, "three", err, sizeof(err)), 0);
+	CHECK_EQ(store_lookup(&s, "three", k), 0);
+	CHECK_EQ(s.conf.n_peers, 0);
+	CHECK(store_record(&s, k) && !store_record(&s, k)->enabled);
+	CHECK(store_peer_settings(&s, k) && store_peer_settings(&s, k)->allowed_ips.n == 1);
+	store_close(&s);
+	CHECK_EQ(store_open_peer(&s, conf, "nobody", err, sizeof(err)), 0);
+	CHECK_EQ(store_lookup(&s, "nobody", k), -ENOENT);
+	CHECK_EQ(s.conf.n_peers, 0);
+	store_close(&s);
+	/* the peer's own section is still checked */
+	CHECK_EQ(store_open_peer(&s, conf, b64_n(9), err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "op.conf:") != NULL && strstr(err, ":14: AllowedIPs") != NULL);
+	store_close(&s);
+	/* an older file with names in IFACE.conf: read whole */
+	unlink(weft);
+	snprintf(text, sizeof(text), "[Interface]\nAddress = 10.0.0.1/24\n[Weft]\nPeerName = %s old\n"
+		 "[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.2/32\n", b64_n(1), b64_n(1));
+	spit(conf, text);
+	CHECK_EQ(store_open_peer(&s, conf, "old", err, sizeof(err)), 0);
+	CHECK_EQ(store_lookup(&s, "old", k), 0);
+	store_close(&s);
+}
+
+/* `weft save`'s match of the file's peers with the running ones: in one
+ * pass, order and settings of the kept peers unchanged. */
+static void test_conf_peers_sync(void)
+{
+	struct running { uint32_t flags; uint8_t key[32]; uint8_t more[20]; } run[3];
+	struct conf c;
+	struct conf_peer p;
+	uint32_t at[3];
+
+	conf_init(&c);
+	for (unsigned n = 1; n <= 4; n++) {
+		struct conf_peer *q;
+
+		CHECK_EQ(conf_peer_add(&c, make_peer(&p, n)->public_key, &q), 0);
+		if (q)
+			CHECK_EQ(conf_prefix_list_add(&q->allowed_ips, &p.allowed_ips.v[0]), 0);
+		free(p.allowed_ips.v);
+	}
+	memset(run, 0, sizeof(run));
+	key_n(run[0].key, 3);
+	key_n(run[1].key, 5);
+	key_n(run[2].key, 1);
+	CHECK_EQ(conf_peers_sync(&c, run[0].key, 3, sizeof(run[0]), at), 0);
+	CHECK_EQ(c.n_peers, 3);
+	CHECK_EQ(at[0], 1);
+	CHECK_EQ(at[1], 2);
+	CHECK_EQ(at[2], 0);
+	CHECK_MEM(c.peers[0].public_key, run[2].key, 32);
+	CHECK_MEM(c.peers[1].public_key, run[0].key, 32);
+	CHECK_MEM(c.peers[2].public_key, run[1].key, 32);
+	CHECK_EQ(c.peers[1].allowed_ips.n, 1); /* peer 3 kept its settings */
+	CHECK_EQ(c.peers[2].allowed_ips.n, 0); /* peer 5 is new */
+	CHECK_EQ(conf_peers_sync(&c, NULL, 0, sizeof(run[0]), NULL), 0);
+	CHECK_EQ(c.n_peers, 0);
+	conf_free(&c);
+}
+
 int main(void)
 {
 	test_suite_name = "store";
@@ -623,6 +763,9 @@ int main(void)
 	RUN(test_store_many);
 	RUN(test_conf_copy);
 	RUN(test_store_replace_conf);
+	RUN(test_store_read_only);
+	RUN(test_store_open_peer);
+	RUN(test_conf_peers_sync);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd))
