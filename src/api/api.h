@@ -32,6 +32,8 @@ struct api_file_id {
  * disabled, so that a late packet never reaches a new peer. */
 #define API_EXPIRY_GRACE_DEFAULT (24 * 3600)
 
+struct api_change;
+
 struct api {
 	const char *iface;
 	char conf_path[PATH_MAX];
@@ -52,6 +54,16 @@ struct api {
 		struct api_file_id conf, weft;
 		double dev_at;          /* monotonic time the device was read */
 	} cache;
+	/* Group commit (group.h); under lock, cond for every wait. */
+	struct {
+		pthread_cond_t cond;
+		pthread_t thread;
+		bool running, paused, stop, saving, poisoned;
+		int lock;                        /* directory lock of the open group, -1 */
+		struct api_change *changes;      /* applied, not yet saved */
+		struct api_request *deferred;    /* put aside during a save */
+		size_t rerun;                    /* put aside, resumed, not yet run again */
+	} group;
 };
 
 /* Reads the tokens (routes.c): 0 or -errno after saying why. */

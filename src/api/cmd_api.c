@@ -250,6 +250,7 @@ int cmd_api(int argc, char *argv[])
 	api->expiry_grace = API_EXPIRY_GRACE_DEFAULT;
 	api_limits_default(&api->limits);
 	pthread_mutex_init(&api->lock, NULL);
+	api->group.lock = -1;
 	for (int i = 2; i < argc; i++) {
 		unsigned n;
 

@@ -26,17 +26,17 @@ bool api_reply(struct api_request *r, int status, const char *type, const void *
 {
 	struct MHD_Response *resp =
 		MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-	enum MHD_Result ok;
 
 	if (!resp)
 		return false;
 	if (type)
 		MHD_add_response_header(resp, "Content-Type", type);
 	api_security_headers(resp);
-	ok = MHD_queue_response(r->conn, (unsigned)status, resp);
-	MHD_destroy_response(resp);
+	if (r->resp)
+		MHD_destroy_response(r->resp);
+	r->resp = resp;
 	r->status = status;
-	return ok == MHD_YES;
+	return true;
 }
 
 bool api_reply_json(struct api_request *r, int status, json_t *obj)

@@ -22,9 +22,14 @@ struct api_request {
 	size_t body_len;
 	int status;        /* what was answered, for the metrics */
 	const char *route; /* the route's pattern, for the metrics */
+	/* The answer, sent when the request is not waiting (group.h). */
+	struct MHD_Response *resp;
+	enum { API_RUN, API_WAIT_SAVE, API_WAIT_RERUN, API_RERUN, API_SEND } wait;
+	struct api_request *next; /* in the list it waits in */
 };
 
-/* Answers: true when the answer was queued. body is copied. */
+/* Answers (kept in r, a later one replaces it): true when the answer was
+ * made. body is copied. */
 bool api_reply(struct api_request *r, int status, const char *type, const void *body, size_t len);
 /* obj is taken (decref'd). */
 bool api_reply_json(struct api_request *r, int status, json_t *obj);

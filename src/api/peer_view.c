@@ -45,7 +45,8 @@ bool view_open(struct api *api, struct api_request *r, struct peer_ctx *c, unsig
 
 	memset(c, 0, sizeof(*c));
 	c->st.lock = -1;
-	if ((flags & PEER_CTX_LOCK) && (lock = store_lock_dir(api->conf_path)) < 0)
+	/* an open group holds the directory lock already (group.h) */
+	if ((flags & PEER_CTX_LOCK) && (lock = api->group.lock) < 0 && (lock = store_lock_dir(api->conf_path)) < 0)
 		goto fail;
 	/* before reading: a change after this makes the next request read again */
 	file_id(&conf, api->conf_path);
@@ -64,6 +65,9 @@ bool view_open(struct api *api, struct api_request *r, struct peer_ctx *c, unsig
 			c->st.lock = lock;
 			return true;
 		}
+		/* changed under our lock (by hand): the group's changes are lost */
+		if (api->group.lock >= 0)
+			api->group.poisoned = true;
 		peer_ctx_close(&api->cache.c);
 		api->cache.valid = false;
 	}
@@ -78,7 +82,7 @@ bool view_open(struct api *api, struct api_request *r, struct peer_ctx *c, unsig
 	c->st.lock = lock;
 	return true;
 fail:
-	if (lock >= 0)
+	if (lock >= 0 && lock != api->group.lock)
 		close(lock);
 	api_reply_error(r, 503, "the interface's config cannot be read or locked (see the server's log)");
 	return false;
@@ -87,13 +91,19 @@ fail:
 void view_close(struct api *api, struct api_request *r, struct peer_ctx *c)
 {
 	int lock = c->st.lock;
+	bool grouped = lock >= 0 && lock == api->group.lock;
 
 	c->st.lock = -1;
-	if (lock >= 0 && r->status >= 400) {
+	if (lock >= 0 && r->status >= 400 && !grouped) {
 		peer_ctx_close(c);
 	} else {
-		/* still under the lock after a change: these are our files */
-		if (lock >= 0) {
+		/* a change refused with 4xx left the store as it was; a 5xx
+		 * may have left half a change: not for the group's save */
+		if (grouped && r->status >= 500)
+			api->group.poisoned = true;
+		/* still under the lock after a change: these are our files
+		 * (a group's files are noted after its save: view_saved) */
+		if (lock >= 0 && !grouped) {
 			file_id(&api->cache.conf, api->conf_path);
 			file_id(&api->cache.weft, c->st.weft_path);
 		}
@@ -103,8 +113,16 @@ void view_close(struct api *api, struct api_request *r, struct peer_ctx *c)
 		api->cache.valid = true;
 		memset(c, 0, sizeof(*c));
 	}
-	if (lock >= 0)
+	if (lock >= 0 && !grouped)
 		close(lock);
+}
+
+void view_saved(struct api *api)
+{
+	if (!api->cache.valid)
+		return;
+	file_id(&api->cache.conf, api->conf_path);
+	file_id(&api->cache.weft, api->cache.c.st.weft_path);
 }
 
 bool view_key_parse(uint8_t key[32], const char *s)

@@ -19,8 +19,10 @@
 bool view_open(struct api *api, struct api_request *r, struct peer_ctx *c, unsigned flags);
 /* Ends a view_open: back into the cache, unless a change was answered
  * with an error (which may leave the store unlike its files): then
- * closed. Then the lock goes. */
+ * closed. Then the lock goes, unless an open group holds it (group.h). */
 void view_close(struct api *api, struct api_request *r, struct peer_ctx *c);
+/* The cached store was just saved (group.c): its files are these now. */
+void view_saved(struct api *api);
 
 /* A key from a path or a body: base64, or base64url with or without '='. */
 bool view_key_parse(uint8_t key[32], const char *s);

@@ -1,7 +1,8 @@
 /* peers.c: the /v1/peers routes - enrol, list, read, change, remove a
  * peer, and its config. Every change is made under the store's lock and
- * is durable (store_save) before the answer; the running device follows,
- * and a device that refuses undoes the change in the files. */
+ * is durable (store_save, with its group: group.h) before the answer; the
+ * running device follows, and a device that refuses a new peer undoes it
+ * in the files. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 
 #include "crypto/crypto.h"
+#include "group.h"
 #include "peer_view.h"
 #include "peers.h"
 #include "routes.h"
@@ -156,7 +158,7 @@ bool enrol_peer(struct api *api, struct api_request *r, struct token *t, struct 
 	struct peer_ctx c;
 	char err[256], *text = NULL, id[TOKEN_ID_LEN + 1];
 	size_t len = 0;
-	bool saved = false, ok = false;
+	bool added = false, ok = false;
 	int ret;
 
 	memset(&np, 0, sizeof(np));
@@ -236,6 +238,7 @@ bool enrol_peer(struct api *api, struct api_request *r, struct token *t, struct 
 		api_reply_error(r, 500, "%s", strerror(-ret));
 		goto out;
 	}
+	added = true;
 	rec->created = time(NULL);
 	rec->expires = e->expires;
 	if (e->endpoint_type >= 0)
@@ -261,18 +264,6 @@ bool enrol_peer(struct api *api, struct api_request *r, struct token *t, struct 
 		api_reply_error(r, 409, "the interface cannot give a config: %s", err);
 		goto out;
 	}
-	ret = store_save(&c.st, err, sizeof(err));
-	if (ret < 0) {
-		fprintf(stderr, "weft: api: %s\n", err);
-		api_reply_error(r, 500, "the peer could not be saved");
-		goto out;
-	}
-	saved = true;
-	ret = peer_ctx_dev_put(&c, store_conf_peer(&c.st, e->key));
-	if (ret < 0) {
-		api_reply_error(r, 500, "the running device refused the peer: %s", strerror(-ret));
-		goto out;
-	}
 	*out = view_peer_json(&c, e->key);
 	if (!*out)
 		goto oom;
@@ -283,17 +274,27 @@ bool enrol_peer(struct api *api, struct api_request *r, struct token *t, struct 
 		json_object_set_new(*out, "private_key", json_string(b64));
 		memzero(b64, sizeof(b64));
 	}
+	/* durable (with its group) before the answer goes out; the device
+	 * follows, and one that refuses undoes the enrolment */
+	if (api_group_change(api, r, &c, e->key, API_CHANGE_ADD) < 0) {
+		added = false; /* undone there, or the store is dropped */
+		json_decref(*out);
+		*out = NULL;
+		goto out;
+	}
 	*config = text;
 	*config_len = len;
 	text = NULL;
-	saved = false;
+	added = false;
 	ok = true;
 	goto out;
 oom:
 	api_reply_error(r, 500, "out of memory");
 out:
-	if (saved && (store_peer_remove(&c.st, e->key) < 0 || store_save(&c.st, err, sizeof(err)) < 0))
-		fprintf(stderr, "weft: api: %s: could not undo a refused enrolment\n", api->iface);
+	/* a refusal after the peer went in takes it out again, so the store
+	 * is as before (others of its group are saved with it) */
+	if (added && store_peer_remove(&c.st, e->key) < 0)
+		api_reply_error(r, 500, "out of memory");
 	if (text)
 		conf_text_free(text, len);
 	memzero(priv, sizeof(priv));
@@ -475,7 +476,6 @@ ROUTE(route_peer_patch)
 	struct peer_ctx c;
 	uint8_t key[32];
 	int64_t exp = 0;
-	char err[256];
 	int ret;
 
 	if (!b)
@@ -501,20 +501,14 @@ ROUTE(route_peer_patch)
 	}
 	if (!find_peer(api, r, t, args[0], PEER_CTX_LOCK, &c, key))
 		goto out_b;
-	if (name) {
-		ret = store_peer_rename(&c.st, key, json_is_null(name) ? NULL : json_string_value(name));
-		if (ret == -EEXIST) {
-			api_reply_error(r, 409, "a peer named `%s' exists", json_string_value(name));
-			goto out;
-		}
-		if (ret < 0) {
-			api_reply_error(r, 400, "%s", strerror(-ret));
-			goto out;
-		}
+	/* every check before the first change: a refusal leaves the store
+	 * as it was, for the others of its group */
+	if (name && !json_is_null(name) && (rec = store_record_by_name(&c.st, json_string_value(name))) &&
+	    memcmp(rec->public_key, key, 32)) {
+		api_reply_error(r, 409, "a peer named `%s' exists", json_string_value(name));
+		goto out;
 	}
 	rec = store_record(&c.st, key);
-	if (expires)
-		rec->expires = exp;
 	if (enabled && json_is_true(enabled) != rec->enabled) {
 		ret = json_is_true(enabled) ? store_peer_enable(&c.st, key) : store_peer_disable(&c.st, key);
 		if (ret < 0) {
@@ -522,19 +516,19 @@ ROUTE(route_peer_patch)
 			goto out;
 		}
 	}
-	ret = store_save(&c.st, err, sizeof(err));
-	if (ret < 0) {
-		fprintf(stderr, "weft: api: %s\n", err);
-		api_reply_error(r, 500, "the change could not be saved");
-		goto out;
+	if (name) {
+		ret = store_peer_rename(&c.st, key, json_is_null(name) ? NULL : json_string_value(name));
+		if (ret < 0) {
+			api_reply_error(r, 500, "%s", strerror(-ret));
+			goto out;
+		}
 	}
-	if (enabled) {
-		ret = json_is_true(enabled) ? peer_ctx_dev_put(&c, store_conf_peer(&c.st, key)) :
-					      peer_ctx_dev_drop(&c, key);
-		if (ret < 0)
-			fprintf(stderr, "weft: api: %s: the running device refused: %s\n", api->iface, strerror(-ret));
-	}
+	rec = store_record(&c.st, key);
+	if (expires)
+		rec->expires = exp;
 	api_reply_json(r, 200, view_peer_json(&c, key));
+	api_group_change(api, r, &c, key, !enabled ? API_CHANGE_NONE :
+			 json_is_true(enabled) ? API_CHANGE_PUT : API_CHANGE_DROP);
 out:
 	view_close(api, r, &c);
 out_b:
@@ -547,7 +541,6 @@ bool peer_delete(struct api *api, struct api_request *r, struct token *t, const 
 	struct peer_record *rec;
 	struct peer_ctx c;
 	uint8_t key[32];
-	char err[256];
 	int ret;
 
 	if (!view_key_parse(key, arg))
@@ -568,17 +561,8 @@ bool peer_delete(struct api *api, struct api_request *r, struct token *t, const 
 		api_reply_error(r, 500, "%s", strerror(-ret));
 		goto out;
 	}
-	ret = store_save(&c.st, err, sizeof(err));
-	if (ret < 0) {
-		fprintf(stderr, "weft: api: %s\n", err);
-		api_reply_error(r, 500, "the change could not be saved");
-		goto out;
-	}
-	ret = peer_ctx_dev_drop(&c, key);
-	if (ret < 0)
-		fprintf(stderr, "weft: api: %s: the running device refused: %s\n", api->iface, strerror(-ret));
-	peer_key_remove(c.path, key);
 	api_reply_empty(r, ok_status);
+	api_group_change(api, r, &c, key, API_CHANGE_REMOVE);
 out:
 	view_close(api, r, &c);
 	return true;

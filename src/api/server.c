@@ -2,7 +2,8 @@
  * the routes and the pages, its limits against slow and greedy clients,
  * optional TLS reloaded on SIGHUP, --up/--down around it, and the expiry
  * sweep. One request at a time: MHD's polling thread calls in, and
- * api->lock orders requests with the sweep. */
+ * api->lock orders requests with the sweep and the group committer
+ * (group.h), which suspends changes until their group is durable. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "group.h"
 #include "server.h"
 #include "util/fd_io.h"
 
@@ -78,29 +80,54 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	r = &cs->r;
+	pthread_mutex_lock(&api->lock);
+	if (r->wait == API_SEND)
+		goto send;
+	if (r->wait == API_RERUN) {
+		/* put aside during a save, resumed: its turn now */
+		api_group_rerun(api, r);
+		goto route;
+	}
 	r->conn = conn;
 	r->method = method;
 	r->url = url;
 	if (r->body)
 		r->body[r->body_len] = '\0';
 	client_of(conn, r->client);
-	pthread_mutex_lock(&api->lock);
 	if (!api_rate_allow(&api->rate, &api->limits, r->client, api_mono_now())) {
 		api->metrics.rate_limited++;
 		r->route = "rate-limited";
 		api_reply_error(r, 429, "too many requests from %s; try again in a second", r->client);
-	} else if (cs->too_big) {
+		goto send;
+	}
+	if (cs->too_big) {
 		r->route = "too-big";
 		api_reply_error(r, 413, "the body is larger than %d bytes", API_BODY_MAX);
-	} else if (strncmp(url, "/v1/", 4) && strncmp(url, "/peer/", 6) && strcmp(url, "/healthz") &&
-		   strcmp(url, "/metrics") && (!strcmp(method, "GET") || !strcmp(method, "HEAD"))) {
+		goto send;
+	}
+route:
+	if (strncmp(url, "/v1/", 4) && strncmp(url, "/peer/", 6) && strcmp(url, "/healthz") &&
+	    strcmp(url, "/metrics") && (!strcmp(method, "GET") || !strcmp(method, "HEAD"))) {
 		api_static(api, r);
-	} else {
+	} else if (!api_group_defer(api, r)) {
 		api_route(api, r);
 	}
-	if (!r->status)
+	if (r->wait == API_WAIT_SAVE || r->wait == API_WAIT_RERUN) {
+		/* under the lock: the committer resumes it only after this */
+		MHD_suspend_connection(conn);
+		pthread_mutex_unlock(&api->lock);
+		return MHD_YES;
+	}
+send:
+	if (!r->status || !r->resp)
 		api_reply_error(r, 500, "internal error");
 	api_metrics_count(&api->metrics, r->route, r->status);
+	if (r->resp) {
+		MHD_queue_response(conn, (unsigned)r->status, r->resp);
+		MHD_destroy_response(r->resp);
+		r->resp = NULL;
+	}
+	r->wait = API_RUN;
 	pthread_mutex_unlock(&api->lock);
 	return MHD_YES;
 }
@@ -112,6 +139,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (!cs)
 		return;
+	if (cs->r.resp)
+		MHD_destroy_response(cs->r.resp);
 	if (cs->r.body) {
 		memset(cs->r.body, 0, cs->cap);
 		free(cs->r.body);
@@ -175,7 +204,7 @@ static int read_pem(const char *path, char **out)
 static struct MHD_Daemon *start(struct api *api, const struct api_serve_opts *o, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	char *cert = NULL, *key = NULL;
 	struct MHD_Daemon *d;
 	bool v6 = false;
@@ -234,6 +263,8 @@ int api_serve(struct api *api, const struct api_serve_opts *o)
 		fprintf(stderr, "weft: api: %s\n", err);
 		return -EADDRNOTAVAIL;
 	}
+	if (api_group_start(api) < 0)
+		fprintf(stderr, "weft: api: no committer thread: changes are saved one at a time\n");
 	fprintf(stderr, "weft: api: %s on %s://%s\n", api->iface, o->tls_cert ? "https" : "http", o->listen);
 	for (;;) {
 		struct timespec ts = { 1, 0 };
@@ -242,24 +273,32 @@ int api_serve(struct api *api, const struct api_serve_opts *o)
 
 		if (now - last_sweep >= 10) {
 			pthread_mutex_lock(&api->lock);
-			api_expire(api, now);
+			/* not while a group holds the directory lock: next time */
+			if (api->group.lock < 0 && !api->group.saving) {
+				api_expire(api, now);
+				last_sweep = now;
+			}
 			pthread_mutex_unlock(&api->lock);
-			last_sweep = now;
 		}
 		sig = sigtimedwait(&set, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
 		if (sig == SIGHUP && o->tls_cert) {
-			/* a new certificate: a new daemon on the same address */
+			/* a new certificate: a new daemon on the same address,
+			 * with no request left suspended in the old one */
+			api_group_pause(api);
 			MHD_stop_daemon(d);
 			d = start(api, o, err, sizeof(err));
+			api_group_resume(api);
 			if (!d) {
 				fprintf(stderr, "weft: api: reload: %s\n", err);
+				api_group_stop(api);
 				return -EIO;
 			}
 			fprintf(stderr, "weft: api: certificate and key reloaded\n");
 		}
 	}
+	api_group_stop(api);
 	MHD_stop_daemon(d);
 	return 0;
 }

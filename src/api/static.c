@@ -85,8 +85,9 @@ bool api_static(struct api *api, struct api_request *r)
 	}
 	MHD_add_response_header(resp, "Content-Type", type_of(name));
 	api_security_headers(resp);
+	if (r->resp)
+		MHD_destroy_response(r->resp);
+	r->resp = resp;
 	r->status = 200;
-	MHD_queue_response(r->conn, 200, resp);
-	MHD_destroy_response(resp);
 	return true;
 }
