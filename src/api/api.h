@@ -1,8 +1,8 @@
 /* api.h: one `weft api` server - the interface it serves, its settings
  * and limits, and the state the routes share (tokens, rate limits,
  * metrics). Requests are handled one at a time (api->lock), which keeps
- * every change to the peer store ordered and makes each one durable before
- * its answer goes out. */
+ * every change to the peer store ordered; changes are made durable in
+ * groups (group.h), each before its answer goes out. */
 #ifndef WEFT_API_API_H
 #define WEFT_API_API_H
 
