@@ -36,6 +36,9 @@
 #   rate               a server limited to 2 requests/s answers 429 to a burst
 #   concurrent         100 concurrent enrolments: 100 distinct addresses, all
 #                      back after a restart, and IFACE.conf loads with wg-quick
+#   group              60 concurrent enrolments (12 clients, so saved in groups),
+#                      every third with a name already taken: exactly those 20
+#                      are 409, the other 40 are 201 and in the files
 #   kill9              kill -9 during a burst (of up to 5,000): the files parse and hold
 #                      every peer that got a 201, and at most the group being
 #                      saved when the kill came (one request per client: 8)
@@ -269,6 +272,19 @@ if expect expiry 201 "$ADMIN" POST /v1/peers "{\"public_key\":\"$K3\",\"expires\
 	else
 		fail expiry "not disabled within 25 s"
 	fi
+fi
+
+# ---- group: refusals among concurrent changes spoil none of the others ----
+taken=$(req "$ADMIN" POST /v1/peers '{"name":"taken"}')
+before=$(grep -c '^\[Peer\]' "$WEFT_CONFIG_DIR/$IF.conf")
+nsrun "$S" python3 "$CLIENT" burst "$U" "$ADMIN" 60 12 "$TMP/group.out" taken
+ok=$(grep -c '^201 ' "$TMP/group.out")
+dup=$(grep -c '^409 ' "$TMP/group.out")
+now=$(grep -c '^\[Peer\]' "$WEFT_CONFIG_DIR/$IF.conf")
+if [[ $taken == 201 ]] && ((ok == 40 && dup == 20 && now == before + 40)); then
+	pass group
+else
+	fail group "name taken: $taken; $ok answered 201, $dup 409, $((now - before)) new peers in $IF.conf"
 fi
 
 # ---- concurrent: 100 at once, distinct addresses, all back after a restart ----

@@ -3,6 +3,8 @@
 #       public key each) from THREADS threads; one line per answer in OUT,
 #       "STATUS KEY ADDRESS", written and flushed as it arrives, so that a
 #       server killed mid-burst leaves the record of what was answered.
+#       With DUPNAME after OUT, every third request also asks for the name
+#       DUPNAME (which a peer has already: each of those must be 409).
 #   peers URL TOKEN                 prints "KEY ADDRESS" for GET /v1/peers
 import base64
 import json
@@ -25,7 +27,7 @@ def call(url, token, method="GET", body=None):
         return e.code, e.read()
 
 
-def burst(url, token, n, threads, out):
+def burst(url, token, n, threads, out, dupname=None):
     lock = threading.Lock()
     f = open(out, "w")
     todo = list(range(n))
@@ -35,10 +37,13 @@ def burst(url, token, n, threads, out):
             with lock:
                 if not todo:
                     return
-                todo.pop()
+                i = todo.pop()
             key = base64.b64encode(os.urandom(32)).decode()
             try:
-                status, body = call(url + "/v1/peers", token, "POST", {"public_key": key})
+                body = {"public_key": key}
+                if dupname and i % 3 == 0:
+                    body["name"] = dupname
+                status, body = call(url + "/v1/peers", token, "POST", body)
             except Exception:  # the server went away: no answer, no line
                 continue
             addr = "-"
@@ -66,7 +71,8 @@ def peers(url, token):
 
 if __name__ == "__main__":
     if sys.argv[1] == "burst":
-        burst(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
+        burst(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6],
+              sys.argv[7] if len(sys.argv) > 7 else None)
     elif sys.argv[1] == "peers":
         peers(sys.argv[2], sys.argv[3])
     else:
