@@ -88,9 +88,11 @@ ROUTE(route_token_add)
 			   peer_expiry_parse(json_string_value(v), time(NULL), &expires)) {
 			;
 		} else if (!(!strcmp(k, "expires") && json_is_null(v))) {
+			/* k lives in b: the answer first */
+			api_reply_error(r, 400, "`%s': not a valid field or value (peers: 1-1000000, name: "
+					"1-64 printable characters, expires: a time or duration, admin: boolean)", k);
 			json_decref(b);
-			return api_reply_error(r, 400, "`%s': not a valid field or value (peers: 1-1000000, name: "
-					       "1-64 printable characters, expires: a time or duration, admin: boolean)", k);
+			return true;
 		}
 	}
 	lock = lock_tokens(api, r);
