@@ -32,7 +32,9 @@ static json_t *token_json(const struct token *k)
 static int lock_tokens(struct api *api, struct api_request *r)
 {
 	char err[256];
-	int lock = iface_conf_lock(api->conf_path);
+	/* an open group of changes holds the lock already (group.h): share
+	 * it (closing a dup keeps the lock), else this would wait for ever */
+	int lock = api->group.lock >= 0 ? dup(api->group.lock) : iface_conf_lock(api->conf_path);
 
 	if (lock < 0) {
 		api_reply_error(r, 503, "the config directory cannot be locked");
