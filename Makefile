@@ -68,6 +68,8 @@ $(BUILD)/tests/test_serve_guard: $(BUILD)/obj/src/serve/guard.o
 $(BUILD)/tests/test_serve_settings: $(BUILD)/obj/src/serve/settings.o $(BUILD)/obj/src/serve/guard.o \
 	$(BUILD)/obj/src/serve/reverse_settings.o
 $(BUILD)/tests/test_serve_socks5: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o
+$(BUILD)/tests/test_serve_reverse: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o \
+	$(BUILD)/obj/src/serve/packet.o
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
