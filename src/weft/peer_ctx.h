@@ -40,6 +40,9 @@ bool peer_ctx_open_peer(struct peer_ctx *c, const char *iface, const char *which
  * peers are read whole: 10,000 of them cost more than the files). */
 bool peer_ctx_load_device(struct peer_ctx *c);
 void peer_ctx_close(struct peer_ctx *c); /* safe after a failed open */
+/* Reads the running device again (none: c->dev NULL), for a context kept
+ * open across changes (weft api). false (reported) if it cannot be read. */
+bool peer_ctx_reload_device(struct peer_ctx *c);
 
 /* The running device's peer with this key, or NULL. O(log peers). */
 struct dev_peer *peer_ctx_dev_peer(const struct peer_ctx *c, const uint8_t key[32]);
