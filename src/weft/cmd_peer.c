@@ -230,15 +230,17 @@ static const char *peer_label(struct peer_ctx *c, const uint8_t key[32], char bu
 	return buf;
 }
 
-/* A peer name: the documented set, and not something that reads as a key. */
+/* A peer name: the documented set, not something that reads as a key, and
+ * not starting with '-': config, set, rename, disable and enable take a
+ * leading '-' for an option, so such a peer could not be named to them. */
 static bool name_ok(const char *name, const char *what)
 {
 	uint8_t k[32];
 
-	if (store_name_valid(name) && !key_from_base64(k, name))
+	if (store_name_valid(name) && name[0] != '-' && !key_from_base64(k, name))
 		return true;
-	fprintf(stderr, "%s: %s: `%s' is not a valid peer name (1-%d of letters, digits and -_.@)\n",
-		prog_name, what, name, CONF_NAME_MAX);
+	fprintf(stderr, "%s: %s: `%s' is not a valid peer name (1-%d of letters, digits and -_.@, "
+		"not starting with -)\n", prog_name, what, name, CONF_NAME_MAX);
 	return false;
 }
 

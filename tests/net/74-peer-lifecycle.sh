@@ -15,7 +15,7 @@
 #   list-empty      `peer list` prints its header with no peers
 #   psk-default     a new peer gets a preshared key, on the device and in
 #                   its config; --no-psk gives none
-#   names           letters, digits and -_.@ only
+#   names           letters, digits and -_.@ only, no leading -
 #   config-same     `peer config` prints exactly what `peer add` printed
 #   qr-label        --qr prints "name: addresses" above the code
 #   set             peer set changes what peer config prints; default undoes
@@ -78,7 +78,8 @@ fi
 
 # ---- names ----
 ok=1
-for bad in 'a b' 'a/b' 'x#y' 'ä' "$(printf 'n%.0s' {1..65})"; do
+# a leading - would read as an option to config, set, rename, disable, enable
+for bad in 'a b' 'a/b' 'x#y' 'ä' "$(printf 'n%.0s' {1..65})" '-x' '--x'; do
 	weft_a peer add "$IF" --name "$bad" --public-key "$(wg genkey | wg pubkey)" >/dev/null 2>&1 && ok=0
 done
 weft_a peer add "$IF" --name 'a.b-c_d@e' --public-key "$(wg genkey | wg pubkey)" >/dev/null 2>&1 || ok=0
