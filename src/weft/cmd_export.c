@@ -525,6 +525,38 @@ static json_t *read_document(const char *path)
 	return root;
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Peers are found by name: two with one name would make it name neither
+ * (peer add and rename refuse a taken name; the file parser does not
+ * look across records). Sorted, so 10,000 peers cost no more than a sort. */
+static bool names_unique(const struct weft_file *w, const char *file)
+{
+	const char **v = calloc((size_t)w->n + 1, sizeof(*v));
+	size_t n = 0;
+	bool ok = true;
+
+	if (!v) {
+		fprintf(stderr, "%s: out of memory\n", prog_name);
+		return false;
+	}
+	for (uint32_t i = 0; i < w->n; i++)
+		if (w->recs[i].name)
+			v[n++] = w->recs[i].name;
+	qsort(v, n, sizeof(*v), name_cmp);
+	for (size_t i = 1; ok && i < n; i++) {
+		if (!strcmp(v[i - 1], v[i])) {
+			fprintf(stderr, "%s: %s: two peers are named `%s'\n", prog_name, file, v[i]);
+			ok = false;
+		}
+	}
+	free(v);
+	return ok;
+}
+
 int cmd_import(int argc, char *argv[])
 {
 	const char *file = NULL, *name = NULL, *v;
@@ -586,6 +618,8 @@ int cmd_import(int argc, char *argv[])
 		fprintf(stderr, "%s: %s (in the text made from the document)\n", prog_name, err);
 		goto out;
 	}
+	if (!names_unique(&w, file))
+		goto out;
 	if (!iface_conf_path(path, sizeof(path), name, &exists)) {
 		fprintf(stderr, "%s: %s: config path too long\n", prog_name, name);
 		goto out;

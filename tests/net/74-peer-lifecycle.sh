@@ -27,7 +27,8 @@
 #   interface-set   listen port on the running device and in the file,
 #                   public address in the configs printed
 #   export-mode     the export is 0600 and holds the keys
-#   import-*        same wg show dump and peer list on the new machine
+#   import-*        same wg show dump and peer list on the new machine;
+#                   a document with two peers of one name is refused
 . "$(dirname "$0")/lib.sh"
 TEST_NAME=peer-lifecycle
 
@@ -210,4 +211,16 @@ else
 fi
 WEFT_CONFIG_DIR=$NEWDIR "$WEFT" import "$TMP/export.json" --name "$IF2" >/dev/null 2>&1 &&
 	fail import "an existing interface was replaced"
+# two peers of one name: a name must find one peer, so nothing is written
+python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+named = [p for p in d["peers"] if p.get("name")]
+named[1]["name"] = named[0]["name"]
+json.dump(d, open(sys.argv[2], "w"))' "$TMP/export.json" "$TMP/dup.json"
+if ! WEFT_CONFIG_DIR=$NEWDIR "$WEFT" import "$TMP/dup.json" --name "d$TAG" >/dev/null 2>"$TMP/err" &&
+	grep -q 'two peers are named' "$TMP/err" && ! ls "$NEWDIR/d$TAG".* >/dev/null 2>&1; then
+	pass import-dup-names
+else
+	fail import-dup-names "$(cat "$TMP/err"; ls "$NEWDIR")"
+fi
 exit $FAILED
