@@ -319,6 +319,18 @@ static bool write_png(const char *path, const char *text)
 
 /* ---- peer add ---- */
 
+/* pub is not of small order: X25519 of any scalar with it is not all
+ * zeros (the scalar, a throwaway one, is a multiple of the cofactor). */
+static bool key_can_handshake(const uint8_t pub[WG_KEY_LEN])
+{
+	uint8_t priv[WG_KEY_LEN], shared[WG_KEY_LEN];
+	bool ok = generate_private_key(priv) && x25519(shared, priv, pub);
+
+	memzero(priv, sizeof(priv));
+	memzero(shared, sizeof(shared));
+	return ok;
+}
+
 static int peer_add(int argc, char *argv[])
 {
 	const char *iface = argv[1], *name = NULL, *pubarg = NULL, *expires = NULL, *v;
@@ -375,6 +387,11 @@ static int peer_add(int argc, char *argv[])
 		fprintf(stderr, "%s: --public-key: `%s' is not a base64 WireGuard key\n", prog_name, pubarg);
 		goto out;
 	}
+	if (pubarg && !key_can_handshake(pub)) {
+		fprintf(stderr, "%s: --public-key: `%s' is a point of small order (such as all zeros): no "
+			"handshake can complete with it\n", prog_name, pubarg);
+		goto out;
+	}
 	if ((name && !name_ok(name, "--name")) || (expires && !peer_expiry_parse(expires, now, &exp)))
 		goto out;
 	if (!peer_ctx_open(&c, iface, PEER_CTX_LOCK | PEER_CTX_NEED_CONF))
@@ -397,6 +414,11 @@ static int peer_add(int argc, char *argv[])
 	}
 	if (!peer_ctx_server_key(&c, server_pub))
 		goto out;
+	if (memeq_ct(pub, server_pub, WG_KEY_LEN)) {
+		/* the kernel module and weftd ignore such a peer without a word */
+		fprintf(stderr, "%s: %s: --public-key: that is the interface's own public key\n", prog_name, iface);
+		goto out;
+	}
 
 	/* The addresses: the lowest free one of every pool. */
 	ret = peer_pools_build(&pools, &c);

@@ -16,6 +16,8 @@
 #   psk-default     a new peer gets a preshared key, on the device and in
 #                   its config; --no-psk gives none
 #   names           letters, digits and -_.@ only, no leading -
+#   bad-keys        the interface's own public key and small-order points
+#                   are refused as a peer's key
 #   config-same     `peer config` prints exactly what `peer add` printed
 #   qr-label        --qr prints "name: addresses" above the code
 #   set             peer set changes what peer config prints; default undoes
@@ -86,6 +88,15 @@ done
 weft_a peer add "$IF" --name 'a.b-c_d@e' --public-key "$(wg genkey | wg pubkey)" >/dev/null 2>&1 || ok=0
 weft_a peer rename "$IF" a.b-c_d@e 'no spaces' 2>/dev/null && ok=0
 ((ok)) && pass names || fail names "a bad name was taken or a good one refused"
+
+# ---- keys no handshake can use: the device ignores or never shakes hands ----
+own=$(nsrun "$A" wg show "$IF" public-key)
+ok=1
+for bad in "$own" AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= 4Ot6fDtBuK4WVuP68Z/EatoJjeucMrH9hmIFFl9JuAA=; do
+	weft_a peer add "$IF" --public-key "$bad" >/dev/null 2>&1 && ok=0
+	grep -qF "$bad" "$CONF" && ok=0
+done
+((ok)) && [[ -n $own ]] && pass bad-keys || fail bad-keys "the interface's own key or a small-order point was taken as a peer"
 
 # ---- every add option remembered ----
 weft_a peer add "$IF" --name carol --dns 9.9.9.9,corp.example --keepalive 0 --allowed-ips 10.0.0.0/8 \
