@@ -26,6 +26,8 @@
 #   enable          back with the same addresses and preshared key
 #   expire          peer expire disables a peer past its time; enable then
 #                   refuses until set --expires gives it a new one
+#   expire-far      a duration past 9999-12-31 is refused, the file stays
+#                   readable
 #   interface-set   listen port on the running device and in the file,
 #                   public address in the configs printed
 #   export-mode     the export is 0600 and holds the keys
@@ -168,6 +170,14 @@ else
 	fail expire "$(cat "$TMP/expire.out")"
 fi
 weft_a peer add "$IF" --name gone --expires 2020-01-01 >/dev/null 2>&1 && fail expire "a date in the past was taken"
+# a duration past the last date IFACE.weft can hold (9999-12-31) is refused,
+# not written as a line that breaks every later command
+if ! weft_a peer set "$IF" alice --expires 4294967295w 2>/dev/null && weft_a peer list "$IF" >/dev/null 2>"$TMP/err" &&
+	weft_a peer set "$IF" alice --expires 52w && weft_a peer set "$IF" alice --expires never; then
+	pass expire-far
+else
+	fail expire-far "taken, or the file broke: $(weft_a peer list "$IF" 2>&1 >/dev/null | head -1)"
+fi
 
 # ---- interface set ----
 if weft_a interface set "$IF" --listen-port 51875 --public-address 192.0.2.99 &&
