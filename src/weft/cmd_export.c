@@ -566,7 +566,7 @@ int cmd_import(int argc, char *argv[])
 	char path[PATH_MAX], weft_path[PATH_MAX], err[CONF_ERR_LEN], *out = NULL;
 	size_t out_len = 0;
 	json_t *root = NULL, *iface, *peers, *p;
-	bool exists, written = false;
+	bool exists, written = false, *ours = NULL; /* ours[k]: this import made peer k's key file */
 	int lock = -1, ret = 1;
 	size_t k;
 
@@ -638,6 +638,11 @@ int cmd_import(int argc, char *argv[])
 	}
 	/* peer keys, then IFACE.weft, then IFACE.conf: until the last is
 	 * written there is no interface to find */
+	ours = calloc(json_array_size(peers) + 1, sizeof(*ours));
+	if (!ours) {
+		fprintf(stderr, "%s: out of memory\n", prog_name);
+		goto out;
+	}
 	json_array_foreach(peers, k, p) {
 		uint8_t pub[CONF_KEY_LEN], priv[CONF_KEY_LEN], check[CONF_KEY_LEN];
 		const char *ps = json_string_value(json_object_get(p, "private_key"));
@@ -652,6 +657,9 @@ int cmd_import(int argc, char *argv[])
 			goto undo;
 		}
 		written = true;
+		/* a key file that was there before is not this import's to
+		 * remove on an undo */
+		ours[k] = !peer_key_exists(path, pub);
 		if (peer_key_write(path, pub, priv) < 0) {
 			memzero(priv, sizeof(priv));
 			fprintf(stderr, "%s: %s: cannot write peer %zu's private key\n", prog_name, name, k + 1);
@@ -679,12 +687,13 @@ undo:
 		json_array_foreach(peers, k, p) {
 			uint8_t pub[CONF_KEY_LEN];
 
-			if (key_from_base64(pub, json_string_value(json_object_get(p, "public_key")) ?: ""))
+			if (ours[k] && key_from_base64(pub, json_string_value(json_object_get(p, "public_key")) ?: ""))
 				peer_key_remove(path, pub);
 		}
 		unlink(weft_path);
 	}
 out:
+	free(ours);
 	conf_text_free(out, out_len);
 	text_free(&conf_text);
 	text_free(&weft_text);

@@ -32,7 +32,8 @@
 #                   public address in the configs printed
 #   export-mode     the export is 0600 and holds the keys
 #   import-*        same wg show dump and peer list on the new machine;
-#                   a document with two peers of one name is refused
+#                   a document with two peers of one name is refused; a
+#                   failed import removes the key files it wrote, only those
 . "$(dirname "$0")/lib.sh"
 TEST_NAME=peer-lifecycle
 
@@ -243,5 +244,24 @@ if ! WEFT_CONFIG_DIR=$NEWDIR "$WEFT" import "$TMP/dup.json" --name "d$TAG" >/dev
 	pass import-dup-names
 else
 	fail import-dup-names "$(cat "$TMP/err"; ls "$NEWDIR")"
+fi
+# an import that fails after writing peer keys removes its own key files,
+# not one that was there before it
+python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+keyed = [p for p in d["peers"] if p.get("private_key")]
+assert len(keyed) >= 3  # the second is written, then removed
+keyed[-1]["private_key"] = keyed[0]["private_key"]   # not its key: the import stops there
+json.dump(d, open(sys.argv[2], "w"))
+print(*[p["public_key"].replace("/", "_").replace("+", "-") for p in keyed[:2]])  # file names: base64url
+' "$TMP/export.json" "$TMP/bad.json" >"$TMP/keys"
+read -r first second <"$TMP/keys"
+mkdir -m 700 "$NEWDIR/u$TAG.peers"
+echo stale >"$NEWDIR/u$TAG.peers/$first.key"
+if ! WEFT_CONFIG_DIR=$NEWDIR "$WEFT" import "$TMP/bad.json" --name "u$TAG" >/dev/null 2>"$TMP/err" &&
+	[[ -e $NEWDIR/u$TAG.peers/$first.key && ! -e $NEWDIR/u$TAG.peers/$second.key && ! -e $NEWDIR/u$TAG.conf ]]; then
+	pass import-undo
+else
+	fail import-undo "$(cat "$TMP/err"; ls "$NEWDIR/u$TAG.peers")"
 fi
 exit $FAILED
