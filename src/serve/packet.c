@@ -304,7 +304,8 @@ size_t pkt_build_udp(uint8_t *out, size_t cap, int family, const uint8_t *src, u
 	put16(u, sport);
 	put16(u + 2, dport);
 	put16(u + 4, (uint16_t)(PKT_UDP_HDR + len));
-	memmove(u + PKT_UDP_HDR, data, len);
+	if (len) /* an empty datagram may come with data NULL */
+		memmove(u + PKT_UDP_HDR, data, len);
 	put_l4_sum(u, PKT_UDP_HDR + len, family, src, dst, IPPROTO_UDP, 6);
 	return n;
 }
@@ -324,7 +325,8 @@ size_t pkt_build_echo_reply(uint8_t *out, size_t cap, int family, const uint8_t 
 	icmp[0] = v4 ? ICMP4_ECHO_REPLY : ICMP6_ECHO_REPLY;
 	put16(icmp + 4, id);
 	put16(icmp + 6, seq);
-	memmove(icmp + PKT_ICMP_HDR, body, len);
+	if (len)
+		memmove(icmp + PKT_ICMP_HDR, body, len);
 	put_l4_sum(icmp, PKT_ICMP_HDR + len, family, src, dst, proto, 2);
 	return n;
 }
