@@ -233,14 +233,32 @@ static int watch_fd(struct flows *f, int fd, struct watch *w, uint32_t events, u
 	return 0;
 }
 
+/* The mask of an fd taken out of the epoll set (park()). */
+#define MASK_PARKED UINT32_MAX
+
 static void set_mask(struct flows *f, int fd, struct watch *w, uint32_t events, uint32_t *mask)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = w };
 
 	if (fd < 0 || events == *mask)
 		return;
+	if (*mask == MASK_PARKED) {
+		if (events)
+			watch_fd(f, fd, w, events, mask);
+		return;
+	}
 	if (epoll_ctl(f->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
 		*mask = events;
+}
+
+/* An fd that hung up or holds an error is reported by every epoll_wait
+ * whatever its interest (EPOLLHUP and EPOLLERR cannot be masked): while
+ * nothing of it is wanted (waiting for the other side to drain, or for the
+ * stack's accept) it leaves the epoll set, and set_mask() brings it back. */
+static void park(struct flows *f, int fd, uint32_t *mask)
+{
+	if (fd >= 0 && *mask == 0 && epoll_ctl(f->epfd, EPOLL_CTL_DEL, fd, NULL) == 0)
+		*mask = MASK_PARKED;
 }
 
 /* ---- answers built here ---- */
@@ -785,6 +803,12 @@ void flows_event(struct flows *f, struct watch *w, uint32_t events)
 			tcp_connected(f, fl);
 		else if (fl->state == TCP_RELAY)
 			relay(f, fl);
+		if (!fl->dead && (events & (EPOLLHUP | EPOLLERR))) {
+			if (w == &fl->w_out)
+				park(f, fl->out_fd, &fl->mask_out);
+			else
+				park(f, fl->in_fd, &fl->mask_in);
+		}
 		break;
 	case FLOW_UDP:
 		udp_readable(f, fl);
