@@ -329,18 +329,7 @@ static bool real_destination(struct flows *f, int family, const uint8_t *dst, ui
 		*denied = true;
 		return false;
 	}
-	memset(ss, 0, sizeof(*ss));
-	if (family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		memcpy(&sin->sin_addr, a, 4);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		memcpy(&sin6->sin6_addr, a, 16);
-	}
+	pkt_sockaddr(ss, family, a, port);
 	return true;
 }
 
@@ -448,20 +437,6 @@ static void tcp_segment(struct flows *f, const void *peer, const struct pkt *p, 
 	f->stack->ops->input(f->stack, pkt, len);
 }
 
-static void addr_of(const struct sockaddr_storage *ss, uint8_t addr[16], uint16_t *port)
-{
-	memset(addr, 0, 16);
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-		memcpy(addr, &sin->sin_addr, 4);
-		*port = ntohs(sin->sin_port);
-	} else {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-		memcpy(addr, &sin6->sin6_addr, 16);
-		*port = ntohs(sin6->sin6_port);
-	}
-}
-
 static void relay(struct flows *f, struct flow *fl);
 
 void flows_accepted(void *ctx, int fd, const struct sockaddr_storage *src, const struct sockaddr_storage *dst)
@@ -472,8 +447,8 @@ void flows_accepted(void *ctx, int fd, const struct sockaddr_storage *src, const
 	struct flow *fl;
 	int one = 1;
 
-	addr_of(src, s, &sport);
-	addr_of(dst, d, &dport);
+	pkt_sockaddr_parts(src, s, &sport);
+	pkt_sockaddr_parts(dst, d, &dport);
 	fl = src->ss_family == dst->ss_family ?
 		lookup(f, FLOW_TCP, src->ss_family, s, sport, d, dport) : NULL;
 	/* only connections whose real side exists are relayed */

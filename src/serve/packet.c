@@ -170,7 +170,7 @@ size_t pkt_addr_len(int family)
 	return family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 }
 
-static void to_sockaddr(struct sockaddr_storage *ss, int family, const uint8_t *addr, uint16_t port)
+void pkt_sockaddr(struct sockaddr_storage *ss, int family, const uint8_t *addr, uint16_t port)
 {
 	memset(ss, 0, sizeof(*ss));
 	if (family == AF_INET) {
@@ -186,14 +186,28 @@ static void to_sockaddr(struct sockaddr_storage *ss, int family, const uint8_t *
 	}
 }
 
+void pkt_sockaddr_parts(const struct sockaddr_storage *ss, uint8_t addr[16], uint16_t *port)
+{
+	memset(addr, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		memcpy(addr, &sin->sin_addr, 4);
+		*port = ntohs(sin->sin_port);
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		memcpy(addr, &sin6->sin6_addr, 16);
+		*port = ntohs(sin6->sin6_port);
+	}
+}
+
 void pkt_src_addr(const struct pkt *p, struct sockaddr_storage *ss)
 {
-	to_sockaddr(ss, p->family, p->src, p->sport);
+	pkt_sockaddr(ss, p->family, p->src, p->sport);
 }
 
 void pkt_dst_addr(const struct pkt *p, struct sockaddr_storage *ss)
 {
-	to_sockaddr(ss, p->family, p->dst, p->dport);
+	pkt_sockaddr(ss, p->family, p->dst, p->dport);
 }
 
 /* An IP header for l4_len bytes of proto from src to dst; returns its size. */

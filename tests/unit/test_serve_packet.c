@@ -279,6 +279,22 @@ static void empty_without_data(void)
 	}
 }
 
+/* sockaddrs and back, both families */
+static void sockaddr_roundtrip(void)
+{
+	struct sockaddr_storage ss;
+	uint8_t addr[16];
+	uint16_t port = 0;
+
+	for (int fam = 0; fam < 2; fam++) {
+		pkt_sockaddr(&ss, fam ? AF_INET6 : AF_INET, fam ? B6 : B4, 8443);
+		CHECK_EQ(ss.ss_family, fam ? AF_INET6 : AF_INET);
+		pkt_sockaddr_parts(&ss, addr, &port);
+		CHECK_EQ(port, 8443);
+		CHECK_MEM(addr, fam ? B6 : B4, fam ? 16 : 4);
+	}
+}
+
 int main(void)
 {
 	test_suite_name = "serve_packet";
@@ -291,5 +307,6 @@ int main(void)
 	RUN(fragments_and_extensions);
 	RUN(hostile_input);
 	RUN(empty_without_data);
+	RUN(sockaddr_roundtrip);
 	TEST_EXIT();
 }
