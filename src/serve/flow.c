@@ -70,7 +70,9 @@ struct flows {
 	struct flow **buckets;
 	struct flow *all;
 	/* Flows ended during an epoll batch stay allocated until the next tick:
-	 * a later event of the same batch may still name them. */
+	 * a later event of the same batch may still name them. Their memory
+	 * counts against the bound until then, or a peer opening and ending
+	 * flows quickly would hold any amount of it. */
 	struct flow *graveyard;
 	struct peer_slot peers[FLOW_MAX_PEERS];
 	size_t n_peers;
@@ -207,7 +209,7 @@ static void flow_free(struct flows *f, struct flow *fl)
 	fl->peer->flows--;
 	f->n_flows--;
 	(*active_counter(f, fl->type))--;
-	f->c.memory -= sizeof(*fl);
+	/* its memory counts until bury() frees it */
 	fl->out_fd = fl->in_fd = -1;
 	fl->dead = true;
 	fl->hnext = f->graveyard;
@@ -220,6 +222,7 @@ static void bury(struct flows *f)
 		struct flow *fl = f->graveyard;
 		f->graveyard = fl->hnext;
 		free(fl);
+		f->c.memory -= sizeof(*fl);
 	}
 }
 

@@ -87,9 +87,58 @@ static void hangup_does_not_spin(void)
 	close(epfd);
 }
 
+/* Flows that ended stay allocated until the next tick (an event of the
+ * same epoll batch may name them): their memory counts against MaxMemory
+ * until then, so opening and ending flows quickly is refused in time. */
+static void ended_flows_count_until_tick(void)
+{
+	static struct serve_settings set;
+	struct stack stack = { .ops = &no_stack };
+	struct flow_env env = { .to_tunnel = no_packet };
+	uint8_t self[16] = { 10, 0, 0, 1 }, peer[16] = { 10, 0, 0, 2 };
+	struct flow_counters c;
+	struct flows *f;
+	int refused = 0, ret;
+
+	memset(&set, 0, sizeof(set));
+	guard_init(&set.guard);
+	set.max_flows = set.max_flows_per_peer = 4;
+	set.tcp_idle_s = set.udp_idle_s = 60;
+	set.max_memory = 64 << 10;
+	/* no epoll set: every adopted flow fails at once and ends */
+	f = flows_new(&set, &stack, -1, &env);
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	flows_set_now(f, 1000);
+	for (int i = 0; i < 20000 && !refused; i++) {
+		int a[2], b[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a) < 0)
+			break;
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b) < 0) {
+			close(a[0]);
+			close(a[1]);
+			break;
+		}
+		ret = flows_adopt(f, a[0], b[0], AF_INET, peer, (uint16_t)(1024 + i), self, 80);
+		refused = ret == -ENOBUFS;
+		close(a[1]);
+		close(b[1]);
+	}
+	flows_counters(f, &c);
+	CHECK(refused);
+	CHECK(c.memory_refused > 0);
+	CHECK(c.memory <= set.max_memory);
+	flows_tick(f, 2000);
+	flows_counters(f, &c);
+	CHECK_EQ(c.memory, 0);
+	flows_free(f);
+}
+
 int main(void)
 {
 	test_suite_name = "serve_flow";
 	RUN(hangup_does_not_spin);
+	RUN(ended_flows_count_until_tick);
 	TEST_EXIT();
 }
