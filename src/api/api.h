@@ -15,6 +15,16 @@
 #include "limits.h"
 #include "metrics.h"
 #include "tokens.h"
+#include "weft/peer_ctx.h"
+
+/* What says a file is unchanged: same inode, size and mtime. */
+struct api_file_id {
+	bool exists;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+};
 
 #define API_DEFAULT_LISTEN "127.0.0.1:9090"
 #define API_STATIC_ENV "WEFT_API_STATIC"
@@ -33,11 +43,22 @@ struct api {
 	struct api_metrics metrics;
 	int64_t expiry_grace;          /* seconds; see API_EXPIRY_GRACE_DEFAULT */
 	struct tokens tokens;
+	/* The store as the last request left it (peer_view.c), kept while
+	 * its files are unchanged on disk, so a request does not read and
+	 * parse 10,000 peers again. */
+	struct {
+		bool valid;
+		struct peer_ctx c;
+		struct api_file_id conf, weft;
+		double dev_at;          /* monotonic time the device was read */
+	} cache;
 };
 
 /* Reads the tokens (routes.c): 0 or -errno after saying why. */
 int api_init(struct api *api);
 void api_fini(struct api *api);
+
+double api_mono_now(void);
 
 /* Handles one request (routes.c): every path but the static files. */
 void api_route(struct api *api, struct api_request *r);

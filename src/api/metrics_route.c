@@ -39,7 +39,7 @@ ROUTE(route_metrics)
 		return true;
 	f = open_memstream(&buf, &len);
 	if (!f) {
-		peer_ctx_close(&c);
+		view_close(api, r, &c);
 		return api_reply_error(r, 500, "out of memory");
 	}
 	api_metrics_write(&api->metrics, f);
@@ -80,7 +80,7 @@ ROUTE(route_metrics)
 	for (uint32_t i = 0; i < api->tokens.n; i++)
 		fprintf(f, "weft_api_token_peers{token=\"%s\"} %u\n", api->tokens.v[i].id, api->tokens.v[i].used);
 	fclose(f);
-	peer_ctx_close(&c);
+	view_close(api, r, &c);
 	api_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
 	free(buf);
 	return true;

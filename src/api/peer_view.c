@@ -17,13 +17,94 @@
 #include "weft/public_address.h"
 #include "weft/qr.h"
 
+static void file_id(struct api_file_id *id, const char *path)
+{
+	struct stat st;
+
+	memset(id, 0, sizeof(*id));
+	if (stat(path, &st) < 0)
+		return;
+	id->exists = true;
+	id->dev = st.st_dev;
+	id->ino = st.st_ino;
+	id->size = st.st_size;
+	id->mtime = st.st_mtim;
+}
+
+static bool file_same(const struct api_file_id *a, const struct api_file_id *b)
+{
+	return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
 bool view_open(struct api *api, struct api_request *r, struct peer_ctx *c, unsigned flags)
 {
+	struct api_file_id conf, weft;
+	double now = api_mono_now();
+	int lock = -1;
+
 	memset(c, 0, sizeof(*c));
-	if (peer_ctx_open(c, api->iface, flags | PEER_CTX_NEED_CONF))
-		return true;
+	c->st.lock = -1;
+	if ((flags & PEER_CTX_LOCK) && (lock = store_lock_dir(api->conf_path)) < 0)
+		goto fail;
+	/* before reading: a change after this makes the next request read again */
+	file_id(&conf, api->conf_path);
+	if (api->cache.valid) {
+		file_id(&weft, api->cache.c.st.weft_path);
+		if (file_same(&conf, &api->cache.conf) && file_same(&weft, &api->cache.weft)) {
+			*c = api->cache.c;
+			api->cache.valid = false;
+			if (!(flags & PEER_CTX_NO_DEVICE) && ((flags & PEER_CTX_LOCK) || now - api->cache.dev_at >= 1.0)) {
+				if (!peer_ctx_reload_device(c)) {
+					peer_ctx_close(c);
+					goto fail;
+				}
+				api->cache.dev_at = now;
+			}
+			c->st.lock = lock;
+			return true;
+		}
+		peer_ctx_close(&api->cache.c);
+		api->cache.valid = false;
+	}
+	/* the lock, when wanted, is ours already */
+	if (!peer_ctx_open(c, api->iface, (flags & ~PEER_CTX_LOCK & ~PEER_CTX_NO_DEVICE) | PEER_CTX_NEED_CONF)) {
+		peer_ctx_close(c);
+		goto fail;
+	}
+	api->cache.conf = conf;
+	file_id(&api->cache.weft, c->st.weft_path);
+	api->cache.dev_at = now;
+	c->st.lock = lock;
+	return true;
+fail:
+	if (lock >= 0)
+		close(lock);
 	api_reply_error(r, 503, "the interface's config cannot be read or locked (see the server's log)");
 	return false;
+}
+
+void view_close(struct api *api, struct api_request *r, struct peer_ctx *c)
+{
+	int lock = c->st.lock;
+
+	c->st.lock = -1;
+	if (lock >= 0 && r->status >= 400) {
+		peer_ctx_close(c);
+	} else {
+		/* still under the lock after a change: these are our files */
+		if (lock >= 0) {
+			file_id(&api->cache.conf, api->conf_path);
+			file_id(&api->cache.weft, c->st.weft_path);
+		}
+		if (api->cache.valid)
+			peer_ctx_close(&api->cache.c);
+		api->cache.c = *c;
+		api->cache.valid = true;
+		memset(c, 0, sizeof(*c));
+	}
+	if (lock >= 0)
+		close(lock);
 }
 
 bool view_key_parse(uint8_t key[32], const char *s)

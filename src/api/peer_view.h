@@ -12,8 +12,15 @@
 #include "weft/peer_ctx.h"
 
 /* Opens the store (and the running device unless PEER_CTX_NO_DEVICE is in
- * flags): true, or false after answering 503. */
+ * flags): true, or false after answering 503. With PEER_CTX_LOCK the
+ * directory lock is held until view_close. The store comes from the cache
+ * when its files have not changed; the device is read again for every
+ * change and at most a second apart for reads. */
 bool view_open(struct api *api, struct api_request *r, struct peer_ctx *c, unsigned flags);
+/* Ends a view_open: back into the cache, unless a change was answered
+ * with an error (which may leave the store unlike its files): then
+ * closed. Then the lock goes. */
+void view_close(struct api *api, struct api_request *r, struct peer_ctx *c);
 
 /* A key from a path or a body: base64, or base64url with or without '='. */
 bool view_key_parse(uint8_t key[32], const char *s);

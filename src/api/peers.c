@@ -154,7 +154,7 @@ bool enrol_peer(struct api *api, struct api_request *r, struct token *t, struct 
 	struct peer_record *rec;
 	struct token *tk;
 	struct peer_ctx c;
-	char err[256], *text = NULL;
+	char err[256], *text = NULL, id[TOKEN_ID_LEN + 1];
 	size_t len = 0;
 	bool saved = false, ok = false;
 	int ret;
@@ -164,8 +164,9 @@ bool enrol_peer(struct api *api, struct api_request *r, struct token *t, struct 
 		return false;
 	/* the token again, under the lock: another process may have
 	 * changed the file (a new token, a revoked one, a use) */
+	snprintf(id, sizeof(id), "%s", t->id); /* t dies if the file is read again */
 	if (tokens_refresh(&api->tokens, api->tokens_path, err, sizeof(err)) < 0 ||
-	    !(tk = tokens_by_id(&api->tokens, t->id))) {
+	    !(tk = tokens_by_id(&api->tokens, id))) {
 		api_reply_error(r, 401, "unknown token");
 		goto out;
 	}
@@ -300,7 +301,7 @@ out:
 	memzero(&np, sizeof(np));
 	peer_pools_free(&pools);
 	free(addrs.v);
-	peer_ctx_close(&c);
+	view_close(api, r, &c);
 	return ok;
 }
 
@@ -377,7 +378,7 @@ ROUTE(route_peer_list)
 		if (view_may(t, rec))
 			json_array_append_new(a, view_peer_json(&c, rec->public_key));
 	}
-	peer_ctx_close(&c);
+	view_close(api, r, &c);
 	return api_reply_json(r, 200, json_pack("{s:o}", "peers", a));
 }
 
@@ -400,7 +401,7 @@ static bool find_peer(struct api *api, struct api_request *r, struct token *t, c
 	} else {
 		return true;
 	}
-	peer_ctx_close(c);
+	view_close(api, r, c);
 	return false;
 }
 
@@ -412,7 +413,7 @@ ROUTE(route_peer_get)
 	if (!find_peer(api, r, t, args[0], 0, &c, key))
 		return true;
 	api_reply_json(r, 200, view_peer_json(&c, key));
-	peer_ctx_close(&c);
+	view_close(api, r, &c);
 	return true;
 }
 
@@ -451,7 +452,7 @@ bool peer_config_reply(struct api *api, struct api_request *r, struct token *t, 
 	}
 	if (text)
 		conf_text_free(text, len);
-	peer_ctx_close(&c);
+	view_close(api, r, &c);
 	return true;
 }
 
@@ -535,7 +536,7 @@ ROUTE(route_peer_patch)
 	}
 	api_reply_json(r, 200, view_peer_json(&c, key));
 out:
-	peer_ctx_close(&c);
+	view_close(api, r, &c);
 out_b:
 	json_decref(b);
 	return true;
@@ -579,7 +580,7 @@ bool peer_delete(struct api *api, struct api_request *r, struct token *t, const 
 	peer_key_remove(c.path, key);
 	api_reply_empty(r, ok_status);
 out:
-	peer_ctx_close(&c);
+	view_close(api, r, &c);
 	return true;
 }
 

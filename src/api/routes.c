@@ -23,6 +23,9 @@ int api_init(struct api *api)
 void api_fini(struct api *api)
 {
 	tokens_free(&api->tokens);
+	if (api->cache.valid)
+		peer_ctx_close(&api->cache.c);
+	api->cache.valid = false;
 	pthread_mutex_destroy(&api->lock);
 }
 
@@ -95,6 +98,9 @@ static const struct route {
 	{ "PATCH", "/v1/peers/*", route_peer_patch, false },
 	{ "DELETE", "/v1/peers/*", route_peer_delete, false },
 	{ "GET", "/v1/peers/*/config", route_peer_config, false },
+	{ "GET", "/v1/tokens", route_token_list, false },
+	{ "POST", "/v1/tokens", route_token_add, false },
+	{ "DELETE", "/v1/tokens/*", route_token_revoke, false },
 	{ "POST", "/peer/add/*/*", route_tether_add, false },
 	{ "DELETE", "/peer/remove/*", route_tether_remove, false },
 	{ "GET", "/peer/config/*/*", route_tether_config, false },

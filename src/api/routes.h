@@ -18,6 +18,9 @@ ROUTE(route_peer_get);
 ROUTE(route_peer_patch);
 ROUTE(route_peer_delete);
 ROUTE(route_peer_config);
+ROUTE(route_token_list);     /* tokens_route.c */
+ROUTE(route_token_add);
+ROUTE(route_token_revoke);
 ROUTE(route_tether_add);     /* tether.c */
 ROUTE(route_tether_remove);
 ROUTE(route_tether_config);

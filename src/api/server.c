@@ -24,7 +24,7 @@ struct conn_state {
 	bool too_big;
 };
 
-static double mono_now(void)
+double api_mono_now(void)
 {
 	struct timespec ts;
 
@@ -85,7 +85,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->body[r->body_len] = '\0';
 	client_of(conn, r->client);
 	pthread_mutex_lock(&api->lock);
-	if (!api_rate_allow(&api->rate, &api->limits, r->client, mono_now())) {
+	if (!api_rate_allow(&api->rate, &api->limits, r->client, api_mono_now())) {
 		api->metrics.rate_limited++;
 		r->route = "rate-limited";
 		api_reply_error(r, 429, "too many requests from %s; try again in a second", r->client);

@@ -63,14 +63,27 @@ bool peer_ctx_open(struct peer_ctx *c, const char *iface, unsigned flags)
 	}
 	if (flags & PEER_CTX_NO_DEVICE)
 		return true;
-	ret = device_get(&c->dev, iface);
-	if (ret < 0 && ret != -ENODEV) {
-		fprintf(stderr, "%s: %s: cannot read the running device: %s\n", prog_name, iface, strerror(-ret));
+	if (!peer_ctx_reload_device(c))
 		return false;
-	}
 	if (!c->exists && !c->dev) {
 		fprintf(stderr, "%s: %s: no such interface (not running, no config file %s)\n",
 			prog_name, iface, c->path);
+		return false;
+	}
+	return true;
+}
+
+bool peer_ctx_reload_device(struct peer_ctx *c)
+{
+	int ret;
+
+	device_free(c->dev);
+	free(c->by_key);
+	c->dev = NULL;
+	c->by_key = NULL;
+	ret = device_get(&c->dev, c->iface);
+	if (ret < 0 && ret != -ENODEV) {
+		fprintf(stderr, "%s: %s: cannot read the running device: %s\n", prog_name, c->iface, strerror(-ret));
 		return false;
 	}
 	if (c->dev && c->dev->n_peers) {

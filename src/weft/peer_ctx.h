@@ -33,6 +33,9 @@ enum peer_ctx_flags {
 
 bool peer_ctx_open(struct peer_ctx *c, const char *iface, unsigned flags);
 void peer_ctx_close(struct peer_ctx *c); /* safe after a failed open */
+/* Reads the running device again (none: c->dev NULL), for a context kept
+ * open across changes (weft api). false (reported) if it cannot be read. */
+bool peer_ctx_reload_device(struct peer_ctx *c);
 
 /* The running device's peer with this key, or NULL. O(log peers). */
 struct dev_peer *peer_ctx_dev_peer(const struct peer_ctx *c, const uint8_t key[32]);

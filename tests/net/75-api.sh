@@ -29,6 +29,10 @@
 #   delete             204, and 204 again (idempotent); unknown peer 404; 405
 #   tether             /peer/add/TYPE/KEY, /peer/config/TYPE/KEY, /peer/remove/KEY
 #   metrics            Prometheus text with requests by route and status
+#   tls                --tls-cert/--tls-key: HTTPS with the certificate; after
+#                      it is replaced and SIGHUP, HTTPS with the new one only
+#   up                 `weft api IFACE --up` brings a second interface up from
+#                      its config, and down again on SIGTERM
 #   rate               a server limited to 2 requests/s answers 429 to a burst
 #   concurrent         100 concurrent enrolments: 100 distinct addresses, all
 #                      back after a restart, and IFACE.conf loads with wg-quick
@@ -213,6 +217,20 @@ if expect tether 200 "$ADMIN" POST "/peer/add/ipv4/$(enc "$K2")" && grep -q '^En
 	pass tether
 fi
 
+# ---- tokens over HTTP (the admin page's) ----
+if expect http-tokens 403 "$ENROL" POST /v1/tokens '{"peers":1}' &&
+	expect http-tokens 400 "$ADMIN" POST /v1/tokens '{"peers":0}' &&
+	expect http-tokens 201 "$ADMIN" POST /v1/tokens '{"peers":1,"name":"link","expires":"7d"}'; then
+	LINK=$(json 'd["token"]') LINK_ID=$(json 'd["id"]')
+	if expect http-tokens 200 "$ADMIN" GET /v1/tokens && [[ $(json "[t['name'] for t in d['tokens'] if t['id'] == '$LINK_ID']") == "['link']" ]] &&
+		! grep -q "${LINK#weft_}" "$WEFT_CONFIG_DIR/$IF.tokens" &&
+		expect http-tokens 200 "$LINK" GET /v1/peers &&
+		expect http-tokens 204 "$ADMIN" DELETE "/v1/tokens/$LINK_ID" &&
+		expect http-tokens 401 "$LINK" GET /v1/peers && expect http-tokens 404 "$ADMIN" DELETE "/v1/tokens/$LINK_ID"; then
+		pass http-tokens
+	fi
+fi
+
 # ---- metrics ----
 if expect metrics 403 "$ENROL" GET /metrics && expect metrics 200 "$ADMIN" GET /metrics &&
 	grep -q '^weft_api_requests_total{route="/v1/peers",status="201"} [1-9]' "$TMP/body" &&
@@ -302,8 +320,47 @@ nsrun "$S" python3 "$CLIENT" peers "$U" "$ADMIN" | awk '{print $1}' | sort >"$TM
 extra=$( (cat "$TMP/before-kill.txt"; awk '$1 == 201 {print $2}' "$TMP/kill.out") | sort -u | comm -13 - "$TMP/all.txt" | wc -l)
 if ((extra <= 1)); then pass kill9-exact; else fail kill9-exact "$extra peers in the files that got no 201"; fi
 
-# ---- rate ----
+# ---- tls, reloaded on SIGHUP ----
 { kill -TERM $API_PID; wait $API_PID; } 2>/dev/null
+if command -v openssl >/dev/null; then
+	mkcert() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/key.pem" \
+		-out "$TMP/$1" -days 1 -subj /CN=localhost >/dev/null 2>&1; }
+	tls_ok() { nsrun "$S" curl -sf -o /dev/null --cacert "$TMP/$1" --resolve localhost:$PORT:127.0.0.1 "https://localhost:$PORT/healthz"; }
+	mkcert cert1.pem && cp "$TMP/cert1.pem" "$TMP/cert.pem"
+	ip netns exec "$S" "$WEFT" api "$IF" --listen 127.0.0.1:$PORT --tls-cert "$TMP/cert.pem" --tls-key "$TMP/key.pem" \
+		2>>"$TMP/api.log" &
+	API_PID=$!
+	if wait_until 5 tls_ok cert1.pem && ! nsrun "$S" curl -sf -o /dev/null "$U/healthz"; then
+		mkcert cert2.pem && cp "$TMP/cert2.pem" "$TMP/cert.pem" && kill -HUP $API_PID
+		if wait_until 5 tls_ok cert2.pem && ! tls_ok cert1.pem; then pass tls; else fail tls "SIGHUP did not load the new certificate"; fi
+	else
+		fail tls "no HTTPS with the certificate: $(tail -n 3 "$TMP/api.log")"
+	fi
+	{ kill -TERM $API_PID; wait $API_PID; } 2>/dev/null
+else
+	skip tls "openssl is not installed"
+fi
+
+# ---- --up: up from the config before serving, down after SIGTERM ----
+UIF=b$TAG
+(umask 077; printf '[Interface]\nPrivateKey = %s\nListenPort = 51876\nAddress = 10.76.0.1/24\n' "$(wg genkey)" \
+	>"$WEFT_CONFIG_DIR/$UIF.conf")
+ip netns exec "$S" "$WEFT" api "$UIF" --up --listen 127.0.0.1:9076 2>>"$TMP/up.log" &
+UP_PID=$!
+on_exit 'kill -KILL $UP_PID'
+if wait_until 15 nsrun "$S" curl -sf -o /dev/null http://127.0.0.1:9076/healthz &&
+	nsrun "$S" ip -br addr show "$UIF" | grep -q '10.76.0.1/24'; then
+	kill -TERM $UP_PID
+	if wait_until 10 bash -c "! kill -0 $UP_PID 2>/dev/null" && ! nsrun "$S" ip link show "$UIF" >/dev/null 2>&1; then
+		pass up
+	else
+		fail up "the interface is still there after SIGTERM"
+	fi
+else
+	fail up "not serving with the interface up: $(tail -n 5 "$TMP/up.log")"
+fi
+
+# ---- rate ----
 ip netns exec "$S" "$WEFT" api "$IF" --listen 127.0.0.1:$PORT --rate 2 2>>"$TMP/api.log" &
 API_PID=$!
 wait_until 5 nsrun "$S" curl -s -o /dev/null "$U/healthz"

@@ -23,10 +23,20 @@
 #   no-private-key-sent   the private key (base64, URL-escaped, base64url, hex) is in no
 #                byte of the captured HTTP traffic, which holds the public key
 #   no-private-key-stored the same on disk: nowhere in the config directory
+#   used-link    the one-time link a second time: the page shows the refusal
+#   not-https    opened from a plain-HTTP, non-local address the page says it
+#                needs HTTPS (no WebCrypto there) and no peer is added
 #   tunnel       the page's config brings up a tunnel (wireguard-go, ping)
 #   admin-page   the admin page signs in (sessionStorage, no cookie), draws
 #                the peer's traffic chart, and disables the peer
+#   admin-new-link the admin page makes an enrolment link (2 peers) that
+#                `weft api token list` shows
 #   disabled     the server says the peer is disabled and the ping fails
+#   expiry-enable the admin page sets an expiry (the server has it), revokes
+#                the link's token (gone from the list) and enables the peer
+#                again: the tunnel answers again
+#   remove       the admin page removes it (two clicks, a poll between them):
+#                gone from the device and the file, the ping fails
 # WEFT_PAGES_SCREENSHOTS=DIR copies the two screenshots there (for docs/).
 . "$(dirname "$0")/lib.sh"
 TEST_NAME=api-pages
@@ -64,7 +74,7 @@ ENROL=$("$WEFT" api token add "$SIF" --peers 1 --name page-test 2>"$TMP/tok.err"
 nsrun "$S" tcpdump -i lo -U -s 0 -w "$TMP/http.pcap" "tcp port $PORT" 2>"$TMP/tcpdump.err" &
 TCPDUMP=$!
 on_exit "kill $TCPDUMP"
-wait_until 10 grep -q 'listening on' "$TMP/tcpdump.err" || { fail setup "tcpdump did not start"; exit 1; }
+wait_until 10 grep -qs 'listening on' "$TMP/tcpdump.err" || { fail setup "tcpdump did not start"; exit 1; }
 
 nsrun "$S" "$WEFT" api "$SIF" --listen "127.0.0.1:$PORT" --static "$ROOT/src/api/static" \
 	>"$TMP/api.log" 2>&1 &
@@ -132,6 +142,33 @@ else
 	pass no-private-key-stored
 fi
 
+# the one-time link again: the page shows the server's refusal
+if nsrun "$S" env HOME="$TMP" TMPDIR="$TMP" /usr/bin/python3 "$ROOT/tests/net/api_pages.py" \
+	enrol-fails "$BASE" "$ENROL" bob-phone "$TMP/again" >"$TMP/again.out" 2>&1 &&
+	grep -q '^status: Enrolment failed: ..' "$TMP/again.out"; then
+	pass used-link
+else
+	fail used-link "$(tail -n 3 "$TMP/again.out")"
+fi
+# a page that is not HTTPS (nor localhost) has no WebCrypto: it says so and sends nothing
+nsrun "$S" "$WEFT" api "$SIF" --listen "192.168.93.1:$((PORT + 1))" --static "$ROOT/src/api/static" \
+	>"$TMP/api2.log" 2>&1 &
+API2=$!
+on_exit "kill $API2"
+peers_before=$(nsrun "$S" wg show "$SIF" peers | wc -l)
+if wait_until 10 nsrun "$S" curl -sf "http://192.168.93.1:$((PORT + 1))/healthz" -o /dev/null &&
+	nsrun "$S" env HOME="$TMP" TMPDIR="$TMP" /usr/bin/python3 "$ROOT/tests/net/api_pages.py" \
+		enrol-fails "http://192.168.93.1:$((PORT + 1))" "$ADMIN" carol-phone "$TMP/insecure" \
+		>"$TMP/insecure.out" 2>&1 &&
+	grep -q '^status: .*HTTPS' "$TMP/insecure.out" &&
+	[[ $(nsrun "$S" wg show "$SIF" peers | wc -l) == "$peers_before" ]]; then
+	pass not-https
+else
+	fail not-https "$(tail -n 3 "$TMP/insecure.out")"
+fi
+kill "$API2" 2>/dev/null
+wait "$API2" 2>/dev/null
+
 # ---- the page's config on a wireguard-go phone ----
 ADDR=$(sed -n 's/^Address = \([0-9.]*\/32\).*/\1/p' "$CONF")
 start_daemon "$P" "$PIF" wireguard-go || fail phone "wireguard-go did not start"
@@ -160,6 +197,12 @@ else
 fi
 kill "$PINGER" 2>/dev/null
 wait "$PINGER" 2>/dev/null
+if grep -qxE "$BASE/#weft_[0-9a-f]{64}" "$TMP/admin/link.txt" 2>/dev/null &&
+	"$WEFT" api token list "$SIF" 2>/dev/null | grep -qE ' 0/2 .*page-link$'; then
+	pass admin-new-link
+else
+	fail admin-new-link "link $(cat "$TMP/admin/link.txt" 2>/dev/null); tokens: $("$WEFT" api token list "$SIF" 2>&1 | tr '\n' ';')"
+fi
 
 KEY_URL=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$PUB")
 enabled=$(nsrun "$S" curl -s -H "Authorization: Bearer $ADMIN" "$BASE/v1/peers/$KEY_URL" |
@@ -168,6 +211,28 @@ if [[ $enabled == False ]] && ping_fails "$P" 10.93.0.1; then
 	pass disabled
 else
 	fail disabled "the server says enabled=$enabled, or the tunnel still answers"
+fi
+
+# expiry and enable again (the tunnel comes back), then remove
+if nsrun "$S" env HOME="$TMP" TMPDIR="$TMP" TZ=UTC /usr/bin/python3 "$ROOT/tests/net/api_pages.py" \
+	admin-manage "$BASE" "$ADMIN" "$PUB" "$TMP/admin" >"$TMP/manage.out" 2>&1 &&
+	nsrun "$S" curl -s -H "Authorization: Bearer $ADMIN" "$BASE/v1/peers/$KEY_URL" |
+	python3 -c 'import json, sys; p = json.load(sys.stdin); sys.exit(not (p["enabled"] and p["expires"].startswith("2030-01-02T03:04")))' &&
+	! "$WEFT" api token list "$SIF" 2>/dev/null | grep -q 'page-link$' &&
+	# the phone still holds a session the server dropped: it handshakes again
+	# when its data goes unanswered (15 s, then every 5 s)
+	wait_until 30 ping_ok "$P" 10.93.0.1; then
+	pass expiry-enable
+else
+	fail expiry-enable "$(grep -v '^ok:' "$TMP/manage.out" | tail -n 3)"
+fi
+if nsrun "$S" env HOME="$TMP" TMPDIR="$TMP" /usr/bin/python3 "$ROOT/tests/net/api_pages.py" \
+	admin-remove "$BASE" "$ADMIN" "$PUB" "$TMP/admin" >"$TMP/remove.out" 2>&1 &&
+	! nsrun "$S" wg show "$SIF" peers | grep -qxF "$PUB" && ! grep -qF "$PUB" "$WEFT_CONFIG_DIR/$SIF.conf" &&
+	ping_fails "$P" 10.93.0.1; then
+	pass remove
+else
+	fail remove "$(grep -v '^ok:' "$TMP/remove.out" | tail -n 3)"
 fi
 
 if [[ -n ${WEFT_PAGES_SCREENSHOTS:-} ]]; then

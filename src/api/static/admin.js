@@ -1,7 +1,7 @@
 // admin.js: the admin page. Polls GET /v1/peers every few seconds, keeps
 // each peer's recent rx/tx rates and draws them on canvases; enables,
-// disables, sets the expiry of and removes peers (PATCH, DELETE); turns an
-// enrolment token (made with `weft api token add`) into a link. The admin
+// disables, sets the expiry of and removes peers (PATCH, DELETE); lists,
+// makes (shown once, as a link) and revokes tokens (/v1/tokens). The admin
 // token lives in this tab's sessionStorage only.
 'use strict';
 
@@ -15,34 +15,13 @@ let timer = null;
 let expiryKey = null;
 const history = new Map();     // public key -> [{t, rx, tx}] (cumulative bytes)
 
-// The API's peer objects, whatever the exact spelling of a field.
-function field(p, ...names) {
-	for (const n of names)
-		if (p[n] !== undefined && p[n] !== null)
-			return p[n];
-	return undefined;
-}
-const keyOf = (p) => field(p, 'public_key', 'key');
-const rxOf = (p) => Number(field(p, 'rx_bytes', 'rx', 'transfer_rx') || 0);
-const txOf = (p) => Number(field(p, 'tx_bytes', 'tx', 'transfer_tx') || 0);
-const enabledOf = (p) => field(p, 'enabled') !== false;
-
-function handshakeAge(p) {
-	const age = field(p, 'handshake_age', 'latest_handshake_age');
-	if (age !== undefined)
-		return age;
-	const at = field(p, 'latest_handshake', 'last_handshake');
-	if (!at)
-		return undefined;
-	return Date.now() / 1000 - (typeof at === 'number' ? at : Date.parse(at) / 1000);
-}
-
-function expiryOf(p) {
-	const e = field(p, 'expires', 'expires_at');
-	if (!e)
-		return null;
-	return new Date(typeof e === 'number' ? e * 1000 : e);
-}
+// Fields of the API's Peer and Token objects (docs/api.yaml)
+const keyOf = (p) => p.public_key;
+const rxOf = (p) => Number(p.rx_bytes || 0);
+const txOf = (p) => Number(p.tx_bytes || 0);
+const enabledOf = (p) => p.enabled !== false;
+const handshakeAge = (p) => (p.handshake_age === null ? undefined : p.handshake_age);
+const expiryOf = (p) => (p && p.expires ? new Date(p.expires) : null);
 
 // a key in a URL path: base64 has '/' and '+'
 const keyPath = (k) => '/v1/peers/' + encodeURIComponent(k);
@@ -119,50 +98,68 @@ async function act(what, fn) {
 	await refresh();
 }
 
-function peerRow(p) {
-	const key = keyOf(p);
-	const name = field(p, 'name') || '';
-	const label = name || key.slice(0, 8);
-	const on = enabledOf(p);
-	const addrs = field(p, 'allowed_ips', 'addresses', 'address') || [];
-	const exp = expiryOf(p);
-	const canvas = weft.el('canvas', {
-		class: 'chart', width: 96, height: 30, role: 'img',
-		'aria-label': 'traffic of ' + label,
+// One row a peer, made once and updated in place on every poll, so that a
+// focused button keeps its focus and "Really remove?" its state.
+const rows = new Map();        // public key -> {tr, td: {...}, p}
+
+function makeRow(key) {
+	const r = { td: {}, p: null };
+	const label = () => (r.p && r.p.name) || key.slice(0, 8);
+	for (const c of ['name', 'key', 'addrs', 'handshake', 'rx', 'tx', 'chart', 'expires', 'state', 'actions'])
+		r.td[c] = weft.el('td', { class: { name: 'name', handshake: 'num', rx: 'num', tx: 'num', actions: 'actions' }[c] });
+	r.td.key.append(weft.el('code', { class: 'key', title: key }, key.slice(0, 8) + '...'));
+	r.canvas = weft.el('canvas', { class: 'chart', width: 96, height: 30, role: 'img' });
+	r.td.chart.append(r.canvas);
+	r.toggle = button('', 'secondary', () => {
+		const on = enabledOf(r.p);
+		act((on ? 'Disabling ' : 'Enabling ') + label(), () => api('PATCH', keyPath(key), { enabled: !on }));
 	});
-	const removeBtn = button('Remove', 'danger', () => {
+	const remove = button('Remove', 'danger', () => {
 		// a second click within 4 s removes: no modal dialog needed
-		if (removeBtn.dataset.armed) {
-			act('Removing ' + label, () => api('DELETE', keyPath(key)));
+		if (remove.dataset.armed) {
+			act('Removing ' + label(), () => api('DELETE', keyPath(key)));
 			return;
 		}
-		removeBtn.dataset.armed = '1';
-		removeBtn.textContent = 'Really remove?';
+		remove.dataset.armed = '1';
+		remove.textContent = 'Really remove?';
 		setTimeout(() => {
-			delete removeBtn.dataset.armed;
-			removeBtn.textContent = 'Remove';
+			delete remove.dataset.armed;
+			remove.textContent = 'Remove';
 		}, 4000);
 	}, { 'data-action': 'remove' });
-	const row = weft.el('tr', { class: on ? '' : 'disabled', 'data-key': key },
-		weft.el('td', { class: 'name' }, name || '-'),
-		weft.el('td', {}, weft.el('code', { class: 'key', title: key }, key.slice(0, 8) + '...')),
-		weft.el('td', {}, Array.isArray(addrs) ? addrs.join(', ') : String(addrs)),
-		weft.el('td', { class: 'num' }, handshakeAge(p) === undefined ? 'never' : weft.age(handshakeAge(p)) + ' ago'),
-		weft.el('td', { class: 'num' }, weft.bytes(rxOf(p))),
-		weft.el('td', { class: 'num' }, weft.bytes(txOf(p))),
-		weft.el('td', {}, canvas),
-		weft.el('td', {}, exp ? exp.toLocaleString() : 'never'),
-		weft.el('td', { class: on ? 'state-on' : 'state-off', 'data-state': on ? 'enabled' : 'disabled' },
-			on ? 'enabled' : 'disabled'),
-		weft.el('td', { class: 'actions' },
-			button(on ? 'Disable' : 'Enable', 'secondary',
-				() => act((on ? 'Disabling ' : 'Enabling ') + label,
-					() => api('PATCH', keyPath(key), { enabled: !on })),
-				{ 'data-action': on ? 'disable' : 'enable' }),
-			button('Expiry', 'secondary', () => editExpiry(key, label, exp), { 'data-action': 'expiry' }),
-			removeBtn));
-	drawChart(canvas, rates(history.get(key) || []), false);
-	return row;
+	r.td.actions.append(r.toggle,
+		button('Expiry', 'secondary', () => editExpiry(key, label(), expiryOf(r.p)), { 'data-action': 'expiry' }),
+		remove);
+	r.tr = weft.el('tr', { 'data-key': key }, ...Object.values(r.td));
+	return r;
+}
+
+function updateRow(p) {
+	const key = keyOf(p);
+	const r = rows.get(key) || makeRow(key);
+	rows.set(key, r);
+	r.p = p;
+	const name = p.name || '';
+	const on = enabledOf(p);
+	const addrs = p.addresses || [];
+	const age = handshakeAge(p);
+	const exp = expiryOf(p);
+	const set = (td, text) => { if (td.textContent !== text) td.textContent = text; };
+	set(r.td.name, name || '-');
+	set(r.td.addrs, addrs.join(', '));
+	set(r.td.handshake, age === undefined ? 'never' : weft.age(age) + ' ago');
+	set(r.td.rx, weft.bytes(rxOf(p)));
+	set(r.td.tx, weft.bytes(txOf(p)));
+	set(r.td.expires, exp ? exp.toLocaleString() : 'never');
+	set(r.td.state, on ? 'enabled' : 'disabled');
+	r.td.state.className = on ? 'state-on' : 'state-off';
+	r.td.state.dataset.state = on ? 'enabled' : 'disabled';
+	r.tr.className = on ? '' : 'disabled';
+	set(r.toggle, on ? 'Disable' : 'Enable');
+	r.toggle.dataset.action = on ? 'disable' : 'enable';
+	r.canvas.setAttribute('aria-label', 'traffic of ' + (name || key.slice(0, 8)));
+	drawChart(r.canvas, rates(history.get(key) || []), false);
+	return r.tr;
 }
 
 function editExpiry(key, label, exp) {
@@ -194,7 +191,7 @@ async function refresh() {
 		}
 		return;
 	}
-	const peers = Array.isArray(data) ? data : (data.peers || []);
+	const peers = data.peers || [];
 	const now = Date.now();
 	const seen = new Set();
 	for (const p of peers) {
@@ -207,12 +204,17 @@ async function refresh() {
 		history.set(key, h);
 	}
 	for (const key of [...history.keys()])
-		if (!seen.has(key))
+		if (!seen.has(key)) {
 			history.delete(key);
+			rows.delete(key);
+		}
 	const tbody = $('peers').tBodies[0];
-	tbody.replaceChildren(...peers.map(peerRow));
-	if (!peers.length)
-		tbody.append(weft.el('tr', {}, weft.el('td', { colspan: 10 }, 'No peers yet.')));
+	const want = peers.map(updateRow);
+	if (!want.length)
+		want.push(weft.el('tr', {}, weft.el('td', { colspan: 10 }, 'No peers yet.')));
+	// moving a row would take the focus from its buttons: only when the set or order changed
+	if (want.length !== tbody.rows.length || want.some((tr, i) => tbody.rows[i] !== tr))
+		tbody.replaceChildren(...want);
 	$('peer-count').textContent = '(' + peers.length + ')';
 	// all peers' rates, summed sample by sample from the newest back
 	const total = [];
@@ -230,17 +232,63 @@ async function refresh() {
 	$('updated').textContent = 'updated ' + new Date(now).toLocaleTimeString();
 }
 
-// an enrolment link: the token in the fragment, never sent to a server
-function makeLink(ev) {
+function tokenRow(t) {
+	const exp = expiryOf(t);
+	const label = t.name || t.id;
+	return weft.el('tr', { 'data-id': t.id },
+		weft.el('td', {}, t.name || '-'),
+		weft.el('td', {}, weft.el('code', {}, t.id)),
+		weft.el('td', {}, t.admin ? 'admin' : 'enrolment'),
+		weft.el('td', {}, t.admin ? String(t.used || 0) : (t.used || 0) + ' of ' + t.peers),
+		weft.el('td', {}, exp ? exp.toLocaleString() : 'never'),
+		weft.el('td', { class: 'actions' }, button('Revoke', 'danger', async () => {
+			tokenStatus('Revoking ' + label + '...');
+			try {
+				await api('DELETE', '/v1/tokens/' + encodeURIComponent(t.id));
+				tokenStatus('Revoked ' + label + '.', 'ok');
+			} catch (e) {
+				tokenStatus('Revoking ' + label + ' failed: ' + e.message, 'error');
+			}
+			loadTokens();
+		}, { 'data-action': 'revoke' })));
+}
+
+function tokenStatus(text, cls) {
+	$('tokens-status').className = cls || '';
+	$('tokens-status').textContent = text;
+}
+
+async function loadTokens() {
+	try {
+		const data = await api('GET', '/v1/tokens');
+		$('tokens').tBodies[0].replaceChildren(...(data.tokens || []).map(tokenRow));
+	} catch (e) {
+		tokenStatus('Tokens: ' + e.message, 'error');
+	}
+}
+
+// a new enrolment token, shown once as a link: the token in the fragment
+async function addToken(ev) {
 	ev.preventDefault();
-	const t = $('link-token').value.trim();
-	$('link-token').value = '';
-	if (!t)
-		return;
-	const link = location.origin + '/#' + t;
-	$('new-link-a').textContent = link;
-	$('new-link-a').href = link;
-	$('new-link').hidden = false;
+	const body = { peers: Number($('token-peers').value) || 1 };
+	const name = $('token-name').value.trim();
+	const expires = $('token-expires').value.trim();
+	if (name)
+		body.name = name;
+	if (expires)
+		body.expires = expires;
+	try {
+		const t = await api('POST', '/v1/tokens', body);
+		const link = location.origin + '/#' + t.token;
+		$('new-link-a').textContent = link;
+		$('new-link-a').href = link;
+		$('new-link').hidden = false;
+		$('token-name').value = '';
+		tokenStatus('');
+	} catch (e) {
+		tokenStatus('New link failed: ' + e.message, 'error');
+	}
+	loadTokens();
 }
 
 async function login(ev) {
@@ -269,6 +317,7 @@ async function login(ev) {
 	$('login').hidden = true;
 	$('console').hidden = false;
 	await refresh();
+	loadTokens();
 	clearInterval(timer);
 	timer = setInterval(refresh, POLL_MS);
 }
@@ -278,6 +327,8 @@ function logout(why) {
 	token = '';
 	clearInterval(timer);
 	history.clear();
+	rows.clear();
+	$('new-link').hidden = true;
 	$('console').hidden = true;
 	$('login').hidden = false;
 	let msg = $('login-msg');
@@ -293,6 +344,8 @@ document.addEventListener('DOMContentLoaded', () => {
 	$('logout').addEventListener('click', () => logout(''));
 	$('expiry-form').addEventListener('submit', setExpiry);
 	$('expiry-cancel').addEventListener('click', () => { $('expiry-form').hidden = true; });
-	$('link-form').addEventListener('submit', makeLink);
+	$('token-form').addEventListener('submit', addToken);
+	for (const e of document.querySelectorAll('.origin'))
+		e.textContent = location.origin;
 	login(null);
 });

@@ -66,9 +66,10 @@ const weft = {
 	el(tag, attrs, ...children) {
 		const e = document.createElement(tag);
 		for (const [k, v] of Object.entries(attrs || {})) {
-			if (k === 'class')
-				e.className = v;
-			else if (k.startsWith('on'))
+			if (k === 'class') {
+				if (v)
+					e.className = v;
+			} else if (k.startsWith('on'))
 				e.addEventListener(k.slice(2), v);
 			else if (v !== undefined && v !== null && v !== false)
 				e.setAttribute(k, v === true ? '' : v);
