@@ -21,19 +21,6 @@ struct reply {
 	char why[200];
 };
 
-static int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 /* The helper's reply: len bytes of r, with fd attached when fd >= 0. */
 static void helper_says(int sock, const struct reply *r, size_t len, int fd)
 {
@@ -116,20 +103,20 @@ static void fd_of_a_bad_reply_is_closed(void)
 	if (!pair(&h, &helper))
 		SKIP("socketpair: %s", strerror(errno));
 	CHECK(pipe(p) == 0);
-	before = open_fds();
+	before = test_open_fds();
 	helper_says(helper, &r, 3, p[0]);
 	ret = ns_helper_socket(&h, AF_INET);
 	CHECK(ret < 0);
 	if (ret >= 0)
 		close(ret);
-	CHECK_EQ(open_fds(), before);
+	CHECK_EQ(test_open_fds(), before);
 	r.err = -EADDRINUSE;
 	helper_says(helper, &r, sizeof(r), p[0]);
 	ret = ns_helper_listener(&h, AF_INET, 80);
 	CHECK(ret < 0);
 	if (ret >= 0)
 		close(ret);
-	CHECK_EQ(open_fds(), before);
+	CHECK_EQ(test_open_fds(), before);
 	close(p[0]);
 	close(p[1]);
 	close(helper);
