@@ -65,6 +65,9 @@ $(BUILD)/tests/test_stack_lwip: LDLIBS += -llwip
 # and those of serve's pieces link the piece (the library comes again after it).
 $(BUILD)/tests/test_serve_packet: $(BUILD)/obj/src/serve/packet.o
 $(BUILD)/tests/test_serve_guard: $(BUILD)/obj/src/serve/guard.o
+$(BUILD)/tests/test_serve_ns_helper: $(BUILD)/obj/src/serve/ns_helper.o
+$(BUILD)/tests/test_serve_flow: $(BUILD)/obj/src/serve/flow.o $(BUILD)/obj/src/serve/packet.o \
+	$(BUILD)/obj/src/serve/guard.o $(BUILD)/obj/src/weftd/log.o
 $(BUILD)/tests/test_serve_settings: $(BUILD)/obj/src/serve/settings.o $(BUILD)/obj/src/serve/guard.o \
 	$(BUILD)/obj/src/serve/reverse_settings.o
 $(BUILD)/tests/test_serve_socks5: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o

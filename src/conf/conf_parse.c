@@ -473,9 +473,8 @@ static int key_line(struct parser *p, char *s)
 		return fail(p, "'%s' is not a setting (expected Key = Value or a [Section] header)", quote(p, s));
 	*eq = '\0';
 	char *name = trim(s), *v = trim(eq + 1);
-	/* the first letter, either case, rules out most keys without a call */
 	for (k = 0; k < K_COUNT; k++)
-		if (!((name[0] ^ keys[k].name[0]) & ~0x20) && conf_word_eq(name, keys[k].name))
+		if (conf_word_maybe(name, keys[k].name) && conf_word_eq(name, keys[k].name))
 			break;
 	if (!*name)
 		return fail(p, "'= %s' has no key (expected Key = Value)", quote(p, v));

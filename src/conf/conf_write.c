@@ -176,7 +176,7 @@ static const char *const field_names[CONF_FIELDS] = {
 int conf_field_lookup(const char *name)
 {
 	for (int f = 0; f < CONF_FIELDS; f++)
-		if (conf_word_eq(name, field_names[f]))
+		if (conf_word_maybe(name, field_names[f]) && conf_word_eq(name, field_names[f]))
 			return f;
 	return -1;
 }

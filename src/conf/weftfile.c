@@ -425,9 +425,8 @@ static int wline(struct wparser *p, char *s)
 	*eq = '\0';
 	char *name = wtrim(s), *v = wtrim(eq + 1);
 	int k;
-	/* the first letter, either case, rules out most keys without a call */
 	for (k = 0; k < WK_COUNT; k++)
-		if (!((name[0] ^ wkeys[k].name[0]) & ~0x20) && conf_word_eq(name, wkeys[k].name))
+		if (conf_word_maybe(name, wkeys[k].name) && conf_word_eq(name, wkeys[k].name))
 			break;
 	if (k == WK_COUNT || p->sec == W_NONE || wkeys[k].sec != p->sec)
 		return wfail(p, p->line, "unexpected key '%.48s' here (expected %s)", name,

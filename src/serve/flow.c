@@ -70,7 +70,9 @@ struct flows {
 	struct flow **buckets;
 	struct flow *all;
 	/* Flows ended during an epoll batch stay allocated until the next tick:
-	 * a later event of the same batch may still name them. */
+	 * a later event of the same batch may still name them. Their memory
+	 * counts against the bound until then, or a peer opening and ending
+	 * flows quickly would hold any amount of it. */
 	struct flow *graveyard;
 	struct peer_slot peers[FLOW_MAX_PEERS];
 	size_t n_peers;
@@ -207,7 +209,7 @@ static void flow_free(struct flows *f, struct flow *fl)
 	fl->peer->flows--;
 	f->n_flows--;
 	(*active_counter(f, fl->type))--;
-	f->c.memory -= sizeof(*fl);
+	/* its memory counts until bury() frees it */
 	fl->out_fd = fl->in_fd = -1;
 	fl->dead = true;
 	fl->hnext = f->graveyard;
@@ -220,6 +222,7 @@ static void bury(struct flows *f)
 		struct flow *fl = f->graveyard;
 		f->graveyard = fl->hnext;
 		free(fl);
+		f->c.memory -= sizeof(*fl);
 	}
 }
 
@@ -233,14 +236,32 @@ static int watch_fd(struct flows *f, int fd, struct watch *w, uint32_t events, u
 	return 0;
 }
 
+/* The mask of an fd taken out of the epoll set (park()). */
+#define MASK_PARKED UINT32_MAX
+
 static void set_mask(struct flows *f, int fd, struct watch *w, uint32_t events, uint32_t *mask)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = w };
 
 	if (fd < 0 || events == *mask)
 		return;
+	if (*mask == MASK_PARKED) {
+		if (events)
+			watch_fd(f, fd, w, events, mask);
+		return;
+	}
 	if (epoll_ctl(f->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
 		*mask = events;
+}
+
+/* An fd that hung up or holds an error is reported by every epoll_wait
+ * whatever its interest (EPOLLHUP and EPOLLERR cannot be masked): while
+ * nothing of it is wanted (waiting for the other side to drain, or for the
+ * stack's accept) it leaves the epoll set, and set_mask() brings it back. */
+static void park(struct flows *f, int fd, uint32_t *mask)
+{
+	if (fd >= 0 && *mask == 0 && epoll_ctl(f->epfd, EPOLL_CTL_DEL, fd, NULL) == 0)
+		*mask = MASK_PARKED;
 }
 
 /* ---- answers built here ---- */
@@ -311,18 +332,7 @@ static bool real_destination(struct flows *f, int family, const uint8_t *dst, ui
 		*denied = true;
 		return false;
 	}
-	memset(ss, 0, sizeof(*ss));
-	if (family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		memcpy(&sin->sin_addr, a, 4);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		memcpy(&sin6->sin6_addr, a, 16);
-	}
+	pkt_sockaddr(ss, family, a, port);
 	return true;
 }
 
@@ -430,20 +440,6 @@ static void tcp_segment(struct flows *f, const void *peer, const struct pkt *p, 
 	f->stack->ops->input(f->stack, pkt, len);
 }
 
-static void addr_of(const struct sockaddr_storage *ss, uint8_t addr[16], uint16_t *port)
-{
-	memset(addr, 0, 16);
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-		memcpy(addr, &sin->sin_addr, 4);
-		*port = ntohs(sin->sin_port);
-	} else {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-		memcpy(addr, &sin6->sin6_addr, 16);
-		*port = ntohs(sin6->sin6_port);
-	}
-}
-
 static void relay(struct flows *f, struct flow *fl);
 
 void flows_accepted(void *ctx, int fd, const struct sockaddr_storage *src, const struct sockaddr_storage *dst)
@@ -454,8 +450,8 @@ void flows_accepted(void *ctx, int fd, const struct sockaddr_storage *src, const
 	struct flow *fl;
 	int one = 1;
 
-	addr_of(src, s, &sport);
-	addr_of(dst, d, &dport);
+	pkt_sockaddr_parts(src, s, &sport);
+	pkt_sockaddr_parts(dst, d, &dport);
 	fl = src->ss_family == dst->ss_family ?
 		lookup(f, FLOW_TCP, src->ss_family, s, sport, d, dport) : NULL;
 	/* only connections whose real side exists are relayed */
@@ -785,6 +781,12 @@ void flows_event(struct flows *f, struct watch *w, uint32_t events)
 			tcp_connected(f, fl);
 		else if (fl->state == TCP_RELAY)
 			relay(f, fl);
+		if (!fl->dead && (events & (EPOLLHUP | EPOLLERR))) {
+			if (w == &fl->w_out)
+				park(f, fl->out_fd, &fl->mask_out);
+			else
+				park(f, fl->in_fd, &fl->mask_in);
+		}
 		break;
 	case FLOW_UDP:
 		udp_readable(f, fl);

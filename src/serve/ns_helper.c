@@ -80,11 +80,23 @@ static int recv_reply(int sock, struct ns_reply *r, int *fd)
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
-	if ((size_t)n != sizeof(*r))
-		return -EPIPE;
+	if (n == 0)
+		return -EPIPE; /* the helper is gone */
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(int)) && *fd < 0)
 			memcpy(fd, CMSG_DATA(c), sizeof(int));
+	/* The helper is the less trusted side: a short reply, a cut-off
+	 * control message or an error that is no -errno (a positive one would
+	 * pass for an fd of ours) ends the protocol, and an fd that came with
+	 * it is not kept. */
+	if ((size_t)n != sizeof(*r) || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+	    r->err > 0 || r->err < -4095 || (r->err && *fd >= 0)) {
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		return -EPROTO;
+	}
 	r->why[sizeof(r->why) - 1] = '\0';
 	return 0;
 }

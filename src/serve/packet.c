@@ -170,7 +170,7 @@ size_t pkt_addr_len(int family)
 	return family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 }
 
-static void to_sockaddr(struct sockaddr_storage *ss, int family, const uint8_t *addr, uint16_t port)
+void pkt_sockaddr(struct sockaddr_storage *ss, int family, const uint8_t *addr, uint16_t port)
 {
 	memset(ss, 0, sizeof(*ss));
 	if (family == AF_INET) {
@@ -186,14 +186,28 @@ static void to_sockaddr(struct sockaddr_storage *ss, int family, const uint8_t *
 	}
 }
 
+void pkt_sockaddr_parts(const struct sockaddr_storage *ss, uint8_t addr[16], uint16_t *port)
+{
+	memset(addr, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		memcpy(addr, &sin->sin_addr, 4);
+		*port = ntohs(sin->sin_port);
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		memcpy(addr, &sin6->sin6_addr, 16);
+		*port = ntohs(sin6->sin6_port);
+	}
+}
+
 void pkt_src_addr(const struct pkt *p, struct sockaddr_storage *ss)
 {
-	to_sockaddr(ss, p->family, p->src, p->sport);
+	pkt_sockaddr(ss, p->family, p->src, p->sport);
 }
 
 void pkt_dst_addr(const struct pkt *p, struct sockaddr_storage *ss)
 {
-	to_sockaddr(ss, p->family, p->dst, p->dport);
+	pkt_sockaddr(ss, p->family, p->dst, p->dport);
 }
 
 /* An IP header for l4_len bytes of proto from src to dst; returns its size. */
@@ -304,7 +318,8 @@ size_t pkt_build_udp(uint8_t *out, size_t cap, int family, const uint8_t *src, u
 	put16(u, sport);
 	put16(u + 2, dport);
 	put16(u + 4, (uint16_t)(PKT_UDP_HDR + len));
-	memmove(u + PKT_UDP_HDR, data, len);
+	if (len) /* an empty datagram may come with data NULL */
+		memmove(u + PKT_UDP_HDR, data, len);
 	put_l4_sum(u, PKT_UDP_HDR + len, family, src, dst, IPPROTO_UDP, 6);
 	return n;
 }
@@ -324,7 +339,8 @@ size_t pkt_build_echo_reply(uint8_t *out, size_t cap, int family, const uint8_t 
 	icmp[0] = v4 ? ICMP4_ECHO_REPLY : ICMP6_ECHO_REPLY;
 	put16(icmp + 4, id);
 	put16(icmp + 6, seq);
-	memmove(icmp + PKT_ICMP_HDR, body, len);
+	if (len)
+		memmove(icmp + PKT_ICMP_HDR, body, len);
 	put_l4_sum(icmp, PKT_ICMP_HDR + len, family, src, dst, proto, 2);
 	return n;
 }

@@ -54,6 +54,10 @@ enum pkt_kind pkt_parse(struct pkt *p, const uint8_t *buf, size_t len);
 void pkt_src_addr(const struct pkt *p, struct sockaddr_storage *ss);
 void pkt_dst_addr(const struct pkt *p, struct sockaddr_storage *ss);
 size_t pkt_addr_len(int family);
+/* addr (4 or 16 bytes by family) and port as a sockaddr. */
+void pkt_sockaddr(struct sockaddr_storage *ss, int family, const uint8_t *addr, uint16_t port);
+/* and back: the address (IPv4 in the first 4 bytes, the rest zero) and port. */
+void pkt_sockaddr_parts(const struct sockaddr_storage *ss, uint8_t addr[16], uint16_t *port);
 
 /* Each builder writes into out (at least PKT_IPV6_HDR + 1280 bytes... see
  * each) and returns the packet's length, or 0 if it does not fit. */

@@ -170,34 +170,6 @@ static bool in_tunnel(const struct reverse *r, const struct sockaddr_storage *ss
 	return false;
 }
 
-static void to_sockaddr(struct sockaddr_storage *ss, int family, const uint8_t *addr, uint16_t port)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (family == AF_INET) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-		s4->sin_family = AF_INET;
-		memcpy(&s4->sin_addr, addr, 4);
-		s4->sin_port = htons(port);
-	} else {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-		s6->sin6_family = AF_INET6;
-		memcpy(&s6->sin6_addr, addr, 16);
-		s6->sin6_port = htons(port);
-	}
-}
-
-static void addr_port(const struct sockaddr_storage *ss, uint8_t addr[16], uint16_t *port)
-{
-	memset(addr, 0, 16);
-	if (ss->ss_family == AF_INET) {
-		memcpy(addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-		*port = ntohs(((const struct sockaddr_in *)ss)->sin_port);
-	} else {
-		memcpy(addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
-		*port = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
-	}
-}
-
 /* ---- connections on their way in ---- */
 
 static void conn_free(struct reverse *r, struct rv_conn *c, bool reset)
@@ -277,7 +249,7 @@ static void conn_connect(struct reverse *r, struct rv_conn *c)
 			conn_free(r, c, true);
 		return;
 	}
-	to_sockaddr(&src, c->to.ss_family, self, 0);
+	pkt_sockaddr(&src, c->to.ss_family, self, 0);
 	fd = r->env.stack->ops->connect(r->env.stack, &src, &c->to);
 	if (fd < 0) {
 		if (c->socks)
@@ -325,19 +297,19 @@ static void conn_connected(struct reverse *r, struct rv_conn *c)
 	if (getsockname(c->tun_fd, (struct sockaddr *)&bound, &blen) == 0 &&
 	    bound.ss_family == c->to.ss_family) {
 		uint8_t a[16];
-		addr_port(&bound, a, &self_port);
+		pkt_sockaddr_parts(&bound, a, &self_port);
 	}
 	if (c->socks) {
 		uint8_t msg[22];
 		struct sockaddr_storage b;
-		to_sockaddr(&b, c->to.ss_family, self, self_port);
+		pkt_sockaddr(&b, c->to.ss_family, self, self_port);
 		size_t n = socks5_reply(msg, SOCKS5_OK, &b);
 		if (send(c->host_fd, msg, n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n) {
 			conn_free(r, c, true);
 			return;
 		}
 	}
-	addr_port(&c->to, peer, &peer_port);
+	pkt_sockaddr_parts(&c->to, peer, &peer_port);
 	int tun = c->tun_fd, host = c->host_fd, family = c->to.ss_family;
 	c->tun_fd = c->host_fd = -1;
 	conn_free(r, c, false);
@@ -586,7 +558,7 @@ static void udp_readable(struct reverse *r, struct rv_listener *l)
 	uint8_t self[16], to[16];
 	uint16_t to_port;
 
-	addr_port(&e->to, to, &to_port);
+	pkt_sockaddr_parts(&e->to, to, &to_port);
 	for (int i = 0; i < RV_UDP_BURST; i++) {
 		struct sockaddr_storage from;
 		socklen_t flen = sizeof(from);

@@ -7,6 +7,7 @@
 #ifndef WEFT_TEST_H
 #define WEFT_TEST_H
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -61,6 +62,22 @@ static void test_skip(const char *fmt, ...)
 	fflush(stdout); } while (0)
 
 #define TEST_EXIT() return test_failed_cases ? 1 : 0
+
+/* How many fds this process has open (-1: /proc is not there), to check
+ * that a failing path leaks none. */
+__attribute__((unused))
+static int test_open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
 
 /* ---- reproducible randomness ----
  * splitmix64 (Steele, Lea and Flood, 2014), the one generator the unit tests

@@ -260,6 +260,41 @@ static void hostile_input(void)
 	}
 }
 
+/* An empty datagram or echo without a data pointer (what an error about a
+ * flow whose packet is gone builds): no copy from NULL, a valid packet. */
+static void empty_without_data(void)
+{
+	uint8_t buf[128];
+	struct pkt p;
+
+	for (int fam = 0; fam < 2; fam++) {
+		int family = fam ? AF_INET6 : AF_INET;
+		size_t n = pkt_build_udp(buf, sizeof(buf), family, fam ? A6 : A4, 1, fam ? B6 : B4, 2, NULL, 0);
+		CHECK_EQ(n, (fam ? PKT_IPV6_HDR : PKT_IPV4_HDR) + PKT_UDP_HDR);
+		CHECK_EQ(pkt_parse(&p, buf, n), PKT_OK);
+		CHECK_EQ(p.payload_len, 0);
+		n = pkt_build_echo_reply(buf, sizeof(buf), family, fam ? A6 : A4, fam ? B6 : B4, 1, 2, NULL, 0);
+		CHECK_EQ(n, (fam ? PKT_IPV6_HDR : PKT_IPV4_HDR) + PKT_ICMP_HDR);
+		CHECK_EQ(pkt_parse(&p, buf, n), PKT_OK);
+	}
+}
+
+/* sockaddrs and back, both families */
+static void sockaddr_roundtrip(void)
+{
+	struct sockaddr_storage ss;
+	uint8_t addr[16];
+	uint16_t port = 0;
+
+	for (int fam = 0; fam < 2; fam++) {
+		pkt_sockaddr(&ss, fam ? AF_INET6 : AF_INET, fam ? B6 : B4, 8443);
+		CHECK_EQ(ss.ss_family, fam ? AF_INET6 : AF_INET);
+		pkt_sockaddr_parts(&ss, addr, &port);
+		CHECK_EQ(port, 8443);
+		CHECK_MEM(addr, fam ? B6 : B4, fam ? 16 : 4);
+	}
+}
+
 int main(void)
 {
 	test_suite_name = "serve_packet";
@@ -271,5 +306,7 @@ int main(void)
 	RUN(echo_reply);
 	RUN(fragments_and_extensions);
 	RUN(hostile_input);
+	RUN(empty_without_data);
+	RUN(sockaddr_roundtrip);
 	TEST_EXIT();
 }

@@ -319,19 +319,6 @@ static int probe_source_errno(int family, const char *src, int ifindex, const ch
 	return err;
 }
 
-static int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static int sockopt_int(int fd, int level, int name)
 {
 	int v = -1;
@@ -1190,7 +1177,7 @@ static void test_receive_edges(void)
 static void test_port_taken(void)
 {
 	struct udp u, v;
-	int fds = open_fds();
+	int fds = test_open_fds();
 	uint16_t p;
 
 	CHECK_EQ(open_with(&u, true, true), 0);
@@ -1209,7 +1196,7 @@ static void test_port_taken(void)
 	CHECK(s4 >= 0); /* the port is free on IPv4 again */
 	close(s4);
 	close(s6);
-	CHECK_EQ(open_fds(), fds);
+	CHECK_EQ(test_open_fds(), fds);
 
 	/* and a port asked for by number is the one bound */
 	s4 = plain_socket(AF_INET, NULL, 0, &p);
@@ -1220,7 +1207,7 @@ static void test_port_taken(void)
 	if (r == 0)
 		CHECK_EQ(v.port, p);
 	udp_close(&v);
-	CHECK_EQ(open_fds(), fds);
+	CHECK_EQ(test_open_fds(), fds);
 }
 
 static int write_port_range(int low, int high)
@@ -1258,10 +1245,10 @@ static int port_retry_child(void)
 		udp_close(&u);
 	}
 	CHECK_EQ(write_port_range(PORT_RANGE_LOW, PORT_RANGE_LOW), 0);
-	int fds = open_fds();
+	int fds = test_open_fds();
 	CHECK_EQ(udp_open(&u, 0, 0), -EADDRINUSE);
 	CHECK(!udp_is_open(&u));
-	CHECK_EQ(open_fds(), fds);
+	CHECK_EQ(test_open_fds(), fds);
 	close(s6);
 	return test_failures_in_case ? 1 : 0;
 }
