@@ -510,6 +510,10 @@ static void socks_readable(struct reverse *r, struct rv_conn *c)
 				return;
 			}
 		}
+		/* Only peeked: part of a password must not wait in the buffer
+		 * for the rest, which may never come. */
+		if (c->state == RV_AUTH)
+			memzero(b, (size_t)n);
 		if (used < 0 || n >= RV_PEEK) {
 			conn_free(r, c, false); /* not SOCKS5, or not a message of it */
 			return;

@@ -2,19 +2,15 @@
  * /etc/weft, then /etc/wireguard, or $WEFT_CONFIG_DIR), and the lock on its
  * directory that keeps two weft processes from changing configs at once. */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "conf_path.h"
+#include "conf/store.h"
 
 #define CONF_DIRS_DEFAULT WEFT_DIR ":" WIREGUARD_DIR
-#define CONF_DIR_MODE 0700
 
 bool conf_file_exists(const char *path)
 {
@@ -58,30 +54,9 @@ bool iface_conf_path(char *out, size_t size, const char *iface, bool *exists)
 	return first_len && n >= 0 && (size_t)n < size;
 }
 
+/* The same lock as the peer store's (store_open), so a command that changes
+ * the config and one that changes the store exclude each other. */
 int iface_conf_lock(const char *conf_path)
 {
-	char dir[PATH_MAX];
-	const char *slash = strrchr(conf_path, '/');
-	size_t len = slash ? (size_t)(slash - conf_path) : 0;
-	int fd;
-
-	if (len >= sizeof(dir))
-		return -ENAMETOOLONG;
-	if (slash && !len)
-		len = 1; /* "/x.conf" */
-	memcpy(dir, slash ? conf_path : ".", slash ? len : 1);
-	dir[slash ? len : 1] = '\0';
-	if (mkdir(dir, CONF_DIR_MODE) < 0 && errno != EEXIST)
-		return -errno;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			int ret = -errno;
-			close(fd);
-			return ret;
-		}
-	}
-	return fd;
+	return store_lock_dir(conf_path);
 }

@@ -8,7 +8,6 @@
 #include <libmnl/libmnl.h>
 #include <linux/genetlink.h>
 #include <linux/wireguard.h>
-#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -17,6 +17,7 @@
 #include "crypto/crypto.h"
 #include "util/env.h"
 #include "util/random.h"
+#include "weftd/handshake_rate.h"
 #include "weftd/log.h"
 #include "weftd/workers.h"
 
@@ -91,43 +92,6 @@ void loop_env(struct weft_env *env, struct loop *l)
 		 * threads do not survive it); until then batches run inline. */
 		.parallel = { .run = workers_run, .ctx = &l->workers },
 	};
-}
-
-/* ---- handshake load ---- */
-
-/* The handshake rate this machine affords: what LOOP_HANDSHAKE_SHARE of a
- * core buys, counting one X25519 per message (what a flood's initiation
- * costs before its static key fails to open; an honest one costs four). A
- * flood faster than that meets cookies after at most that many X25519s a
- * second, however fast it is; a machine that cannot keep up builds a
- * backlog and meets the engine's other rule. WEFT_HANDSHAKE_RATE=N sets it. */
-static unsigned handshake_rate(void)
-{
-	const char *forced = getenv("WEFT_HANDSHAKE_RATE");
-	uint8_t priv[32] = { 1 }, pub[32] = { 9 }, shared[32];
-	uint64_t best = UINT64_MAX;
-
-	if (forced && *forced)
-		return (unsigned)strtoul(forced, NULL, 10);
-	/* the fastest of a few rounds: other work on the machine only slows some */
-	for (int round = 0; round < 4; round++) {
-		uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
-		for (int i = 0; i < LOOP_X25519_PROBES; i++) {
-			x25519(shared, priv, pub);
-			pub[0] ^= shared[0] | 1; /* a new point each time */
-		}
-		uint64_t t = (clock_ns(CLOCK_MONOTONIC) - t0) / LOOP_X25519_PROBES;
-		best = t && t < best ? t : best;
-	}
-	memzero(shared, sizeof(shared));
-	uint64_t rate = NSEC_PER_SEC / LOOP_HANDSHAKE_SHARE / (best ? best : 1);
-	if (rate < LOOP_HANDSHAKE_RATE_MIN)
-		rate = LOOP_HANDSHAKE_RATE_MIN;
-	if (rate > WEFT_HANDSHAKE_RATE)
-		rate = WEFT_HANDSHAKE_RATE;
-	log_verbose("X25519 takes %" PRIu64 " ns here: under load above %" PRIu64 " handshakes a second",
-		    best, rate);
-	return (unsigned)rate;
 }
 
 /* ---- epoll helpers ---- */

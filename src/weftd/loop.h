@@ -33,9 +33,6 @@
 #define LOOP_PACKET_CAP (65536 + 64) /* any IP packet plus WireGuard's 32 bytes + padding */
 #define LOOP_HOUSEKEEPING_NS UINT64_C(1000000000)
 #define LOOP_TICK_ROUNDS 8           /* drain rounds per wake-up before yielding */
-#define LOOP_HANDSHAKE_SHARE 10      /* 1/10 of a core for handshakes before cookies */
-#define LOOP_HANDSHAKE_RATE_MIN 500  /* handshakes a second, whatever the measurement */
-#define LOOP_X25519_PROBES 16        /* X25519s timed per round to find their cost */
 
 struct loop {
 	struct weft_device *dev;

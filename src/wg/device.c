@@ -260,8 +260,9 @@ void device_count_handshake(struct weft_device *dev)
 		dev->load_window_start = now;
 		dev->load_window_count = 0;
 	}
-	if (dev->handshake_rate &&
-	    ++dev->load_window_count > (dev->handshake_rate + LOAD_WINDOWS_PER_SECOND - 1) / LOAD_WINDOWS_PER_SECOND)
+	/* in 64 bits: a rate near UINT_MAX must not wrap to an allowance of 0 */
+	uint64_t per_window = ((uint64_t)dev->handshake_rate + LOAD_WINDOWS_PER_SECOND - 1) / LOAD_WINDOWS_PER_SECOND;
+	if (dev->handshake_rate && ++dev->load_window_count > per_window)
 		device_load_seen(dev, now);
 }
 

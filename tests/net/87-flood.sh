@@ -13,6 +13,7 @@
 # without a flood, just before and after, show a quiet machine (p90 under
 # 1 ms; else SKIP, since other work holds the CPUs; a miss gets one more
 # round); the 95th percentile and the maximum are printed.
+# tests/run: alone (it measures ping times)
 #
 #   netns fc<pid> (real peer)                 netns fs<pid> (server)                netns ff<pid> (flooder)
 #   veth fc<pid> 10.208.0.2/24 -------------- veth fs<pid> 10.208.0.1/24

@@ -5,7 +5,7 @@
 #
 #   netns rc<pid> (client)                     netns rs<pid> (server)
 #   veth c<pid> 10.203.0.2/24 ---------------- veth s<pid> 10.203.0.1/24
-#   wg0 (weftd) 10.99.0.2/32 fd99::2/128       weft serve, uid 65534, Address 10.99.0.1, fd99::1
+#   rw<pid> (weftd) 10.99.0.2/32 fd99::2/128       weft serve, uid 65534, Address 10.99.0.1, fd99::1
 #     HTTP :8080 (a page and a 10 MB file),      Expose tcp 127.0.0.1:18080 -> 10.99.0.2:8080
 #     UDP echo :7000, nothing on :9999           Expose tcp 127.0.0.1:18081 -> [fd99::2]:8080
 #                                                Expose udp 127.0.0.1:17000 -> 10.99.0.2:7000
@@ -27,7 +27,7 @@
 TEST_NAME=serve-reverse
 require_weft wg python3 curl setpriv
 
-C=rc$TAG S=rs$TAG
+C=rc$TAG S=rs$TAG CIF=rw$TAG # UAPI sockets are global: the name carries the tag
 TMP=$WEFT_TMP
 chmod 755 "$TMP"
 make_ns "$C" && make_ns "$S" || { fail netns "cannot create namespaces"; exit 1; }
@@ -126,19 +126,19 @@ stop_server() {
 }
 
 start_client() {
-	ip -n "$C" link del wg0 2>/dev/null
-	start_daemon "$C" wg0 weftd || return 1
-	nsrun "$C" wg set wg0 private-key "$KC" peer "$PS" endpoint 10.203.0.1:51820 \
+	ip -n "$C" link del $CIF 2>/dev/null
+	start_daemon "$C" $CIF weftd || return 1
+	nsrun "$C" wg set $CIF private-key "$KC" peer "$PS" endpoint 10.203.0.1:51820 \
 		allowed-ips 10.99.0.1/32,fd99::1/128 persistent-keepalive 25 || return 1
-	add_addr "$C" wg0 10.99.0.2/32 fd99::2/128 && ip -n "$C" link set wg0 up &&
-		ip -n "$C" route add 10.99.0.1/32 dev wg0 && ip -n "$C" -6 route add fd99::1/128 dev wg0
+	add_addr "$C" $CIF 10.99.0.2/32 fd99::2/128 && ip -n "$C" link set $CIF up &&
+		ip -n "$C" route add 10.99.0.1/32 dev $CIF && ip -n "$C" -6 route add fd99::1/128 dev $CIF
 }
 
 # tunnel_up: the first handshake, started by a ping to the server's tunnel
 # address (whether or not anything answers it)
 tunnel_up() {
 	nsrun "$C" ping -c 2 -W 1 -q 10.99.0.1 >/dev/null 2>&1
-	if ! wait_until 20 nsrun "$C" sh -c "wg show wg0 latest-handshakes | awk '\$2 > 0' | grep -q ."; then
+	if ! wait_until 20 nsrun "$C" sh -c "wg show $CIF latest-handshakes | awk '\$2 > 0' | grep -q ."; then
 		fail tunnel "no handshake with the server in 20 s"
 		tail -20 "$TMP/serve-$st.log" >&2
 	fi
@@ -277,7 +277,7 @@ for st in ${SERVE_STACKS:-kernel lwip}; do
 	server_pid >/dev/null || { fail server-alive "the server is gone"; tail -20 "$TMP/serve-$st.log" >&2; }
 	grep -q "SOCKS5 on 127.0.0.1:1080 with username/password" "$TMP/serve-$st.log" &&
 		pass log-socks5 || fail log-socks5 "no start-up line"
-	ip -n "$C" link del wg0 2>/dev/null
+	ip -n "$C" link del $CIF 2>/dev/null
 	stop_server
 done
 exit $FAILED

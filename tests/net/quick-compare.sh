@@ -70,7 +70,7 @@ stable_capture() {
 baseline() {
 	local ns=$1
 	ip -n "$ns" -o link show | sed -E 's/^[0-9]+: //; s/ +$//' | cut -d' ' -f1
-	ip -n "$ns" -4 route show table all | sort; ip -n "$ns" -6 route show table all | norm | sort
+	ip -n "$ns" -4 route show table all | norm | sort; ip -n "$ns" -6 route show table all | norm | sort
 	ip -n "$ns" -4 rule; ip -n "$ns" -6 rule
 	nsrun "$ns" nft list ruleset
 }

@@ -8,6 +8,7 @@
  * batch; cookies die with the secret they came from.
  * Cookies and their replies are recomputed here from the whitepaper's
  * formulas, not taken from the engine. */
+#include <limits.h>
 #include <stddef.h>
 
 #include "test.h"
@@ -462,6 +463,26 @@ static void rate_rule_bounds_x25519(void)
 	world_free(&w);
 }
 
+/* The largest rate a caller can set means "more than can come", not a
+ * per-window allowance that wrapped round to nothing. */
+static void largest_rate_is_not_load(void)
+{
+	world_init(&w, 38);
+	struct message_handshake_initiation m;
+	struct weft_endpoint from;
+	weft_device_set_handshake_rate(w.b.dev, UINT_MAX);
+	weft_device_set_handshake_budget(w.b.dev, 0);
+	for (unsigned i = 0; i < 64; i++) {
+		flood_initiation(&m);
+		flood_source(&from, i);
+		weft_receive(w.b.dev, (const uint8_t *)&m, sizeof(m), &from, &w.b.out);
+		node_reset_out(&w.b);
+	}
+	CHECK(!weft_device_under_load(w.b.dev));
+	CHECK_EQ(drops(&w.b, WEFT_DROP_BAD_MAC2), 0);
+	world_free(&w);
+}
+
 /* A backlog that stays under UNDER_LOAD_BACKLOG never puts b under load:
  * it keeps up, a budget per tick, and every message gets its X25519. */
 static void small_backlog_is_not_load(void)
@@ -609,6 +630,7 @@ int main(void)
 	RUN(rate_limit);
 	RUN(under_load_from_backlog);
 	RUN(rate_rule_bounds_x25519);
+	RUN(largest_rate_is_not_load);
 	RUN(small_backlog_is_not_load);
 	RUN(junk_does_not_end_a_batch);
 	RUN(cookie_expires);
