@@ -68,9 +68,9 @@ $(BUILD)/tests/test_serve_guard: $(BUILD)/obj/src/serve/guard.o
 $(BUILD)/tests/test_serve_settings: $(BUILD)/obj/src/serve/settings.o $(BUILD)/obj/src/serve/guard.o \
 	$(BUILD)/obj/src/serve/reverse_settings.o
 $(BUILD)/tests/test_serve_socks5: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o
-$(BUILD)/tests/test_api_tokens: $(BUILD)/obj/src/api/tokens.o
 $(BUILD)/tests/test_serve_reverse: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o \
 	$(BUILD)/obj/src/serve/packet.o
+$(BUILD)/tests/test_api_tokens: $(BUILD)/obj/src/api/tokens.o
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -128,7 +128,7 @@ SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 # the pages of `weft api`, found there beside $(BINDIR)/weft
 WWWDIR ?= $(PREFIX)/share/weft/www
 UNITS := $(wildcard systemd/*.service systemd/*.timer systemd/*.target)
-GUIDES := $(wildcard docs/weft-*.md) docs/performance.md docs/crypto-bench.md
+GUIDES := $(wildcard docs/weft-*.md) docs/performance.md docs/crypto-bench.md docs/api.yaml
 install: $(PROGRAMS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(SYSTEMDUNITDIR)

@@ -128,7 +128,7 @@ static const struct command commands[] = {
 	  "Listens on 127.0.0.1:9090 unless --listen says otherwise. --up brings the interface up first\n"
 	  "and down on SIGTERM. `token add' prints a new token once (only its hash is kept, in\n"
 	  "<interface>.tokens beside the config); an enrolment token adds --peers peers (default 1)\n"
-	  "and sees only those. Routes: docs/api.yaml. See weft(8).\n" },
+	  "and sees only those. Routes, bodies and errors: api.yaml in share/doc/weft; see weft(8).\n" },
 	{ "serve", cmd_serve, "Unprivileged server",
 	  "[-f <config file>] [--stack kernel|lwip|auto]",
 	  "Runs a WireGuard exit server as any user: peers reach what this machine reaches",

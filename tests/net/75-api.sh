@@ -31,6 +31,8 @@
 #   metrics            Prometheus text with requests by route and status
 #   tls                --tls-cert/--tls-key: HTTPS with the certificate; after
 #                      it is replaced and SIGHUP, HTTPS with the new one only
+#   up                 `weft api IFACE --up` brings a second interface up from
+#                      its config, and down again on SIGTERM
 #   rate               a server limited to 2 requests/s answers 429 to a burst
 #   concurrent         100 concurrent enrolments: 100 distinct addresses, all
 #                      back after a restart, and IFACE.conf loads with wg-quick
@@ -337,6 +339,25 @@ if command -v openssl >/dev/null; then
 	{ kill -TERM $API_PID; wait $API_PID; } 2>/dev/null
 else
 	skip tls "openssl is not installed"
+fi
+
+# ---- --up: up from the config before serving, down after SIGTERM ----
+UIF=b$TAG
+(umask 077; printf '[Interface]\nPrivateKey = %s\nListenPort = 51876\nAddress = 10.76.0.1/24\n' "$(wg genkey)" \
+	>"$WEFT_CONFIG_DIR/$UIF.conf")
+ip netns exec "$S" "$WEFT" api "$UIF" --up --listen 127.0.0.1:9076 2>>"$TMP/up.log" &
+UP_PID=$!
+on_exit 'kill -KILL $UP_PID'
+if wait_until 15 nsrun "$S" curl -sf -o /dev/null http://127.0.0.1:9076/healthz &&
+	nsrun "$S" ip -br addr show "$UIF" | grep -q '10.76.0.1/24'; then
+	kill -TERM $UP_PID
+	if wait_until 10 bash -c "! kill -0 $UP_PID 2>/dev/null" && ! nsrun "$S" ip link show "$UIF" >/dev/null 2>&1; then
+		pass up
+	else
+		fail up "the interface is still there after SIGTERM"
+	fi
+else
+	fail up "not serving with the interface up: $(tail -n 5 "$TMP/up.log")"
 fi
 
 # ---- rate ----
