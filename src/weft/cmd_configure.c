@@ -49,6 +49,20 @@ static int add_prefixes(struct conf_prefix_list *list, const char *s, const char
 	return parse_prefix_list(list, s, what) ? 0 : -EINVAL;
 }
 
+/* A file the user named (--server-file, --client-file): it may be in a
+ * directory others can write to, and it holds a private key, so it is
+ * never written through a symlink nor over another user's file. */
+static int write_user_file(const char *path, const char *text, size_t len, char *err, size_t errlen)
+{
+	int ret = atomic_file_create(path, text, len, 0600);
+
+	if (ret < 0)
+		snprintf(err, errlen, "%s: cannot write: %s", path,
+			 ret == -ELOOP ? "it is a symbolic link, which is not followed" :
+			 ret == -EPERM ? "the file belongs to another user" : strerror(-ret));
+	return ret;
+}
+
 /* The server's file: its wg-quick part, then the [Serve] section. */
 static int write_server(const struct conf *sc, const struct configure_opts *o, char *err, size_t errlen)
 {
@@ -80,11 +94,26 @@ static int write_server(const struct conf *sc, const struct configure_opts *o, c
 	}
 	memcpy(all, text, len);
 	memcpy(all + len, serve, slen + 1);
-	ret = atomic_file_write(o->server_file, all, len + slen, 0600);
-	if (ret < 0)
-		snprintf(err, errlen, "%s: %s", o->server_file, strerror(-ret));
+	ret = write_user_file(o->server_file, all, len + slen, err, errlen);
 	memzero(all, len + slen);
 	free(all);
+	conf_text_free(text, len);
+	return ret;
+}
+
+/* The client's config into a file the user named; the config directory's
+ * own files go through conf_save (a symlink there is the admin's). */
+static int save_client_file(const struct conf *cc, const char *path, char *err, size_t errlen)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int ret = conf_write(cc, 0, &text, &len);
+
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot format the client config: %s", strerror(-ret));
+		return ret;
+	}
+	ret = write_user_file(path, text, len, err, errlen);
 	conf_text_free(text, len);
 	return ret;
 }
@@ -169,7 +198,8 @@ static int configure(const struct configure_opts *o)
 		fail("%s", err);
 		goto out;
 	}
-	if (conf_save(&cc, client_path, 0, err, sizeof(err)) < 0) {
+	if (o->client_file ? save_client_file(&cc, client_path, err, sizeof(err)) < 0 :
+			     conf_save(&cc, client_path, 0, err, sizeof(err)) < 0) {
 		fail("%s", err);
 		unlink(o->server_file);
 		goto out;

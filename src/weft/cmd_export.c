@@ -525,6 +525,38 @@ static json_t *read_document(const char *path)
 	return root;
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Peers are found by name: two with one name would make it name neither
+ * (peer add and rename refuse a taken name; the file parser does not
+ * look across records). Sorted, so 10,000 peers cost no more than a sort. */
+static bool names_unique(const struct weft_file *w, const char *file)
+{
+	const char **v = calloc((size_t)w->n + 1, sizeof(*v));
+	size_t n = 0;
+	bool ok = true;
+
+	if (!v) {
+		fprintf(stderr, "%s: out of memory\n", prog_name);
+		return false;
+	}
+	for (uint32_t i = 0; i < w->n; i++)
+		if (w->recs[i].name)
+			v[n++] = w->recs[i].name;
+	qsort(v, n, sizeof(*v), name_cmp);
+	for (size_t i = 1; ok && i < n; i++) {
+		if (!strcmp(v[i - 1], v[i])) {
+			fprintf(stderr, "%s: %s: two peers are named `%s'\n", prog_name, file, v[i]);
+			ok = false;
+		}
+	}
+	free(v);
+	return ok;
+}
+
 int cmd_import(int argc, char *argv[])
 {
 	const char *file = NULL, *name = NULL, *v;
@@ -534,7 +566,7 @@ int cmd_import(int argc, char *argv[])
 	char path[PATH_MAX], weft_path[PATH_MAX], err[CONF_ERR_LEN], *out = NULL;
 	size_t out_len = 0;
 	json_t *root = NULL, *iface, *peers, *p;
-	bool exists, written = false;
+	bool exists, written = false, *ours = NULL; /* ours[k]: this import made peer k's key file */
 	int lock = -1, ret = 1;
 	size_t k;
 
@@ -586,6 +618,8 @@ int cmd_import(int argc, char *argv[])
 		fprintf(stderr, "%s: %s (in the text made from the document)\n", prog_name, err);
 		goto out;
 	}
+	if (!names_unique(&w, file))
+		goto out;
 	if (!iface_conf_path(path, sizeof(path), name, &exists)) {
 		fprintf(stderr, "%s: %s: config path too long\n", prog_name, name);
 		goto out;
@@ -604,6 +638,11 @@ int cmd_import(int argc, char *argv[])
 	}
 	/* peer keys, then IFACE.weft, then IFACE.conf: until the last is
 	 * written there is no interface to find */
+	ours = calloc(json_array_size(peers) + 1, sizeof(*ours));
+	if (!ours) {
+		fprintf(stderr, "%s: out of memory\n", prog_name);
+		goto out;
+	}
 	json_array_foreach(peers, k, p) {
 		uint8_t pub[CONF_KEY_LEN], priv[CONF_KEY_LEN], check[CONF_KEY_LEN];
 		const char *ps = json_string_value(json_object_get(p, "private_key"));
@@ -618,6 +657,9 @@ int cmd_import(int argc, char *argv[])
 			goto undo;
 		}
 		written = true;
+		/* a key file that was there before is not this import's to
+		 * remove on an undo */
+		ours[k] = !peer_key_exists(path, pub);
 		if (peer_key_write(path, pub, priv) < 0) {
 			memzero(priv, sizeof(priv));
 			fprintf(stderr, "%s: %s: cannot write peer %zu's private key\n", prog_name, name, k + 1);
@@ -645,12 +687,13 @@ undo:
 		json_array_foreach(peers, k, p) {
 			uint8_t pub[CONF_KEY_LEN];
 
-			if (key_from_base64(pub, json_string_value(json_object_get(p, "public_key")) ?: ""))
+			if (ours[k] && key_from_base64(pub, json_string_value(json_object_get(p, "public_key")) ?: ""))
 				peer_key_remove(path, pub);
 		}
 		unlink(weft_path);
 	}
 out:
+	free(ours);
 	conf_text_free(out, out_len);
 	text_free(&conf_text);
 	text_free(&weft_text);

@@ -239,6 +239,23 @@ static int take_iface_option(int argc, char *argv[], int *i, struct iface_opts *
 	return 1;
 }
 
+/* All of argv[2..] as options: false when one is bad or unknown (reported). */
+static bool take_iface_options(int argc, char *argv[], struct iface_opts *o, bool add)
+{
+	for (int i = 2; i < argc; i++) {
+		int r = take_iface_option(argc, argv, &i, o, add);
+
+		if (r < 0)
+			return false;
+		if (!r) {
+			fprintf(stderr, "%s: unknown option `%s'\n", prog_name, argv[i]);
+			command_usage(stderr, "interface");
+			return false;
+		}
+	}
+	return true;
+}
+
 static bool apply_weft_options(struct conf_weft *w, const struct iface_opts *o)
 {
 	if (o->have_public_port) {
@@ -265,17 +282,8 @@ static int interface_add(int argc, char *argv[])
 	memset(&o, 0, sizeof(o));
 	memset(&st, 0, sizeof(st));
 	st.lock = -1;
-	for (int i = 2; i < argc; i++) {
-		int r = take_iface_option(argc, argv, &i, &o, true);
-
-		if (r < 0)
-			goto out;
-		if (!r) {
-			fprintf(stderr, "%s: unknown option `%s'\n", prog_name, argv[i]);
-			command_usage(stderr, "interface");
-			goto out;
-		}
-	}
+	if (!take_iface_options(argc, argv, &o, true))
+		goto out;
 	if (uapi_has_device(iface) || link_exists(iface)) {
 		fprintf(stderr, "%s: %s already exists\n", prog_name, iface);
 		goto out;
@@ -396,16 +404,8 @@ static int interface_set(int argc, char *argv[])
 	memset(&o, 0, sizeof(o));
 	memset(&st, 0, sizeof(st));
 	st.lock = -1;
-	for (int i = 2; i < argc; i++) {
-		r = take_iface_option(argc, argv, &i, &o, false);
-		if (r < 0)
-			goto out;
-		if (!r) {
-			fprintf(stderr, "%s: unknown option `%s'\n", prog_name, argv[i]);
-			command_usage(stderr, "interface");
-			goto out;
-		}
-	}
+	if (!take_iface_options(argc, argv, &o, false))
+		goto out;
 	if (!o.have_port && !o.have_public_port && !o.n_public && !o.peer_dns) {
 		fprintf(stderr, "%s: interface set: nothing to change\n", prog_name);
 		command_usage(stderr, "interface");

@@ -230,15 +230,17 @@ static const char *peer_label(struct peer_ctx *c, const uint8_t key[32], char bu
 	return buf;
 }
 
-/* A peer name: the documented set, and not something that reads as a key. */
+/* A peer name: the documented set, not something that reads as a key, and
+ * not starting with '-': config, set, rename, disable and enable take a
+ * leading '-' for an option, so such a peer could not be named to them. */
 static bool name_ok(const char *name, const char *what)
 {
 	uint8_t k[32];
 
-	if (store_name_valid(name) && !key_from_base64(k, name))
+	if (store_name_valid(name) && name[0] != '-' && !key_from_base64(k, name))
 		return true;
-	fprintf(stderr, "%s: %s: `%s' is not a valid peer name (1-%d of letters, digits and -_.@)\n",
-		prog_name, what, name, CONF_NAME_MAX);
+	fprintf(stderr, "%s: %s: `%s' is not a valid peer name (1-%d of letters, digits and -_.@, "
+		"not starting with -)\n", prog_name, what, name, CONF_NAME_MAX);
 	return false;
 }
 
@@ -317,6 +319,18 @@ static bool write_png(const char *path, const char *text)
 
 /* ---- peer add ---- */
 
+/* pub is not of small order: X25519 of any scalar with it is not all
+ * zeros (the scalar, a throwaway one, is a multiple of the cofactor). */
+static bool key_can_handshake(const uint8_t pub[WG_KEY_LEN])
+{
+	uint8_t priv[WG_KEY_LEN], shared[WG_KEY_LEN];
+	bool ok = generate_private_key(priv) && x25519(shared, priv, pub);
+
+	memzero(priv, sizeof(priv));
+	memzero(shared, sizeof(shared));
+	return ok;
+}
+
 static int peer_add(int argc, char *argv[])
 {
 	const char *iface = argv[1], *name = NULL, *pubarg = NULL, *expires = NULL, *v;
@@ -373,6 +387,11 @@ static int peer_add(int argc, char *argv[])
 		fprintf(stderr, "%s: --public-key: `%s' is not a base64 WireGuard key\n", prog_name, pubarg);
 		goto out;
 	}
+	if (pubarg && !key_can_handshake(pub)) {
+		fprintf(stderr, "%s: --public-key: `%s' is a point of small order (such as all zeros): no "
+			"handshake can complete with it\n", prog_name, pubarg);
+		goto out;
+	}
 	if ((name && !name_ok(name, "--name")) || (expires && !peer_expiry_parse(expires, now, &exp)))
 		goto out;
 	if (!peer_ctx_open(&c, iface, PEER_CTX_LOCK | PEER_CTX_NEED_CONF))
@@ -395,6 +414,11 @@ static int peer_add(int argc, char *argv[])
 	}
 	if (!peer_ctx_server_key(&c, server_pub))
 		goto out;
+	if (memeq_ct(pub, server_pub, WG_KEY_LEN)) {
+		/* the kernel module and weftd ignore such a peer without a word */
+		fprintf(stderr, "%s: %s: --public-key: that is the interface's own public key\n", prog_name, iface);
+		goto out;
+	}
 
 	/* The addresses: the lowest free one of every pool. */
 	ret = peer_pools_build(&pools, &c);

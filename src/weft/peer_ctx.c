@@ -215,6 +215,11 @@ int peer_addresses(const struct conf *conf, const struct conf_prefix_list *allow
 	return ret;
 }
 
+/* 9999-12-31T23:59:59Z: IFACE.weft writes times with four-digit years, so
+ * a later one would be written as a line its parser refuses, and every
+ * command on the interface would fail until the file was edited by hand. */
+#define EXPIRY_LAST INT64_C(253402300799)
+
 bool peer_expiry_parse(const char *s, int64_t now, int64_t *out)
 {
 	static const struct { char unit; int64_t seconds; } units[] = {
@@ -242,7 +247,11 @@ bool peer_expiry_parse(const char *s, int64_t now, int64_t *out)
 		num[n - 1] = '\0';
 		if (conf_parse_uint(num, UINT32_MAX, &v) && v) {
 			*out = now + (int64_t)v * units[i].seconds;
-			return true;
+			if (*out <= EXPIRY_LAST)
+				return true;
+			fprintf(stderr, "%s: --expires: `%s' is past 9999-12-31, the last date weft keeps\n",
+				prog_name, s);
+			return false;
 		}
 	}
 	fprintf(stderr, "%s: --expires: `%s' is not a date (2027-01-31 or 2027-01-31T12:00:00Z, UTC), "

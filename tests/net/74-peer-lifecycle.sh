@@ -15,7 +15,9 @@
 #   list-empty      `peer list` prints its header with no peers
 #   psk-default     a new peer gets a preshared key, on the device and in
 #                   its config; --no-psk gives none
-#   names           letters, digits and -_.@ only
+#   names           letters, digits and -_.@ only, no leading -
+#   bad-keys        the interface's own public key and small-order points
+#                   are refused as a peer's key
 #   config-same     `peer config` prints exactly what `peer add` printed
 #   qr-label        --qr prints "name: addresses" above the code
 #   set             peer set changes what peer config prints; default undoes
@@ -24,10 +26,14 @@
 #   enable          back with the same addresses and preshared key
 #   expire          peer expire disables a peer past its time; enable then
 #                   refuses until set --expires gives it a new one
+#   expire-far      a duration past 9999-12-31 is refused, the file stays
+#                   readable
 #   interface-set   listen port on the running device and in the file,
 #                   public address in the configs printed
 #   export-mode     the export is 0600 and holds the keys
-#   import-*        same wg show dump and peer list on the new machine
+#   import-*        same wg show dump and peer list on the new machine;
+#                   a document with two peers of one name is refused; a
+#                   failed import removes the key files it wrote, only those
 . "$(dirname "$0")/lib.sh"
 TEST_NAME=peer-lifecycle
 
@@ -78,12 +84,22 @@ fi
 
 # ---- names ----
 ok=1
-for bad in 'a b' 'a/b' 'x#y' 'ä' "$(printf 'n%.0s' {1..65})"; do
+# a leading - would read as an option to config, set, rename, disable, enable
+for bad in 'a b' 'a/b' 'x#y' 'ä' "$(printf 'n%.0s' {1..65})" '-x' '--x'; do
 	weft_a peer add "$IF" --name "$bad" --public-key "$(wg genkey | wg pubkey)" >/dev/null 2>&1 && ok=0
 done
 weft_a peer add "$IF" --name 'a.b-c_d@e' --public-key "$(wg genkey | wg pubkey)" >/dev/null 2>&1 || ok=0
 weft_a peer rename "$IF" a.b-c_d@e 'no spaces' 2>/dev/null && ok=0
 ((ok)) && pass names || fail names "a bad name was taken or a good one refused"
+
+# ---- keys no handshake can use: the device ignores or never shakes hands ----
+own=$(nsrun "$A" wg show "$IF" public-key)
+ok=1
+for bad in "$own" AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= 4Ot6fDtBuK4WVuP68Z/EatoJjeucMrH9hmIFFl9JuAA=; do
+	weft_a peer add "$IF" --public-key "$bad" >/dev/null 2>&1 && ok=0
+	grep -qF "$bad" "$CONF" && ok=0
+done
+((ok)) && [[ -n $own ]] && pass bad-keys || fail bad-keys "the interface's own key or a small-order point was taken as a peer"
 
 # ---- every add option remembered ----
 weft_a peer add "$IF" --name carol --dns 9.9.9.9,corp.example --keepalive 0 --allowed-ips 10.0.0.0/8 \
@@ -155,6 +171,14 @@ else
 	fail expire "$(cat "$TMP/expire.out")"
 fi
 weft_a peer add "$IF" --name gone --expires 2020-01-01 >/dev/null 2>&1 && fail expire "a date in the past was taken"
+# a duration past the last date IFACE.weft can hold (9999-12-31) is refused,
+# not written as a line that breaks every later command
+if ! weft_a peer set "$IF" alice --expires 4294967295w 2>/dev/null && weft_a peer list "$IF" >/dev/null 2>"$TMP/err" &&
+	weft_a peer set "$IF" alice --expires 52w && weft_a peer set "$IF" alice --expires never; then
+	pass expire-far
+else
+	fail expire-far "taken, or the file broke: $(weft_a peer list "$IF" 2>&1 >/dev/null | head -1)"
+fi
 
 # ---- interface set ----
 if weft_a interface set "$IF" --listen-port 51875 --public-address 192.0.2.99 &&
@@ -209,4 +233,35 @@ else
 fi
 WEFT_CONFIG_DIR=$NEWDIR "$WEFT" import "$TMP/export.json" --name "$IF2" >/dev/null 2>&1 &&
 	fail import "an existing interface was replaced"
+# two peers of one name: a name must find one peer, so nothing is written
+python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+named = [p for p in d["peers"] if p.get("name")]
+named[1]["name"] = named[0]["name"]
+json.dump(d, open(sys.argv[2], "w"))' "$TMP/export.json" "$TMP/dup.json"
+if ! WEFT_CONFIG_DIR=$NEWDIR "$WEFT" import "$TMP/dup.json" --name "d$TAG" >/dev/null 2>"$TMP/err" &&
+	grep -q 'two peers are named' "$TMP/err" && ! ls "$NEWDIR/d$TAG".* >/dev/null 2>&1; then
+	pass import-dup-names
+else
+	fail import-dup-names "$(cat "$TMP/err"; ls "$NEWDIR")"
+fi
+# an import that fails after writing peer keys removes its own key files,
+# not one that was there before it
+python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+keyed = [p for p in d["peers"] if p.get("private_key")]
+assert len(keyed) >= 3  # the second is written, then removed
+keyed[-1]["private_key"] = keyed[0]["private_key"]   # not its key: the import stops there
+json.dump(d, open(sys.argv[2], "w"))
+print(*[p["public_key"].replace("/", "_").replace("+", "-") for p in keyed[:2]])  # file names: base64url
+' "$TMP/export.json" "$TMP/bad.json" >"$TMP/keys"
+read -r first second <"$TMP/keys"
+mkdir -m 700 "$NEWDIR/u$TAG.peers"
+echo stale >"$NEWDIR/u$TAG.peers/$first.key"
+if ! WEFT_CONFIG_DIR=$NEWDIR "$WEFT" import "$TMP/bad.json" --name "u$TAG" >/dev/null 2>"$TMP/err" &&
+	[[ -e $NEWDIR/u$TAG.peers/$first.key && ! -e $NEWDIR/u$TAG.peers/$second.key && ! -e $NEWDIR/u$TAG.conf ]]; then
+	pass import-undo
+else
+	fail import-undo "$(cat "$TMP/err"; ls "$NEWDIR/u$TAG.peers")"
+fi
 exit $FAILED

@@ -60,7 +60,7 @@ if [[ -x $WEFT && -x $WEFTD ]]; then
 	tmp=$(mktemp -d /tmp/weft-docs.XXXXXX) || exit 1
 	trap 'rm -rf "$tmp"' EXIT
 	make -s install PREFIX="$tmp/usr" >"$tmp/install.log" 2>&1 || bad+=" (make install failed)"
-	for guide in $(grep -oE '[A-Za-z0-9_-]+\.md\b' <<<"$helps" | sort -u); do
+	for guide in $(grep -oE '[A-Za-z0-9_-]+\.(md|yaml)\b' <<<"$helps" | sort -u); do
 		[[ -f $tmp/usr/share/doc/weft/$guide ]] || bad+=" $guide (not installed)"
 	done
 	res help-names-installed-documents-only "$([[ -z $bad ]]; echo $?)" "$(head -n 3 <<<"$bad" | tr '\n' ' ')"

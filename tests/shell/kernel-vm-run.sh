@@ -4,6 +4,7 @@
 # Debian kernel with WireGuard loaded and sees the host's files, a suite that
 # overruns its time is one FAIL line, and nothing is left behind: no qemu, no
 # share. Two short boots.
+# tests/run: its VMs have a network and a CPU of their own, so it runs beside the other suites
 cd "$(dirname "$0")/../.." || exit 1
 ok=1
 res() { # name, status, [why]
