@@ -360,7 +360,7 @@ static void tampered_pattern(unsigned bad, size_t wrong_src)
 static void tampered_in_the_middle(void)
 {
 	bt_establish(104);
-	tampered_pattern(1u << 3 | 1u << 7, SIZE_MAX); /* the case the brief names */
+	tampered_pattern(1u << 3 | 1u << 7, SIZE_MAX); /* two bad tags among good packets */
 	tampered_pattern(1u << 0, SIZE_MAX);
 	tampered_pattern(1u << 9, SIZE_MAX);
 	tampered_pattern(0x007, SIZE_MAX);
