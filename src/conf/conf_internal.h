@@ -26,6 +26,13 @@ bool conf_hook_valid(const char *s);
 bool conf_endpoint_host_valid(const char *s);
 /* ASCII case-insensitive equality. */
 bool conf_word_eq(const char *a, const char *b);
+/* The same for the n bytes at s (no NUL needed) against word. */
+bool conf_word_eq_n(const char *s, size_t n, const char *word);
+/* A blank inside a line, as wg-quick trims it. */
+static inline bool conf_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
 /* Whether a may equal the key name b (two or more letters) under
  * conf_word_eq: its first two characters, either case, without a call.
  * Only a filter (it may say yes wrongly, never no): files of 10,000 peers

@@ -50,27 +50,6 @@ struct rw {
 	struct conf_out repl, ins, a, b;
 };
 
-static bool blank(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static bool word_eq_n(const char *s, size_t n, const char *word)
-{
-	if (strlen(word) != n)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char x = s[i], y = word[i];
-		if (x >= 'A' && x <= 'Z')
-			x = (char)(x - 'A' + 'a');
-		if (y >= 'A' && y <= 'Z')
-			y = (char)(y - 'A' + 'a');
-		if (x != y)
-			return false;
-	}
-	return true;
-}
-
 /* Classifies one line. The text already parsed, so this can be lenient. */
 static void scan_line(struct rw *r, struct line *l, uint8_t *sec)
 {
@@ -80,14 +59,14 @@ static void scan_line(struct rw *r, struct line *l, uint8_t *sec)
 	l->field = -1;
 	for (hash = 0; hash < n && s[hash] != '#'; hash++)
 		;
-	while (i < hash && blank(s[i]))
+	while (i < hash && conf_blank(s[i]))
 		i++;
 	if (i == hash) {
 		l->kind = hash < n ? L_COMMENT : L_BLANK;
 		return;
 	}
 	size_t e = hash;
-	while (e > i && blank(s[e - 1]))
+	while (e > i && conf_blank(s[e - 1]))
 		e--;
 	if (s[i] == '[') {
 		l->kind = L_HEADER;
@@ -95,8 +74,8 @@ static void scan_line(struct rw *r, struct line *l, uint8_t *sec)
 			const char *w = s + i + 1;
 			size_t wn = e - i - 2;
 
-			*sec = word_eq_n(w, wn, "Interface") ? S_INTERFACE : word_eq_n(w, wn, "Peer") ? S_PEER :
-			       word_eq_n(w, wn, "Weft") ? S_WEFT : S_NONE;
+			*sec = conf_word_eq_n(w, wn, "Interface") ? S_INTERFACE : conf_word_eq_n(w, wn, "Peer") ? S_PEER :
+			       conf_word_eq_n(w, wn, "Weft") ? S_WEFT : S_NONE;
 		}
 		return;
 	}
@@ -105,7 +84,7 @@ static void scan_line(struct rw *r, struct line *l, uint8_t *sec)
 	if (!eq)
 		return;
 	size_t k = (size_t)(eq - s), ke = k;
-	while (ke > i && blank(s[ke - 1]))
+	while (ke > i && conf_blank(s[ke - 1]))
 		ke--;
 	char name[32];
 	if (ke - i < sizeof(name)) {
@@ -116,7 +95,7 @@ static void scan_line(struct rw *r, struct line *l, uint8_t *sec)
 		 * file that parsed; [Weft] keys are not fields at all */
 	}
 	l->val_start = k + 1;
-	while (l->val_start < e && blank(s[l->val_start]))
+	while (l->val_start < e && conf_blank(s[l->val_start]))
 		l->val_start++;
 	l->val_end = e;
 }
@@ -210,7 +189,7 @@ static void edit_field(struct rw *r, const struct section *sec, int f)
 		/* the user's "key =" and trailing comment around the new value */
 		const char *old = r->text + first->start, *v = eq + 1;
 
-		while (blank(*v))
+		while (conf_blank(*v))
 			v++;
 		conf_out_putn(&r->repl, old, first->val_start);
 		conf_out_putn(&r->repl, v, n - (size_t)(v - r->a.buf));

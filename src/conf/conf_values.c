@@ -44,6 +44,22 @@ bool conf_word_eq(const char *a, const char *b)
 	}
 }
 
+bool conf_word_eq_n(const char *s, size_t n, const char *word)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char x = s[i], y = word[i];
+		if (x >= 'A' && x <= 'Z')
+			x = (char)(x - 'A' + 'a');
+		if (y >= 'A' && y <= 'Z')
+			y = (char)(y - 'A' + 'a');
+		if (x != y || !y)
+			return false;
+	}
+	return !word[n];
+}
+
 bool conf_parse_uint(const char *s, uint32_t max, uint32_t *out)
 {
 	uint64_t v = 0;

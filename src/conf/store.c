@@ -257,27 +257,6 @@ static int reconcile(struct store *s, bool have_weft)
 
 enum narrow_sec { N_OTHER, N_INTERFACE, N_PEER, N_WEFT };
 
-static bool blank_char(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static bool word_is(const char *s, size_t n, const char *word)
-{
-	if (strlen(word) != n)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char x = s[i], y = word[i];
-		if (x >= 'A' && x <= 'Z')
-			x = (char)(x - 'A' + 'a');
-		if (y >= 'A' && y <= 'Z')
-			y = (char)(y - 'A' + 'a');
-		if (x != y)
-			return false;
-	}
-	return true;
-}
-
 /* One line of text at pos as the parsers see it: without its ending and
  * comment, trimmed; a header's section, or a key and its value. Returns
  * where the next line starts. */
@@ -295,8 +274,8 @@ static size_t narrow_next(const char *t, size_t len, size_t pos, struct narrow_l
 
 	if (hash)
 		n = (size_t)(hash - s);
-	while (n && (blank_char(*s) || s[n - 1] == '\r' || blank_char(s[n - 1]))) {
-		if (blank_char(*s)) {
+	while (n && (conf_blank(*s) || s[n - 1] == '\r' || conf_blank(s[n - 1]))) {
+		if (conf_blank(*s)) {
 			s++;
 			n--;
 		} else {
@@ -308,17 +287,17 @@ static size_t narrow_next(const char *t, size_t len, size_t pos, struct narrow_l
 	l->n = n;
 	l->header = -1;
 	if (n && *s == '[') {
-		l->header = n >= 2 && s[n - 1] == ']' ? (word_is(s + 1, n - 2, "Interface") ? N_INTERFACE :
-			    word_is(s + 1, n - 2, "Peer") ? N_PEER : word_is(s + 1, n - 2, "Weft") ? N_WEFT : N_OTHER) :
+		l->header = n >= 2 && s[n - 1] == ']' ? (conf_word_eq_n(s + 1, n - 2, "Interface") ? N_INTERFACE :
+			    conf_word_eq_n(s + 1, n - 2, "Peer") ? N_PEER : conf_word_eq_n(s + 1, n - 2, "Weft") ? N_WEFT : N_OTHER) :
 			    N_OTHER;
 	} else if (n && (eq = memchr(s, '=', n))) {
 		l->key = s;
 		l->key_n = (size_t)(eq - s);
-		while (l->key_n && blank_char(s[l->key_n - 1]))
+		while (l->key_n && conf_blank(s[l->key_n - 1]))
 			l->key_n--;
 		l->val = eq + 1;
 		l->val_n = n - (size_t)(l->val - s);
-		while (l->val_n && blank_char(*l->val)) {
+		while (l->val_n && conf_blank(*l->val)) {
 			l->val++;
 			l->val_n--;
 		}
@@ -370,13 +349,13 @@ static bool narrow_scan(const char *t, size_t len, int keep_kind, const char *na
 			nr->legacy |= kind == N_WEFT && keep_kind == N_INTERFACE;
 			key_seen = false;
 		} else if (kind == N_PEER && l.key) {
-			if (word_is(l.key, l.key_n, "PublicKey") && l.val_n == WEFT_KEY_B64_LEN) {
+			if (conf_word_eq_n(l.key, l.key_n, "PublicKey") && l.val_n == WEFT_KEY_B64_LEN) {
 				memcpy(key, l.val, WEFT_KEY_B64_LEN);
 				key[WEFT_KEY_B64_LEN] = '\0';
 				key_seen = true;
 				if (nr->key[0] && !memcmp(key, nr->key, WEFT_KEY_B64_LEN))
 					keep = true;
-			} else if (name && word_is(l.key, l.key_n, "Name") && l.val_n == name_n &&
+			} else if (name && conf_word_eq_n(l.key, l.key_n, "Name") && l.val_n == name_n &&
 				   !memcmp(l.val, name, name_n)) {
 				keep = true;
 			}
