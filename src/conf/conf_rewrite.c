@@ -285,7 +285,7 @@ static void put_new(struct conf_out *o, const char *text, size_t len, bool crlf)
 
 static void emit(struct rw *r, struct conf_out *o, const struct conf *after, const bool *matched)
 {
-	bool at_line_start = true, last_blank = true;
+	bool at_line_start = true, last_blank = true, ends_in_cr = false;
 	bool crlf = r->n && r->lines[0].end - r->lines[0].start - r->lines[0].len == 2;
 	const char *eol = crlf ? "\r\n" : "\n";
 
@@ -302,11 +302,12 @@ static void emit(struct rw *r, struct conf_out *o, const struct conf *after, con
 			/* a last line without '\n' (perhaps with a lone '\r') needs
 			 * one before anything follows it */
 			at_line_start = l->end > l->start && r->text[l->end - 1] == '\n';
+			ends_in_cr = !at_line_start && l->end > l->start && r->text[l->end - 1] == '\r';
 			last_blank = l->kind == L_BLANK;
 		}
 		if (l->ins_len) {
 			if (!at_line_start)
-				conf_out_put(o, eol);
+				conf_out_put(o, ends_in_cr ? "\n" : eol);
 			put_new(o, r->ins.buf + l->ins_off, l->ins_len, crlf);
 			at_line_start = true;
 			last_blank = false;
@@ -315,8 +316,8 @@ static void emit(struct rw *r, struct conf_out *o, const struct conf *after, con
 	for (uint32_t k = 0; k < after->n_peers; k++) {
 		if (matched[k])
 			continue;
-		if (!at_line_start)
-			conf_out_put(o, eol);
+		if (!at_line_start) /* a lone '\r' at the end only lacks its '\n' */
+			conf_out_put(o, ends_in_cr ? "\n" : eol);
 		if (!last_blank)
 			conf_out_put(o, eol);
 		/* into an empty buffer, conf_put_peer starts with the header */
