@@ -153,9 +153,6 @@ static int interface_list(bool json)
 	return fflush(stdout) ? 1 : ret;
 }
 
-/* --public-address (an IPv4 or IPv6 address, or a host name) and
- * --peer-dns fill the [Weft] settings that `peer add` puts in the configs
- * it prints, so no hand edit of the file is needed. */
 /* --public-address (an IPv4 or IPv6 address, or a host name; each
  * replaces the one of its kind, "none" clears all three) and --peer-dns
  * ("none" clears) set what `peer add` puts in the configs it prints, so no
@@ -376,7 +373,9 @@ static int interface_add(int argc, char *argv[])
 	ret = fflush(stdout) ? 1 : 0;
 out:
 	if (ret && started) {
-		/* Nothing half-done: the device goes, the config was not touched. */
+		/* Nothing half-running: the device goes. A failure before
+		 * store_save leaves the config as it was; after it (the result
+		 * could not be printed) the saved config stays for `weft up`. */
 		char err2[CONF_ERR_LEN];
 		if (daemon_stop(iface, err2, sizeof(err2)) < 0)
 			fprintf(stderr, "%s: %s: could not stop it again: %s\n", prog_name, iface, err2);
