@@ -200,6 +200,30 @@ static bool legacy_weft(const struct conf *c)
 	return false;
 }
 
+/* The files agree, whatever a crash or a hand edit left: a peer in
+ * IFACE.conf is enabled (what wg-quick would bring up wins), an enabled
+ * record without its peer is forgotten. Indexes the peers first. */
+static int agree_files(struct store *s)
+{
+	int ret = index_peers(s);
+
+	for (uint32_t i = 0; !ret && i < s->w.n;) {
+		struct peer_record *r = &s->w.recs[i];
+		bool in_conf = store_conf_peer(s, r->public_key) != NULL;
+
+		if (!in_conf && r->enabled) {
+			ret = drop_record(s, r);
+			continue;
+		}
+		if (in_conf && !r->enabled) {
+			peer_drop_held(r);
+			r->enabled = true;
+		}
+		i++;
+	}
+	return ret;
+}
+
 /* The two files agree (see store.h); older [Weft] data moves to records. */
 static int reconcile(struct store *s, bool have_weft)
 {
@@ -233,22 +257,7 @@ static int reconcile(struct store *s, bool have_weft)
 	s->conf.weft = s->w.settings;
 	memset(&s->w.settings, 0, sizeof(s->w.settings));
 
-	ret = index_peers(s);
-	for (uint32_t i = 0; !ret && i < s->w.n;) {
-		struct peer_record *r = &s->w.recs[i];
-		bool in_conf = store_conf_peer(s, r->public_key) != NULL;
-
-		if (!in_conf && r->enabled) {
-			ret = drop_record(s, r);
-			continue;
-		}
-		if (in_conf && !r->enabled) {
-			peer_drop_held(r);
-			r->enabled = true;
-		}
-		i++;
-	}
-	return ret;
+	return agree_files(s);
 }
 
 /* ---- one peer, for `peer config` ---- */
@@ -578,23 +587,7 @@ int store_replace_conf(struct store *s, struct conf *c)
 	}
 	idx(s)->peers_valid = false;
 	s->conf_first = true;
-	int ret = index_peers(s);
-	/* the same rules as for files read from disk */
-	for (uint32_t i = 0; !ret && i < s->w.n;) {
-		struct peer_record *r = &s->w.recs[i];
-		bool in_conf = store_conf_peer(s, r->public_key) != NULL;
-
-		if (!in_conf && r->enabled) {
-			ret = drop_record(s, r);
-			continue;
-		}
-		if (in_conf && !r->enabled) {
-			peer_drop_held(r);
-			r->enabled = true;
-		}
-		i++;
-	}
-	return ret;
+	return agree_files(s); /* the same rules as for files read from disk */
 }
 
 /* ---- save ---- */
