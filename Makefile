@@ -77,6 +77,7 @@ $(BUILD)/tests/test_api_tokens: $(BUILD)/obj/src/api/tokens.o
 # coord's protocol pieces, shared by `weft coord` and `weft link`.
 COORD_PROTO_OBJS := $(call obj,src/coord/proto.c src/coord/noise.c src/coord/client.c)
 $(BUILD)/tests/test_coord_proto $(BUILD)/tests/test_coord_session: $(COORD_PROTO_OBJS)
+$(BUILD)/tests/test_stun: $(call obj,src/coord/stun.c src/coord/proto.c)
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
