@@ -54,7 +54,7 @@ $(LIB): $(call obj,$(LIB_SRCS))
 $(BUILD)/weftd: $(call obj,$(WEFTD_SRCS)) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/weft: $(call obj,$(WEFT_SRCS)) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -llwip -lmicrohttpd -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -llwip -lmicrohttpd -lsqlite3 -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
