@@ -75,10 +75,8 @@ check a-learns-b grep -qxF "peer $B_PUBLIC candidates-of-b" "$D/a.out"
 check b-learns-a grep -qxF "peer $A_PUBLIC candidates-of-a" "$D/b.out"
 
 # --- a third client cannot take the pair's token ------------------------------
-# (it computes the token from both public keys and the label, as anyone who
-# knows them could; the two holders keep it)
-# C's token is C-B's, not A-B's: only the holders' own keys give A-B's token.
-# So C announces A-B's token directly: the same bytes, computed from the keys.
+# (anyone who knows both public keys and the label can compute the token:
+# C announces exactly those bytes while A and B hold them; they keep it)
 python3 - "$PA" "$PB" >"$D/token.hex" <<'PY'
 import base64, hashlib, sys
 a, b = sorted(base64.b64decode(k) for k in sys.argv[1:3])
