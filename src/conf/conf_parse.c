@@ -545,6 +545,8 @@ static int parse_all(struct parser *p, const char *text, size_t len)
 
 	if (len > CONF_MAX_FILE_SIZE)
 		return fail_at(p, 0, "larger than %u bytes (expected a config file)", (unsigned)CONF_MAX_FILE_SIZE);
+	if (conf_peers_reserve(&p->c, conf_count_headers(text, len)))
+		return fail_errno(p, -ENOMEM, "[Peer]");
 	while (pos < len) {
 		const char *start = text + pos;
 		const char *nl = memchr(start, '\n', len - pos);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #define RECS_MIN_CAP 8u
+#define SPARE_RECORDS 16u
 #define BYTES_PER_RECORD_GUESS 256
 
 static const char *const endpoint_types[] = { "any", "ipv4", "ipv6", "domain" };
@@ -147,24 +148,37 @@ void weftfile_free(struct weft_file *w)
 	weftfile_init(w);
 }
 
+/* Room for cap records in all (at most CONF_MAX_PEERS). */
+static int reserve(struct weft_file *w, uint32_t cap)
+{
+	struct peer_record *v;
+
+	if (cap > CONF_MAX_PEERS)
+		cap = CONF_MAX_PEERS;
+	if (cap <= w->cap)
+		return 0;
+	/* records hold preshared keys: move them by hand, wiping the old */
+	v = calloc(cap, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (w->recs) {
+		memcpy(v, w->recs, (size_t)w->n * sizeof(*v));
+		memzero(w->recs, (size_t)w->cap * sizeof(*v));
+		free(w->recs);
+	}
+	w->recs = v;
+	w->cap = cap;
+	return 0;
+}
+
 int weftfile_append(struct weft_file *w, const uint8_t key[CONF_KEY_LEN], struct peer_record **rec)
 {
 	if (w->n >= CONF_MAX_PEERS)
 		return -E2BIG;
 	if (w->n == w->cap) {
-		/* records hold preshared keys: move them by hand, wiping the old */
-		uint32_t cap = w->cap ? w->cap * 2 : RECS_MIN_CAP;
-		struct peer_record *v = calloc(cap, sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		if (w->recs) {
-			memcpy(v, w->recs, (size_t)w->n * sizeof(*v));
-			memzero(w->recs, (size_t)w->cap * sizeof(*v));
-			free(w->recs);
-		}
-		w->recs = v;
-		w->cap = cap;
+		int ret = reserve(w, w->cap ? w->cap * 2 : RECS_MIN_CAP);
+		if (ret)
+			return ret;
 	}
 	struct peer_record *r = &w->recs[w->n++];
 	memset(r, 0, sizeof(*r));
@@ -461,6 +475,10 @@ int weftfile_parse(struct weft_file *out, const char *text, size_t len, const ch
 	ret = conf_keyset_init_stride(&p->set, sizeof(struct peer_record));
 	if (len > CONF_MAX_FILE_SIZE)
 		ret = wfail(p, 0, "larger than %u bytes", (unsigned)CONF_MAX_FILE_SIZE);
+	/* one block for the records (and a few more: the file is read to be
+	 * changed), not doublings that copy and wipe them */
+	if (!ret)
+		ret = reserve(&p->w, conf_count_headers(text, len) + SPARE_RECORDS);
 	while (!ret && pos < len) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		size_t l = nl ? (size_t)(nl - text - pos) : len - pos;
