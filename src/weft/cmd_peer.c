@@ -394,7 +394,8 @@ static int peer_add(int argc, char *argv[])
 	}
 	if ((name && !name_ok(name, "--name")) || (expires && !peer_expiry_parse(expires, now, &exp)))
 		goto out;
-	if (!peer_ctx_open(&c, iface, PEER_CTX_LOCK | PEER_CTX_NEED_CONF))
+	/* the device only says which keys and addresses are taken */
+	if (!peer_ctx_open(&c, iface, PEER_CTX_LOCK | PEER_CTX_NEED_CONF | PEER_CTX_DEVICE_BRIEF))
 		goto out;
 	if (!pubarg) {
 		if (!generate_private_key(priv) || !x25519_public(pub, priv)) {
