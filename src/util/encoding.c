@@ -60,12 +60,13 @@ static char hex_char(int nibble)
 	return (char)('0' + nibble + (((9 - nibble) >> 8) & ('a' - '0' - 10)));
 }
 
-static int hex_value(unsigned char ch)
+/* A hex digit to 0..15, or -1, in a 16-bit lane (see b64_value). */
+static inline __attribute__((always_inline)) int16_t hex_value16(int16_t x)
 {
-	int x = ch, v = -1;
-	v += in_range(x, '0', '9') & (x - '0' + 1);
-	v += in_range(x, 'a', 'f') & (x - 'a' + 11);
-	v += in_range(x, 'A', 'F') & (x - 'A' + 11);
+	int16_t v = -1;
+	v = (int16_t)(v + (in_range16(x, '0', '9') & (int16_t)(x - '0' + 1)));
+	v = (int16_t)(v + (in_range16(x, 'a', 'f') & (int16_t)(x - 'a' + 11)));
+	v = (int16_t)(v + (in_range16(x, 'A', 'F') & (int16_t)(x - 'A' + 11)));
 	return v;
 }
 
@@ -149,21 +150,29 @@ void key_to_hex(char out[WEFT_KEY_HEX_LEN + 1], const uint8_t key[32])
 
 bool key_from_hex(uint8_t key[32], const char *hex)
 {
-	const unsigned char *s = (const unsigned char *)hex;
+	/* The 64 digits mapped in 16-bit lanes, as key_from_base64 does: the
+	 * compiler does them all in vector registers with the same masks (a
+	 * device with 10,000 peers answers with 10,000 hex keys). */
+	unsigned char c[WEFT_KEY_HEX_LEN];
+	int16_t v[WEFT_KEY_HEX_LEN];
 	uint8_t tmp[KEY_LEN];
 	int bad = 0;
 	unsigned i;
 
 	if (strnlen(hex, WEFT_KEY_HEX_LEN + 1) != WEFT_KEY_HEX_LEN)
 		return false;
-	for (i = 0; i < KEY_LEN; i++) {
-		int hi = hex_value(s[i * 2]), lo = hex_value(s[i * 2 + 1]);
-		bad |= hi | lo;
-		tmp[i] = (uint8_t)((hi & 15) << 4 | (lo & 15));
-	}
+	memcpy(c, hex, WEFT_KEY_HEX_LEN);
+	for (i = 0; i < WEFT_KEY_HEX_LEN; i++)
+		v[i] = hex_value16(c[i]);
+	for (i = 0; i < WEFT_KEY_HEX_LEN; i++)
+		bad |= v[i];
+	for (i = 0; i < KEY_LEN; i++)
+		tmp[i] = (uint8_t)((v[i * 2] & 15) << 4 | (v[i * 2 + 1] & 15));
 	bool ok = bad >= 0;
 	if (ok)
 		memcpy(key, tmp, KEY_LEN);
 	memzero(tmp, KEY_LEN);
+	memzero(c, sizeof(c));
+	memzero(v, sizeof(v));
 	return ok;
 }
