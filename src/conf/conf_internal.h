@@ -112,6 +112,10 @@ int conf_field_lookup(const char *name);
  * unset. peer NULL: a field of c's [Interface]. */
 void conf_put_field(struct conf_out *o, const struct conf *c, const struct conf_peer *peer,
 		    enum conf_field f);
+/* conf_rewrite without its shortcut for peers appended at the end (which
+ * must give the same text): for tests to compare the two. */
+int conf_rewrite_general(const char *old, size_t old_len, const struct conf *before, const struct conf *after,
+			 char **text, size_t *len);
 /* A whole canonical [Peer] section, after a blank line unless o is empty. */
 void conf_put_peer(struct conf_out *o, const struct conf_peer *p);
 
