@@ -89,13 +89,63 @@ bool weft_time_parse(const char *s, int64_t *out)
 	return *out > 0;
 }
 
+/* The date of a day count since 1970-01-01 (Howard Hinnant's
+ * civil_from_days, the inverse of days_from_civil), for days >= 0. */
+static void civil_from_days(int64_t z, unsigned *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	int64_t era = z / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (unsigned)(yoe + era * 400) + (*m <= 2);
+}
+
+static char *put_digits(char *p, unsigned v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v /= 10)
+		p[i] = (char)('0' + v % 10);
+	return p + n;
+}
+
+/* The last second with a four-digit year, 9999-12-31T23:59:59Z. */
+#define TIME_FORMAT_LAST INT64_C(253402300799)
+
 void weft_time_format(char out[WEFT_TIME_STRLEN], int64_t t)
 {
-	time_t v = (time_t)t;
-	struct tm tm;
+	/* by hand rather than gmtime_r and strftime (a third of writing
+	 * IFACE.weft for 10,000 peers), with the same text; they stay for
+	 * times outside four-digit years */
+	unsigned y, mo, d, sec;
+	char *p = out;
 
-	if (!gmtime_r(&v, &tm) || !strftime(out, WEFT_TIME_STRLEN, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		snprintf(out, WEFT_TIME_STRLEN, "1970-01-01T00:00:00Z");
+	if (t < 0 || t > TIME_FORMAT_LAST) {
+		time_t v = (time_t)t;
+		struct tm tm;
+
+		if (!gmtime_r(&v, &tm) || !strftime(out, WEFT_TIME_STRLEN, "%Y-%m-%dT%H:%M:%SZ", &tm))
+			snprintf(out, WEFT_TIME_STRLEN, "1970-01-01T00:00:00Z");
+		return;
+	}
+	civil_from_days(t / 86400, &y, &mo, &d);
+	sec = (unsigned)(t % 86400);
+	p = put_digits(p, y, 4);
+	*p++ = '-';
+	p = put_digits(p, mo, 2);
+	*p++ = '-';
+	p = put_digits(p, d, 2);
+	*p++ = 'T';
+	p = put_digits(p, sec / 3600, 2);
+	*p++ = ':';
+	p = put_digits(p, sec / 60 % 60, 2);
+	*p++ = ':';
+	p = put_digits(p, sec % 60, 2);
+	*p++ = 'Z';
+	*p = '\0';
 }
 
 bool weft_owner_valid(const char *s)

@@ -16,6 +16,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char tmpdir[64];
@@ -356,6 +357,27 @@ static void test_weftfile_roundtrip(void)
 	char tb[WEFT_TIME_STRLEN];
 	weft_time_format(tb, 1796680081);
 	CHECK(!strcmp(tb, "2026-12-07T21:48:01Z"));
+	/* the hand-made text is strftime's: edges, leap days, random times */
+	static const int64_t edges[] = { 0, 1, 59, 86399, 86400, 951782400 /* 2000-02-29 */,
+					 4107542400 /* 2100-03-01 */, 253402300799, 253402300800, -1 };
+	test_seed(0x5eed);
+	for (int i = 0; i < 100000; i++) {
+		int64_t v = i < (int)(sizeof(edges) / sizeof(edges[0])) ? edges[i] :
+			    (int64_t)(test_rnd() % UINT64_C(253402300800));
+		time_t tv = (time_t)v;
+		struct tm tm;
+		char ref[64];
+
+		weft_time_format(tb, v);
+		if (!gmtime_r(&tv, &tm) || !strftime(ref, sizeof(ref), "%Y-%m-%dT%H:%M:%SZ", &tm) ||
+		    strlen(ref) >= WEFT_TIME_STRLEN)
+			snprintf(ref, sizeof(ref), "1970-01-01T00:00:00Z");
+		if (strcmp(tb, ref)) {
+			fprintf(stderr, "  %lld: %s, strftime %s\n", (long long)v, tb, ref);
+			CHECK(!"time text differs");
+			break;
+		}
+	}
 	conf_text_free(text, len);
 	conf_text_free(text2, len2);
 	weftfile_free(&w);
