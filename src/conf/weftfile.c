@@ -1,7 +1,7 @@
 /* weftfile.c: reading and writing IFACE.weft (format in weftfile.h): weft's
  * interface settings and its peer records. One pass, line by line, stopping
  * at the first problem with "FILE:LINE: what was expected"; secrets are only
- * copied into the line buffer (wiped after each line) and the records. */
+ * copied into the line buffer (wiped when the parse ends) and the records. */
 #include "conf/weftfile.h"
 
 #include "conf/conf_internal.h"
@@ -252,31 +252,35 @@ enum wkey {
 	WK_COUNT
 };
 
+/* A key's name and its length, compared first. */
+#define WKEY(name) name, sizeof(name) - 1
+
 static const struct wkeydef {
 	const char *name;
+	size_t len;
 	enum wsec sec;
 	bool list;
 	const char *expect;
 } wkeys[WK_COUNT] = {
-	[WK_PUBLIC_IPV4] = { "PublicIPv4", W_WEFT, false, "an IPv4 address" },
-	[WK_PUBLIC_IPV6] = { "PublicIPv6", W_WEFT, false, "an IPv6 address" },
-	[WK_HOSTNAME] = { "Hostname", W_WEFT, false, "a DNS name" },
-	[WK_PUBLIC_PORT] = { "PublicPort", W_WEFT, false, "a port 1..65535" },
-	[WK_PEER_DNS] = { "PeerDNS", W_WEFT, true, "IP addresses or search domains, comma-separated" },
-	[WK_PUBLIC_KEY] = { "PublicKey", W_PEER, false, "a base64 key of 44 characters" },
-	[WK_NAME] = { "Name", W_PEER, false, "a peer name of 1..64 characters" },
-	[WK_OWNER] = { "Owner", W_PEER, false, "1..128 printable characters, no '#'" },
-	[WK_CREATED] = { "Created", W_PEER, false, "a UTC time such as 2026-12-07T21:48:01Z" },
-	[WK_EXPIRES] = { "Expires", W_PEER, false, "a UTC time such as 2026-12-07T21:48:01Z" },
-	[WK_ENABLED] = { "Enabled", W_PEER, false, "true or false" },
-	[WK_ENDPOINT_TYPE] = { "EndpointType", W_PEER, false, "any, ipv4, ipv6 or domain" },
-	[WK_CLIENT_ALLOWED_IPS] = { "ClientAllowedIPs", W_PEER, true, "ADDRESS/CIDR, comma-separated" },
-	[WK_CLIENT_DNS] = { "ClientDNS", W_PEER, true, "IP addresses or search domains, or none" },
-	[WK_CLIENT_KEEPALIVE] = { "ClientKeepalive", W_PEER, false, "seconds 0..65535" },
-	[WK_ALLOWED_IPS] = { "AllowedIPs", W_PEER, true, "ADDRESS/CIDR, comma-separated" },
-	[WK_PRESHARED_KEY] = { "PresharedKey", W_PEER, false, "a base64 key of 44 characters" },
-	[WK_ENDPOINT] = { "Endpoint", W_PEER, false, "HOST:PORT or [IPv6]:PORT" },
-	[WK_KEEPALIVE] = { "PersistentKeepalive", W_PEER, false, "seconds 0..65535, or off" },
+	[WK_PUBLIC_IPV4] = { WKEY("PublicIPv4"), W_WEFT, false, "an IPv4 address" },
+	[WK_PUBLIC_IPV6] = { WKEY("PublicIPv6"), W_WEFT, false, "an IPv6 address" },
+	[WK_HOSTNAME] = { WKEY("Hostname"), W_WEFT, false, "a DNS name" },
+	[WK_PUBLIC_PORT] = { WKEY("PublicPort"), W_WEFT, false, "a port 1..65535" },
+	[WK_PEER_DNS] = { WKEY("PeerDNS"), W_WEFT, true, "IP addresses or search domains, comma-separated" },
+	[WK_PUBLIC_KEY] = { WKEY("PublicKey"), W_PEER, false, "a base64 key of 44 characters" },
+	[WK_NAME] = { WKEY("Name"), W_PEER, false, "a peer name of 1..64 characters" },
+	[WK_OWNER] = { WKEY("Owner"), W_PEER, false, "1..128 printable characters, no '#'" },
+	[WK_CREATED] = { WKEY("Created"), W_PEER, false, "a UTC time such as 2026-12-07T21:48:01Z" },
+	[WK_EXPIRES] = { WKEY("Expires"), W_PEER, false, "a UTC time such as 2026-12-07T21:48:01Z" },
+	[WK_ENABLED] = { WKEY("Enabled"), W_PEER, false, "true or false" },
+	[WK_ENDPOINT_TYPE] = { WKEY("EndpointType"), W_PEER, false, "any, ipv4, ipv6 or domain" },
+	[WK_CLIENT_ALLOWED_IPS] = { WKEY("ClientAllowedIPs"), W_PEER, true, "ADDRESS/CIDR, comma-separated" },
+	[WK_CLIENT_DNS] = { WKEY("ClientDNS"), W_PEER, true, "IP addresses or search domains, or none" },
+	[WK_CLIENT_KEEPALIVE] = { WKEY("ClientKeepalive"), W_PEER, false, "seconds 0..65535" },
+	[WK_ALLOWED_IPS] = { WKEY("AllowedIPs"), W_PEER, true, "ADDRESS/CIDR, comma-separated" },
+	[WK_PRESHARED_KEY] = { WKEY("PresharedKey"), W_PEER, false, "a base64 key of 44 characters" },
+	[WK_ENDPOINT] = { WKEY("Endpoint"), W_PEER, false, "HOST:PORT or [IPv6]:PORT" },
+	[WK_KEEPALIVE] = { WKEY("PersistentKeepalive"), W_PEER, false, "seconds 0..65535, or off" },
 };
 
 struct wparser {
@@ -450,15 +454,20 @@ static int wend_section(struct wparser *p)
 	return 0;
 }
 
-static int wline(struct wparser *p, char *s)
+/* One line of n bytes (NUL-terminated at s[n], no NUL inside). */
+static int wline(struct wparser *p, char *s, size_t n)
 {
-	char *hash = strchr(s, '#');
+	char *hash = memchr(s, '#', n);
 	int ret;
 
 	if (hash)
-		*hash = '\0';
-	s = wtrim(s);
-	if (!*s)
+		n = (size_t)(hash - s);
+	while (n && conf_blank(*s))
+		s++, n--;
+	while (n && conf_blank(s[n - 1]))
+		n--;
+	s[n] = '\0';
+	if (!n)
 		return 0;
 	if (*s == '[') {
 		ret = wend_section(p);
@@ -483,14 +492,19 @@ static int wline(struct wparser *p, char *s)
 		p->section_line = p->line;
 		return 0;
 	}
-	char *eq = strchr(s, '=');
+	char *eq = memchr(s, '=', n);
 	if (!eq)
 		return wfail(p, p->line, "'%.48s' is not a setting (expected Key = Value or a section header)", s);
 	*eq = '\0';
-	char *name = wtrim(s), *v = wtrim(eq + 1);
+	char *name = s, *v = eq + 1;
+	size_t name_n = (size_t)(eq - s);
+	while (name_n && conf_blank(name[name_n - 1]))
+		name[--name_n] = '\0';
+	while (conf_blank(*v))
+		v++;
 	int k;
 	for (k = 0; k < WK_COUNT; k++)
-		if (conf_word_maybe(name, wkeys[k].name) && conf_word_eq(name, wkeys[k].name))
+		if (wkeys[k].len == name_n && conf_word_maybe(name, wkeys[k].name) && conf_word_eq(name, wkeys[k].name))
 			break;
 	if (k == WK_COUNT || p->sec == W_NONE || wkeys[k].sec != p->sec)
 		return wfail(p, p->line, "unexpected key '%.48s' here (expected %s)", name,
@@ -544,11 +558,11 @@ int weftfile_parse(struct weft_file *out, const char *text, size_t len, const ch
 		}
 		memcpy(p->buf, start, l);
 		p->buf[l] = '\0';
-		if (strlen(p->buf) != l)
+		if (memchr(p->buf, '\0', l))
 			ret = wfail(p, p->line, "NUL byte (expected text)");
 		else
-			ret = wline(p, p->buf);
-		memzero(p->buf, l);
+			ret = wline(p, p->buf, l);
+		/* the buffer is wiped with the parser, once, not line by line */
 	}
 	if (!ret)
 		ret = wend_section(p);
