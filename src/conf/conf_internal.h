@@ -80,6 +80,16 @@ int conf_keyset_insert(struct conf_keyset *set, const void *peers, uint32_t idx,
 bool conf_keyset_find(const struct conf_keyset *set, const void *peers,
 		      const uint8_t key[CONF_KEY_LEN], uint32_t *idx);
 
+/* conf_parse and weftfile_parse that also hand over, when they succeed,
+ * the set of public keys they built to find duplicates (*key_set, the
+ * caller's to free): indices into out's peers or records, so also good for
+ * a copy in the same order. key_set NULL: as the plain ones. */
+struct weft_file;
+int conf_parse_keyed(struct conf *out, struct conf_keyset *key_set, const char *text, size_t len,
+		     const char *name, unsigned flags, char *err, size_t errlen);
+int weftfile_parse_keyed(struct weft_file *out, struct conf_keyset *key_set, const char *text, size_t len,
+			 const char *name, char *err, size_t errlen);
+
 /* ---- writing pieces, shared by the canonical writer and conf_rewrite ---- */
 
 /* A growing NUL-terminated text buffer that may hold keys: wiped whenever

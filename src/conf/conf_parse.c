@@ -591,6 +591,12 @@ static int parse_all(struct parser *p, const char *text, size_t len)
 int conf_parse(struct conf *out, const char *text, size_t len, const char *name,
 	       unsigned flags, char *err, size_t errlen)
 {
+	return conf_parse_keyed(out, NULL, text, len, name, flags, err, errlen);
+}
+
+int conf_parse_keyed(struct conf *out, struct conf_keyset *key_set, const char *text, size_t len,
+		     const char *name, unsigned flags, char *err, size_t errlen)
+{
 	struct parser *p = calloc(1, sizeof(*p));
 	int ret;
 
@@ -619,6 +625,10 @@ int conf_parse(struct conf *out, const char *text, size_t len, const char *name,
 	for (uint32_t i = 0; i < p->n_names; i++)
 		free(p->names[i].name);
 	free(p->names);
+	if (!ret && key_set) {
+		*key_set = p->set; /* the caller's now */
+		memset(&p->set, 0, sizeof(p->set));
+	}
 	conf_keyset_free(&p->set);
 	memzero(p, sizeof(*p));
 	free(p);

@@ -524,6 +524,12 @@ static int wline(struct wparser *p, char *s, size_t n)
 int weftfile_parse(struct weft_file *out, const char *text, size_t len, const char *name,
 		   char *err, size_t errlen)
 {
+	return weftfile_parse_keyed(out, NULL, text, len, name, err, errlen);
+}
+
+int weftfile_parse_keyed(struct weft_file *out, struct conf_keyset *key_set, const char *text, size_t len,
+			 const char *name, char *err, size_t errlen)
+{
 	struct wparser *p = calloc(1, sizeof(*p));
 	size_t pos = 0;
 	int ret;
@@ -572,6 +578,10 @@ int weftfile_parse(struct weft_file *out, const char *text, size_t len, const ch
 		*out = p->w;
 	else
 		weftfile_free(&p->w);
+	if (!ret && key_set) {
+		*key_set = p->set; /* the caller's now */
+		memset(&p->set, 0, sizeof(p->set));
+	}
 	conf_keyset_free(&p->set);
 	memzero(p, sizeof(*p));
 	free(p);
