@@ -39,6 +39,7 @@
 #include "conf_change.h"
 #include "crypto/crypto.h"
 #include "device.h"
+#include "heap.h"
 #include "json_out.h"
 #include "keygen.h"
 #include "options.h"
@@ -1195,6 +1196,7 @@ int cmd_peer(int argc, char *argv[])
 	int ret;
 
 	setvbuf(stdout, outbuf, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, sizeof(outbuf));
+	heap_prepare(); /* whole stores are read and written */
 	ret = peer_command(argc, argv);
 	if (fflush(stdout) && !ret) {
 		perror("write");
