@@ -884,6 +884,41 @@ static void test_server_idle_slots(void)
 	weft_device_free(dev);
 }
 
+/* Slots are reclaimed from clients idle past UAPI_IDLE_NS while others
+ * queue; a client whose complete request arrived just before the reclaim,
+ * not yet read by the server, is not idle: it is answered, and the queued
+ * client gets a slot of one that sent nothing. */
+static void test_server_reclaim_reads_first(void)
+{
+	struct uapi_server s;
+	struct weft_device *dev = new_device();
+	char path[200], *reply;
+	int idle[UAPI_MAX_CLIENTS], late;
+
+	server_up(&s, path);
+	for (int i = 0; i < UAPI_MAX_CLIENTS; i++) {
+		idle[i] = connect_to(path);
+		CHECK(idle[i] >= 0);
+		pump(&s, dev);
+	}
+	late = connect_to(path); /* no slot left: in the backlog */
+	CHECK(late >= 0);
+	CHECK_EQ(send(late, "get=1\n\n", 7, 0), 7);
+	fake_now += UAPI_IDLE_NS + 1;
+	/* a whole request, in the socket before the reclaim runs */
+	CHECK_EQ(send(idle[0], "get=1\n\n", 7, 0), 7);
+	uapi_server_expire(&s, dev, NULL, fake_now);
+	reply = read_reply(&s, dev, idle[0]);
+	CHECK_EQ(errno_of(reply), 0);
+	reply = read_reply(&s, dev, late);
+	CHECK_EQ(errno_of(reply), 0);
+	for (int i = 0; i < UAPI_MAX_CLIENTS; i++)
+		close(idle[i]);
+	close(late);
+	server_down(&s);
+	weft_device_free(dev);
+}
+
 /* Time spent parked behind another client's set is not idleness: once the
  * set ends, a parked client keeps its slot while it finishes its request,
  * even with others queued behind it. */
@@ -987,6 +1022,7 @@ int main(void)
 	RUN(test_server_backlog);
 	RUN(test_server_set_time_caps);
 	RUN(test_server_idle_slots);
+	RUN(test_server_reclaim_reads_first);
 	RUN(test_server_parked_is_not_idle);
 	TEST_EXIT();
 }
