@@ -138,7 +138,7 @@ SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 # the pages of `weft api`, found there beside $(BINDIR)/weft
 WWWDIR ?= $(PREFIX)/share/weft/www
 UNITS := $(wildcard systemd/*.service systemd/*.timer systemd/*.target)
-GUIDES := $(wildcard docs/weft-*.md) docs/performance.md docs/crypto-bench.md docs/api.yaml
+GUIDES := $(wildcard docs/weft-*.md) docs/performance.md docs/crypto-bench.md docs/api.yaml docs/coord-protocol.md
 install: $(PROGRAMS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(SYSTEMDUNITDIR)
