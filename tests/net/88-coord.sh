@@ -8,7 +8,9 @@
 # pair's token; the SQLite database holds the token but no public key (in
 # base64 or hex); garbage, truncated, oversized, replayed and flooded input
 # is dropped and counted, nothing larger than what was sent comes back, the
-# server stays up; SIGUSR1 logs the counters; SIGTERM ends it cleanly.
+# server stays up; SIGUSR1 logs the counters (and --stats prints them);
+# SIGTERM ends it cleanly; restarted on the same database, it still tells B
+# where A was last seen.
 #
 #   netns ca<tag> (client A)     netns na<tag> (NAT: masquerade)          netns cs<tag> (weft coord, [::]:51819)
 #   veth ca 10.210.1.2/24 ------ veth na 10.210.1.1/24
@@ -162,8 +164,23 @@ check still-serving grep -q '^announced matched' "$D/after.out"
 kill -USR1 $COORD
 sleep 0.3
 check sigusr1-logs-counters grep -q '^STATS: (coord) .*rate_limited=[1-9]' "$LOG"
+check stats-command bash -c "'$WEFT' coord --stats --status-file '$D/status' | grep -q '^announces [1-9]'"
 kill -TERM $COORD
 wait $WRAPPER
 check sigterm-clean-exit test $? = 0
 check stopped bash -c "! kill -0 $COORD 2>/dev/null"
+
+# --- a restarted server still knows A's record (SQLite) ------------------------
+nsrun "$S" "$WEFT" coord --listen '[::]:51819' --key-file "$D/coord.key" --store "$D/coord.db" \
+	>"$D/coord2.log" 2>&1 &
+WRAPPER=$!
+for _ in $(seq 50); do grep -q "public key" "$D/coord2.log" 2>/dev/null && break; sleep 0.1; done
+COORD=$(ip netns pids "$S")
+check same-key-after-restart grep -q "public key $SP\$" "$D/coord2.log"
+nsrun "$B" python3 "$CLIENT" claim --server '[fd88::1]:51819' --server-pub "$SP" --key "$(cat "$KB")" \
+	--peer "$PA" --label home --blob b-again --timeout 3 >"$D/restart.out" 2>&1
+A_LATEST=$(awk '/^observed/ { print $2; exit }' "$D/after.out")
+check record-survives-restart grep -qxF "peer $A_LATEST again" "$D/restart.out"
+kill -TERM $COORD
+wait $WRAPPER
 exit $FAILED
