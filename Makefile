@@ -78,6 +78,8 @@ $(BUILD)/tests/test_api_tokens: $(BUILD)/obj/src/api/tokens.o
 COORD_PROTO_OBJS := $(call obj,src/coord/proto.c src/coord/noise.c src/coord/client.c)
 $(BUILD)/tests/test_coord_proto $(BUILD)/tests/test_coord_session: $(COORD_PROTO_OBJS)
 $(BUILD)/tests/test_stun: $(call obj,src/coord/stun.c src/coord/proto.c)
+$(BUILD)/vectors/coord: $(COORD_PROTO_OBJS)
+$(BUILD)/vectors/coord: LDLIBS := $(LIB) $(LDLIBS)
 $(BUILD)/tests/test_coord_server: $(COORD_PROTO_OBJS) $(call obj,src/coord/server.c src/coord/stun.c \
 	src/coord/store.c src/coord/store_sqlite.c)
 $(BUILD)/tests/test_coord_server: LDLIBS += -lsqlite3
