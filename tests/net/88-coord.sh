@@ -76,6 +76,16 @@ B_PUBLIC=$(awk '/^observed/ { print $2; exit }' "$D/b.out")
 check a-learns-b grep -qxF "peer $B_PUBLIC candidates-of-b" "$D/a.out"
 check b-learns-a grep -qxF "peer $A_PUBLIC candidates-of-a" "$D/b.out"
 
+# --- a server address that is not the interface's first: answers leave
+# from the address the request went to (through the NAT, they must) ---
+add_addr "$S" "cs$TAG" 10.211.0.100/24 && add_addr "$S" "cx$TAG" fd88::100/64
+nsrun "$A" python3 "$CLIENT" claim --server 10.211.0.100:51819 --server-pub "$SP" --key "$(cat "$KA")" \
+	--peer "$PB" --label home --blob candidates-of-a --timeout 3 >"$D/second-a.out" 2>&1
+check answers-from-second-ipv4-address grep -q '^announced matched' "$D/second-a.out"
+nsrun "$B" python3 "$CLIENT" claim --server '[fd88::100]:51819' --server-pub "$SP" --key "$(cat "$KB")" \
+	--peer "$PA" --label home --blob candidates-of-b --timeout 3 >"$D/second-b.out" 2>&1
+check answers-from-second-ipv6-address grep -q '^announced matched' "$D/second-b.out"
+
 # --- a third client cannot take the pair's token ------------------------------
 # (anyone who knows both public keys and the label can compute the token:
 # C announces exactly those bytes while A and B hold them; they keep it)
@@ -116,6 +126,8 @@ if command -v turnutils_stunclient >/dev/null; then
 	check stun-ipv4-behind-nat grep -q 'reflexive addr: 10\.211\.0\.2:' "$D/stun-a.out"
 	nsrun "$B" timeout 5 turnutils_stunclient -p 51819 fd88::1 >"$D/stun-b.out" 2>&1
 	check stun-ipv6 grep -q 'reflexive addr: fd88::2' "$D/stun-b.out"
+	nsrun "$A" timeout 5 turnutils_stunclient -p 51819 10.211.0.100 >"$D/stun-a2.out" 2>&1
+	check stun-second-address-behind-nat grep -q 'reflexive addr: 10\.211\.0\.2:' "$D/stun-a2.out"
 else
 	skip stun "turnutils_stunclient (Debian's coturn) is not installed"
 fi

@@ -193,6 +193,8 @@ def connect(args):
     server = hostport(args.server)
     fam = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
     sock = socket.socket(fam, socket.SOCK_DGRAM)
+    # connected: only answers from the address we sent to are taken
+    sock.connect(server)
     priv = X25519PrivateKey.from_private_bytes(base64.b64decode(args.key))
     s = Session(sock, server, base64.b64decode(args.server_pub), priv)
     s.handshake()
