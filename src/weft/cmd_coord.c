@@ -36,6 +36,9 @@
 #define MAX_LISTEN 4
 #define BATCH 64
 #define TICK_NS 100000000ULL
+/* room for one IP_PKTINFO or IPV6_PKTINFO control message (40 bytes on
+ * Linux; CMSG_SPACE is not a constant expression for every compiler) */
+#define CTL_SPACE 64
 
 struct listener {
 	int fd;
@@ -59,7 +62,7 @@ struct coordd {
 	struct coord_addr cur_from;
 	union {
 		struct cmsghdr align;
-		uint8_t buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+		uint8_t buf[CTL_SPACE];
 	} cur_ctl;
 	size_t cur_ctl_len;
 	uint64_t send_errors;
@@ -237,7 +240,8 @@ static void answer_ctl(struct coordd *d, struct msghdr *mh)
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
 		memset(&d->cur_ctl, 0, sizeof(d->cur_ctl));
 		struct cmsghdr *out = (struct cmsghdr *)d->cur_ctl.buf;
-		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO &&
+		    CMSG_SPACE(sizeof(struct in_pktinfo)) <= sizeof(d->cur_ctl.buf)) {
 			struct in_pktinfo in, pi = { 0 };
 			memcpy(&in, CMSG_DATA(cm), sizeof(in));
 			pi.ipi_spec_dst = in.ipi_addr;
@@ -248,7 +252,8 @@ static void answer_ctl(struct coordd *d, struct msghdr *mh)
 			d->cur_ctl_len = CMSG_SPACE(sizeof(pi));
 			return;
 		}
-		if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
+		if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO &&
+		    CMSG_SPACE(sizeof(struct in6_pktinfo)) <= sizeof(d->cur_ctl.buf)) {
 			struct in6_pktinfo pi;
 			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
 			/* the interface matters only for a link-local address */
@@ -269,7 +274,7 @@ static void on_readable(struct coordd *d, int fd)
 	static uint8_t bufs[BATCH][COORD_DATAGRAM_MAX + 1];
 	static union {
 		struct cmsghdr align;
-		uint8_t buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
+		uint8_t buf[2 * CTL_SPACE];
 	} ctl[BATCH];
 	struct mmsghdr msgs[BATCH];
 	struct iovec iov[BATCH];
