@@ -37,7 +37,7 @@
 #define BATCH 64
 #define TICK_NS 100000000ULL
 /* room for one IP_PKTINFO or IPV6_PKTINFO control message (40 bytes on
- * Linux; CMSG_SPACE is not a constant expression for every compiler) */
+ * Linux), checked where one is written */
 #define CTL_SPACE 64
 
 struct listener {
@@ -60,9 +60,8 @@ struct coordd {
 	 * socket of their family */
 	int cur_fd;
 	struct coord_addr cur_from;
-	union {
-		struct cmsghdr align;
-		uint8_t buf[CTL_SPACE];
+	struct {
+		_Alignas(struct cmsghdr) uint8_t buf[CTL_SPACE];
 	} cur_ctl;
 	size_t cur_ctl_len;
 	uint64_t send_errors;
@@ -272,9 +271,8 @@ static void answer_ctl(struct coordd *d, struct msghdr *mh)
 static void on_readable(struct coordd *d, int fd)
 {
 	static uint8_t bufs[BATCH][COORD_DATAGRAM_MAX + 1];
-	static union {
-		struct cmsghdr align;
-		uint8_t buf[2 * CTL_SPACE];
+	static struct {
+		_Alignas(struct cmsghdr) uint8_t buf[2 * CTL_SPACE];
 	} ctl[BATCH];
 	struct mmsghdr msgs[BATCH];
 	struct iovec iov[BATCH];
