@@ -102,7 +102,7 @@ static int poll_device(struct link_daemon *d, int64_t now)
 			memcpy(&ep, &p->endpoint, sizeof(ep));
 		if (p->last_handshake_sec)
 			hs = p->last_handshake_sec * 1000 + p->last_handshake_nsec / 1000000 - off;
-		link_on_device(&d->core, (uint32_t)k, hs, &ep, now);
+		link_on_device(&d->core, (uint32_t)k, hs, p->rx_bytes, &ep, now);
 	}
 	device_free(dev);
 	return 0;

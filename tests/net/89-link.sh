@@ -77,7 +77,7 @@ pass underlay
 CK=$WEFT_TMP/coord.key
 COORD_LOG=$WEFT_TMP/coord.log
 start_coord() {
-	nsrun "$I" "$WEFT" coord --listen 192.0.2.1:51819 --key-file "$CK" --store "sqlite:$WEFT_TMP/coord.db" \
+	ip netns exec "$I" "$WEFT" coord --listen 192.0.2.1:51819 --key-file "$CK" --store "$WEFT_TMP/coord.db" \
 		>>"$COORD_LOG" 2>&1 &
 	COORD_PID=$!
 	wait_until 5 test -s "$CK"
@@ -115,9 +115,10 @@ conf() {
 conf a "$WA" "$KA" "$PB" "$PC" && conf b "$WB" "$KB" "$PA" && conf c "$WC" "$KC" "$PA"
 
 # start_link NAME NS IFACE: weft link in NS, status under $WEFT_TMP/run-NAME
+# (ip netns exec and env exec it: $! is weft's pid)
 start_link() {
 	mkdir -p "$WEFT_TMP/run-$1"
-	nsrun "$2" env WEFT_CONFIG_DIR="$WEFT_TMP/$1" WEFT_RUN_DIR="$WEFT_TMP/run-$1" LOG_LEVEL=verbose \
+	ip netns exec "$2" env WEFT_CONFIG_DIR="$WEFT_TMP/$1" WEFT_RUN_DIR="$WEFT_TMP/run-$1" LOG_LEVEL=verbose \
 		"$WEFT" link "$3" >>"$WEFT_TMP/link-$1.log" 2>&1 &
 	eval "LINK_PID_$1=$!"
 }
