@@ -25,7 +25,8 @@
 #   direct    a and b behind different NATs: path direct, ping both ways
 #   lan       a and c behind the same NAT: path lan (their 10.0.1.x
 #             addresses, not the NAT's public address), ping both ways
-#   natcheck  turnutils_natdiscovery from a: the NAT is endpoint-independent
+#   nat-type  coturn's turnutils_natdiscovery (against coturn's turnserver on
+#             192.0.2.2 and .3) finds both NATs endpoint-independent
 #   roam      a's LAN address goes, a public one comes on another link: b
 #             reaches a again within 2 s, no config touched
 #   coorddown the coord stops: ping a<->b still works, status says the
@@ -171,14 +172,24 @@ check status-text grep -q "path: lan 10.0.1.3:51820" "$WEFT_TMP/status-a.txt"
 check allowedips-untouched [ "$(nsrun "$A" wg show "$WA" allowed-ips | awk '{print $2}' | sort | tr '\n' ' ')" == "10.99.0.2/32 10.99.0.3/32 " ]
 
 # --- the lab's NAT type, by an implementation nobody here wrote -------------------
-if command -v turnutils_natdiscovery >/dev/null; then
-	# coturn's probe needs a STUN server answering from two addresses:
-	# only the mapping behaviour is asked for (-m)
-	out=$(nsrun "$A" timeout 10 turnutils_natdiscovery -m 192.0.2.1 -p 51819 2>&1)
-	if grep -qi "endpoint.independent\|independent mapping" <<<"$out"; then pass nat-type-eim
-	else skip nat-type-eim "turnutils_natdiscovery said: $(tail -2 <<<"$out" | tr '\n' ' ')"; fi
+# coturn's RFC 5780 probe needs a STUN server on two addresses: coturn's own,
+# on two more addresses of the internet's loopback
+if command -v turnutils_natdiscovery >/dev/null && command -v turnserver >/dev/null; then
+	add_addr "$I" lo 192.0.2.2/32 192.0.2.3/32
+	ip netns exec "$I" turnserver --stun-only -L 192.0.2.2 -L 192.0.2.3 -p 3478 --no-cli -n \
+		--log-file stdout >"$WEFT_TMP/turnserver.log" 2>&1 &
+	TURN_PID=$!
+	on_exit "kill $TURN_PID"
+	sleep 1
+	for side in a b; do
+		[[ $side == a ]] && ns=$A || ns=$B
+		out=$(nsrun "$ns" timeout 10 turnutils_natdiscovery -m 192.0.2.2 2>&1)
+		if grep -q "NAT with Endpoint Independent Mapping" <<<"$out"; then pass "nat-type-eim-$side"
+		else fail "nat-type-eim-$side" "turnutils_natdiscovery said: $(tail -3 <<<"$out" | tr '\n' ' ')"; fi
+	done
+	kill "$TURN_PID"
 else
-	skip nat-type-eim "turnutils_natdiscovery (coturn) is not installed"
+	skip nat-type-eim "coturn's turnserver and turnutils_natdiscovery are not installed"
 fi
 
 # --- roaming: a leaves the LAN for a public address ------------------------------------
