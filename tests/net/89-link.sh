@@ -29,6 +29,7 @@
 #             192.0.2.2 and .3) finds both NATs endpoint-independent
 #   roam      a's LAN address goes, a public one comes on another link: b
 #             reaches a again within 2 s, no config touched
+#   hup       SIGHUP: link starts again from the files, paths kept
 #   coorddown the coord stops: ping a<->b still works, status says the
 #             coord is down; it comes back: link announces again
 . "$(dirname "$0")/lib.sh"
@@ -171,6 +172,14 @@ check status-text grep -q "path: lan 10.0.1.3:51820" "$WEFT_TMP/status-a.txt"
 # only endpoints (and keepalives) changed: a's allowed IPs are as set
 check allowedips-untouched [ "$(nsrun "$A" wg show "$WA" allowed-ips | awk '{print $2}' | sort | tr '\n' ' ')" == "10.99.0.2/32 10.99.0.3/32 " ]
 
+# a managed peer without a keepalive of its own gets one while managed
+check keepalive-while-managed [ "$(nsrun "$B" wg show "$WB" persistent-keepalive | awk '{print $2}')" == 25 ]
+# SIGHUP starts link again from the files: same process, the paths kept
+kill -HUP "$LINK_PID_a"
+check hup-same-process wait_until 5 grep -q "SIGHUP: starting again" "$WEFT_TMP/link-a.log"
+check hup-paths-kept wait_until 5 path_is a "$WA" "$PB" direct
+check hup-ping ping_ok "$A" 10.99.0.2
+
 # --- the lab's NAT type, by an implementation nobody here wrote -------------------
 # coturn's RFC 5780 probe needs a STUN server on two addresses: coturn's own,
 # on two more addresses of the internet's loopback
@@ -223,4 +232,6 @@ check coordback-ping ping_ok "$B" 10.99.0.1
 kill "$LINK_PID_a" "$LINK_PID_b" "$LINK_PID_c" 2>/dev/null
 wait "$LINK_PID_a" 2>/dev/null
 check status-removed [ ! -e "$WEFT_TMP/run-a/link/$WA.json" ]
+wait "$LINK_PID_b" 2>/dev/null
+check keepalive-restored [ "$(nsrun "$B" wg show "$WB" persistent-keepalive | awk '{print $2}')" == off ]
 exit $FAILED
