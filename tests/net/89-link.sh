@@ -234,4 +234,8 @@ wait "$LINK_PID_a" 2>/dev/null
 check status-removed [ ! -e "$WEFT_TMP/run-a/link/$WA.json" ]
 wait "$LINK_PID_b" 2>/dev/null
 check keepalive-restored [ "$(nsrun "$B" wg show "$WB" persistent-keepalive | awk '{print $2}')" == off ]
+wait "$LINK_PID_c" 2>/dev/null
+# (with WEFT= a sanitizer build, its reports land in these logs)
+check no-sanitizer-reports bash -c "! grep -l 'Sanitizer\|runtime error' '$WEFT_TMP'/link-*.log"
+
 exit $FAILED
