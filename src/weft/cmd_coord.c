@@ -286,8 +286,12 @@ static int load_key(const char *path, uint8_t priv[32], bool create, bool *creat
 		fprintf(stderr, "weft coord: cannot open the key file %s: %s\n", path, strerror(errno));
 		return e;
 	}
-	if (fstat(fd, &st) == 0 && (st.st_mode & 077))
-		fprintf(stderr, "weft coord: warning: the key file %s is readable by others (chmod 600 it)\n", path);
+	if (fstat(fd, &st) == 0 && (st.st_mode & 077)) {
+		/* as weft serve: a key others may have read is not used */
+		fprintf(stderr, "weft coord: the key file %s may be read by group or others: chmod 600 it\n", path);
+		close(fd);
+		return -EACCES;
+	}
 	e = fd_read_all(fd, 256, &text, &len);
 	close(fd);
 	if (e < 0) {
