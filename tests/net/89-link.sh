@@ -24,7 +24,10 @@
 # Cases (a's peers b and c, b's and c's peer a, no Endpoint anywhere):
 #   direct    a and b behind different NATs: path direct, ping both ways
 #   lan       a and c behind the same NAT: path lan (their 10.0.1.x
-#             addresses, not the NAT's public address), ping both ways
+#             addresses, not the NAT's public address), ping both ways;
+#             c's config gives a stale static Endpoint for a, marked
+#             Roaming = true in c's .weft file: managed anyway
+#   static    a's peer d has a static Endpoint, not marked: left alone
 #   nat-type  coturn's turnutils_natdiscovery (against coturn's turnserver on
 #             192.0.2.2 and .3) finds both NATs endpoint-independent
 #   roam      a's LAN address goes, a public one comes on another link: b
@@ -108,20 +111,38 @@ make_iface "$A" "$WA" "$LINK_A_KIND" && start_daemon "$B" "$WB" wireguard-go && 
 	{ fail wireguard "cannot set up the devices"; exit 1; }
 echo "# a runs on $LINK_A_KIND"
 
-# conf NAME IFACE KEYFILE PEERKEY...: IFACE.conf (peers without Endpoint) and
-# IFACE.weft (the coord) in $WEFT_TMP/NAME
+# conf NAME IFACE KEYFILE PEER...: IFACE.conf and IFACE.weft (the coord) in
+# $WEFT_TMP/NAME. PEER is KEY (no Endpoint), KEY@ENDPOINT (a static one), or
+# KEY@ENDPOINT@roaming (a static one, and Roaming = true in IFACE.weft).
 conf() {
-	local d=$WEFT_TMP/$1 ifc=$2 key=$3 p
+	local d=$WEFT_TMP/$1 ifc=$2 key=$3 p k ep r
 	shift 3
 	mkdir -p "$d" && chmod 700 "$d"
 	{
 		printf '[Interface]\nPrivateKey = %s\nListenPort = 51820\n' "$(cat "$key")"
-		for p; do printf '\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.99.0.0/24\n' "$p"; done
+		for p; do
+			IFS=@ read -r k ep r <<<"$p"
+			printf '\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.99.0.0/24\n' "$k"
+			[[ -n $ep ]] && printf 'Endpoint = %s\n' "$ep"
+		done
 	} >"$d/$ifc.conf"
-	printf '[Weft]\nCoord = 192.0.2.1:51819\nCoordKey = %s\n' "$CKEY" >"$d/$ifc.weft"
+	{
+		printf '[Weft]\nCoord = 192.0.2.1:51819\nCoordKey = %s\n' "$CKEY"
+		for p; do
+			IFS=@ read -r k ep r <<<"$p"
+			[[ $r == roaming ]] && printf '\n[Peer]\nPublicKey = %s\nRoaming = true\n' "$k"
+		done
+	} >"$d/$ifc.weft"
 	chmod 600 "$d/$ifc.conf" "$d/$ifc.weft"
 }
-conf a "$WA" "$KA" "$PB" "$PC" && conf b "$WB" "$KB" "$PA" && conf c "$WC" "$KC" "$PA"
+# a has a fourth peer d with a static endpoint: never managed, never touched.
+# c knows a at a stale static address, marked Roaming: managed all the same.
+KD=$(keyfile); PD=$(pubkey_of "$KD")
+nsrun "$A" wg set "$WA" peer "$PD" allowed-ips 10.99.0.4/32 endpoint 192.0.2.99:51820 &&
+	nsrun "$C" wg set "$WC" peer "$PA" endpoint 10.0.1.99:51820 ||
+	{ fail wireguard "cannot set the static endpoints"; exit 1; }
+conf a "$WA" "$KA" "$PB" "$PC" "$PD@192.0.2.99:51820" && conf b "$WB" "$KB" "$PA" &&
+	conf c "$WC" "$KC" "$PA@10.0.1.99:51820@roaming"
 
 # start_link NAME NS IFACE: weft link in NS, status under $WEFT_TMP/run-NAME
 # (ip netns exec and env exec it: $! is weft's pid)
@@ -176,8 +197,11 @@ check ping-c-to-a wait_until 5 ping_ok "$C" 10.99.0.1
 # the human form names the path too
 WEFT_RUN_DIR="$WEFT_TMP/run-a" "$WEFT" link status "$WA" >"$WEFT_TMP/status-a.txt" 2>&1
 check status-text grep -q "path: lan 10.0.1.3:51820" "$WEFT_TMP/status-a.txt"
+# the static peer is not managed: not in the status, its endpoint as set
+check static-peer-unmanaged [ "$(status_json a "$WA" | grep -c '"public_key"')" == 2 ]
+check static-peer-untouched [ "$(endpoint_of "$A" "$WA" "$PD")" == 192.0.2.99:51820 ]
 # only endpoints (and keepalives) changed: a's allowed IPs are as set
-check allowedips-untouched [ "$(nsrun "$A" wg show "$WA" allowed-ips | awk '{print $2}' | sort | tr '\n' ' ')" == "10.99.0.2/32 10.99.0.3/32 " ]
+check allowedips-untouched [ "$(nsrun "$A" wg show "$WA" allowed-ips | awk '{print $2}' | sort | tr '\n' ' ')" == "10.99.0.2/32 10.99.0.3/32 10.99.0.4/32 " ]
 
 # a managed peer without a keepalive of its own gets one while managed
 check keepalive-while-managed [ "$(nsrun "$B" wg show "$WB" persistent-keepalive | awk '{print $2}')" == 25 ]
