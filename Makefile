@@ -19,7 +19,7 @@ LDLIBS    = -lsodium -lcrypto -lb2 -lmnl -lpthread
 
 LIB_SRCS   := $(wildcard src/crypto/*.c src/wg/*.c src/conf/*.c src/util/*.c)
 WEFTD_SRCS := $(wildcard src/weftd/*.c)
-WEFT_SRCS  := $(wildcard src/weft/*.c src/serve/*.c src/api/*.c src/link/*.c) src/weftd/log.c src/weftd/udp.c src/weftd/offload.c
+WEFT_SRCS  := $(wildcard src/weft/*.c src/serve/*.c src/api/*.c src/coord/*.c src/link/*.c) src/weftd/log.c src/weftd/udp.c src/weftd/offload.c
 TEST_SRCS  := $(wildcard tests/unit/test_*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
 VECTOR_SRCS := $(wildcard tests/vectors/*.c)
@@ -75,6 +75,9 @@ $(BUILD)/tests/test_serve_socks5: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/s
 $(BUILD)/tests/test_serve_reverse: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o \
 	$(BUILD)/obj/src/serve/packet.o
 $(BUILD)/tests/test_api_tokens: $(BUILD)/obj/src/api/tokens.o
+# coord's protocol pieces, shared by `weft coord` and `weft link`.
+COORD_PROTO_OBJS := $(call obj,src/coord/proto.c src/coord/noise.c src/coord/client.c)
+$(BUILD)/tests/test_coord_proto $(BUILD)/tests/test_coord_session: $(COORD_PROTO_OBJS)
 $(BUILD)/tests/test_link: $(BUILD)/obj/src/link/link.o $(BUILD)/obj/src/link/path.o $(BUILD)/obj/src/link/addr.o
 $(BUILD)/tests/test_link_portmap: $(BUILD)/obj/src/link/portmap_sched.o $(BUILD)/obj/src/link/portmap_natpmp.o
 $(BUILD)/tests/test_link_portmap: LDLIBS += -lnatpmp
