@@ -96,6 +96,18 @@ size_t bday_poll(struct bday *b, int64_t now, struct bday_tx *out, size_t max, i
 	size_t n = 0;
 
 	*next = INT64_MAX;
+	if (b->state == BDAY_HIT && b->role == BDAY_SPRAY && b->confirms < BDAY_CONFIRMS && max) {
+		/* the ack that made the guess side's hit may be lost: repeat it */
+		if (now < b->hit_at + (int64_t)(b->confirms + 1) * BDAY_CONFIRM_MS) {
+			*next = b->hit_at + (int64_t)(b->confirms + 1) * BDAY_CONFIRM_MS;
+			return 0;
+		}
+		tx(b, &out[0], b->hit_sock, &b->hit_addr, PKT_ACK, 0);
+		b->counters.acks_sent++;
+		if (++b->confirms < BDAY_CONFIRMS)
+			*next = b->hit_at + (int64_t)(b->confirms + 1) * BDAY_CONFIRM_MS;
+		return 1;
+	}
 	if (b->state != BDAY_RUNNING)
 		return 0;
 	if (now >= b->deadline) {
@@ -170,10 +182,27 @@ bool bday_input(struct bday *b, uint16_t sock, const struct sockaddr_in *from, c
 		return false;
 	}
 	b->counters.valid_received++;
-	hit(b, sock, from, now);
-	if (pkt[4] == PKT_ACK)
-		return false;
-	/* a probe got through: tell the sender which of its datagrams did */
+	if (b->role == BDAY_GUESS) {
+		/* The spray side picks the pair: its ack comes from the socket it
+		 * keeps. A spray that got through is only answered, so that the
+		 * spray side can pick that socket. */
+		if (pkt[4] == PKT_ACK) {
+			hit(b, sock, from, now);
+			return false;
+		}
+		if (b->state == BDAY_HIT)
+			return false;
+	} else {
+		/* the first socket that heard the guess side is the one; acks
+		 * come from it alone, so the guess side cannot pick another */
+		if (b->state == BDAY_HIT && sock != b->hit_sock)
+			return false;
+		bool first = b->state != BDAY_HIT;
+
+		hit(b, sock, from, now);
+		if (pkt[4] == PKT_ACK && !first)
+			return false;
+	}
 	tx(b, reply, sock, from, PKT_ACK, (uint16_t)(pkt[6] << 8 | pkt[7]));
 	b->counters.acks_sent++;
 	return true;

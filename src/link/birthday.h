@@ -47,6 +47,10 @@
 /* Guesses start after the first spray round is out: the mappings must
  * exist before a guess can hit one. */
 #define BDAY_GUESS_DELAY_MS 500
+/* After a hit the spray side repeats its ack this many times, this far
+ * apart, in case the one that told the guess side was lost. */
+#define BDAY_CONFIRMS 3
+#define BDAY_CONFIRM_MS 250
 /* The ports a NAT hands out (Linux masquerade: 1024-65535). */
 #define BDAY_PORT_MIN 1024
 
@@ -88,6 +92,7 @@ struct bday {
 	uint16_t hit_sock;
 	struct sockaddr_in hit_addr;
 	int64_t hit_at;
+	uint8_t confirms;           /* acks repeated after the hit */
 	struct bday_counters counters;
 };
 
@@ -107,8 +112,10 @@ void bday_wipe(struct bday *b);
  * never: the attempt is over). */
 size_t bday_poll(struct bday *b, int64_t now, struct bday_tx *out, size_t max, int64_t *next);
 /* A datagram that arrived on socket sock from from. Returns true and fills
- * *reply when an answer is to be sent (an ack, from the same socket). A
- * valid probe or ack makes the attempt a hit (bday_state). */
+ * *reply when an answer is to be sent (an ack, from the same socket).
+ * The spray side picks the pair: the first of its sockets that hears a
+ * valid probe or ack from the guess side is a hit, and its acks come from
+ * that socket only; the guess side's hit is the first ack it receives. */
 bool bday_input(struct bday *b, uint16_t sock, const struct sockaddr_in *from, const uint8_t *pkt,
 		size_t len, int64_t now, struct bday_tx *reply);
 /* Whether a datagram looks like a probe at all (its magic), for a socket
