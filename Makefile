@@ -79,6 +79,7 @@ $(BUILD)/tests/test_api_tokens: $(BUILD)/obj/src/api/tokens.o
 COORD_PROTO_OBJS := $(call obj,src/coord/proto.c src/coord/noise.c src/coord/client.c)
 $(BUILD)/tests/test_coord_proto $(BUILD)/tests/test_coord_session: $(COORD_PROTO_OBJS)
 $(BUILD)/tests/test_link: $(BUILD)/obj/src/link/link.o $(BUILD)/obj/src/link/path.o $(BUILD)/obj/src/link/addr.o
+$(BUILD)/tests/test_stun: $(call obj,src/coord/stun.c src/coord/proto.c)
 $(BUILD)/tests/test_link_portmap: $(BUILD)/obj/src/link/portmap_sched.o $(BUILD)/obj/src/link/portmap_natpmp.o
 $(BUILD)/tests/test_link_portmap: LDLIBS += -lnatpmp
 $(BUILD)/tests/test_link_birthday: $(BUILD)/obj/src/link/birthday.o
