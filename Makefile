@@ -84,7 +84,7 @@ $(BUILD)/tests/test_link_portmap: $(BUILD)/obj/src/link/portmap_sched.o $(BUILD)
 $(BUILD)/tests/test_link_portmap: LDLIBS += -lnatpmp
 $(BUILD)/tests/test_link_birthday: $(BUILD)/obj/src/link/birthday.o
 $(BUILD)/tests/test_link_birthday_io: $(BUILD)/obj/src/link/birthday_io.o $(BUILD)/obj/src/link/birthday.o
-$(BUILD)/tests/test_link_resolve: $(BUILD)/obj/src/link/resolve.o $(BUILD)/obj/src/weftd/log.o
+$(BUILD)/tests/test_link_resolve: $(BUILD)/obj/src/link/resolve.o $(BUILD)/obj/src/link/log.o
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@

@@ -1,7 +1,8 @@
 /* cmd_link.c: `weft link IFACE [--coord HOST:PORT] [--coord-key KEY]
- * [--label LABEL]` (the daemon, daemon.h) and `weft link status IFACE
+ * [--label LABEL] [--no-portmap] [--resolve-every SECONDS]` (the daemon, daemon.h) and `weft link status IFACE
  * [--json]` (status.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "link/daemon.h"
@@ -53,6 +54,18 @@ int cmd_link(int argc, char *argv[])
 			o.coord_key = argv[++i];
 		else if (i + 1 < argc && !strcmp(argv[i], "--label"))
 			o.label = argv[++i];
+		else if (!strcmp(argv[i], "--no-portmap"))
+			o.no_portmap = true;
+		else if (i + 1 < argc && !strcmp(argv[i], "--resolve-every")) {
+			char *end;
+			long v = strtol(argv[++i], &end, 10);
+
+			if (*end || v < 1 || v > 86400) {
+				fprintf(stderr, "weft: --resolve-every: '%s' is not 1..86400 seconds\n", argv[i]);
+				return 1;
+			}
+			o.resolve_every_ms = v * 1000;
+		}
 		else
 			return bad();
 	}

@@ -15,6 +15,7 @@
 #include "link/addr.h"
 #include "link/coord_io.h"
 #include "link/link.h"
+#include "link/nat.h"
 #include "link/netmon.h"
 #include "link/stun_port.h"
 
@@ -29,6 +30,8 @@ struct link_options {
 	const char *coord;          /* HOST:PORT; NULL: from IFACE.weft */
 	const char *coord_key;      /* base64; NULL: from IFACE.weft */
 	const char *label;          /* network label in the tokens; NULL: empty */
+	bool no_portmap;            /* --no-portmap: ask the gateway for nothing */
+	int64_t resolve_every_ms;   /* --resolve-every: 0 is RESOLVE_INTERVAL_MS */
 };
 
 struct link_daemon {
@@ -37,6 +40,7 @@ struct link_daemon {
 	struct coord_io coord;
 	struct netmon net;
 	struct stun_port stun;
+	struct nat_helpers nat;     /* port mapping, host-name endpoints */
 	union link_addr server;
 	char coord_name[300];       /* as configured, for status and logs */
 	int epfd, sigfd;

@@ -104,6 +104,7 @@ static int poll_device(struct link_daemon *d, int64_t now)
 			hs = p->last_handshake_sec * 1000 + p->last_handshake_nsec / 1000000 - off;
 		link_on_device(&d->core, (uint32_t)k, hs, &ep, now);
 	}
+	nat_on_device(&d->nat, dev, now);
 	device_free(dev);
 	return 0;
 }
@@ -259,6 +260,7 @@ int link_daemon_run(const struct link_options *opt)
 	d->epfd = d->sigfd = -1;
 	d->coord.fd = -1;
 	stun_port_init(&d->stun);
+	nat_init(&d->nat, opt->no_portmap, opt->resolve_every_ms);
 	link_log_init(opt->iface);
 	if (setup(d, err, sizeof(err))) {
 		fprintf(stderr, "weft: %s\n", err);
@@ -279,6 +281,8 @@ int link_daemon_run(const struct link_options *opt)
 	epoll_add(d->epfd, d->sigfd);
 	epoll_add(d->epfd, netmon_fd(&d->net));
 	epoll_add(d->epfd, d->coord.fd);
+	if (nat_open(&d->nat, opt->iface, &d->core, d->epfd))
+		link_log_error("host-name endpoints: out of memory");
 
 	int64_t now = clock_ms(CLOCK_MONOTONIC);
 	link_on_local_addrs(&d->core, &d->net.addrs, now);
@@ -340,6 +344,8 @@ int link_daemon_run(const struct link_options *opt)
 					d->net.route_changed = false;
 					link_on_route_change(&d->core, now);
 				}
+			} else if (nat_on_fd(&d->nat, fd, d->opt.iface, &d->core, now)) {
+				/* the port mapping or a lookup: handled */
 			} else if (fd == d->coord.fd) {
 				coord_io_read(&d->coord, &d->core, now);
 			} else if (fd == d->stun.fd) {
@@ -357,6 +363,7 @@ int link_daemon_run(const struct link_options *opt)
 		}
 	}
 out:
+	nat_close(&d->nat); /* the gateway's mapping goes first */
 	if (d->core.peers) {
 		restore(d);
 		status_remove(opt->iface);

@@ -14,7 +14,7 @@
 #include <arpa/inet.h>
 
 #include "link/portmap.h"
-#include "weftd/log.h"
+#include "link/log.h"
 
 /* --- the helper thread ---------------------------------------------------- */
 
@@ -84,21 +84,21 @@ static int attempt(struct portmap *pm, struct portmap_lease *l)
 			return 0;
 	}
 	if (l->proto)
-		log_verbose("portmap: renewal by %s failed (%s), asking again", portmap_proto_name(l->proto),
+		link_log_verbose("portmap: renewal by %s failed (%s), asking again", portmap_proto_name(l->proto),
 			    strerror(-r));
 	memset(l, 0, sizeof(*l));
 	if (!pm->cfg.no_natpmp) {
 		r = try_natpmp(pm, l);
 		if (!r)
 			return 0;
-		log_verbose("portmap: nat-pmp: %s", strerror(-r));
+		link_log_verbose("portmap: nat-pmp: %s", strerror(-r));
 		memset(l, 0, sizeof(*l));
 	}
 	if (!pm->cfg.no_upnp) {
 		r = try_upnp(pm, l);
 		if (!r)
 			return 0;
-		log_verbose("portmap: upnp: %s", strerror(-r));
+		link_log_verbose("portmap: upnp: %s", strerror(-r));
 		memset(l, 0, sizeof(*l));
 	}
 	return r;
@@ -139,7 +139,7 @@ static void *run(void *arg)
 			portmap_sched_success(&pm->sched, mono_ms(), l.lifetime);
 			inet_ntop(AF_INET, &l.external_addr, ext, sizeof(ext));
 			if (!had)
-				log_verbose("portmap: %s mapped %s:%u to local port %u for %u s",
+				link_log_info("portmap: %s mapped %s:%u to local port %u for %u s",
 					    portmap_proto_name(l.proto), ext, l.external_port, l.internal_port,
 					    l.lifetime);
 			told_failure = false;
@@ -147,7 +147,7 @@ static void *run(void *arg)
 			portmap_sched_failure(&pm->sched, mono_ms());
 			/* a gateway that says no is normal: say it once, not every retry */
 			if (!told_failure)
-				log_verbose("portmap: no mapping (%s); retrying in %lld s", strerror(-r),
+				link_log_info("portmap: no mapping (%s); retrying in %lld s", strerror(-r),
 					    (long long)portmap_retry_delay(pm->sched.failures) / 1000);
 			told_failure = true;
 		}
@@ -163,7 +163,7 @@ static void *run(void *arg)
 	else if (l.proto == PORTMAP_UPNP)
 		portmap_upnp_unmap(&l);
 	if (l.proto)
-		log_verbose("portmap: %s mapping of port %u removed", portmap_proto_name(l.proto),
+		link_log_info("portmap: %s mapping of port %u removed", portmap_proto_name(l.proto),
 			    l.external_port);
 	return NULL;
 }

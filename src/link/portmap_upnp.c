@@ -13,7 +13,7 @@
 #include <miniupnpc/upnperrors.h>
 
 #include "link/portmap.h"
-#include "weftd/log.h"
+#include "link/log.h"
 
 /* UPnP error codes (WANIPConnection:2 section 2.4.16) we act on */
 #define UPNP_CONFLICT 718
@@ -108,7 +108,7 @@ int portmap_upnp_map(uint16_t internal_port, uint32_t lifetime, int timeout_ms,
 		}
 	}
 	if (r != UPNPCOMMAND_SUCCESS) {
-		log_verbose("portmap: upnp AddPortMapping: %d %s", r, strupnperror(r));
+		link_log_verbose("portmap: upnp AddPortMapping: %d %s", r, strupnperror(r));
 		return r == 606 || r == 718 || r == 725 || r == 729 ? -EPERM : -EIO;
 	}
 	if (UPNP_GetExternalIPAddress(l->control_url, l->service_type, ext_ip) != UPNPCOMMAND_SUCCESS ||

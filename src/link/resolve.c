@@ -12,7 +12,7 @@
 
 #include "conf/conf.h"
 #include "link/resolve.h"
-#include "weftd/log.h"
+#include "link/log.h"
 
 enum resolve_outcome resolve_classify(int gai_error)
 {
@@ -211,7 +211,8 @@ int resolve_table_add(struct resolve_table *t, const uint8_t public_key[WG_KEY_L
 	return 0;
 }
 
-int resolve_table_add_conf(struct resolve_table *t, const struct conf *c)
+int resolve_table_add_conf(struct resolve_table *t, const struct conf *c,
+			   bool (*skip)(void *ctx, const uint8_t public_key[WG_KEY_LEN]), void *ctx)
 {
 	int added = 0;
 
@@ -219,7 +220,7 @@ int resolve_table_add_conf(struct resolve_table *t, const struct conf *c)
 		const struct conf_peer *p = &c->peers[i];
 		int r;
 
-		if (!p->endpoint.host || is_literal(p->endpoint.host))
+		if (!p->endpoint.host || is_literal(p->endpoint.host) || (skip && skip(ctx, p->public_key)))
 			continue;
 		r = resolve_table_add(t, p->public_key, p->endpoint.host, p->endpoint.port);
 		if (r)
@@ -277,7 +278,7 @@ int resolve_table_tick(struct resolve_table *t, const struct device *dev, int64_
 		r = getaddrinfo_a(GAI_NOWAIT, nm->list, 1, &sev);
 		if (r) {
 			if (resolve_record(&nm->sched, now_ms, resolve_classify(r), t->interval_ms))
-				log_error("resolve: cannot look up %s: %s", nm->host, gai_strerror(r));
+				link_log_error("resolve: cannot look up %s: %s", nm->host, gai_strerror(r));
 			continue;
 		}
 		nm->sched.busy = true;
@@ -330,13 +331,13 @@ int resolve_table_collect(struct resolve_table *t, const struct device *dev, str
 			t->counters.permanent++;
 		if (resolve_record(&nm->sched, now_ms, o, t->interval_ms)) {
 			if (o == RESOLVE_OK)
-				log_verbose("resolve: %s resolves again", nm->host);
+				link_log_info("resolve: %s resolves again", nm->host);
 			else if (o == RESOLVE_PERMANENT)
-				log_error("resolve: %s: %s (permanent; next try in %lld s)", nm->host,
+				link_log_error("resolve: %s: %s (permanent; next try in %lld s)", nm->host,
 					  err ? gai_strerror(err) : "no IPv4 or IPv6 address",
 					  (long long)(nm->sched.next_ms - now_ms) / 1000);
 			else
-				log_error("resolve: %s: %s (retrying)", nm->host, gai_strerror(err));
+				link_log_error("resolve: %s: %s (retrying)", nm->host, gai_strerror(err));
 		}
 		const struct dev_peer *p = find_peer(dev, nm->public_key);
 
@@ -357,7 +358,7 @@ int resolve_table_collect(struct resolve_table *t, const struct device *dev, str
 			if (device_has_endpoint(p))
 				dev_endpoint_format(was, sizeof(was), &p->endpoint);
 			dev_endpoint_format(now, sizeof(now), &c->endpoint);
-			log_verbose("resolve: %s now %s (was %s)", nm->host, now, was);
+			link_log_info("resolve: %s now %s (was %s)", nm->host, now, was);
 			t->counters.changed++;
 			added++;
 		}

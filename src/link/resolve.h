@@ -73,8 +73,11 @@ void resolve_table_free(struct resolve_table *t); /* cancels lookups in flight *
  * (default RESOLVE_INTERVAL_MS). */
 void resolve_table_set_interval(struct resolve_table *t, int64_t interval_ms);
 /* Tracks the peers of c whose Endpoint is a host name (not an address
- * literal); returns how many, or negative errno. */
-int resolve_table_add_conf(struct resolve_table *t, const struct conf *c);
+ * literal), but those skip (if not NULL) says to leave alone (the peers
+ * `weft link` finds endpoints for itself); returns how many, or negative
+ * errno. */
+int resolve_table_add_conf(struct resolve_table *t, const struct conf *c,
+			   bool (*skip)(void *ctx, const uint8_t public_key[WG_KEY_LEN]), void *ctx);
 int resolve_table_add(struct resolve_table *t, const uint8_t public_key[WG_KEY_LEN], const char *host,
 		      uint16_t port);
 size_t resolve_table_count(const struct resolve_table *t);

@@ -146,6 +146,9 @@ static void table_end_to_end(void)
 	device_free(change);
 }
 
+static bool skip_none(void *ctx, const uint8_t key[WG_KEY_LEN]) { return false; }
+static bool skip_all(void *ctx, const uint8_t key[WG_KEY_LEN]) { return true; }
+
 static void conf_literals_left_out(void)
 {
 	static const char text[] =
@@ -164,7 +167,10 @@ static void conf_literals_left_out(void)
 		fprintf(stderr, "  %s\n", err);
 		return;
 	}
-	CHECK_EQ(resolve_table_add_conf(t, &c), 1);
+	CHECK_EQ(resolve_table_add_conf(t, &c, skip_none, NULL), 1);
+	CHECK_EQ(resolve_table_count(t), 1);
+	/* a peer weft link manages itself is left to it */
+	CHECK_EQ(resolve_table_add_conf(t, &c, skip_all, NULL), 0);
 	CHECK_EQ(resolve_table_count(t), 1);
 	resolve_table_free(t);
 	conf_free(&c);
