@@ -54,7 +54,7 @@ $(LIB): $(call obj,$(LIB_SRCS))
 $(BUILD)/weftd: $(call obj,$(WEFTD_SRCS)) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/weft: $(call obj,$(WEFT_SRCS)) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -llwip -lmicrohttpd \
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -llwip -lmicrohttpd -lsqlite3 \
 		-lminiupnpc -lnatpmp -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
@@ -80,6 +80,9 @@ COORD_PROTO_OBJS := $(call obj,src/coord/proto.c src/coord/noise.c src/coord/cli
 $(BUILD)/tests/test_coord_proto $(BUILD)/tests/test_coord_session: $(COORD_PROTO_OBJS)
 $(BUILD)/tests/test_link: $(BUILD)/obj/src/link/link.o $(BUILD)/obj/src/link/path.o $(BUILD)/obj/src/link/addr.o
 $(BUILD)/tests/test_stun: $(call obj,src/coord/stun.c src/coord/proto.c)
+$(BUILD)/tests/test_coord_server: $(COORD_PROTO_OBJS) $(call obj,src/coord/server.c src/coord/stun.c \
+	src/coord/store.c src/coord/store_sqlite.c)
+$(BUILD)/tests/test_coord_server: LDLIBS += -lsqlite3
 $(BUILD)/tests/test_link_portmap: $(BUILD)/obj/src/link/portmap_sched.o $(BUILD)/obj/src/link/portmap_natpmp.o
 $(BUILD)/tests/test_link_portmap: LDLIBS += -lnatpmp
 $(BUILD)/tests/test_link_birthday: $(BUILD)/obj/src/link/birthday.o

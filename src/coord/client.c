@@ -129,6 +129,11 @@ int coord_client_receive(struct coord_client *c, const uint8_t *pkt, size_t len,
 	if (n < 0)
 		return n;
 	c->last_recv_ns = now_ns;
+	if (k == &c->cur && c->have_prev) {
+		/* the server uses the new keys: nothing more comes under the old */
+		coord_keys_clear(&c->prev);
+		c->have_prev = false;
+	}
 	if (coord_msg_decode(msg, c->rx, (size_t)n) < 0 || !(msg->type & 0x80))
 		return -EBADMSG;
 	if (msg->type == COORD_PONG) {
@@ -155,11 +160,8 @@ int coord_client_seal(struct coord_client *c, const struct coord_msg *m,
 	if (n < 0)
 		return n;
 	n = coord_transport_seal(&c->cur, pt, (size_t)n, out, cap);
-	if (n > 0) {
+	if (n > 0)
 		c->last_sent_ns = now_ns;
-		c->have_prev = false; /* the server has the new keys now */
-		coord_keys_clear(&c->prev);
-	}
 	return n;
 }
 
