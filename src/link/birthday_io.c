@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -41,9 +43,31 @@ static void close_all(struct bday_io *io)
 	io->wan_fd = -1;
 }
 
+/* A raw UDP socket toward the target's address (raw sockets take no port:
+ * connecting picks the route and our source address, and lets only that
+ * address's datagrams in). */
+static int raw_socket(struct bday_io *io, const struct sockaddr_in *target)
+{
+	struct sockaddr_in dst = *target, src;
+	socklen_t sl = sizeof(src);
+	int fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+
+	if (fd < 0)
+		return -errno;
+	dst.sin_port = 0;
+	if (connect(fd, (struct sockaddr *)&dst, sizeof(dst)) || getsockname(fd, (struct sockaddr *)&src, &sl)) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	io->raw_src = src.sin_addr;
+	return fd;
+}
+
 int bday_io_start(struct bday_io *io, enum bday_role role, const uint8_t key[32],
 		  const uint8_t session[BDAY_SESSION_LEN], const struct sockaddr_in *target,
-		  uint16_t n_sockets, uint16_t bind_port, int64_t now)
+		  uint16_t n_sockets, uint16_t bind_port, uint16_t raw_port, int64_t now)
 {
 	uint64_t seed = 0;
 
@@ -51,6 +75,15 @@ int bday_io_start(struct bday_io *io, enum bday_role role, const uint8_t key[32]
 	io->wan_fd = io->proxy_fd = -1;
 	if (role == BDAY_GUESS || !n_sockets)
 		n_sockets = 1;
+	if (role == BDAY_GUESS && raw_port) {
+		int fd = raw_socket(io, target);
+
+		if (fd < 0)
+			return fd;
+		io->fds[io->n_fds++] = fd;
+		io->raw_port = raw_port;
+		n_sockets = 0;
+	}
 	if (n_sockets > BDAY_SOCKETS)
 		n_sockets = BDAY_SOCKETS;
 	for (unsigned i = 0; i < n_sockets; i++) {
@@ -70,10 +103,47 @@ int bday_io_start(struct bday_io *io, enum bday_role role, const uint8_t key[32]
 	return 0;
 }
 
+static uint32_t sum16(uint32_t acc, const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i += 2)
+		acc += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (len & 1)
+		acc += (uint32_t)p[len - 1] << 8;
+	return acc;
+}
+
+/* A probe from the raw socket: our UDP header (the device's port as the
+ * source), the kernel adds the IP header. */
+static void send_raw(struct bday_io *io, const struct bday_tx *t)
+{
+	uint8_t pkt[sizeof(struct udphdr) + BDAY_PKT_LEN];
+	struct udphdr *uh = (struct udphdr *)pkt;
+	uint32_t acc = 0;
+
+	uh->source = htons(io->raw_port);
+	uh->dest = t->to.sin_port;
+	uh->len = htons(sizeof(pkt));
+	uh->check = 0;
+	memcpy(pkt + sizeof(*uh), t->pkt, BDAY_PKT_LEN);
+	/* RFC 768: over the pseudo-header too */
+	acc = sum16(acc, (const uint8_t *)&io->raw_src, 4);
+	acc = sum16(acc, (const uint8_t *)&t->to.sin_addr, 4);
+	acc += IPPROTO_UDP + (uint32_t)sizeof(pkt);
+	acc = sum16(acc, pkt, sizeof(pkt));
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	uh->check = htons((uint16_t)~acc ? (uint16_t)~acc : 0xffff);
+	send(io->fds[0], pkt, sizeof(pkt), MSG_DONTWAIT);
+}
+
 static void send_tx(struct bday_io *io, const struct bday_tx *t)
 {
 	if (t->sock >= io->n_fds || io->fds[t->sock] < 0)
 		return;
+	if (io->raw_port) {
+		send_raw(io, t);
+		return;
+	}
 	/* a full socket buffer loses a probe: the schedule has more of them */
 	sendto(io->fds[t->sock], t->pkt, BDAY_PKT_LEN, MSG_DONTWAIT, (const struct sockaddr *)&t->to,
 	       sizeof(t->to));
@@ -148,12 +218,47 @@ static void carry(struct bday_io *io, int fd)
 	}
 }
 
+/* The raw socket sees every UDP datagram from the target's address, the
+ * device's own traffic too: only those to the device's port that look like
+ * probes are ours. */
+static void read_raw(struct bday_io *io, int64_t now)
+{
+	uint8_t buf[1500];
+
+	for (int i = 0; i < BDAY_IO_READ_BUDGET; i++) {
+		ssize_t n = recv(io->fds[0], buf, sizeof(buf), MSG_DONTWAIT);
+		struct sockaddr_in from = { .sin_family = AF_INET };
+		struct bday_tx reply;
+		size_t ihl;
+
+		if (n < 0)
+			return;
+		if ((size_t)n < 20 || (buf[0] >> 4) != 4)
+			continue;
+		ihl = (size_t)(buf[0] & 0x0f) * 4;
+		if (ihl < 20 || ihl + sizeof(struct udphdr) + BDAY_PKT_LEN != (size_t)n)
+			continue;
+		const struct udphdr *uh = (const struct udphdr *)(buf + ihl);
+
+		if (ntohs(uh->dest) != io->raw_port || !bday_is_probe(buf + ihl + sizeof(*uh), BDAY_PKT_LEN))
+			continue;
+		memcpy(&from.sin_addr, buf + 12, 4);
+		from.sin_port = uh->source;
+		if (bday_input(&io->b, 0, &from, buf + ihl + sizeof(*uh), BDAY_PKT_LEN, now, &reply))
+			send_tx(io, &reply);
+	}
+}
+
 void bday_io_readable(struct bday_io *io, int fd, int64_t now)
 {
 	uint8_t buf[BDAY_PKT_LEN + 1];
 
 	if (io->proxy_fd >= 0) {
 		carry(io, fd);
+		return;
+	}
+	if (io->raw_port) {
+		read_raw(io, now);
 		return;
 	}
 	for (unsigned s = 0; s < io->n_fds; s++) {

@@ -26,6 +26,8 @@ struct bday_io {
 	struct bday b;
 	int fds[BDAY_SOCKETS];
 	uint16_t n_fds;
+	uint16_t raw_port;            /* guess side through a raw socket: its port */
+	struct in_addr raw_src;       /* and the source address the route picks */
 	/* after a hit */
 	int wan_fd;                   /* the found socket (one of fds) */
 	int proxy_fd;                 /* 127.0.0.1:proxy_port, -1 before */
@@ -35,12 +37,15 @@ struct bday_io {
 	uint64_t dropped;             /* from strangers, or unreadable */
 };
 
-/* Opens the sockets (the spray side n_sockets, the guess side one, bound
- * to port `bind_port` or any port when 0) and starts the probe; 0 or
- * -errno (all sockets closed again). */
+/* Opens the sockets and starts the probe: the spray side n_sockets UDP
+ * sockets; the guess side one, bound to bind_port (0: any), or with
+ * raw_port set a raw socket that sends from that port - the WireGuard
+ * device's own, so that the mapping the spray side aims at is the device's
+ * and, after a hit, the device talks to the address found directly (no
+ * proxy on this side; needs CAP_NET_RAW). 0 or -errno (all closed again). */
 int bday_io_start(struct bday_io *io, enum bday_role role, const uint8_t key[32],
 		  const uint8_t session[BDAY_SESSION_LEN], const struct sockaddr_in *target,
-		  uint16_t n_sockets, uint16_t bind_port, int64_t now);
+		  uint16_t n_sockets, uint16_t bind_port, uint16_t raw_port, int64_t now);
 /* Sends what is due; returns when to call again (INT64_MAX: not before
  * some input). */
 int64_t bday_io_tick(struct bday_io *io, int64_t now);

@@ -6,6 +6,7 @@
  * found socket is dropped. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,11 +83,11 @@ static void probe_then_proxy(void)
 	close(probe);
 	g_addr.sin_addr.s_addr = s_ip.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	g_addr.sin_port = htons(gport);
-	r = bday_io_start(&G, BDAY_GUESS, key, session, &s_ip, 0, gport, mono_ms());
+	r = bday_io_start(&G, BDAY_GUESS, key, session, &s_ip, 0, gport, 0, mono_ms());
 	if (r == -EADDRINUSE)
 		SKIP("port %u was taken meanwhile", gport);
 	CHECK_EQ(r, 0);
-	CHECK_EQ(bday_io_start(&S, BDAY_SPRAY, key, session, &g_addr, 8, 0, mono_ms()), 0);
+	CHECK_EQ(bday_io_start(&S, BDAY_SPRAY, key, session, &g_addr, 8, 0, 0, mono_ms()), 0);
 	CHECK_EQ(S.n_fds, 8);
 	CHECK_EQ(G.n_fds, 1);
 	pump(&S, &G, 3000);
@@ -145,9 +146,65 @@ out:
 	close(stranger);
 }
 
+/* The guess side as weft link runs it: probes from the device's own port
+ * through a raw socket, and afterwards the device itself talks to the
+ * address found (only the spray side has a proxy). */
+static void guess_from_device_port(void)
+{
+	uint8_t key[32] = { 3 }, session[BDAY_SESSION_LEN] = { 4 };
+	struct sockaddr_in dev_addr = { .sin_family = AF_INET }, s_ip = { .sin_family = AF_INET };
+	uint16_t dg_port, ds_port;
+	int dg = udp_loopback(&dg_port), ds = udp_loopback(&ds_port);
+	int r;
+
+	CHECK(dg >= 0 && ds >= 0);
+	dev_addr.sin_addr.s_addr = s_ip.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	dev_addr.sin_port = htons(dg_port);
+	r = bday_io_start(&G, BDAY_GUESS, key, session, &s_ip, 0, 0, dg_port, mono_ms());
+	if (r == -EPERM || r == -EACCES) {
+		close(dg);
+		close(ds);
+		SKIP("no raw sockets here (CAP_NET_RAW): %s", strerror(-r));
+	}
+	CHECK_EQ(r, 0);
+	CHECK_EQ(bday_io_start(&S, BDAY_SPRAY, key, session, &dev_addr, 4, 0, 0, mono_ms()), 0);
+	pump(&S, &G, 3000);
+	CHECK_EQ(S.b.state, BDAY_HIT);
+	CHECK_EQ(G.b.state, BDAY_HIT);
+	/* the probes went out from the device's port: the spray side saw it */
+	CHECK_EQ(ntohs(S.b.hit_addr.sin_port), dg_port);
+	if (S.b.state == BDAY_HIT && G.b.state == BDAY_HIT) {
+		struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(0) };
+		uint8_t msg[64] = { 1, 0, 0, 0, 'x' }, got[128];
+		ssize_t n;
+
+		CHECK_EQ(bday_io_proxy(&S, ds_port), 0);
+		/* the guess side's device sends straight to the address found */
+		CHECK(sendto(dg, msg, sizeof(msg), 0, (struct sockaddr *)&G.b.hit_addr, sizeof(G.b.hit_addr)) ==
+		      sizeof(msg));
+		pump(&S, &G, 200);
+		n = recv(ds, got, sizeof(got), MSG_DONTWAIT);
+		CHECK_EQ(n, sizeof(msg));
+		/* and the spray side's device through its proxy back to it */
+		to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		to.sin_port = htons(S.proxy_port);
+		CHECK(sendto(ds, msg, 10, 0, (struct sockaddr *)&to, sizeof(to)) == 10);
+		pump(&S, &G, 200);
+		/* (the device gets the acks too, and drops them as no WireGuard) */
+		while ((n = recv(dg, got, sizeof(got), MSG_DONTWAIT)) == BDAY_PKT_LEN && bday_is_probe(got, (size_t)n))
+			;
+		CHECK_EQ(n, 10);
+	}
+	bday_io_close(&S);
+	bday_io_close(&G);
+	close(dg);
+	close(ds);
+}
+
 int main(void)
 {
 	test_suite_name = "link_birthday_io";
 	RUN(probe_then_proxy);
+	RUN(guess_from_device_port);
 	TEST_EXIT();
 }
