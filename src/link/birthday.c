@@ -208,6 +208,22 @@ bool bday_input(struct bday *b, uint16_t sock, const struct sockaddr_in *from, c
 	return true;
 }
 
+int64_t bday_mark(int64_t wall_ms)
+{
+	int64_t t = wall_ms + BDAY_MARK_LEAD_MS;
+
+	return (t / BDAY_MARK_MS + 1) * BDAY_MARK_MS;
+}
+
+void bday_session(uint8_t session[BDAY_SESSION_LEN], const uint8_t key[32], int64_t mark)
+{
+	uint8_t m[8];
+
+	for (int i = 0; i < 8; i++)
+		m[i] = (uint8_t)((uint64_t)mark >> (56 - 8 * i));
+	b2s(session, BDAY_SESSION_LEN, m, sizeof(m), key, 32);
+}
+
 enum bday_role bday_pick_role(bool we_hard, bool peer_hard, const uint8_t our_key[32],
 			      const uint8_t peer_key[32])
 {

@@ -122,6 +122,15 @@ bool bday_input(struct bday *b, uint16_t sock, const struct sockaddr_in *from, c
  * that carries WireGuard traffic too after a hit. */
 bool bday_is_probe(const uint8_t *pkt, size_t len);
 
+/* Both sides start an attempt at the next multiple of BDAY_MARK_MS of the
+ * wall clock at least BDAY_MARK_LEAD_MS ahead (so that two sides which
+ * gave up on direct paths at about the same time start together without a
+ * word), and derive the session value from the pair's key and that mark. */
+#define BDAY_MARK_MS 15000
+#define BDAY_MARK_LEAD_MS 2000
+int64_t bday_mark(int64_t wall_ms);
+void bday_session(uint8_t session[BDAY_SESSION_LEN], const uint8_t key[32], int64_t mark);
+
 /* Which side sprays: the one whose NAT maps per destination (hard); when
  * both or neither are, the side with the smaller public key, so that the
  * two agree without a word. */

@@ -155,8 +155,7 @@ int64_t bday_io_tick(struct bday_io *io, int64_t now)
 	int64_t next = INT64_MAX;
 	size_t n;
 
-	if (io->proxy_fd >= 0)
-		return INT64_MAX;
+	/* after a hit (the proxy too) only the spray side's repeated acks */
 	n = bday_poll(&io->b, now, out, BDAY_SPRAY_BATCH, &next);
 	for (size_t i = 0; i < n; i++)
 		send_tx(io, &out[i]);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "link/addr.h"
+#include "link/birthday_run.h"
 #include "link/coord_io.h"
 #include "link/link.h"
 #include "link/nat.h"
@@ -41,6 +42,7 @@ struct link_daemon {
 	struct netmon net;
 	struct stun_port stun;
 	struct nat_helpers nat;     /* port mapping, host-name endpoints */
+	struct bday_runner bday;    /* birthday probes before the relay */
 	union link_addr server;
 	char coord_name[300];       /* as configured, for status and logs */
 	int epfd, sigfd;

@@ -279,6 +279,29 @@ static void roles_agree(void)
 	CHECK(bday_pick_role(false, false, k1, k2) != bday_pick_role(false, false, k2, k1));
 }
 
+static void marks_and_sessions(void)
+{
+	uint8_t k1[32] = { 1 }, k2[32] = { 2 }, s1[BDAY_SESSION_LEN], s2[BDAY_SESSION_LEN];
+	int64_t base = 1796690000000;
+
+	for (int64_t w = base; w < base + 40000; w += 333) {
+		int64_t m = bday_mark(w);
+
+		CHECK(m % BDAY_MARK_MS == 0);
+		CHECK(m >= w + BDAY_MARK_LEAD_MS);
+		CHECK(m < w + BDAY_MARK_LEAD_MS + BDAY_MARK_MS);
+	}
+	/* two sides a second apart, away from a mark's edge: one mark */
+	CHECK_EQ(bday_mark(base + 1000), bday_mark(base + 2000));
+	bday_session(s1, k1, 15000);
+	bday_session(s2, k1, 15000);
+	CHECK(!memcmp(s1, s2, sizeof(s1)));
+	bday_session(s2, k1, 30000);
+	CHECK(memcmp(s1, s2, sizeof(s1)));
+	bday_session(s2, k2, 15000);
+	CHECK(memcmp(s1, s2, sizeof(s1)));
+}
+
 int main(void)
 {
 	test_suite_name = "link_birthday";
@@ -286,5 +309,6 @@ int main(void)
 	RUN(both_hard_is_bounded);
 	RUN(strangers_rejected);
 	RUN(roles_agree);
+	RUN(marks_and_sessions);
 	TEST_EXIT();
 }
