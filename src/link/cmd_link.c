@@ -43,6 +43,8 @@ int cmd_link(int argc, char *argv[])
 	if (argc < 2 || argv[1][0] == '-')
 		return bad();
 	o.iface = argv[1];
+	o.argc = argc;
+	o.argv = argv;
 	if (!interface_name_valid(o.iface)) {
 		fprintf(stderr, "weft: '%s' is not an interface name\n", o.iface);
 		return 1;

@@ -33,6 +33,8 @@ struct link_options {
 	const char *label;          /* network label in the tokens; NULL: empty */
 	bool no_portmap;            /* --no-portmap: ask the gateway for nothing */
 	int64_t resolve_every_ms;   /* --resolve-every: 0 is RESOLVE_INTERVAL_MS */
+	int argc;                   /* the command line from "link" on, for SIGHUP's re-exec */
+	char **argv;
 };
 
 struct link_daemon {
@@ -51,7 +53,9 @@ struct link_daemon {
 	bool keepalive_set[LINK_MAX_PEERS]; /* we turned a keepalive on */
 };
 
-/* Runs until SIGINT or SIGTERM. 0, or 1 after one line on stderr. */
+/* Runs until SIGINT or SIGTERM; SIGHUP starts it again from the files
+ * (peers added or marked since are picked up; paths in use stay). 0, or 1
+ * after one line on stderr. */
 int link_daemon_run(const struct link_options *opt);
 
 #endif

@@ -104,8 +104,8 @@ int link_find_peer(const struct link *l, const uint8_t key[32]);
 /* ---- inputs ---- */
 
 /* Our addresses now (netlink): a change re-learns the mapping and
- * re-announces within LINK_ANNOUNCE_AFTER_CHANGE_MS, and makes every peer
- * punch again (our NAT mappings may be new). */
+ * re-announces within LINK_ANNOUNCE_AFTER_CHANGE_MS, and each path sends
+ * toward its peer at once or punches again (path_restart). */
 void link_on_local_addrs(struct link *l, const struct local_addrs *now_addrs, int64_t now);
 /* A route came or went: may change the way out (the mapping). */
 void link_on_route_change(struct link *l, int64_t now);
@@ -121,9 +121,9 @@ void link_on_candidate(struct link *l, uint32_t peer, const struct path_cand *c,
  * NULL: the mapping is gone. */
 void link_on_portmap(struct link *l, const union link_addr *mapped, int64_t now);
 /* The device's view of a peer: its latest handshake (ms on the caller's
- * clock, 0: never) and endpoint. */
-void link_on_device(struct link *l, uint32_t peer, int64_t last_handshake, const union link_addr *endpoint,
-		    int64_t now);
+ * clock, 0: never), bytes received from it, and its endpoint. */
+void link_on_device(struct link *l, uint32_t peer, int64_t last_handshake, uint64_t rx_bytes,
+		    const union link_addr *endpoint, int64_t now);
 
 /* ---- outputs ---- */
 

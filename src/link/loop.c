@@ -102,7 +102,7 @@ static int poll_device(struct link_daemon *d, int64_t now)
 			memcpy(&ep, &p->endpoint, sizeof(ep));
 		if (p->last_handshake_sec)
 			hs = p->last_handshake_sec * 1000 + p->last_handshake_nsec / 1000000 - off;
-		link_on_device(&d->core, (uint32_t)k, hs, &ep, now);
+		link_on_device(&d->core, (uint32_t)k, hs, p->rx_bytes, &ep, now);
 	}
 	nat_on_device(&d->nat, dev, now);
 	device_free(dev);
@@ -226,6 +226,14 @@ static int setup(struct link_daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "rtnetlink: %s", strerror(-ret));
 		goto out_m;
 	}
+	/* the keepalive that keeps NAT holes open, from the start (a peer
+	 * already talking is never kicked, which would set it) */
+	for (uint32_t i = 0; i < d->core.n_peers; i++) {
+		struct link_peer *p = &d->core.peers[i];
+
+		if (!p->user_keepalive && !device_io_set_keepalive(d->opt.iface, p->public_key, p->keepalive))
+			d->keepalive_set[i] = true;
+	}
 	link_log_info("managing %u of %zu peers (%s), coord %s", m.n, dev->n_peers,
 		      m.from_files ? "no Endpoint in the config, or Roaming in the .weft file" :
 				     "no config file: those without an endpoint",
@@ -246,12 +254,29 @@ static void restore(struct link_daemon *d)
 			device_io_set_keepalive(d->opt.iface, d->core.peers[i].public_key, 0);
 }
 
+/* SIGHUP: the same command again, as a new process image (the state is
+ * the device's and the files'; the coord session starts afresh). */
+static int reexec_link(const struct link_options *opt, const sigset_t *mask)
+{
+	char *args[opt->argc + 2];
+
+	args[0] = (char *)"weft";
+	for (int i = 0; i < opt->argc; i++)
+		args[i + 1] = opt->argv[i];
+	args[opt->argc + 1] = NULL;
+	sigprocmask(SIG_UNBLOCK, mask, NULL);
+	execv("/proc/self/exe", args);
+	fprintf(stderr, "weft: link %s: cannot start again: %s\n", opt->iface, strerror(errno));
+	return 1;
+}
+
 int link_daemon_run(const struct link_options *opt)
 {
 	struct link_daemon *d = calloc(1, sizeof(*d));
 	struct link_action acts[LINK_MAX_ACTIONS];
 	char err[512] = "";
 	sigset_t mask;
+	bool reexec = false;
 	int rc = 1;
 
 	if (!d) {
@@ -338,8 +363,13 @@ int link_daemon_run(const struct link_options *opt)
 			if (fd == d->sigfd) {
 				struct signalfd_siginfo si;
 				if (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
-					link_log_info("signal %u: stopping", si.ssi_signo);
 					rc = 0;
+					if (si.ssi_signo == SIGHUP) {
+						link_log_info("SIGHUP: starting again from the files");
+						reexec = true;
+					} else {
+						link_log_info("signal %u: stopping", si.ssi_signo);
+					}
 					goto out;
 				}
 			} else if (fd == netmon_fd(&d->net)) {
@@ -390,5 +420,7 @@ out:
 		close(d->epfd);
 	memzero(d, sizeof(*d));
 	free(d);
+	if (reexec)
+		return reexec_link(opt, &mask);
 	return rc;
 }

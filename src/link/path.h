@@ -49,6 +49,9 @@ enum path_state {
  * REJECT_AFTER_TIME (180 s) plus a margin: with a keepalive the device
  * re-handshakes every REKEY_AFTER_TIME (120 s). */
 #define PATH_STALE_MS (195 * 1000)
+/* A session this young (REKEY_AFTER_TIME) on an offered endpoint is a
+ * working path already. */
+#define PATH_FRESH_MS (120 * 1000)
 /* After all failed: first retry, doubling to at most the cap. */
 #define PATH_RETRY_MIN_MS 2000
 #define PATH_RETRY_MAX_MS 60000
@@ -75,7 +78,14 @@ struct path {
 	union link_addr endpoint;
 	int64_t since;            /* ms, wall clock of the caller's choosing */
 	int32_t rtt_ms;           /* -1: unknown */
-	int64_t last_handshake;   /* ms, as the device last said; 0: never */
+	/* what the device said last */
+	int64_t last_handshake;   /* ms; 0: never */
+	uint64_t rx_bytes;
+	union link_addr dev_endpoint;
+	/* the device's counters when the attempt began */
+	int64_t hs_at_issue;
+	uint64_t rx_at_issue;
+	bool nudge;               /* up: poke the device toward the peer once */
 };
 
 /* What path_tick asks of the caller. */
@@ -97,13 +107,17 @@ unsigned path_offer(struct path *p, const struct path_cand *c, unsigned n, const
  * rank; punching starts or resumes with it when nothing is up. false when
  * full or already there. */
 bool path_add(struct path *p, const struct path_cand *c, const struct local_addrs *local, int64_t now);
-/* Forget the candidates and punch again from the top (our own address
- * changed: every NAT mapping we had may be gone). */
+/* Our own address changed. A path that is up gets one keepalive sent
+ * along it at once (so that a NAT we are behind now opens toward the
+ * peer, whose own punch, after our new announcement, does the rest); one
+ * still punching starts again from the top. */
 void path_restart(struct path *p, int64_t now);
 
-/* What the device says: the peer's latest handshake (ms, 0: never) and
- * endpoint. A handshake after the attempt began makes the path UP. */
-void path_on_device(struct path *p, int64_t last_handshake, const union link_addr *endpoint,
+/* What the device says: the peer's latest handshake (ms, 0: never), bytes
+ * received from it, and its endpoint. A handshake or received bytes after
+ * the attempt began make the path UP, on the device's endpoint (WireGuard
+ * follows the peer's packets, so that is where they came from). */
+void path_on_device(struct path *p, int64_t last_handshake, uint64_t rx_bytes, const union link_addr *endpoint,
 		    const struct local_addrs *local, int64_t now);
 
 /* Advances time: fills *cmd (when something is to be done) and returns the

@@ -119,7 +119,7 @@ else
 fi
 
 # --- the database: the token, no public key ------------------------------------
-sleep 0.5 # one tick writes the records
+sleep 1.5 # the records are written once a second
 if command -v sqlite3 >/dev/null; then
 	sqlite3 "$D/coord.db" .dump >"$D/dump.sql" 2>&1
 	check db-holds-token grep -qi "$(cat "$D/token.hex")" "$D/dump.sql"

@@ -25,9 +25,11 @@
 #   direct    a and b behind different NATs: path direct, ping both ways
 #   lan       a and c behind the same NAT: path lan (their 10.0.1.x
 #             addresses, not the NAT's public address), ping both ways
-#   natcheck  turnutils_natdiscovery from a: the NAT is endpoint-independent
+#   nat-type  coturn's turnutils_natdiscovery (against coturn's turnserver on
+#             192.0.2.2 and .3) finds both NATs endpoint-independent
 #   roam      a's LAN address goes, a public one comes on another link: b
 #             reaches a again within 2 s, no config touched
+#   hup       SIGHUP: link starts again from the files, paths kept
 #   coorddown the coord stops: ping a<->b still works, status says the
 #             coord is down; it comes back: link announces again
 . "$(dirname "$0")/lib.sh"
@@ -77,7 +79,7 @@ pass underlay
 CK=$WEFT_TMP/coord.key
 COORD_LOG=$WEFT_TMP/coord.log
 start_coord() {
-	nsrun "$I" "$WEFT" coord --listen 192.0.2.1:51819 --key-file "$CK" --store "sqlite:$WEFT_TMP/coord.db" \
+	ip netns exec "$I" "$WEFT" coord --listen 192.0.2.1:51819 --key-file "$CK" --store "$WEFT_TMP/coord.db" \
 		>>"$COORD_LOG" 2>&1 &
 	COORD_PID=$!
 	wait_until 5 test -s "$CK"
@@ -115,9 +117,10 @@ conf() {
 conf a "$WA" "$KA" "$PB" "$PC" && conf b "$WB" "$KB" "$PA" && conf c "$WC" "$KC" "$PA"
 
 # start_link NAME NS IFACE: weft link in NS, status under $WEFT_TMP/run-NAME
+# (ip netns exec and env exec it: $! is weft's pid)
 start_link() {
 	mkdir -p "$WEFT_TMP/run-$1"
-	nsrun "$2" env WEFT_CONFIG_DIR="$WEFT_TMP/$1" WEFT_RUN_DIR="$WEFT_TMP/run-$1" LOG_LEVEL=verbose \
+	ip netns exec "$2" env WEFT_CONFIG_DIR="$WEFT_TMP/$1" WEFT_RUN_DIR="$WEFT_TMP/run-$1" LOG_LEVEL=verbose \
 		"$WEFT" link "$3" >>"$WEFT_TMP/link-$1.log" 2>&1 &
 	eval "LINK_PID_$1=$!"
 }
@@ -169,15 +172,33 @@ check status-text grep -q "path: lan 10.0.1.3:51820" "$WEFT_TMP/status-a.txt"
 # only endpoints (and keepalives) changed: a's allowed IPs are as set
 check allowedips-untouched [ "$(nsrun "$A" wg show "$WA" allowed-ips | awk '{print $2}' | sort | tr '\n' ' ')" == "10.99.0.2/32 10.99.0.3/32 " ]
 
+# a managed peer without a keepalive of its own gets one while managed
+check keepalive-while-managed [ "$(nsrun "$B" wg show "$WB" persistent-keepalive | awk '{print $2}')" == 25 ]
+# SIGHUP starts link again from the files: same process, the paths kept
+kill -HUP "$LINK_PID_a"
+check hup-same-process wait_until 5 grep -q "SIGHUP: starting again" "$WEFT_TMP/link-a.log"
+check hup-paths-kept wait_until 5 path_is a "$WA" "$PB" direct
+check hup-ping ping_ok "$A" 10.99.0.2
+
 # --- the lab's NAT type, by an implementation nobody here wrote -------------------
-if command -v turnutils_natdiscovery >/dev/null; then
-	# coturn's probe needs a STUN server answering from two addresses:
-	# only the mapping behaviour is asked for (-m)
-	out=$(nsrun "$A" timeout 10 turnutils_natdiscovery -m 192.0.2.1 -p 51819 2>&1)
-	if grep -qi "endpoint.independent\|independent mapping" <<<"$out"; then pass nat-type-eim
-	else skip nat-type-eim "turnutils_natdiscovery said: $(tail -2 <<<"$out" | tr '\n' ' ')"; fi
+# coturn's RFC 5780 probe needs a STUN server on two addresses: coturn's own,
+# on two more addresses of the internet's loopback
+if command -v turnutils_natdiscovery >/dev/null && command -v turnserver >/dev/null; then
+	add_addr "$I" lo 192.0.2.2/32 192.0.2.3/32
+	ip netns exec "$I" turnserver --stun-only -L 192.0.2.2 -L 192.0.2.3 -p 3478 --no-cli -n \
+		--log-file stdout >"$WEFT_TMP/turnserver.log" 2>&1 &
+	TURN_PID=$!
+	on_exit "kill $TURN_PID"
+	sleep 1
+	for side in a b; do
+		[[ $side == a ]] && ns=$A || ns=$B
+		out=$(nsrun "$ns" timeout 10 turnutils_natdiscovery -m 192.0.2.2 2>&1)
+		if grep -q "NAT with Endpoint Independent Mapping" <<<"$out"; then pass "nat-type-eim-$side"
+		else fail "nat-type-eim-$side" "turnutils_natdiscovery said: $(tail -3 <<<"$out" | tr '\n' ' ')"; fi
+	done
+	kill "$TURN_PID"
 else
-	skip nat-type-eim "turnutils_natdiscovery (coturn) is not installed"
+	skip nat-type-eim "coturn's turnserver and turnutils_natdiscovery are not installed"
 fi
 
 # --- roaming: a leaves the LAN for a public address ------------------------------------
@@ -211,4 +232,10 @@ check coordback-ping ping_ok "$B" 10.99.0.1
 kill "$LINK_PID_a" "$LINK_PID_b" "$LINK_PID_c" 2>/dev/null
 wait "$LINK_PID_a" 2>/dev/null
 check status-removed [ ! -e "$WEFT_TMP/run-a/link/$WA.json" ]
+wait "$LINK_PID_b" 2>/dev/null
+check keepalive-restored [ "$(nsrun "$B" wg show "$WB" persistent-keepalive | awk '{print $2}')" == off ]
+wait "$LINK_PID_c" 2>/dev/null
+# (with WEFT= a sanitizer build, its reports land in these logs)
+check no-sanitizer-reports bash -c "! grep -l 'Sanitizer\|runtime error' '$WEFT_TMP'/link-*.log"
+
 exit $FAILED
