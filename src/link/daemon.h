@@ -31,7 +31,7 @@ struct link_options {
 	const char *coord;          /* HOST:PORT; NULL: from IFACE.weft */
 	const char *coord_key;      /* base64; NULL: from IFACE.weft */
 	const char *label;          /* network label in the tokens; NULL: empty */
-	bool no_portmap;            /* --no-portmap: ask the gateway for nothing */
+	unsigned portmap_use;       /* --portmap: PORTMAP_USE_* (0: none) */
 	int64_t resolve_every_ms;   /* --resolve-every: 0 is RESOLVE_INTERVAL_MS */
 	int argc;                   /* the command line from "link" on, for SIGHUP's re-exec */
 	char **argv;

@@ -287,7 +287,7 @@ int link_daemon_run(const struct link_options *opt)
 	d->epfd = d->sigfd = -1;
 	d->coord.fd = -1;
 	stun_port_init(&d->stun);
-	nat_init(&d->nat, opt->no_portmap, opt->resolve_every_ms);
+	nat_init(&d->nat, opt->portmap_use, opt->resolve_every_ms);
 	link_log_init(opt->iface);
 	if (setup(d, err, sizeof(err))) {
 		fprintf(stderr, "weft: %s\n", err);

@@ -13,10 +13,10 @@
 #include "weft/conf_path.h"
 #include "weft/device.h"
 
-void nat_init(struct nat_helpers *h, bool no_portmap, int64_t resolve_every_ms)
+void nat_init(struct nat_helpers *h, unsigned portmap_use, int64_t resolve_every_ms)
 {
 	memset(h, 0, sizeof(*h));
-	h->no_portmap = no_portmap;
+	h->portmap_use = portmap_use;
 	h->resolve_every_ms = resolve_every_ms;
 	h->epfd = -1;
 }
@@ -74,7 +74,13 @@ int nat_open(struct nat_helpers *h, const char *iface, const struct link *core, 
 
 static void portmap_restart(struct nat_helpers *h, uint16_t port)
 {
-	struct portmap_config cfg = { .internal_port = port, .description = "weft link" };
+	struct portmap_config cfg = {
+		.internal_port = port,
+		.description = "weft link",
+		.no_pcp = !(h->portmap_use & PORTMAP_USE_PCP),
+		.no_natpmp = !(h->portmap_use & PORTMAP_USE_NATPMP),
+		.no_upnp = !(h->portmap_use & PORTMAP_USE_UPNP),
+	};
 
 	if (h->portmap) {
 		unwatch(h, portmap_fd(h->portmap));
@@ -92,7 +98,7 @@ static void portmap_restart(struct nat_helpers *h, uint16_t port)
 
 void nat_on_device(struct nat_helpers *h, const struct device *dev, int64_t now)
 {
-	if (!h->no_portmap && dev->listen_port && dev->listen_port != h->portmap_port)
+	if (h->portmap_use && dev->listen_port && dev->listen_port != h->portmap_port)
 		portmap_restart(h, dev->listen_port);
 	if (h->resolve && resolve_table_count(h->resolve))
 		resolve_table_tick(h->resolve, dev, now, (int64_t)time(NULL));

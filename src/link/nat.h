@@ -16,7 +16,7 @@ struct link;
 struct device;
 
 struct nat_helpers {
-	bool no_portmap;
+	unsigned portmap_use;         /* PORTMAP_USE_*: 0 asks the gateway nothing */
 	int64_t resolve_every_ms;     /* 0: RESOLVE_INTERVAL_MS */
 	struct portmap *portmap;      /* NULL: none running */
 	uint16_t portmap_port;        /* the port it maps */
@@ -24,7 +24,7 @@ struct nat_helpers {
 	int epfd;
 };
 
-void nat_init(struct nat_helpers *h, bool no_portmap, int64_t resolve_every_ms);
+void nat_init(struct nat_helpers *h, unsigned portmap_use, int64_t resolve_every_ms);
 /* Reads iface's config for host-name endpoints (peers core manages are
  * left out) and registers the fds with epfd. 0 or -errno. */
 int nat_open(struct nat_helpers *h, const char *iface, const struct link *core, int epfd);

@@ -62,19 +62,29 @@ static int try_natpmp(struct portmap *pm, struct portmap_lease *l)
 				  PORTMAP_ATTEMPT_MS, l);
 }
 
+static int try_pcp(struct portmap *pm, struct portmap_lease *l)
+{
+	return portmap_pcp_map(pm->gateway, pm->cfg.internal_port, pm->cfg.lifetime, PORTMAP_ATTEMPT_MS, l);
+}
+
 static int try_upnp(struct portmap *pm, struct portmap_lease *l)
 {
 	return portmap_upnp_map(pm->cfg.internal_port, pm->cfg.lifetime, PORTMAP_ATTEMPT_MS,
 				pm->description, l);
 }
 
-/* One attempt: renew with the protocol that holds the lease, else NAT-PMP
- * (one datagram, the cheaper question), else UPnP. */
+/* One attempt: renew with the protocol that holds the lease, else PCP and
+ * NAT-PMP (one datagram each, the cheaper questions, PCP first as RFC 6887
+ * asks), else UPnP. */
 static int attempt(struct portmap *pm, struct portmap_lease *l)
 {
 	int r = -EOPNOTSUPP;
 
-	if (l->proto == PORTMAP_NATPMP) {
+	if (l->proto == PORTMAP_PCP) {
+		r = try_pcp(pm, l);
+		if (!r)
+			return 0;
+	} else if (l->proto == PORTMAP_NATPMP) {
 		r = try_natpmp(pm, l);
 		if (!r)
 			return 0;
@@ -87,6 +97,13 @@ static int attempt(struct portmap *pm, struct portmap_lease *l)
 		link_log_verbose("portmap: renewal by %s failed (%s), asking again", portmap_proto_name(l->proto),
 			    strerror(-r));
 	memset(l, 0, sizeof(*l));
+	if (!pm->cfg.no_pcp) {
+		r = try_pcp(pm, l);
+		if (!r)
+			return 0;
+		link_log_verbose("portmap: pcp: %s", strerror(-r));
+		memset(l, 0, sizeof(*l));
+	}
 	if (!pm->cfg.no_natpmp) {
 		r = try_natpmp(pm, l);
 		if (!r)
@@ -158,7 +175,9 @@ static void *run(void *arg)
 	}
 	pthread_mutex_unlock(&pm->lock);
 
-	if (l.proto == PORTMAP_NATPMP)
+	if (l.proto == PORTMAP_PCP)
+		portmap_pcp_unmap(pm->gateway, &l, PORTMAP_REMOVE_MS);
+	else if (l.proto == PORTMAP_NATPMP)
 		portmap_natpmp_unmap(pm->gateway, &l, PORTMAP_REMOVE_MS);
 	else if (l.proto == PORTMAP_UPNP)
 		portmap_upnp_unmap(&l);

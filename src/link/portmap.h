@@ -1,6 +1,6 @@
 /* portmap.h: asks the local gateway to forward the WireGuard listen port
- * (UDP) to this machine, by NAT-PMP (RFC 6886, libnatpmp) and else by UPnP
- * IGD (libminiupnpc), and keeps the mapping alive: renewed at half its
+ * (UDP) to this machine, by PCP (RFC 6887, portmap_pcp.c), else NAT-PMP
+ * (RFC 6886, libnatpmp), else UPnP IGD (libminiupnpc), and keeps the mapping alive: renewed at half its
  * lease, retried with backoff when the gateway says no or is not there,
  * removed on portmap_stop(). The mapped external address:port is one more
  * candidate `weft link` announces.
@@ -17,10 +17,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum portmap_proto { PORTMAP_NONE = 0, PORTMAP_NATPMP, PORTMAP_UPNP };
+enum portmap_proto { PORTMAP_NONE = 0, PORTMAP_NATPMP, PORTMAP_UPNP, PORTMAP_PCP };
 
-/* Lease asked for (seconds): two hours, as the brief of both protocols
- * suggests (RFC 6886 section 3.3 recommends 7200 s). */
+/* Lease asked for (seconds): two hours (RFC 6886 section 3.3 recommends
+ * 7200 s). */
 #define PORTMAP_LIFETIME_DEFAULT 7200
 /* First retry after a failure, then doubled up to the cap. */
 #define PORTMAP_RETRY_MIN_MS (30 * 1000)
@@ -47,6 +47,8 @@ struct portmap_lease {
 	char control_url[PORTMAP_URL_MAX];
 	char service_type[PORTMAP_SERVICE_MAX];
 	char internal_client[INET_ADDRSTRLEN];
+	/* PCP only: the mapping's nonce (a renewal and the removal repeat it) */
+	uint8_t pcp_nonce[12];
 };
 
 /* --- the schedule (pure) ------------------------------------------------ */
@@ -79,6 +81,24 @@ int portmap_natpmp_map(const char *gateway, uint16_t internal_port, uint32_t lif
 		       int timeout_ms, struct portmap_lease *out);
 int portmap_natpmp_unmap(const char *gateway, const struct portmap_lease *lease, int timeout_ms);
 
+/* PCP (RFC 6887) MAP of a UDP port, with the same conventions as NAT-PMP
+ * above; a gateway that speaks only NAT-PMP is -EOPNOTSUPP. The codecs are
+ * exposed for the unit test. */
+#define PCP_VERSION 2
+#define PCP_PORT 5351
+#define PCP_OP_MAP 1
+#define PCP_NONCE_LEN 12
+#define PCP_MAP_LEN 60 /* common header 24 + MAP 36 */
+size_t pcp_map_request(uint8_t out[PCP_MAP_LEN], const uint8_t nonce[PCP_NONCE_LEN], struct in_addr client,
+		       uint16_t internal_port, uint16_t external_port, uint32_t lifetime);
+/* 0 and out's external address, port and lifetime; -EPROTO: not an answer
+ * to this request (ignore it); other negative errno: the gateway's no. */
+int pcp_map_response(const uint8_t *pkt, size_t len, const uint8_t nonce[PCP_NONCE_LEN], uint16_t internal_port,
+		     struct portmap_lease *out);
+int portmap_pcp_map(const char *gateway, uint16_t internal_port, uint32_t lifetime, int timeout_ms,
+		    struct portmap_lease *out);
+int portmap_pcp_unmap(const char *gateway, const struct portmap_lease *lease, int timeout_ms);
+
 /* Discovers an IGD by SSDP (at most timeout_ms) unless lease->control_url
  * names one already (a renewal), then maps the port. */
 int portmap_upnp_map(uint16_t internal_port, uint32_t lifetime, int timeout_ms,
@@ -90,7 +110,7 @@ int portmap_upnp_unmap(const struct portmap_lease *lease);
 struct portmap_config {
 	uint16_t internal_port;   /* the WireGuard listen port */
 	uint32_t lifetime;        /* 0: PORTMAP_LIFETIME_DEFAULT */
-	bool no_natpmp, no_upnp;  /* skip a protocol */
+	bool no_pcp, no_natpmp, no_upnp; /* skip a protocol */
 	const char *gateway;      /* NAT-PMP server; NULL: default gateway (copied) */
 	const char *description;  /* shown in the gateway's list (copied) */
 };
@@ -111,5 +131,12 @@ void portmap_counters(struct portmap *pm, uint64_t *attempts, uint64_t *failures
 void portmap_stop(struct portmap *pm);
 
 const char *portmap_proto_name(enum portmap_proto proto);
+
+/* Which protocols to try, as `weft link --portmap` takes them: a comma
+ * list of pcp, nat-pmp and upnp, or none. */
+enum { PORTMAP_USE_PCP = 1u << 0, PORTMAP_USE_NATPMP = 1u << 1, PORTMAP_USE_UPNP = 1u << 2 };
+#define PORTMAP_USE_ALL (PORTMAP_USE_PCP | PORTMAP_USE_NATPMP | PORTMAP_USE_UPNP)
+/* 0 and *use, or -EINVAL naming nothing known. */
+int portmap_parse_use(const char *list, unsigned *use);
 
 #endif

@@ -1,7 +1,9 @@
 /* portmap_sched.c: when the port mapping's next attempt is due (a first
  * try, a renewal at half the lease, a retry with backoff): pure functions
  * of the times given, unit-tested apart from the protocols and threads. */
+#include <errno.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "link/portmap.h"
 
@@ -47,6 +49,36 @@ const char *portmap_proto_name(enum portmap_proto proto)
 	switch (proto) {
 	case PORTMAP_NATPMP: return "nat-pmp";
 	case PORTMAP_UPNP: return "upnp";
+	case PORTMAP_PCP: return "pcp";
 	default: return "none";
 	}
+}
+
+int portmap_parse_use(const char *list, unsigned *use)
+{
+	static const struct { const char *name; unsigned bit; } names[] = {
+		{ "pcp", PORTMAP_USE_PCP }, { "nat-pmp", PORTMAP_USE_NATPMP }, { "upnp", PORTMAP_USE_UPNP },
+	};
+	unsigned u = 0;
+
+	if (!strcmp(list, "none")) {
+		*use = 0;
+		return 0;
+	}
+	for (const char *p = list;;) {
+		size_t n = strcspn(p, ",");
+		unsigned bit = 0;
+
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (n == strlen(names[i].name) && !strncmp(p, names[i].name, n))
+				bit = names[i].bit;
+		if (!bit || (u & bit))
+			return -EINVAL; /* unknown, empty or twice */
+		u |= bit;
+		if (!p[n])
+			break;
+		p += n + 1;
+	}
+	*use = u;
+	return 0;
 }

@@ -75,7 +75,7 @@ chmod 600 "$WEFT_CONFIG_DIR/$WA.conf"
 LOG=$WEFT_TMP/link.log
 in_names "$A" env LOG_LEVEL=verbose WEFT_CONFIG_DIR="$WEFT_CONFIG_DIR" WEFT_RUN_DIR="$WEFT_TMP/run" \
 	"$WEFT" link "$WA" --coord 10.91.0.2:3478 --coord-key "$(wg genkey | wg pubkey)" \
-	--no-portmap --resolve-every 1 >"$LOG" 2>&1 &
+	--portmap none --resolve-every 1 >"$LOG" 2>&1 &
 LINK_PID=$!
 on_exit "kill -TERM $LINK_PID"
 

@@ -1,12 +1,12 @@
 #!/bin/bash
 # tests/net/94-portmap.sh: `weft link` asks a home gateway to forward its
 # WireGuard port, the gateway being Debian's miniupnpd (nftables backend)
-# with NAT-PMP and UPnP IGD on, started here with its own config file; a
+# with PCP, NAT-PMP and UPnP IGD on, started here with its own config file; a
 # peer outside then reaches the client through the mapped port alone, and
 # the mapping is gone once weft link stops (SIGTERM).
 #
 #   netns pc<pid> (client)        netns pg<pid> (gateway)           netns po<pid> (outside)
-#   weftd wp<pid>, UDP 51820      miniupnpd: NAT-PMP + UPnP IGD      wireguard-go wq<pid>
+#   weftd wp<pid>, UDP 51820      miniupnpd: PCP, NAT-PMP, UPnP IGD  wireguard-go wq<pid>
 #   weft link wp<pid>             nft: masquerade out of w<pid>,     10.94.9.2/24
 #   10.94.9.1/24                    forward: only established and    Endpoint = 11.77.0.1:<mapped>
 #   veth l<pid> 192.168.94.2/24 --- veth g<pid> 192.168.94.1/24
@@ -18,9 +18,10 @@
 # 5737, CGNAT...: "Port forwarding is impossible"), so the lab's "internet"
 # is 11.77.0.0/24, routed only between these namespaces.
 #
-# Rounds: NAT-PMP (tried first), UPnP (miniupnpd with NAT-PMP off), and a
-# gateway that refuses every mapping (its permission rules deny all): weft
-# link keeps running, no mapping appears, and the client is not reachable.
+# Rounds: PCP (tried first), NAT-PMP (weft link --portmap nat-pmp), UPnP
+# (miniupnpd with PCP and NAT-PMP off), and a gateway that refuses every
+# mapping (its permission rules deny all): weft link keeps running and no
+# mapping appears.
 . "$(dirname "$0")/lib.sh"
 TEST_NAME=portmap
 require_weft wg wireguard-go nft
@@ -138,18 +139,21 @@ no_mapping() { [[ -z $(mapped_port) ]]; }
 # No coord answers here (11.77.0.2 runs none): weft link keeps retrying
 # it, and the port mapping does not depend on it.
 COORD_KEY=$(wg genkey | wg pubkey)
-start_link() {
+start_link() { # NAME [--portmap LIST]
+	local name=$1
+	shift
 	ip netns exec "$C" env LOG_LEVEL=verbose WEFT_CONFIG_DIR="$WEFT_CONFIG_DIR" WEFT_RUN_DIR="$WEFT_TMP/run" \
-		"$WEFT" link "$WC" --coord 11.77.0.2:3478 --coord-key "$COORD_KEY" >"$WEFT_TMP/link-$1.log" 2>&1 &
+		"$WEFT" link "$WC" --coord 11.77.0.2:3478 --coord-key "$COORD_KEY" "$@" >"$WEFT_TMP/link-$name.log" 2>&1 &
 	LINK_PID=$!
 }
 stop_link() { kill -TERM "$LINK_PID" 2>/dev/null; wait "$LINK_PID" 2>/dev/null; }
 
-# round NAME NATPMP UPNP: a mapping by that protocol, used, then removed
+# round NAME NATPMP UPNP [LINK OPTIONS]: a mapping by protocol NAME, used,
+# then removed
 round() {
 	local name=$1 port
 	start_gateway "$2" "$3" || { fail "$name/gateway" "miniupnpd did not start: $(tail -3 "$WEFT_TMP/miniupnpd.log")"; return; }
-	start_link "$name"
+	start_link "$name" "${@:4}"
 	if ! check "$name/mapping-made" wait_until 15 has_mapping; then
 		sed 's/^/    link: /' "$WEFT_TMP/link-$name.log" | tail -20
 		stop_link; stop_gateway; return
@@ -173,7 +177,10 @@ round() {
 	stop_gateway
 }
 
-round nat-pmp yes no
+# miniupnpd serves PCP and NAT-PMP together (enable_natpmp): PCP is asked
+# first; NAT-PMP alone when weft link is told so
+round pcp yes no
+round nat-pmp yes no --portmap nat-pmp
 round upnp no yes
 
 # a gateway that says no: weft link keeps running, nothing is mapped

@@ -95,7 +95,7 @@ conf() {
 conf a "$WA" "$KA" "$PB" && conf b "$WB" "$KB" "$PA" && conf c "$WC" "$KC" "$PX" && conf x "$WX" "$KX" "$PC"
 start_link() { # NAME NS IFACE
 	nsrun "$2" env WEFT_CONFIG_DIR="$WEFT_TMP/$1" WEFT_RUN_DIR="$WEFT_TMP/run-$1" LOG_LEVEL=verbose \
-		"$WEFT" link "$3" --no-portmap >>"$WEFT_TMP/link-$1.log" 2>&1 &
+		"$WEFT" link "$3" --portmap none >>"$WEFT_TMP/link-$1.log" 2>&1 &
 }
 # bday NAME IFACE FIELD: the status's birthday counter
 bday() {
