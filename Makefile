@@ -54,7 +54,8 @@ $(LIB): $(call obj,$(LIB_SRCS))
 $(BUILD)/weftd: $(call obj,$(WEFTD_SRCS)) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/weft: $(call obj,$(WEFT_SRCS)) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -llwip -lmicrohttpd -lsqlite3 -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -llwip -lmicrohttpd -lsqlite3 \
+		-lminiupnpc -lnatpmp -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
@@ -82,6 +83,12 @@ $(BUILD)/tests/test_stun: $(call obj,src/coord/stun.c src/coord/proto.c)
 $(BUILD)/tests/test_coord_server: $(COORD_PROTO_OBJS) $(call obj,src/coord/server.c src/coord/stun.c \
 	src/coord/store.c src/coord/store_sqlite.c)
 $(BUILD)/tests/test_coord_server: LDLIBS += -lsqlite3
+$(BUILD)/tests/test_link_portmap: $(BUILD)/obj/src/link/portmap_sched.o $(BUILD)/obj/src/link/portmap_natpmp.o \
+	$(BUILD)/obj/src/link/portmap_pcp.o
+$(BUILD)/tests/test_link_portmap: LDLIBS += -lnatpmp
+$(BUILD)/tests/test_link_birthday: $(BUILD)/obj/src/link/birthday.o
+$(BUILD)/tests/test_link_birthday_io: $(BUILD)/obj/src/link/birthday_io.o $(BUILD)/obj/src/link/birthday.o
+$(BUILD)/tests/test_link_resolve: $(BUILD)/obj/src/link/resolve.o $(BUILD)/obj/src/link/log.o
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
