@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chain_state.h"
 #include "commands.h"
 #include "conf_path.h"
 #include "ifname.h"
@@ -118,6 +119,64 @@ static int save_client_file(const struct conf *cc, const char *path, char *err, 
 	return ret;
 }
 
+/* The client's knowledge of its network (chain_state.h), beside its
+ * config: this machine and its first server, which `weft add server`,
+ * `weft add client` and `weft status` read and grow. Public keys only. */
+static int save_state(const struct configure_opts *o, const char *client_path, const struct conf *cc,
+		      const struct conf *sc, const uint8_t cpub[32], const uint8_t spub[32],
+		      const char *endpoint, char *err, size_t errlen)
+{
+	struct chain_state *st = malloc(sizeof(*st));
+	struct chain_node *client, *server;
+	char path[CHAIN_PATH_MAX];
+	int ret = -ENAMETOOLONG;
+
+	if (!st)
+		return -ENOMEM;
+	chain_state_init(st);
+	if (!chain_state_path(path, sizeof(path), client_path)) {
+		snprintf(err, errlen, "%.256s: no room for the path of its .chain file", client_path);
+		goto out;
+	}
+	snprintf(st->relay_iface, sizeof(st->relay_iface), "%s", o->client_file ? "" : o->name);
+	st->n_nodes = 2;
+	client = &st->nodes[0];
+	server = &st->nodes[1];
+	*client = (struct chain_node){ .kind = CHAIN_CLIENT, .via = -1, .self = true };
+	snprintf(client->name, sizeof(client->name), "client");
+	memcpy(client->relay_key, cpub, 32);
+	for (uint32_t i = 0; i < cc->iface.addresses.n && client->n_addrs < CHAIN_MAX_ADDRS; i++)
+		client->addrs[client->n_addrs++] = cc->iface.addresses.v[i];
+	*server = (struct chain_node){ .kind = CHAIN_SERVER, .via = 0 };
+	snprintf(server->name, sizeof(server->name), "s1");
+	memcpy(server->relay_key, spub, 32);
+	for (uint32_t i = 0; i < sc->iface.addresses.n && server->n_addrs < CHAIN_MAX_ADDRS; i++)
+		server->addrs[server->n_addrs++] = sc->iface.addresses.v[i];
+	ret = -E2BIG;
+	{
+		struct conf_prefix_list routes = { 0 };
+		if (!parse_prefix_list(&routes, o->routes, "--routes")) {
+			free(routes.v);
+			goto out;
+		}
+		if (routes.n > CHAIN_MAX_ROUTES) {
+			snprintf(err, errlen, "--routes: more than %d prefixes", CHAIN_MAX_ROUTES);
+			free(routes.v);
+			goto out;
+		}
+		memcpy(server->routes, routes.v, routes.n * sizeof(*routes.v));
+		server->n_routes = routes.n;
+		free(routes.v);
+	}
+	snprintf(server->endpoint, sizeof(server->endpoint), "%s", endpoint);
+	server->listen_port = sc->iface.listen_port;
+	snprintf(server->config, sizeof(server->config), "%s", o->server_file);
+	ret = chain_state_save(st, path, err, errlen);
+out:
+	free(st);
+	return ret;
+}
+
 static int configure(const struct configure_opts *o)
 {
 	struct conf cc, sc;
@@ -202,6 +261,10 @@ static int configure(const struct configure_opts *o)
 			     conf_save(&cc, client_path, 0, err, sizeof(err)) < 0) {
 		fail("%s", err);
 		unlink(o->server_file);
+		goto out;
+	}
+	if (save_state(o, client_path, &cc, &sc, cpub, spub, o->endpoint, err, sizeof(err)) < 0) {
+		fail("%s", err);
 		goto out;
 	}
 	printf("Wrote %s (this machine's side; `%s up %s' brings it up, wg-quick and the\n"

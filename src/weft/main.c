@@ -145,6 +145,12 @@ static const struct command commands[] = {
 	  "`weft up NAME', wg-quick and the WireGuard apps load it. The server config (--server-config,\n"
 	  "default ./weft-serve.conf, 0600) is for `weft serve -f' on the server: copy it there.\n"
 	  "--server-loopback lets 240.0.0.0/4 reach the server's own 127.0.0.0/8. See weft(8).\n" },
+	{ "status", cmd_status, "Unprivileged server", "[<interface> | <config file>] [--json] [--live]",
+	  "Draws the tree of servers and clients this machine's network of `weft serve' servers has",
+	  "Reads <interface>.chain beside the client config (default interface wg-serve), which\n"
+	  "`weft configure', `weft add server' and `weft add client' keep: each node's public keys,\n"
+	  "addresses, API address and routes. --json prints that document; --live also asks each\n"
+	  "server's API, through the tunnel, whether it answers. See weft(8).\n" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
