@@ -16,18 +16,19 @@
 #include "util/encoding.h"
 #include "util/fd_io.h"
 
-#define DEFAULT_RELAY_V4 "172.17.0.0/16"
-#define DEFAULT_RELAY_V6 "fd:17::/48"
+#define DEFAULT_RELAY "fd:17::/48"
 #define DEFAULT_API "fd:16::/48"
+#define DEFAULT_TUNNEL_V4 "10.99.0.0/24"
+#define DEFAULT_TUNNEL_V6 "fd99::/64"
 #define DEFAULT_E2E_PORT 51821
 
 void chain_state_init(struct chain_state *st)
 {
 	memset(st, 0, sizeof(*st));
-	conf_prefix_parse(&st->relay_prefix[0], DEFAULT_RELAY_V4);
-	conf_prefix_parse(&st->relay_prefix[1], DEFAULT_RELAY_V6);
-	st->n_relay_prefix = 2;
+	conf_prefix_parse(&st->relay_prefix, DEFAULT_RELAY);
 	conf_prefix_parse(&st->api_prefix, DEFAULT_API);
+	conf_prefix_parse(&st->tunnel_v4, DEFAULT_TUNNEL_V4);
+	conf_prefix_parse(&st->tunnel_v6, DEFAULT_TUNNEL_V6);
 	st->e2e_port = DEFAULT_E2E_PORT;
 }
 
@@ -99,6 +100,40 @@ bool chain_prefix_host(struct conf_addr *out, const struct conf_prefix *p, uint3
 		carry >>= 8;
 	}
 	return true;
+}
+
+static bool host_taken(const struct chain_state *st, uint32_t h)
+{
+	struct conf_addr a[4];
+	bool ok[4] = {
+		chain_prefix_host(&a[0], &st->relay_prefix, h), chain_prefix_host(&a[1], &st->api_prefix, h),
+		chain_prefix_host(&a[2], &st->tunnel_v4, h), chain_prefix_host(&a[3], &st->tunnel_v6, h),
+	};
+
+	if (!ok[0] || !ok[1] || !ok[2] || !ok[3])
+		return true; /* past the end of a prefix: not usable */
+	for (unsigned i = 0; i < st->n_nodes; i++) {
+		const struct chain_node *n = &st->nodes[i];
+		if ((n->has_relay && !memcmp(&n->relay, &a[0], sizeof(a[0]))) ||
+		    (n->has_api && !memcmp(&n->api, &a[1], sizeof(a[1]))))
+			return true;
+		for (unsigned j = 0; j < n->n_addrs; j++)
+			if (!memcmp(&n->addrs[j].addr, &a[2], sizeof(a[2])) ||
+			    !memcmp(&n->addrs[j].addr, &a[3], sizeof(a[3])))
+				return true;
+	}
+	return false;
+}
+
+uint32_t chain_state_free_host(const struct chain_state *st)
+{
+	/* each node takes at most one number of each kind, so one of the
+	 * first n_nodes + 4 numbers (host 1 is taken by the first server's
+	 * 10.99.0.1) is free when the prefixes are large enough */
+	for (uint32_t h = 1; h <= CHAIN_MAX_NODES * 4u + 4; h++)
+		if (!host_taken(st, h))
+			return h;
+	return 0;
 }
 
 int chain_state_self(const struct chain_state *st)
@@ -188,6 +223,10 @@ static json_t *node_json(const struct chain_state *st, const struct chain_node *
 	if (n->has_e2e_key)
 		bad |= json_object_set_new(o, "e2e_key", key_json(n->e2e_key));
 	bad |= json_object_set_new(o, "addresses", prefixes_json(n->addrs, n->n_addrs));
+	if (n->has_relay) {
+		conf_addr_format(s, &n->relay);
+		bad |= json_object_set_new(o, "relay_address", json_string(s));
+	}
 	if (n->has_api) {
 		conf_addr_format(s, &n->api);
 		bad |= json_object_set_new(o, "api", json_string(s));
@@ -214,8 +253,9 @@ json_t *chain_state_to_json(const struct chain_state *st)
 
 	if (!bad) {
 		bad |= json_object_set_new(root, "version", json_integer(CHAIN_STATE_VERSION));
-		bad |= json_object_set_new(root, "relay_prefixes", prefixes_json(st->relay_prefix, st->n_relay_prefix));
+		bad |= json_object_set_new(root, "relay_prefix", prefix_json(&st->relay_prefix));
 		bad |= json_object_set_new(root, "api_prefix", prefix_json(&st->api_prefix));
+		bad |= json_object_set_new(root, "tunnel_prefixes", prefixes_json(&st->tunnel_v4, 2));
 		bad |= json_object_set_new(root, "e2e_port", json_integer(st->e2e_port));
 		bad |= json_object_set_new(root, "relay_interface", json_string(st->relay_iface));
 		if (st->e2e_iface[0])
@@ -310,7 +350,7 @@ static int read_node(struct chain_state *st, unsigned idx, const json_t *o, char
 	struct chain_node *n = &st->nodes[idx];
 	char what[64];
 	bool wrong = false;
-	const char *name, *kind, *via, *api, *endpoint, *config;
+	const char *name, *kind, *via, *api, *relay, *endpoint, *config;
 	const json_t *port;
 	int ret;
 
@@ -352,6 +392,11 @@ static int read_node(struct chain_state *st, unsigned idx, const json_t *o, char
 	    (ret = read_prefixes(n->routes, &n->n_routes, CHAIN_MAX_ROUTES, json_object_get(o, "routes"),
 				 "routes", err, errlen)) < 0)
 		return ret;
+	if ((relay = str_member(o, "relay_address", &wrong))) {
+		if (!conf_addr_parse(&n->relay, relay))
+			return bad(err, errlen, "%s: relay_address `%s' is not an address", what, relay);
+		n->has_relay = true;
+	}
 	if ((api = str_member(o, "api", &wrong))) {
 		if (!conf_addr_parse(&n->api, api))
 			return bad(err, errlen, "%s: api `%s' is not an address", what, api);
@@ -387,11 +432,21 @@ int chain_state_from_json(struct chain_state *st, const json_t *root, char *err,
 	v = json_object_get(root, "version");
 	if (!json_is_integer(v) || json_integer_value(v) != CHAIN_STATE_VERSION)
 		return bad(err, errlen, "version is not %d", CHAIN_STATE_VERSION);
-	if ((v = json_object_get(root, "relay_prefixes")) &&
-	    (ret = read_prefixes(st->relay_prefix, &st->n_relay_prefix, 2, v, "relay_prefixes", err, errlen)) < 0)
-		return ret;
+	if ((s = str_member(root, "relay_prefix", &wrong)) &&
+	    (!conf_prefix_parse(&st->relay_prefix, s) || st->relay_prefix.addr.family != AF_INET6))
+		return bad(err, errlen, "relay_prefix `%s' is not an IPv6 prefix", s);
 	if ((s = str_member(root, "api_prefix", &wrong)) && !conf_prefix_parse(&st->api_prefix, s))
 		return bad(err, errlen, "api_prefix `%s' is not a prefix", s);
+	if ((v = json_object_get(root, "tunnel_prefixes"))) {
+		struct conf_prefix t[2];
+		unsigned n;
+		if ((ret = read_prefixes(t, &n, 2, v, "tunnel_prefixes", err, errlen)) < 0)
+			return ret;
+		if (n != 2 || t[0].addr.family != AF_INET || t[1].addr.family != AF_INET6)
+			return bad(err, errlen, "tunnel_prefixes: not an IPv4 and an IPv6 prefix");
+		st->tunnel_v4 = t[0];
+		st->tunnel_v6 = t[1];
+	}
 	if ((v = json_object_get(root, "e2e_port"))) {
 		if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 65535)
 			return bad(err, errlen, "e2e_port is not a port");

@@ -36,8 +36,10 @@ struct chain_node {
 	uint8_t relay_key[32];            /* public key in the relay layer (the hop-by-hop tunnels) */
 	bool has_e2e_key;
 	uint8_t e2e_key[32];              /* public key in the end-to-end layer */
-	struct conf_prefix addrs[CHAIN_MAX_ADDRS]; /* its own addresses (relay layer) */
+	struct conf_prefix addrs[CHAIN_MAX_ADDRS]; /* its tunnel addresses (a server's Address: optional) */
 	unsigned n_addrs;
+	bool has_relay;
+	struct conf_addr relay;           /* its relay address (in the relay prefix) */
 	/* servers only */
 	bool has_api;
 	struct conf_addr api;             /* its API address, reached through the tunnel */
@@ -49,11 +51,10 @@ struct chain_node {
 };
 
 struct chain_state {
-	/* the network's address plan: relay prefixes (IPv4, IPv6), the API
-	 * prefix and the end-to-end UDP port of servers */
-	struct conf_prefix relay_prefix[2];
-	unsigned n_relay_prefix;
-	struct conf_prefix api_prefix;
+	/* the network's address plan (docs/weft-serve-chain.md): the relay
+	 * prefix, the API prefix, the tunnel prefixes clients and servers take
+	 * their addresses from, and the end-to-end UDP port of servers */
+	struct conf_prefix relay_prefix, api_prefix, tunnel_v4, tunnel_v6;
 	uint16_t e2e_port;
 	/* this machine's interfaces: the relay one (the first server's tunnel)
 	 * and the end-to-end one ("" until a second server exists) */
@@ -99,6 +100,11 @@ int chain_state_self(const struct chain_state *st);
 
 /* A valid node name: 1..CHAIN_NAME_MAX of [A-Za-z0-9_.-]. */
 bool chain_name_valid(const char *name);
+
+/* The lowest host number n >= 1 that no node uses as its relay address,
+ * API address or tunnel address (host n of each prefix): the numbers new
+ * nodes take. 0 when none is left (CHAIN_MAX_NODES bounds it first). */
+uint32_t chain_state_free_host(const struct chain_state *st);
 
 /* The n-th host address (n >= 1) in prefix p: p's network address plus n.
  * false if it does not fit in the prefix. */

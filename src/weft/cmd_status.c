@@ -57,7 +57,7 @@ static void live_line(const struct status_ctx *c, const char *lead, const struct
 {
 	struct chain_api_reply r;
 	char err[256];
-	int ret = chain_api_get(&n->api, "/status", c->live_timeout_ms, &r, err, sizeof(err));
+	int ret = chain_api_get(&n->api, "/v1/status", c->live_timeout_ms, &r, err, sizeof(err));
 
 	if (ret < 0)
 		printf("%s%-10s unreachable: %s\n", lead, "live", err);
@@ -89,6 +89,10 @@ static void draw(const struct status_ctx *c, unsigned idx, const char *prefix, b
 	if (n->has_e2e_key)
 		key_line(lead, "e2e key", n->e2e_key);
 	prefixes_line(lead, "addresses", n->addrs, n->n_addrs);
+	if (n->has_relay) {
+		conf_addr_format(addr, &n->relay);
+		printf("%s%-10s %s\n", lead, "relay", addr);
+	}
 	if (n->has_api) {
 		conf_addr_format(addr, &n->api);
 		printf("%s%-10s %s\n", lead, "api", addr);

@@ -47,6 +47,12 @@ static int add(struct chain_state *st, enum chain_kind kind, const char *name, i
 	n.has_e2e_key = true;
 	if (addr && conf_prefix_parse(&n.addrs[0], addr))
 		n.n_addrs = 1;
+	if (addr) { /* relay fd:17::N for tunnel 10.99.0.N */
+		char r[32];
+		snprintf(r, sizeof(r), "fd:17::%s", strrchr(addr, '.') ? strrchr(addr, '.') + 1 : "1");
+		*strchr(r, '/') = 0;
+		n.has_relay = conf_addr_parse(&n.relay, r);
+	}
 	if (api)
 		n.has_api = conf_addr_parse(&n.api, api);
 	if (routes) {
@@ -65,13 +71,13 @@ static struct chain_state *sample(void)
 
 	chain_state_init(st);
 	snprintf(st->relay_iface, sizeof(st->relay_iface), "wg-serve");
-	CHECK_EQ(add(st, CHAIN_CLIENT, "client", -1, 1, "172.17.0.2/32", NULL, NULL), 0);
+	CHECK_EQ(add(st, CHAIN_CLIENT, "client", -1, 1, "10.99.0.2/32", NULL, NULL), 0);
 	st->nodes[0].self = true;
-	CHECK_EQ(add(st, CHAIN_SERVER, "s1", 0, 2, "172.17.0.3/32", "fd:16::1", "10.0.0.0/8,fd00::/8"), 1);
-	CHECK_EQ(add(st, CHAIN_SERVER, "s2", 1, 3, "172.17.0.4/32", "fd:16::2", "192.168.5.0/24"), 2);
+	CHECK_EQ(add(st, CHAIN_SERVER, "s1", 0, 2, "10.99.0.1/32", "fd:16::1", "10.0.0.0/8,fd00::/8"), 1);
+	CHECK_EQ(add(st, CHAIN_SERVER, "s2", 1, 3, "10.99.0.3/32", "fd:16::3", "192.168.5.0/24"), 2);
 	snprintf(st->nodes[2].endpoint, sizeof(st->nodes[2].endpoint), "10.1.2.3:51820");
 	st->nodes[2].listen_port = 51820;
-	CHECK_EQ(add(st, CHAIN_CLIENT, "bob", 1, 4, "172.17.0.5/32", NULL, NULL), 3);
+	CHECK_EQ(add(st, CHAIN_CLIENT, "bob", 1, 4, "10.99.0.4/32", NULL, NULL), 3);
 	return st;
 }
 
@@ -122,7 +128,7 @@ static void find_and_add(void)
 
 	CHECK_EQ(chain_state_find(st, "s2"), 2);
 	CHECK_EQ(chain_state_find(st, "fd:16::1"), 1);
-	CHECK_EQ(chain_state_find(st, "fd:16:0::2"), 2); /* any spelling of the address */
+	CHECK_EQ(chain_state_find(st, "fd:16:0::3"), 2); /* any spelling of the address */
 	CHECK_EQ(chain_state_find(st, "fd:16::9"), -1);
 	CHECK_EQ(chain_state_find(st, "nobody"), -1);
 	/* by either public key */
@@ -174,6 +180,27 @@ static void addresses(void)
 	CHECK(!chain_prefix_contains(&p, &want));
 	CHECK(conf_addr_parse(&want, "172.17.0.1"));
 	CHECK(!chain_prefix_contains(&p, &want)); /* another family */
+}
+
+static void free_host(void)
+{
+	struct chain_state *st = sample();
+	struct chain_node n = { .kind = CHAIN_CLIENT, .via = 1 };
+
+	/* hosts 1-4 are taken (10.99.0.1-4, fd:17::1-4, fd:16::1 and ::3) */
+	CHECK_EQ(chain_state_free_host(st), 5);
+	snprintf(n.name, sizeof(n.name), "x");
+	CHECK(conf_addr_parse(&n.relay, "fd:17::5"));
+	n.has_relay = true;
+	CHECK(chain_state_add(st, &n) >= 0);
+	CHECK_EQ(chain_state_free_host(st), 6);
+	/* a smaller tunnel prefix runs out: /29 has hosts 1-6 */
+	CHECK(conf_prefix_parse(&st->tunnel_v4, "10.99.0.0/29"));
+	CHECK_EQ(chain_state_free_host(st), 6);
+	st->nodes[4].n_addrs = 1;
+	CHECK(conf_prefix_parse(&st->nodes[4].addrs[0], "10.99.0.6/32"));
+	CHECK_EQ(chain_state_free_host(st), 0);
+	free(st);
 }
 
 static void refuses(void)
@@ -264,6 +291,7 @@ int main(void)
 	RUN(round_trip);
 	RUN(find_and_add);
 	RUN(addresses);
+	RUN(free_host);
 	RUN(refuses);
 	RUN(paths);
 	rmdir(dir);
