@@ -90,7 +90,7 @@ int chain_api_request(const struct conf_addr *api, uint16_t port, const char *me
 {
 	struct sockaddr_storage ss = { 0 };
 	socklen_t sl;
-	char host[CONF_ADDR_STRLEN], *req = NULL, *buf = NULL;
+	char host[CONF_ADDR_STRLEN + 3], *req = NULL, *buf = NULL;
 	size_t blen = body ? strlen(body) : 0, got = 0;
 	uint64_t start = now_us(), deadline = start + (uint64_t)timeout_ms * 1000u;
 	int fd = -1, ret, soerr = 0, reqlen;
@@ -99,7 +99,11 @@ int chain_api_request(const struct conf_addr *api, uint16_t port, const char *me
 	memset(r, 0, sizeof(*r));
 	if (!port)
 		port = CHAIN_API_PORT;
-	conf_addr_format(host, api);
+	{ /* [v6]:port in messages and the Host header */
+		char a[CONF_ADDR_STRLEN];
+		conf_addr_format(a, api);
+		snprintf(host, sizeof(host), api->family == AF_INET6 ? "[%s]" : "%s", a);
+	}
 	if (api->family == AF_INET) {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 		s4->sin_family = AF_INET;
@@ -113,9 +117,9 @@ int chain_api_request(const struct conf_addr *api, uint16_t port, const char *me
 		memcpy(&s6->sin6_addr, api->bytes, 16);
 		sl = sizeof(*s6);
 	}
-	reqlen = asprintf(&req, "%s %s HTTP/1.1\r\nHost: %s%s%s\r\nConnection: close\r\n"
+	reqlen = asprintf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
 			  "Accept: application/json\r\n%s%zu\r\n\r\n%s",
-			  method, path, api->family == AF_INET6 ? "[" : "", host, api->family == AF_INET6 ? "]" : "",
+			  method, path, host,
 			  body ? "Content-Type: application/json\r\nContent-Length: " : "Content-Length: ",
 			  blen, body ? body : "");
 	if (reqlen < 0) {
@@ -127,12 +131,12 @@ int chain_api_request(const struct conf_addr *api, uint16_t port, const char *me
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS)) {
 		ret = -errno;
-		snprintf(err, errlen, "connect to [%s]:%u: %s", host, port, strerror(errno));
+		snprintf(err, errlen, "connect to %s:%u: %s", host, port, strerror(errno));
 		goto out;
 	}
 	if ((ret = wait_fd(fd, POLLOUT, deadline)) < 0 ||
 	    (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &el) == 0 && soerr && (ret = -soerr))) {
-		snprintf(err, errlen, "connect to [%s]:%u: %s", host, port,
+		snprintf(err, errlen, "connect to %s:%u: %s", host, port,
 			 ret == -ETIMEDOUT ? "no answer within the time allowed" : strerror(-ret));
 		goto out;
 	}
@@ -144,11 +148,11 @@ int chain_api_request(const struct conf_addr *api, uint16_t port, const char *me
 		}
 		if (n < 0 && errno != EAGAIN && errno != EINTR) {
 			ret = -errno;
-			snprintf(err, errlen, "send to [%s]:%u: %s", host, port, strerror(errno));
+			snprintf(err, errlen, "send to %s:%u: %s", host, port, strerror(errno));
 			goto out;
 		}
 		if ((ret = wait_fd(fd, POLLOUT, deadline)) < 0) {
-			snprintf(err, errlen, "send to [%s]:%u: %s", host, port, strerror(-ret));
+			snprintf(err, errlen, "send to %s:%u: %s", host, port, strerror(-ret));
 			goto out;
 		}
 	}
@@ -164,7 +168,7 @@ int chain_api_request(const struct conf_addr *api, uint16_t port, const char *me
 			got += (size_t)n;
 			if (got > CHAIN_API_MAX_REPLY) {
 				ret = -E2BIG;
-				snprintf(err, errlen, "[%s]:%u: a reply larger than %u KiB", host, port,
+				snprintf(err, errlen, "%s:%u: a reply larger than %u KiB", host, port,
 					 CHAIN_API_MAX_REPLY >> 10);
 				goto out;
 			}
@@ -174,11 +178,11 @@ int chain_api_request(const struct conf_addr *api, uint16_t port, const char *me
 			break;
 		if (errno != EAGAIN && errno != EINTR) {
 			ret = -errno;
-			snprintf(err, errlen, "reading from [%s]:%u: %s", host, port, strerror(errno));
+			snprintf(err, errlen, "reading from %s:%u: %s", host, port, strerror(errno));
 			goto out;
 		}
 		if ((ret = wait_fd(fd, POLLIN, deadline)) < 0) {
-			snprintf(err, errlen, "[%s]:%u: %s", host, port,
+			snprintf(err, errlen, "%s:%u: %s", host, port,
 				 ret == -ETIMEDOUT ? "no reply within the time allowed" : strerror(-ret));
 			goto out;
 		}
@@ -187,7 +191,7 @@ int chain_api_request(const struct conf_addr *api, uint16_t port, const char *me
 	buf[got] = 0;
 	ret = parse_reply(buf, got, r);
 	if (ret < 0)
-		snprintf(err, errlen, "[%s]:%u: %s", host, port,
+		snprintf(err, errlen, "%s:%u: %s", host, port,
 			 ret == -ENOMEM ? "out of memory" : "the reply is not HTTP (or is cut short)");
 out:
 	if (fd >= 0)
