@@ -258,8 +258,13 @@ int chain_conf_server(const struct chain_state *st, unsigned idx, const uint8_t 
 
 		if (c->kind != CHAIN_CLIENT || chain_first_hop(st, i) != (int)idx)
 			continue;
+		/* its addresses as hosts: an Address of 10.99.0.2/24 on the
+		 * client is 10.99.0.2/32 here */
 		if (!(ret = conf_peer_add(&sc, c->relay_key, &peer)))
-			ret = add_list(&peer->allowed_ips, c->addrs, c->n_addrs);
+			for (unsigned j = 0; j < c->n_addrs && !ret; j++) {
+				struct conf_prefix p = host_prefix(&c->addrs[j].addr);
+				ret = conf_prefix_list_add(&peer->allowed_ips, &p);
+			}
 		if (!ret && c->has_relay) {
 			struct conf_prefix p = host_prefix(&c->relay);
 			ret = conf_prefix_list_add(&peer->allowed_ips, &p);
