@@ -402,8 +402,7 @@ static int add_server(const struct server_opts *o)
 	n.n_routes = routes.n;
 	snprintf(n.endpoint, sizeof(n.endpoint), "%s", o->endpoint);
 	n.listen_port = ep.port;
-	if (!realpath(file, n.config))
-		snprintf(n.config, sizeof(n.config), "%s", file);
+	snprintf(n.config, sizeof(n.config), "%s", file);
 	if (!make_keys(rpriv, n.relay_key, epriv, n.e2e_key) || self_e2e_key(e2e_conf, mypriv, &made_mine) < 0) {
 		fail("server", "cannot make keys: %s", strerror(errno));
 		goto out;
@@ -453,6 +452,8 @@ static int add_server(const struct server_opts *o)
 		undo_all(st, &u);
 		goto out;
 	}
+	if (!realpath(file, st->nodes[idx].config)) /* where it is, for `weft status --json' */
+		snprintf(st->nodes[idx].config, sizeof(st->nodes[idx].config), "%s", file);
 	npeers = chain_conf_client_e2e(st, (unsigned)self, mypriv, &e2e);
 	if (npeers < 0 || conf_save(&e2e, e2e_conf, 0, err, sizeof(err)) < 0) {
 		fail("server", "%s", npeers < 0 ? strerror(-npeers) : err);
