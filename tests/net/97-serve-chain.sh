@@ -1,0 +1,263 @@
+#!/bin/bash
+# tests/net/97-serve-chain.sh: chained `weft serve` (docs/weft-serve-chain.md):
+# a client reaches a target through three servers, each of which reaches
+# only its neighbours; S3 alone reaches the target. Every server runs as
+# uid 65534 with no capabilities. The client is wireguard-go under wg-quick
+# with two interfaces: the relay one (peer S1) and the end-to-end one
+# (peers S2 and S3, reached at [RELAY-ADDRESS]:51821 through the relay one).
+#
+#   netns kc<tag> (client)  kA<tag> (S1)           kB<tag> (S2)           kD<tag> (S3)            kt<tag> (target)
+#   10.210.1.2 ------------ 10.210.1.1
+#                           10.210.2.1 ----------- 10.210.2.2
+#                                                  10.210.3.1 ----------- 10.210.3.2
+#                                                                         10.210.4.1, fd64::1 ---- 10.210.4.2, fd64::2
+#   relay fd:17::1          relay fd:17::2         relay fd:17::3         relay fd:17::4          HTTP :8080, sha256 sink :9000
+#   tunnel 10.99.0.2,       API fd:16::2           API fd:16::3           API fd:16::4
+#     fd99::2; HTTP :8080                                                 Address 10.99.1.4
+#
+# S1 and S2 start from their files; S3 is announced to S2 (and its relay
+# address to S1) through the APIs before it runs. Checks: the APIs (ping,
+# status, errors, a relay neighbour's key refused as a client's), curl and
+# a checksummed 20 MB transfer to the target, S2's state holding no key of
+# the client<->S3 end-to-end pair and its counters showing it forwarded the
+# transfer without terminating it, an Expose added at run time on S3, then
+# S2 and S3 killed and restarted: the peers and the exposed port added at
+# run time are still there and traffic flows again.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/serve-lib.sh"
+TEST_NAME=serve-chain
+require_weft wg wg-quick wireguard-go python3 curl setpriv
+
+C=kc$TAG S1=kA$TAG S2=kB$TAG S3=kD$TAG T=kt$TAG
+CR=kr$TAG CE=ke$TAG # the client's interfaces (UAPI sockets are global: the names carry the tag)
+TMP=$WEFT_TMP
+chmod 755 "$TMP"
+STACK=${SERVE_STACK:-auto}
+for ns in "$C" "$S1" "$S2" "$S3" "$T"; do make_ns "$ns" || { fail netns "cannot create namespaces"; exit 1; }; done
+link_ns "$C" "c$TAG" 10.210.1.2/24 "$S1" "a$TAG" 10.210.1.1/24 &&
+	link_ns "$S1" "b$TAG" 10.210.2.1/24 "$S2" "d$TAG" 10.210.2.2/24 &&
+	link_ns "$S2" "e$TAG" 10.210.3.1/24 "$S3" "f$TAG" 10.210.3.2/24 &&
+	link_ns "$S3" "g$TAG" 10.210.4.1/24 "$T" "h$TAG" 10.210.4.2/24 &&
+	add_addr "$S3" "g$TAG" fd64::1/64 && add_addr "$T" "h$TAG" fd64::2/64 ||
+	{ fail underlay "cannot link the namespaces"; exit 1; }
+# nobody forwards on the underlay: each namespace reaches its neighbours only
+check only-neighbours ping_fails "$C" 10.210.2.2
+check s1-not-target ping_fails "$S1" 10.210.4.2
+
+# --- the target and the client's own services ---
+mkdir -p "$TMP/www" && echo "hello from the target $TAG" >"$TMP/www/index.html"
+nsrun "$T" python3 -m http.server --bind :: --directory "$TMP/www" 8080 >/dev/null 2>&1 &
+on_exit "kill $!"
+mkdir -p "$TMP/cwww" && echo "hello from the client $TAG" >"$TMP/cwww/index.html"
+nsrun "$C" python3 -m http.server --bind :: --directory "$TMP/cwww" 8080 >/dev/null 2>&1 &
+on_exit "kill $!"
+
+# --- keys and configs, written by hand ---
+umask 077
+for k in cr ce s1r s2r s2e s3r s3e; do
+	wg genkey >"$TMP/$k.key"
+	wg pubkey <"$TMP/$k.key" >"$TMP/$k.pub"
+done
+key() { cat "$TMP/$1.key"; }
+pub() { cat "$TMP/$1.pub"; }
+for s in s1 s2 s3; do mkdir -p "$TMP/$s" && chown 65534:65534 "$TMP/$s" && chmod 700 "$TMP/$s"; done
+
+cat >"$TMP/s1/serve.conf" <<CONF
+[Interface]
+PrivateKey = $(key s1r)
+ListenPort = 51820
+
+[Peer]
+PublicKey = $(pub cr)
+AllowedIPs = 10.99.0.2/32, fd99::2/128, fd:17::1/128
+
+[Relay]
+PublicKey = $(pub s2r)
+AllowedIPs = fd:17::3/128
+Endpoint = 10.210.2.2:51820
+PersistentKeepalive = 25
+
+[Serve]
+RelayAddress = fd:17::2
+API = fd:16::2
+Routes = 10.210.2.0/24
+CONF
+cat >"$TMP/s2/serve.conf" <<CONF
+[Interface]
+PrivateKey = $(key s2r)
+ListenPort = 51820
+
+[Relay]
+PublicKey = $(pub s1r)
+AllowedIPs = fd:17::/48
+Endpoint = 10.210.2.1:51820
+PersistentKeepalive = 25
+
+[E2E]
+PrivateKey = $(key s2e)
+
+[E2EPeer]
+PublicKey = $(pub ce)
+AllowedIPs = 10.99.0.2/32, fd99::2/128
+
+[Serve]
+RelayAddress = fd:17::3
+API = fd:16::3
+CONF
+# S3 knows S2 but not its endpoint: S2 learns S3's and calls first
+cat >"$TMP/s3/serve.conf" <<CONF
+[Interface]
+PrivateKey = $(key s3r)
+ListenPort = 51820
+Address = 10.99.1.4/32
+
+[Relay]
+PublicKey = $(pub s2r)
+AllowedIPs = fd:17::/48
+
+[E2E]
+PrivateKey = $(key s3e)
+
+[E2EPeer]
+PublicKey = $(pub ce)
+AllowedIPs = 10.99.0.2/32, fd99::2/128
+
+[Serve]
+RelayAddress = fd:17::4
+API = fd:16::4
+Routes = 10.210.4.0/24, fd64::/64
+CONF
+for s in s1 s2 s3; do chown 65534:65534 "$TMP/$s/serve.conf" && chmod 600 "$TMP/$s/serve.conf"; done
+
+cat >"$TMP/$CR.conf" <<CONF
+[Interface]
+PrivateKey = $(key cr)
+Address = 10.99.0.2/32, fd99::2/128, fd:17::1/128
+MTU = 1420
+
+[Peer]
+PublicKey = $(pub s1r)
+Endpoint = 10.210.1.1:51820
+AllowedIPs = fd:17::/48, fd:16::2/128
+PersistentKeepalive = 25
+CONF
+cat >"$TMP/$CE.conf" <<CONF
+[Interface]
+PrivateKey = $(key ce)
+Address = 10.99.0.2/32, fd99::2/128
+MTU = 1340
+
+[Peer]
+PublicKey = $(pub s2e)
+Endpoint = [fd:17::3]:51821
+AllowedIPs = fd:16::3/128
+PersistentKeepalive = 25
+
+[Peer]
+PublicKey = $(pub s3e)
+Endpoint = [fd:17::4]:51821
+AllowedIPs = 10.210.4.0/24, fd64::/64, fd:16::4/128, 10.99.1.4/32
+PersistentKeepalive = 25
+CONF
+chmod 600 "$TMP/$CR.conf" "$TMP/$CE.conf"
+
+start() { # NAME NS: one server, its log in $TMP/NAME.log
+	serve_start "$2" "$TMP/$1/serve.conf" "$TMP/$1.log" "$STACK" ||
+		{ fail "start-$1" "${SERVE_WHY:-did not start}"; cat "$TMP/$1.log" >&2; return 1; }
+}
+client_up() {
+	local i
+	for i in "$CR" "$CE"; do
+		nsrun "$C" env WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go \
+			WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 wg-quick up "$TMP/$i.conf" >>"$TMP/client.log" 2>&1 ||
+			{ cat "$TMP/client.log" >&2; return 1; }
+	done
+}
+client_down() {
+	local i
+	for i in "$CE" "$CR"; do
+		ip -n "$C" link del "$i" 2>/dev/null
+		rm -f "/var/run/wireguard/$i.sock"
+	done
+}
+on_exit client_down
+
+# api METHOD URL [JSON]: the body on stdout, "HTTP <status>" as its last line
+api() {
+	nsrun "$C" curl -s -m 5 -X "$1" -w '\nHTTP %{http_code}\n' ${3:+-H 'Content-Type: application/json' --data "$3"} "$2"
+}
+status_of() { api GET "http://[$1]/v1/status" | sed '$d'; }
+json_get() { python3 -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$1"; }
+
+start s1 "$S1" && start s2 "$S2" || exit 1
+client_up || { fail client "wg-quick did not bring the client up"; exit 1; }
+
+# --- the APIs: S1 through the relay tunnel, S2 end to end ---
+check api-s1-ping wait_until 15 eval "api GET 'http://[fd:16::2]/v1/ping' | grep -q 'HTTP 200'"
+check api-s2-ping wait_until 15 eval "api GET 'http://[fd:16::3]/v1/ping' | grep -q 'HTTP 200'"
+r=$(status_of fd:16::3)
+[[ $(json_get 'd["e2e"]["public_key"]' <<<"$r") == "$(pub s2e)" ]] && pass api-s2-status-e2e-key ||
+	fail api-s2-status-e2e-key "$r"
+r=$(api GET 'http://[fd:16::3]/v1/nothing')
+[[ $r == *'HTTP 404' && $r == *error* ]] && pass api-404 || fail api-404 "$r"
+r=$(api POST 'http://[fd:16::3]/v1/peers' '{"public_key": "nope"}')
+[[ $r == *'HTTP 400' ]] && pass api-bad-key-400 || fail api-bad-key-400 "$r"
+# S1, a relay neighbour of S2, cannot be made an end-to-end client of S2
+r=$(api POST 'http://[fd:16::3]/v1/peers' "{\"layer\": \"e2e\", \"public_key\": \"$(pub s1r)\", \"allowed_ips\": [\"10.99.9.9/32\"]}")
+[[ $r == *'HTTP 409' ]] && pass api-relay-key-not-e2e || fail api-relay-key-not-e2e "$r"
+
+# --- S3 is announced before it runs ---
+r=$(api POST 'http://[fd:16::3]/v1/peers' "{\"layer\": \"relay\", \"role\": \"server\", \"public_key\": \"$(pub s3r)\", \"allowed_ips\": [\"fd:17::4/128\"], \"endpoint\": \"10.210.3.2:51820\"}")
+[[ $r == *'HTTP 201' ]] && pass api-s2-add-s3 || fail api-s2-add-s3 "$r"
+r=$(api POST 'http://[fd:16::2]/v1/peers' "{\"layer\": \"relay\", \"role\": \"server\", \"public_key\": \"$(pub s2r)\", \"allowed_ips\": [\"fd:17::4/128\"]}")
+[[ $r == *'HTTP 200' ]] && pass api-s1-extend-s2 || fail api-s1-extend-s2 "$r"
+check s2-state-0600 test "$(stat -c %a "$TMP/s2/serve.state")" = 600
+check s2-state-has-s3 grep -q "$(pub s3r)" "$TMP/s2/serve.state"
+start s3 "$S3" || exit 1
+
+# --- through the chain ---
+check curl-v4 wait_until 30 nsrun "$C" curl -sf -m 5 -o "$TMP/got" http://10.210.4.2:8080/
+check curl-v4-body grep -q "hello from the target $TAG" "$TMP/got"
+check curl-v6 nsrun "$C" curl -sf -m 5 -o /dev/null "http://[fd64::2]:8080/"
+check api-s3-ping api GET 'http://[fd:16::4]/v1/ping'
+head -c 20M /dev/urandom >"$TMP/big"
+before=$(status_of fd:16::3)
+check upload-20MB transfer_ok "$C" "$T" 10.210.4.2 9000 "$TMP/big" 120
+
+# --- S2 forwards the client<->S3 end-to-end traffic and cannot open it ---
+after=$(status_of fd:16::3)
+fwd=$(( $(json_get 'd["counters"]["relay_forwarded_bytes"]' <<<"$after") - $(json_get 'd["counters"]["relay_forwarded_bytes"]' <<<"$before") ))
+up=$(( $(json_get 'd["counters"]["bytes_up"]' <<<"$after") - $(json_get 'd["counters"]["bytes_up"]' <<<"$before") ))
+echo "S2 during the transfer: forwarded $fwd bytes, relayed $up bytes out of its own flows" >&2
+((fwd > 20000000)) && pass s2-forwarded-the-transfer || fail s2-forwarded-the-transfer "forwarded $fwd bytes"
+((up < 1000000)) && pass s2-did-not-terminate-it || fail s2-did-not-terminate-it "its flows sent $up bytes"
+s2files=$(cat "$TMP/s2/serve.conf" "$TMP/s2/serve.state"; echo "$after")
+leak=
+for k in "$(pub s3e)" "$(key s3e)" "$(key ce)" "$(key cr)" "$(key s3r)"; do
+	[[ $s2files == *"$k"* ]] && leak+=" $k"
+done
+[[ -z $leak ]] && pass s2-holds-no-e2e-key-of-client-s3 || fail s2-holds-no-e2e-key-of-client-s3 "found:$leak"
+[[ $(json_get '[p["layer"] for p in d["peers"] if p["public_key"] == "'"$(pub s3r)"'"]' <<<"$after") == "['relay']" ]] &&
+	pass s2-knows-s3-as-relay-only || fail s2-knows-s3-as-relay-only "$after"
+
+# --- an Expose added at run time on S3: its port reaches the client ---
+r=$(api POST 'http://[fd:16::4]/v1/expose' '{"rule": "tcp/18080:10.99.0.2:8080"}')
+[[ $r == *'HTTP 201' ]] && pass api-s3-expose || fail api-s3-expose "$r"
+check expose-reaches-client nsrun "$S3" curl -sf -m 5 -o "$TMP/cgot" http://127.0.0.1:18080/
+check expose-body grep -q "hello from the client $TAG" "$TMP/cgot"
+
+# --- killed and restarted: what was added at run time is still known ---
+serve_stop "$S2" KILL && serve_stop "$S3" KILL
+start s2 "$S2" && start s3 "$S3" || exit 1
+r=$(nsrun "$C" curl -s -m 5 "http://[fd:16::3]/v1/status")
+check restart-curl wait_until 60 nsrun "$C" curl -sf -m 5 -o /dev/null http://10.210.4.2:8080/
+r=$(status_of fd:16::3)
+[[ $(json_get '[p["runtime"] for p in d["peers"] if p["public_key"] == "'"$(pub s3r)"'"]' <<<"$r") == "[True]" ]] &&
+	pass restart-s2-knows-s3 || fail restart-s2-knows-s3 "$r"
+r=$(status_of fd:16::4)
+[[ $(json_get '[e["rule"] for e in d["expose"] if e["runtime"]]' <<<"$r") == "['tcp/127.0.0.1:18080:10.99.0.2:8080']" ]] &&
+	pass restart-s3-knows-expose || fail restart-s3-knows-expose "$r"
+check restart-expose-reaches-client nsrun "$S3" curl -sf -m 5 -o /dev/null http://127.0.0.1:18080/
+head -c 5M "$TMP/big" >"$TMP/mid"
+check restart-upload-5MB transfer_ok "$C" "$T" 10.210.4.2 9001 "$TMP/mid" 60
+exit $FAILED
