@@ -77,6 +77,10 @@ $(BUILD)/tests/test_serve_socks5: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/s
 $(BUILD)/tests/test_serve_reverse: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o \
 	$(BUILD)/obj/src/serve/packet.o
 $(BUILD)/tests/test_api_tokens: $(BUILD)/obj/src/api/tokens.o
+$(BUILD)/tests/test_chain_state: $(BUILD)/obj/src/weft/chain_state.o
+$(BUILD)/tests/test_chain_state: LDLIBS += -ljansson
+$(BUILD)/tests/test_chain_conf: $(BUILD)/obj/src/weft/chain_conf.o $(BUILD)/obj/src/weft/chain_state.o
+$(BUILD)/tests/test_chain_conf: LDLIBS += -ljansson
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@

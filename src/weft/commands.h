@@ -28,4 +28,11 @@ int cmd_api(int argc, char *argv[]);
 /* cmd_configure.c */
 int cmd_configure(int argc, char *argv[]);
 
+/* cmd_status.c: status of a network of servers */
+int cmd_status(int argc, char *argv[]);
+/* cmd_add.c: add server|client */
+int cmd_add(int argc, char *argv[]);
+/* cmd_ping.c */
+int cmd_ping(int argc, char *argv[]);
+
 #endif

@@ -145,6 +145,34 @@ static const struct command commands[] = {
 	  "`weft up NAME', wg-quick and the WireGuard apps load it. The server config (--server-config,\n"
 	  "default ./weft-serve.conf, 0600) is for `weft serve -f' on the server: copy it there.\n"
 	  "--server-loopback lets 240.0.0.0/4 reach the server's own 127.0.0.0/8. See weft(8).\n" },
+	{ "status", cmd_status, "Unprivileged server", "[<interface> | <config file>] [--json] [--live]",
+	  "Draws the tree of servers and clients this machine's network of `weft serve' servers has",
+	  "Reads <interface>.chain beside the client config (default interface wg-serve), which\n"
+	  "`weft configure', `weft add server' and `weft add client' keep: each node's public keys,\n"
+	  "addresses, API address and routes. --json prints that document; --live also asks each\n"
+	  "server's API, through the tunnel, whether it answers. See weft(8).\n" },
+	{ "add", cmd_add, "Unprivileged server",
+	  "{ server --via <server> --endpoint <ip>:<port> --routes <cidr>[,<cidr>...] [--name <name>]\n"
+	  "  [--via-endpoint <ip>:<port>] [--allow <cidr>,...] [--deny <cidr>,...] [--server-loopback]\n"
+	  "  [--server-config <file>] [--interface <interface>] [--force] |\n"
+	  "  client [--via <server>] [--name <name>] [--dir <directory>] [--interface <interface>] [--force] }",
+	  "Attaches a server to a network of `weft serve' servers, or makes configs for another client",
+	  "server: makes the new server's keys and addresses, asks the server --via (a name or an API\n"
+	  "address from `weft status') to take it as a relay neighbour at --endpoint, writes its config\n"
+	  "(--server-config, default ./weft-serve-NAME.conf, 0600) and this machine's end-to-end file\n"
+	  "(<interface>-e2e.conf beside <interface>.conf, brought up again when the tunnel is up), and\n"
+	  "prints the command to run on the new server. --via-endpoint is where the new server reaches\n"
+	  "--via, when only that way works.\n"
+	  "client: configs for another person (--dir, default .: NAME.conf and NAME-e2e.conf, 0600)\n"
+	  "with their own keys, --via as their first server (default: this machine's), the routes\n"
+	  "copied; the servers learn the new client through their APIs. The interface is wg-serve\n"
+	  "unless --interface names another. See weft(8).\n" },
+	{ "ping", cmd_ping, "Unprivileged server",
+	  "<server|api-address> [-c <count>] [-i <seconds>] [-W <seconds>] [--interface <interface>]",
+	  "Times round trips to a `weft serve' server's API through the tunnel",
+	  "GET /v1/ping to the server's API address (a name is looked up in <interface>.chain, default\n"
+	  "wg-serve), -c times (default 3), -i seconds apart (default 1), waiting -W seconds (default 2)\n"
+	  "for each. Exits 1 when no reply came. See weft(8).\n" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
