@@ -70,6 +70,9 @@ $(BUILD)/tests/test_serve_flow: $(BUILD)/obj/src/serve/flow.o $(BUILD)/obj/src/s
 	$(BUILD)/obj/src/serve/guard.o $(BUILD)/obj/src/weftd/log.o
 $(BUILD)/tests/test_serve_settings: $(BUILD)/obj/src/serve/settings.o $(BUILD)/obj/src/serve/guard.o \
 	$(BUILD)/obj/src/serve/reverse_settings.o
+$(BUILD)/tests/test_serve_chain: $(BUILD)/obj/src/serve/chain.o $(BUILD)/obj/src/serve/packet.o \
+	$(BUILD)/obj/src/serve/settings.o $(BUILD)/obj/src/serve/guard.o $(BUILD)/obj/src/serve/reverse_settings.o \
+	$(BUILD)/obj/src/serve/state.o
 $(BUILD)/tests/test_serve_socks5: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o
 $(BUILD)/tests/test_serve_reverse: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o \
 	$(BUILD)/obj/src/serve/packet.o
