@@ -21,7 +21,9 @@
 # answers at); curl v4/v6 and a checksummed transfer from the client to the
 # target through S1 -> S2 -> S3; S2 asked for nothing but relay peers (its
 # /v1/status holds no e2e peer of the client); the second client reaching
-# the same target; `weft status` drawing the tree (and --json, --live).
+# the same target; `weft status` drawing the tree (and --json, --live); S1
+# killed and restarted still serving the second client; `weft add server`
+# via a server that does not answer failing and leaving every file as it was.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve-lib.sh"
 TEST_NAME=serve-chain-cli
@@ -155,4 +157,17 @@ check second-client-curl wait_until 30 nsrun "$B" curl -sf -m 5 -o "$TMP/bgot" h
 check second-client-body grep -q "hello from the target $TAG" "$TMP/bgot"
 check second-client-transfer transfer_ok "$B" "$T" 10.212.4.2 9001 "$TMP/big" 120
 check status-shows-second-client eval "w status | grep -q '$BI: client'"
+
+# --- S1 killed and restarted: it still knows the second client, added through its API ---
+serve_stop "$S1" KILL && start s1 "$S1" || exit 1
+check restart-s1-knows-second-client wait_until 30 nsrun "$B" curl -sf -m 5 -o /dev/null http://10.212.4.2:8080/
+
+# --- a server whose API does not answer: add server fails and writes nothing ---
+serve_stop "$S3"
+cp "$TMP/cfg/$CI.chain" "$TMP/chain.before" && cp "$TMP/cfg/$CI-e2e.conf" "$TMP/e2e.before"
+out=$(w add server --via s3 --endpoint 10.212.4.2:51820 --routes 10.212.9.0/24 --name s4 \
+	--server-config "$TMP/s4.conf" 2>&1); rc=$?
+[[ $rc != 0 && $out == *"server s3's API"* && ! -e $TMP/s4.conf ]] &&
+	cmp -s "$TMP/chain.before" "$TMP/cfg/$CI.chain" && cmp -s "$TMP/e2e.before" "$TMP/cfg/$CI-e2e.conf" &&
+	pass add-server-unreachable-writes-nothing || fail add-server-unreachable-writes-nothing "$rc: $out"
 exit $FAILED
