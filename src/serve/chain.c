@@ -44,8 +44,17 @@ enum chain_verdict chain_classify(const struct chain_self *self, bool from_clien
 	}
 	if (self->has_api && !memcmp(dst, self->api, 16))
 		return from_client ? CHAIN_API : CHAIN_DROP;
-	if (chain_prefix_has(&self->relay_prefix, dst))
+	if (chain_prefix_has(&self->relay_prefix, dst)) {
+		struct pkt p;
+		/* The relay layer carries e2e datagrams only: to a server's e2e
+		 * port, or from one to a client. Anything else would let a
+		 * server reach the services of a client's machine, or a client
+		 * those of another. */
+		if (pkt_parse(&p, pkt, len) != PKT_OK || p.proto != IPPROTO_UDP ||
+		    (p.dport != self->e2e_port && p.sport != self->e2e_port))
+			return CHAIN_DROP;
 		return CHAIN_RELAYED;
+	}
 	return from_client ? CHAIN_EXIT : CHAIN_DROP;
 }
 

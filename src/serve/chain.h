@@ -24,7 +24,9 @@ enum chain_verdict {
 	CHAIN_E2E,      /* UDP to the relay address's e2e port: for the e2e device */
 	CHAIN_API,      /* to the API address, from a client: the flows (their API hook) */
 	CHAIN_EXIT,     /* from a client, to elsewhere: the flows */
-	CHAIN_RELAYED,  /* to another relay address: forward it if a peer has it */
+	CHAIN_RELAYED,  /* an e2e datagram (UDP to or from the e2e port, which every
+			 * server of a chain shares) for another relay address:
+			 * forward it if a peer has it */
 	CHAIN_DROP,     /* a server's packet that is not for relaying, or nowhere to go */
 };
 

@@ -13,23 +13,25 @@
 #                                                                         10.210.4.1, fd64::1 ---- 10.210.4.2, fd64::2
 #   relay fd:17::1          relay fd:17::2         relay fd:17::3         relay fd:17::4          HTTP :8080, sha256 sink :9000
 #   tunnel 10.99.0.2,       API fd:16::2           API fd:16::3           API fd:16::4
-#     fd99::2; HTTP :8080                                                 Address 10.99.1.4
+#     fd99::2; HTTP :8080
 #
-# S1 and S2 start from their files; S3 is announced to S2 (and its relay
-# address to S1) through the APIs before it runs. Checks: the APIs (ping,
-# status, errors, a relay neighbour's key refused as a client's), curl and
-# a checksummed 20 MB transfer to the target, S2's state holding no key of
-# the client<->S3 end-to-end pair and its counters showing it forwarded the
-# transfer without terminating it, an Expose added at run time on S3, then
-# S2 and S3 killed and restarted: the peers and the exposed port added at
-# run time are still there and traffic flows again.
+# The configs come from the commands: `weft configure' (the client and S1),
+# `weft add server --via fd:16::2' (S2) and `weft add server --via s2'
+# (S3, announced to S2, and its relay address to S1, through their APIs
+# before it runs). Checks: the APIs (ping, status, errors, a relay
+# neighbour's key refused as an end-to-end client's), curl and a
+# checksummed 20 MB transfer to the target, S2's state holding no key of
+# the client<->S3 end-to-end pair and its counters showing that it
+# forwarded the transfer without terminating it, an Expose added at run
+# time on S3, then S2 and S3 killed and restarted: the peers and the
+# exposed port added at run time are still there and traffic flows again.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve-lib.sh"
 TEST_NAME=serve-chain
 require_weft wg wg-quick wireguard-go python3 curl setpriv
 
 C=kc$TAG S1=kA$TAG S2=kB$TAG S3=kD$TAG T=kt$TAG
-CR=kr$TAG CE=ke$TAG # the client's interfaces (UAPI sockets are global: the names carry the tag)
+CR=kr$TAG CE=kr$TAG-e2e # the client's interfaces (UAPI sockets are global: the names carry the tag)
 TMP=$WEFT_TMP
 chmod 755 "$TMP"
 STACK=${SERVE_STACK:-auto}
@@ -52,126 +54,32 @@ mkdir -p "$TMP/cwww" && echo "hello from the client $TAG" >"$TMP/cwww/index.html
 nsrun "$C" python3 -m http.server --bind :: --directory "$TMP/cwww" 8080 >/dev/null 2>&1 &
 on_exit "kill $!"
 
-# --- keys and configs, written by hand ---
-umask 077
-for k in cr ce s1r s2r s2e s3r s3e; do
-	wg genkey >"$TMP/$k.key"
-	wg pubkey <"$TMP/$k.key" >"$TMP/$k.pub"
-done
-key() { cat "$TMP/$1.key"; }
-pub() { cat "$TMP/$1.pub"; }
+# --- configs: `weft configure' for S1, `weft add server' for S2 and S3 ---
 for s in s1 s2 s3; do mkdir -p "$TMP/$s" && chown 65534:65534 "$TMP/$s" && chmod 700 "$TMP/$s"; done
-
-cat >"$TMP/s1/serve.conf" <<CONF
-[Interface]
-PrivateKey = $(key s1r)
-ListenPort = 51820
-
-[Peer]
-PublicKey = $(pub cr)
-AllowedIPs = 10.99.0.2/32, fd99::2/128, fd:17::1/128
-
-[Relay]
-PublicKey = $(pub s2r)
-AllowedIPs = fd:17::3/128
-Endpoint = 10.210.2.2:51820
-PersistentKeepalive = 25
-
-[Serve]
-RelayAddress = fd:17::2
-API = fd:16::2
-Routes = 10.210.2.0/24
-CONF
-cat >"$TMP/s2/serve.conf" <<CONF
-[Interface]
-PrivateKey = $(key s2r)
-ListenPort = 51820
-
-[Relay]
-PublicKey = $(pub s1r)
-AllowedIPs = fd:17::/48
-Endpoint = 10.210.2.1:51820
-PersistentKeepalive = 25
-
-[E2E]
-PrivateKey = $(key s2e)
-
-[E2EPeer]
-PublicKey = $(pub ce)
-AllowedIPs = 10.99.0.2/32, fd99::2/128
-
-[Serve]
-RelayAddress = fd:17::3
-API = fd:16::3
-CONF
-# S3 knows S2 but not its endpoint: S2 learns S3's and calls first
-cat >"$TMP/s3/serve.conf" <<CONF
-[Interface]
-PrivateKey = $(key s3r)
-ListenPort = 51820
-Address = 10.99.1.4/32
-
-[Relay]
-PublicKey = $(pub s2r)
-AllowedIPs = fd:17::/48
-
-[E2E]
-PrivateKey = $(key s3e)
-
-[E2EPeer]
-PublicKey = $(pub ce)
-AllowedIPs = 10.99.0.2/32, fd99::2/128
-
-[Serve]
-RelayAddress = fd:17::4
-API = fd:16::4
-Routes = 10.210.4.0/24, fd64::/64
-CONF
-for s in s1 s2 s3; do chown 65534:65534 "$TMP/$s/serve.conf" && chmod 600 "$TMP/$s/serve.conf"; done
-
-cat >"$TMP/$CR.conf" <<CONF
-[Interface]
-PrivateKey = $(key cr)
-Address = 10.99.0.2/32, fd99::2/128, fd:17::1/128
-MTU = 1420
-
-[Peer]
-PublicKey = $(pub s1r)
-Endpoint = 10.210.1.1:51820
-AllowedIPs = fd:17::/48, fd:16::2/128
-PersistentKeepalive = 25
-CONF
-cat >"$TMP/$CE.conf" <<CONF
-[Interface]
-PrivateKey = $(key ce)
-Address = 10.99.0.2/32, fd99::2/128
-MTU = 1340
-
-[Peer]
-PublicKey = $(pub s2e)
-Endpoint = [fd:17::3]:51821
-AllowedIPs = fd:16::3/128
-PersistentKeepalive = 25
-
-[Peer]
-PublicKey = $(pub s3e)
-Endpoint = [fd:17::4]:51821
-AllowedIPs = 10.210.4.0/24, fd64::/64, fd:16::4/128, 10.99.1.4/32
-PersistentKeepalive = 25
-CONF
-chmod 600 "$TMP/$CR.conf" "$TMP/$CE.conf"
-
+mkdir -p "$TMP/cfg"
+weft_c() { nsrun "$C" env WEFT_CONFIG_DIR="$TMP/cfg" WEFTD="$WEFTD" "$WEFT" "$@"; }
+weft_c configure --name "$CR" --endpoint 10.210.1.1:51820 --routes 10.210.2.0/24 \
+	--server-config "$TMP/s1/serve.conf" >"$TMP/configure.out" 2>&1 ||
+	{ cat "$TMP/configure.out" >&2; fail configure "weft configure failed"; exit 1; }
+chown 65534:65534 "$TMP/s1/serve.conf"
+priv_of() { # FILE SECTION: the PrivateKey in that section of a config
+	awk -v s="[$2]" '/^\[/ { in_s = ($0 == s) } in_s && /^PrivateKey/ { print $3 }' "$1"
+}
+pub_of() { priv_of "$@" | wg pubkey; }
 start() { # NAME NS: one server, its log in $TMP/NAME.log
 	serve_start "$2" "$TMP/$1/serve.conf" "$TMP/$1.log" "$STACK" ||
 		{ fail "start-$1" "${SERVE_WHY:-did not start}"; cat "$TMP/$1.log" >&2; return 1; }
 }
-client_up() {
-	local i
-	for i in "$CR" "$CE"; do
-		nsrun "$C" env WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go \
-			WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 wg-quick up "$TMP/$i.conf" >>"$TMP/client.log" 2>&1 ||
-			{ cat "$TMP/client.log" >&2; return 1; }
-	done
+# the client's interfaces: wireguard-go under wg-quick
+wgq() { # up|down FILE
+	nsrun "$C" env WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 \
+		wg-quick "$1" "$2" >>"$TMP/client.log" 2>&1 || { cat "$TMP/client.log" >&2; return 1; }
+}
+# e2e_up: (again) the end-to-end interface with the file `weft add' wrote
+e2e_up() {
+	ip -n "$C" link del "$CE" 2>/dev/null
+	rm -f "/var/run/wireguard/$CE.sock"
+	wgq up "$TMP/cfg/$CE.conf"
 }
 client_down() {
 	local i
@@ -189,31 +97,40 @@ api() {
 status_of() { api GET "http://[$1]/v1/status" | sed '$d'; }
 json_get() { python3 -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$1"; }
 
-start s1 "$S1" && start s2 "$S2" || exit 1
-client_up || { fail client "wg-quick did not bring the client up"; exit 1; }
+start s1 "$S1" || exit 1
+wgq up "$TMP/cfg/$CR.conf" || { fail client "wg-quick did not bring the client up"; exit 1; }
+check weft-ping-s1 wait_until 15 eval "weft_c ping -c 1 fd:16::2 >/dev/null 2>&1"
+weft_c add server --interface "$CR" --via fd:16::2 --endpoint 10.210.2.2:51820 --via-endpoint 10.210.2.1:51820 \
+	--routes 10.210.3.0/24 --name s2 --server-config "$TMP/s2/serve.conf" >"$TMP/add-s2.out" 2>&1 ||
+	{ cat "$TMP/add-s2.out" >&2; fail add-s2 "weft add server failed"; exit 1; }
+chown 65534:65534 "$TMP/s2/serve.conf"
+start s2 "$S2" || exit 1
+e2e_up || { fail client "wg-quick did not bring the end-to-end interface up"; exit 1; }
 
 # --- the APIs: S1 through the relay tunnel, S2 end to end ---
 check api-s1-ping wait_until 15 eval "api GET 'http://[fd:16::2]/v1/ping' | grep -q 'HTTP 200'"
 check api-s2-ping wait_until 15 eval "api GET 'http://[fd:16::3]/v1/ping' | grep -q 'HTTP 200'"
 r=$(status_of fd:16::3)
-[[ $(json_get 'd["e2e"]["public_key"]' <<<"$r") == "$(pub s2e)" ]] && pass api-s2-status-e2e-key ||
+[[ $(json_get 'd["e2e"]["public_key"]' <<<"$r") == "$(pub_of "$TMP/s2/serve.conf" E2E)" ]] && pass api-s2-status-e2e-key ||
 	fail api-s2-status-e2e-key "$r"
 r=$(api GET 'http://[fd:16::3]/v1/nothing')
 [[ $r == *'HTTP 404' && $r == *error* ]] && pass api-404 || fail api-404 "$r"
 r=$(api POST 'http://[fd:16::3]/v1/peers' '{"public_key": "nope"}')
 [[ $r == *'HTTP 400' ]] && pass api-bad-key-400 || fail api-bad-key-400 "$r"
 # S1, a relay neighbour of S2, cannot be made an end-to-end client of S2
-r=$(api POST 'http://[fd:16::3]/v1/peers' "{\"layer\": \"e2e\", \"public_key\": \"$(pub s1r)\", \"allowed_ips\": [\"10.99.9.9/32\"]}")
+r=$(api POST 'http://[fd:16::3]/v1/peers' "{\"layer\": \"e2e\", \"public_key\": \"$(pub_of "$TMP/s1/serve.conf" Interface)\", \"allowed_ips\": [\"10.99.9.9/32\"]}")
 [[ $r == *'HTTP 409' ]] && pass api-relay-key-not-e2e || fail api-relay-key-not-e2e "$r"
 
-# --- S3 is announced before it runs ---
-r=$(api POST 'http://[fd:16::3]/v1/peers' "{\"layer\": \"relay\", \"role\": \"server\", \"public_key\": \"$(pub s3r)\", \"allowed_ips\": [\"fd:17::4/128\"], \"endpoint\": \"10.210.3.2:51820\"}")
-[[ $r == *'HTTP 201' ]] && pass api-s2-add-s3 || fail api-s2-add-s3 "$r"
-r=$(api POST 'http://[fd:16::2]/v1/peers' "{\"layer\": \"relay\", \"role\": \"server\", \"public_key\": \"$(pub s2r)\", \"allowed_ips\": [\"fd:17::4/128\"]}")
-[[ $r == *'HTTP 200' ]] && pass api-s1-extend-s2 || fail api-s1-extend-s2 "$r"
+# --- S3 is announced (to S2, and its relay address to S1) before it runs ---
+weft_c add server --interface "$CR" --via s2 --endpoint 10.210.3.2:51820 --routes 10.210.4.0/24,fd64::/64 \
+	--name s3 --server-config "$TMP/s3/serve.conf" >"$TMP/add-s3.out" 2>&1 &&
+	pass add-s3 || { cat "$TMP/add-s3.out" >&2; fail add-s3 "weft add server failed"; exit 1; }
+chown 65534:65534 "$TMP/s3/serve.conf"
 check s2-state-0600 test "$(stat -c %a "$TMP/s2/serve.state")" = 600
-check s2-state-has-s3 grep -q "$(pub s3r)" "$TMP/s2/serve.state"
+S3R=$(pub_of "$TMP/s3/serve.conf" Interface) S3E=$(pub_of "$TMP/s3/serve.conf" E2E)
+check s2-state-has-s3 grep -q "$S3R" "$TMP/s2/serve.state"
 start s3 "$S3" || exit 1
+e2e_up || { fail client "wg-quick did not bring the end-to-end interface up"; exit 1; }
 
 # --- through the chain ---
 check curl-v4 wait_until 30 nsrun "$C" curl -sf -m 5 -o "$TMP/got" http://10.210.4.2:8080/
@@ -233,11 +150,12 @@ echo "S2 during the transfer: forwarded $fwd bytes, relayed $up bytes out of its
 ((up < 1000000)) && pass s2-did-not-terminate-it || fail s2-did-not-terminate-it "its flows sent $up bytes"
 s2files=$(cat "$TMP/s2/serve.conf" "$TMP/s2/serve.state"; echo "$after")
 leak=
-for k in "$(pub s3e)" "$(key s3e)" "$(key ce)" "$(key cr)" "$(key s3r)"; do
+for k in "$S3E" "$(priv_of "$TMP/s3/serve.conf" E2E)" "$(priv_of "$TMP/s3/serve.conf" Interface)" \
+	"$(priv_of "$TMP/cfg/$CE.conf" Interface)" "$(priv_of "$TMP/cfg/$CR.conf" Interface)"; do
 	[[ $s2files == *"$k"* ]] && leak+=" $k"
 done
 [[ -z $leak ]] && pass s2-holds-no-e2e-key-of-client-s3 || fail s2-holds-no-e2e-key-of-client-s3 "found:$leak"
-[[ $(json_get '[p["layer"] for p in d["peers"] if p["public_key"] == "'"$(pub s3r)"'"]' <<<"$after") == "['relay']" ]] &&
+[[ $(json_get '[p["layer"] for p in d["peers"] if p["public_key"] == "'"$S3R"'"]' <<<"$after") == "['relay']" ]] &&
 	pass s2-knows-s3-as-relay-only || fail s2-knows-s3-as-relay-only "$after"
 
 # --- an Expose added at run time on S3: its port reaches the client ---
@@ -252,7 +170,7 @@ start s2 "$S2" && start s3 "$S3" || exit 1
 r=$(nsrun "$C" curl -s -m 5 "http://[fd:16::3]/v1/status")
 check restart-curl wait_until 60 nsrun "$C" curl -sf -m 5 -o /dev/null http://10.210.4.2:8080/
 r=$(status_of fd:16::3)
-[[ $(json_get '[p["runtime"] for p in d["peers"] if p["public_key"] == "'"$(pub s3r)"'"]' <<<"$r") == "[True]" ]] &&
+[[ $(json_get '[p["runtime"] for p in d["peers"] if p["public_key"] == "'"$S3R"'"]' <<<"$r") == "[True]" ]] &&
 	pass restart-s2-knows-s3 || fail restart-s2-knows-s3 "$r"
 r=$(status_of fd:16::4)
 [[ $(json_get '[e["rule"] for e in d["expose"] if e["runtime"]]' <<<"$r") == "['tcp/127.0.0.1:18080:10.99.0.2:8080']" ]] &&

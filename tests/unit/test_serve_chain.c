@@ -73,6 +73,24 @@ static void classify(void)
 	n = udp6(buf, "fd:17::1", "fd:17::4", 51821);
 	CHECK_EQ(chain_classify(&self, false, buf, n, &payload, &plen, src, &sport), CHAIN_RELAYED);
 	CHECK_EQ(chain_classify(&self, true, buf, n, &payload, &plen, src, &sport), CHAIN_RELAYED);
+	/* and back from a server's e2e port to a client's */
+	{
+		uint8_t s6[16], d6[16];
+		v6(s6, "fd:17::4");
+		v6(d6, "fd:17::1");
+		n = pkt_build_udp(buf, sizeof(buf), AF_INET6, s6, 51821, d6, 40000, (const uint8_t *)"x", 1);
+		CHECK_EQ(chain_classify(&self, false, buf, n, &payload, &plen, src, &sport), CHAIN_RELAYED);
+	}
+	/* but nothing else: a server must not reach a client's other ports */
+	n = udp6(buf, "fd:17::4", "fd:17::1", 53);
+	CHECK_EQ(chain_classify(&self, false, buf, n, &payload, &plen, src, &sport), CHAIN_DROP);
+	{
+		uint8_t s6[16], d6[16], body[8] = { 128, 0, 0, 0, 0, 1, 0, 1 };
+		v6(s6, "fd:17::4");
+		v6(d6, "fd:17::1");
+		n = pkt_build_echo_reply(buf, sizeof(buf), AF_INET6, s6, d6, 1, 1, body, sizeof(body));
+		CHECK_EQ(chain_classify(&self, false, buf, n, &payload, &plen, src, &sport), CHAIN_DROP);
+	}
 	/* elsewhere: an exit for a client, never for a server */
 	n = udp6(buf, "fd99::2", "fd64::2", 7000);
 	CHECK_EQ(chain_classify(&self, true, buf, n, &payload, &plen, src, &sport), CHAIN_EXIT);
