@@ -509,7 +509,7 @@ static int add_client(const struct client_opts *o)
 	struct undo u = { 0 };
 	struct conf relay, e2e;
 	char name[CHAIN_NAME_MAX + 1], relay_path[CHAIN_PATH_MAX], e2e_path[CHAIN_PATH_MAX];
-	char err[CONF_ERR_LEN + CHAIN_PATH_MAX];
+	char chain_path[CHAIN_PATH_MAX], err[CONF_ERR_LEN + CHAIN_PATH_MAX];
 	uint8_t rpriv[32], epriv[32];
 	bool created;
 	int via, self, idx, ret = 1, npeers;
@@ -602,13 +602,25 @@ static int add_client(const struct client_opts *o)
 		fail("client", "%s", err);
 		goto out;
 	}
+	/* the same tree for the new client, seen from its side: `weft status',
+	 * `weft ping' and `weft add' work there too */
+	st->nodes[self >= 0 ? self : idx].self = false;
+	st->nodes[idx].self = true;
+	snprintf(st->relay_iface, sizeof(st->relay_iface), "%s", name);
+	snprintf(st->e2e_iface, sizeof(st->e2e_iface), npeers ? "%s-e2e" : "", name);
+	if (!chain_state_path(chain_path, sizeof(chain_path), relay_path) ||
+	    chain_state_save(st, chain_path, err, sizeof(err)) < 0) {
+		fail("client", "%s", err);
+		goto out;
+	}
 	printf("Client %s attached to %s.\nWrote %s (its relay interface%s)", name, st->nodes[via].name, relay_path,
 	       st->nodes[via].endpoint[0] ? "" : ": set the Endpoint of its peer");
 	if (npeers)
-		printf(" and %s (its end-to-end interface, %d server%s)", e2e_path, npeers, npeers == 1 ? "" : "s");
-	printf(", 0600: they hold its keys.\nThe routes are copied from the servers: edit AllowedIPs as needed.\n"
+		printf(", %s (its end-to-end interface, %d server%s)", e2e_path, npeers, npeers == 1 ? "" : "s");
+	printf(" and %s (the tree, for `%s status' there), 0600: they hold its keys.\n"
+	       "The routes are copied from the servers: edit AllowedIPs as needed.\n"
 	       "\nGive them to the new client; there, as root:\n\n    weft up %s.conf%s%s%s\n",
-	       name, npeers ? "\n    weft up " : "", npeers ? name : "", npeers ? "-e2e.conf" : "");
+	       chain_path, prog_name, name, npeers ? "\n    weft up " : "", npeers ? name : "", npeers ? "-e2e.conf" : "");
 	ret = 0;
 out:
 	memzero(rpriv, sizeof(rpriv));

@@ -157,6 +157,9 @@ check second-client-curl wait_until 30 nsrun "$B" curl -sf -m 5 -o "$TMP/bgot" h
 check second-client-body grep -q "hello from the target $TAG" "$TMP/bgot"
 check second-client-transfer transfer_ok "$B" "$T" 10.212.4.2 9001 "$TMP/big" 120
 check status-shows-second-client eval "w status | grep -q '$BI: client'"
+# its own .chain: the same tree seen from its side, and its own weft ping
+check second-client-status eval "'$WEFT' status '$TMP/bob/$BI.conf' | grep -q '$BI: client, this machine ($BI)'"
+check second-client-ping-s3 eval "nsrun '$B' '$WEFT' ping --interface '$TMP/bob/$BI.conf' s3 -c 1 | grep -q 'reply from fd:16::4'"
 
 # --- S1 killed and restarted: it still knows the second client, added through its API ---
 serve_stop "$S1" KILL && start s1 "$S1" || exit 1
