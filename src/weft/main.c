@@ -150,7 +150,8 @@ static const struct command commands[] = {
 	  "Reads <interface>.chain beside the client config (default interface wg-serve), which\n"
 	  "`weft configure', `weft add server' and `weft add client' keep: each node's public keys,\n"
 	  "addresses, API address and routes. --json prints that document; --live also asks each\n"
-	  "server's API, through the tunnel, whether it answers. See weft(8).\n" },
+	  "server's API, through the tunnel, whether it answers (with --json: each server's\n"
+	  "GET /v1/status document beside its node, as \"live\"). See weft(8).\n" },
 	{ "add", cmd_add, "Unprivileged server",
 	  "{ server --via <server> --endpoint <ip>:<port> --routes <cidr>[,<cidr>...] [--name <name>]\n"
 	  "  [--via-endpoint <ip>:<port>] [--allow <cidr>,...] [--deny <cidr>,...] [--server-loopback]\n"

@@ -141,6 +141,17 @@ assert n["s3"]["api"] == "fd:16::4" and n["s3"]["routes"] == ["10.212.4.0/24", "
 assert n["client"]["self"] and d["e2e_interface"].endswith("-e2e")
 PY
 check status-live eval "w status --live | grep -c 'live       HTTP 200' | grep -qx 3"
+w status --json --live >"$TMP/live.json"
+python3 - "$TMP/live.json" <<'PY' && pass status-json-live || fail status-json-live "$(cat "$TMP/live.json")"
+import json, sys
+n = {x["name"]: x for x in json.load(open(sys.argv[1]))["nodes"]}
+for s in ("s1", "s2", "s3"):
+    live = n[s]["live"]
+    assert live["reachable"] and live["http_status"] == 200, s
+    assert live["status"]["api"] == n[s]["api"], s  # the server says the address we know
+assert n["s3"]["live"]["status"]["relay"]["public_key"] == n["s3"]["relay_key"]
+assert "live" not in n["client"]
+PY
 
 # --- a second client: weft add client, wg-quick and wireguard-go ---
 w add client --name "$BI" --dir "$TMP/bob" >"$TMP/add-bob.out" 2>&1 || fail add-client "$(cat "$TMP/add-bob.out")"
