@@ -474,8 +474,10 @@ static int apply_state_peers(struct server *sv)
 		ret = server_peer_apply(sv, dev, sp->key, sp->layer == STATE_RELAY_SERVER, sp->allowed_ips.v,
 					sp->allowed_ips.n, sp->endpoint, sp->has_keepalive, sp->keepalive);
 		if (ret < 0) {
-			log_error("A peer of the state file cannot be added: %s", strerror(-ret));
-			return ret;
+			char b64[WEFT_KEY_B64_LEN + 1];
+			key_to_base64(b64, sp->key);
+			log_error("Peer %s of the state file %s cannot be added (%s): left out", b64,
+				  sv->set.chain.state_path, strerror(-ret));
 		}
 	}
 	return 0;
