@@ -81,6 +81,8 @@ $(BUILD)/tests/test_chain_state: $(BUILD)/obj/src/weft/chain_state.o
 $(BUILD)/tests/test_chain_state: LDLIBS += -ljansson
 $(BUILD)/tests/test_chain_conf: $(BUILD)/obj/src/weft/chain_conf.o $(BUILD)/obj/src/weft/chain_state.o
 $(BUILD)/tests/test_chain_conf: LDLIBS += -ljansson
+$(BUILD)/tests/test_chain_api: $(BUILD)/obj/src/weft/chain_api.o
+$(BUILD)/tests/test_chain_api: LDLIBS += -ljansson
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@

@@ -19,7 +19,9 @@ struct chain_files {
 
 /* arg: an interface name (its config looked for as every weft command
  * does) or, with a '/' or ending in .conf, the config file itself; NULL
- * is CHAIN_DEFAULT_IFACE. false after printing why (cmd names the command). */
+ * is CHAIN_DEFAULT_IFACE, or when that has no config, the interface of the
+ * only .chain file in the config directories. false after printing why
+ * (cmd names the command). */
 bool chain_files_find(struct chain_files *f, const char *arg, const char *cmd);
 
 /* Loads f->state into *st; false after printing why, with a hint when the

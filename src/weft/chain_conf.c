@@ -21,12 +21,43 @@ int chain_first_hop(const struct chain_state *st, unsigned idx)
 
 	if (via >= 0 && st->nodes[via].kind == CHAIN_SERVER)
 		return via;
-	/* the first client hangs from nothing: its first hop is the server
-	 * attached to it */
+	/* the first client hangs from nothing: its first hop is the first
+	 * server attached to it */
 	for (unsigned i = 0; i < st->n_nodes; i++)
 		if (st->nodes[i].via == (int)idx && st->nodes[i].kind == CHAIN_SERVER)
 			return (int)i;
 	return -1;
+}
+
+bool chain_is_first_hop(const struct chain_state *st, unsigned client, unsigned server)
+{
+	return st->nodes[client].via == (int)server || st->nodes[server].via == (int)client;
+}
+
+/* The server at the top of server idx's tree: the one attached to a client. */
+static unsigned tree_root(const struct chain_state *st, unsigned idx)
+{
+	for (unsigned k = 0; k < CHAIN_MAX_NODES; k++) {
+		int via = st->nodes[idx].via;
+		if (via < 0 || st->nodes[via].kind != CHAIN_SERVER)
+			break;
+		idx = (unsigned)via;
+	}
+	return idx;
+}
+
+bool chain_reaches_e2e(const struct chain_state *st, unsigned client, unsigned server)
+{
+	unsigned root = tree_root(st, server);
+
+	/* relay neighbours route between servers only: a server is reached
+	 * through the tree of one of the client's first hops */
+	if (chain_is_first_hop(st, client, server))
+		return false;
+	for (unsigned i = 0; i < st->n_nodes; i++)
+		if (st->nodes[i].kind == CHAIN_SERVER && chain_is_first_hop(st, client, i) && tree_root(st, i) == root)
+			return true;
+	return false;
 }
 
 static struct conf_prefix host_prefix(const struct conf_addr *a)
@@ -87,7 +118,6 @@ int chain_conf_client_relay(const struct chain_state *st, unsigned idx, const ui
 {
 	const struct chain_node *c = &st->nodes[idx];
 	int hop = chain_first_hop(st, idx), ret;
-	struct conf_peer *peer;
 
 	client_iface(out, priv, CHAIN_RELAY_MTU);
 	if (hop < 0)
@@ -97,17 +127,24 @@ int chain_conf_client_relay(const struct chain_state *st, unsigned idx, const ui
 		struct conf_prefix p = host_prefix(&c->relay);
 		ret = conf_prefix_list_add(&out->iface.addresses, &p);
 	}
-	if (!ret)
-		ret = conf_peer_add(out, st->nodes[hop].relay_key, &peer);
-	if (!ret)
-		ret = server_allowed(&st->nodes[hop], &peer->allowed_ips);
-	if (!ret)
-		ret = conf_prefix_list_add(&peer->allowed_ips, &st->relay_prefix);
-	if (!ret)
-		ret = set_endpoint(peer, st->nodes[hop].endpoint);
-	if (!ret) {
-		peer->persistent_keepalive = CHAIN_KEEPALIVE;
-		peer->has_persistent_keepalive = true;
+	/* a peer per first hop: the first one for the whole relay prefix, a
+	 * server attached to this client besides it for its own subtree */
+	for (unsigned i = 0; i < st->n_nodes && !ret; i++) {
+		struct conf_peer *peer;
+
+		if (st->nodes[i].kind != CHAIN_SERVER || !chain_is_first_hop(st, idx, i))
+			continue;
+		if (!(ret = conf_peer_add(out, st->nodes[i].relay_key, &peer)))
+			ret = server_allowed(&st->nodes[i], &peer->allowed_ips);
+		if (!ret)
+			ret = (int)i == hop ? conf_prefix_list_add(&peer->allowed_ips, &st->relay_prefix) :
+					      chain_subtree_relays(st, i, &peer->allowed_ips);
+		if (!ret)
+			ret = set_endpoint(peer, st->nodes[i].endpoint);
+		if (!ret) {
+			peer->persistent_keepalive = CHAIN_KEEPALIVE;
+			peer->has_persistent_keepalive = true;
+		}
 	}
 	return ret;
 }
@@ -115,7 +152,7 @@ int chain_conf_client_relay(const struct chain_state *st, unsigned idx, const ui
 int chain_conf_client_e2e(const struct chain_state *st, unsigned idx, const uint8_t priv[32], struct conf *out)
 {
 	const struct chain_node *c = &st->nodes[idx];
-	int hop = chain_first_hop(st, idx), ret, n = 0;
+	int ret, n = 0;
 
 	client_iface(out, priv, CHAIN_E2E_MTU);
 	ret = add_list(&out->iface.addresses, c->addrs, c->n_addrs);
@@ -124,7 +161,7 @@ int chain_conf_client_e2e(const struct chain_state *st, unsigned idx, const uint
 		struct conf_peer *peer;
 		char ep[CONF_ADDR_STRLEN];
 
-		if (s->kind != CHAIN_SERVER || (int)i == hop || !s->has_e2e_key || !s->has_relay)
+		if (s->kind != CHAIN_SERVER || !chain_reaches_e2e(st, idx, i) || !s->has_e2e_key || !s->has_relay)
 			continue;
 		if ((ret = conf_peer_add(out, s->e2e_key, &peer)) < 0 ||
 		    (ret = server_allowed(s, &peer->allowed_ips)) < 0)
@@ -256,7 +293,7 @@ int chain_conf_server(const struct chain_state *st, unsigned idx, const uint8_t 
 		const struct chain_node *c = &st->nodes[i];
 		struct conf_peer *peer;
 
-		if (c->kind != CHAIN_CLIENT || chain_first_hop(st, i) != (int)idx)
+		if (c->kind != CHAIN_CLIENT || !chain_is_first_hop(st, i, idx))
 			continue;
 		/* its addresses as hosts: an Address of 10.99.0.2/24 on the
 		 * client is 10.99.0.2/32 here */
@@ -303,7 +340,7 @@ int chain_conf_server(const struct chain_state *st, unsigned idx, const uint8_t 
 	for (unsigned i = 0; i < st->n_nodes; i++) {
 		const struct chain_node *c = &st->nodes[i];
 
-		if (c->kind != CHAIN_CLIENT || !c->has_e2e_key || chain_first_hop(st, i) == (int)idx)
+		if (c->kind != CHAIN_CLIENT || !c->has_e2e_key || !chain_reaches_e2e(st, i, idx))
 			continue;
 		put(&t, "\n[E2EPeer]\n");
 		put_key(&t, "PublicKey", c->e2e_key);

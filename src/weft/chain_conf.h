@@ -17,17 +17,29 @@
 #define CHAIN_E2E_MTU 1340  /* relay MTU - IPv6 40 - UDP 8 - WireGuard 32 */
 #define CHAIN_KEEPALIVE 25
 
-/* The first hop of client idx: the server it is attached to, or -1. */
+/* The first hop of client idx: the server it is attached to (the first
+ * client: the first server attached to it), or -1. */
 int chain_first_hop(const struct chain_state *st, unsigned idx);
 
+/* server is a first hop of client: either hangs from the other. A client
+ * may have several (servers attached to it with `add server --via` it). */
+bool chain_is_first_hop(const struct chain_state *st, unsigned client, unsigned server);
+
+/* client reaches server end to end: not one of its first hops, and in the
+ * tree of one of them (servers relay between servers only, never through
+ * a client). */
+bool chain_reaches_e2e(const struct chain_state *st, unsigned client, unsigned server);
+
 /* The relay file of client idx with private key priv: Address = its tunnel
- * addresses and relay address, MTU; one peer, its first hop, for that
- * server's routes, Address, API address and the relay prefix. *out is
+ * addresses and relay address, MTU; a peer per first hop, for that server's
+ * routes, Address, API address and the relay prefix (the first one) or its
+ * subtree's relay addresses (another attached to this client). *out is
  * conf_init()ed here and the caller's to conf_free(). 0 or -errno. */
 int chain_conf_client_relay(const struct chain_state *st, unsigned idx, const uint8_t priv[32], struct conf *out);
 
 /* The end-to-end file of client idx: Address = its tunnel addresses, MTU;
- * a peer per server that is not its first hop and whose e2e key is known,
+ * a peer per server it reaches end to end (chain_reaches_e2e) whose e2e
+ * key is known,
  * reached at [its relay address]:e2e port, for its routes, Address and API
  * address. The number of peers (0: the client needs no e2e file), or
  * -errno. */

@@ -236,6 +236,33 @@ static void refresh_e2e(const struct chain_state *st, const char *e2e_conf, cons
 	}
 }
 
+/* Clients made before this server have no peer for it: it knows their e2e
+ * keys, so the [Peer] this machine got is all they need. Public values only. */
+static void others_hint(const struct chain_state *st, unsigned self, const struct conf *e2e, const uint8_t key[32])
+{
+	const struct conf_peer *p = conf_peer_find(e2e, key);
+	char b64[WEFT_KEY_B64_LEN + 1], s[CONF_PREFIX_STRLEN], ep[CONF_ENDPOINT_STRLEN];
+	bool any = false;
+
+	for (unsigned i = 0; i < st->n_nodes; i++)
+		if (st->nodes[i].kind == CHAIN_CLIENT && i != self) {
+			printf("%s%s", any ? ", " : "\nThe other clients (", st->nodes[i].name);
+			any = true;
+		}
+	if (!any || !p)
+		return;
+	key_to_base64(b64, p->public_key);
+	printf(") reach the new server once their end-to-end file has this peer:\n\n"
+	       "    [Peer]\n    PublicKey = %s\n    AllowedIPs = ", b64);
+	for (uint32_t i = 0; i < p->allowed_ips.n; i++) {
+		conf_prefix_format(s, &p->allowed_ips.v[i]);
+		printf("%s%s", i ? ", " : "", s);
+	}
+	if (conf_endpoint_format(ep, sizeof(ep), &p->endpoint) >= 0)
+		printf("\n    Endpoint = %s", ep);
+	printf("\n    PersistentKeepalive = %u\n", p->persistent_keepalive);
+}
+
 static int write_text(const char *path, const char *text, size_t len, const char *what)
 {
 	int ret = atomic_file_create(path, text, len, 0600);
@@ -476,6 +503,7 @@ static int add_server(const struct server_opts *o)
 		       "    weft serve -f %s\n",
 		       name, st->nodes[via].name, ra, aa, file, e2e_conf, npeers, npeers == 1 ? "" : "s", file, base);
 	}
+	others_hint(st, (unsigned)self, &e2e, n.e2e_key);
 	refresh_e2e(st, e2e_conf, e2e_iface);
 	ret = 0;
 out:
@@ -509,7 +537,7 @@ static int add_client(const struct client_opts *o)
 	struct undo u = { 0 };
 	struct conf relay, e2e;
 	char name[CHAIN_NAME_MAX + 1], relay_path[CHAIN_PATH_MAX], e2e_path[CHAIN_PATH_MAX];
-	char err[CONF_ERR_LEN + CHAIN_PATH_MAX];
+	char chain_path[CHAIN_PATH_MAX], err[CONF_ERR_LEN + CHAIN_PATH_MAX];
 	uint8_t rpriv[32], epriv[32];
 	bool created;
 	int via, self, idx, ret = 1, npeers;
@@ -594,7 +622,9 @@ static int add_client(const struct client_opts *o)
 		goto out;
 	}
 	ret = 1;
-	if (write_conf(relay_path, &relay, "client") < 0 || (npeers && write_conf(e2e_path, &e2e, "client") < 0)) {
+	/* the e2e file even without a peer: it holds the key the servers
+	 * added later already know */
+	if (write_conf(relay_path, &relay, "client") < 0 || write_conf(e2e_path, &e2e, "client") < 0) {
 		undo_all(st, &u);
 		goto out;
 	}
@@ -602,13 +632,27 @@ static int add_client(const struct client_opts *o)
 		fail("client", "%s", err);
 		goto out;
 	}
-	printf("Client %s attached to %s.\nWrote %s (its relay interface%s)", name, st->nodes[via].name, relay_path,
-	       st->nodes[via].endpoint[0] ? "" : ": set the Endpoint of its peer");
+	/* the same tree for the new client, seen from its side: `weft status',
+	 * `weft ping' and `weft add' work there too */
+	st->nodes[self >= 0 ? self : idx].self = false;
+	st->nodes[idx].self = true;
+	snprintf(st->relay_iface, sizeof(st->relay_iface), "%s", name);
+	snprintf(st->e2e_iface, sizeof(st->e2e_iface), "%s-e2e", name);
+	if (!chain_state_path(chain_path, sizeof(chain_path), relay_path) ||
+	    chain_state_save(st, chain_path, err, sizeof(err)) < 0) {
+		fail("client", "%s", err);
+		goto out;
+	}
+	printf("Client %s attached to %s.\nWrote %s (its relay interface%s), %s (its end-to-end interface, "
+	       "%d server%s) and %s (the tree, for `%s status' there), 0600: they hold its keys.\n"
+	       "The routes are copied from the servers: edit AllowedIPs as needed.\n"
+	       "\nGive them to the new client; there, as root:\n\n    weft up %s.conf\n",
+	       name, st->nodes[via].name, relay_path, st->nodes[via].endpoint[0] ? "" : ": set the Endpoint of its peer",
+	       e2e_path, npeers, npeers == 1 ? "" : "s", chain_path, prog_name, name);
 	if (npeers)
-		printf(" and %s (its end-to-end interface, %d server%s)", e2e_path, npeers, npeers == 1 ? "" : "s");
-	printf(", 0600: they hold its keys.\nThe routes are copied from the servers: edit AllowedIPs as needed.\n"
-	       "\nGive them to the new client; there, as root:\n\n    weft up %s.conf%s%s%s\n",
-	       name, npeers ? "\n    weft up " : "", npeers ? name : "", npeers ? "-e2e.conf" : "");
+		printf("    weft up %s-e2e.conf\n", name);
+	else
+		printf("\n(%s-e2e.conf has no peer yet: servers added later are its peers.)\n", name);
 	ret = 0;
 out:
 	memzero(rpriv, sizeof(rpriv));

@@ -66,6 +66,31 @@ static void live_line(const struct status_ctx *c, const char *lead, const struct
 	chain_api_reply_free(&r);
 }
 
+/* --json --live: each server's answer to GET /v1/status beside its node,
+ * {"reachable", "http_status", "rtt_ms", "status" (the server's document)}
+ * or {"reachable": false, "error"}. */
+static void add_live(const struct status_ctx *c, json_t *nodes)
+{
+	for (unsigned i = 0; i < c->st->n_nodes; i++) {
+		const struct chain_node *n = &c->st->nodes[i];
+		struct chain_api_reply r;
+		char err[256];
+		json_t *live;
+
+		if (n->kind != CHAIN_SERVER || !n->has_api)
+			continue;
+		if (chain_api_get(&n->api, "/v1/status", c->live_timeout_ms, &r, err, sizeof(err)) < 0) {
+			live = json_pack("{s:b, s:s}", "reachable", 0, "error", err);
+		} else {
+			json_t *doc = r.body ? json_loadb(r.body, r.body_len, 0, NULL) : NULL;
+			live = json_pack("{s:b, s:i, s:f, s:o}", "reachable", 1, "http_status", r.status,
+					 "rtt_ms", r.rtt_us / 1000.0, "status", doc ? doc : json_null());
+		}
+		chain_api_reply_free(&r);
+		json_object_set_new(json_array_get(nodes, i), "live", live);
+	}
+}
+
 /* One node and, below it, what is attached to it. prefix is what stands
  * before this node's branch on every line (the bars of its ancestors). */
 static void draw(const struct status_ctx *c, unsigned idx, const char *prefix, bool root, bool last, int depth)
@@ -140,7 +165,10 @@ int cmd_status(int argc, char *argv[])
 	}
 	c.st = st;
 	if (json) {
-		ret = print_json(chain_state_to_json(st));
+		json_t *root = chain_state_to_json(st);
+		if (root && c.live)
+			add_live(&c, json_object_get(root, "nodes"));
+		ret = print_json(root);
 	} else {
 		bool any = false;
 		for (unsigned i = 0; i < st->n_nodes; i++)

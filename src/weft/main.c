@@ -152,7 +152,8 @@ static const struct command commands[] = {
 	  "Reads <interface>.chain beside the client config (default interface wg-serve), which\n"
 	  "`weft configure', `weft add server' and `weft add client' keep: each node's public keys,\n"
 	  "addresses, API address and routes. --json prints that document; --live also asks each\n"
-	  "server's API, through the tunnel, whether it answers. See weft(8).\n" },
+	  "server's API, through the tunnel, whether it answers (with --json: each server's\n"
+	  "GET /v1/status document beside its node, as \"live\"). See weft(8).\n" },
 	{ "add", cmd_add, "Unprivileged server",
 	  "{ server --via <server> --endpoint <ip>:<port> --routes <cidr>[,<cidr>...] [--name <name>]\n"
 	  "  [--via-endpoint <ip>:<port>] [--allow <cidr>,...] [--deny <cidr>,...] [--server-loopback]\n"
@@ -165,7 +166,8 @@ static const struct command commands[] = {
 	  "(<interface>-e2e.conf beside <interface>.conf, brought up again when the tunnel is up), and\n"
 	  "prints the command to run on the new server. --via-endpoint is where the new server reaches\n"
 	  "--via, when only that way works.\n"
-	  "client: configs for another person (--dir, default .: NAME.conf and NAME-e2e.conf, 0600)\n"
+	  "client: configs for another person (--dir, default .: NAME.conf, NAME-e2e.conf and\n"
+	  "NAME.chain, the tree seen from their side, 0600)\n"
 	  "with their own keys, --via as their first server (default: this machine's), the routes\n"
 	  "copied; the servers learn the new client through their APIs. The interface is wg-serve\n"
 	  "unless --interface names another. See weft(8).\n" },

@@ -190,6 +190,41 @@ static void server_files(void)
 	free(st);
 }
 
+/* A second server attached to the client itself: a second relay peer for
+ * its own subtree, no e2e peer anywhere for it, and it serves only that
+ * client (bob, on s1's tree, cannot reach it: clients do not route). */
+static void second_first_hop(void)
+{
+	struct chain_state *st = sample();
+	uint8_t priv[32], rk[32], ek[32];
+	struct conf c;
+	char *text = NULL;
+	size_t len = 0;
+	int s9 = add(st, CHAIN_SERVER, "s9", "client", 9, NULL, "172.30.0.0/16", "192.0.2.9:51820");
+
+	fill(priv, 200);
+	fill(rk, 210);
+	fill(ek, 211);
+	CHECK(chain_is_first_hop(st, 0, (unsigned)s9));
+	CHECK(!chain_reaches_e2e(st, 4, (unsigned)s9));
+	CHECK(chain_reaches_e2e(st, 4, 3));
+	CHECK(!chain_reaches_e2e(st, 0, 1));
+	CHECK_EQ(chain_conf_client_relay(st, 0, priv, &c), 0);
+	golden_conf("chain-client-relay-two-hops.conf", &c);
+	conf_free(&c);
+	CHECK_EQ(chain_conf_client_e2e(st, 0, priv, &c), 2); /* s2 and s3 still */
+	conf_free(&c);
+	CHECK_EQ(chain_conf_client_e2e(st, 4, priv, &c), 2); /* bob: s2 and s3, not s9 */
+	conf_free(&c);
+	CHECK_EQ(chain_conf_server(st, (unsigned)s9, rk, ek, NULL, &text, &len), 0);
+	if (text) {
+		golden("chain-s9.conf", text, len);
+		memzero(text, len);
+		free(text);
+	}
+	free(st);
+}
+
 static void subtree(void)
 {
 	struct chain_state *st = sample();
@@ -215,6 +250,7 @@ int main(void)
 	test_suite_name = "chain_conf";
 	RUN(client_files);
 	RUN(server_files);
+	RUN(second_first_hop);
 	RUN(subtree);
 	TEST_EXIT();
 }
