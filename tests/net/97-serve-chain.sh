@@ -194,4 +194,9 @@ r=$(api DELETE 'http://[fd:16::4]/v1/expose?rule=tcp%2F127.0.0.1%3A18080%3A10.99
 [[ $r == *'HTTP 204' ]] && pass api-s3-expose-delete || fail api-s3-expose-delete "$r"
 check expose-closed eval "! nsrun '$S3' curl -sf -m 3 -o /dev/null http://127.0.0.1:18080/"
 check state-forgets-expose eval "! grep -q 18080 '$TMP/s3/serve.state'"
+
+# --- every server stops on SIGTERM, and (in a sanitizer build) said nothing ---
+for ns in "$S1" "$S2" "$S3"; do serve_stop "$ns" || fail stop "weft serve in $ns did not stop"; done
+r=$(grep -l "Sanitizer\|runtime error" "$TMP"/s[123].log)
+[[ -z $r ]] && pass servers-exit-clean || { fail servers-exit-clean "$r"; cat $r >&2; }
 exit $FAILED
