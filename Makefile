@@ -72,7 +72,7 @@ $(BUILD)/tests/test_serve_settings: $(BUILD)/obj/src/serve/settings.o $(BUILD)/o
 	$(BUILD)/obj/src/serve/reverse_settings.o
 $(BUILD)/tests/test_serve_chain: $(BUILD)/obj/src/serve/chain.o $(BUILD)/obj/src/serve/packet.o \
 	$(BUILD)/obj/src/serve/settings.o $(BUILD)/obj/src/serve/guard.o $(BUILD)/obj/src/serve/reverse_settings.o \
-	$(BUILD)/obj/src/serve/state.o
+	$(BUILD)/obj/src/serve/state.o $(BUILD)/obj/src/serve/api.o
 $(BUILD)/tests/test_serve_socks5: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o
 $(BUILD)/tests/test_serve_reverse: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o \
 	$(BUILD)/obj/src/serve/packet.o

@@ -160,69 +160,82 @@ static void error_answer(struct api *a, struct api_conn *c, int status, const ch
 	answer(a, c, status, n < 0 ? NULL : body, n < 0 ? 0 : (size_t)n);
 }
 
-/* A whole request in c->in? Then it is answered. */
-static void try_request(struct api *a, struct api_conn *c)
+int api_parse(char *buf, size_t len, struct api_request *req, const char **why)
 {
-	char *end, *line_end, *sp1, *sp2, *h;
+	char *end, *h, *sp1, *sp2, *next;
 	size_t head_len, body_len = 0;
-	struct api_request req;
-	char *body = NULL;
-	size_t out_len = 0;
-	int status;
 
-	c->in[c->in_len] = '\0';
-	if (!(end = strstr(c->in, "\r\n\r\n"))) {
-		if (c->in_len >= API_REQUEST_MAX)
-			error_answer(a, c, 413, "request headers too large");
-		return;
+	buf[len] = '\0';
+	if (memchr(buf, '\0', len)) {
+		*why = "a NUL byte in the request";
+		return -400;
 	}
-	head_len = (size_t)(end - c->in) + 4;
-	*end = '\0';
-	line_end = strstr(c->in, "\r\n");
-	if (line_end)
-		*line_end = '\0';
-	for (h = line_end ? line_end + 2 : NULL; h && *h;) {
-		char *next = strstr(h, "\r\n");
-		if (next)
-			*next = '\0';
+	if (!(end = strstr(buf, "\r\n\r\n"))) {
+		if (len >= API_REQUEST_MAX) {
+			*why = "request headers too large";
+			return -413;
+		}
+		return 0;
+	}
+	head_len = (size_t)(end - buf) + 4;
+	/* the header lines, after the request line, for Content-Length */
+	for (h = strstr(buf, "\r\n"); h && h < end; h = next) {
+		h += 2;
+		next = strstr(h, "\r\n");
 		if (!strncasecmp(h, "Content-Length:", 15)) {
 			char *e;
 			unsigned long v = strtoul(h + 15, &e, 10);
-			if (e == h + 15 || v > API_REQUEST_MAX) {
-				error_answer(a, c, 413, "request body too large");
-				return;
+			while (*e == ' ' || *e == '\t')
+				e++;
+			if (e == h + 15 || e != next) {
+				*why = "Content-Length: expected a number";
+				return -400;
+			}
+			if (v > API_REQUEST_MAX) {
+				*why = "request body too large";
+				return -413;
 			}
 			body_len = v;
 		} else if (!strncasecmp(h, "Transfer-Encoding:", 18)) {
-			error_answer(a, c, 400, "chunked bodies are not taken: send Content-Length");
-			return;
+			*why = "chunked bodies are not taken: send Content-Length";
+			return -400;
 		}
-		h = next ? next + 2 : NULL;
 	}
 	if (head_len + body_len > API_REQUEST_MAX) {
-		error_answer(a, c, 413, "request too large");
-		return;
+		*why = "request too large";
+		return -413;
 	}
-	if (c->in_len < head_len + body_len) {
-		/* the body is not all here: put the head back for the next read */
-		*end = '\r';
-		if (line_end)
-			*line_end = '\r';
-		for (char *p = c->in; p < end; p++)
-			if (!*p)
-				*p = '\r';
-		return;
-	}
-	sp1 = strchr(c->in, ' ');
+	if (len < head_len + body_len)
+		return 0;
+	/* METHOD SP PATH SP HTTP/1.x, on the first line */
+	sp1 = strchr(buf, ' ');
 	sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-	if (!sp1 || !sp2 || strncmp(sp2 + 1, "HTTP/1.", 7)) {
-		error_answer(a, c, 400, "expected METHOD PATH HTTP/1.1");
-		return;
+	if (!sp1 || !sp2 || sp2 > strstr(buf, "\r\n") || strncmp(sp2 + 1, "HTTP/1.", 7) || sp1 == buf ||
+	    sp2 == sp1 + 1) {
+		*why = "expected METHOD PATH HTTP/1.1";
+		return -400;
 	}
 	*sp1 = *sp2 = '\0';
-	c->in[head_len + body_len] = '\0';
-	req = (struct api_request){ .method = c->in, .path = sp1 + 1, .body = c->in + head_len,
-				    .body_len = body_len };
+	buf[head_len + body_len] = '\0';
+	*req = (struct api_request){ .method = buf, .path = sp1 + 1, .body = buf + head_len, .body_len = body_len };
+	return 1;
+}
+
+/* A whole request in c->in? Then it is answered. */
+static void try_request(struct api *a, struct api_conn *c)
+{
+	struct api_request req;
+	const char *why = NULL;
+	char *body = NULL;
+	size_t out_len = 0;
+	int ret = api_parse(c->in, c->in_len, &req, &why), status;
+
+	if (ret < 0) {
+		error_answer(a, c, -ret, why);
+		return;
+	}
+	if (ret == 0)
+		return;
 	status = a->handler(a->ctx, &req, &body, &out_len);
 	answer(a, c, status, body, out_len);
 }

@@ -27,6 +27,11 @@ struct api_request {
 /* The routes: the answer's status and body (malloc'd, taken; NULL: none). */
 typedef int (*api_handler)(void *ctx, const struct api_request *req, char **body, size_t *body_len);
 
+/* Parses what has arrived of a request: buf holds len bytes and has room
+ * for one more (a NUL). 1 when it is whole (req points into buf, which is
+ * changed), 0 when more is needed, or -400 / -413 with the reason in *why. */
+int api_parse(char *buf, size_t len, struct api_request *req, const char **why);
+
 struct api;
 
 struct api *api_new(int epfd, api_handler handler, void *ctx);

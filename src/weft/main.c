@@ -134,7 +134,9 @@ static const struct command commands[] = {
 	  "Runs a WireGuard exit server as any user: peers reach what this machine reaches",
 	  "No root, no capabilities and no TUN device on this machine: WireGuard runs on an\n"
 	  "ordinary UDP socket. Settings come from the config file or WEFT_* variables; keys\n"
-	  "never from the command line. See weft(8).\n" },
+	  "never from the command line. In a chain of servers ([Relay], [E2E], RelayAddress and\n"
+	  "API in the file) it also relays for its neighbours and answers its API inside the\n"
+	  "tunnel; what the API adds is kept in a state file beside the config. See weft(8).\n" },
 	{ "configure", cmd_configure, "Unprivileged server",
 	  "--endpoint <host>:<port> --routes <cidr>[,<cidr>...] [--name <interface>] [--address <cidr>,...]\n"
 	  "  [--allow <cidr>,...] [--deny <cidr>,...] [--server-loopback] [--server-config <file>]\n"

@@ -121,6 +121,10 @@ r=$(api POST 'http://[fd:16::3]/v1/peers' '{"public_key": "nope"}')
 r=$(api POST 'http://[fd:16::3]/v1/peers' "{\"layer\": \"e2e\", \"public_key\": \"$(pub_of "$TMP/s1/serve.conf" Interface)\", \"allowed_ips\": [\"10.99.9.9/32\"]}")
 [[ $r == *'HTTP 409' ]] && pass api-relay-key-not-e2e || fail api-relay-key-not-e2e "$r"
 
+# --- the API is not on the underlay: nothing listens on S2's own addresses ---
+r=$(nsrun "$S1" curl -s -m 3 -o /dev/null -w '%{http_code}' http://10.210.2.2/v1/ping)
+[[ $r == 000 ]] && pass api-not-on-underlay || fail api-not-on-underlay "answered $r"
+
 # --- S3 is announced (to S2, and its relay address to S1) before it runs ---
 weft_c add server --interface "$CR" --via s2 --endpoint 10.210.3.2:51820 --routes 10.210.4.0/24,fd64::/64 \
 	--name s3 --server-config "$TMP/s3/serve.conf" >"$TMP/add-s3.out" 2>&1 &&
@@ -137,16 +141,21 @@ check curl-v4 wait_until 30 nsrun "$C" curl -sf -m 5 -o "$TMP/got" http://10.210
 check curl-v4-body grep -q "hello from the target $TAG" "$TMP/got"
 check curl-v6 nsrun "$C" curl -sf -m 5 -o /dev/null "http://[fd64::2]:8080/"
 check api-s3-ping api GET 'http://[fd:16::4]/v1/ping'
-head -c 20M /dev/urandom >"$TMP/big"
+MB=${CHAIN_MB:-20}
+head -c "${MB}M" /dev/urandom >"$TMP/big"
 before=$(status_of fd:16::3)
-check upload-20MB transfer_ok "$C" "$T" 10.210.4.2 9000 "$TMP/big" 120
+t0=$(date +%s%N)
+check "upload-${MB}MB" transfer_ok "$C" "$T" 10.210.4.2 9000 "$TMP/big" 120
+t1=$(date +%s%N)
+echo "client -> S1 -> S2 -> S3 -> target: $MB MB in $(( (t1 - t0) / 1000000 )) ms" \
+	"($(( MB * 8 * 1000000000 / (t1 - t0 + 1) )) Mbit/s, $STACK stack)" >&2
 
 # --- S2 forwards the client<->S3 end-to-end traffic and cannot open it ---
 after=$(status_of fd:16::3)
 fwd=$(( $(json_get 'd["counters"]["relay_forwarded_bytes"]' <<<"$after") - $(json_get 'd["counters"]["relay_forwarded_bytes"]' <<<"$before") ))
 up=$(( $(json_get 'd["counters"]["bytes_up"]' <<<"$after") - $(json_get 'd["counters"]["bytes_up"]' <<<"$before") ))
 echo "S2 during the transfer: forwarded $fwd bytes, relayed $up bytes out of its own flows" >&2
-((fwd > 20000000)) && pass s2-forwarded-the-transfer || fail s2-forwarded-the-transfer "forwarded $fwd bytes"
+((fwd > MB * 1000000)) && pass s2-forwarded-the-transfer || fail s2-forwarded-the-transfer "forwarded $fwd bytes"
 ((up < 1000000)) && pass s2-did-not-terminate-it || fail s2-did-not-terminate-it "its flows sent $up bytes"
 s2files=$(cat "$TMP/s2/serve.conf" "$TMP/s2/serve.state"; echo "$after")
 leak=

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "serve/api.h"
 #include "serve/chain.h"
 #include "serve/packet.h"
 #include "serve/settings.h"
@@ -242,6 +243,48 @@ static void state_round_trip(void)
 	settings_free(&loaded);
 }
 
+/* parse TEXT as it arrives, n bytes at a time: the result of the last call */
+static int parse_in_steps(const char *text, size_t step, struct api_request *req, const char **why)
+{
+	static char buf[API_REQUEST_MAX + 1];
+	size_t len = strlen(text), have = 0;
+	int ret = 0;
+
+	while (have < len) {
+		have = have + step < len ? have + step : len;
+		memcpy(buf, text, have);
+		ret = api_parse(buf, have, req, why);
+		if (ret != 0)
+			break;
+	}
+	return ret;
+}
+
+static void api_requests_parsed(void)
+{
+	struct api_request req;
+	const char *why = NULL;
+	char *big;
+
+	CHECK_EQ(parse_in_steps("GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n", 1000, &req, &why), 1);
+	CHECK(!strcmp(req.method, "GET") && !strcmp(req.path, "/v1/status") && req.body_len == 0);
+	/* byte by byte: whole only at the last byte of the body */
+	CHECK_EQ(parse_in_steps("POST /v1/peers HTTP/1.1\r\ncontent-length: 7 \r\n\r\n{\"a\":1}", 1, &req, &why), 1);
+	CHECK(!strcmp(req.method, "POST") && req.body_len == 7 && !strcmp(req.body, "{\"a\":1}"));
+	CHECK_EQ(parse_in_steps("POST /v1/peers HTTP/1.1\r\nContent-Length: 8\r\n\r\n{\"a\":1}", 1, &req, &why), 0);
+	CHECK_EQ(parse_in_steps("GET /v1/status\r\n\r\n", 1, &req, &why), -400);
+	CHECK_EQ(parse_in_steps("GET  HTTP/1.1\r\n\r\n", 100, &req, &why), -400);
+	CHECK_EQ(parse_in_steps("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 100, &req, &why), -400);
+	CHECK_EQ(parse_in_steps("POST / HTTP/1.1\r\nContent-Length: 12x\r\n\r\n", 100, &req, &why), -400);
+	CHECK_EQ(parse_in_steps("POST / HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", 100, &req, &why), -413);
+	CHECK_EQ(parse_in_steps("POST / HTTP/1.1\r\nContent-Length: 16380\r\n\r\n", 100, &req, &why), -413);
+	big = malloc(API_REQUEST_MAX + 1);
+	memset(big, 'a', API_REQUEST_MAX);
+	big[API_REQUEST_MAX] = '\0';
+	CHECK_EQ(parse_in_steps(big, 4096, &req, &why), -413); /* a head that never ends */
+	free(big);
+}
+
 int main(void)
 {
 	test_suite_name = "serve_chain";
@@ -253,6 +296,7 @@ int main(void)
 	RUN(hop_limit);
 	RUN(config_sections);
 	RUN(state_round_trip);
+	RUN(api_requests_parsed);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
