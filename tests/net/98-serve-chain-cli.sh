@@ -22,7 +22,8 @@
 # answers at); curl v4/v6 and a checksummed transfer from the client to the
 # target through S1 -> S2 -> S3; S2 asked for nothing but relay peers (its
 # /v1/status holds no e2e peer of the client); the second client reaching
-# the same target; `weft status` drawing the tree (and --json, --live); S1
+# the same target; `weft expose` opening a port on S3 that reaches the
+# client, listed, refused twice; `weft status` drawing the tree (and --json, --live); S1
 # killed and restarted still serving the second client; S9 attached to the
 # client itself (`add server --via client`: a second relay peer, its own
 # tree) reached while the chain still works; `weft add server`
@@ -55,6 +56,9 @@ mkdir -p "$TMP/www" && echo "hello from the target $TAG" >"$TMP/www/index.html"
 nsrun "$T" python3 -m http.server --bind :: --directory "$TMP/www" 8080 >/dev/null 2>&1 &
 on_exit "kill $!"
 nsrun "$T9" python3 -m http.server --bind :: --directory "$TMP/www" 8080 >/dev/null 2>&1 &
+on_exit "kill $!"
+mkdir -p "$TMP/cwww" && echo "hello from the client $TAG" >"$TMP/cwww/index.html"
+nsrun "$C" python3 -m http.server --bind :: --directory "$TMP/cwww" 8080 >/dev/null 2>&1 &
 on_exit "kill $!"
 
 # the client's commands, in its namespace, with a config directory of the test
@@ -113,6 +117,15 @@ s3key=$(python3 -c 'import json,sys; print([n["e2e_key"] for n in json.load(sys.
 	< <(w status --json))
 [[ -n $s3key && $s2 == *'"public_key"'* && $s2 != *"$s3key"* ]] && ! grep -q "$s3key" "$TMP/s2/serve.conf" "$TMP/s2/serve.state" &&
 	pass s2-holds-no-e2e-key-of-s3 || fail s2-holds-no-e2e-key-of-s3 "$s2"
+
+# --- weft expose: a port of S3's machine that leads to the client's HTTP server ---
+w expose add s3 tcp/18081:10.99.0.2:8080 >"$TMP/expose.out" 2>&1 || fail expose-add "$(cat "$TMP/expose.out")"
+check expose-add-says-rule grep -qx 's3: tcp/127.0.0.1:18081:10.99.0.2:8080' "$TMP/expose.out"
+check expose-reaches-client wait_until 10 eval "nsrun '$S3' curl -sf -m 5 http://127.0.0.1:18081/ | grep -q 'hello from the client $TAG'"
+check expose-list eval "w expose list s3 | grep -qx 's3: tcp/127.0.0.1:18081:10.99.0.2:8080 (run time)'"
+check expose-list-json eval "w expose list --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert [e[\"rule\"] for e in d[\"s3\"]] == [\"tcp/127.0.0.1:18081:10.99.0.2:8080\"] and d[\"s1\"] == []'"
+out=$(w expose add s3 tcp/18081:10.99.0.2:8080 2>&1); rc=$?
+[[ $rc != 0 && $out == *"server s3 refused"* ]] && pass expose-twice-refused || fail expose-twice-refused "$rc: $out"
 
 # --- weft ping fails clearly ---
 out=$(w ping nosuch 2>&1); rc=$?
