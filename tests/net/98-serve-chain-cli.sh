@@ -111,6 +111,7 @@ check curl-v6 nsrun "$C" curl -sf -m 5 -o /dev/null "http://[fd66::2]:8080/"
 head -c "${MB}M" /dev/urandom >"$TMP/big"
 check "upload-${MB}MB" transfer_ok "$C" "$T" 10.212.4.2 9000 "$TMP/big" 120
 check ping-s3 eval "w ping s3 -c 2 -i 0.2 > '$TMP/ping.out' && grep -q '2 requests, 2 replies, 0% loss' '$TMP/ping.out'"
+for s in s1 s3; do echo "API round trips to $s: $(w ping "$s" -c 5 -i 0.1 | tail -1)" >&2; done
 # S2 was told about S3 as a relay neighbour only: no e2e key of the pair
 s2=$(nsrun "$C" curl -s -m 5 "http://[fd:16::3]/v1/status")
 s3key=$(python3 -c 'import json,sys; print([n["e2e_key"] for n in json.load(sys.stdin)["nodes"] if n["name"] == "s3"][0])' \
