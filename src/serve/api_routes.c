@@ -3,6 +3,7 @@
  * Every change is saved in the state file before it is answered; one that
  * cannot be saved is undone. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -139,6 +140,8 @@ static int status(struct server *sv, char **body, size_t *len)
 		json_array_append_new(peers, peer_json(sv, p, true));
 	for (unsigned i = 0; i < sv->set.reverse.n_expose; i++) {
 		char rule[160];
+		if (sv->set.reverse.expose[i].closed)
+			continue;
 		state_expose_text(&sv->set.reverse.expose[i], rule, sizeof(rule));
 		json_array_append_new(expose, json_pack("{s:s, s:b}", "rule", rule, "runtime",
 							 expose_is_runtime(sv, rule)));
@@ -401,6 +404,8 @@ static int post_expose(struct server *sv, const char *text, size_t text_len, cha
 	state_expose_text(&rs->expose[rs->n_expose - 1], canon, sizeof(canon));
 	for (unsigned i = 0; i + 1 < rs->n_expose; i++) {
 		char other[160];
+		if (rs->expose[i].closed)
+			continue;
 		state_expose_text(&rs->expose[i], other, sizeof(other));
 		if (!strcmp(other, canon)) {
 			rs->n_expose--;
@@ -419,6 +424,70 @@ static int post_expose(struct server *sv, const char *text, size_t text_len, cha
 		return fail(500, body, len, "the state file cannot be written: %s", strerror(-ret));
 	}
 	return reply(json_pack("{s:s, s:b}", "rule", canon, "runtime", 1), 201, body, len);
+}
+
+/* A query's value, percent-decoded into out; false when absent or too long. */
+static bool query_value(const char *path, const char *name, char *out, size_t size)
+{
+	const char *q = strchr(path, '?');
+	size_t n = strlen(name), o = 0;
+
+	while (q) {
+		q++;
+		if (!strncmp(q, name, n) && q[n] == '=') {
+			for (q += n + 1; *q && *q != '&'; q++) {
+				char ch = *q;
+				if (ch == '%' && isxdigit((unsigned char)q[1]) && isxdigit((unsigned char)q[2])) {
+					char hex[3] = { q[1], q[2], 0 };
+					ch = (char)strtol(hex, NULL, 16);
+					q += 2;
+				} else if (ch == '+') {
+					ch = ' ';
+				}
+				if (o + 1 >= size || !ch)
+					return false;
+				out[o++] = ch;
+			}
+			out[o] = '\0';
+			return o > 0;
+		}
+		q = strchr(q, '&');
+	}
+	return false;
+}
+
+static int delete_expose(struct server *sv, const char *path, char **body, size_t *len)
+{
+	struct reverse_settings *rs = &sv->set.reverse;
+	char rule[160];
+	unsigned k;
+	int ret;
+
+	if (!query_value(path, "rule", rule, sizeof(rule)))
+		return fail(400, body, len, "expected /v1/expose?rule=RULE (as /v1/status lists it, percent-encoded)");
+	for (unsigned i = 0; i < rs->n_expose; i++) {
+		char text[160];
+		if (rs->expose[i].closed)
+			continue;
+		state_expose_text(&rs->expose[i], text, sizeof(text));
+		if (strcmp(text, rule))
+			continue;
+		for (k = 0; k < sv->state.n_expose && strcmp(sv->state.expose[k], rule); k++)
+			;
+		if (k == sv->state.n_expose)
+			return fail(409, body, len, "%s is in the config file: edit the file", rule);
+		memmove(sv->state.expose[k], sv->state.expose[k + 1],
+			(sv->state.n_expose - k - 1) * sizeof(sv->state.expose[0]));
+		sv->state.n_expose--;
+		if ((ret = server_save_state(sv)) < 0 && ret != -ENOENT) {
+			snprintf(sv->state.expose[sv->state.n_expose++], sizeof(sv->state.expose[0]), "%s", rule);
+			return fail(500, body, len, "the state file cannot be written: %s", strerror(-ret));
+		}
+		reverse_expose_remove(sv->reverse, &rs->expose[i]);
+		rs->expose[i].closed = true;
+		return 204;
+	}
+	return fail(404, body, len, "no Expose rule %s", rule);
 }
 
 static int put_routes(struct server *sv, const char *text, size_t text_len, char **body, size_t *len)
@@ -474,6 +543,8 @@ int api_routes(void *ctx, const struct api_request *req, char **body, size_t *le
 	if (!strcmp(path, "/v1/expose"))
 		return strcmp(m, "POST") ? fail(405, body, len, "POST only")
 					 : post_expose(sv, req->body, req->body_len, body, len);
+	if (!strncmp(path, "/v1/expose?", 11))
+		return strcmp(m, "DELETE") ? fail(405, body, len, "DELETE only") : delete_expose(sv, path, body, len);
 	if (!strcmp(path, "/v1/routes"))
 		return strcmp(m, "PUT") ? fail(405, body, len, "PUT only")
 					: put_routes(sv, req->body, req->body_len, body, len);

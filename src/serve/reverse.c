@@ -764,6 +764,27 @@ int reverse_expose_add(struct reverse *r, const struct expose_rule *e)
 	return 0;
 }
 
+int reverse_expose_remove(struct reverse *r, const struct expose_rule *e)
+{
+	for (unsigned i = 0; r && i < r->n_listeners; i++) {
+		struct rv_listener *l = &r->listeners[i];
+		char text[160];
+		if (l->rule != e || l->fd < 0)
+			continue;
+		/* the rule stays (a UDP listener's events of this round read it) */
+		close(l->fd);
+		l->fd = -1;
+		for (unsigned j = 0; l->maps && j < RV_UDP_MAPS; j++)
+			map_release(r, &l->maps[j]);
+		free(l->maps);
+		l->maps = NULL;
+		expose_rule_text(e, text, sizeof(text));
+		log_verbose("Expose %s closed", text);
+		return 0;
+	}
+	return -ENOENT;
+}
+
 int reverse_open(struct reverse **out, const struct reverse_settings *rs, const struct reverse_env *env)
 {
 	struct reverse *r;

@@ -32,6 +32,7 @@ struct expose_rule {
 	int proto;                     /* IPPROTO_TCP or IPPROTO_UDP */
 	struct sockaddr_storage bind;  /* on the server's host */
 	struct sockaddr_storage to;    /* in the tunnel */
+	bool closed;                   /* taken back at run time (reverse_expose_remove) */
 };
 
 struct reverse_settings {
@@ -78,6 +79,9 @@ int reverse_open(struct reverse **out, const struct reverse_settings *rs, const 
  * -errno after a log line (-EDESTADDRREQ: no tunnel address of its
  * family; -ENOSPC: REVERSE_MAX_EXPOSE reached). */
 int reverse_expose_add(struct reverse *r, const struct expose_rule *e);
+/* Closes the port of a rule given to reverse_open or reverse_expose_add
+ * (connections already made go on); 0 or -ENOENT. */
+int reverse_expose_remove(struct reverse *r, const struct expose_rule *e);
 /* A packet from the tunnel addressed to one of the server's own tunnel
  * addresses: the answers to what the reverse direction sent. true when it
  * was taken (r may be NULL: nothing is taken). */

@@ -437,10 +437,16 @@ static int load_state(struct server *sv)
 	}
 	for (unsigned i = 0; i < sv->state.n_expose; i++) {
 		struct reverse_settings *rs = &sv->set.reverse;
-		bool known;
+		bool known, dup = false;
 		const char *what;
-		if (rs->n_expose >= REVERSE_MAX_EXPOSE)
-			break;
+		/* one the config now has too is opened once */
+		for (unsigned j = 0; j < rs->n_expose && !dup; j++) {
+			char text[160];
+			state_expose_text(&rs->expose[j], text, sizeof(text));
+			dup = !strcmp(text, sv->state.expose[i]);
+		}
+		if (dup || rs->n_expose >= REVERSE_MAX_EXPOSE)
+			continue;
 		if ((what = reverse_setting(rs, "Expose", sv->state.expose[i], &known)))
 			log_error("%s: Expose %s: expected %s", sv->set.chain.state_path, sv->state.expose[i], what);
 	}

@@ -24,7 +24,8 @@
 # the client<->S3 end-to-end pair and its counters showing that it
 # forwarded the transfer without terminating it, an Expose added at run
 # time on S3, then S2 and S3 killed and restarted: the peers and the
-# exposed port added at run time are still there and traffic flows again.
+# exposed port added at run time are still there and traffic flows again;
+# last, the Expose rule taken back through the API.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve-lib.sh"
 TEST_NAME=serve-chain
@@ -187,4 +188,15 @@ r=$(status_of fd:16::4)
 check restart-expose-reaches-client nsrun "$S3" curl -sf -m 5 -o /dev/null http://127.0.0.1:18080/
 head -c 5M "$TMP/big" >"$TMP/mid"
 check restart-upload-5MB transfer_ok "$C" "$T" 10.210.4.2 9001 "$TMP/mid" 60
+
+# --- an Expose taken back: the port closes and the state forgets it ---
+r=$(api DELETE 'http://[fd:16::4]/v1/expose?rule=tcp%2F127.0.0.1%3A18080%3A10.99.0.2%3A8080')
+[[ $r == *'HTTP 204' ]] && pass api-s3-expose-delete || fail api-s3-expose-delete "$r"
+check expose-closed eval "! nsrun '$S3' curl -sf -m 3 -o /dev/null http://127.0.0.1:18080/"
+check state-forgets-expose eval "! grep -q 18080 '$TMP/s3/serve.state'"
+
+# --- every server stops on SIGTERM, and (in a sanitizer build) said nothing ---
+for ns in "$S1" "$S2" "$S3"; do serve_stop "$ns" || fail stop "weft serve in $ns did not stop"; done
+r=$(grep -l "Sanitizer\|runtime error" "$TMP"/s[123].log)
+[[ -z $r ]] && pass servers-exit-clean || { fail servers-exit-clean "$r"; cat $r >&2; }
 exit $FAILED
