@@ -209,31 +209,68 @@ static int self_e2e_key(const char *path, uint8_t priv[32], bool *made)
 	return 0;
 }
 
-/* `weft down` then `weft up` of the e2e interface, so that it has the new
- * peers and their routes; only when this machine's relay interface is up
- * (else `weft up` of both is the user's next step anyway). */
-static void refresh_e2e(const struct chain_state *st, const char *e2e_conf, const char *e2e_iface)
+/* `weft down` then `weft up` of one of this machine's interfaces (conf,
+ * iface), so that it has the new peers and their routes; only when the
+ * relay interface is up (else `weft up` is the user's next step anyway). */
+static void refresh(const struct chain_state *st, const char *conf, const char *iface)
 {
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 
 	if (!st->relay_iface[0] || !link_exists(st->relay_iface) || n <= 0) {
-		printf("\nBring up the end-to-end interface with the relay one: `%s up %s'.\n", prog_name, e2e_conf);
+		printf("\nBring up %s with the relay interface: `%s up %s'.\n", iface, prog_name, conf);
 		return;
 	}
 	self[n] = 0;
-	if (link_exists(e2e_iface)) {
-		char *down[] = { self, (char *)"down", (char *)e2e_conf, NULL };
+	if (link_exists(iface)) {
+		char *down[] = { self, (char *)"down", (char *)conf, NULL };
 		if (run_program_stdout_to_stderr(down) != 0)
-			fprintf(stderr, "%s: `%s down %s' failed\n", prog_name, prog_name, e2e_conf);
+			fprintf(stderr, "%s: `%s down %s' failed\n", prog_name, prog_name, conf);
 	}
 	{
-		char *up[] = { self, (char *)"up", (char *)e2e_conf, NULL };
+		char *up[] = { self, (char *)"up", (char *)conf, NULL };
 		if (run_program_stdout_to_stderr(up) != 0)
-			fprintf(stderr, "%s: `%s up %s' failed: run it yourself\n", prog_name, prog_name, e2e_conf);
+			fprintf(stderr, "%s: `%s up %s' failed: run it yourself\n", prog_name, prog_name, conf);
 		else
-			printf("\n%s is up with the new peers.\n", e2e_iface);
+			printf("\n%s is up with the new peer.\n", iface);
 	}
+}
+
+/* A server attached to this machine: its peer, as the relay file of the
+ * new state has it, added to this machine's relay file (the rest of the
+ * file, e.g. a 240.0.0.0/4 of --server-loopback, stays). */
+static int add_relay_peer(const struct chain_state *st, unsigned self, unsigned server, const char *path)
+{
+	struct conf relay, fresh;
+	const struct conf_peer *want;
+	struct conf_peer *p;
+	char err[CONF_ERR_LEN];
+	int ret;
+
+	conf_init(&fresh);
+	if ((ret = conf_load(&relay, path, 0, err, sizeof(err))) < 0) {
+		fail("server", "%s", err);
+		return ret;
+	}
+	ret = chain_conf_client_relay(st, self, relay.iface.private_key, &fresh);
+	want = ret < 0 ? NULL : conf_peer_find(&fresh, st->nodes[server].relay_key);
+	if (!want || (ret = conf_peer_add(&relay, want->public_key, &p)) < 0) {
+		fail("server", "%s: cannot add the new server's peer: %s", path, strerror(want ? -ret : ENOENT));
+		ret = ret < 0 ? ret : -ENOENT;
+		goto out;
+	}
+	for (uint32_t i = 0; i < want->allowed_ips.n && !ret; i++)
+		ret = conf_prefix_list_add(&p->allowed_ips, &want->allowed_ips.v[i]);
+	if (!ret && want->endpoint.host)
+		ret = conf_peer_set_endpoint(p, want->endpoint.host, want->endpoint.port);
+	p->persistent_keepalive = want->persistent_keepalive;
+	p->has_persistent_keepalive = want->has_persistent_keepalive;
+	if (!ret && (ret = conf_save(&relay, path, 0, err, sizeof(err))) < 0)
+		fail("server", "%s", err);
+out:
+	conf_free(&relay);
+	conf_free(&fresh);
+	return ret;
 }
 
 /* Clients made before this server have no peer for it: it knows their e2e
@@ -368,18 +405,25 @@ static int add_server(const struct server_opts *o)
 	char err[CONF_ERR_LEN + CHAIN_PATH_MAX], *text = NULL;
 	uint8_t rpriv[32], epriv[32], mypriv[32];
 	size_t len = 0;
-	bool made_mine = false, created = false;
+	bool made_mine = false, created = false, to_me;
 	int via, self, idx, ret = 1, npeers;
 
 	conf_init(&e2e);
 	if (!st || !chain_files_find(&files, o->iface, "add server") || !chain_files_load(&files, st, "add server"))
 		goto out;
-	if ((via = find_server(st, "server", o->via, files.state)) < 0)
-		goto out;
 	if ((self = chain_state_self(st)) < 0) {
 		fail("server", "%s names no node as this machine", files.state);
 		goto out;
 	}
+	/* --via this machine: a second first hop, its own tree; no API to ask */
+	via = chain_state_find(st, o->via);
+	to_me = via >= 0 && st->nodes[via].kind == CHAIN_CLIENT;
+	if (to_me && via != self) {
+		fail("server", "--via: `%s' is another client: attach a server to this machine or to a server", o->via);
+		goto out;
+	}
+	if (!to_me && (via = find_server(st, "server", o->via, files.state)) < 0)
+		goto out;
 	if (!endpoint_is_ip(o->endpoint, &ep)) {
 		fail("server", "--endpoint: expected IP:PORT (the new server's address and UDP port, as "
 		     "server %s reaches it), not `%s'", st->nodes[via].name, o->endpoint);
@@ -441,7 +485,7 @@ static int add_server(const struct server_opts *o)
 	}
 
 	/* the servers learn where it is */
-	{
+	if (!to_me) {
 		char s[CONF_PREFIX_STRLEN];
 		struct conf_prefix p = { .addr = n.relay, .cidr = 128 };
 		conf_prefix_format(s, &p);
@@ -481,6 +525,8 @@ static int add_server(const struct server_opts *o)
 	}
 	if (!realpath(file, st->nodes[idx].config)) /* where it is, for `weft status --json' */
 		snprintf(st->nodes[idx].config, sizeof(st->nodes[idx].config), "%s", file);
+	if (to_me && add_relay_peer(st, (unsigned)self, (unsigned)idx, files.conf) < 0)
+		goto out;
 	npeers = chain_conf_client_e2e(st, (unsigned)self, mypriv, &e2e);
 	if (npeers < 0 || conf_save(&e2e, e2e_conf, 0, err, sizeof(err)) < 0) {
 		fail("server", "%s", npeers < 0 ? strerror(-npeers) : err);
@@ -503,8 +549,12 @@ static int add_server(const struct server_opts *o)
 		       "    weft serve -f %s\n",
 		       name, st->nodes[via].name, ra, aa, file, e2e_conf, npeers, npeers == 1 ? "" : "s", file, base);
 	}
-	others_hint(st, (unsigned)self, &e2e, n.e2e_key);
-	refresh_e2e(st, e2e_conf, e2e_iface);
+	if (to_me) {
+		refresh(st, files.conf, st->relay_iface);
+	} else {
+		others_hint(st, (unsigned)self, &e2e, n.e2e_key);
+		refresh(st, e2e_conf, e2e_iface);
+	}
 	ret = 0;
 out:
 	if (text) {

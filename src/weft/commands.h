@@ -37,5 +37,7 @@ int cmd_status(int argc, char *argv[]);
 int cmd_add(int argc, char *argv[]);
 /* cmd_ping.c */
 int cmd_ping(int argc, char *argv[]);
+/* cmd_expose.c: expose add|list */
+int cmd_expose(int argc, char *argv[]);
 
 #endif

@@ -165,7 +165,8 @@ static const struct command commands[] = {
 	  "(--server-config, default ./weft-serve-NAME.conf, 0600) and this machine's end-to-end file\n"
 	  "(<interface>-e2e.conf beside <interface>.conf, brought up again when the tunnel is up), and\n"
 	  "prints the command to run on the new server. --via-endpoint is where the new server reaches\n"
-	  "--via, when only that way works.\n"
+	  "--via, when only that way works. --via this machine's own name (client) attaches it here:\n"
+	  "a second relay peer in <interface>.conf, a tree of its own.\n"
 	  "client: configs for another person (--dir, default .: NAME.conf, NAME-e2e.conf and\n"
 	  "NAME.chain, the tree seen from their side, 0600)\n"
 	  "with their own keys, --via as their first server (default: this machine's), the routes\n"
@@ -187,6 +188,14 @@ static const struct command commands[] = {
 	  "(default /var/lib/weft/coord.key, made 0600 on first start); clients pin its public key,\n"
 	  "printed at start. Records live in SQLite (--store, default /var/lib/weft/coord.db) or a\n"
 	  "shared PostgreSQL. SIGUSR1 logs the counters. Protocol: coord-protocol.md; see weft(8).\n" },
+	{ "expose", cmd_expose, "Unprivileged server",
+	  "{ add <server|all> <rule> [--interface <interface>] |\n"
+	  "  list [<server|all>] [--json] [--interface <interface>] }",
+	  "Opens ports on the servers' machines that lead into the tunnel, through their APIs",
+	  "add opens <rule> (the Expose syntax of weft-serve.md: [tcp/|udp/][BIND:]PORT:ADDRESS:PORT,\n"
+	  "e.g. 8080:10.99.0.2:80 for port 80 of this machine's tunnel address) on one server or on\n"
+	  "all of them at once; each keeps it across restarts. list shows each server's rules, from\n"
+	  "the config or added at run time. See weft(8).\n" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

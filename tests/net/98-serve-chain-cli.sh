@@ -14,6 +14,7 @@
 #                                                                    10.212.4.1, fd66::1 - 10.212.4.2, fd66::2
 #   yb<tag> (second client)                                                                HTTP :8080, sha256 sink
 #   10.212.5.2 ------------- 10.212.5.1
+#   client 10.212.6.2 ------ yE<tag> (S9) 10.212.6.1, 10.212.7.1 ---- yu<tag> 10.212.7.2 (HTTP :8080)
 #
 # Checks: the files each command writes (0600, the e2e file gains a peer
 # per server), `weft ping` through the relay tunnel (S1) and end to end
@@ -21,27 +22,32 @@
 # answers at); curl v4/v6 and a checksummed transfer from the client to the
 # target through S1 -> S2 -> S3; S2 asked for nothing but relay peers (its
 # /v1/status holds no e2e peer of the client); the second client reaching
-# the same target; `weft status` drawing the tree (and --json, --live); S1
-# killed and restarted still serving the second client; `weft add server`
+# the same target; `weft expose` opening a port on S3 that reaches the
+# client, listed, refused twice; `weft status` drawing the tree (and --json, --live); S1
+# killed and restarted still serving the second client; S9 attached to the
+# client itself (`add server --via client`: a second relay peer, its own
+# tree) reached while the chain still works; `weft add server`
 # via a server that does not answer failing and leaving every file as it was.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve-lib.sh"
 TEST_NAME=serve-chain-cli
 require_weft wg wg-quick wireguard-go python3 curl setpriv
 
-C=yc$TAG S1=yA$TAG S2=yB$TAG S3=yD$TAG T=yt$TAG B=yb$TAG
+C=yc$TAG S1=yA$TAG S2=yB$TAG S3=yD$TAG T=yt$TAG B=yb$TAG S9=yE$TAG T9=yu$TAG
 CI=yr$TAG   # the client's relay interface; its e2e twin is $CI-e2e
 BI=yq$TAG   # the second client's
 TMP=$WEFT_TMP
 chmod 755 "$TMP"
 STACK=${SERVE_STACK:-auto}
 MB=${CHAIN_CLI_MB:-10}
-for ns in "$C" "$S1" "$S2" "$S3" "$T" "$B"; do make_ns "$ns" || { fail netns "cannot create namespaces"; exit 1; }; done
+for ns in "$C" "$S1" "$S2" "$S3" "$T" "$B" "$S9" "$T9"; do make_ns "$ns" || { fail netns "cannot create namespaces"; exit 1; }; done
 link_ns "$C" "c$TAG" 10.212.1.2/24 "$S1" "a$TAG" 10.212.1.1/24 &&
 	link_ns "$S1" "b$TAG" 10.212.2.1/24 "$S2" "d$TAG" 10.212.2.2/24 &&
 	link_ns "$S2" "e$TAG" 10.212.3.1/24 "$S3" "f$TAG" 10.212.3.2/24 &&
 	link_ns "$S3" "g$TAG" 10.212.4.1/24 "$T" "h$TAG" 10.212.4.2/24 &&
 	link_ns "$B" "i$TAG" 10.212.5.2/24 "$S1" "j$TAG" 10.212.5.1/24 &&
+	link_ns "$C" "k$TAG" 10.212.6.2/24 "$S9" "l$TAG" 10.212.6.1/24 &&
+	link_ns "$S9" "m$TAG" 10.212.7.1/24 "$T9" "n$TAG" 10.212.7.2/24 &&
 	add_addr "$S3" "g$TAG" fd66::1/64 && add_addr "$T" "h$TAG" fd66::2/64 ||
 	{ fail underlay "cannot link the namespaces"; exit 1; }
 check only-neighbours ping_fails "$C" 10.212.2.2
@@ -49,11 +55,16 @@ check only-neighbours ping_fails "$C" 10.212.2.2
 mkdir -p "$TMP/www" && echo "hello from the target $TAG" >"$TMP/www/index.html"
 nsrun "$T" python3 -m http.server --bind :: --directory "$TMP/www" 8080 >/dev/null 2>&1 &
 on_exit "kill $!"
+nsrun "$T9" python3 -m http.server --bind :: --directory "$TMP/www" 8080 >/dev/null 2>&1 &
+on_exit "kill $!"
+mkdir -p "$TMP/cwww" && echo "hello from the client $TAG" >"$TMP/cwww/index.html"
+nsrun "$C" python3 -m http.server --bind :: --directory "$TMP/cwww" 8080 >/dev/null 2>&1 &
+on_exit "kill $!"
 
 # the client's commands, in its namespace, with a config directory of the test
 mkdir -p "$TMP/cfg" "$TMP/bob"
 w() { nsrun "$C" env WEFT_CONFIG_DIR="$TMP/cfg" WEFTD="$WEFTD" "$WEFT" "$@"; }
-for s in s1 s2 s3; do mkdir -p "$TMP/$s" && chown 65534:65534 "$TMP/$s" && chmod 700 "$TMP/$s"; done
+for s in s1 s2 s3 s9; do mkdir -p "$TMP/$s" && chown 65534:65534 "$TMP/$s" && chmod 700 "$TMP/$s"; done
 start() { # NAME NS: a server from the file the commands wrote, run as nobody
 	chown 65534:65534 "$TMP/$1/serve.conf"
 	serve_start "$2" "$TMP/$1/serve.conf" "$TMP/$1.log" "$STACK" ||
@@ -100,12 +111,22 @@ check curl-v6 nsrun "$C" curl -sf -m 5 -o /dev/null "http://[fd66::2]:8080/"
 head -c "${MB}M" /dev/urandom >"$TMP/big"
 check "upload-${MB}MB" transfer_ok "$C" "$T" 10.212.4.2 9000 "$TMP/big" 120
 check ping-s3 eval "w ping s3 -c 2 -i 0.2 > '$TMP/ping.out' && grep -q '2 requests, 2 replies, 0% loss' '$TMP/ping.out'"
+for s in s1 s3; do echo "API round trips to $s: $(w ping "$s" -c 5 -i 0.1 | tail -1)" >&2; done
 # S2 was told about S3 as a relay neighbour only: no e2e key of the pair
 s2=$(nsrun "$C" curl -s -m 5 "http://[fd:16::3]/v1/status")
 s3key=$(python3 -c 'import json,sys; print([n["e2e_key"] for n in json.load(sys.stdin)["nodes"] if n["name"] == "s3"][0])' \
 	< <(w status --json))
 [[ -n $s3key && $s2 == *'"public_key"'* && $s2 != *"$s3key"* ]] && ! grep -q "$s3key" "$TMP/s2/serve.conf" "$TMP/s2/serve.state" &&
 	pass s2-holds-no-e2e-key-of-s3 || fail s2-holds-no-e2e-key-of-s3 "$s2"
+
+# --- weft expose: a port of S3's machine that leads to the client's HTTP server ---
+w expose add s3 tcp/18081:10.99.0.2:8080 >"$TMP/expose.out" 2>&1 || fail expose-add "$(cat "$TMP/expose.out")"
+check expose-add-says-rule grep -qx 's3: tcp/127.0.0.1:18081:10.99.0.2:8080' "$TMP/expose.out"
+check expose-reaches-client wait_until 10 eval "nsrun '$S3' curl -sf -m 5 http://127.0.0.1:18081/ | grep -q 'hello from the client $TAG'"
+check expose-list eval "w expose list s3 | grep -qx 's3: tcp/127.0.0.1:18081:10.99.0.2:8080 (run time)'"
+check expose-list-json eval "w expose list --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert [e[\"rule\"] for e in d[\"s3\"]] == [\"tcp/127.0.0.1:18081:10.99.0.2:8080\"] and d[\"s1\"] == []'"
+out=$(w expose add s3 tcp/18081:10.99.0.2:8080 2>&1); rc=$?
+[[ $rc != 0 && $out == *"server s3 refused"* ]] && pass expose-twice-refused || fail expose-twice-refused "$rc: $out"
 
 # --- weft ping fails clearly ---
 out=$(w ping nosuch 2>&1); rc=$?
@@ -171,6 +192,16 @@ check status-shows-second-client eval "w status | grep -q '$BI: client'"
 # its own .chain: the same tree seen from its side, and its own weft ping
 check second-client-status eval "'$WEFT' status '$TMP/bob/$BI.conf' | grep -q '$BI: client, this machine ($BI)'"
 check second-client-ping-s3 eval "nsrun '$B' '$WEFT' ping --interface '$TMP/bob/$BI.conf' s3 -c 1 | grep -q 'reply from fd:16::4'"
+
+# --- a second first hop: S9 attached to the client itself, its own tree ---
+w add server --via client --endpoint 10.212.6.1:51820 --routes 10.212.7.0/24 --name s9 \
+	--server-config "$TMP/s9/serve.conf" >"$TMP/add-s9.out" 2>&1 || fail add-s9 "$(cat "$TMP/add-s9.out")"
+check add-s9-relay-peer test "$(grep -c '^\[Peer\]' "$TMP/cfg/$CI.conf")" = 2
+start s9 "$S9" || exit 1
+check s9-curl wait_until 30 nsrun "$C" curl -sf -m 5 -o "$TMP/got9" http://10.212.7.2:8080/
+check s9-body grep -q "hello from the target $TAG" "$TMP/got9"
+check s9-ping eval "w ping s9 -c 1 -W 2 | grep -q 'reply from fd:16::'"
+check s9-chain-still-up wait_until 20 nsrun "$C" curl -sf -m 5 -o /dev/null http://10.212.4.2:8080/
 
 # --- S1 killed and restarted: it still knows the second client, added through its API ---
 serve_stop "$S1" KILL && start s1 "$S1" || exit 1
