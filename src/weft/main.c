@@ -186,6 +186,16 @@ static const struct command commands[] = {
 	  "e.g. 8080:10.99.0.2:80 for port 80 of this machine's tunnel address) on one server or on\n"
 	  "all of them at once; each keeps it across restarts. list shows each server's rules, from\n"
 	  "the config or added at run time. See weft(8).\n" },
+	{ "coord", cmd_coord, "Roaming and NAT traversal",
+	  "[--listen <addr>:<port>]... [--key-file <file>] [--store <path>|postgresql://...|none]\n"
+	  "  [--status-file <file>] [--max-clients <n>] [--max-records <n>] [--record-ttl <s>]\n"
+	  "  [--rate <n>] [--burst <n>] [--handshake-rate <n>] [--cookie-always] [--stun-strict]\n"
+	  "  | --show-public-key [--key-file <file>] | --stats --status-file <file>",
+	  "Runs the rendezvous server that `weft link' peers meet at (and a STUN server)",
+	  "One UDP port, [::]:51819 unless --listen says otherwise. The server's key is in --key-file\n"
+	  "(default /var/lib/weft/coord.key, made 0600 on first start); clients pin its public key,\n"
+	  "printed at start. Records live in SQLite (--store, default /var/lib/weft/coord.db) or a\n"
+	  "shared PostgreSQL. SIGUSR1 logs the counters. Protocol: coord-protocol.md; see weft(8).\n" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
