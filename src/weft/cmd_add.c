@@ -268,6 +268,17 @@ static int find_server(const struct chain_state *st, const char *what, const cha
 	return idx;
 }
 
+/* Two weft commands must not grow the same .chain at once: the config
+ * directory's lock (conf_path.h), held from reading the state to saving it. */
+static int lock_dir(const struct chain_files *f, const char *what)
+{
+	int fd = iface_conf_lock(f->conf);
+
+	if (fd < 0)
+		fail(what, "cannot lock the directory of %s: %s", f->conf, strerror(-fd));
+	return fd;
+}
+
 /* ---- add server ---- */
 
 struct server_opts {
@@ -297,10 +308,11 @@ static int add_server(const struct server_opts *o)
 	uint8_t rpriv[32], epriv[32], mypriv[32];
 	size_t len = 0;
 	bool made_mine = false, to_me;
-	int via, self, idx, ret = 1, npeers;
+	int via, self, idx, ret = 1, npeers, lock = -1;
 
 	conf_init(&e2e);
-	if (!st || !chain_files_find(&files, o->iface, "add server") || !chain_files_load(&files, st, "add server"))
+	if (!st || !chain_files_find(&files, o->iface, "add server") || (lock = lock_dir(&files, "server")) < 0 ||
+	    !chain_files_load(&files, st, "add server"))
 		goto out;
 	if ((self = chain_state_self(st)) < 0) {
 		fail("server", "%s names no node as this machine", files.state);
@@ -432,6 +444,8 @@ static int add_server(const struct server_opts *o)
 		       "    weft serve -f %s\n",
 		       name, st->nodes[via].name, ra, aa, file, e2e_conf, npeers, npeers == 1 ? "" : "s", file, base);
 	}
+	close(lock); /* `weft up' takes it */
+	lock = -1;
 	if (to_me) {
 		refresh(st, files.conf, st->relay_iface);
 	} else {
@@ -444,6 +458,8 @@ out:
 		memzero(text, len);
 		free(text);
 	}
+	if (lock >= 0)
+		close(lock);
 	memzero(rpriv, sizeof(rpriv));
 	memzero(epriv, sizeof(epriv));
 	memzero(mypriv, sizeof(mypriv));
@@ -472,11 +488,12 @@ static int add_client(const struct client_opts *o)
 	char name[CHAIN_NAME_MAX + 1], relay_path[CHAIN_PATH_MAX], e2e_path[CHAIN_PATH_MAX];
 	char chain_path[CHAIN_PATH_MAX], err[CONF_ERR_LEN + CHAIN_PATH_MAX];
 	uint8_t rpriv[32], epriv[32];
-	int via, self, idx, ret = 1, npeers;
+	int via, self, idx, ret = 1, npeers, lock = -1;
 
 	conf_init(&relay);
 	conf_init(&e2e);
-	if (!st || !chain_files_find(&files, o->iface, "add client") || !chain_files_load(&files, st, "add client"))
+	if (!st || !chain_files_find(&files, o->iface, "add client") || (lock = lock_dir(&files, "client")) < 0 ||
+	    !chain_files_load(&files, st, "add client"))
 		goto out;
 	self = chain_state_self(st);
 	if (o->via)
@@ -582,6 +599,8 @@ static int add_client(const struct client_opts *o)
 		printf("\n(%s-e2e.conf has no peer yet: servers added later are its peers.)\n", name);
 	ret = 0;
 out:
+	if (lock >= 0)
+		close(lock);
 	memzero(rpriv, sizeof(rpriv));
 	memzero(epriv, sizeof(epriv));
 	conf_free(&relay);
