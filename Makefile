@@ -17,7 +17,7 @@ CPPFLAGS += -std=gnu11 -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP
 CPPFLAGS += -fvisibility=hidden
 LDLIBS    = -lsodium -lcrypto -lb2 -lmnl -lpthread
 
-LIB_SRCS   := $(wildcard src/crypto/*.c src/wg/*.c src/conf/*.c src/util/*.c)
+LIB_SRCS   := $(wildcard src/crypto/*.c src/wg/*.c src/conf/*.c src/util/*.c src/mesh/*.c)
 WEFTD_SRCS := $(wildcard src/weftd/*.c)
 WEFT_SRCS  := $(wildcard src/weft/*.c src/serve/*.c src/api/*.c src/coord/*.c src/link/*.c) src/weftd/log.c src/weftd/udp.c src/weftd/offload.c
 TEST_SRCS  := $(wildcard tests/unit/test_*.c)
