@@ -191,6 +191,15 @@ static const struct command commands[] = {
 	  "GET /v1/ping to the server's API address (a name is looked up in <interface>.chain, default\n"
 	  "wg-serve), -c times (default 3), -i seconds apart (default 1), waiting -W seconds (default 2)\n"
 	  "for each. Exits 1 when no reply came. See weft(8).\n" },
+	{ "mesh", cmd_mesh, "Roaming and NAT traversal",
+	  "init <network> --prefix <IPv4 prefix> [--prefix6 <IPv6 prefix>] [--coord <host>:<port>\n"
+	  "  --coord-key <base64 public key>] [--bootstrap <host>:<port>]...\n"
+	  "  | invite <network> [--expires <date|duration>] [--uses <n>] | revoke <token id|token>",
+	  "Makes a mesh network and its signed join tokens (the admin's side)",
+	  "init makes the admin key (Ed25519) and the network in /etc/weft/mesh/<network>/ (or\n"
+	  "$WEFT_CONFIG_DIR/mesh/<network>/), 0600; invite prints a one-line join token, signed, that\n"
+	  "expires (default 7d) and admits --uses nodes (default 1); revoke refuses a token from now on.\n"
+	  "Joining nodes is not in this release. Design: weft-mesh.md; see weft(8).\n" },
 	{ "coord", cmd_coord, "Roaming and NAT traversal",
 	  "[--listen <addr>:<port>]... [--key-file <file>] [--store <path>|postgresql://...|none]\n"
 	  "  [--status-file <file>] [--max-clients <n>] [--max-records <n>] [--record-ttl <s>]\n"
