@@ -100,6 +100,7 @@ $(BUILD)/tests/test_link_portmap: LDLIBS += -lnatpmp
 $(BUILD)/tests/test_link_birthday: $(BUILD)/obj/src/link/birthday.o
 $(BUILD)/tests/test_link_birthday_io: $(BUILD)/obj/src/link/birthday_io.o $(BUILD)/obj/src/link/birthday.o
 $(BUILD)/tests/test_link_resolve: $(BUILD)/obj/src/link/resolve.o $(BUILD)/obj/src/link/log.o
+$(BUILD)/bench/mesh_sim: LDLIBS += -lm
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
