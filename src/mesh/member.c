@@ -135,6 +135,8 @@ int mesh_record_decode(struct mesh_record *r, const uint8_t *p, size_t len)
 	if (name_len > MESH_NAME_MAX || len - n < name_len + 1 + MESH_SIG_LEN)
 		goto bad;
 	memcpy(r->name, p + n, name_len), n += name_len;
+	if (strnlen(r->name, sizeof(r->name)) != name_len)
+		goto bad; /* a NUL inside the name: it would not encode back the same */
 	r->n_candidates = p[n++];
 	if (r->n_candidates > MESH_MAX_CANDIDATES || len - n != (size_t)CANDIDATE_LEN * r->n_candidates + MESH_SIG_LEN)
 		goto bad;

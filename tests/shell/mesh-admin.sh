@@ -101,6 +101,27 @@ res revoke-by-id "$([[ $? == 0 && $(grep "^$id " "$dir/tokens") == *" revoked "*
 "$WEFT" mesh revoke "$token2" >/dev/null
 res revoke-by-token "$([[ $? == 0 && $(grep "^$id2 " "$dir/tokens") == *" revoked "* ]]; echo $?)"
 res revocation-records "$([[ $(wc -l <"$dir/revocations") == 2 && $(mode "$dir/revocations") == 600 ]]; echo $?)"
+# each revocation record is signed by the admin key over its bytes, names
+# its token and this network (checked by Python, from docs/weft-mesh.md)
+admin=$(sed -n 's/^AdminPublicKey = //p' "$dir/mesh.conf")
+check=$(python3 - "$admin" "$netid" "$id" "$id2" "$dir/revocations" <<'PY' 2>&1
+import base64, sys
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+admin = Ed25519PublicKey.from_public_bytes(base64.b64decode(sys.argv[1]))
+netid, ids = sys.argv[2], [sys.argv[3], sys.argv[4]]
+lines = open(sys.argv[5]).read().split()
+assert len(lines) == 2, "two records"
+for line, tid in zip(lines, ids):
+    r = bytes.fromhex(line)
+    body, sig = r[:-64], r[-64:]
+    admin.verify(sig, b"weft mesh record v1" + body)
+    assert body[0] == 4, "kind revoke"
+    assert body[1:17].hex() == netid, "network id"
+    assert body[17:25].hex() == tid and body[25:49] == bytes(24), "subject = token id"
+print("ok")
+PY
+)
+res revocations-signed "$([[ $check == ok ]]; echo $?)" "$check"
 "$WEFT" mesh revoke 0123456789abcdef >/dev/null 2>&1
 res revoke-unknown-refused "$([[ $? != 0 ]]; echo $?)"
 "$WEFT" mesh revoke "${token2%?}x" >/dev/null 2>&1

@@ -146,6 +146,12 @@ static void encode_decode(void)
 	memcpy(longer, buf, (size_t)n);
 	longer[n] = 0;
 	CHECK_EQ(mesh_record_decode(&d, longer, (size_t)n + 1), -EINVAL);
+	/* a NUL inside the name (found by fuzz_mesh): refused, since it would
+	 * not encode back to the same bytes */
+	size_t name_at = 1 + 16 + 32 + 8 * 3 + 8 + 32 + 64 + 4 + 16;
+	CHECK_EQ(buf[name_at], strlen(r.name));
+	buf[name_at + 2] = 0;
+	CHECK_EQ(mesh_record_decode(&d, buf, (size_t)n), -EINVAL);
 	/* a name out of the charset, a candidate of another family */
 	struct mesh_record bad = r;
 	strcpy(bad.name, "Bad_Name");
