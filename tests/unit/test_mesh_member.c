@@ -189,6 +189,13 @@ static void refused_records(void)
 	forged.network_id[0] ^= 1;
 	CHECK_EQ(mesh_view_add(&v, &forged, NOW), -EINVAL);
 	CHECK_EQ(mesh_view_add(&v, &r, r.expires), -ESTALE);
+	/* fields out of range are refused before any comparison */
+	forged = r;
+	forged.n_candidates = MESH_MAX_CANDIDATES + 1;
+	CHECK_EQ(mesh_view_add(&v, &forged, NOW), -EINVAL);
+	forged = r;
+	strcpy(forged.name, "UPPER");
+	CHECK_EQ(mesh_view_add(&v, &forged, NOW), -EINVAL);
 	CHECK_EQ(mesh_view_add(&v, &r, NOW), 1);
 	CHECK_EQ(mesh_view_add(&v, &r, NOW), 0);
 	/* older version: no change */
