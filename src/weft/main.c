@@ -192,9 +192,9 @@ static const struct command commands[] = {
 	  "wg-serve), -c times (default 3), -i seconds apart (default 1), waiting -W seconds (default 2)\n"
 	  "for each. Exits 1 when no reply came. See weft(8).\n" },
 	{ "mesh", cmd_mesh, "Roaming and NAT traversal",
-	  "init <network> --prefix <IPv4 prefix> [--prefix6 <IPv6 prefix>] [--coord <host>:<port>\n"
-	  "  --coord-key <base64 public key>] [--bootstrap <host>:<port>]...\n"
-	  "  | invite <network> [--expires <date|duration>] [--uses <n>] | revoke <token id|token>",
+	  "{ init <network> --prefix <IPv4 prefix> [--prefix6 <IPv6 prefix>] [--coord <host>:<port>\n"
+	  "  --coord-key <base64 public key>] [--bootstrap <host>:<port>]... |\n"
+	  "  invite <network> [--expires <date|duration>] [--uses <n>] | revoke <token id|token> }",
 	  "Makes a mesh network and its signed join tokens (the admin's side)",
 	  "init makes the admin key (Ed25519) and the network in /etc/weft/mesh/<network>/ (or\n"
 	  "$WEFT_CONFIG_DIR/mesh/<network>/), 0600; invite prints a one-line join token, signed, that\n"
