@@ -330,6 +330,18 @@ int mesh_view_add(struct mesh_view *v, const struct mesh_record *r, uint64_t now
 	return 1;
 }
 
+const struct mesh_record *mesh_view_find(const struct mesh_view *v, enum mesh_kind kind,
+					 const uint8_t subject[MESH_PUB_LEN])
+{
+	const struct mesh_entry *e = find(v, kind == MESH_REVOKE, subject);
+
+	if (!e)
+		return NULL;
+	if (kind == MESH_REMOVE)
+		return e->has_remove ? &e->remove : NULL;
+	return e->has_rec ? &e->rec : NULL;
+}
+
 size_t mesh_view_expire(struct mesh_view *v, uint64_t now)
 {
 	size_t dropped = 0;

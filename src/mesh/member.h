@@ -82,6 +82,12 @@ void mesh_view_free(struct mesh_view *v);
  * (the view is full), -ENOMEM. */
 int mesh_view_add(struct mesh_view *v, const struct mesh_record *r, uint64_t now);
 
+/* The record the view holds for subject in kind's slot: MEMBER or LEAVE
+ * (either is returned, the one held), REMOVE, or REVOKE (subject = token
+ * id, zero padded). NULL when none; valid until the view changes. */
+const struct mesh_record *mesh_view_find(const struct mesh_view *v, enum mesh_kind kind,
+					 const uint8_t subject[MESH_PUB_LEN]);
+
 /* Drops the records that expired at now; returns how many. */
 size_t mesh_view_expire(struct mesh_view *v, uint64_t now);
 
