@@ -19,7 +19,7 @@ LDLIBS    = -lsodium -lcrypto -lb2 -lmnl -lpthread
 
 LIB_SRCS   := $(wildcard src/crypto/*.c src/wg/*.c src/conf/*.c src/util/*.c)
 WEFTD_SRCS := $(wildcard src/weftd/*.c)
-WEFT_SRCS  := $(wildcard src/weft/*.c src/serve/*.c src/api/*.c) src/weftd/log.c src/weftd/udp.c src/weftd/offload.c
+WEFT_SRCS  := $(wildcard src/weft/*.c src/serve/*.c src/api/*.c src/coord/*.c) src/weftd/log.c src/weftd/udp.c src/weftd/offload.c
 TEST_SRCS  := $(wildcard tests/unit/test_*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
 VECTOR_SRCS := $(wildcard tests/vectors/*.c)
@@ -54,7 +54,7 @@ $(LIB): $(call obj,$(LIB_SRCS))
 $(BUILD)/weftd: $(call obj,$(WEFTD_SRCS)) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/weft: $(call obj,$(WEFT_SRCS)) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -llwip -lmicrohttpd -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -llwip -lmicrohttpd -lsqlite3 -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
@@ -74,6 +74,13 @@ $(BUILD)/tests/test_serve_socks5: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/s
 $(BUILD)/tests/test_serve_reverse: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o \
 	$(BUILD)/obj/src/serve/packet.o
 $(BUILD)/tests/test_api_tokens: $(BUILD)/obj/src/api/tokens.o
+# coord's protocol pieces, shared by `weft coord` and `weft link`.
+COORD_PROTO_OBJS := $(call obj,src/coord/proto.c src/coord/noise.c src/coord/client.c)
+$(BUILD)/tests/test_coord_proto $(BUILD)/tests/test_coord_session: $(COORD_PROTO_OBJS)
+$(BUILD)/tests/test_stun: $(call obj,src/coord/stun.c src/coord/proto.c)
+$(BUILD)/tests/test_coord_server: $(COORD_PROTO_OBJS) $(call obj,src/coord/server.c src/coord/stun.c \
+	src/coord/store.c src/coord/store_sqlite.c)
+$(BUILD)/tests/test_coord_server: LDLIBS += -lsqlite3
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@

@@ -1,0 +1,121 @@
+/* fuzz_coord.c: libFuzzer target for what reaches `weft coord`'s UDP port.
+ * The first byte picks the part:
+ *   0: the inner message decoder (proto.c): what decodes re-encodes to the
+ *      same bytes and decodes again to the same message;
+ *   1: the STUN parser (stun.c): what parses as a response with an address
+ *      re-encodes and parses back to that address;
+ *   2: the whole server core (server.c) fed a script of datagrams (2-byte
+ *      length, 1-byte source, bytes) from a few sources: it must not crash,
+ *      and with no handshake ever completed (none can be, without the
+ *      server's key) it must never send a source more bytes than it got
+ *      from it (amplification).
+ * Everything else aborts on a broken invariant, as a crash does. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coord/proto.c"
+#include "coord/stun.c"
+#include "coord/noise.c"
+#include "coord/server.c"
+
+static void check_msg(const uint8_t *data, size_t size)
+{
+	struct coord_msg m, back;
+	uint8_t out[COORD_INNER_MAX + COORD_PADDING];
+
+	if (coord_msg_decode(&m, data, size) < 0)
+		return;
+	int n = coord_msg_encode(out, sizeof(out), &m);
+	if (n < 0 || (size_t)n > size || memcmp(out, data, (size_t)n))
+		abort(); /* decoding lost or changed something */
+	if (coord_msg_decode(&back, out, (size_t)n) < 0 || back.type != m.type ||
+	    back.blob_len != m.blob_len || memcmp(back.token, m.token, sizeof(m.token)))
+		abort();
+}
+
+static void check_stun(const uint8_t *data, size_t size)
+{
+	struct stun_msg m, back;
+	uint8_t out[128];
+
+	(void)coord_classify(data, size);
+	if (stun_parse(&m, data, size) < 0 || !m.has_xor_mapped)
+		return;
+	int n = stun_binding_response(out, sizeof(out), m.txid, &m.xor_mapped, NULL);
+	if (n < 0 || stun_parse(&back, out, (size_t)n) < 0 || !coord_addr_equal(&back.xor_mapped, &m.xor_mapped))
+		abort();
+}
+
+enum { SOURCES = 4 };
+static uint64_t in_bytes[SOURCES], out_bytes[SOURCES];
+static struct coord_addr sources[SOURCES];
+
+static void count_out(void *ctx, const struct coord_addr *to, const uint8_t *pkt, size_t len)
+{
+	(void)ctx;
+	(void)pkt;
+	for (int i = 0; i < SOURCES; i++)
+		if (coord_addr_equal(to, &sources[i])) {
+			out_bytes[i] += len;
+			return;
+		}
+	abort(); /* a reply to an address that never sent anything */
+}
+
+static void check_server(const uint8_t *data, size_t size)
+{
+	static struct coord_server *s;
+	static uint64_t now = 1000000000ULL;
+
+	if (!s) {
+		struct coord_server_config cfg;
+		coord_server_config_defaults(&cfg);
+		memset(cfg.private_key, 0x11, 32);
+		cfg.stun_strict = true; /* STUN's own answer may outgrow a bare request */
+		cfg.max_clients = 64;
+		if (crypto_init() < 0 || coord_server_new(&cfg, count_out, NULL, &s) < 0)
+			abort();
+		for (int i = 0; i < SOURCES; i++)
+			sources[i] = (struct coord_addr){ .family = i & 1 ? 6 : 4, .port = (uint16_t)(1000 + i),
+							  .ip = { 10, 0, 0, (uint8_t)i } };
+	}
+	memset(in_bytes, 0, sizeof(in_bytes));
+	memset(out_bytes, 0, sizeof(out_bytes));
+	while (size >= 3) {
+		size_t len = (size_t)data[0] | (size_t)data[1] << 8;
+		int src = data[2] % SOURCES;
+		data += 3;
+		size -= 3;
+		if (len > size)
+			len = size;
+		in_bytes[src] += len;
+		coord_server_input(s, data, len, &sources[src], now, now / 1000000000ULL);
+		data += len;
+		size -= len;
+		now += 7000000;
+		if (now % 5 == 0)
+			coord_server_tick(s, now, now / 1000000000ULL);
+	}
+	for (int i = 0; i < SOURCES; i++)
+		if (out_bytes[i] > in_bytes[i])
+			abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (!size)
+		return 0;
+	switch (data[0] % 3) {
+	case 0:
+		check_msg(data + 1, size - 1);
+		break;
+	case 1:
+		check_stun(data + 1, size - 1);
+		break;
+	default:
+		check_server(data + 1, size - 1);
+	}
+	return 0;
+}
