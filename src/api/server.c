@@ -58,7 +58,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (!cs)
 			return MHD_NO;
 		*con_cls = cs;
-		api_slow_request(&api->slow, conn, true); /* its headers are in */
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
@@ -81,6 +80,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	r = &cs->r;
+	api_slow_request(&api->slow, conn, true); /* headers and body are in */
 	pthread_mutex_lock(&api->lock);
 	if (r->wait == API_SEND)
 		goto send;

@@ -1,6 +1,6 @@
-/* slow.c: shutting down `weft api` connections whose request headers do
- * not arrive in time (slow.h). MHD's thread reports connections opening
- * and closing and each request's headers and answer; the server's main
+/* slow.c: shutting down `weft api` connections whose requests do not
+ * arrive in time (slow.h). MHD's thread reports connections opening
+ * and closing and each request's arrival and answer; the server's main
  * thread sweeps once a second. A connection is only shut down while it is
  * in the list, under the lock: MHD reports the close (and takes the lock
  * for it) before it closes the socket, so the descriptor shut down is
@@ -16,7 +16,7 @@
 struct api_slow_conn {
 	struct api_slow_conn *prev, *next;
 	int fd;
-	bool headers_in;   /* a request is being handled: not bound here */
+	bool request_in;   /* a request is all in, being handled: not bound here */
 	bool shut;
 	double since;      /* the connection, or its last answer */
 };
@@ -73,7 +73,7 @@ void api_slow_notify(void *cls, struct MHD_Connection *conn, void **socket_conte
 	*socket_context = NULL;
 }
 
-void api_slow_request(struct api_slow *s, struct MHD_Connection *conn, bool headers_in)
+void api_slow_request(struct api_slow *s, struct MHD_Connection *conn, bool request_in)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	struct api_slow_conn *c = ci ? ci->socket_context : NULL;
@@ -81,8 +81,8 @@ void api_slow_request(struct api_slow *s, struct MHD_Connection *conn, bool head
 	if (!c)
 		return;
 	pthread_mutex_lock(&s->lock);
-	c->headers_in = headers_in;
-	if (!headers_in)
+	c->request_in = request_in;
+	if (!request_in)
 		c->since = api_mono_now();
 	pthread_mutex_unlock(&s->lock);
 }
@@ -93,7 +93,7 @@ unsigned api_slow_sweep(struct api_slow *s, double now)
 
 	pthread_mutex_lock(&s->lock);
 	for (struct api_slow_conn *c = s->conns; c; c = c->next) {
-		if (c->headers_in || c->shut || now - c->since <= s->seconds)
+		if (c->request_in || c->shut || now - c->since <= s->seconds)
 			continue;
 		shutdown(c->fd, SHUT_RDWR);
 		c->shut = true;

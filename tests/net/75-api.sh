@@ -44,9 +44,10 @@
 #                      within 10 s; at least 3 must overlap the burst
 #   max-peers          with --max-peers one above the peers there are, one
 #                      enrolment is 201, the next 429 and its peer is not made
-#   slow               a client that sends its headers a byte a second is cut
-#                      off 10-12 s after it connected (the 10 s timeout); 6
-#                      other requests meanwhile are answered within 1 s
+#   slow               a client that sends its headers a byte a second, and one
+#                      that sends its body so, are cut off 10-12 s after they
+#                      connected (the 10 s timeout); 6 other requests
+#                      meanwhile are answered within 1 s
 #   kill9              kill -9 during a burst (of up to 5,000): the files parse and hold
 #                      every peer that got a 201, and at most the group being
 #                      saved when the kill came (one request per client: 8)
@@ -445,21 +446,23 @@ fi
 # ---- slow: headers a byte a second are cut off after the 10 s timeout
 # (swept every second), while other clients are served ----
 if start_api; then
-	nsrun "$S" python3 "$CLIENT" trickle "$U" 20 >"$TMP/trickle.out" &
+	ip netns exec "$S" python3 "$CLIENT" trickle "$U" 20 >"$TMP/trickle.out" &
 	trickle_pid=$!
+	ip netns exec "$S" python3 "$CLIENT" trickle "$U" 20 body >"$TMP/trickle-body.out" &
+	trickle_body_pid=$!
 	served=0
 	for _ in 1 2 3 4 5 6; do
 		sleep 1
 		[[ $(nsrun "$S" curl -s --max-time 1 -o /dev/null -w '%{http_code}' "$U/healthz") == 200 ]] &&
 			served=$((served + 1))
 	done
-	wait $trickle_pid
-	cut=$(cat "$TMP/trickle.out")
-	if [[ $cut =~ ^[0-9.]+$ ]] && python3 -c "import sys; sys.exit(not 9.5 <= float('$cut') <= 12.5)" &&
-		((served == 6)); then
+	wait $trickle_pid $trickle_body_pid
+	cut=$(cat "$TMP/trickle.out") cut_body=$(cat "$TMP/trickle-body.out")
+	in_time() { [[ $1 =~ ^[0-9.]+$ ]] && python3 -c "import sys; sys.exit(not 9.5 <= float('$1') <= 12.5)"; }
+	if in_time "$cut" && in_time "$cut_body" && ((served == 6)); then
 		pass slow
 	else
-		fail slow "the slow client: '$cut' (closed after seconds, want 10-12); $served of 6 other requests served"
+		fail slow "slow headers: '$cut', slow body: '$cut_body' (closed after seconds, want 10-12); $served of 6 other requests served"
 	fi
 	kill -TERM $API_PID; wait $API_PID 2>/dev/null
 else

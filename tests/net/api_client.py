@@ -6,9 +6,9 @@
 #       With DUPNAME after OUT, every third request also asks for the name
 #       DUPNAME (which a peer has already: each of those must be 409).
 #   peers URL TOKEN                 prints "KEY ADDRESS" for GET /v1/peers
-#   trickle URL LIMIT               sends a request's headers a byte a second;
-#       prints the seconds until the server closed the connection, or "open"
-#       after LIMIT seconds
+#   trickle URL LIMIT [body]        sends a request's headers (with "body": its
+#       body, after the headers at once) a byte a second; prints the seconds
+#       until the server closed the connection, or "open" after LIMIT seconds
 import base64
 import json
 import os
@@ -74,14 +74,21 @@ def peers(url, token):
         print(p["public_key"], p["addresses"][0] if p["addresses"] else "-")
 
 
-def trickle(url, limit):
-    """Sends a request's headers a byte a second; prints how many seconds
-    passed until the server closed the connection, or "open" after limit."""
+def trickle(url, limit, part="headers"):
+    """Sends a request's headers (or, all headers sent at once, its body) a
+    byte a second; prints how many seconds passed until the server closed
+    the connection, or "open" after limit."""
     host, port = url.split("//", 1)[1].split(":")
     s = socket.create_connection((host, int(port)))
     s.settimeout(0.2)
-    req = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200 + b"\r\n\r\n"
     start = time.monotonic()
+    if part == "body":
+        body = b"{" + b" " * 200 + b"}"
+        s.sendall(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body))
+        req = body
+    else:
+        req = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200 + b"\r\n\r\n"
     for b in req:
         try:
             s.send(bytes([b]))
@@ -103,7 +110,7 @@ def trickle(url, limit):
 
 if __name__ == "__main__":
     if sys.argv[1] == "trickle":
-        trickle(sys.argv[2], float(sys.argv[3]))
+        trickle(sys.argv[2], float(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else "headers")
     elif sys.argv[1] == "burst":
         burst(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6],
               sys.argv[7] if len(sys.argv) > 7 else None)
