@@ -49,7 +49,11 @@ static int resolve_coord(union link_addr *out, const char *s, char *err, size_t 
 	int ret;
 
 	if (!conf_endpoint_parse(&e, s)) {
-		e.host = strdup(s);
+		/* a host alone ("[v6]" too): the protocol's port */
+		size_t n = strlen(s);
+		bool bracketed = n > 2 && s[0] == '[' && s[n - 1] == ']';
+
+		e.host = bracketed ? strndup(s + 1, n - 2) : strdup(s);
 		e.port = COORD_DEFAULT_PORT;
 		if (!e.host)
 			return -ENOMEM;
