@@ -13,8 +13,10 @@
 #include <stdint.h>
 
 #include "link/addr.h"
+#include "link/birthday_run.h"
 #include "link/coord_io.h"
 #include "link/link.h"
+#include "link/nat.h"
 #include "link/netmon.h"
 #include "link/stun_port.h"
 
@@ -29,6 +31,8 @@ struct link_options {
 	const char *coord;          /* HOST:PORT; NULL: from IFACE.weft */
 	const char *coord_key;      /* base64; NULL: from IFACE.weft */
 	const char *label;          /* network label in the tokens; NULL: empty */
+	unsigned portmap_use;       /* --portmap: PORTMAP_USE_* (0: none) */
+	int64_t resolve_every_ms;   /* --resolve-every: 0 is RESOLVE_INTERVAL_MS */
 	int argc;                   /* the command line from "link" on, for SIGHUP's re-exec */
 	char **argv;
 };
@@ -39,6 +43,8 @@ struct link_daemon {
 	struct coord_io coord;
 	struct netmon net;
 	struct stun_port stun;
+	struct nat_helpers nat;     /* port mapping, host-name endpoints */
+	struct bday_runner bday;    /* birthday probes before the relay */
 	union link_addr server;
 	char coord_name[300];       /* as configured, for status and logs */
 	int epfd, sigfd;

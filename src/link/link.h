@@ -87,6 +87,8 @@ struct link {
 	uint32_t backoff_ms;
 	uint32_t coord_failures;  /* in a row */
 	uint64_t announcements;   /* answered, in total */
+	/* birthday probes (birthday_run.h): attempts, probes sent, hits */
+	uint64_t bday_attempts, bday_probes, bday_hits;
 	/* bumped on anything `weft link status` shows */
 	uint64_t status_gen;
 	int64_t started;

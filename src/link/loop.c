@@ -108,6 +108,7 @@ static int poll_device(struct link_daemon *d, int64_t now)
 			hs = p->last_handshake_sec * 1000 + p->last_handshake_nsec / 1000000 - off;
 		link_on_device(&d->core, (uint32_t)k, hs, p->rx_bytes, &ep, now);
 	}
+	nat_on_device(&d->nat, dev, now);
 	device_free(dev);
 	return 0;
 }
@@ -149,6 +150,8 @@ static void do_action(struct link_daemon *d, const struct link_action *a, int64_
 		/* the relay client plugs in here: it hands back a local proxy
 		 * address through link_on_candidate(PATH_RELAY) */
 		link_log_info("%s: no direct path found", name);
+		/* first a birthday probe, in case a NAT maps per destination */
+		bday_run_want(&d->bday, a->peer, now, clock_ms(CLOCK_REALTIME));
 		break;
 	case LINK_DO_PATH_CHANGED:
 		if (p->path.rtt_ms >= 0)
@@ -288,6 +291,7 @@ int link_daemon_run(const struct link_options *opt)
 	d->epfd = d->sigfd = -1;
 	d->coord.fd = -1;
 	stun_port_init(&d->stun);
+	nat_init(&d->nat, opt->portmap_use, opt->resolve_every_ms);
 	link_log_init(opt->iface);
 	if (setup(d, err, sizeof(err))) {
 		fprintf(stderr, "weft: %s\n", err);
@@ -308,6 +312,12 @@ int link_daemon_run(const struct link_options *opt)
 	epoll_add(d->epfd, d->sigfd);
 	epoll_add(d->epfd, netmon_fd(&d->net));
 	epoll_add(d->epfd, d->coord.fd);
+	if (nat_open(&d->nat, opt->iface, &d->core, d->epfd))
+		link_log_error("host-name endpoints: out of memory");
+	if (bday_run_init(&d->bday, d->core.n_peers, d->epfd)) {
+		fprintf(stderr, "weft: out of memory\n");
+		goto out;
+	}
 
 	int64_t now = clock_ms(CLOCK_MONOTONIC);
 	link_on_local_addrs(&d->core, &d->net.addrs, now);
@@ -337,6 +347,7 @@ int link_daemon_run(const struct link_options *opt)
 		if (!d->core.stun_pending && d->stun.fd >= 0)
 			stun_port_close(&d->stun); /* timed out: stop seeing every datagram */
 		next_coord = coord_io_tick(&d->coord, &d->core, now);
+		int64_t next_bday = bday_run_tick(&d->bday, d, now);
 		if (d->core.status_gen != d->status_written) {
 			int ret = status_write(&d->core, d->coord_name, wall_offset(), (int)getpid());
 			if (ret)
@@ -348,6 +359,8 @@ int link_daemon_run(const struct link_options *opt)
 			wait = next_core;
 		if (next_coord < wait)
 			wait = next_coord;
+		if (next_bday < wait)
+			wait = next_bday;
 		wait -= now;
 		wait = wait < 0 ? 0 : wait > 1000 ? 1000 : wait;
 		int k = epoll_wait(d->epfd, ev, 8, (int)wait);
@@ -378,6 +391,10 @@ int link_daemon_run(const struct link_options *opt)
 					d->net.route_changed = false;
 					link_on_route_change(&d->core, now);
 				}
+			} else if (nat_on_fd(&d->nat, fd, d->opt.iface, &d->core, now)) {
+				/* the port mapping or a lookup: handled */
+			} else if (bday_run_on_fd(&d->bday, d, fd, now)) {
+				/* a birthday probe's socket or its proxy */
 			} else if (fd == d->coord.fd) {
 				coord_io_read(&d->coord, &d->core, now);
 			} else if (fd == d->stun.fd) {
@@ -395,6 +412,8 @@ int link_daemon_run(const struct link_options *opt)
 		}
 	}
 out:
+	nat_close(&d->nat); /* the gateway's mapping goes first */
+	bday_run_close(&d->bday);
 	if (d->core.peers) {
 		restore(d);
 		status_remove(opt->iface);
