@@ -125,6 +125,15 @@ void link_on_portmap(struct link *l, const union link_addr *mapped, int64_t now)
 void link_on_device(struct link *l, uint32_t peer, int64_t last_handshake, uint64_t rx_bytes,
 		    const union link_addr *endpoint, int64_t now);
 
+/* A match's candidates as path candidates (into out, at most max; returns
+ * how many): one on the host the coord saw the peer at, or on a public
+ * address, is direct; a private one is LAN. When none is on the observed
+ * host (the peer's STUN failed), that host with the port of the peer's
+ * last candidate (its device port) is added last: a NAT that keeps ports
+ * maps it there. observed may be unset. */
+unsigned link_match_cands(struct path_cand *out, unsigned max, const union link_addr *cands, unsigned n,
+			  const union link_addr *observed);
+
 /* ---- outputs ---- */
 
 /* Up to max actions due at now into out; *next gets when to call again

@@ -49,7 +49,11 @@ static int resolve_coord(union link_addr *out, const char *s, char *err, size_t 
 	int ret;
 
 	if (!conf_endpoint_parse(&e, s)) {
-		e.host = strdup(s);
+		/* a host alone ("[v6]" too): the protocol's port */
+		size_t n = strlen(s);
+		bool bracketed = n > 2 && s[0] == '[' && s[n - 1] == ']';
+
+		e.host = bracketed ? strndup(s + 1, n - 2) : strdup(s);
 		e.port = COORD_DEFAULT_PORT;
 		if (!e.host)
 			return -ENOMEM;
@@ -164,6 +168,7 @@ static int setup(struct link_daemon *d, char *err, size_t errlen)
 	struct managed m;
 	uint8_t server_key[32];
 	const char *coord;
+	bool *has_endpoint = NULL;
 	int ret;
 
 	ret = device_get(&dev, d->opt.iface);
@@ -199,6 +204,12 @@ static int setup(struct link_daemon *d, char *err, size_t errlen)
 	ret = resolve_coord(&d->server, coord, err, errlen);
 	if (ret)
 		goto out_m;
+	has_endpoint = calloc(m.n ? m.n : 1, sizeof(*has_endpoint));
+	if (!has_endpoint) {
+		snprintf(err, errlen, "out of memory");
+		ret = -ENOMEM;
+		goto out_m;
+	}
 	ret = link_init(&d->core, d->opt.iface, m.n, clock_ms(CLOCK_MONOTONIC));
 	if (ret) {
 		snprintf(err, errlen, "%s: %u peers to manage: %s", d->opt.iface, m.n, strerror(-ret));
@@ -212,8 +223,10 @@ static int setup(struct link_daemon *d, char *err, size_t errlen)
 		memcpy(p->public_key, m.v[i].public_key, 32);
 		p->roaming = m.v[i].roaming;
 		for (size_t j = 0; j < dev->n_peers; j++)
-			if (!memcmp(dev->peers[j].public_key, p->public_key, 32))
+			if (!memcmp(dev->peers[j].public_key, p->public_key, 32)) {
 				p->user_keepalive = dev->peers[j].persistent_keepalive;
+				has_endpoint[i] = device_has_endpoint(&dev->peers[j]);
+			}
 		p->keepalive = p->user_keepalive ? p->user_keepalive : LINK_KEEPALIVE_S;
 	}
 	ret = coord_io_open(&d->coord, &d->server, server_key, dev->private_key, &d->core, d->opt.label);
@@ -226,12 +239,17 @@ static int setup(struct link_daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "rtnetlink: %s", strerror(-ret));
 		goto out_m;
 	}
-	/* the keepalive that keeps NAT holes open, from the start (a peer
-	 * already talking is never kicked, which would set it) */
+	/* the keepalive that keeps NAT holes open, from the start for a peer
+	 * that has an endpoint (one already talking is never kicked, which
+	 * would set it). Not for one without: the keepalive turning on would
+	 * make the device try a handshake with nowhere to send it, and start
+	 * the 5 s that must pass between two initiations just before our
+	 * first punch needs one. */
 	for (uint32_t i = 0; i < d->core.n_peers; i++) {
 		struct link_peer *p = &d->core.peers[i];
 
-		if (!p->user_keepalive && !device_io_set_keepalive(d->opt.iface, p->public_key, p->keepalive))
+		if (!p->user_keepalive && has_endpoint[i] &&
+		    !device_io_set_keepalive(d->opt.iface, p->public_key, p->keepalive))
 			d->keepalive_set[i] = true;
 	}
 	link_log_info("managing %u of %zu peers (%s), coord %s", m.n, dev->n_peers,
@@ -239,6 +257,7 @@ static int setup(struct link_daemon *d, char *err, size_t errlen)
 				     "no config file: those without an endpoint",
 		      coord);
 out_m:
+	free(has_endpoint);
 	managed_free(&m);
 out_dev:
 	memzero(server_key, sizeof(server_key));
@@ -284,11 +303,19 @@ int link_daemon_run(const struct link_options *opt)
 		return 1;
 	}
 	d->opt = *opt;
-	d->epfd = d->sigfd = -1;
+	d->epfd = d->sigfd = d->lockfd = -1;
 	d->coord.fd = -1;
 	stun_port_init(&d->stun);
 	nat_init(&d->nat, opt->portmap_use, opt->resolve_every_ms);
 	link_log_init(opt->iface);
+	d->lockfd = status_lock(opt->iface);
+	if (d->lockfd < 0) {
+		if (d->lockfd == -EWOULDBLOCK)
+			fprintf(stderr, "weft: link %s runs already (see weft link status %s)\n", opt->iface, opt->iface);
+		else
+			fprintf(stderr, "weft: link %s: cannot take its lock: %s\n", opt->iface, strerror(-d->lockfd));
+		goto out;
+	}
 	if (setup(d, err, sizeof(err))) {
 		fprintf(stderr, "weft: %s\n", err);
 		goto out;
@@ -327,8 +354,12 @@ int link_daemon_run(const struct link_options *opt)
 		now = clock_ms(CLOCK_MONOTONIC);
 		if (now >= d->next_device_poll) {
 			int ret = poll_device(d, now);
-			if (ret)
+			/* said once, not every second, until it answers again */
+			if (ret && !d->device_silent)
 				link_log_error("the device does not answer: %s", strerror(-ret));
+			else if (!ret && d->device_silent)
+				link_log_info("the device answers again");
+			d->device_silent = ret != 0;
 			for (uint32_t i = 0; i < d->core.n_peers; i++)
 				punching |= d->core.peers[i].path.state == PATH_PUNCHING;
 			d->next_device_poll = now + (punching ? LINK_DEVICE_POLL_PUNCH_MS : LINK_DEVICE_POLL_IDLE_MS);
@@ -418,6 +449,8 @@ out:
 		close(d->sigfd);
 	if (d->epfd >= 0)
 		close(d->epfd);
+	if (d->lockfd >= 0)
+		close(d->lockfd); /* after the status file went */
 	memzero(d, sizeof(*d));
 	free(d);
 	if (reexec)
