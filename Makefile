@@ -74,6 +74,7 @@ $(BUILD)/tests/test_serve_socks5: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/s
 $(BUILD)/tests/test_serve_reverse: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o \
 	$(BUILD)/obj/src/serve/packet.o
 $(BUILD)/tests/test_api_tokens: $(BUILD)/obj/src/api/tokens.o
+$(BUILD)/tests/test_relay_table: $(BUILD)/obj/src/coord/relay_table.o
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
