@@ -75,6 +75,7 @@ $(BUILD)/tests/test_serve_reverse: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/
 	$(BUILD)/obj/src/serve/packet.o
 $(BUILD)/tests/test_api_tokens: $(BUILD)/obj/src/api/tokens.o
 $(BUILD)/tests/test_relay_table: $(BUILD)/obj/src/coord/relay_table.o
+$(BUILD)/tests/test_coord_frame: $(BUILD)/obj/src/coord/frame.o
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
