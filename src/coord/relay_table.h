@@ -19,10 +19,10 @@
 
 enum {
 	RELAY_TOKEN_LEN = 32,
-	/* the largest WireGuard datagram the relay carries: a 1500-byte MTU
-	 * tunnel packet in a transport message is 1500 + 32 bytes; room for
-	 * jumbo-ish underlays without letting a frame grow without end */
-	RELAY_MAX_DATAGRAM = 2048,
+	/* the largest WireGuard datagram the relay carries: with the relay
+	 * message's 36 bytes around it, a coord datagram's 1500 (a tunnel MTU
+	 * of 1432 or less; wg-quick's default 1420 makes 1452-byte datagrams) */
+	RELAY_MAX_DATAGRAM = 1464,
 	/* slots are numbered in the low bits of a channel */
 	RELAY_MAX_PAIRS_LIMIT = 1 << 19,
 };
