@@ -19,7 +19,7 @@ LDLIBS    = -lsodium -lcrypto -lb2 -lmnl -lpthread
 
 LIB_SRCS   := $(wildcard src/crypto/*.c src/wg/*.c src/conf/*.c src/util/*.c)
 WEFTD_SRCS := $(wildcard src/weftd/*.c)
-WEFT_SRCS  := $(wildcard src/weft/*.c src/serve/*.c src/api/*.c src/link/*.c) src/weftd/log.c src/weftd/udp.c src/weftd/offload.c
+WEFT_SRCS  := $(wildcard src/weft/*.c src/serve/*.c src/api/*.c src/coord/*.c src/link/*.c) src/weftd/log.c src/weftd/udp.c src/weftd/offload.c
 TEST_SRCS  := $(wildcard tests/unit/test_*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
 VECTOR_SRCS := $(wildcard tests/vectors/*.c)
@@ -77,6 +77,9 @@ $(BUILD)/tests/test_api_tokens: $(BUILD)/obj/src/api/tokens.o
 $(BUILD)/tests/test_relay_table: $(BUILD)/obj/src/coord/relay_table.o
 $(BUILD)/tests/test_coord_frame: $(BUILD)/obj/src/coord/frame.o
 $(BUILD)/tests/test_link: $(BUILD)/obj/src/link/link.o $(BUILD)/obj/src/link/path.o $(BUILD)/obj/src/link/addr.o
+# coord's protocol pieces, shared by `weft coord` and `weft link`.
+COORD_PROTO_OBJS := $(call obj,src/coord/proto.c src/coord/noise.c src/coord/client.c)
+$(BUILD)/tests/test_coord_proto $(BUILD)/tests/test_coord_session: $(COORD_PROTO_OBJS)
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
