@@ -87,6 +87,8 @@ $(BUILD)/tests/test_coord_proto $(BUILD)/tests/test_coord_session: $(COORD_PROTO
 $(BUILD)/tests/test_relay_proto: $(BUILD)/obj/src/coord/relay_proto.o $(COORD_PROTO_OBJS)
 $(BUILD)/tests/test_store_pg: $(BUILD)/obj/src/coord/store_pg.o $(BUILD)/obj/src/coord/proto.o
 $(BUILD)/tests/test_store_pg: LDLIBS += -lpq
+$(BUILD)/tests/test_relay_client: $(BUILD)/obj/src/link/relay_client.o $(BUILD)/obj/src/link/addr.o \
+	$(BUILD)/obj/src/coord/relay_proto.o $(COORD_PROTO_OBJS)
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
