@@ -77,13 +77,13 @@ $(BUILD)/tests/test_serve_socks5: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/s
 $(BUILD)/tests/test_serve_reverse: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o \
 	$(BUILD)/obj/src/serve/packet.o
 $(BUILD)/tests/test_api_tokens: $(BUILD)/obj/src/api/tokens.o
-$(BUILD)/tests/test_relay_table: $(BUILD)/obj/src/coord/relay_table.o
-$(BUILD)/tests/test_coord_frame: $(BUILD)/obj/src/coord/frame.o
-$(BUILD)/tests/test_link: $(BUILD)/obj/src/link/link.o $(BUILD)/obj/src/link/path.o $(BUILD)/obj/src/link/addr.o
 # coord's protocol pieces, shared by `weft coord` and `weft link`.
 COORD_PROTO_OBJS := $(call obj,src/coord/proto.c src/coord/noise.c src/coord/client.c)
 $(BUILD)/tests/test_coord_proto $(BUILD)/tests/test_coord_session: $(COORD_PROTO_OBJS)
-# the relay's pieces and the PostgreSQL store
+$(BUILD)/tests/test_link: $(BUILD)/obj/src/link/link.o $(BUILD)/obj/src/link/path.o $(BUILD)/obj/src/link/addr.o
+# the relay's pieces and the coord's PostgreSQL store
+$(BUILD)/tests/test_relay_table: $(BUILD)/obj/src/coord/relay_table.o
+$(BUILD)/tests/test_coord_frame: $(BUILD)/obj/src/coord/frame.o
 $(BUILD)/tests/test_relay_proto: $(BUILD)/obj/src/coord/relay_proto.o $(COORD_PROTO_OBJS)
 $(BUILD)/tests/test_store_pg: $(BUILD)/obj/src/coord/store_pg.o $(BUILD)/obj/src/coord/proto.o
 $(BUILD)/tests/test_store_pg: LDLIBS += -lpq
