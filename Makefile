@@ -85,6 +85,8 @@ $(BUILD)/tests/test_link: $(BUILD)/obj/src/link/link.o $(BUILD)/obj/src/link/pat
 $(BUILD)/tests/test_relay_table: $(BUILD)/obj/src/coord/relay_table.o
 $(BUILD)/tests/test_coord_frame: $(BUILD)/obj/src/coord/frame.o
 $(BUILD)/tests/test_relay_proto: $(BUILD)/obj/src/coord/relay_proto.o $(COORD_PROTO_OBJS)
+$(BUILD)/tests/test_relay_server: $(BUILD)/obj/src/coord/relay.o $(BUILD)/obj/src/coord/relay_table.o \
+	$(BUILD)/obj/src/coord/relay_proto.o $(COORD_PROTO_OBJS)
 $(BUILD)/tests/test_store_pg: $(BUILD)/obj/src/coord/store_pg.o $(BUILD)/obj/src/coord/proto.o
 $(BUILD)/tests/test_store_pg: LDLIBS += -lpq
 $(BUILD)/tests/test_relay_client: $(BUILD)/obj/src/link/relay_client.o $(BUILD)/obj/src/link/addr.o \

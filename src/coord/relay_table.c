@@ -209,25 +209,37 @@ int relay_table_join(struct relay_table *t, const uint8_t token[RELAY_TOKEN_LEN]
 	return 0;
 }
 
-int relay_table_leave(struct relay_table *t, uint64_t client)
+static int leave_pair(struct relay_table *t, struct pair *p, uint64_t client, relay_left_fn cb, void *arg)
+{
+	int n = 0;
+
+	for (int s = 0; s < 2; s++)
+		if (p->side[s].client == client) {
+			p->side[s].client = 0;
+			n++;
+			if (cb && p->side[!s].client)
+				cb(arg, p->side[!s].client, p->token);
+		}
+	if (!p->side[0].client && !p->side[1].client)
+		close_pair(t, p);
+	return n;
+}
+
+int relay_table_leave(struct relay_table *t, uint64_t client, const uint8_t *token,
+		      relay_left_fn cb, void *arg)
 {
 	int n = 0;
 
 	if (!client)
 		return 0;
-	for (uint32_t i = 0; i < t->lim.max_pairs && t->used; i++) {
-		struct pair *p = &t->pairs[i];
+	if (token) {
+		struct pair *p = find(t, token);
 
-		if (!p->gen)
-			continue;
-		for (int s = 0; s < 2; s++)
-			if (p->side[s].client == client) {
-				p->side[s].client = 0;
-				n++;
-			}
-		if (!p->side[0].client && !p->side[1].client)
-			close_pair(t, p);
+		return p ? leave_pair(t, p, client, cb, arg) : 0;
 	}
+	for (uint32_t i = 0; i < t->lim.max_pairs && t->used; i++)
+		if (t->pairs[i].gen)
+			n += leave_pair(t, &t->pairs[i], client, cb, arg);
 	return n;
 }
 

@@ -63,9 +63,13 @@ void relay_table_free(struct relay_table *t);
 int relay_table_join(struct relay_table *t, const uint8_t token[RELAY_TOKEN_LEN],
 		     uint64_t client, uint64_t now_ns, uint32_t *channel, bool *ready);
 
-/* The client leaves every pair it is in (its session ended); a pair with
- * no side left is closed. Returns how many sides it held. */
-int relay_table_leave(struct relay_table *t, uint64_t client);
+/* The client leaves every pair it is in (it is gone), or with token the
+ * one pair of that token (NULL: all); a pair with no side left is closed.
+ * For each pair whose other side stays, cb (when not NULL) is told that
+ * side's client and the token. Returns how many sides it held. */
+typedef void (*relay_left_fn)(void *arg, uint64_t other, const uint8_t token[RELAY_TOKEN_LEN]);
+int relay_table_leave(struct relay_table *t, uint64_t client, const uint8_t *token,
+		      relay_left_fn cb, void *arg);
 
 /* A datagram of len bytes from `client` on `channel`: where it goes.
  * 0 with *to_client and *to_channel (the other side's channel, which the
@@ -81,6 +85,11 @@ int relay_table_expire(struct relay_table *t, uint64_t now_ns);
 
 /* The other side's client of a channel, for a join's reply (0: none). */
 uint64_t relay_table_peer_of(const struct relay_table *t, uint32_t channel);
+/* The other side's channel of a pair (the two differ in the lowest bit). */
+static inline uint32_t relay_channel_other(uint32_t channel)
+{
+	return channel ^ 1;
+}
 
 size_t relay_table_pairs(const struct relay_table *t);
 const struct relay_counters *relay_table_counters(const struct relay_table *t);

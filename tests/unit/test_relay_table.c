@@ -61,6 +61,17 @@ static void test_pair_routes_both_ways(void)
 	relay_table_free(t);
 }
 
+static uint64_t left_other;
+static int left_calls;
+
+static void note_left(void *arg, uint64_t other, const uint8_t token[RELAY_TOKEN_LEN])
+{
+	(void)arg;
+	(void)token;
+	left_other = other;
+	left_calls++;
+}
+
 static void test_leave_and_stale_channels(void)
 {
 	struct relay_limits l;
@@ -79,9 +90,13 @@ static void test_leave_and_stale_channels(void)
 	CHECK_EQ(relay_table_join(t, a, 2, 0, &cb, &ready), 0);
 	CHECK_EQ(relay_table_join(t, b, 3, 0, &na, &ready), -ENOSPC);
 	CHECK_EQ(relay_table_counters(t)->joins_refused_full, 1);
-	CHECK_EQ(relay_table_leave(t, 2), 1);
+	CHECK_EQ(relay_table_leave(t, 2, NULL, note_left, NULL), 1);
+	CHECK_EQ(left_calls, 1);
+	CHECK_EQ(left_other, 1); /* the side that stays is told */
+	CHECK_EQ(relay_table_leave(t, 1, b, note_left, NULL), 0); /* not in b's pair */
 	CHECK_EQ(relay_table_route(t, 1, ca, 10, 1, &to, &to_ch), -ENOTCONN);
-	CHECK_EQ(relay_table_leave(t, 1), 1);
+	CHECK_EQ(relay_table_leave(t, 1, a, note_left, NULL), 1);
+	CHECK_EQ(left_calls, 1); /* nobody left to tell */
 	CHECK_EQ(relay_table_pairs(t), 0);
 	/* the one slot again, for other clients: the old channels name nothing */
 	CHECK_EQ(relay_table_join(t, b, 1, 2, &na, &ready), 0);
