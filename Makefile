@@ -84,6 +84,8 @@ $(BUILD)/tests/test_link: $(BUILD)/obj/src/link/link.o $(BUILD)/obj/src/link/pat
 # the relay's pieces and the coord's PostgreSQL store
 $(BUILD)/tests/test_relay_table: $(BUILD)/obj/src/coord/relay_table.o
 $(BUILD)/tests/test_coord_frame: $(BUILD)/obj/src/coord/frame.o
+$(BUILD)/tests/test_relay_tcp: $(BUILD)/obj/src/coord/relay_tcp.o $(BUILD)/obj/src/coord/frame.o \
+	$(BUILD)/obj/src/coord/proto.o
 $(BUILD)/tests/test_relay_proto: $(BUILD)/obj/src/coord/relay_proto.o $(COORD_PROTO_OBJS)
 $(BUILD)/tests/test_relay_server: $(BUILD)/obj/src/coord/relay.o $(BUILD)/obj/src/coord/relay_table.o \
 	$(BUILD)/obj/src/coord/relay_proto.o $(COORD_PROTO_OBJS)
