@@ -91,6 +91,12 @@ $(BUILD)/tests/test_relay_server: $(BUILD)/obj/src/coord/relay.o $(BUILD)/obj/sr
 	$(BUILD)/obj/src/coord/relay_proto.o $(COORD_PROTO_OBJS)
 $(BUILD)/tests/test_store_pg: $(BUILD)/obj/src/coord/store_pg.o $(BUILD)/obj/src/coord/proto.o
 $(BUILD)/tests/test_store_pg: LDLIBS += -lpq
+# the coord's load generator (bench/coord/run.sh)
+all: $(BUILD)/bench/coord_load
+$(BUILD)/bench/coord_load: $(BUILD)/obj/bench/coord/coord_load.o $(BUILD)/obj/src/coord/relay_proto.o \
+	$(COORD_PROTO_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/tests/test_relay_client: $(BUILD)/obj/src/link/relay_client.o $(BUILD)/obj/src/link/addr.o \
 	$(BUILD)/obj/src/coord/relay_proto.o $(COORD_PROTO_OBJS)
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
