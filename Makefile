@@ -81,6 +81,14 @@ $(BUILD)/tests/test_api_tokens: $(BUILD)/obj/src/api/tokens.o
 COORD_PROTO_OBJS := $(call obj,src/coord/proto.c src/coord/noise.c src/coord/client.c)
 $(BUILD)/tests/test_coord_proto $(BUILD)/tests/test_coord_session: $(COORD_PROTO_OBJS)
 $(BUILD)/tests/test_link: $(BUILD)/obj/src/link/link.o $(BUILD)/obj/src/link/path.o $(BUILD)/obj/src/link/addr.o
+$(BUILD)/tests/test_stun: $(call obj,src/coord/stun.c src/coord/proto.c)
+$(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 # the relay's pieces and the coord's PostgreSQL store
 $(BUILD)/tests/test_relay_table: $(BUILD)/obj/src/coord/relay_table.o
 $(BUILD)/tests/test_coord_frame: $(BUILD)/obj/src/coord/frame.o
@@ -99,12 +107,6 @@ $(BUILD)/bench/coord_load: $(BUILD)/obj/bench/coord/coord_load.o $(BUILD)/obj/sr
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/tests/test_relay_client: $(BUILD)/obj/src/link/relay_client.o $(BUILD)/obj/src/link/addr.o \
 	$(BUILD)/obj/src/coord/relay_proto.o $(COORD_PROTO_OBJS)
-$(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # Unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, into $(BUILD)/asan.
 # -fno-sanitize-recover=all: any sanitizer report ends the run, so none can pass unseen.
