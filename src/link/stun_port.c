@@ -90,7 +90,10 @@ int stun_port_send(struct stun_port *s, const union link_addr *server, uint16_t 
 	uh->dest = htons(link_addr_port(server));
 	uh->len = htons(sizeof(pkt));
 	uh->check = 0;
-	stun_binding_request(pkt + sizeof(*uh), s->txid);
+	if (stun_binding_request(pkt + sizeof(*uh), STUN_HEADER_LEN, s->txid, false) != STUN_HEADER_LEN) {
+		close(fd);
+		return -EINVAL;
+	}
 	uh->check = htons(udp_checksum(&src, &dst, pkt, sizeof(pkt)));
 	if (send(fd, pkt, sizeof(pkt), 0) < 0) {
 		ret = -errno;
@@ -101,6 +104,23 @@ int stun_port_send(struct stun_port *s, const union link_addr *server, uint16_t 
 	s->port = port;
 	s->server = *server;
 	return 0;
+}
+
+/* A Binding success response to our transaction: the mapping it tells. */
+static bool answer(const uint8_t *pkt, size_t len, const uint8_t txid[STUN_TXID_LEN], union link_addr *mapped)
+{
+	struct stun_msg m;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	if (stun_parse(&m, pkt, len) || m.type != STUN_BINDING_SUCCESS || memcmp(m.txid, txid, STUN_TXID_LEN))
+		return false;
+	sl = coord_addr_to_sockaddr(m.has_xor_mapped ? &m.xor_mapped : &m.mapped, &ss);
+	if ((!m.has_xor_mapped && !m.has_mapped) || !sl || sl > sizeof(*mapped))
+		return false;
+	memset(mapped, 0, sizeof(*mapped));
+	memcpy(mapped, &ss, sl);
+	return true;
 }
 
 int stun_port_read(struct stun_port *s, union link_addr *mapped)
@@ -134,7 +154,7 @@ int stun_port_read(struct stun_port *s, union link_addr *mapped)
 		const struct udphdr *uh = (const struct udphdr *)udp;
 		if (ntohs(uh->source) != link_addr_port(&s->server) || ntohs(uh->dest) != s->port)
 			continue;
-		if (stun_parse_response(udp + sizeof(*uh), len - sizeof(*uh), s->txid, mapped)) {
+		if (answer(udp + sizeof(*uh), len - sizeof(*uh), s->txid, mapped)) {
 			stun_port_close(s);
 			return 1;
 		}

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "link/addr.h"
-#include "link/stun.h"
+#include "coord/stun.h"
 
 struct stun_port {
 	int fd;                    /* -1: no request outstanding */
