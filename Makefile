@@ -57,7 +57,7 @@ $(LIB): $(call obj,$(LIB_SRCS))
 $(BUILD)/weftd: $(call obj,$(WEFTD_SRCS)) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/weft: $(call obj,$(WEFT_SRCS)) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -llwip -lmicrohttpd -lpq -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -llwip -lmicrohttpd -lsqlite3 -lpq -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)

@@ -28,6 +28,9 @@ int cmd_api(int argc, char *argv[]);
 /* src/link/cmd_link.c: link IFACE, link status IFACE */
 int cmd_link(int argc, char *argv[]);
 
+/* cmd_coord.c: the rendezvous server */
+int cmd_coord(int argc, char *argv[]);
+
 /* cmd_configure.c */
 int cmd_configure(int argc, char *argv[]);
 

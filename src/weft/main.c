@@ -155,6 +155,16 @@ static const struct command commands[] = {
 	  "`weft up NAME', wg-quick and the WireGuard apps load it. The server config (--server-config,\n"
 	  "default ./weft-serve.conf, 0600) is for `weft serve -f' on the server: copy it there.\n"
 	  "--server-loopback lets 240.0.0.0/4 reach the server's own 127.0.0.0/8. See weft(8).\n" },
+	{ "coord", cmd_coord, "Roaming and NAT traversal",
+	  "[--listen <addr>:<port>]... [--key-file <file>] [--store <path>|postgresql://...|none]\n"
+	  "  [--status-file <file>] [--max-clients <n>] [--max-records <n>] [--record-ttl <s>]\n"
+	  "  [--rate <n>] [--burst <n>] [--handshake-rate <n>] [--cookie-always] [--stun-strict]\n"
+	  "  | --show-public-key [--key-file <file>] | --stats --status-file <file>",
+	  "Runs the rendezvous server that `weft link' peers meet at (and a STUN server)",
+	  "One UDP port, [::]:51819 unless --listen says otherwise. The server's key is in --key-file\n"
+	  "(default /var/lib/weft/coord.key, made 0600 on first start); clients pin its public key,\n"
+	  "printed at start. Records live in SQLite (--store, default /var/lib/weft/coord.db) or a\n"
+	  "shared PostgreSQL. SIGUSR1 logs the counters. Protocol: coord-protocol.md; see weft(8).\n" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
