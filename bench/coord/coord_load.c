@@ -182,7 +182,8 @@ static unsigned drain(void (*on_msg)(struct client *, const struct coord_msg *, 
 			if (n < 8)
 				break;
 			got++;
-			c = map_get(coord_get_le32(pkt + 4));
+			/* a response names us at offset 8, everything else at 4 */
+			c = map_get(coord_get_le32(pkt + (pkt[0] == COORD_MSG_RESPONSE ? 8 : 4)));
 			if (!c)
 				continue;
 			rc = coord_client_receive(&c->c, pkt, (size_t)n, now_ns(), &msg);

@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 
 struct conn {
 	int fd;
+	bool want_out;          /* EPOLLOUT asked for */
 	struct coord_addr peer;
 	uint64_t last_ns;
 	struct frame_reader rd;
@@ -22,7 +24,7 @@ struct conn {
 };
 
 struct relay_tcp {
-	int lfd;
+	int lfd, epfd;
 	struct coord_addr local;
 	struct conn **conns;
 	uint32_t max_conns, n;
@@ -47,6 +49,7 @@ struct relay_tcp *relay_tcp_new(const struct coord_addr *addr, uint32_t max_conn
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
+	t->epfd = -1;
 	t->conns = calloc(max_conns, sizeof(*t->conns));
 	t->lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (!t->conns || t->lfd < 0)
@@ -74,10 +77,39 @@ fail:;
 	return NULL;
 }
 
+static void watch(struct relay_tcp *t, int op, int fd, bool out)
+{
+	struct epoll_event ev = { .events = EPOLLIN | (out ? EPOLLOUT : 0), .data.fd = fd };
+
+	if (t->epfd >= 0)
+		epoll_ctl(t->epfd, op, fd, &ev);
+}
+
+/* EPOLLOUT while there is something to write, not otherwise (level
+ * triggered: asked for always, it would wake the loop for nothing) */
+static void want_out(struct relay_tcp *t, struct conn *c)
+{
+	bool w = !frame_writer_empty(&c->wr);
+
+	if (w != c->want_out) {
+		c->want_out = w;
+		watch(t, EPOLL_CTL_MOD, c->fd, w);
+	}
+}
+
+int relay_tcp_use_epoll(struct relay_tcp *t, int epfd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = t->lfd };
+
+	t->epfd = epfd;
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, t->lfd, &ev) < 0 ? -errno : 0;
+}
+
 static void conn_close(struct relay_tcp *t, uint32_t i)
 {
 	struct conn *c = t->conns[i];
 
+	/* close() takes the fd out of the epoll set */
 	close(c->fd);
 	frame_writer_free(&c->wr);
 	free(c);
@@ -165,6 +197,7 @@ static void accept_all(struct relay_tcp *t, uint64_t now_ns)
 		c->fd = fd;
 		c->last_ns = now_ns;
 		t->conns[t->n++] = c;
+		watch(t, EPOLL_CTL_ADD, fd, false);
 		t->st.accepted++;
 		t->st.conns = t->n;
 	}
@@ -224,33 +257,44 @@ static int read_in(struct relay_tcp *t, struct conn *c, uint64_t now_ns)
 	return 0;
 }
 
+static void conn_event(struct relay_tcp *t, uint32_t i, uint32_t revents, uint64_t now_ns)
+{
+	struct conn *c = t->conns[i];
+	int rc = 0;
+
+	if (revents & (POLLIN | POLLHUP | POLLERR))
+		rc = read_in(t, c, now_ns);
+	if (!rc && (revents & POLLOUT))
+		rc = flush_out(c);
+	if (rc < 0) {
+		if (rc != -EBADMSG)
+			t->st.closed_error++;
+		conn_close(t, i);
+		return;
+	}
+	want_out(t, c);
+}
+
 void relay_tcp_handle(struct relay_tcp *t, const struct pollfd *fds, unsigned n, uint64_t now_ns)
 {
-	for (unsigned k = 0; k < n; k++) {
-		if (!fds[k].revents)
-			continue;
-		if (fds[k].fd == t->lfd) {
-			accept_all(t, now_ns);
-			continue;
-		}
-		for (uint32_t i = 0; i < t->n; i++) {
-			struct conn *c = t->conns[i];
-			int rc = 0;
+	for (unsigned k = 0; k < n; k++)
+		if (fds[k].revents)
+			relay_tcp_event(t, fds[k].fd, (uint32_t)fds[k].revents, now_ns);
+}
 
-			if (c->fd != fds[k].fd)
-				continue;
-			if (fds[k].revents & (POLLIN | POLLHUP | POLLERR))
-				rc = read_in(t, c, now_ns);
-			if (!rc && (fds[k].revents & POLLOUT))
-				rc = flush_out(c);
-			if (rc < 0) {
-				if (rc != -EBADMSG)
-					t->st.closed_error++;
-				conn_close(t, i);
-			}
-			break;
-		}
+/* POLLIN and friends have the values of EPOLLIN and friends */
+bool relay_tcp_event(struct relay_tcp *t, int fd, uint32_t events, uint64_t now_ns)
+{
+	if (fd == t->lfd) {
+		accept_all(t, now_ns);
+		return true;
 	}
+	for (uint32_t i = 0; i < t->n; i++)
+		if (t->conns[i]->fd == fd) {
+			conn_event(t, i, events, now_ns);
+			return true;
+		}
+	return false;
 }
 
 void relay_tcp_tick(struct relay_tcp *t, uint64_t now_ns)
@@ -281,6 +325,7 @@ int relay_tcp_send(struct relay_tcp *t, const struct coord_addr *to, const uint8
 		t->st.frames_out++;
 		/* a broken connection is found and closed by the next poll */
 		flush_out(c);
+		want_out(t, c);
 		return 0;
 	}
 	return -ENOENT;

@@ -15,6 +15,7 @@
 #define WEFT_COORD_RELAY_TCP_H
 
 #include <poll.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,13 @@ struct relay_tcp *relay_tcp_new(const struct coord_addr *addr, uint32_t max_conn
 void relay_tcp_free(struct relay_tcp *t);
 /* The listening address (the port picked). */
 void relay_tcp_local(const struct relay_tcp *t, struct coord_addr *out);
+
+/* With an epoll set: the listener and every connection join it (data.fd
+ * is the fd; EPOLLOUT is asked for only while a connection has frames
+ * queued), and relay_tcp_event hands one event. 0 or -errno. */
+int relay_tcp_use_epoll(struct relay_tcp *t, int epfd);
+/* An epoll event: true when fd was one of ours (then it was handled). */
+bool relay_tcp_event(struct relay_tcp *t, int fd, uint32_t events, uint64_t now_ns);
 
 /* The fds to poll, with their events: the listener first, then each
  * connection (POLLOUT while it has frames queued). Returns how many. */
