@@ -16,6 +16,7 @@
 #include "link/coord_io.h"
 #include "link/link.h"
 #include "link/netmon.h"
+#include "link/relay_client.h"
 #include "link/stun_port.h"
 
 /* How often the device is asked for its peers' handshakes: quickly while
@@ -43,6 +44,9 @@ struct link_daemon {
 	int64_t next_device_poll;
 	uint64_t status_written;    /* core.status_gen at the last write */
 	bool keepalive_set[LINK_MAX_PEERS]; /* we turned a keepalive on */
+	struct relay_client relay;  /* stand-ins of relayed peers */
+	int tcp_fd_polled;          /* the coord's TCP connection, as in epoll */
+	uint64_t relay_sessions;    /* coord sessions the relay has joined in */
 };
 
 /* Runs until SIGINT or SIGTERM. 0, or 1 after one line on stderr. */

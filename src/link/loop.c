@@ -88,6 +88,7 @@ static int poll_device(struct link_daemon *d, int64_t now)
 		if (d->core.listen_port)
 			link_log_info("the device's port is now %u", dev->listen_port);
 		d->core.listen_port = dev->listen_port;
+		relay_client_set_device_port(&d->relay, dev->listen_port);
 		link_on_route_change(&d->core, now); /* a new port: a new mapping */
 	}
 	for (size_t i = 0; i < dev->n_peers; i++) {
@@ -106,6 +107,48 @@ static int poll_device(struct link_daemon *d, int64_t now)
 	}
 	device_free(dev);
 	return 0;
+}
+
+/* ---- the relay client's plumbing (relay_client.h) ---- */
+
+static uint64_t ms_to_ns(int64_t ms)
+{
+	return (uint64_t)ms * 1000000ull;
+}
+
+static int relay_send(void *ctx, const uint8_t *msg, size_t len)
+{
+	coord_io_send(ctx, msg, len);
+	return 0;
+}
+
+static void relay_ctl(void *ctx, const uint8_t *pt, size_t len, int64_t now)
+{
+	struct link_daemon *d = ctx;
+	int slot;
+
+	(void)now;
+	if (relay_client_on_ctl(&d->relay, pt, len) < 0)
+		return;
+	/* a refusal is worth a line: the peer stays without a path */
+	for (slot = 0; slot < RELAY_CLIENT_MAX; slot++) {
+		struct relay_peer *p = &d->relay.peers[slot];
+
+		if (p->fd >= 0 && p->joined && p->status >= RELAY_REFUSED_UNKNOWN && p->status != RELAY_CLOSED &&
+		    p->join_sent) {
+			char name[LINK_PEER_NAME_LEN];
+
+			link_peer_name(name, d->core.peers[p->peer].public_key);
+			link_log_error("%s: the coord does not relay: %s", name, relay_status_name(p->status));
+		}
+	}
+}
+
+static void relay_msg(void *ctx, uint8_t *pkt, size_t len, int64_t now)
+{
+	struct link_daemon *d = ctx;
+
+	relay_client_on_message(&d->relay, &d->coord.client, pkt, len, ms_to_ns(now));
 }
 
 static void do_action(struct link_daemon *d, const struct link_action *a, int64_t now)
@@ -141,11 +184,24 @@ static void do_action(struct link_daemon *d, const struct link_action *a, int64_
 			d->keepalive_set[a->peer] = true;
 		d->next_device_poll = now + LINK_DEVICE_POLL_PUNCH_MS;
 		break;
-	case LINK_DO_WANT_RELAY:
-		/* the relay client plugs in here: it hands back a local proxy
-		 * address through link_on_candidate(PATH_RELAY) */
-		link_log_info("%s: no direct path found", name);
+	case LINK_DO_WANT_RELAY: {
+		/* a stand-in socket for the peer; its address is the relay's
+		 * candidate, tried as any other */
+		union link_addr local;
+		struct path_cand c = { .type = PATH_RELAY };
+
+		ret = relay_client_open(&d->relay, a->peer, d->coord.peers[a->peer].token, &local);
+		if (ret < 0) {
+			link_log_error("%s: no direct path found, and no relay: %s", name, strerror(-ret));
+			break;
+		}
+		epoll_add(d->epfd, d->relay.peers[ret].fd);
+		c.addr = local;
+		link_addr_format(ep, &local);
+		link_log_info("%s: no direct path found: through the coord's relay (%s)", name, ep);
+		link_on_candidate(&d->core, a->peer, &c, now);
 		break;
+	}
 	case LINK_DO_PATH_CHANGED:
 		if (p->path.rtt_ms >= 0)
 			link_log_info("%s: path %s %s (rtt %d ms)", name, path_type_name(p->path.type), ep, p->path.rtt_ms);
@@ -258,6 +314,9 @@ int link_daemon_run(const struct link_options *opt)
 	d->opt = *opt;
 	d->epfd = d->sigfd = -1;
 	d->coord.fd = -1;
+	d->coord.tcp_fd = -1;
+	d->tcp_fd_polled = -1;
+	relay_client_init(&d->relay, 0, relay_send, &d->coord);
 	stun_port_init(&d->stun);
 	link_log_init(opt->iface);
 	if (setup(d, err, sizeof(err))) {
@@ -279,6 +338,10 @@ int link_daemon_run(const struct link_options *opt)
 	epoll_add(d->epfd, d->sigfd);
 	epoll_add(d->epfd, netmon_fd(&d->net));
 	epoll_add(d->epfd, d->coord.fd);
+	relay_client_set_device_port(&d->relay, d->core.listen_port);
+	d->coord.relay_ctl = relay_ctl;
+	d->coord.relay_msg = relay_msg;
+	d->coord.relay_ctx = d;
 
 	int64_t now = clock_ms(CLOCK_MONOTONIC);
 	link_on_local_addrs(&d->core, &d->net.addrs, now);
@@ -304,6 +367,17 @@ int link_daemon_run(const struct link_options *opt)
 		if (!d->core.stun_pending && d->stun.fd >= 0)
 			stun_port_close(&d->stun); /* timed out: stop seeing every datagram */
 		next_coord = coord_io_tick(&d->coord, &d->core, now);
+		/* a new coord session forgets the relay's channels: join again */
+		bool rejoin = d->coord.sessions != d->relay_sessions;
+		d->relay_sessions = d->coord.sessions;
+		int64_t next_relay = relay_client_tick(&d->relay, &d->coord.client, rejoin, now, ms_to_ns(now));
+		if (next_relay < next_coord)
+			next_coord = next_relay;
+		if (d->coord.tcp_fd != d->tcp_fd_polled) {
+			/* the session moved to TCP (a closed fd left epoll by itself) */
+			epoll_add(d->epfd, d->coord.tcp_fd);
+			d->tcp_fd_polled = d->coord.tcp_fd;
+		}
 		if (d->core.status_gen != d->status_written) {
 			int ret = status_write(&d->core, d->coord_name, wall_offset(), (int)getpid());
 			if (ret)
@@ -342,6 +416,8 @@ int link_daemon_run(const struct link_options *opt)
 				}
 			} else if (fd == d->coord.fd) {
 				coord_io_read(&d->coord, &d->core, now);
+			} else if (fd >= 0 && fd == d->coord.tcp_fd) {
+				coord_io_tcp_event(&d->coord, &d->core, now);
 			} else if (fd == d->stun.fd) {
 				union link_addr mapped;
 				if (stun_port_read(&d->stun, &mapped) == 1) {
@@ -353,6 +429,13 @@ int link_daemon_run(const struct link_options *opt)
 					if (changed)
 						link_log_info("public address %s", s);
 				}
+			} else {
+				for (int slot = 0; slot < RELAY_CLIENT_MAX; slot++)
+					if (d->relay.peers[slot].fd == fd) {
+						relay_client_on_readable(&d->relay, &d->coord.client, slot,
+									 ms_to_ns(now));
+						break;
+					}
 			}
 		}
 	}
@@ -363,6 +446,7 @@ out:
 	}
 	stun_port_close(&d->stun);
 	netmon_close(&d->net);
+	relay_client_free(&d->relay);
 	coord_io_close(&d->coord);
 	link_free(&d->core);
 	if (d->sigfd >= 0)

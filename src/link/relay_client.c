@@ -138,11 +138,16 @@ int64_t relay_client_tick(struct relay_client *rc, struct coord_client *c, bool 
 			p->channel = 0;
 			p->join_sent = 0;
 		}
-		/* READY is final until the session changes; WAITING is
-		 * refreshed (it becomes READY by a JOINED the server pushes,
-		 * or by asking again) */
-		if (p->joined && p->status == RELAY_READY)
+		/* READY holds until the session changes (refreshed now and
+		 * then); WAITING is asked again (it becomes READY by a JOINED
+		 * the server pushes, or by asking again) */
+		if (p->joined && p->status == RELAY_READY) {
+			if (now_ms - p->join_sent >= RELAY_CLIENT_REFRESH_MS && send_ctl(rc, c, RELAY_JOIN, p->token, now_ns) == 0)
+				p->join_sent = now_ms;
+			if (p->join_sent + RELAY_CLIENT_REFRESH_MS < next)
+				next = p->join_sent + RELAY_CLIENT_REFRESH_MS;
 			continue;
+		}
 		if (!p->join_sent || now_ms - p->join_sent >= RELAY_CLIENT_JOIN_RETRY_MS) {
 			if (send_ctl(rc, c, RELAY_JOIN, p->token, now_ns) == 0)
 				p->join_sent = now_ms;

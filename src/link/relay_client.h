@@ -28,6 +28,10 @@ enum {
 	RELAY_CLIENT_MAX = 64,
 	/* a JOIN not answered is sent again after this long */
 	RELAY_CLIENT_JOIN_RETRY_MS = 1000,
+	/* and a READY pair is joined again this often, so that the server
+	 * keeps it (it drops pairs idle for a minute) while the relay waits
+	 * as a fallback behind a direct path */
+	RELAY_CLIENT_REFRESH_MS = 20000,
 	/* datagrams read from one socket in one call (then the others get a turn) */
 	RELAY_CLIENT_BATCH = 32,
 };
