@@ -105,6 +105,7 @@ $(BUILD)/bench/coord_load: $(BUILD)/obj/bench/coord/coord_load.o $(BUILD)/obj/sr
 	$(COORD_PROTO_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/tests/test_path_probe: $(BUILD)/obj/src/link/path.o $(BUILD)/obj/src/link/addr.o
 $(BUILD)/tests/test_relay_client: $(BUILD)/obj/src/link/relay_client.o $(BUILD)/obj/src/link/addr.o \
 	$(BUILD)/obj/src/coord/relay_proto.o $(COORD_PROTO_OBJS)
 

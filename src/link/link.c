@@ -139,6 +139,12 @@ void link_on_device(struct link *l, uint32_t peer, int64_t last_handshake, const
 		path_on_device(&l->peers[peer].path, last_handshake, endpoint, &l->local, now);
 }
 
+void link_on_device_rx(struct link *l, uint32_t peer, uint64_t rx_bytes)
+{
+	if (peer < l->n_peers)
+		path_on_rx(&l->peers[peer].path, rx_bytes);
+}
+
 static bool push(struct link_action *out, size_t max, size_t *n, const struct link_action *a)
 {
 	if (*n >= max)
@@ -194,7 +200,10 @@ size_t link_poll(struct link *l, int64_t now, struct link_action *out, size_t ma
 		struct link_peer *p = &l->peers[i];
 		struct path_cmd cmd;
 		bool wanted = path_wants_relay(&p->path);
-		int64_t t = path_tick(&p->path, now, &cmd);
+		int64_t t;
+
+		p->path.wall_offset = l->wall_offset;
+		t = path_tick(&p->path, now, &cmd);
 
 		if (cmd.set_endpoint) {
 			struct link_action a = { .what = LINK_DO_SET_ENDPOINT, .kick = cmd.kick, .peer = i,

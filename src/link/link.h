@@ -90,6 +90,7 @@ struct link {
 	/* bumped on anything `weft link status` shows */
 	uint64_t status_gen;
 	int64_t started;
+	int64_t wall_offset;      /* wall ms - monotonic ms (the caller keeps it) */
 };
 
 /* n_peers peers (the caller fills peers[i].public_key, keepalives and
@@ -122,6 +123,9 @@ void link_on_portmap(struct link *l, const union link_addr *mapped, int64_t now)
  * clock, 0: never) and endpoint. */
 void link_on_device(struct link *l, uint32_t peer, int64_t last_handshake, const union link_addr *endpoint,
 		    int64_t now);
+
+/* The device's received bytes from a peer (the relay's probes use it). */
+void link_on_device_rx(struct link *l, uint32_t peer, uint64_t rx_bytes);
 
 /* ---- outputs ---- */
 

@@ -104,6 +104,7 @@ static int poll_device(struct link_daemon *d, int64_t now)
 		if (p->last_handshake_sec)
 			hs = p->last_handshake_sec * 1000 + p->last_handshake_nsec / 1000000 - off;
 		link_on_device(&d->core, (uint32_t)k, hs, &ep, now);
+		link_on_device_rx(&d->core, (uint32_t)k, p->rx_bytes);
 	}
 	device_free(dev);
 	return 0;
@@ -358,9 +359,10 @@ int link_daemon_run(const struct link_options *opt)
 			if (ret)
 				link_log_error("the device does not answer: %s", strerror(-ret));
 			for (uint32_t i = 0; i < d->core.n_peers; i++)
-				punching |= d->core.peers[i].path.state == PATH_PUNCHING;
+				punching |= d->core.peers[i].path.state == PATH_PUNCHING || d->core.peers[i].path.probing;
 			d->next_device_poll = now + (punching ? LINK_DEVICE_POLL_PUNCH_MS : LINK_DEVICE_POLL_IDLE_MS);
 		}
+		d->core.wall_offset = wall_offset();
 		size_t n = link_poll(&d->core, now, acts, LINK_MAX_ACTIONS, &next_core);
 		for (size_t i = 0; i < n; i++)
 			do_action(d, &acts[i], now);

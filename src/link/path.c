@@ -41,12 +41,16 @@ static bool has(const struct path *p, const struct path_cand *c)
 	return false;
 }
 
-/* Insertion at its rank, after those of equal rank (stable). */
-static bool insert(struct path *p, const struct path_cand *c, const struct local_addrs *local)
+/* Insertion at its rank, after those of equal rank (stable). ours: a
+ * candidate of our own making (the relay's stand-in on loopback), never
+ * one a peer offered. */
+static bool insert_cand(struct path *p, const struct path_cand *c, const struct local_addrs *local, bool ours)
 {
 	unsigned r = rank(c, local), at = p->n;
 
-	if (p->n >= PATH_MAX_CANDS || !link_addr_is_set(&c->addr) || link_addr_is_unusable(&c->addr) ||
+	/* the relay's stand-in is on loopback: no other candidate may be */
+	if (p->n >= PATH_MAX_CANDS || !link_addr_is_set(&c->addr) ||
+	    (link_addr_is_unusable(&c->addr) && !(ours && c->type == PATH_RELAY)) ||
 	    !link_addr_port(&c->addr) || c->type < PATH_LAN || c->type > PATH_RELAY || has(p, c))
 		return false;
 	for (unsigned i = 0; i < p->n; i++)
@@ -58,6 +62,11 @@ static bool insert(struct path *p, const struct path_cand *c, const struct local
 	p->cands[at] = *c;
 	p->n++;
 	return true;
+}
+
+static bool insert(struct path *p, const struct path_cand *c, const struct local_addrs *local)
+{
+	return insert_cand(p, c, local, false);
 }
 
 static void punch_from_top(struct path *p)
@@ -82,7 +91,7 @@ unsigned path_offer(struct path *p, const struct path_cand *c, unsigned n, const
 	for (unsigned i = 0; i < n; i++)
 		insert(p, &c[i], local);
 	for (unsigned i = 0; i < nrelay; i++)
-		insert(p, &relay[i], local);
+		insert_cand(p, &relay[i], local, true);
 	for (unsigned i = 0; i < p->n; i++)
 		if (link_addr_equal(&p->cands[i].addr, &p->endpoint))
 			in_use = true;
@@ -98,7 +107,7 @@ unsigned path_offer(struct path *p, const struct path_cand *c, unsigned n, const
 bool path_add(struct path *p, const struct path_cand *c, const struct local_addrs *local, int64_t now)
 {
 	(void)now;
-	if (!insert(p, c, local))
+	if (!insert_cand(p, c, local, true))
 		return false;
 	if (p->state == PATH_IDLE || p->state == PATH_FAILED) {
 		/* straight to the new one: the others failed already */
@@ -137,7 +146,12 @@ void path_on_device(struct path *p, int64_t last_handshake, const union link_add
 	int64_t before = p->last_handshake;
 
 	p->last_handshake = last_handshake;
+	if (link_addr_is_set(endpoint))
+		p->dev_endpoint = *endpoint;
 	if (p->state == PATH_UP) {
+		/* a probe moves the endpoint itself: judged when it ends */
+		if (p->probing)
+			return;
 		if (link_addr_is_set(endpoint) && !link_addr_equal(endpoint, &p->endpoint)) {
 			p->endpoint = *endpoint;
 			p->type = classify(p, endpoint, local);
@@ -163,6 +177,76 @@ void path_on_device(struct path *p, int64_t last_handshake, const union link_add
 	p->retry_ms = PATH_RETRY_MIN_MS;
 }
 
+void path_on_rx(struct path *p, uint64_t rx_bytes)
+{
+	p->rx_bytes = rx_bytes;
+}
+
+/* the next multiple of the probe period on the wall clock, in our clock */
+static int64_t probe_slot(const struct path *p, int64_t now)
+{
+	int64_t wall = now + p->wall_offset;
+
+	return (wall / PATH_PROBE_PERIOD_MS + 1) * PATH_PROBE_PERIOD_MS - p->wall_offset;
+}
+
+/* On the relay: the probes of the other candidates (see path.h). Returns
+ * when it needs the next tick. */
+static int64_t relay_probe(struct path *p, int64_t now, struct path_cmd *cmd)
+{
+	unsigned idx[PATH_MAX_CANDS], nd = 0, steps;
+
+	for (unsigned i = 0; i < p->n; i++)
+		if (p->cands[i].type != PATH_RELAY)
+			idx[nd++] = i;
+	if (!nd) {
+		p->probing = false;
+		p->probe_next = 0;
+		return INT64_MAX;
+	}
+	if (!p->probing) {
+		if (!p->probe_next)
+			p->probe_next = probe_slot(p, now);
+		if (now < p->probe_next)
+			return p->probe_next;
+		p->probing = true;
+		p->probe_step = 0;
+		p->probe_step_at = now;
+		p->relay_ep = p->endpoint;
+		p->probes++;
+	}
+	steps = nd * PATH_PROBE_ROUNDS;
+	if (p->probe_step < steps) {
+		if (now < p->probe_step_at)
+			return p->probe_step_at;
+		cmd->set_endpoint = true;
+		cmd->kick = true;
+		cmd->endpoint = p->cands[idx[p->probe_step % nd]].addr;
+		p->probe_step++;
+		p->probe_rx = p->rx_bytes;
+		p->probe_step_at = now + PATH_PROBE_STEP_MS;
+		p->probe_until = now + PATH_PROBE_SETTLE_MS;
+		return p->probe_step < steps ? p->probe_step_at : p->probe_until;
+	}
+	if (now < p->probe_until)
+		return p->probe_until;
+	p->probing = false;
+	p->probe_next = probe_slot(p, now);
+	if (p->rx_bytes > p->probe_rx && link_addr_is_set(&p->dev_endpoint) &&
+	    !link_addr_equal(&p->dev_endpoint, &p->relay_ep)) {
+		/* the peer is heard on a path of its own: off the relay */
+		p->endpoint = p->dev_endpoint;
+		p->type = classify(p, &p->dev_endpoint, NULL);
+		p->since = now;
+		p->rtt_ms = -1;
+		p->probe_wins++;
+		return now;
+	}
+	cmd->set_endpoint = true;
+	cmd->endpoint = p->relay_ep;
+	return p->probe_next;
+}
+
 int64_t path_tick(struct path *p, int64_t now, struct path_cmd *cmd)
 {
 	memset(cmd, 0, sizeof(*cmd));
@@ -170,12 +254,23 @@ int64_t path_tick(struct path *p, int64_t now, struct path_cmd *cmd)
 		switch (p->state) {
 		case PATH_IDLE:
 			return INT64_MAX;
-		case PATH_UP:
+		case PATH_UP: {
+			int64_t stale = p->last_handshake ? p->last_handshake + PATH_STALE_MS + 1 : INT64_MAX;
+
 			if (p->last_handshake && now - p->last_handshake > PATH_STALE_MS) {
+				p->probing = false;
 				punch_from_top(p);
 				continue;
 			}
-			return p->last_handshake ? p->last_handshake + PATH_STALE_MS + 1 : INT64_MAX;
+			if (p->type == PATH_RELAY) {
+				int64_t t = relay_probe(p, now, cmd);
+
+				return t < stale ? t : stale;
+			}
+			p->probing = false;
+			p->probe_next = 0;
+			return stale;
+		}
 		case PATH_FAILED:
 			if (now < p->retry_at)
 				return p->retry_at;

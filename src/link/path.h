@@ -53,6 +53,20 @@ enum path_state {
 #define PATH_RETRY_MIN_MS 2000
 #define PATH_RETRY_MAX_MS 60000
 #define PATH_MAX_CANDS 16
+/* While the relay carries a peer, its other candidates are tried now and
+ * then without leaving the relay for long: at each multiple of
+ * PATH_PROBE_PERIOD_MS of the wall clock (so that both peers try at the
+ * same moment and open their NATs for each other), the device is pointed
+ * at each candidate in turn, PATH_PROBE_ROUNDS times, PATH_PROBE_STEP_MS
+ * apart, each time with a keepalive; PATH_PROBE_SETTLE_MS after the last,
+ * the path is direct if the device hears the peer and has not followed it
+ * back to the relay's stand-in (WireGuard moves an endpoint to where the
+ * peer's packets come from), else it goes back to the relay. A probe costs
+ * the relayed traffic at most a second per period, and a few keepalives. */
+#define PATH_PROBE_PERIOD_MS 6000
+#define PATH_PROBE_STEP_MS 100
+#define PATH_PROBE_ROUNDS 2
+#define PATH_PROBE_SETTLE_MS 900
 
 struct path_cand {
 	uint8_t type; /* enum path_type */
@@ -76,6 +90,17 @@ struct path {
 	int64_t since;            /* ms, wall clock of the caller's choosing */
 	int32_t rtt_ms;           /* -1: unknown */
 	int64_t last_handshake;   /* ms, as the device last said; 0: never */
+	/* the device's last word on the peer's endpoint and received bytes */
+	union link_addr dev_endpoint;
+	uint64_t rx_bytes;
+	/* probes of other candidates while on the relay (see above) */
+	bool probing;
+	uint8_t probe_step;
+	int64_t probe_next, probe_step_at, probe_until;
+	uint64_t probe_rx;
+	union link_addr relay_ep;
+	uint32_t probes, probe_wins;
+	int64_t wall_offset;      /* wall ms - monotonic ms, set by the caller */
 };
 
 /* What path_tick asks of the caller. */
@@ -105,6 +130,9 @@ void path_restart(struct path *p, int64_t now);
  * endpoint. A handshake after the attempt began makes the path UP. */
 void path_on_device(struct path *p, int64_t last_handshake, const union link_addr *endpoint,
 		    const struct local_addrs *local, int64_t now);
+
+/* The device's received-bytes counter for the peer (for the probes). */
+void path_on_rx(struct path *p, uint64_t rx_bytes);
 
 /* Advances time: fills *cmd (when something is to be done) and returns the
  * next time (ms) the path needs a tick, or INT64_MAX. */
