@@ -103,6 +103,14 @@ int relay_server_on_ctl(struct relay_server *rs, uint64_t client, const uint8_t 
 	if (rc < 0)
 		return rc;
 	status = ready ? RELAY_READY : RELAY_WAITING;
+	if (!ready && rs->ops->other_holder) {
+		uint64_t other = rs->ops->other_holder(rs->ctx, client, m.token);
+
+		if (other && other != client) {
+			rs->c.invites++;
+			send_joined(rs, other, m.token, RELAY_INVITED, 0);
+		}
+	}
 	if (ready) {
 		/* the side that waited learns it may send now */
 		uint32_t other_ch = relay_channel_other(channel);

@@ -36,10 +36,14 @@ struct relay_server_ops {
 	/* Whether the client announced token (and it has not expired): only
 	 * then may it relay on it. */
 	bool (*announced)(void *ctx, uint64_t client, const uint8_t token[COORD_TOKEN_LEN]);
+	/* The other client holding token (with a session), or 0: it is
+	 * invited when one side joins alone (a peer that still believes in a
+	 * direct path learns that the other side cannot use it). */
+	uint64_t (*other_holder)(void *ctx, uint64_t client, const uint8_t token[COORD_TOKEN_LEN]);
 };
 
 struct relay_server_counters {
-	uint64_t ctl_in, joins, leaves;
+	uint64_t ctl_in, joins, leaves, invites;
 	uint64_t refused_unknown;  /* JOIN for a token this client did not announce */
 	uint64_t messages_in;      /* relay messages received */
 	uint64_t bad_messages;     /* no session, forged, malformed */

@@ -63,7 +63,7 @@ int relay_ctl_decode(struct relay_ctl *m, const uint8_t *in, size_t len)
 		break;
 	case RELAY_JOINED:
 		want = RELAY_JOINED_LEN;
-		if (len < want || in[1] > RELAY_CLOSED || in[2] || in[3])
+		if (len < want || in[1] > RELAY_INVITED || in[2] || in[3])
 			return -EBADMSG;
 		m->status = in[1];
 		m->channel = coord_get_le32(in + 4);
@@ -146,6 +146,7 @@ const char *relay_status_name(uint8_t status)
 		[RELAY_REFUSED_FULL] = "refused (server full)",
 		[RELAY_REFUSED_BUSY] = "refused (token held by two others)",
 		[RELAY_REFUSED_OFF] = "refused (relay off)", [RELAY_CLOSED] = "closed",
+		[RELAY_INVITED] = "invited",
 	};
 
 	return status < sizeof(names) / sizeof(names[0]) ? names[status] : "unknown";

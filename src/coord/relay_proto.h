@@ -40,6 +40,8 @@ enum relay_status {
 	RELAY_REFUSED_BUSY = 4,    /* two other clients hold the token */
 	RELAY_REFUSED_OFF = 5,     /* this server does not relay */
 	RELAY_CLOSED = 6,          /* the pair is gone (left, expired) */
+	RELAY_INVITED = 7,         /* the other side joined a token we hold
+				    * and did not join: join it too */
 };
 
 enum {

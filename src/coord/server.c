@@ -1002,8 +1002,22 @@ static bool relay_announced(void *ctx, uint64_t client, const uint8_t token[COOR
 	return false;
 }
 
+static uint64_t relay_other_holder(void *ctx, uint64_t client, const uint8_t token[COORD_TOKEN_LEN])
+{
+	struct coord_server *s = ctx;
+	struct tok *t = find_tok(s, token, hash_bytes(s, token, COORD_TOKEN_LEN));
+
+	for (int i = 0; t && i < COORD_TOKEN_HOLDERS; i++) {
+		struct client *o = t->holder[i] ? t->holder[i]->client : NULL;
+
+		if (o && (uintptr_t)o != client && o->has_pub && session_usable(s, o))
+			return (uintptr_t)o;
+	}
+	return 0;
+}
+
 static const struct relay_server_ops RELAY_OPS = {
-	relay_keys_by_index, relay_keys_of, relay_send, relay_announced,
+	relay_keys_by_index, relay_keys_of, relay_send, relay_announced, relay_other_holder,
 };
 
 const struct relay_server *coord_server_relay(const struct coord_server *s)

@@ -300,8 +300,10 @@ static void on_peer(struct coord_io *c, struct link *l, const struct coord_msg *
 		union link_addr guess = observed;
 
 		link_addr_set_port(&guess, link_addr_port(&pc[k - 1].addr));
+		/* a mapping on that host with another port may be stale (a NAT
+		 * that changed its ways): the guess goes in unless it is there */
 		for (unsigned j = 0; j < k; j++)
-			seen |= link_addr_same_host(&pc[j].addr, &observed);
+			seen |= link_addr_equal(&pc[j].addr, &guess);
 		if (!seen) {
 			pc[k].type = PATH_DIRECT;
 			pc[k].addr = guess;

@@ -139,6 +139,14 @@ void link_on_device(struct link *l, uint32_t peer, int64_t last_handshake, const
 		path_on_device(&l->peers[peer].path, last_handshake, endpoint, &l->local, now);
 }
 
+void link_on_relay_invite(struct link *l, uint32_t peer, const struct path_cand *c, int64_t now)
+{
+	if (peer >= l->n_peers)
+		return;
+	path_use_relay(&l->peers[peer].path, c, &l->local, now);
+	l->status_gen++;
+}
+
 void link_on_device_rx(struct link *l, uint32_t peer, uint64_t rx_bytes)
 {
 	if (peer < l->n_peers)

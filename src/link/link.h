@@ -116,6 +116,8 @@ void link_on_coord(struct link *l, bool ok, int64_t now);
 void link_on_match(struct link *l, uint32_t peer, const struct path_cand *c, unsigned n, int64_t now);
 /* A relay (or NAT helper) offers a candidate for a peer. */
 void link_on_candidate(struct link *l, uint32_t peer, const struct path_cand *c, int64_t now);
+/* The peer went to the relay: use the relay's candidate c now. */
+void link_on_relay_invite(struct link *l, uint32_t peer, const struct path_cand *c, int64_t now);
 /* The gateway mapped our port (portmap): announced as a direct candidate.
  * NULL: the mapping is gone. */
 void link_on_portmap(struct link *l, const union link_addr *mapped, int64_t now);

@@ -123,13 +123,44 @@ static int relay_send(void *ctx, const uint8_t *msg, size_t len)
 	return 0;
 }
 
+/* a stand-in socket for peer; its address is the relay's candidate.
+ * invited: the peer is on the relay already, go there now */
+static void open_relay(struct link_daemon *d, uint32_t peer, bool invited, int64_t now)
+{
+	char name[LINK_PEER_NAME_LEN], ep[LINK_ADDR_STRLEN];
+	struct path_cand c = { .type = PATH_RELAY };
+	int ret;
+
+	link_peer_name(name, d->core.peers[peer].public_key);
+	ret = relay_client_open(&d->relay, peer, d->coord.peers[peer].token, &c.addr);
+	if (ret < 0) {
+		link_log_error("%s: no relay: %s", name, strerror(-ret));
+		return;
+	}
+	epoll_add(d->epfd, d->relay.peers[ret].fd);
+	link_addr_format(ep, &c.addr);
+	if (invited) {
+		link_log_info("%s: the peer uses the coord's relay: so do we (%s)", name, ep);
+		link_on_relay_invite(&d->core, peer, &c, now);
+	} else {
+		link_log_info("%s: no direct path found: through the coord's relay (%s)", name, ep);
+		link_on_candidate(&d->core, peer, &c, now);
+	}
+}
+
 static void relay_ctl(void *ctx, const uint8_t *pt, size_t len, int64_t now)
 {
 	struct link_daemon *d = ctx;
-	int slot;
+	uint8_t token[COORD_TOKEN_LEN];
+	int slot, rc = relay_client_on_ctl(&d->relay, pt, len, token);
 
-	(void)now;
-	if (relay_client_on_ctl(&d->relay, pt, len) < 0)
+	if (rc == 1) {
+		for (uint32_t i = 0; i < d->coord.n_peers; i++)
+			if (!memcmp(d->coord.peers[i].token, token, COORD_TOKEN_LEN))
+				open_relay(d, i, true, now);
+		return;
+	}
+	if (rc < 0)
 		return;
 	/* a refusal is worth a line: the peer stays without a path */
 	for (slot = 0; slot < RELAY_CLIENT_MAX; slot++) {
@@ -185,24 +216,9 @@ static void do_action(struct link_daemon *d, const struct link_action *a, int64_
 			d->keepalive_set[a->peer] = true;
 		d->next_device_poll = now + LINK_DEVICE_POLL_PUNCH_MS;
 		break;
-	case LINK_DO_WANT_RELAY: {
-		/* a stand-in socket for the peer; its address is the relay's
-		 * candidate, tried as any other */
-		union link_addr local;
-		struct path_cand c = { .type = PATH_RELAY };
-
-		ret = relay_client_open(&d->relay, a->peer, d->coord.peers[a->peer].token, &local);
-		if (ret < 0) {
-			link_log_error("%s: no direct path found, and no relay: %s", name, strerror(-ret));
-			break;
-		}
-		epoll_add(d->epfd, d->relay.peers[ret].fd);
-		c.addr = local;
-		link_addr_format(ep, &local);
-		link_log_info("%s: no direct path found: through the coord's relay (%s)", name, ep);
-		link_on_candidate(&d->core, a->peer, &c, now);
+	case LINK_DO_WANT_RELAY:
+		open_relay(d, a->peer, false, now);
 		break;
-	}
 	case LINK_DO_PATH_CHANGED:
 		if (p->path.rtt_ms >= 0)
 			link_log_info("%s: path %s %s (rtt %d ms)", name, path_type_name(p->path.type), ep, p->path.rtt_ms);

@@ -95,9 +95,9 @@ unsigned path_offer(struct path *p, const struct path_cand *c, unsigned n, const
 	for (unsigned i = 0; i < p->n; i++)
 		if (link_addr_equal(&p->cands[i].addr, &p->endpoint))
 			in_use = true;
-	/* an up path that the peer still offers, and that is not the relay
-	 * while something better is offered, stays */
-	if (p->state == PATH_UP && in_use && !(p->type == PATH_RELAY && p->n > nrelay))
+	/* an up path that the peer still offers stays; the relay stays too,
+	 * its probes try what is better (relay_probe) */
+	if (p->state == PATH_UP && in_use)
 		return p->n;
 	p->retry_ms = PATH_RETRY_MIN_MS;
 	punch_from_top(p);
@@ -109,8 +109,10 @@ bool path_add(struct path *p, const struct path_cand *c, const struct local_addr
 	(void)now;
 	if (!insert_cand(p, c, local, true))
 		return false;
-	if (p->state == PATH_IDLE || p->state == PATH_FAILED) {
-		/* straight to the new one: the others failed already */
+	if (p->state == PATH_IDLE || p->state == PATH_FAILED ||
+	    (c->type == PATH_RELAY && p->state == PATH_PUNCHING && p->relay_wanted)) {
+		/* straight to the new one: the others failed already (or take
+		 * too long: the relay now, direct paths by its probes) */
 		p->state = PATH_PUNCHING;
 		p->issued = false;
 		for (unsigned i = 0; i < p->n; i++)
@@ -120,6 +122,22 @@ bool path_add(struct path *p, const struct path_cand *c, const struct local_addr
 		p->trying = 0;
 	}
 	return true;
+}
+
+void path_use_relay(struct path *p, const struct path_cand *c, const struct local_addrs *local, int64_t now)
+{
+	insert_cand(p, c, local, true);
+	if (p->state == PATH_UP && p->type == PATH_RELAY)
+		return;
+	for (unsigned i = 0; i < p->n; i++)
+		if (link_addr_equal(&p->cands[i].addr, &c->addr)) {
+			p->trying = (uint8_t)i;
+			p->state = PATH_PUNCHING;
+			p->issued = false;
+			p->probing = false;
+			if (!p->punch_since)
+				p->punch_since = now ? now : 1;
+		}
 }
 
 void path_restart(struct path *p, int64_t now)
@@ -168,6 +186,8 @@ void path_on_device(struct path *p, int64_t last_handshake, const union link_add
 					   last_handshake > before))
 		return;
 	p->state = PATH_UP;
+	p->punch_since = 0;
+	p->relay_wanted = false;
 	p->endpoint = *endpoint;
 	p->type = classify(p, endpoint, local);
 	p->since = now;
@@ -277,6 +297,15 @@ int64_t path_tick(struct path *p, int64_t now, struct path_cmd *cmd)
 			punch_from_top(p);
 			continue;
 		case PATH_PUNCHING:
+			if (!p->punch_since)
+				p->punch_since = now ? now : 1;
+			if (!p->relay_wanted && now - p->punch_since >= PATH_RELAY_AFTER_MS) {
+				bool have_relay = false;
+
+				for (unsigned i = 0; i < p->n; i++)
+					have_relay |= p->cands[i].type == PATH_RELAY;
+				p->relay_wanted = !have_relay;
+			}
 			if (p->trying >= p->n) {
 				p->state = PATH_FAILED;
 				p->retry_at = now + p->retry_ms;
@@ -308,7 +337,7 @@ bool path_wants_relay(const struct path *p)
 	for (unsigned i = 0; i < p->n; i++)
 		if (p->cands[i].type == PATH_RELAY)
 			return false;
-	return p->state == PATH_FAILED;
+	return p->state == PATH_FAILED || (p->state == PATH_PUNCHING && p->relay_wanted);
 }
 
 const char *path_type_name(uint8_t type)

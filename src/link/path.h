@@ -63,6 +63,11 @@ enum path_state {
  * back to the relay's stand-in (WireGuard moves an endpoint to where the
  * peer's packets come from), else it goes back to the relay. A probe costs
  * the relayed traffic at most a second per period, and a few keepalives. */
+/* Punching this long without a path asks for the relay, even while new
+ * candidates keep coming (a symmetric NAT maps every STUN refresh to a new
+ * port, and each new offer starts the punch over): the relay carries the
+ * traffic and the probes keep looking for a direct path behind it. */
+#define PATH_RELAY_AFTER_MS 15000
 #define PATH_PROBE_PERIOD_MS 6000
 #define PATH_PROBE_STEP_MS 100
 #define PATH_PROBE_ROUNDS 2
@@ -93,6 +98,8 @@ struct path {
 	/* the device's last word on the peer's endpoint and received bytes */
 	union link_addr dev_endpoint;
 	uint64_t rx_bytes;
+	int64_t punch_since;      /* ms punching began (0: a path is up) */
+	bool relay_wanted;        /* punched for PATH_RELAY_AFTER_MS in vain */
 	/* probes of other candidates while on the relay (see above) */
 	bool probing;
 	uint8_t probe_step;
@@ -122,6 +129,10 @@ unsigned path_offer(struct path *p, const struct path_cand *c, unsigned n, const
  * rank; punching starts or resumes with it when nothing is up. false when
  * full or already there. */
 bool path_add(struct path *p, const struct path_cand *c, const struct local_addrs *local, int64_t now);
+/* The peer went to the relay (the coord invited us there): add the
+ * relay's candidate c and try it now, whatever path is up; the probes
+ * bring both back to a direct path if there is one. */
+void path_use_relay(struct path *p, const struct path_cand *c, const struct local_addrs *local, int64_t now);
 /* Forget the candidates and punch again from the top (our own address
  * changed: every NAT mapping we had may be gone). */
 void path_restart(struct path *p, int64_t now);
@@ -138,7 +149,8 @@ void path_on_rx(struct path *p, uint64_t rx_bytes);
  * next time (ms) the path needs a tick, or INT64_MAX. */
 int64_t path_tick(struct path *p, int64_t now, struct path_cmd *cmd);
 
-/* All direct candidates failed and no relay candidate is there yet. */
+/* All direct candidates failed (or punching went on for
+ * PATH_RELAY_AFTER_MS) and no relay candidate is there yet. */
 bool path_wants_relay(const struct path *p);
 
 const char *path_type_name(uint8_t type);  /* "lan", "direct", "relay", "none" */

@@ -32,6 +32,14 @@ void relay_client_free(struct relay_client *rc)
 		}
 }
 
+int relay_client_find_token(const struct relay_client *rc, const uint8_t token[COORD_TOKEN_LEN])
+{
+	for (int i = 0; i < RELAY_CLIENT_MAX; i++)
+		if (rc->peers[i].fd >= 0 && !memcmp(rc->peers[i].token, token, COORD_TOKEN_LEN))
+			return i;
+	return -1;
+}
+
 int relay_client_find(const struct relay_client *rc, uint32_t peer)
 {
 	for (int i = 0; i < RELAY_CLIENT_MAX; i++)
@@ -160,12 +168,20 @@ int64_t relay_client_tick(struct relay_client *rc, struct coord_client *c, bool 
 	return next;
 }
 
-int relay_client_on_ctl(struct relay_client *rc, const uint8_t *pt, size_t len)
+int relay_client_on_ctl(struct relay_client *rc, const uint8_t *pt, size_t len,
+			uint8_t token[COORD_TOKEN_LEN])
 {
 	struct relay_ctl m;
 
 	if (relay_ctl_decode(&m, pt, len) < 0 || m.type != RELAY_JOINED)
 		return -EBADMSG;
+	if (m.status == RELAY_INVITED) {
+		/* joined already (or about to): the JOIN answers it */
+		if (relay_client_find_token(rc, m.token) >= 0)
+			return 0;
+		memcpy(token, m.token, COORD_TOKEN_LEN);
+		return 1;
+	}
 	for (int i = 0; i < RELAY_CLIENT_MAX; i++) {
 		struct relay_peer *p = &rc->peers[i];
 

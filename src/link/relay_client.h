@@ -83,6 +83,7 @@ int relay_client_open(struct relay_client *rc, uint32_t peer, const uint8_t toke
 void relay_client_close(struct relay_client *rc, struct coord_client *c, uint32_t peer, int64_t now_ms,
 			uint64_t now_ns);
 int relay_client_find(const struct relay_client *rc, uint32_t peer);
+int relay_client_find_token(const struct relay_client *rc, const uint8_t token[COORD_TOKEN_LEN]);
 
 /* JOINs due (first ones, retries while unanswered, again after the
  * session was re-established: set rejoin). Returns the next time (ms) it
@@ -92,8 +93,11 @@ int64_t relay_client_tick(struct relay_client *rc, struct coord_client *c, bool 
 
 /* A relay control message the session opened (plaintext of a transport
  * message whose type is the relay's): JOINED updates a peer's channel and
- * status. 0, or -EBADMSG / -ENOENT (no such token here). */
-int relay_client_on_ctl(struct relay_client *rc, const uint8_t *pt, size_t len);
+ * status. 0; 1 when the server invites us to a token we have no stand-in
+ * for (token gets it: the caller opens the relay for that peer); or
+ * -EBADMSG / -ENOENT (no such token here). */
+int relay_client_on_ctl(struct relay_client *rc, const uint8_t *pt, size_t len,
+			uint8_t token[COORD_TOKEN_LEN]);
 
 /* A relay message (outer type 0xC5) from the coord: opened with the
  * session's keys, handed to the device from the peer's socket. 0 or -errno

@@ -5,6 +5,7 @@
  * direct path when the device hears the peer there, or back on the relay
  * when the device followed the peer back to the stand-in or heard nothing;
  * one probe per period, none while nothing but the relay is known. */
+#include <arpa/inet.h>
 #include <string.h>
 
 #include "link/path.h"
@@ -143,10 +144,53 @@ static void test_probe_fails_back_to_relay(void)
 	CHECK(p.probes - before <= 60000 / PATH_PROBE_PERIOD_MS + 1);
 }
 
+/* New offers every 10 s (a symmetric NAT's fresh ports) keep the punch
+ * from ever failing: the relay is asked for after PATH_RELAY_AFTER_MS all
+ * the same, and tried at once. */
+static void test_relay_wanted_while_offers_come(void)
+{
+	struct path p;
+	struct path_cmd cmd;
+	struct path_cand c[3] = { { PATH_DIRECT, A("203.0.113.2:40001") }, { PATH_DIRECT, A("203.0.113.2:51820") },
+				  { PATH_LAN, A("10.0.2.2:51820") } };
+	struct path_cand r = { PATH_RELAY, A("127.0.0.1:33333") };
+	int64_t t = 1000;
+	bool wanted_at_10 = true;
+
+	path_init(&p);
+	path_offer(&p, c, 3, NULL, t);
+	for (; t < 1000 + PATH_RELAY_AFTER_MS + 500; t += 100) {
+		if (t % 10000 == 0) {
+			c[0].addr.in4.sin_port = htons((uint16_t)(40000 + t / 1000));
+			path_offer(&p, c, 3, NULL, t);
+		}
+		path_tick(&p, t, &cmd);
+		if (t == 11000)
+			wanted_at_10 = path_wants_relay(&p);
+	}
+	CHECK(!wanted_at_10);
+	CHECK_EQ(p.state, PATH_PUNCHING);
+	CHECK(path_wants_relay(&p));
+	CHECK(path_add(&p, &r, NULL, t));
+	CHECK(!path_wants_relay(&p));
+	path_tick(&p, t, &cmd);
+	CHECK(cmd.set_endpoint);
+	CHECK(link_addr_equal(&cmd.endpoint, &r.addr));
+	/* the handshake through the relay: up on it, and it stays up when the
+	 * peer offers new candidates */
+	path_on_device(&p, t + 20, &r.addr, NULL, t + 20);
+	CHECK_EQ(p.state, PATH_UP);
+	CHECK_EQ(p.type, PATH_RELAY);
+	path_offer(&p, c, 3, NULL, t + 100);
+	CHECK_EQ(p.state, PATH_UP);
+	CHECK_EQ(p.type, PATH_RELAY);
+}
+
 int main(void)
 {
 	test_suite_name = "path_probe";
 	RUN(test_probe_wins);
 	RUN(test_probe_fails_back_to_relay);
+	RUN(test_relay_wanted_while_offers_come);
 	TEST_EXIT();
 }

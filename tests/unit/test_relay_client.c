@@ -118,7 +118,8 @@ static void test_both_ways(void)
 	m = (struct relay_ctl){ .type = RELAY_JOINED, .status = RELAY_READY, .channel = 0x1234 };
 	memcpy(m.token, tok, COORD_TOKEN_LEN);
 	n = relay_ctl_encode(pt, sizeof(pt), &m);
-	CHECK_EQ(relay_client_on_ctl(&rc, pt, (size_t)n), 0);
+	uint8_t inv[COORD_TOKEN_LEN];
+	CHECK_EQ(relay_client_on_ctl(&rc, pt, (size_t)n, inv), 0);
 	relay_client_tick(&rc, &c, false, 5000, 2 * NS);
 	CHECK_EQ(nsent, 2); /* ready: no more JOINs */
 
@@ -154,6 +155,17 @@ static void test_both_ways(void)
 	n = relay_data_seal(&srv, 0x9999, dg, 200, pkt, sizeof(pkt));
 	CHECK_EQ(relay_client_on_message(&rc, &c, pkt, (size_t)n, 2 * NS), -ENOENT);
 	CHECK_EQ(rc.unknown_channel, 1);
+
+	/* an invitation for a token without a stand-in goes to the caller;
+	 * one for ours is answered by our own JOIN */
+	m = (struct relay_ctl){ .type = RELAY_JOINED, .status = RELAY_INVITED };
+	memset(m.token, 0x99, COORD_TOKEN_LEN);
+	n = relay_ctl_encode(pt, sizeof(pt), &m);
+	CHECK_EQ(relay_client_on_ctl(&rc, pt, (size_t)n, inv), 1);
+	CHECK_MEM(inv, m.token, COORD_TOKEN_LEN);
+	memcpy(m.token, tok, COORD_TOKEN_LEN);
+	n = relay_ctl_encode(pt, sizeof(pt), &m);
+	CHECK_EQ(relay_client_on_ctl(&rc, pt, (size_t)n, inv), 0);
 
 	/* a new session: JOIN again */
 	relay_client_tick(&rc, &c, true, 6000, 2 * NS);

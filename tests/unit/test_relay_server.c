@@ -58,7 +58,15 @@ static bool announced(void *ctx, uint64_t client, const uint8_t token[COORD_TOKE
 	return announced_tok[client - 1] && !memcmp(token, tok, COORD_TOKEN_LEN);
 }
 
-static const struct relay_server_ops OPS = { keys_by_index, keys_of, send_to, announced };
+static uint64_t other_holder(void *ctx, uint64_t client, const uint8_t token[COORD_TOKEN_LEN])
+{
+	(void)ctx;
+	(void)token;
+	/* clients 1 and 2 (handles) hold the token together */
+	return client == 1 ? 2 : client == 2 ? 1 : 0;
+}
+
+static const struct relay_server_ops OPS = { keys_by_index, keys_of, send_to, announced, other_holder };
 
 static void setup(void)
 {
@@ -118,6 +126,10 @@ static void test_join_and_forward(void)
 	CHECK(last_joined(0, &m));
 	CHECK_EQ(m.status, RELAY_WAITING);
 	ch0 = m.channel;
+	/* the other holder of the token is invited */
+	CHECK(last_joined(1, &m));
+	CHECK_EQ(m.status, RELAY_INVITED);
+	CHECK_EQ(relay_server_counters(rs)->invites, 1);
 	CHECK_EQ(join(rs, 1, RELAY_JOIN, NS), 0);
 	CHECK(last_joined(1, &m));
 	CHECK_EQ(m.status, RELAY_READY);
