@@ -147,6 +147,12 @@ void link_on_relay_invite(struct link *l, uint32_t peer, const struct path_cand 
 	l->status_gen++;
 }
 
+void link_on_relay_rx(struct link *l, uint32_t peer, uint64_t datagrams)
+{
+	if (peer < l->n_peers)
+		path_on_relay_rx(&l->peers[peer].path, datagrams);
+}
+
 void link_on_device_rx(struct link *l, uint32_t peer, uint64_t rx_bytes)
 {
 	if (peer < l->n_peers)

@@ -379,6 +379,9 @@ int link_daemon_run(const struct link_options *opt)
 			d->next_device_poll = now + (punching ? LINK_DEVICE_POLL_PUNCH_MS : LINK_DEVICE_POLL_IDLE_MS);
 		}
 		d->core.wall_offset = wall_offset();
+		for (int slot = 0; slot < RELAY_CLIENT_MAX; slot++)
+			if (d->relay.peers[slot].fd >= 0)
+				link_on_relay_rx(&d->core, d->relay.peers[slot].peer, d->relay.peers[slot].from_coord);
 		size_t n = link_poll(&d->core, now, acts, LINK_MAX_ACTIONS, &next_core);
 		for (size_t i = 0; i < n; i++)
 			do_action(d, &acts[i], now);

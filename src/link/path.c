@@ -101,6 +101,14 @@ unsigned path_offer(struct path *p, const struct path_cand *c, unsigned n, const
 		return p->n;
 	p->retry_ms = PATH_RETRY_MIN_MS;
 	punch_from_top(p);
+	/* with a relay at hand, new candidates are the probes' business:
+	 * punching from the top again would leave the peer without a path
+	 * for as long as offers keep coming */
+	for (unsigned i = 0; nrelay && p->state == PATH_PUNCHING && i < p->n; i++)
+		if (p->cands[i].type == PATH_RELAY) {
+			p->trying = (uint8_t)i;
+			break;
+		}
 	return p->n;
 }
 
@@ -202,6 +210,11 @@ void path_on_rx(struct path *p, uint64_t rx_bytes)
 	p->rx_bytes = rx_bytes;
 }
 
+void path_on_relay_rx(struct path *p, uint64_t datagrams)
+{
+	p->relay_rx = datagrams;
+}
+
 /* the next multiple of the probe period on the wall clock, in our clock */
 static int64_t probe_slot(const struct path *p, int64_t now)
 {
@@ -243,16 +256,23 @@ static int64_t relay_probe(struct path *p, int64_t now, struct path_cmd *cmd)
 		cmd->kick = true;
 		cmd->endpoint = p->cands[idx[p->probe_step % nd]].addr;
 		p->probe_step++;
-		p->probe_rx = p->rx_bytes;
+		p->probe_sampled = false;
 		p->probe_step_at = now + PATH_PROBE_STEP_MS;
 		p->probe_until = now + PATH_PROBE_SETTLE_MS;
 		return p->probe_step < steps ? p->probe_step_at : p->probe_until;
+	}
+	if (!p->probe_sampled) {
+		if (now < p->probe_until - PATH_PROBE_SETTLE_MS + PATH_PROBE_SAMPLE_MS)
+			return p->probe_until - PATH_PROBE_SETTLE_MS + PATH_PROBE_SAMPLE_MS;
+		p->probe_sampled = true;
+		p->probe_rx = p->rx_bytes;
+		p->probe_relay_rx = p->relay_rx;
 	}
 	if (now < p->probe_until)
 		return p->probe_until;
 	p->probing = false;
 	p->probe_next = probe_slot(p, now);
-	if (p->rx_bytes > p->probe_rx && link_addr_is_set(&p->dev_endpoint) &&
+	if (p->rx_bytes > p->probe_rx && p->relay_rx == p->probe_relay_rx && link_addr_is_set(&p->dev_endpoint) &&
 	    !link_addr_equal(&p->dev_endpoint, &p->relay_ep)) {
 		/* the peer is heard on a path of its own: off the relay */
 		p->endpoint = p->dev_endpoint;

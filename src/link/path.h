@@ -59,9 +59,10 @@ enum path_state {
  * same moment and open their NATs for each other), the device is pointed
  * at each candidate in turn, PATH_PROBE_ROUNDS times, PATH_PROBE_STEP_MS
  * apart, each time with a keepalive; PATH_PROBE_SETTLE_MS after the last,
- * the path is direct if the device hears the peer and has not followed it
- * back to the relay's stand-in (WireGuard moves an endpoint to where the
- * peer's packets come from), else it goes back to the relay. A probe costs
+ * the path is direct if, over the end of that time, the device heard the
+ * peer while the relay brought nothing and the device did not follow the
+ * peer back to the relay's stand-in (WireGuard moves an endpoint to where
+ * the peer's packets come from), else it goes back to the relay. A probe costs
  * the relayed traffic at most a second per period, and a few keepalives. */
 /* Punching this long without a path asks for the relay, even while new
  * candidates keep coming (a symmetric NAT maps every STUN refresh to a new
@@ -71,7 +72,10 @@ enum path_state {
 #define PATH_PROBE_PERIOD_MS 6000
 #define PATH_PROBE_STEP_MS 100
 #define PATH_PROBE_ROUNDS 2
-#define PATH_PROBE_SETTLE_MS 900
+#define PATH_PROBE_SETTLE_MS 1200
+/* the device's counters are read some 200 ms late: what the probe judges
+ * is counted from this long after its last command */
+#define PATH_PROBE_SAMPLE_MS 500
 
 struct path_cand {
 	uint8_t type; /* enum path_type */
@@ -104,7 +108,8 @@ struct path {
 	bool probing;
 	uint8_t probe_step;
 	int64_t probe_next, probe_step_at, probe_until;
-	uint64_t probe_rx;
+	uint64_t probe_rx, relay_rx, probe_relay_rx;
+	bool probe_sampled;
 	union link_addr relay_ep;
 	uint32_t probes, probe_wins;
 	int64_t wall_offset;      /* wall ms - monotonic ms, set by the caller */
@@ -142,8 +147,10 @@ void path_restart(struct path *p, int64_t now);
 void path_on_device(struct path *p, int64_t last_handshake, const union link_addr *endpoint,
 		    const struct local_addrs *local, int64_t now);
 
-/* The device's received-bytes counter for the peer (for the probes). */
+/* The device's received-bytes counter for the peer, and the datagrams the
+ * relay client handed the device from it (for the probes). */
 void path_on_rx(struct path *p, uint64_t rx_bytes);
+void path_on_relay_rx(struct path *p, uint64_t datagrams);
 
 /* Advances time: fills *cmd (when something is to be done) and returns the
  * next time (ms) the path needs a tick, or INT64_MAX. */

@@ -84,11 +84,15 @@ static void test_probe_wins(void)
 	CHECK(link_addr_equal(&eps[2], &eps[0]));
 	CHECK(kicks[0] && kicks[1] && kicks[2] && kicks[3]);
 	CHECK_EQ(p.type, PATH_RELAY); /* not decided while probing */
-	/* the peer answers on its own port: the device follows it there */
+	/* the peer answers on its own port: the device follows it there, and
+	 * hears it after the counters were sampled, with nothing from the relay */
 	path_on_device(&p, t0 + 50, &direct, NULL, t);
-	path_on_rx(&p, 5000);
+	path_on_relay_rx(&p, 7);
 	n = 0;
-	run(&p, t, t + PATH_PROBE_SETTLE_MS + 10, eps, kicks, &n);
+	t = run(&p, t, slot + 3 * PATH_PROBE_STEP_MS + PATH_PROBE_SAMPLE_MS + 10, eps, kicks, &n);
+	CHECK(p.probing);
+	path_on_rx(&p, 5000);
+	run(&p, t, t + PATH_PROBE_SETTLE_MS, eps, kicks, &n);
 	CHECK_EQ(n, 0); /* no way back to the relay */
 	CHECK(!p.probing);
 	CHECK_EQ(p.state, PATH_UP);
@@ -100,6 +104,29 @@ static void test_probe_wins(void)
 	run(&p, t + 1000, t + 3 * PATH_PROBE_PERIOD_MS, eps, kicks, &n);
 	CHECK_EQ(n, 0);
 	(void)relay;
+}
+
+/* The device heard the peer, but the relay brought packets meanwhile: the
+ * peer still sends through it, the probe has proved nothing. */
+static void test_probe_relay_still_used(void)
+{
+	struct path p;
+	union link_addr eps[16], relay = A("127.0.0.1:33333"), direct = A("203.0.113.2:51820");
+	bool kicks[16];
+	int n = 0;
+	int64_t t0 = 70000;
+
+	on_relay(&p, t0, 0);
+	int64_t slot = (t0 + 50) / PATH_PROBE_PERIOD_MS * PATH_PROBE_PERIOD_MS + PATH_PROBE_PERIOD_MS;
+	int64_t t = run(&p, t0 + 50, slot + 3 * PATH_PROBE_STEP_MS + PATH_PROBE_SAMPLE_MS + 10, eps, kicks, &n);
+	path_on_device(&p, t0 + 50, &direct, NULL, t);
+	path_on_rx(&p, 5000);
+	path_on_relay_rx(&p, 3);
+	n = 0;
+	run(&p, t, t + PATH_PROBE_SETTLE_MS, eps, kicks, &n);
+	CHECK_EQ(n, 1);
+	CHECK(link_addr_equal(&eps[0], &relay));
+	CHECK_EQ(p.type, PATH_RELAY);
 }
 
 static void test_probe_fails_back_to_relay(void)
@@ -191,6 +218,7 @@ int main(void)
 	test_suite_name = "path_probe";
 	RUN(test_probe_wins);
 	RUN(test_probe_fails_back_to_relay);
+	RUN(test_probe_relay_still_used);
 	RUN(test_relay_wanted_while_offers_come);
 	TEST_EXIT();
 }
