@@ -47,6 +47,7 @@ struct link_daemon {
 	struct relay_client relay;  /* stand-ins of relayed peers */
 	int tcp_fd_polled;          /* the coord's TCP connection, as in epoll */
 	uint64_t relay_sessions;    /* coord sessions the relay has joined in */
+	uint32_t probes_logged[LINK_MAX_PEERS]; /* relay probes told in the log */
 };
 
 /* Runs until SIGINT or SIGTERM. 0, or 1 after one line on stderr. */

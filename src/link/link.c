@@ -147,10 +147,10 @@ void link_on_relay_invite(struct link *l, uint32_t peer, const struct path_cand 
 	l->status_gen++;
 }
 
-void link_on_relay_rx(struct link *l, uint32_t peer, uint64_t datagrams)
+void link_on_relay_rx(struct link *l, uint32_t peer, uint64_t bytes)
 {
 	if (peer < l->n_peers)
-		path_on_relay_rx(&l->peers[peer].path, datagrams);
+		path_on_relay_rx(&l->peers[peer].path, bytes);
 }
 
 void link_on_device_rx(struct link *l, uint32_t peer, uint64_t rx_bytes)

@@ -128,8 +128,8 @@ void link_on_device(struct link *l, uint32_t peer, int64_t last_handshake, const
 
 /* The device's received bytes from a peer (the relay's probes use it). */
 void link_on_device_rx(struct link *l, uint32_t peer, uint64_t rx_bytes);
-/* Datagrams the relay client handed the device from a peer. */
-void link_on_relay_rx(struct link *l, uint32_t peer, uint64_t datagrams);
+/* Bytes the relay client handed the device from a peer. */
+void link_on_relay_rx(struct link *l, uint32_t peer, uint64_t bytes);
 
 /* ---- outputs ---- */
 

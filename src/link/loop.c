@@ -375,16 +375,35 @@ int link_daemon_run(const struct link_options *opt)
 			if (ret)
 				link_log_error("the device does not answer: %s", strerror(-ret));
 			for (uint32_t i = 0; i < d->core.n_peers; i++)
-				punching |= d->core.peers[i].path.state == PATH_PUNCHING || d->core.peers[i].path.probing;
+				/* on the relay too: its probes judge by the device's counters */
+				punching |= d->core.peers[i].path.state == PATH_PUNCHING ||
+					    (d->core.peers[i].path.state == PATH_UP &&
+					     d->core.peers[i].path.type == PATH_RELAY);
 			d->next_device_poll = now + (punching ? LINK_DEVICE_POLL_PUNCH_MS : LINK_DEVICE_POLL_IDLE_MS);
 		}
 		d->core.wall_offset = wall_offset();
 		for (int slot = 0; slot < RELAY_CLIENT_MAX; slot++)
 			if (d->relay.peers[slot].fd >= 0)
-				link_on_relay_rx(&d->core, d->relay.peers[slot].peer, d->relay.peers[slot].from_coord);
+				link_on_relay_rx(&d->core, d->relay.peers[slot].peer,
+						 d->relay.peers[slot].from_coord_bytes);
 		size_t n = link_poll(&d->core, now, acts, LINK_MAX_ACTIONS, &next_core);
 		for (size_t i = 0; i < n; i++)
 			do_action(d, &acts[i], now);
+		for (uint32_t i = 0; i < d->core.n_peers; i++) {
+			struct path *pp = &d->core.peers[i].path;
+
+			if (pp->probes != d->probes_logged[i] && !pp->probing) {
+				char name[LINK_PEER_NAME_LEN], e[LINK_ADDR_STRLEN];
+
+				d->probes_logged[i] = pp->probes;
+				link_peer_name(name, d->core.peers[i].public_key);
+				link_addr_format(e, &pp->dev_endpoint);
+				link_log_verbose("%s: probe %u: heard %llu bytes, %llu through the relay, endpoint %s: %s",
+						 name, pp->probes, (unsigned long long)(pp->rx_bytes - pp->probe_rx),
+						 (unsigned long long)(pp->relay_rx - pp->probe_relay_rx), e,
+						 pp->type == PATH_RELAY ? "relay stays" : "off the relay");
+			}
+		}
 		if (!d->core.stun_pending && d->stun.fd >= 0)
 			stun_port_close(&d->stun); /* timed out: stop seeing every datagram */
 		next_coord = coord_io_tick(&d->coord, &d->core, now);

@@ -210,9 +210,9 @@ void path_on_rx(struct path *p, uint64_t rx_bytes)
 	p->rx_bytes = rx_bytes;
 }
 
-void path_on_relay_rx(struct path *p, uint64_t datagrams)
+void path_on_relay_rx(struct path *p, uint64_t bytes)
 {
-	p->relay_rx = datagrams;
+	p->relay_rx = bytes;
 }
 
 /* the next multiple of the probe period on the wall clock, in our clock */
@@ -229,8 +229,12 @@ static int64_t relay_probe(struct path *p, int64_t now, struct path_cmd *cmd)
 {
 	unsigned idx[PATH_MAX_CANDS], nd = 0, steps;
 
+	/* direct candidates only: a LAN address behind another router was
+	 * tried by the punch and cannot become reachable by a NAT's change;
+	 * the last one tried (the settling endpoint) is the last offered, the
+	 * guess of the peer's address with its device's port */
 	for (unsigned i = 0; i < p->n; i++)
-		if (p->cands[i].type != PATH_RELAY)
+		if (p->cands[i].type == PATH_DIRECT)
 			idx[nd++] = i;
 	if (!nd) {
 		p->probing = false;
@@ -272,7 +276,10 @@ static int64_t relay_probe(struct path *p, int64_t now, struct path_cmd *cmd)
 		return p->probe_until;
 	p->probing = false;
 	p->probe_next = probe_slot(p, now);
-	if (p->rx_bytes > p->probe_rx && p->relay_rx == p->probe_relay_rx && link_addr_is_set(&p->dev_endpoint) &&
+	/* more heard than the relay brought: some came another way; and the
+	 * device did not follow the peer back to the stand-in (it moves the
+	 * endpoint to each authenticated packet's source) */
+	if (p->rx_bytes - p->probe_rx > p->relay_rx - p->probe_relay_rx && link_addr_is_set(&p->dev_endpoint) &&
 	    !link_addr_equal(&p->dev_endpoint, &p->relay_ep)) {
 		/* the peer is heard on a path of its own: off the relay */
 		p->endpoint = p->dev_endpoint;
