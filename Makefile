@@ -57,7 +57,8 @@ $(LIB): $(call obj,$(LIB_SRCS))
 $(BUILD)/weftd: $(call obj,$(WEFTD_SRCS)) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/weft: $(call obj,$(WEFT_SRCS)) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -llwip -lmicrohttpd -lsqlite3 -lpq -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -llwip -lmicrohttpd -lsqlite3 \
+		-lminiupnpc -lnatpmp -lpq -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
@@ -73,15 +74,33 @@ $(BUILD)/tests/test_serve_flow: $(BUILD)/obj/src/serve/flow.o $(BUILD)/obj/src/s
 	$(BUILD)/obj/src/serve/guard.o $(BUILD)/obj/src/weftd/log.o
 $(BUILD)/tests/test_serve_settings: $(BUILD)/obj/src/serve/settings.o $(BUILD)/obj/src/serve/guard.o \
 	$(BUILD)/obj/src/serve/reverse_settings.o
+$(BUILD)/tests/test_serve_chain: $(BUILD)/obj/src/serve/chain.o $(BUILD)/obj/src/serve/packet.o \
+	$(BUILD)/obj/src/serve/settings.o $(BUILD)/obj/src/serve/guard.o $(BUILD)/obj/src/serve/reverse_settings.o \
+	$(BUILD)/obj/src/serve/state.o $(BUILD)/obj/src/serve/api.o
 $(BUILD)/tests/test_serve_socks5: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o
 $(BUILD)/tests/test_serve_reverse: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o \
 	$(BUILD)/obj/src/serve/packet.o
 $(BUILD)/tests/test_api_tokens: $(BUILD)/obj/src/api/tokens.o
+$(BUILD)/tests/test_chain_state: $(BUILD)/obj/src/weft/chain_state.o
+$(BUILD)/tests/test_chain_state: LDLIBS += -ljansson
+$(BUILD)/tests/test_chain_conf: $(BUILD)/obj/src/weft/chain_conf.o $(BUILD)/obj/src/weft/chain_state.o
+$(BUILD)/tests/test_chain_conf: LDLIBS += -ljansson
+$(BUILD)/tests/test_chain_api: $(BUILD)/obj/src/weft/chain_api.o
+$(BUILD)/tests/test_chain_api: LDLIBS += -ljansson
 # coord's protocol pieces, shared by `weft coord` and `weft link`.
 COORD_PROTO_OBJS := $(call obj,src/coord/proto.c src/coord/noise.c src/coord/client.c)
 $(BUILD)/tests/test_coord_proto $(BUILD)/tests/test_coord_session: $(COORD_PROTO_OBJS)
 $(BUILD)/tests/test_link: $(BUILD)/obj/src/link/link.o $(BUILD)/obj/src/link/path.o $(BUILD)/obj/src/link/addr.o
 $(BUILD)/tests/test_stun: $(call obj,src/coord/stun.c src/coord/proto.c)
+$(BUILD)/tests/test_coord_server: $(COORD_PROTO_OBJS) $(call obj,src/coord/server.c src/coord/stun.c \
+	src/coord/store.c src/coord/store_sqlite.c)
+$(BUILD)/tests/test_coord_server: LDLIBS += -lsqlite3
+$(BUILD)/tests/test_link_portmap: $(BUILD)/obj/src/link/portmap_sched.o $(BUILD)/obj/src/link/portmap_natpmp.o \
+	$(BUILD)/obj/src/link/portmap_pcp.o
+$(BUILD)/tests/test_link_portmap: LDLIBS += -lnatpmp
+$(BUILD)/tests/test_link_birthday: $(BUILD)/obj/src/link/birthday.o
+$(BUILD)/tests/test_link_birthday_io: $(BUILD)/obj/src/link/birthday_io.o $(BUILD)/obj/src/link/birthday.o
+$(BUILD)/tests/test_link_resolve: $(BUILD)/obj/src/link/resolve.o $(BUILD)/obj/src/link/log.o
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -106,6 +125,7 @@ $(BUILD)/bench/coord_load: $(BUILD)/obj/bench/coord/coord_load.o $(BUILD)/obj/sr
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/tests/test_path_probe: $(BUILD)/obj/src/link/path.o $(BUILD)/obj/src/link/addr.o
+$(BUILD)/tests/test_coord_server: $(call obj,src/coord/relay.c src/coord/relay_table.c src/coord/relay_proto.c)
 $(BUILD)/tests/test_relay_client: $(BUILD)/obj/src/link/relay_client.o $(BUILD)/obj/src/link/addr.o \
 	$(BUILD)/obj/src/coord/relay_proto.o $(COORD_PROTO_OBJS)
 

@@ -3,8 +3,10 @@
  * and what parses survives write -> parse -> write byte for byte.
  * Minimal rewrites (conf_rewrite.c): a wg-quick file that parses is changed
  * the way commands change it (a peer removed, one added, a key edited), and
- * the rewritten text must parse to exactly the changed struct. */
+ * the rewritten text must parse to exactly the changed struct, and be the
+ * text the general rewrite (without the shortcut for appended peers) makes. */
 #include "conf/conf.h"
+#include "conf/conf_internal.h"
 #include "conf/weftfile.h"
 
 #include <stdint.h>
@@ -67,9 +69,9 @@ static void change(struct conf *c, size_t size)
 
 static void rewrite(const uint8_t *data, size_t size)
 {
-	char err[CONF_ERR_LEN], *text;
+	char err[CONF_ERR_LEN], *text, *general;
 	struct conf before, after, back;
-	size_t len;
+	size_t len, general_len;
 
 	if (conf_parse(&before, (const char *)data, size, "fuzz", 0, err, sizeof(err)))
 		return;
@@ -84,6 +86,13 @@ static void rewrite(const uint8_t *data, size_t size)
 		fprintf(stderr, "conf_rewrite failed on a parsed config\n");
 		abort();
 	}
+	/* its shortcut for appended peers writes what the general way does */
+	if (conf_rewrite_general((const char *)data, size, &before, &after, &general, &general_len) ||
+	    general_len != len || memcmp(general, text, len)) {
+		fprintf(stderr, "conf_rewrite and conf_rewrite_general differ\n---\n%s---\n", text);
+		abort();
+	}
+	conf_text_free(general, general_len);
 	if (conf_parse(&back, text, len, "rewritten", 0, err, sizeof(err))) {
 		fprintf(stderr, "rewritten config does not parse: %s\n---\n%s---\n", err, text);
 		abort();

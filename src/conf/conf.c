@@ -13,6 +13,7 @@
 
 #define LIST_MIN_CAP 2u
 #define PEERS_MIN_CAP 8u
+#define COPY_SPARE_PEERS 16u
 
 void conf_init(struct conf *conf)
 {
@@ -151,9 +152,13 @@ int conf_copy(struct conf *dst, const struct conf *src)
 	if (!ret)
 		ret = dup_dns(&dst->weft.peer_dns, &src->weft.peer_dns);
 	if (!ret && src->n_peers) {
-		dst->peers = calloc(src->n_peers, sizeof(*dst->peers));
+		/* room for a few more: a copy is usually made to be changed, and
+		 * doubling 10,000 peers to add one copies and wipes them all */
+		uint32_t cap = src->n_peers + COPY_SPARE_PEERS;
+
+		dst->peers = calloc(cap, sizeof(*dst->peers));
 		ret = dst->peers ? 0 : -ENOMEM;
-		dst->cap_peers = dst->peers ? src->n_peers : 0;
+		dst->cap_peers = dst->peers ? cap : 0;
 	}
 	for (uint32_t i = 0; !ret && i < src->n_peers; i++) {
 		const struct conf_peer *sp = &src->peers[i];
@@ -174,21 +179,46 @@ int conf_copy(struct conf *dst, const struct conf *src)
 	return ret;
 }
 
+uint32_t conf_count_headers(const char *text, size_t len)
+{
+	uint32_t n = 0;
+
+	for (size_t pos = 0; pos < len;) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t end = nl ? (size_t)(nl - text) + 1 : len;
+
+		while (pos < end && conf_blank(text[pos]))
+			pos++;
+		n += pos < end && text[pos] == '[';
+		pos = end;
+	}
+	return n;
+}
+
+int conf_peers_reserve(struct conf *conf, uint32_t n)
+{
+	if (n > CONF_MAX_PEERS)
+		n = CONF_MAX_PEERS;
+	if (n <= conf->cap_peers)
+		return 0;
+	/* wiped as it moves: the old block holds preshared keys */
+	size_t used = (size_t)conf->n_peers * sizeof(*conf->peers);
+	struct conf_peer *p = wipe_realloc(conf->peers, used, used, (size_t)n * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	conf->peers = p;
+	conf->cap_peers = n;
+	return 0;
+}
+
 int conf_peer_append(struct conf *conf, struct conf_peer **peer)
 {
 	if (conf->n_peers >= CONF_MAX_PEERS)
 		return -E2BIG;
 	if (conf->n_peers == conf->cap_peers) {
-		/* wiped as it moves: the old block holds preshared keys */
-		uint32_t cap = conf->cap_peers ? conf->cap_peers * 2 : PEERS_MIN_CAP;
-		if (cap > CONF_MAX_PEERS)
-			cap = CONF_MAX_PEERS;
-		size_t used = (size_t)conf->n_peers * sizeof(*conf->peers);
-		struct conf_peer *p = wipe_realloc(conf->peers, used, used, (size_t)cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		conf->peers = p;
-		conf->cap_peers = cap;
+		int ret = conf_peers_reserve(conf, conf->cap_peers ? conf->cap_peers * 2 : PEERS_MIN_CAP);
+		if (ret)
+			return ret;
 	}
 	struct conf_peer *p = &conf->peers[conf->n_peers++];
 	memset(p, 0, sizeof(*p));

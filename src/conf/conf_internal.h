@@ -45,6 +45,12 @@ static inline bool conf_word_maybe(const char *a, const char *b)
 /* Makes room for need elements in *v (cap doubles). 0, -E2BIG past
  * CONF_MAX_LIST, -ENOMEM. Arrays without secrets only. */
 int conf_grow(void **v, uint32_t *cap, uint32_t need, size_t elem, uint32_t limit);
+/* Lines of text whose first non-blank character is '[': an upper bound on
+ * its sections, so parsers size their arrays once rather than doubling
+ * (which copies and wipes blocks of keys). O(len), no allocation. */
+uint32_t conf_count_headers(const char *text, size_t len);
+/* Room for n peers in all (at most CONF_MAX_PEERS): 0 or -ENOMEM. */
+int conf_peers_reserve(struct conf *conf, uint32_t n);
 /* Appends a zeroed peer without looking for duplicates (the parser does that
  * with its hash set). 0, -E2BIG past CONF_MAX_PEERS, -ENOMEM. */
 int conf_peer_append(struct conf *conf, struct conf_peer **peer);
@@ -73,6 +79,16 @@ void conf_keyset_free(struct conf_keyset *set);
 int conf_keyset_insert(struct conf_keyset *set, const void *peers, uint32_t idx, uint32_t *existing);
 bool conf_keyset_find(const struct conf_keyset *set, const void *peers,
 		      const uint8_t key[CONF_KEY_LEN], uint32_t *idx);
+
+/* conf_parse and weftfile_parse that also hand over, when they succeed,
+ * the set of public keys they built to find duplicates (*key_set, the
+ * caller's to free): indices into out's peers or records, so also good for
+ * a copy in the same order. key_set NULL: as the plain ones. */
+struct weft_file;
+int conf_parse_keyed(struct conf *out, struct conf_keyset *key_set, const char *text, size_t len,
+		     const char *name, unsigned flags, char *err, size_t errlen);
+int weftfile_parse_keyed(struct weft_file *out, struct conf_keyset *key_set, const char *text, size_t len,
+			 const char *name, char *err, size_t errlen);
 
 /* ---- writing pieces, shared by the canonical writer and conf_rewrite ---- */
 
@@ -106,6 +122,10 @@ int conf_field_lookup(const char *name);
  * unset. peer NULL: a field of c's [Interface]. */
 void conf_put_field(struct conf_out *o, const struct conf *c, const struct conf_peer *peer,
 		    enum conf_field f);
+/* conf_rewrite without its shortcut for peers appended at the end (which
+ * must give the same text): for tests to compare the two. */
+int conf_rewrite_general(const char *old, size_t old_len, const struct conf *before, const struct conf *after,
+			 char **text, size_t *len);
 /* A whole canonical [Peer] section, after a blank line unless o is empty. */
 void conf_put_peer(struct conf_out *o, const struct conf_peer *p);
 

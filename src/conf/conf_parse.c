@@ -1,8 +1,8 @@
 /* conf_parse.c: reads wg-quick config text into a struct conf, line by line
  * in one pass, and on the first problem stops with "FILE:LINE: what was
  * expected". The syntax is documented in conf.h. Secrets in the input are
- * only ever copied into the line buffer, which is wiped after each line, and
- * into the struct; error messages never quote a private or preshared key. */
+ * only ever copied into the line buffer, which is wiped when the parse ends,
+ * and into the struct; error messages never quote a private or preshared key. */
 #include "conf/conf_internal.h"
 
 #include "crypto/crypto.h"
@@ -36,37 +36,41 @@ enum key_id {
 #define EXPECT_PREFIXES "ADDRESS/CIDR, comma-separated"
 #define EXPECT_DNS "IP addresses or search domains, comma-separated"
 
+/* A key's name and its length, compared first. */
+#define KEY(name) name, sizeof(name) - 1
+
 static const struct keydef {
 	const char *name;
+	size_t len;
 	enum section section;
 	bool list;      /* may repeat; values accumulate */
 	bool wg_quick;  /* not part of the wg(8) setconf form */
 	bool secret;    /* never quoted in messages */
 	const char *what, *expect;
 } keys[K_COUNT] = {
-	[K_PRIVATE_KEY]  = { "PrivateKey", SEC_INTERFACE, false, false, true, "a valid key", EXPECT_KEY ", as made by 'weft genkey'" },
-	[K_LISTEN_PORT]  = { "ListenPort", SEC_INTERFACE, false, false, false, "a port", "0..65535" },
-	[K_FWMARK]       = { "FwMark", SEC_INTERFACE, false, false, false, "a firewall mark", "0..4294967295, 0x-hex, or off" },
-	[K_ADDRESS]      = { "Address", SEC_INTERFACE, true, true, false, "an IP prefix", EXPECT_PREFIXES },
-	[K_DNS]          = { "DNS", SEC_INTERFACE, true, true, false, "an IP address or a domain name", EXPECT_DNS },
-	[K_MTU]          = { "MTU", SEC_INTERFACE, false, true, false, "an MTU", "68..65535" },
-	[K_TABLE]        = { "Table", SEC_INTERFACE, false, true, false, "a routing table", "auto, off, 1..4294967295, or a table name" },
-	[K_PRE_UP]       = { "PreUp", SEC_INTERFACE, true, true, false, "a command", "a shell command" },
-	[K_POST_UP]      = { "PostUp", SEC_INTERFACE, true, true, false, "a command", "a shell command" },
-	[K_PRE_DOWN]     = { "PreDown", SEC_INTERFACE, true, true, false, "a command", "a shell command" },
-	[K_POST_DOWN]    = { "PostDown", SEC_INTERFACE, true, true, false, "a command", "a shell command" },
-	[K_SAVE_CONFIG]  = { "SaveConfig", SEC_INTERFACE, false, true, false, "a boolean", "true or false" },
-	[K_PUBLIC_KEY]   = { "PublicKey", SEC_PEER, false, false, false, "a valid key", EXPECT_KEY },
-	[K_PRESHARED_KEY]= { "PresharedKey", SEC_PEER, false, false, true, "a valid key", EXPECT_KEY ", as made by 'weft genpsk'" },
-	[K_ALLOWED_IPS]  = { "AllowedIPs", SEC_PEER, true, false, false, "an IP prefix", EXPECT_PREFIXES },
-	[K_ENDPOINT]     = { "Endpoint", SEC_PEER, false, false, false, "an endpoint", "HOST:PORT or [IPv6]:PORT, port 1..65535" },
-	[K_KEEPALIVE]    = { "PersistentKeepalive", SEC_PEER, false, false, false, "an interval", "seconds 0..65535, or off" },
-	[K_PUBLIC_IPV4]  = { "PublicIPv4", SEC_WEFT, false, true, false, "an IPv4 address", "an IPv4 address such as 203.0.113.1" },
-	[K_PUBLIC_IPV6]  = { "PublicIPv6", SEC_WEFT, false, true, false, "an IPv6 address", "an IPv6 address such as 2001:db8::1" },
-	[K_HOSTNAME]     = { "Hostname", SEC_WEFT, false, true, false, "a host name", "a DNS name such as vpn.example.com" },
-	[K_PUBLIC_PORT]  = { "PublicPort", SEC_WEFT, false, true, false, "a port", "1..65535" },
-	[K_PEER_DNS]     = { "PeerDNS", SEC_WEFT, true, true, false, "an IP address or a domain name", EXPECT_DNS },
-	[K_PEER_NAME]    = { "PeerName", SEC_WEFT, true, true, false, "a peer name", "<base64 public key> <name of 1..64 printable characters, no '#'>" },
+	[K_PRIVATE_KEY]  = { KEY("PrivateKey"), SEC_INTERFACE, false, false, true, "a valid key", EXPECT_KEY ", as made by 'weft genkey'" },
+	[K_LISTEN_PORT]  = { KEY("ListenPort"), SEC_INTERFACE, false, false, false, "a port", "0..65535" },
+	[K_FWMARK]       = { KEY("FwMark"), SEC_INTERFACE, false, false, false, "a firewall mark", "0..4294967295, 0x-hex, or off" },
+	[K_ADDRESS]      = { KEY("Address"), SEC_INTERFACE, true, true, false, "an IP prefix", EXPECT_PREFIXES },
+	[K_DNS]          = { KEY("DNS"), SEC_INTERFACE, true, true, false, "an IP address or a domain name", EXPECT_DNS },
+	[K_MTU]          = { KEY("MTU"), SEC_INTERFACE, false, true, false, "an MTU", "68..65535" },
+	[K_TABLE]        = { KEY("Table"), SEC_INTERFACE, false, true, false, "a routing table", "auto, off, 1..4294967295, or a table name" },
+	[K_PRE_UP]       = { KEY("PreUp"), SEC_INTERFACE, true, true, false, "a command", "a shell command" },
+	[K_POST_UP]      = { KEY("PostUp"), SEC_INTERFACE, true, true, false, "a command", "a shell command" },
+	[K_PRE_DOWN]     = { KEY("PreDown"), SEC_INTERFACE, true, true, false, "a command", "a shell command" },
+	[K_POST_DOWN]    = { KEY("PostDown"), SEC_INTERFACE, true, true, false, "a command", "a shell command" },
+	[K_SAVE_CONFIG]  = { KEY("SaveConfig"), SEC_INTERFACE, false, true, false, "a boolean", "true or false" },
+	[K_PUBLIC_KEY]   = { KEY("PublicKey"), SEC_PEER, false, false, false, "a valid key", EXPECT_KEY },
+	[K_PRESHARED_KEY]= { KEY("PresharedKey"), SEC_PEER, false, false, true, "a valid key", EXPECT_KEY ", as made by 'weft genpsk'" },
+	[K_ALLOWED_IPS]  = { KEY("AllowedIPs"), SEC_PEER, true, false, false, "an IP prefix", EXPECT_PREFIXES },
+	[K_ENDPOINT]     = { KEY("Endpoint"), SEC_PEER, false, false, false, "an endpoint", "HOST:PORT or [IPv6]:PORT, port 1..65535" },
+	[K_KEEPALIVE]    = { KEY("PersistentKeepalive"), SEC_PEER, false, false, false, "an interval", "seconds 0..65535, or off" },
+	[K_PUBLIC_IPV4]  = { KEY("PublicIPv4"), SEC_WEFT, false, true, false, "an IPv4 address", "an IPv4 address such as 203.0.113.1" },
+	[K_PUBLIC_IPV6]  = { KEY("PublicIPv6"), SEC_WEFT, false, true, false, "an IPv6 address", "an IPv6 address such as 2001:db8::1" },
+	[K_HOSTNAME]     = { KEY("Hostname"), SEC_WEFT, false, true, false, "a host name", "a DNS name such as vpn.example.com" },
+	[K_PUBLIC_PORT]  = { KEY("PublicPort"), SEC_WEFT, false, true, false, "a port", "1..65535" },
+	[K_PEER_DNS]     = { KEY("PeerDNS"), SEC_WEFT, true, true, false, "an IP address or a domain name", EXPECT_DNS },
+	[K_PEER_NAME]    = { KEY("PeerName"), SEC_WEFT, true, true, false, "a peer name", "<base64 public key> <name of 1..64 printable characters, no '#'>" },
 };
 
 static const char *const section_keys[] = {
@@ -464,17 +468,24 @@ static int section_header(struct parser *p, char *s)
 	return 0;
 }
 
-static int key_line(struct parser *p, char *s)
+/* A trimmed line of n bytes that is not a header. */
+static int key_line(struct parser *p, char *s, size_t n)
 {
-	char *eq = strchr(s, '=');
+	char *eq = memchr(s, '=', n);
 	int k;
 
 	if (!eq)
 		return fail(p, "'%s' is not a setting (expected Key = Value or a [Section] header)", quote(p, s));
 	*eq = '\0';
-	char *name = trim(s), *v = trim(eq + 1);
+	/* s has no blanks at either end: only those around '=' go */
+	char *name = s, *v = eq + 1;
+	size_t name_n = (size_t)(eq - s);
+	while (name_n && conf_blank(name[name_n - 1]))
+		name[--name_n] = '\0';
+	while (conf_blank(*v))
+		v++;
 	for (k = 0; k < K_COUNT; k++)
-		if (conf_word_maybe(name, keys[k].name) && conf_word_eq(name, keys[k].name))
+		if (keys[k].len == name_n && conf_word_maybe(name, keys[k].name) && conf_word_eq(name, keys[k].name))
 			break;
 	if (!*name)
 		return fail(p, "'= %s' has no key (expected Key = Value)", quote(p, v));
@@ -509,15 +520,19 @@ static int parse_line(struct parser *p, char *s, size_t len)
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
 			return fail(p, "control character 0x%02x (expected text; is this a binary file?)", c);
 	}
-	char *hash = strchr(s, '#');
+	char *hash = memchr(s, '#', len);
 	if (hash)
-		*hash = '\0';
-	s = trim(s);
-	if (!*s)
+		len = (size_t)(hash - s);
+	while (len && conf_blank(*s))
+		s++, len--;
+	while (len && conf_blank(s[len - 1]))
+		len--;
+	s[len] = '\0';
+	if (!len)
 		return 0;
 	if (*s == '[')
 		return section_header(p, s);
-	return key_line(p, s);
+	return key_line(p, s, len);
 }
 
 static int resolve_names(struct parser *p)
@@ -545,6 +560,8 @@ static int parse_all(struct parser *p, const char *text, size_t len)
 
 	if (len > CONF_MAX_FILE_SIZE)
 		return fail_at(p, 0, "larger than %u bytes (expected a config file)", (unsigned)CONF_MAX_FILE_SIZE);
+	if (conf_peers_reserve(&p->c, conf_count_headers(text, len)))
+		return fail_errno(p, -ENOMEM, "[Peer]");
 	while (pos < len) {
 		const char *start = text + pos;
 		const char *nl = memchr(start, '\n', len - pos);
@@ -559,7 +576,7 @@ static int parse_all(struct parser *p, const char *text, size_t len)
 		memcpy(p->buf, start, l);
 		p->buf[l] = '\0';
 		ret = parse_line(p, p->buf, l);
-		memzero(p->buf, l);
+		/* the buffer is wiped with the parser, once, not line by line */
 		if (ret)
 			return ret;
 	}
@@ -573,6 +590,12 @@ static int parse_all(struct parser *p, const char *text, size_t len)
 
 int conf_parse(struct conf *out, const char *text, size_t len, const char *name,
 	       unsigned flags, char *err, size_t errlen)
+{
+	return conf_parse_keyed(out, NULL, text, len, name, flags, err, errlen);
+}
+
+int conf_parse_keyed(struct conf *out, struct conf_keyset *key_set, const char *text, size_t len,
+		     const char *name, unsigned flags, char *err, size_t errlen)
 {
 	struct parser *p = calloc(1, sizeof(*p));
 	int ret;
@@ -602,6 +625,10 @@ int conf_parse(struct conf *out, const char *text, size_t len, const char *name,
 	for (uint32_t i = 0; i < p->n_names; i++)
 		free(p->names[i].name);
 	free(p->names);
+	if (!ret && key_set) {
+		*key_set = p->set; /* the caller's now */
+		memset(&p->set, 0, sizeof(p->set));
+	}
 	conf_keyset_free(&p->set);
 	memzero(p, sizeof(*p));
 	free(p);

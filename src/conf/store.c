@@ -21,8 +21,9 @@
 #define DIR_MODE 0700
 #define FILE_MODE 0600
 
-/* Hash sets over the records and over IFACE.conf's peers; each is rebuilt
- * whenever its array loses an element, and the second lazily. */
+/* Hash sets over the records and over IFACE.conf's peers: the parsers'
+ * own, handed over on open; each is rebuilt whenever its array loses an
+ * element, and the second lazily. */
 struct index {
 	struct conf_keyset recs;
 	struct conf_keyset peers;
@@ -227,7 +228,8 @@ static int agree_files(struct store *s)
 /* The two files agree (see store.h); older [Weft] data moves to records. */
 static int reconcile(struct store *s, bool have_weft)
 {
-	int ret = index_records(s);
+	/* the records' parser handed its key set over, unless there was none */
+	int ret = idx(s)->recs.slots ? 0 : index_records(s);
 
 	if (ret)
 		return ret;
@@ -511,22 +513,27 @@ static int open_store(struct store *s, const char *conf_path, unsigned flags, co
 		if (flags & STORE_READ_ONLY) {
 			/* no rewrite will follow: neither the text nor a copy
 			 * of what it said is kept */
-			ret = conf_parse(&s->conf, s->text, s->text_len, conf_path, 0, err, errlen);
+			ret = conf_parse_keyed(&s->conf, &idx(s)->peers, s->text, s->text_len, conf_path, 0,
+					       err, errlen);
 			conf_text_free(s->text, s->text_len);
 			s->text = NULL;
 			s->text_len = 0;
 		} else {
-			ret = conf_parse(&s->before, s->text, s->text_len, conf_path, 0, err, errlen);
+			/* the parser's key set indexes the copy too (same order) */
+			ret = conf_parse_keyed(&s->before, &idx(s)->peers, s->text, s->text_len, conf_path, 0,
+					       err, errlen);
 			if (!ret && (ret = conf_copy(&s->conf, &s->before)))
 				snprintf(err, errlen, "%s: out of memory", conf_path);
 		}
 		if (ret)
 			return ret;
+		idx(s)->peers_valid = true;
 	}
 	ret = weft_read ? (have_weft ? 0 : -ENOENT) : read_text(s->weft_path, &s->weft_text, &s->weft_text_len);
 	if (ret == 0) {
 		have_weft = true;
-		ret = weftfile_parse(&s->w, s->weft_text, s->weft_text_len, s->weft_path, err, errlen);
+		ret = weftfile_parse_keyed(&s->w, &idx(s)->recs, s->weft_text, s->weft_text_len, s->weft_path,
+					   err, errlen);
 		if (flags & STORE_READ_ONLY) {
 			conf_text_free(s->weft_text, s->weft_text_len);
 			s->weft_text = NULL;

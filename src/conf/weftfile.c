@@ -1,7 +1,7 @@
 /* weftfile.c: reading and writing IFACE.weft (format in weftfile.h): weft's
  * interface settings and its peer records. One pass, line by line, stopping
  * at the first problem with "FILE:LINE: what was expected"; secrets are only
- * copied into the line buffer (wiped after each line) and the records. */
+ * copied into the line buffer (wiped when the parse ends) and the records. */
 #include "conf/weftfile.h"
 
 #include "conf/conf_internal.h"
@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #define RECS_MIN_CAP 8u
+#define SPARE_RECORDS 16u
 #define BYTES_PER_RECORD_GUESS 256
 
 static const char *const endpoint_types[] = { "any", "ipv4", "ipv6", "domain" };
@@ -88,13 +89,63 @@ bool weft_time_parse(const char *s, int64_t *out)
 	return *out > 0;
 }
 
+/* The date of a day count since 1970-01-01 (Howard Hinnant's
+ * civil_from_days, the inverse of days_from_civil), for days >= 0. */
+static void civil_from_days(int64_t z, unsigned *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	int64_t era = z / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (unsigned)(yoe + era * 400) + (*m <= 2);
+}
+
+static char *put_digits(char *p, unsigned v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v /= 10)
+		p[i] = (char)('0' + v % 10);
+	return p + n;
+}
+
+/* The last second with a four-digit year, 9999-12-31T23:59:59Z. */
+#define TIME_FORMAT_LAST INT64_C(253402300799)
+
 void weft_time_format(char out[WEFT_TIME_STRLEN], int64_t t)
 {
-	time_t v = (time_t)t;
-	struct tm tm;
+	/* by hand rather than gmtime_r and strftime (a third of writing
+	 * IFACE.weft for 10,000 peers), with the same text; they stay for
+	 * times outside four-digit years */
+	unsigned y, mo, d, sec;
+	char *p = out;
 
-	if (!gmtime_r(&v, &tm) || !strftime(out, WEFT_TIME_STRLEN, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		snprintf(out, WEFT_TIME_STRLEN, "1970-01-01T00:00:00Z");
+	if (t < 0 || t > TIME_FORMAT_LAST) {
+		time_t v = (time_t)t;
+		struct tm tm;
+
+		if (!gmtime_r(&v, &tm) || !strftime(out, WEFT_TIME_STRLEN, "%Y-%m-%dT%H:%M:%SZ", &tm))
+			snprintf(out, WEFT_TIME_STRLEN, "1970-01-01T00:00:00Z");
+		return;
+	}
+	civil_from_days(t / 86400, &y, &mo, &d);
+	sec = (unsigned)(t % 86400);
+	p = put_digits(p, y, 4);
+	*p++ = '-';
+	p = put_digits(p, mo, 2);
+	*p++ = '-';
+	p = put_digits(p, d, 2);
+	*p++ = 'T';
+	p = put_digits(p, sec / 3600, 2);
+	*p++ = ':';
+	p = put_digits(p, sec / 60 % 60, 2);
+	*p++ = ':';
+	p = put_digits(p, sec % 60, 2);
+	*p++ = 'Z';
+	*p = '\0';
 }
 
 bool weft_owner_valid(const char *s)
@@ -148,24 +199,37 @@ void weftfile_free(struct weft_file *w)
 	weftfile_init(w);
 }
 
+/* Room for cap records in all (at most CONF_MAX_PEERS). */
+static int reserve(struct weft_file *w, uint32_t cap)
+{
+	struct peer_record *v;
+
+	if (cap > CONF_MAX_PEERS)
+		cap = CONF_MAX_PEERS;
+	if (cap <= w->cap)
+		return 0;
+	/* records hold preshared keys: move them by hand, wiping the old */
+	v = calloc(cap, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (w->recs) {
+		memcpy(v, w->recs, (size_t)w->n * sizeof(*v));
+		memzero(w->recs, (size_t)w->cap * sizeof(*v));
+		free(w->recs);
+	}
+	w->recs = v;
+	w->cap = cap;
+	return 0;
+}
+
 int weftfile_append(struct weft_file *w, const uint8_t key[CONF_KEY_LEN], struct peer_record **rec)
 {
 	if (w->n >= CONF_MAX_PEERS)
 		return -E2BIG;
 	if (w->n == w->cap) {
-		/* records hold preshared keys: move them by hand, wiping the old */
-		uint32_t cap = w->cap ? w->cap * 2 : RECS_MIN_CAP;
-		struct peer_record *v = calloc(cap, sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		if (w->recs) {
-			memcpy(v, w->recs, (size_t)w->n * sizeof(*v));
-			memzero(w->recs, (size_t)w->cap * sizeof(*v));
-			free(w->recs);
-		}
-		w->recs = v;
-		w->cap = cap;
+		int ret = reserve(w, w->cap ? w->cap * 2 : RECS_MIN_CAP);
+		if (ret)
+			return ret;
 	}
 	struct peer_record *r = &w->recs[w->n++];
 	memset(r, 0, sizeof(*r));
@@ -189,34 +253,38 @@ enum wkey {
 	WK_COUNT
 };
 
+/* A key's name and its length, compared first. */
+#define WKEY(name) name, sizeof(name) - 1
+
 static const struct wkeydef {
 	const char *name;
+	size_t len;
 	enum wsec sec;
 	bool list;
 	const char *expect;
 } wkeys[WK_COUNT] = {
-	[WK_PUBLIC_IPV4] = { "PublicIPv4", W_WEFT, false, "an IPv4 address" },
-	[WK_PUBLIC_IPV6] = { "PublicIPv6", W_WEFT, false, "an IPv6 address" },
-	[WK_HOSTNAME] = { "Hostname", W_WEFT, false, "a DNS name" },
-	[WK_PUBLIC_PORT] = { "PublicPort", W_WEFT, false, "a port 1..65535" },
-	[WK_PEER_DNS] = { "PeerDNS", W_WEFT, true, "IP addresses or search domains, comma-separated" },
-	[WK_COORD] = { "Coord", W_WEFT, false, "HOST:PORT or [IPv6]:PORT" },
-	[WK_COORD_KEY] = { "CoordKey", W_WEFT, false, "a base64 key of 44 characters" },
-	[WK_PUBLIC_KEY] = { "PublicKey", W_PEER, false, "a base64 key of 44 characters" },
-	[WK_NAME] = { "Name", W_PEER, false, "a peer name of 1..64 characters" },
-	[WK_OWNER] = { "Owner", W_PEER, false, "1..128 printable characters, no '#'" },
-	[WK_CREATED] = { "Created", W_PEER, false, "a UTC time such as 2026-12-07T21:48:01Z" },
-	[WK_EXPIRES] = { "Expires", W_PEER, false, "a UTC time such as 2026-12-07T21:48:01Z" },
-	[WK_ENABLED] = { "Enabled", W_PEER, false, "true or false" },
-	[WK_ENDPOINT_TYPE] = { "EndpointType", W_PEER, false, "any, ipv4, ipv6 or domain" },
-	[WK_CLIENT_ALLOWED_IPS] = { "ClientAllowedIPs", W_PEER, true, "ADDRESS/CIDR, comma-separated" },
-	[WK_CLIENT_DNS] = { "ClientDNS", W_PEER, true, "IP addresses or search domains, or none" },
-	[WK_CLIENT_KEEPALIVE] = { "ClientKeepalive", W_PEER, false, "seconds 0..65535" },
-	[WK_ROAMING] = { "Roaming", W_PEER, false, "true or false" },
-	[WK_ALLOWED_IPS] = { "AllowedIPs", W_PEER, true, "ADDRESS/CIDR, comma-separated" },
-	[WK_PRESHARED_KEY] = { "PresharedKey", W_PEER, false, "a base64 key of 44 characters" },
-	[WK_ENDPOINT] = { "Endpoint", W_PEER, false, "HOST:PORT or [IPv6]:PORT" },
-	[WK_KEEPALIVE] = { "PersistentKeepalive", W_PEER, false, "seconds 0..65535, or off" },
+	[WK_PUBLIC_IPV4] = { WKEY("PublicIPv4"), W_WEFT, false, "an IPv4 address" },
+	[WK_PUBLIC_IPV6] = { WKEY("PublicIPv6"), W_WEFT, false, "an IPv6 address" },
+	[WK_HOSTNAME] = { WKEY("Hostname"), W_WEFT, false, "a DNS name" },
+	[WK_PUBLIC_PORT] = { WKEY("PublicPort"), W_WEFT, false, "a port 1..65535" },
+	[WK_PEER_DNS] = { WKEY("PeerDNS"), W_WEFT, true, "IP addresses or search domains, comma-separated" },
+	[WK_COORD] = { WKEY("Coord"), W_WEFT, false, "HOST:PORT or [IPv6]:PORT" },
+	[WK_COORD_KEY] = { WKEY("CoordKey"), W_WEFT, false, "a base64 key of 44 characters" },
+	[WK_PUBLIC_KEY] = { WKEY("PublicKey"), W_PEER, false, "a base64 key of 44 characters" },
+	[WK_NAME] = { WKEY("Name"), W_PEER, false, "a peer name of 1..64 characters" },
+	[WK_OWNER] = { WKEY("Owner"), W_PEER, false, "1..128 printable characters, no '#'" },
+	[WK_CREATED] = { WKEY("Created"), W_PEER, false, "a UTC time such as 2026-12-07T21:48:01Z" },
+	[WK_EXPIRES] = { WKEY("Expires"), W_PEER, false, "a UTC time such as 2026-12-07T21:48:01Z" },
+	[WK_ENABLED] = { WKEY("Enabled"), W_PEER, false, "true or false" },
+	[WK_ENDPOINT_TYPE] = { WKEY("EndpointType"), W_PEER, false, "any, ipv4, ipv6 or domain" },
+	[WK_CLIENT_ALLOWED_IPS] = { WKEY("ClientAllowedIPs"), W_PEER, true, "ADDRESS/CIDR, comma-separated" },
+	[WK_CLIENT_DNS] = { WKEY("ClientDNS"), W_PEER, true, "IP addresses or search domains, or none" },
+	[WK_CLIENT_KEEPALIVE] = { WKEY("ClientKeepalive"), W_PEER, false, "seconds 0..65535" },
+	[WK_ROAMING] = { WKEY("Roaming"), W_PEER, false, "true or false" },
+	[WK_ALLOWED_IPS] = { WKEY("AllowedIPs"), W_PEER, true, "ADDRESS/CIDR, comma-separated" },
+	[WK_PRESHARED_KEY] = { WKEY("PresharedKey"), W_PEER, false, "a base64 key of 44 characters" },
+	[WK_ENDPOINT] = { WKEY("Endpoint"), W_PEER, false, "HOST:PORT or [IPv6]:PORT" },
+	[WK_KEEPALIVE] = { WKEY("PersistentKeepalive"), W_PEER, false, "seconds 0..65535, or off" },
 };
 
 struct wparser {
@@ -412,15 +480,20 @@ static int wend_section(struct wparser *p)
 	return 0;
 }
 
-static int wline(struct wparser *p, char *s)
+/* One line of n bytes (NUL-terminated at s[n], no NUL inside). */
+static int wline(struct wparser *p, char *s, size_t n)
 {
-	char *hash = strchr(s, '#');
+	char *hash = memchr(s, '#', n);
 	int ret;
 
 	if (hash)
-		*hash = '\0';
-	s = wtrim(s);
-	if (!*s)
+		n = (size_t)(hash - s);
+	while (n && conf_blank(*s))
+		s++, n--;
+	while (n && conf_blank(s[n - 1]))
+		n--;
+	s[n] = '\0';
+	if (!n)
 		return 0;
 	if (*s == '[') {
 		ret = wend_section(p);
@@ -445,14 +518,19 @@ static int wline(struct wparser *p, char *s)
 		p->section_line = p->line;
 		return 0;
 	}
-	char *eq = strchr(s, '=');
+	char *eq = memchr(s, '=', n);
 	if (!eq)
 		return wfail(p, p->line, "'%.48s' is not a setting (expected Key = Value or a section header)", s);
 	*eq = '\0';
-	char *name = wtrim(s), *v = wtrim(eq + 1);
+	char *name = s, *v = eq + 1;
+	size_t name_n = (size_t)(eq - s);
+	while (name_n && conf_blank(name[name_n - 1]))
+		name[--name_n] = '\0';
+	while (conf_blank(*v))
+		v++;
 	int k;
 	for (k = 0; k < WK_COUNT; k++)
-		if (conf_word_maybe(name, wkeys[k].name) && conf_word_eq(name, wkeys[k].name))
+		if (wkeys[k].len == name_n && conf_word_maybe(name, wkeys[k].name) && conf_word_eq(name, wkeys[k].name))
 			break;
 	if (k == WK_COUNT || p->sec == W_NONE || wkeys[k].sec != p->sec)
 		return wfail(p, p->line, "unexpected key '%.48s' here (expected %s)", name,
@@ -472,6 +550,12 @@ static int wline(struct wparser *p, char *s)
 int weftfile_parse(struct weft_file *out, const char *text, size_t len, const char *name,
 		   char *err, size_t errlen)
 {
+	return weftfile_parse_keyed(out, NULL, text, len, name, err, errlen);
+}
+
+int weftfile_parse_keyed(struct weft_file *out, struct conf_keyset *key_set, const char *text, size_t len,
+			 const char *name, char *err, size_t errlen)
+{
 	struct wparser *p = calloc(1, sizeof(*p));
 	size_t pos = 0;
 	int ret;
@@ -487,6 +571,10 @@ int weftfile_parse(struct weft_file *out, const char *text, size_t len, const ch
 	ret = conf_keyset_init_stride(&p->set, sizeof(struct peer_record));
 	if (len > CONF_MAX_FILE_SIZE)
 		ret = wfail(p, 0, "larger than %u bytes", (unsigned)CONF_MAX_FILE_SIZE);
+	/* one block for the records (and a few more: the file is read to be
+	 * changed), not doublings that copy and wipe them */
+	if (!ret)
+		ret = reserve(&p->w, conf_count_headers(text, len) + SPARE_RECORDS);
 	while (!ret && pos < len) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		size_t l = nl ? (size_t)(nl - text - pos) : len - pos;
@@ -502,11 +590,11 @@ int weftfile_parse(struct weft_file *out, const char *text, size_t len, const ch
 		}
 		memcpy(p->buf, start, l);
 		p->buf[l] = '\0';
-		if (strlen(p->buf) != l)
+		if (memchr(p->buf, '\0', l))
 			ret = wfail(p, p->line, "NUL byte (expected text)");
 		else
-			ret = wline(p, p->buf);
-		memzero(p->buf, l);
+			ret = wline(p, p->buf, l);
+		/* the buffer is wiped with the parser, once, not line by line */
 	}
 	if (!ret)
 		ret = wend_section(p);
@@ -516,6 +604,10 @@ int weftfile_parse(struct weft_file *out, const char *text, size_t len, const ch
 		*out = p->w;
 	else
 		weftfile_free(&p->w);
+	if (!ret && key_set) {
+		*key_set = p->set; /* the caller's now */
+		memset(&p->set, 0, sizeof(p->set));
+	}
 	conf_keyset_free(&p->set);
 	memzero(p, sizeof(*p));
 	free(p);

@@ -129,6 +129,11 @@ int coord_client_receive(struct coord_client *c, const uint8_t *pkt, size_t len,
 	if (n < 0)
 		return n;
 	c->last_recv_ns = now_ns;
+	if (k == &c->cur && c->have_prev) {
+		/* the server uses the new keys: nothing more comes under the old */
+		coord_keys_clear(&c->prev);
+		c->have_prev = false;
+	}
 	c->rx_len = (uint16_t)n;
 	/* 0xc0-0xff: the relay's (relay_proto.h), for the caller to decode */
 	if (c->rx[0] >= 0xc0)
@@ -159,11 +164,8 @@ int coord_client_seal(struct coord_client *c, const struct coord_msg *m,
 	if (n < 0)
 		return n;
 	n = coord_transport_seal(&c->cur, pt, (size_t)n, out, cap);
-	if (n > 0) {
+	if (n > 0)
 		c->last_sent_ns = now_ns;
-		c->have_prev = false; /* the server has the new keys now */
-		coord_keys_clear(&c->prev);
-	}
 	return n;
 }
 

@@ -41,7 +41,7 @@ void relay_server_free(struct relay_server *rs)
 }
 
 /* JOINED to a client, sealed in a transport message of its session */
-static int send_joined(struct relay_server *rs, uint64_t client, const uint8_t token[COORD_TOKEN_LEN],
+static int relay_send_joined(struct relay_server *rs, uint64_t client, const uint8_t token[COORD_TOKEN_LEN],
 		       uint8_t status, uint32_t channel)
 {
 	struct relay_ctl m = { .type = RELAY_JOINED, .status = status, .channel = channel };
@@ -62,11 +62,11 @@ static int send_joined(struct relay_server *rs, uint64_t client, const uint8_t t
 	return n < 0 ? n : 0;
 }
 
-static void tell_closed(void *arg, uint64_t other, const uint8_t token[RELAY_TOKEN_LEN])
+static void relay_tell_closed(void *arg, uint64_t other, const uint8_t token[RELAY_TOKEN_LEN])
 {
 	struct relay_server *rs = arg;
 
-	send_joined(rs, other, token, RELAY_CLOSED, 0);
+	relay_send_joined(rs, other, token, RELAY_CLOSED, 0);
 }
 
 int relay_server_on_ctl(struct relay_server *rs, uint64_t client, const uint8_t *pt, size_t len,
@@ -85,7 +85,7 @@ int relay_server_on_ctl(struct relay_server *rs, uint64_t client, const uint8_t 
 	}
 	if (m.type == RELAY_LEAVE) {
 		rs->c.leaves++;
-		relay_table_leave(rs->table, client, m.token, tell_closed, rs);
+		relay_table_leave(rs->table, client, m.token, relay_tell_closed, rs);
 		return 0;
 	}
 	rs->c.joins++;
@@ -93,13 +93,13 @@ int relay_server_on_ctl(struct relay_server *rs, uint64_t client, const uint8_t 
 	 * a peer who did not ask for it too */
 	if (!rs->ops->announced(rs->ctx, client, m.token)) {
 		rs->c.refused_unknown++;
-		return send_joined(rs, client, m.token, RELAY_REFUSED_UNKNOWN, 0);
+		return relay_send_joined(rs, client, m.token, RELAY_REFUSED_UNKNOWN, 0);
 	}
 	rc = relay_table_join(rs->table, m.token, client, now_ns, &channel, &ready);
 	if (rc == -ENOSPC)
-		return send_joined(rs, client, m.token, RELAY_REFUSED_FULL, 0);
+		return relay_send_joined(rs, client, m.token, RELAY_REFUSED_FULL, 0);
 	if (rc == -EBUSY)
-		return send_joined(rs, client, m.token, RELAY_REFUSED_BUSY, 0);
+		return relay_send_joined(rs, client, m.token, RELAY_REFUSED_BUSY, 0);
 	if (rc < 0)
 		return rc;
 	status = ready ? RELAY_READY : RELAY_WAITING;
@@ -108,7 +108,7 @@ int relay_server_on_ctl(struct relay_server *rs, uint64_t client, const uint8_t 
 
 		if (other && other != client) {
 			rs->c.invites++;
-			send_joined(rs, other, m.token, RELAY_INVITED, 0);
+			relay_send_joined(rs, other, m.token, RELAY_INVITED, 0);
 		}
 	}
 	if (ready) {
@@ -117,9 +117,9 @@ int relay_server_on_ctl(struct relay_server *rs, uint64_t client, const uint8_t 
 		uint64_t other = relay_table_peer_of(rs->table, channel);
 
 		if (other)
-			send_joined(rs, other, m.token, RELAY_READY, other_ch);
+			relay_send_joined(rs, other, m.token, RELAY_READY, other_ch);
 	}
-	return send_joined(rs, client, m.token, status, channel);
+	return relay_send_joined(rs, client, m.token, status, channel);
 }
 
 int relay_server_on_message(struct relay_server *rs, uint8_t *pkt, size_t len, uint64_t now_ns)
@@ -169,7 +169,7 @@ int relay_server_on_message(struct relay_server *rs, uint8_t *pkt, size_t len, u
 void relay_server_client_gone(struct relay_server *rs, uint64_t client, uint64_t now_ns)
 {
 	(void)now_ns;
-	relay_table_leave(rs->table, client, NULL, tell_closed, rs);
+	relay_table_leave(rs->table, client, NULL, relay_tell_closed, rs);
 }
 
 void relay_server_tick(struct relay_server *rs, uint64_t now_ns)

@@ -38,7 +38,7 @@ int relay_ctl_encode(uint8_t *out, size_t cap, const struct relay_ctl *m)
 }
 
 /* trailing bytes must be the transport's zero padding */
-static bool zero_tail(const uint8_t *p, size_t n)
+static bool relay_zero_tail(const uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (p[i])
@@ -72,13 +72,13 @@ int relay_ctl_decode(struct relay_ctl *m, const uint8_t *in, size_t len)
 	default:
 		return -EBADMSG;
 	}
-	if (!zero_tail(in + want, len - want))
+	if (!relay_zero_tail(in + want, len - want))
 		return -EBADMSG;
 	m->type = in[0];
 	return 0;
 }
 
-static void put_header(uint8_t *out, const struct coord_keys *k, uint64_t counter)
+static void relay_put_header(uint8_t *out, const struct coord_keys *k, uint64_t counter)
 {
 	memset(out, 0, RELAY_HEADER_LEN);
 	out[0] = COORD_MSG_RELAY;
@@ -86,14 +86,14 @@ static void put_header(uint8_t *out, const struct coord_keys *k, uint64_t counte
 	coord_put_le64(out + COORD_TRANSPORT_COUNTER, counter);
 }
 
-static int seal_body(struct coord_keys *k, uint8_t *out, size_t body_len)
+static int relay_seal_body(struct coord_keys *k, uint8_t *out, size_t body_len)
 {
 	uint64_t counter;
 
 	if (k->send_counter >= COORD_REJECT_AFTER_MESSAGES)
 		return -ESTALE;
 	counter = k->send_counter++;
-	put_header(out, k, counter);
+	relay_put_header(out, k, counter);
 	aead_seal(out + RELAY_HEADER_LEN, out + RELAY_HEADER_LEN, body_len, out, RELAY_HEADER_LEN,
 		  counter, k->send);
 	return (int)(RELAY_HEADER_LEN + body_len + COORD_TAG_LEN);
@@ -106,7 +106,7 @@ int relay_data_seal(struct coord_keys *k, uint32_t channel, const uint8_t *dgram
 		return -EMSGSIZE;
 	memmove(out + RELAY_HEADER_LEN + 4, dgram, len);
 	coord_put_le32(out + RELAY_HEADER_LEN, channel);
-	return seal_body(k, out, 4 + len);
+	return relay_seal_body(k, out, 4 + len);
 }
 
 int relay_data_open(struct coord_keys *k, uint8_t *pkt, size_t len, uint32_t *channel,
@@ -135,7 +135,7 @@ int relay_data_reseal(struct coord_keys *to, uint32_t channel, uint8_t *pkt, siz
 	if (dgram_len > RELAY_MAX_DATAGRAM)
 		return -EMSGSIZE;
 	coord_put_le32(pkt + RELAY_HEADER_LEN, channel);
-	return seal_body(to, pkt, 4 + dgram_len);
+	return relay_seal_body(to, pkt, 4 + dgram_len);
 }
 
 const char *relay_status_name(uint8_t status)

@@ -98,7 +98,7 @@ void relay_table_free(struct relay_table *t)
 	free(t);
 }
 
-static uint32_t bucket_of(const struct relay_table *t, const uint8_t token[RELAY_TOKEN_LEN])
+static uint32_t rt_bucket_of(const struct relay_table *t, const uint8_t token[RELAY_TOKEN_LEN])
 {
 	uint32_t h;
 
@@ -106,13 +106,13 @@ static uint32_t bucket_of(const struct relay_table *t, const uint8_t token[RELAY
 	return h & t->mask;
 }
 
-static uint32_t channel_of(uint32_t slot, uint16_t gen, int side)
+static uint32_t rt_channel_of(uint32_t slot, uint16_t gen, int side)
 {
 	return (uint32_t)gen << GEN_SHIFT | slot << 1 | (uint32_t)side;
 }
 
 /* the pair a channel names, or NULL when the slot is free or was reused */
-static struct pair *pair_of(const struct relay_table *t, uint32_t channel, int *side)
+static struct pair *rt_pair_of(const struct relay_table *t, uint32_t channel, int *side)
 {
 	uint32_t slot = (channel >> 1) & ((1u << SLOT_BITS) - 1);
 	struct pair *p;
@@ -126,24 +126,24 @@ static struct pair *pair_of(const struct relay_table *t, uint32_t channel, int *
 	return p;
 }
 
-static struct pair *find(const struct relay_table *t, const uint8_t token[RELAY_TOKEN_LEN])
+static struct pair *rt_find(const struct relay_table *t, const uint8_t token[RELAY_TOKEN_LEN])
 {
-	for (uint32_t s = t->heads[bucket_of(t, token)]; s; s = t->pairs[s - 1].next)
+	for (uint32_t s = t->heads[rt_bucket_of(t, token)]; s; s = t->pairs[s - 1].next)
 		if (!memcmp(t->pairs[s - 1].token, token, RELAY_TOKEN_LEN))
 			return &t->pairs[s - 1];
 	return NULL;
 }
 
-static void bucket_fill(struct bucket *b, uint64_t burst, uint64_t now_ns)
+static void rt_bucket_fill(struct bucket *b, uint64_t burst, uint64_t now_ns)
 {
 	b->tokens = burst;
 	b->last_ns = now_ns;
 }
 
-static void close_pair(struct relay_table *t, struct pair *p)
+static void rt_close_pair(struct relay_table *t, struct pair *p)
 {
 	uint32_t slot = (uint32_t)(p - t->pairs);
-	uint32_t *link = &t->heads[bucket_of(t, p->token)];
+	uint32_t *link = &t->heads[rt_bucket_of(t, p->token)];
 	uint16_t gen = p->gen;
 
 	while (*link && *link != slot + 1)
@@ -166,7 +166,7 @@ static void close_pair(struct relay_table *t, struct pair *p)
 int relay_table_join(struct relay_table *t, const uint8_t token[RELAY_TOKEN_LEN],
 		     uint64_t client, uint64_t now_ns, uint32_t *channel, bool *ready)
 {
-	struct pair *p = find(t, token);
+	struct pair *p = rt_find(t, token);
 	uint32_t slot;
 	int s;
 
@@ -181,8 +181,8 @@ int relay_table_join(struct relay_table *t, const uint8_t token[RELAY_TOKEN_LEN]
 		p = &t->pairs[slot];
 		p->gen = p->next ? (uint16_t)p->next : 1;
 		memcpy(p->token, token, RELAY_TOKEN_LEN);
-		p->next = t->heads[bucket_of(t, token)];
-		t->heads[bucket_of(t, token)] = slot + 1;
+		p->next = t->heads[rt_bucket_of(t, token)];
+		t->heads[rt_bucket_of(t, token)] = slot + 1;
 		t->used++;
 		t->c.pairs_opened++;
 	}
@@ -201,15 +201,15 @@ int relay_table_join(struct relay_table *t, const uint8_t token[RELAY_TOKEN_LEN]
 	}
 	if (p->side[s].client != client) {
 		p->side[s].client = client;
-		bucket_fill(&p->bucket[s], t->lim.burst, now_ns);
+		rt_bucket_fill(&p->bucket[s], t->lim.burst, now_ns);
 	}
 	p->active_ns = now_ns;
-	*channel = channel_of(slot, p->gen, s);
+	*channel = rt_channel_of(slot, p->gen, s);
 	*ready = p->side[!s].client != 0;
 	return 0;
 }
 
-static int leave_pair(struct relay_table *t, struct pair *p, uint64_t client, relay_left_fn cb, void *arg)
+static int rt_leave_pair(struct relay_table *t, struct pair *p, uint64_t client, relay_left_fn cb, void *arg)
 {
 	int n = 0;
 
@@ -221,7 +221,7 @@ static int leave_pair(struct relay_table *t, struct pair *p, uint64_t client, re
 				cb(arg, p->side[!s].client, p->token);
 		}
 	if (!p->side[0].client && !p->side[1].client)
-		close_pair(t, p);
+		rt_close_pair(t, p);
 	return n;
 }
 
@@ -233,13 +233,13 @@ int relay_table_leave(struct relay_table *t, uint64_t client, const uint8_t *tok
 	if (!client)
 		return 0;
 	if (token) {
-		struct pair *p = find(t, token);
+		struct pair *p = rt_find(t, token);
 
-		return p ? leave_pair(t, p, client, cb, arg) : 0;
+		return p ? rt_leave_pair(t, p, client, cb, arg) : 0;
 	}
 	for (uint32_t i = 0; i < t->lim.max_pairs && t->used; i++)
 		if (t->pairs[i].gen)
-			n += leave_pair(t, &t->pairs[i], client, cb, arg);
+			n += rt_leave_pair(t, &t->pairs[i], client, cb, arg);
 	return n;
 }
 
@@ -247,7 +247,7 @@ int relay_table_leave(struct relay_table *t, uint64_t client, const uint8_t *tok
  * a datagram passes when the bucket holds its size. Integer arithmetic in
  * bytes and nanoseconds (rate * elapsed stays below 2^64 because elapsed is
  * capped at the time it takes to fill the bucket). */
-static bool bucket_take(struct bucket *b, uint64_t rate, uint64_t burst, size_t len, uint64_t now_ns)
+static bool rt_bucket_take(struct bucket *b, uint64_t rate, uint64_t burst, size_t len, uint64_t now_ns)
 {
 	if (!rate)
 		return true;
@@ -280,7 +280,7 @@ int relay_table_route(struct relay_table *t, uint64_t client, uint32_t channel, 
 		      uint64_t now_ns, uint64_t *to_client, uint32_t *to_channel)
 {
 	int s;
-	struct pair *p = pair_of(t, channel, &s);
+	struct pair *p = rt_pair_of(t, channel, &s);
 
 	if (!p || !client || p->side[s].client != client) {
 		t->c.dropped_bad_channel++;
@@ -294,13 +294,13 @@ int relay_table_route(struct relay_table *t, uint64_t client, uint32_t channel, 
 		t->c.dropped_no_peer++;
 		return -ENOTCONN;
 	}
-	if (!bucket_take(&p->bucket[s], t->lim.rate, t->lim.burst, len, now_ns)) {
+	if (!rt_bucket_take(&p->bucket[s], t->lim.rate, t->lim.burst, len, now_ns)) {
 		t->c.dropped_rate++;
 		return -ENOBUFS;
 	}
 	p->active_ns = now_ns;
 	*to_client = p->side[!s].client;
-	*to_channel = channel_of((uint32_t)(p - t->pairs), p->gen, !s);
+	*to_channel = rt_channel_of((uint32_t)(p - t->pairs), p->gen, !s);
 	t->c.forwarded_packets++;
 	t->c.forwarded_bytes += len;
 	return 0;
@@ -314,7 +314,7 @@ int relay_table_expire(struct relay_table *t, uint64_t now_ns)
 		struct pair *p = &t->pairs[i];
 
 		if (p->gen && now_ns > p->active_ns && now_ns - p->active_ns > t->lim.idle_ns) {
-			close_pair(t, p);
+			rt_close_pair(t, p);
 			t->c.pairs_expired++;
 			n++;
 		}
@@ -325,7 +325,7 @@ int relay_table_expire(struct relay_table *t, uint64_t now_ns)
 uint64_t relay_table_peer_of(const struct relay_table *t, uint32_t channel)
 {
 	int s;
-	const struct pair *p = pair_of(t, channel, &s);
+	const struct pair *p = rt_pair_of(t, channel, &s);
 
 	return p ? p->side[!s].client : 0;
 }

@@ -932,16 +932,19 @@ void coord_server_tick(struct coord_server *s, uint64_t now_ns, uint64_t unix_s)
 	s->unix_s = unix_s;
 	if (now_ns - s->secrets_born_ns >= COORD_COOKIE_SECRET_MAX_AGE * NS)
 		rotate_secrets(s);
-	bool sweep_now = now_ns - s->last_sweep_ns >= SWEEP_INTERVAL_NS;
-	if (sweep_now) {
+	/* once a second: expiry, then one store transaction with everything
+	 * that changed (a record announced again and again is written once;
+	 * fewer, larger commits rewrite fewer pages) */
+	if (now_ns - s->last_sweep_ns >= SWEEP_INTERVAL_NS) {
 		s->last_sweep_ns = now_ns;
 		sweep(s);
+		flush_store(s, true);
 	}
-	flush_store(s, sweep_now);
-	if (s->relay && sweep_now)
+	if (s->relay)
 		relay_server_tick(s->relay, now_ns);
 	/* other replicas' announcements: a match made of records at two
-	 * replicas reaches both clients within a scan interval */
+	 * replicas reaches both clients within a scan interval (after the
+	 * other replica's next flush, each second) */
 	if (s->cfg.scan_interval_ns && s->cfg.store && s->cfg.store->ops->scan &&
 	    now_ns - s->last_scan_ns >= s->cfg.scan_interval_ns) {
 		s->last_scan_ns = now_ns;

@@ -3,7 +3,7 @@
  * state in memory (clients by keyed hash, sessions by index, tokens, a
  * token bucket per source), answers STUN, runs the responder side of the
  * handshake with cookies under load, matches tokens and pushes addresses,
- * and writes records behind to a store (store.h) once per tick. Every
+ * and writes records behind to a store (store.h) once a second. Every
  * table is bounded; everything dropped is counted (struct coord_stats).
  * Single-threaded: the caller serialises calls. */
 #ifndef WEFT_COORD_SERVER_H
@@ -74,8 +74,8 @@ void coord_server_public_key(const struct coord_server *s, uint8_t pub[32]);
 /* One datagram from `from`. now_ns: monotonic clock; unix_s: wall clock. */
 void coord_server_input(struct coord_server *s, const uint8_t *pkt, size_t len,
 			const struct coord_addr *from, uint64_t now_ns, uint64_t unix_s);
-/* Housekeeping, about ten times a second: expiry, secrets, and one store
- * transaction with everything that changed since the last tick. */
+/* Housekeeping, about ten times a second; once a second of them: expiry
+ * and one store transaction with everything that changed since. */
 void coord_server_tick(struct coord_server *s, uint64_t now_ns, uint64_t unix_s);
 /* Loads the unexpired records of the store (at start), so that a restarted
  * server still matches announcements against them. Returns how many. */

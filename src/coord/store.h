@@ -3,7 +3,7 @@
  * file) and PostgreSQL (several replicas sharing one database). The server
  * keeps its hot state in memory and writes behind: put/del calls are
  * queued by the backend and made durable by flush(), which the server
- * calls once per tick (one transaction per tick). A record never holds a
+ * calls once a second (one transaction each time). A record never holds a
  * public key in clear: a client is named by a keyed hash of its key.
  *
  * Functions return 0 (or a count) or -errno; they never abort. Every

@@ -90,7 +90,9 @@ static void ossl_thread_free(void *p)
 	ossl_this_thread = NULL;
 }
 
-void aead_backends_init(void)
+static pthread_once_t backends_once = PTHREAD_ONCE_INIT;
+
+static void backends_init_once(void)
 {
 	if (pthread_key_create(&ossl_thread_key, ossl_thread_free) != 0)
 		return;
@@ -104,8 +106,17 @@ void aead_backends_init(void)
 	}
 }
 
+/* On the first use rather than in crypto_init: fetching OpenSSL's ciphers
+ * is a millisecond that commands which never seal a packet (`weft peer
+ * add`) need not pay. */
+void aead_backends_init(void)
+{
+	pthread_once(&backends_once, backends_init_once);
+}
+
 bool aead_backend_available(enum aead_backend b)
 {
+	aead_backends_init();
 	return b == AEAD_SODIUM || ossl_chacha != NULL;
 }
 
@@ -113,8 +124,11 @@ static struct ossl_thread *ossl_thread(void)
 {
 	struct ossl_thread *t = ossl_this_thread;
 
-	if (t || !ossl_chacha)
+	if (t)
 		return t;
+	aead_backends_init(); /* once a thread: t is kept below */
+	if (!ossl_chacha)
+		return NULL;
 	t = aligned_alloc(CHACHA_BLOCK, sizeof(*t));
 	if (!t)
 		return NULL;

@@ -18,8 +18,8 @@ enum { AEAD_NONCE_LEN = 12 }; /* RFC 8439 section 2.8 */
  * that for a tunnel that only idles. */
 #define AEAD_OPENSSL_MIN_LEN 128
 
-/* Called by crypto_init: sets up what OpenSSL needs; a failure only leaves
- * AEAD_OPENSSL unavailable. */
+/* Sets up what OpenSSL needs, once per process, on the first AEAD use or
+ * call of these two; a failure only leaves AEAD_OPENSSL unavailable. */
 void aead_backends_init(void);
 bool aead_backend_available(enum aead_backend b);
 

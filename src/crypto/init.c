@@ -20,7 +20,6 @@ static void init_once(void)
 		init_result = -EIO;
 		return;
 	}
-	aead_backends_init();
 	/* libb2 chooses its SIMD code on the first call of each entry point by
 	 * writing a function pointer; make those calls here, before data-plane
 	 * threads race to. */

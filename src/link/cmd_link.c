@@ -1,7 +1,8 @@
 /* cmd_link.c: `weft link IFACE [--coord HOST:PORT] [--coord-key KEY]
- * [--label LABEL]` (the daemon, daemon.h) and `weft link status IFACE
+ * [--label LABEL] [--portmap LIST] [--resolve-every SECONDS]` (the daemon, daemon.h) and `weft link status IFACE
  * [--json]` (status.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "link/daemon.h"
@@ -18,7 +19,7 @@ static int bad(void)
 
 int cmd_link(int argc, char *argv[])
 {
-	struct link_options o = { 0 };
+	struct link_options o = { .portmap_use = PORTMAP_USE_ALL };
 
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		command_usage(stdout, "link");
@@ -42,6 +43,8 @@ int cmd_link(int argc, char *argv[])
 	if (argc < 2 || argv[1][0] == '-')
 		return bad();
 	o.iface = argv[1];
+	o.argc = argc;
+	o.argv = argv;
 	if (!interface_name_valid(o.iface)) {
 		fprintf(stderr, "weft: '%s' is not an interface name\n", o.iface);
 		return 1;
@@ -53,6 +56,23 @@ int cmd_link(int argc, char *argv[])
 			o.coord_key = argv[++i];
 		else if (i + 1 < argc && !strcmp(argv[i], "--label"))
 			o.label = argv[++i];
+		else if (i + 1 < argc && !strcmp(argv[i], "--portmap")) {
+			if (portmap_parse_use(argv[++i], &o.portmap_use)) {
+				fprintf(stderr, "weft: --portmap: '%s' is not a list of pcp, nat-pmp and upnp, or none\n",
+					argv[i]);
+				return 1;
+			}
+		}
+		else if (i + 1 < argc && !strcmp(argv[i], "--resolve-every")) {
+			char *end;
+			long v = strtol(argv[++i], &end, 10);
+
+			if (*end || v < 1 || v > 86400) {
+				fprintf(stderr, "weft: --resolve-every: '%s' is not 1..86400 seconds\n", argv[i]);
+				return 1;
+			}
+			o.resolve_every_ms = v * 1000;
+		}
 		else
 			return bad();
 	}

@@ -223,6 +223,10 @@ static void send_announces(struct coord_io *c, struct link *l, int64_t now_ms)
 
 	for (unsigned i = 0; i < n; i++)
 		to_coord(&ca[i], &own[i].addr);
+	/* a PING first: if we moved, its PONG brings the challenge whose echo
+	 * verifies our new address, and only then does the server push our
+	 * new candidates to the peers */
+	send_dgram(c, pkt, coord_client_ping(&c->client, 0, pkt, sizeof(pkt), ns(now_ms)));
 	for (uint32_t i = 0; i < c->n_peers; i++) {
 		struct coord_peer *p = &c->peers[i];
 		struct coord_msg m = { .type = COORD_ANNOUNCE };

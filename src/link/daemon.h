@@ -13,8 +13,10 @@
 #include <stdint.h>
 
 #include "link/addr.h"
+#include "link/birthday_run.h"
 #include "link/coord_io.h"
 #include "link/link.h"
+#include "link/nat.h"
 #include "link/netmon.h"
 #include "link/relay_client.h"
 #include "link/stun_port.h"
@@ -30,6 +32,10 @@ struct link_options {
 	const char *coord;          /* HOST:PORT; NULL: from IFACE.weft */
 	const char *coord_key;      /* base64; NULL: from IFACE.weft */
 	const char *label;          /* network label in the tokens; NULL: empty */
+	unsigned portmap_use;       /* --portmap: PORTMAP_USE_* (0: none) */
+	int64_t resolve_every_ms;   /* --resolve-every: 0 is RESOLVE_INTERVAL_MS */
+	int argc;                   /* the command line from "link" on, for SIGHUP's re-exec */
+	char **argv;
 };
 
 struct link_daemon {
@@ -38,6 +44,8 @@ struct link_daemon {
 	struct coord_io coord;
 	struct netmon net;
 	struct stun_port stun;
+	struct nat_helpers nat;     /* port mapping, host-name endpoints */
+	struct bday_runner bday;    /* birthday probes before the relay */
 	union link_addr server;
 	char coord_name[300];       /* as configured, for status and logs */
 	int epfd, sigfd;
@@ -50,7 +58,9 @@ struct link_daemon {
 	uint32_t probes_logged[LINK_MAX_PEERS]; /* relay probes told in the log */
 };
 
-/* Runs until SIGINT or SIGTERM. 0, or 1 after one line on stderr. */
+/* Runs until SIGINT or SIGTERM; SIGHUP starts it again from the files
+ * (peers added or marked since are picked up; paths in use stay). 0, or 1
+ * after one line on stderr. */
 int link_daemon_run(const struct link_options *opt);
 
 #endif

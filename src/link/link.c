@@ -63,8 +63,7 @@ void link_on_local_addrs(struct link *l, const struct local_addrs *now_addrs, in
 	l->local = *now_addrs;
 	changed_soon(l, now);
 	for (uint32_t i = 0; i < l->n_peers; i++)
-		if (l->peers[i].path.n)
-			path_restart(&l->peers[i].path, now);
+		path_restart(&l->peers[i].path, now);
 }
 
 void link_on_route_change(struct link *l, int64_t now)
@@ -132,11 +131,11 @@ void link_on_portmap(struct link *l, const union link_addr *mapped, int64_t now)
 	l->status_gen++;
 }
 
-void link_on_device(struct link *l, uint32_t peer, int64_t last_handshake, const union link_addr *endpoint,
-		    int64_t now)
+void link_on_device(struct link *l, uint32_t peer, int64_t last_handshake, uint64_t rx_bytes,
+		    const union link_addr *endpoint, int64_t now)
 {
 	if (peer < l->n_peers)
-		path_on_device(&l->peers[peer].path, last_handshake, endpoint, &l->local, now);
+		path_on_device(&l->peers[peer].path, last_handshake, rx_bytes, endpoint, &l->local, now);
 }
 
 void link_on_relay_invite(struct link *l, uint32_t peer, const struct path_cand *c, int64_t now)
@@ -151,12 +150,6 @@ void link_on_relay_rx(struct link *l, uint32_t peer, uint64_t bytes)
 {
 	if (peer < l->n_peers)
 		path_on_relay_rx(&l->peers[peer].path, bytes);
-}
-
-void link_on_device_rx(struct link *l, uint32_t peer, uint64_t rx_bytes)
-{
-	if (peer < l->n_peers)
-		path_on_rx(&l->peers[peer].path, rx_bytes);
 }
 
 static bool push(struct link_action *out, size_t max, size_t *n, const struct link_action *a)

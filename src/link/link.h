@@ -87,6 +87,8 @@ struct link {
 	uint32_t backoff_ms;
 	uint32_t coord_failures;  /* in a row */
 	uint64_t announcements;   /* answered, in total */
+	/* birthday probes (birthday_run.h): attempts, probes sent, hits */
+	uint64_t bday_attempts, bday_probes, bday_hits;
 	/* bumped on anything `weft link status` shows */
 	uint64_t status_gen;
 	int64_t started;
@@ -103,8 +105,8 @@ int link_find_peer(const struct link *l, const uint8_t key[32]);
 /* ---- inputs ---- */
 
 /* Our addresses now (netlink): a change re-learns the mapping and
- * re-announces within LINK_ANNOUNCE_AFTER_CHANGE_MS, and makes every peer
- * punch again (our NAT mappings may be new). */
+ * re-announces within LINK_ANNOUNCE_AFTER_CHANGE_MS, and each path sends
+ * toward its peer at once or punches again (path_restart). */
 void link_on_local_addrs(struct link *l, const struct local_addrs *now_addrs, int64_t now);
 /* A route came or went: may change the way out (the mapping). */
 void link_on_route_change(struct link *l, int64_t now);
@@ -122,12 +124,10 @@ void link_on_relay_invite(struct link *l, uint32_t peer, const struct path_cand 
  * NULL: the mapping is gone. */
 void link_on_portmap(struct link *l, const union link_addr *mapped, int64_t now);
 /* The device's view of a peer: its latest handshake (ms on the caller's
- * clock, 0: never) and endpoint. */
-void link_on_device(struct link *l, uint32_t peer, int64_t last_handshake, const union link_addr *endpoint,
-		    int64_t now);
+ * clock, 0: never), bytes received from it, and its endpoint. */
+void link_on_device(struct link *l, uint32_t peer, int64_t last_handshake, uint64_t rx_bytes,
+		    const union link_addr *endpoint, int64_t now);
 
-/* The device's received bytes from a peer (the relay's probes use it). */
-void link_on_device_rx(struct link *l, uint32_t peer, uint64_t rx_bytes);
 /* Bytes the relay client handed the device from a peer. */
 void link_on_relay_rx(struct link *l, uint32_t peer, uint64_t bytes);
 

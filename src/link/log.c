@@ -35,9 +35,12 @@ static void out(int at, const char *fmt, va_list ap)
 		return;
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	/* one line at a time: the port mapping's thread logs too */
+	flockfile(stderr);
 	fprintf(stderr, "weft link: %s: %s: %s", name, when, at == L_ERROR ? "error: " : "");
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
+	funlockfile(stderr);
 }
 
 #define DEFINE(fn, at) \

@@ -103,9 +103,9 @@ static int poll_device(struct link_daemon *d, int64_t now)
 			memcpy(&ep, &p->endpoint, sizeof(ep));
 		if (p->last_handshake_sec)
 			hs = p->last_handshake_sec * 1000 + p->last_handshake_nsec / 1000000 - off;
-		link_on_device(&d->core, (uint32_t)k, hs, &ep, now);
-		link_on_device_rx(&d->core, (uint32_t)k, p->rx_bytes);
+		link_on_device(&d->core, (uint32_t)k, hs, p->rx_bytes, &ep, now);
 	}
+	nat_on_device(&d->nat, dev, now);
 	device_free(dev);
 	return 0;
 }
@@ -217,6 +217,9 @@ static void do_action(struct link_daemon *d, const struct link_action *a, int64_
 		d->next_device_poll = now + LINK_DEVICE_POLL_PUNCH_MS;
 		break;
 	case LINK_DO_WANT_RELAY:
+		/* first a birthday probe, in case a NAT maps per destination;
+		 * the relay meanwhile (the probes move off it on a hit) */
+		bday_run_want(&d->bday, a->peer, now, clock_ms(CLOCK_REALTIME));
 		open_relay(d, a->peer, false, now);
 		break;
 	case LINK_DO_PATH_CHANGED:
@@ -296,6 +299,14 @@ static int setup(struct link_daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "rtnetlink: %s", strerror(-ret));
 		goto out_m;
 	}
+	/* the keepalive that keeps NAT holes open, from the start (a peer
+	 * already talking is never kicked, which would set it) */
+	for (uint32_t i = 0; i < d->core.n_peers; i++) {
+		struct link_peer *p = &d->core.peers[i];
+
+		if (!p->user_keepalive && !device_io_set_keepalive(d->opt.iface, p->public_key, p->keepalive))
+			d->keepalive_set[i] = true;
+	}
 	link_log_info("managing %u of %zu peers (%s), coord %s", m.n, dev->n_peers,
 		      m.from_files ? "no Endpoint in the config, or Roaming in the .weft file" :
 				     "no config file: those without an endpoint",
@@ -316,12 +327,29 @@ static void restore(struct link_daemon *d)
 			device_io_set_keepalive(d->opt.iface, d->core.peers[i].public_key, 0);
 }
 
+/* SIGHUP: the same command again, as a new process image (the state is
+ * the device's and the files'; the coord session starts afresh). */
+static int reexec_link(const struct link_options *opt, const sigset_t *mask)
+{
+	char *args[opt->argc + 2];
+
+	args[0] = (char *)"weft";
+	for (int i = 0; i < opt->argc; i++)
+		args[i + 1] = opt->argv[i];
+	args[opt->argc + 1] = NULL;
+	sigprocmask(SIG_UNBLOCK, mask, NULL);
+	execv("/proc/self/exe", args);
+	fprintf(stderr, "weft: link %s: cannot start again: %s\n", opt->iface, strerror(errno));
+	return 1;
+}
+
 int link_daemon_run(const struct link_options *opt)
 {
 	struct link_daemon *d = calloc(1, sizeof(*d));
 	struct link_action acts[LINK_MAX_ACTIONS];
 	char err[512] = "";
 	sigset_t mask;
+	bool reexec = false;
 	int rc = 1;
 
 	if (!d) {
@@ -335,6 +363,7 @@ int link_daemon_run(const struct link_options *opt)
 	d->tcp_fd_polled = -1;
 	relay_client_init(&d->relay, 0, relay_send, &d->coord);
 	stun_port_init(&d->stun);
+	nat_init(&d->nat, opt->portmap_use, opt->resolve_every_ms);
 	link_log_init(opt->iface);
 	if (setup(d, err, sizeof(err))) {
 		fprintf(stderr, "weft: %s\n", err);
@@ -359,6 +388,12 @@ int link_daemon_run(const struct link_options *opt)
 	d->coord.relay_ctl = relay_ctl;
 	d->coord.relay_msg = relay_msg;
 	d->coord.relay_ctx = d;
+	if (nat_open(&d->nat, opt->iface, &d->core, d->epfd))
+		link_log_error("host-name endpoints: out of memory");
+	if (bday_run_init(&d->bday, d->core.n_peers, d->epfd)) {
+		fprintf(stderr, "weft: out of memory\n");
+		goto out;
+	}
 
 	int64_t now = clock_ms(CLOCK_MONOTONIC);
 	link_on_local_addrs(&d->core, &d->net.addrs, now);
@@ -418,6 +453,7 @@ int link_daemon_run(const struct link_options *opt)
 			epoll_add(d->epfd, d->coord.tcp_fd);
 			d->tcp_fd_polled = d->coord.tcp_fd;
 		}
+		int64_t next_bday = bday_run_tick(&d->bday, d, now);
 		if (d->core.status_gen != d->status_written) {
 			int ret = status_write(&d->core, d->coord_name, wall_offset(), (int)getpid());
 			if (ret)
@@ -429,6 +465,8 @@ int link_daemon_run(const struct link_options *opt)
 			wait = next_core;
 		if (next_coord < wait)
 			wait = next_coord;
+		if (next_bday < wait)
+			wait = next_bday;
 		wait -= now;
 		wait = wait < 0 ? 0 : wait > 1000 ? 1000 : wait;
 		int k = epoll_wait(d->epfd, ev, 8, (int)wait);
@@ -439,8 +477,13 @@ int link_daemon_run(const struct link_options *opt)
 			if (fd == d->sigfd) {
 				struct signalfd_siginfo si;
 				if (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
-					link_log_info("signal %u: stopping", si.ssi_signo);
 					rc = 0;
+					if (si.ssi_signo == SIGHUP) {
+						link_log_info("SIGHUP: starting again from the files");
+						reexec = true;
+					} else {
+						link_log_info("signal %u: stopping", si.ssi_signo);
+					}
 					goto out;
 				}
 			} else if (fd == netmon_fd(&d->net)) {
@@ -454,6 +497,10 @@ int link_daemon_run(const struct link_options *opt)
 					d->net.route_changed = false;
 					link_on_route_change(&d->core, now);
 				}
+			} else if (nat_on_fd(&d->nat, fd, d->opt.iface, &d->core, now)) {
+				/* the port mapping or a lookup: handled */
+			} else if (bday_run_on_fd(&d->bday, d, fd, now)) {
+				/* a birthday probe's socket or its proxy */
 			} else if (fd == d->coord.fd) {
 				coord_io_read(&d->coord, &d->core, now);
 			} else if (fd >= 0 && fd == d->coord.tcp_fd) {
@@ -480,6 +527,8 @@ int link_daemon_run(const struct link_options *opt)
 		}
 	}
 out:
+	nat_close(&d->nat); /* the gateway's mapping goes first */
+	bday_run_close(&d->bday);
 	if (d->core.peers) {
 		restore(d);
 		status_remove(opt->iface);
@@ -495,5 +544,7 @@ out:
 		close(d->epfd);
 	memzero(d, sizeof(*d));
 	free(d);
+	if (reexec)
+		return reexec_link(opt, &mask);
 	return rc;
 }

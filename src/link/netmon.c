@@ -65,6 +65,10 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
 	} else if (ifa->ifa_family == AF_INET6) {
 		a.addr.in6.sin6_family = AF_INET6;
 		memcpy(&a.addr.in6.sin6_addr, local, 16);
+		/* link-local addresses are no candidates and come and go with
+		 * every link: no reason to announce again */
+		if (IN6_IS_ADDR_LINKLOCAL(&a.addr.in6.sin6_addr))
+			return MNL_CB_OK;
 	} else {
 		return MNL_CB_OK;
 	}

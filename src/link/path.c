@@ -69,6 +69,26 @@ static bool insert(struct path *p, const struct path_cand *c, const struct local
 	return insert_cand(p, c, local, false);
 }
 
+static uint8_t classify(const struct path *p, const union link_addr *ep, const struct local_addrs *local);
+
+/* The device's endpoint works: it is the path. */
+static void up(struct path *p, const struct local_addrs *local, int64_t now, bool measured)
+{
+	int64_t hs = p->last_handshake;
+
+	p->state = PATH_UP;
+	p->endpoint = p->dev_endpoint;
+	p->type = classify(p, &p->dev_endpoint, local);
+	p->since = now;
+	p->rtt_ms = measured && p->issued && hs > p->hs_at_issue && hs >= p->attempt_at &&
+				    hs - p->attempt_at <= PATH_RTT_MAX_MS ? (int32_t)(hs - p->attempt_at) : -1;
+	p->issued = false;
+	p->nudge = false;
+	p->retry_ms = PATH_RETRY_MIN_MS;
+	p->punch_since = 0;
+	p->relay_wanted = false;
+}
+
 static void punch_from_top(struct path *p)
 {
 	p->state = p->n ? PATH_PUNCHING : PATH_IDLE;
@@ -93,12 +113,16 @@ unsigned path_offer(struct path *p, const struct path_cand *c, unsigned n, const
 	for (unsigned i = 0; i < nrelay; i++)
 		insert_cand(p, &relay[i], local, true);
 	for (unsigned i = 0; i < p->n; i++)
-		if (link_addr_equal(&p->cands[i].addr, &p->endpoint))
+		if (link_addr_equal(&p->cands[i].addr, &p->dev_endpoint))
 			in_use = true;
-	/* an up path that the peer still offers stays; the relay stays too,
-	 * its probes try what is better (relay_probe) */
-	if (p->state == PATH_UP && in_use)
+	/* what the device talks to now, if the peer still offers it and the
+	 * session is fresh, is the path; the relay too while something better
+	 * is offered: its probes try that (relay_probe) */
+	if (in_use && p->last_handshake && now - p->last_handshake < PATH_FRESH_MS) {
+		if (p->state != PATH_UP)
+			up(p, local, now, false);
 		return p->n;
+	}
 	p->retry_ms = PATH_RETRY_MIN_MS;
 	punch_from_top(p);
 	/* with a relay at hand, new candidates are the probes' business:
@@ -151,6 +175,10 @@ void path_use_relay(struct path *p, const struct path_cand *c, const struct loca
 void path_restart(struct path *p, int64_t now)
 {
 	(void)now;
+	if (p->state == PATH_UP) {
+		p->nudge = true;
+		return;
+	}
 	p->retry_ms = PATH_RETRY_MIN_MS;
 	punch_from_top(p);
 }
@@ -165,49 +193,39 @@ static uint8_t classify(const struct path *p, const union link_addr *ep, const s
 	return local && local_addrs_on_link(local, ep) ? PATH_LAN : PATH_DIRECT;
 }
 
-void path_on_device(struct path *p, int64_t last_handshake, const union link_addr *endpoint,
+void path_on_device(struct path *p, int64_t last_handshake, uint64_t rx_bytes, const union link_addr *endpoint,
 		    const struct local_addrs *local, int64_t now)
 {
-	bool moved = last_handshake > p->last_handshake;
-	int64_t before = p->last_handshake;
-
 	p->last_handshake = last_handshake;
-	if (link_addr_is_set(endpoint))
-		p->dev_endpoint = *endpoint;
-	if (p->state == PATH_UP) {
+	p->rx_bytes = rx_bytes;
+	p->dev_endpoint = *endpoint;
+	if (!link_addr_is_set(endpoint))
+		return;
+	switch (p->state) {
+	case PATH_UP:
 		/* a probe moves the endpoint itself: judged when it ends */
 		if (p->probing)
 			return;
-		if (link_addr_is_set(endpoint) && !link_addr_equal(endpoint, &p->endpoint)) {
+		/* the device followed the peer elsewhere (it roamed) */
+		if (!link_addr_equal(endpoint, &p->endpoint)) {
 			p->endpoint = *endpoint;
 			p->type = classify(p, endpoint, local);
 			p->since = now;
 			p->rtt_ms = -1;
 		}
 		return;
+	case PATH_PUNCHING:
+		/* only the peer, authenticated, moves these */
+		if (p->issued && (last_handshake > p->hs_at_issue || rx_bytes > p->rx_at_issue))
+			up(p, local, now, true);
+		return;
+	default:
+		/* a known endpoint at start-up, or one the peer found while we
+		 * waited to retry: any fresh session will do */
+		if (last_handshake && now - last_handshake < PATH_FRESH_MS)
+			up(p, local, now, false);
+		return;
 	}
-	if (!last_handshake || !link_addr_is_set(endpoint) || now - last_handshake > PATH_STALE_MS)
-		return;
-	/* punching: only a handshake newer than the attempt counts; idle (a
-	 * known endpoint at start-up) or failed: any recent one does */
-	if (p->state == PATH_PUNCHING && !(moved && p->issued && last_handshake >= p->attempt_at - 1000 &&
-					   last_handshake > before))
-		return;
-	p->state = PATH_UP;
-	p->punch_since = 0;
-	p->relay_wanted = false;
-	p->endpoint = *endpoint;
-	p->type = classify(p, endpoint, local);
-	p->since = now;
-	p->rtt_ms = p->issued && last_handshake >= p->attempt_at && last_handshake - p->attempt_at <= PATH_RTT_MAX_MS ?
-			    (int32_t)(last_handshake - p->attempt_at) : -1;
-	p->issued = false;
-	p->retry_ms = PATH_RETRY_MIN_MS;
-}
-
-void path_on_rx(struct path *p, uint64_t rx_bytes)
-{
-	p->rx_bytes = rx_bytes;
 }
 
 void path_on_relay_rx(struct path *p, uint64_t bytes)
@@ -223,7 +241,7 @@ static int64_t probe_slot(const struct path *p, int64_t now)
 	return (wall / PATH_PROBE_PERIOD_MS + 1) * PATH_PROBE_PERIOD_MS - p->wall_offset;
 }
 
-/* On the relay: the probes of the other candidates (see path.h). Returns
+/* On the relay: the probes of the direct candidates (see path.h). Returns
  * when it needs the next tick. */
 static int64_t relay_probe(struct path *p, int64_t now, struct path_cmd *cmd)
 {
@@ -281,7 +299,6 @@ static int64_t relay_probe(struct path *p, int64_t now, struct path_cmd *cmd)
 	 * endpoint to each authenticated packet's source) */
 	if (p->rx_bytes - p->probe_rx > p->relay_rx - p->probe_relay_rx && link_addr_is_set(&p->dev_endpoint) &&
 	    !link_addr_equal(&p->dev_endpoint, &p->relay_ep)) {
-		/* the peer is heard on a path of its own: off the relay */
 		p->endpoint = p->dev_endpoint;
 		p->type = classify(p, &p->dev_endpoint, NULL);
 		p->since = now;
@@ -308,6 +325,13 @@ int64_t path_tick(struct path *p, int64_t now, struct path_cmd *cmd)
 				p->probing = false;
 				punch_from_top(p);
 				continue;
+			}
+			if (p->nudge) {
+				p->nudge = false;
+				cmd->set_endpoint = true;
+				cmd->kick = true;
+				cmd->endpoint = p->endpoint;
+				return now;
 			}
 			if (p->type == PATH_RELAY) {
 				int64_t t = relay_probe(p, now, cmd);
@@ -345,6 +369,8 @@ int64_t path_tick(struct path *p, int64_t now, struct path_cmd *cmd)
 				cmd->endpoint = p->cands[p->trying].addr;
 				p->issued = true;
 				p->attempt_at = now;
+				p->hs_at_issue = p->last_handshake;
+				p->rx_at_issue = p->rx_bytes;
 				p->attempt_until = now + window(p->cands[p->trying].type);
 				p->attempts++;
 				return p->attempt_until;

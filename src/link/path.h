@@ -49,28 +49,31 @@ enum path_state {
  * REJECT_AFTER_TIME (180 s) plus a margin: with a keepalive the device
  * re-handshakes every REKEY_AFTER_TIME (120 s). */
 #define PATH_STALE_MS (195 * 1000)
+/* A session this young (REKEY_AFTER_TIME) on an offered endpoint is a
+ * working path already. */
+#define PATH_FRESH_MS (120 * 1000)
 /* After all failed: first retry, doubling to at most the cap. */
 #define PATH_RETRY_MIN_MS 2000
 #define PATH_RETRY_MAX_MS 60000
 #define PATH_MAX_CANDS 16
-/* While the relay carries a peer, its other candidates are tried now and
- * then without leaving the relay for long: at each multiple of
- * PATH_PROBE_PERIOD_MS of the wall clock (so that both peers try at the
- * same moment and open their NATs for each other), the device is pointed
- * at each direct candidate in turn, PATH_PROBE_ROUNDS times, PATH_PROBE_STEP_MS
- * apart, each time with a keepalive; PATH_PROBE_SETTLE_MS after the last,
- * the path is direct if, over the end of that time, the device heard more
- * from the peer than the relay brought and did not follow the peer back to
- * the relay's stand-in (WireGuard moves an endpoint to where
- * the peer's packets come from), else it goes back to the relay. A probe costs
- * what the tunnel sends meanwhile (its packets go to the candidates, about
- * 1.2 s of every 10 s while no direct path works: TCP through the relay
- * slows down) and a few keepalives. */
 /* Punching this long without a path asks for the relay, even while new
  * candidates keep coming (a symmetric NAT maps every STUN refresh to a new
  * port, and each new offer starts the punch over): the relay carries the
  * traffic and the probes keep looking for a direct path behind it. */
 #define PATH_RELAY_AFTER_MS 15000
+/* While the relay carries a peer, its direct candidates are tried now and
+ * then without leaving the relay for long: at each multiple of
+ * PATH_PROBE_PERIOD_MS of the wall clock (so that both peers try at the
+ * same moment and open their NATs for each other), the device is pointed
+ * at each direct candidate in turn, PATH_PROBE_ROUNDS times,
+ * PATH_PROBE_STEP_MS apart, each time with a keepalive; PATH_PROBE_SETTLE_MS
+ * after the last, the path is direct if, over the end of that time, the
+ * device heard more from the peer than the relay brought and did not
+ * follow the peer back to the relay's stand-in (WireGuard moves an
+ * endpoint to where the peer's packets come from), else it goes back to
+ * the relay. A probe costs what the tunnel sends meanwhile (its packets go
+ * to the candidates, about 1.2 s of every 10 s while no direct path works:
+ * TCP through the relay slows down) and a few keepalives. */
 #define PATH_PROBE_PERIOD_MS 10000
 #define PATH_PROBE_STEP_MS 100
 #define PATH_PROBE_ROUNDS 2
@@ -100,13 +103,17 @@ struct path {
 	union link_addr endpoint;
 	int64_t since;            /* ms, wall clock of the caller's choosing */
 	int32_t rtt_ms;           /* -1: unknown */
-	int64_t last_handshake;   /* ms, as the device last said; 0: never */
-	/* the device's last word on the peer's endpoint and received bytes */
-	union link_addr dev_endpoint;
+	/* what the device said last */
+	int64_t last_handshake;   /* ms; 0: never */
 	uint64_t rx_bytes;
+	union link_addr dev_endpoint;
+	/* the device's counters when the attempt began */
+	int64_t hs_at_issue;
+	uint64_t rx_at_issue;
+	bool nudge;               /* up: poke the device toward the peer once */
 	int64_t punch_since;      /* ms punching began (0: a path is up) */
 	bool relay_wanted;        /* punched for PATH_RELAY_AFTER_MS in vain */
-	/* probes of other candidates while on the relay (see above) */
+	/* probes of direct candidates while on the relay (see above) */
 	bool probing;
 	uint8_t probe_step;
 	int64_t probe_next, probe_step_at, probe_until;
@@ -140,18 +147,21 @@ bool path_add(struct path *p, const struct path_cand *c, const struct local_addr
  * relay's candidate c and try it now, whatever path is up; the probes
  * bring both back to a direct path if there is one. */
 void path_use_relay(struct path *p, const struct path_cand *c, const struct local_addrs *local, int64_t now);
-/* Forget the candidates and punch again from the top (our own address
- * changed: every NAT mapping we had may be gone). */
+/* Our own address changed. A path that is up gets one keepalive sent
+ * along it at once (so that a NAT we are behind now opens toward the
+ * peer, whose own punch, after our new announcement, does the rest); one
+ * still punching starts again from the top. */
 void path_restart(struct path *p, int64_t now);
 
-/* What the device says: the peer's latest handshake (ms, 0: never) and
- * endpoint. A handshake after the attempt began makes the path UP. */
-void path_on_device(struct path *p, int64_t last_handshake, const union link_addr *endpoint,
+/* What the device says: the peer's latest handshake (ms, 0: never), bytes
+ * received from it, and its endpoint. A handshake or received bytes after
+ * the attempt began make the path UP, on the device's endpoint (WireGuard
+ * follows the peer's packets, so that is where they came from). */
+void path_on_device(struct path *p, int64_t last_handshake, uint64_t rx_bytes, const union link_addr *endpoint,
 		    const struct local_addrs *local, int64_t now);
 
-/* The device's received-bytes counter for the peer, and the bytes the
- * relay client handed the device from it (for the probes). */
-void path_on_rx(struct path *p, uint64_t rx_bytes);
+/* The bytes the relay client handed the device from the peer (the
+ * probes compare them with what the device heard). */
 void path_on_relay_rx(struct path *p, uint64_t bytes);
 
 /* Advances time: fills *cmd (when something is to be done) and returns the

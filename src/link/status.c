@@ -70,13 +70,16 @@ int status_write(const struct link *l, const char *coord, int64_t mono_to_wall_m
 			"candidates", (int)pa->n,
 			"roaming", p->roaming));
 	}
-	root = json_pack("{s:s, s:i, s:I, s:{s:s, s:b, s:i, s:I}, s:o, s:o}",
+	root = json_pack("{s:s, s:i, s:I, s:{s:s, s:b, s:i, s:I}, s:o, s:o, s:{s:I, s:I, s:I}, s:o}",
 		"interface", l->iface,
 		"pid", pid,
 		"updated", (json_int_t)time(NULL),
 		"coord", "address", coord ? coord : "", "up", l->coord_up, "failures", (int)l->coord_failures,
 			"announcements", (json_int_t)l->announcements,
 		"public", addr_json(&l->mapped),
+		"port_mapping", addr_json(&l->portmap),
+		"birthday", "attempts", (json_int_t)l->bday_attempts, "probes", (json_int_t)l->bday_probes,
+			"hits", (json_int_t)l->bday_hits,
 		"peers", peers);
 	if (!root)
 		return -ENOMEM;
@@ -144,6 +147,15 @@ int status_print(const char *iface, bool json)
 	       json_integer_value(json_object_get(coord, "announcements")),
 	       json_integer_value(json_object_get(coord, "failures")));
 	printf("  public address: %s\n", str(root, "public"));
+	if (json_is_string(json_object_get(root, "port_mapping")))
+		printf("  port mapping: %s\n", str(root, "port_mapping"));
+	json_t *bd = json_object_get(root, "birthday");
+	if (json_integer_value(json_object_get(bd, "attempts")))
+		printf("  birthday probes: %" JSON_INTEGER_FORMAT " attempts, %" JSON_INTEGER_FORMAT
+		       " probes sent, %" JSON_INTEGER_FORMAT " hits\n",
+		       json_integer_value(json_object_get(bd, "attempts")),
+		       json_integer_value(json_object_get(bd, "probes")),
+		       json_integer_value(json_object_get(bd, "hits")));
 	peers = json_object_get(root, "peers");
 	json_array_foreach(peers, i, p) {
 		json_t *rtt = json_object_get(p, "rtt_ms");

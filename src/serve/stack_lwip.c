@@ -339,6 +339,11 @@ static void flow_pump(struct lwflow *f)
 			break;
 		if (room > sizeof(st->buf))
 			room = sizeof(st->buf);
+		/* tcp_write takes a u16_t length: read no more than it can take
+		 * (with window scaling tcp_sndbuf is 32 bits, and the buffer is
+		 * 64 KiB: a full read would be cut to 0 bytes, lost) */
+		if (room > UINT16_MAX)
+			room = UINT16_MAX;
 		ssize_t n = read(f->fd, st->buf, room);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)

@@ -15,27 +15,23 @@
 #define B64_FULL_GROUPS (KEY_LEN / 3) /* 10 groups of 3 bytes -> 4 chars */
 #define B64_PADDED 48                 /* 43 characters padded to 3 x 16 */
 
-/* All ones if lo <= x <= hi, else 0. */
-static inline __attribute__((always_inline)) int in_range(int x, int lo, int hi)
-{
-	return ((lo - 1 - x) & (x - hi - 1)) >> 8;
-}
-
 /* A 6-bit value to its base64 character: 'A'.., 'a'.., '0'.., '+', '/'.
  * Start from 'A' + v and add the distance to the next run of the alphabet
- * for every boundary v lies past. */
-static char b64_char(int v)
+ * for every boundary v lies past. In a 16-bit lane, as b64_value below:
+ * every intermediate fits. */
+static inline __attribute__((always_inline)) int16_t b64_char16(int16_t v)
 {
-	int c = 'A' + v;
-	c += ((25 - v) >> 8) & ('a' - 26 - 'A');          /* v >= 26 */
-	c -= ((51 - v) >> 8) & (('a' - 26) - ('0' - 52));  /* v >= 52 */
-	c -= ((61 - v) >> 8) & (('0' - 52) - ('+' - 62));  /* v >= 62 */
-	c += ((62 - v) >> 8) & (('/' - 63) - ('+' - 62));  /* v == 63 */
-	return (char)c;
+	int16_t c = (int16_t)('A' + v);
+	c = (int16_t)(c + ((int16_t)(25 - v) >> 8 & ('a' - 26 - 'A')));          /* v >= 26 */
+	c = (int16_t)(c - ((int16_t)(51 - v) >> 8 & (('a' - 26) - ('0' - 52))));  /* v >= 52 */
+	c = (int16_t)(c - ((int16_t)(61 - v) >> 8 & (('0' - 52) - ('+' - 62))));  /* v >= 62 */
+	c = (int16_t)(c + ((int16_t)(62 - v) >> 8 & (('/' - 63) - ('+' - 62))));  /* v == 63 */
+	return c;
 }
 
-/* A base64 character to 0..63, or -1. Exactly one term is non-zero for a
- * valid character; each term carries its value + 1 so -1 remains otherwise.
+/* All ones if lo <= x <= hi, else 0. A base64 character to 0..63, or -1:
+ * exactly one term is non-zero for a valid character; each term carries
+ * its value + 1 so -1 remains otherwise.
  * In 16-bit lanes: every intermediate fits (-256..255 before the shift),
  * and the narrow type lets the compiler map eight characters per vector
  * register instead of four. */
@@ -55,39 +51,49 @@ static inline __attribute__((always_inline)) int16_t b64_value(int16_t x)
 	return v;
 }
 
-static char hex_char(int nibble)
+static inline __attribute__((always_inline)) int16_t hex_char16(int16_t nibble)
 {
-	return (char)('0' + nibble + (((9 - nibble) >> 8) & ('a' - '0' - 10)));
+	return (int16_t)('0' + nibble + ((int16_t)(9 - nibble) >> 8 & ('a' - '0' - 10)));
 }
 
-static int hex_value(unsigned char ch)
+/* A hex digit to 0..15, or -1, in a 16-bit lane (see b64_value). */
+static inline __attribute__((always_inline)) int16_t hex_value16(int16_t x)
 {
-	int x = ch, v = -1;
-	v += in_range(x, '0', '9') & (x - '0' + 1);
-	v += in_range(x, 'a', 'f') & (x - 'a' + 11);
-	v += in_range(x, 'A', 'F') & (x - 'A' + 11);
+	int16_t v = -1;
+	v = (int16_t)(v + (in_range16(x, '0', '9') & (int16_t)(x - '0' + 1)));
+	v = (int16_t)(v + (in_range16(x, 'a', 'f') & (int16_t)(x - 'a' + 11)));
+	v = (int16_t)(v + (in_range16(x, 'A', 'F') & (int16_t)(x - 'A' + 11)));
 	return v;
 }
 
 void key_to_base64(char out[WEFT_KEY_B64_LEN + 1], const uint8_t key[32])
 {
+	/* The 43 six-bit values first, then all mapped in 16-bit lanes with
+	 * the same masks (as key_from_base64 does): writing IFACE.weft for
+	 * 10,000 peers encodes 10,000 keys. */
+	int16_t v[B64_PADDED] = { 0 };
 	unsigned i;
 
 	for (i = 0; i < B64_FULL_GROUPS; i++) {
 		const uint8_t *k = &key[i * 3];
 		uint32_t w = (uint32_t)k[0] << 16 | (uint32_t)k[1] << 8 | k[2];
-		out[i * 4 + 0] = b64_char((w >> 18) & 63);
-		out[i * 4 + 1] = b64_char((w >> 12) & 63);
-		out[i * 4 + 2] = b64_char((w >> 6) & 63);
-		out[i * 4 + 3] = b64_char(w & 63);
+		v[i * 4 + 0] = (int16_t)((w >> 18) & 63);
+		v[i * 4 + 1] = (int16_t)((w >> 12) & 63);
+		v[i * 4 + 2] = (int16_t)((w >> 6) & 63);
+		v[i * 4 + 3] = (int16_t)(w & 63);
 	}
 	/* The last two bytes: 16 bits in three characters (2 zero bits) + '='. */
 	uint32_t w = (uint32_t)key[30] << 16 | (uint32_t)key[31] << 8;
-	out[40] = b64_char((w >> 18) & 63);
-	out[41] = b64_char((w >> 12) & 63);
-	out[42] = b64_char((w >> 6) & 63);
+	v[40] = (int16_t)((w >> 18) & 63);
+	v[41] = (int16_t)((w >> 12) & 63);
+	v[42] = (int16_t)((w >> 6) & 63);
+	for (i = 0; i < B64_PADDED; i++)
+		v[i] = b64_char16(v[i]);
+	for (i = 0; i < WEFT_KEY_B64_LEN - 1; i++)
+		out[i] = (char)v[i];
 	out[43] = '=';
 	out[44] = '\0';
+	memzero(v, sizeof(v));
 }
 
 bool key_from_base64(uint8_t key[32], const char *b64)
@@ -140,30 +146,48 @@ bool key_from_base64(uint8_t key[32], const char *b64)
 
 void key_to_hex(char out[WEFT_KEY_HEX_LEN + 1], const uint8_t key[32])
 {
-	for (unsigned i = 0; i < KEY_LEN; i++) {
-		out[i * 2] = hex_char(key[i] >> 4);
-		out[i * 2 + 1] = hex_char(key[i] & 15);
+	/* the 64 nibbles mapped in 16-bit vector lanes (a get of 10,000 peers
+	 * writes 20,000 keys) */
+	int16_t v[WEFT_KEY_HEX_LEN];
+	unsigned i;
+
+	for (i = 0; i < KEY_LEN; i++) {
+		v[i * 2] = (int16_t)(key[i] >> 4);
+		v[i * 2 + 1] = (int16_t)(key[i] & 15);
 	}
+	for (i = 0; i < WEFT_KEY_HEX_LEN; i++)
+		v[i] = hex_char16(v[i]);
+	for (i = 0; i < WEFT_KEY_HEX_LEN; i++)
+		out[i] = (char)v[i];
 	out[WEFT_KEY_HEX_LEN] = '\0';
+	memzero(v, sizeof(v));
 }
 
 bool key_from_hex(uint8_t key[32], const char *hex)
 {
-	const unsigned char *s = (const unsigned char *)hex;
+	/* The 64 digits mapped in 16-bit lanes, as key_from_base64 does: the
+	 * compiler does them all in vector registers with the same masks (a
+	 * device with 10,000 peers answers with 10,000 hex keys). */
+	unsigned char c[WEFT_KEY_HEX_LEN];
+	int16_t v[WEFT_KEY_HEX_LEN];
 	uint8_t tmp[KEY_LEN];
 	int bad = 0;
 	unsigned i;
 
 	if (strnlen(hex, WEFT_KEY_HEX_LEN + 1) != WEFT_KEY_HEX_LEN)
 		return false;
-	for (i = 0; i < KEY_LEN; i++) {
-		int hi = hex_value(s[i * 2]), lo = hex_value(s[i * 2 + 1]);
-		bad |= hi | lo;
-		tmp[i] = (uint8_t)((hi & 15) << 4 | (lo & 15));
-	}
+	memcpy(c, hex, WEFT_KEY_HEX_LEN);
+	for (i = 0; i < WEFT_KEY_HEX_LEN; i++)
+		v[i] = hex_value16(c[i]);
+	for (i = 0; i < WEFT_KEY_HEX_LEN; i++)
+		bad |= v[i];
+	for (i = 0; i < KEY_LEN; i++)
+		tmp[i] = (uint8_t)((v[i * 2] & 15) << 4 | (v[i * 2 + 1] & 15));
 	bool ok = bad >= 0;
 	if (ok)
 		memcpy(key, tmp, KEY_LEN);
 	memzero(tmp, KEY_LEN);
+	memzero(c, sizeof(c));
+	memzero(v, sizeof(v));
 	return ok;
 }

@@ -75,6 +75,16 @@ int device_get(struct device **out, const char *iface)
 	return use_kernel(b, iface) ? kernel_get_device(out, iface) : -ENODEV;
 }
 
+int device_get_brief(struct device **out, const char *iface)
+{
+	enum backend b = backend_of(iface);
+
+	*out = NULL;
+	if (b == BACKEND_UAPI)
+		return uapi_get_device_brief(out, iface);
+	return use_kernel(b, iface) ? kernel_get_device(out, iface) : -ENODEV;
+}
+
 int device_set(const struct device *dev)
 {
 	enum backend b = backend_of(dev->name);

@@ -52,6 +52,10 @@ struct coordd {
 	struct coord_store *store;
 	struct relay_tcp *tcp;      /* the TCP port (--relay-listen), or NULL */
 	const char *status_file;
+	/* the datagram being handled: its answer leaves by the socket it came
+	 * in on (pushes to other clients by the first socket of their family) */
+	int cur_fd;
+	struct coord_addr cur_from;
 	uint64_t send_errors;
 	bool running;
 };
@@ -169,6 +173,7 @@ static void send_cb(void *ctx, const struct coord_addr *to, const uint8_t *pkt, 
 	struct coordd *d = ctx;
 	struct sockaddr_storage ss;
 	socklen_t sl = coord_addr_to_sockaddr(to, &ss);
+	int first = 0;
 
 	/* a client that came over TCP is answered there */
 	if (d->tcp) {
@@ -181,8 +186,11 @@ static void send_cb(void *ctx, const struct coord_addr *to, const uint8_t *pkt, 
 		}
 	}
 
-	for (int i = 0; i < d->nls; i++) {
-		struct listener *l = &d->ls[i];
+	for (int i = 0; i < d->nls; i++)
+		if (d->ls[i].fd == d->cur_fd && coord_addr_equal(to, &d->cur_from))
+			first = i;
+	for (int k = 0; k < d->nls; k++) {
+		struct listener *l = &d->ls[(first + k) % d->nls];
 		if (to->family == 4 && l->family == AF_INET6 && l->dual) {
 			struct sockaddr_in6 m = { .sin6_family = AF_INET6, .sin6_port = htons(to->port) };
 			m.sin6_addr.s6_addr[10] = m.sin6_addr.s6_addr[11] = 0xff;
@@ -225,7 +233,10 @@ static void on_readable(struct coordd *d, int fd)
 			/* a datagram longer than any we accept arrives truncated: count it as garbage */
 			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
 				len = COORD_DATAGRAM_MAX + 1;
+			d->cur_fd = fd;
+			d->cur_from = a;
 			coord_server_input(d->srv, bufs[i], len, &a, now, wall);
+			d->cur_fd = -1;
 		}
 		if (n < BATCH)
 			return;
@@ -345,8 +356,12 @@ static int load_key(const char *path, uint8_t priv[32], bool create, bool *creat
 		fprintf(stderr, "weft coord: cannot open the key file %s: %s\n", path, strerror(errno));
 		return e;
 	}
-	if (fstat(fd, &st) == 0 && (st.st_mode & 077))
-		fprintf(stderr, "weft coord: warning: the key file %s is readable by others (chmod 600 it)\n", path);
+	if (fstat(fd, &st) == 0 && (st.st_mode & 077)) {
+		/* as weft serve: a key others may have read is not used */
+		fprintf(stderr, "weft coord: the key file %s may be read by group or others: chmod 600 it\n", path);
+		close(fd);
+		return -EACCES;
+	}
 	e = fd_read_all(fd, 256, &text, &len);
 	close(fd);
 	if (e < 0) {
@@ -523,7 +538,7 @@ int cmd_coord(int argc, char *argv[])
 	const char *status_file = NULL;
 	int nlisten = 0, ret = 1;
 	bool show_key = false, stats = false, created, relay_on = true;
-	struct coordd d = { .epfd = -1, .sigfd = -1, .timerfd = -1 };
+	struct coordd d = { .epfd = -1, .sigfd = -1, .timerfd = -1, .cur_fd = -1 };
 	struct relay_limits rl;
 	const char *relay_listen = NULL;
 

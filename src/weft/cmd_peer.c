@@ -39,6 +39,7 @@
 #include "conf_change.h"
 #include "crypto/crypto.h"
 #include "device.h"
+#include "heap.h"
 #include "json_out.h"
 #include "keygen.h"
 #include "options.h"
@@ -394,7 +395,8 @@ static int peer_add(int argc, char *argv[])
 	}
 	if ((name && !name_ok(name, "--name")) || (expires && !peer_expiry_parse(expires, now, &exp)))
 		goto out;
-	if (!peer_ctx_open(&c, iface, PEER_CTX_LOCK | PEER_CTX_NEED_CONF))
+	/* the device only says which keys and addresses are taken */
+	if (!peer_ctx_open(&c, iface, PEER_CTX_LOCK | PEER_CTX_NEED_CONF | PEER_CTX_DEVICE_BRIEF))
 		goto out;
 	if (!pubarg) {
 		if (!generate_private_key(priv) || !x25519_public(pub, priv)) {
@@ -1194,6 +1196,7 @@ int cmd_peer(int argc, char *argv[])
 	int ret;
 
 	setvbuf(stdout, outbuf, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, sizeof(outbuf));
+	heap_prepare(); /* whole stores are read and written */
 	ret = peer_command(argc, argv);
 	if (fflush(stdout) && !ret) {
 		perror("write");

@@ -86,6 +86,10 @@ struct device {
 	uint16_t listen_port;
 	struct dev_peer *peers; /* pointers into it die on the next device_add_peer */
 	size_t n_peers, cap_peers;
+	/* A brief read (device_get_brief): the peers' allowedips point into
+	 * this one block (their cap_allowedips is 0, and peer_add_allowedip
+	 * refuses them). NULL otherwise. */
+	struct dev_allowedip *ip_block;
 };
 
 static inline bool device_has_endpoint(const struct dev_peer *peer)
@@ -163,8 +167,10 @@ static inline void device_free(struct device *dev)
 		return;
 	for (size_t i = 0; i < dev->n_peers; i++) {
 		memzero(dev->peers[i].preshared_key, WG_KEY_LEN);
-		free(dev->peers[i].allowedips);
+		if (dev->peers[i].cap_allowedips) /* 0: in ip_block, or none */
+			free(dev->peers[i].allowedips);
 	}
+	free(dev->ip_block);
 	if (dev->peers)
 		memzero(dev->peers, dev->cap_peers * sizeof(*dev->peers));
 	free(dev->peers);
@@ -199,6 +205,8 @@ static inline struct dev_peer *device_add_peer(struct device *dev)
 /* Appends a copy of *ip to peer's list. 0 or -ENOMEM. */
 static inline int peer_add_allowedip(struct dev_peer *peer, const struct dev_allowedip *ip)
 {
+	if (peer->n_allowedips > peer->cap_allowedips)
+		return -EINVAL; /* a peer of a brief read: its list is borrowed */
 	if (peer->n_allowedips == peer->cap_allowedips) {
 		size_t cap = peer->cap_allowedips ? peer->cap_allowedips * 2 : 4;
 		struct dev_allowedip *v;
@@ -236,6 +244,14 @@ char **device_list(int *err);
 
 /* 0 and a new *out, or -errno (-ENODEV when nothing answers for iface). */
 int device_get(struct device **out, const char *iface);
+
+/* device_get for a caller that needs only the device's keys, listen port
+ * and fwmark, and each peer's public key and allowed IPs (`peer add` at
+ * 10,000 peers: which keys and addresses are taken). Everything else of a
+ * peer is left zero, its preshared key included. From a UAPI daemon the
+ * reply is read in one pass without an allocation per peer; the kernel's
+ * reply is read whole. Errors as device_get. */
+int device_get_brief(struct device **out, const char *iface);
 
 /* Applies the change dev describes to the device named dev->name. */
 int device_set(const struct device *dev);

@@ -1,6 +1,7 @@
 /* peer_ctx.c: the store and running device behind the peer commands (see
  * peer_ctx.h). Device peers are sorted once by key so that joining them
- * with 10,000 stored peers stays O(n log n). */
+ * with 10,000 stored peers stays O(n log n); a brief context, which looks
+ * up a key or two, scans them instead. */
 #include "peer_ctx.h"
 
 #include <errno.h>
@@ -48,6 +49,7 @@ static bool open_ctx(struct peer_ctx *c, const char *iface, const char *which, u
 	memset(c, 0, sizeof(*c));
 	c->st.lock = -1;
 	c->iface = iface;
+	c->brief = flags & PEER_CTX_DEVICE_BRIEF;
 	if (!interface_name_valid(iface)) {
 		fprintf(stderr, "%s: `%s' is not a valid interface name\n", prog_name, iface);
 		return false;
@@ -104,12 +106,14 @@ bool peer_ctx_reload_device(struct peer_ctx *c)
 	free(c->by_key);
 	c->dev = NULL;
 	c->by_key = NULL;
-	ret = device_get(&c->dev, c->iface);
+	ret = c->brief ? device_get_brief(&c->dev, c->iface) : device_get(&c->dev, c->iface);
 	if (ret < 0 && ret != -ENODEV) {
 		fprintf(stderr, "%s: %s: cannot read the running device: %s\n", prog_name, c->iface, strerror(-ret));
 		return false;
 	}
-	if (c->dev && c->dev->n_peers) {
+	/* a brief context looks up one key or two (peer add): a scan costs
+	 * less than sorting 10,000 */
+	if (c->dev && c->dev->n_peers && !c->brief) {
 		c->by_key = calloc(c->dev->n_peers, sizeof(*c->by_key));
 		if (!c->by_key) {
 			fprintf(stderr, "%s: out of memory\n", prog_name);
@@ -135,6 +139,12 @@ struct dev_peer *peer_ctx_dev_peer(const struct peer_ctx *c, const uint8_t key[3
 {
 	struct dev_peer probe, *pp = &probe, **hit;
 
+	if (c->dev && !c->by_key) {
+		for (size_t i = 0; i < c->dev->n_peers; i++)
+			if (!memcmp(c->dev->peers[i].public_key, key, WG_KEY_LEN))
+				return &c->dev->peers[i];
+		return NULL;
+	}
 	if (!c->by_key)
 		return NULL;
 	memcpy(probe.public_key, key, WG_KEY_LEN);

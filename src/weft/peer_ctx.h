@@ -23,6 +23,7 @@ struct peer_ctx {
 	struct store st;
 	struct device *dev;      /* NULL when not running */
 	struct dev_peer **by_key; /* dev's peers sorted by key, for lookups */
+	bool brief;              /* PEER_CTX_DEVICE_BRIEF */
 };
 
 enum peer_ctx_flags {
@@ -30,6 +31,9 @@ enum peer_ctx_flags {
 	PEER_CTX_NEED_CONF = 1u << 1, /* no config file is an error */
 	PEER_CTX_NO_DEVICE = 1u << 2, /* do not ask the running device */
 	PEER_CTX_READ_ONLY = 1u << 3, /* the command changes nothing (store.h) */
+	/* only the device's keys and port and its peers' keys and allowed IPs
+	 * are read (device_get_brief): enough to tell which are taken */
+	PEER_CTX_DEVICE_BRIEF = 1u << 4,
 };
 
 bool peer_ctx_open(struct peer_ctx *c, const char *iface, unsigned flags);
@@ -44,7 +48,8 @@ void peer_ctx_close(struct peer_ctx *c); /* safe after a failed open */
  * open across changes (weft api). false (reported) if it cannot be read. */
 bool peer_ctx_reload_device(struct peer_ctx *c);
 
-/* The running device's peer with this key, or NULL. O(log peers). */
+/* The running device's peer with this key, or NULL. O(log peers), or
+ * O(peers) in a PEER_CTX_DEVICE_BRIEF context. */
 struct dev_peer *peer_ctx_dev_peer(const struct peer_ctx *c, const uint8_t key[32]);
 /* NAME or base64 KEY of a peer the store or the device knows into key. */
 bool peer_ctx_find(struct peer_ctx *c, const char *which, uint8_t key[32]);

@@ -27,6 +27,10 @@ bool uapi_has_device(const char *iface);
  * the errno the daemon returned. */
 int uapi_get_device(struct device **out, const char *iface);
 
+/* get=1 read for device_get_brief (device.h): only keys, addresses and the
+ * device's own settings are taken from the reply. */
+int uapi_get_device_brief(struct device **out, const char *iface);
+
 /* set=1: sends the change dev describes (only the fields its flags name).
  * 0 or -errno, the daemon's own when it refused. */
 int uapi_set_device(const struct device *dev);

@@ -18,6 +18,11 @@
 #include "weftd/log.h"
 
 #define NSEC_PER_SEC UINT64_C(1000000000)
+/* What a get says about a peer with one allowed IP and no handshake yet,
+ * rounded up, and about the device itself: the reply's room is reserved
+ * once from these. */
+#define GET_BYTES_PER_PEER 320
+#define GET_BYTES_DEVICE 256
 
 /* ---- reply buffer ---- */
 
@@ -78,12 +83,44 @@ static void buf_printf(struct uapi_buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+/* n bytes as they are (and a NUL after them, as buf_printf leaves). */
+static void buf_put(struct uapi_buf *b, const char *s, size_t n)
+{
+	if (!buf_reserve(b, n + 1))
+		return;
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+/* "name=value\n" without a format: a get of 10,000 peers is 100,000 such
+ * lines, and formatting each twice (to measure, then to write) was most
+ * of answering it. */
+static void buf_line(struct uapi_buf *b, const char *name, const char *value, size_t value_len)
+{
+	buf_put(b, name, strlen(name));
+	buf_put(b, "=", 1);
+	buf_put(b, value, value_len);
+	buf_put(b, "\n", 1);
+}
+
+static void buf_num(struct uapi_buf *b, const char *name, uint64_t v)
+{
+	char digits[20];
+	size_t n = 0;
+
+	do
+		digits[sizeof(digits) - ++n] = (char)('0' + v % 10);
+	while (v /= 10);
+	buf_line(b, name, digits + sizeof(digits) - n, n);
+}
+
 static void buf_key(struct uapi_buf *b, const char *name, const uint8_t key[WEFT_KEY_LEN])
 {
 	char hex[WEFT_KEY_HEX_LEN + 1];
 
 	key_to_hex(hex, key);
-	buf_printf(b, "%s=%s\n", name, hex);
+	buf_line(b, name, hex, WEFT_KEY_HEX_LEN);
 	memzero(hex, sizeof(hex));
 }
 
@@ -238,10 +275,32 @@ static void format_endpoint(struct uapi_buf *b, const struct weft_endpoint *ep)
 
 static int format_allowed_ip(void *ctx, int family, const uint8_t *ip, uint8_t cidr)
 {
-	char s[INET6_ADDRSTRLEN];
+	char s[INET6_ADDRSTRLEN + 4], *p = s;
 
-	if (inet_ntop(family, ip, s, sizeof(s)))
-		buf_printf(ctx, "allowed_ip=%s/%u\n", s, cidr);
+	if (family == AF_INET) {
+		/* by hand: inet_ntop formats IPv4 with sprintf */
+		for (int i = 0; i < 4; i++) {
+			unsigned v = ip[i];
+
+			if (v >= 100)
+				*p++ = (char)('0' + v / 100);
+			if (v >= 10)
+				*p++ = (char)('0' + v / 10 % 10);
+			*p++ = (char)('0' + v % 10);
+			*p++ = i < 3 ? '.' : '/';
+		}
+	} else {
+		if (!inet_ntop(family, ip, s, INET6_ADDRSTRLEN))
+			return 0;
+		p = s + strlen(s);
+		*p++ = '/';
+	}
+	if (cidr >= 100)
+		*p++ = (char)('0' + cidr / 100);
+	if (cidr >= 10)
+		*p++ = (char)('0' + cidr / 10 % 10);
+	*p++ = (char)('0' + cidr % 10);
+	buf_line(ctx, "allowed_ip", s, (size_t)(p - s));
 	return 0;
 }
 
@@ -251,27 +310,29 @@ static void format_get(struct uapi_buf *b, struct weft_device *dev)
 	uint8_t key[WEFT_KEY_LEN];
 	struct weft_peer_info info;
 
+	/* room for all of it at once: growing copies (and wipes) it each time */
+	buf_reserve(b, weft_peer_count(dev) * GET_BYTES_PER_PEER + GET_BYTES_DEVICE);
 	if (weft_device_private_key(dev, key))
 		buf_key(b, "private_key", key);
 	memzero(key, sizeof(key));
 	if (weft_device_listen_port(dev))
-		buf_printf(b, "listen_port=%u\n", weft_device_listen_port(dev));
+		buf_num(b, "listen_port", weft_device_listen_port(dev));
 	if (weft_device_fwmark(dev))
-		buf_printf(b, "fwmark=%" PRIu32 "\n", weft_device_fwmark(dev));
+		buf_num(b, "fwmark", weft_device_fwmark(dev));
 	for (struct weft_peer *p = weft_peer_first(dev); p; p = weft_peer_next(dev, p)) {
 		weft_peer_get_info(p, &info);
 		buf_key(b, "public_key", info.public_key);
 		weft_peer_preshared_key(p, key); /* zeros when there is none */
 		buf_key(b, "preshared_key", key);
 		memzero(key, sizeof(key));
-		buf_printf(b, "protocol_version=1\n");
+		buf_put(b, "protocol_version=1\n", strlen("protocol_version=1\n"));
 		if (info.has_endpoint)
 			format_endpoint(b, &info.endpoint);
-		buf_printf(b, "last_handshake_time_sec=%" PRIu64 "\n", info.last_handshake_wall_ns / NSEC_PER_SEC);
-		buf_printf(b, "last_handshake_time_nsec=%" PRIu64 "\n", info.last_handshake_wall_ns % NSEC_PER_SEC);
-		buf_printf(b, "tx_bytes=%" PRIu64 "\n", info.tx_bytes);
-		buf_printf(b, "rx_bytes=%" PRIu64 "\n", info.rx_bytes);
-		buf_printf(b, "persistent_keepalive_interval=%u\n", info.persistent_keepalive);
+		buf_num(b, "last_handshake_time_sec", info.last_handshake_wall_ns / NSEC_PER_SEC);
+		buf_num(b, "last_handshake_time_nsec", info.last_handshake_wall_ns % NSEC_PER_SEC);
+		buf_num(b, "tx_bytes", info.tx_bytes);
+		buf_num(b, "rx_bytes", info.rx_bytes);
+		buf_num(b, "persistent_keepalive_interval", info.persistent_keepalive);
 		weft_peer_allowed_ips_walk(p, format_allowed_ip, b);
 		memzero(&info, sizeof(info));
 	}

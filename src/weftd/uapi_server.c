@@ -8,9 +8,9 @@
  * While every slot is taken the listener leaves the epoll set and further
  * clients wait in the kernel's listen backlog; a slot is freed when its
  * client leaves, or, if someone is queued, when it made no progress (a
- * complete line read, reply bytes written) for UAPI_IDLE_NS. A client is
- * never dropped because others arrived, so a complete request is always
- * answered. */
+ * complete line read, reply bytes written) for UAPI_IDLE_NS, judged after
+ * reading what its socket holds. A client is never dropped because others
+ * arrived, so a complete request is always answered. */
 #include "weftd/uapi.h"
 
 #include <errno.h>
@@ -417,10 +417,19 @@ void uapi_server_expire(struct uapi_server *s, struct weft_device *dev,
 	}
 	if (s->accepting || !listener_has_queue(s))
 		return;
-	/* Parked clients wait for the lock, which is bounded: they stay. */
+	/* Parked clients wait for the lock, which is bounded: they stay. A
+	 * candidate is served first: a complete request that reached its
+	 * socket since the last pass is progress, not idleness (this runs on
+	 * its own timer, so it may come before the read). Every client still
+	 * idle then goes: each had UAPI_IDLE_NS to send a line or read its
+	 * answer, and the queue may be longer than one. */
 	for (size_t i = 0; i < UAPI_MAX_CLIENTS; i++) {
 		c = s->clients[i];
-		if (c && c != s->busy && !c->waiting && now_ns - c->progress_ns > UAPI_IDLE_NS) {
+		if (!c || c == s->busy || c->waiting || now_ns - c->progress_ns <= UAPI_IDLE_NS)
+			continue;
+		if (!client_serve(s, c, dev, hooks, now_ns, false) || s->clients[i] != c)
+			continue; /* it left */
+		if (c != s->busy && !c->waiting && now_ns - c->progress_ns > UAPI_IDLE_NS) {
 			log_verbose("UAPI: all client slots taken, closing an idle client");
 			client_close(s, c);
 		}

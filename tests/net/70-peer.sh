@@ -16,6 +16,8 @@
 #               1,000 distinct addresses (the lowest ones, in order) in the
 #               config and on the device, and 1,000 0600 key files (~9 s)
 #   reuse       removed peers' addresses come back, lowest first
+#   by-hand     a peer added to the device with `wg set` alone: `peer add`
+#               skips its addresses and refuses its key
 #   exhausted   a /29 holds 5 peers; the 6th add fails with one clear line,
 #               non-zero, and leaves the config and key directory unchanged
 #   qr-png      the PNG from --qr-png decodes (zbarimg) to exactly the text
@@ -105,6 +107,20 @@ if [[ $r1 == "$a5" && $r2 == "$a9" && $r3 == 10.71.3.234 ]] &&
 	pass reuse
 else
 	fail reuse "removed $a5 $a9, re-added got $r1 $r2 $r3"
+fi
+
+# ---- by-hand: a peer put on the device with wg alone (not in the files):
+# its key and its addresses count as taken ----
+hk=$(wg genkey | wg pubkey)
+nsrun "$S" wg set "$BIG" peer "$hk" allowed-ips 10.71.3.236/32,10.71.3.235/32
+"$WEFT" peer add "$BIG" --name byhand1 >"$TMP/byhand1.conf" 2>"$TMP/byhand1.err"
+"$WEFT" peer add "$BIG" --name byhand2 --public-key "$hk" >/dev/null 2>"$TMP/byhand2.err"
+rc=$?
+r=$(address_of "$TMP/byhand1.conf")
+if [[ $r == 10.71.3.237 ]] && ((rc != 0)) && grep -q "peer $hk already exists" "$TMP/byhand2.err"; then
+	pass by-hand
+else
+	fail by-hand "next address $r (want 10.71.3.237), add of the device's key: rc=$rc $(cat "$TMP/byhand1.err" "$TMP/byhand2.err")"
 fi
 
 # ---- exhausted: a /29 holds .2-.6 besides .1 ----

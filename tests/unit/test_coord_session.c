@@ -289,14 +289,22 @@ static void test_timers(void)
 	c.last_recv_ns = t0 + 119 * NS;
 	CHECK(!(coord_client_tick(&c, t0 + 119 * NS) & COORD_WANT_HANDSHAKE));
 	CHECK(coord_client_tick(&c, t0 + 120 * NS) & COORD_WANT_HANDSHAKE);
-	/* the old keys still open what the server sends until it switches */
+	/* the old keys still open what the server sends until it switches,
+	 * even after the client sent under the new ones */
 	struct coord_keys old_server = s.keys;
 	CHECK_EQ(establish(&c, &s, t0 + 121 * NS, WALL0 + 151 * NS), COORD_RX_ESTABLISHED);
+	CHECK(coord_client_ping(&c, 5, pkt, sizeof(pkt), t0 + 121 * NS) > 0);
 	uint8_t out[COORD_INNER_MAX];
 	struct coord_msg pong = { .type = COORD_PONG }, m;
 	int e = coord_msg_encode(out, sizeof(out), &pong);
 	int n = coord_transport_seal(&old_server, out, (size_t)e, pkt, sizeof(pkt));
 	CHECK_EQ(coord_client_receive(&c, pkt, (size_t)n, t0 + 122 * NS, &m), COORD_RX_MESSAGE);
+	/* once a message came under the new keys, the old ones are gone */
+	n = coord_transport_seal(&s.keys, out, (size_t)e, pkt, sizeof(pkt));
+	CHECK_EQ(coord_client_receive(&c, pkt, (size_t)n, t0 + 122 * NS, &m), COORD_RX_MESSAGE);
+	CHECK(!c.have_prev);
+	n = coord_transport_seal(&old_server, out, (size_t)e, pkt, sizeof(pkt));
+	CHECK_EQ(coord_client_receive(&c, pkt, (size_t)n, t0 + 122 * NS, &m), -EBADMSG);
 	coord_client_clear(&c);
 }
 

@@ -104,16 +104,19 @@ static void test_punch(void)
 	struct path_cmd cmd;
 	struct local_addrs l = lan("192.168.1.10:0", 24, 2);
 	struct path_cand c[] = { C(PATH_DIRECT, "203.0.113.5:40000"), C(PATH_LAN, "192.168.1.20:51820") };
+	union link_addr none = { 0 };
 	int64_t now = 100000, next;
 
 	path_init(&p);
+	/* the device had a session long ago, no endpoint now */
+	path_on_device(&p, now - 500000, 100, &none, &l, now);
 	path_offer(&p, c, 2, &l, now);
 	next = path_tick(&p, now, &cmd);
 	CHECK(cmd.set_endpoint && cmd.kick);
 	CHECK(link_addr_equal(&cmd.endpoint, &c[1].addr));
 	CHECK_EQ(next, now + PATH_ATTEMPT_LAN_MS);
-	/* nothing new until the attempt ends; an old handshake is no success */
-	path_on_device(&p, now - 50000, &c[1].addr, &l, now + 10);
+	/* the device now has the candidate, but nothing came back: no success */
+	path_on_device(&p, now - 500000, 100, &c[1].addr, &l, now + 10);
 	CHECK_EQ(p.state, PATH_PUNCHING);
 	path_tick(&p, now + 500, &cmd);
 	CHECK(!cmd.set_endpoint);
@@ -122,7 +125,7 @@ static void test_punch(void)
 	CHECK(cmd.set_endpoint && link_addr_equal(&cmd.endpoint, &c[0].addr));
 	CHECK_EQ(next, now + PATH_ATTEMPT_DIRECT_MS);
 	/* the handshake moves 40 ms later: up, direct, with that as RTT */
-	path_on_device(&p, now + 40, &c[0].addr, &l, now + 41);
+	path_on_device(&p, now + 40, 192, &c[0].addr, &l, now + 41);
 	CHECK_EQ(p.state, PATH_UP);
 	CHECK_EQ(p.type, PATH_DIRECT);
 	CHECK_EQ(p.rtt_ms, 40);
@@ -132,22 +135,61 @@ static void test_punch(void)
 	CHECK_EQ(next, now + 40 + PATH_STALE_MS + 1);
 	/* the device follows the peer elsewhere (it roamed): still up, renamed */
 	union link_addr moved = A("198.51.100.7:1234");
-	path_on_device(&p, now + 40, &moved, &l, now + 2000);
+	path_on_device(&p, now + 40, 300, &moved, &l, now + 2000);
 	CHECK_EQ(p.state, PATH_UP);
 	CHECK(link_addr_equal(&p.endpoint, &moved));
-	/* the same offer again keeps nothing the peer dropped... */
+	/* an offer without the endpoint in use: punch again... */
 	path_offer(&p, c, 2, &l, now + 3000);
 	CHECK_EQ(p.state, PATH_PUNCHING);
-	/* ...but an offer that holds the path in use leaves it up */
-	path_tick(&p, now + 3400, &cmd);
-	path_on_device(&p, now + 3500, &c[0].addr, &l, now + 3500);
+	path_tick(&p, now + 3000, &cmd);
+	CHECK(link_addr_equal(&cmd.endpoint, &c[1].addr));
+	/* ...where received bytes (a session exists: keepalives, no
+	 * handshake) tell that the peer answered, from where it did */
+	path_on_device(&p, now + 40, 400, &c[0].addr, &l, now + 3100);
 	CHECK_EQ(p.state, PATH_UP);
+	CHECK(link_addr_equal(&p.endpoint, &c[0].addr));
+	CHECK_EQ(p.rtt_ms, -1);
+	/* an offer that holds the path in use, with a fresh session, keeps it */
 	path_offer(&p, c, 2, &l, now + 4000);
 	CHECK_EQ(p.state, PATH_UP);
+	/* our address changes: one poke along the path, still up */
+	path_restart(&p, now + 5000);
+	path_tick(&p, now + 5000, &cmd);
+	CHECK(cmd.set_endpoint && cmd.kick && link_addr_equal(&cmd.endpoint, &c[0].addr));
+	CHECK_EQ(p.state, PATH_UP);
+	path_tick(&p, now + 5001, &cmd);
+	CHECK(!cmd.set_endpoint);
 	/* no handshake for longer than REJECT_AFTER_TIME: punch again */
-	path_tick(&p, now + 3500 + PATH_STALE_MS + 1, &cmd);
+	path_tick(&p, now + 40 + PATH_STALE_MS + 1, &cmd);
 	CHECK(cmd.set_endpoint);
 	CHECK_EQ(p.state, PATH_PUNCHING);
+}
+
+/* The peer reached us first: our offered candidate already carries a fresh
+ * session, so nothing is punched (punching would break it). */
+static void test_already_talking(void)
+{
+	struct path p;
+	struct path_cmd cmd;
+	struct local_addrs l = lan("10.0.1.2:0", 24, 2);
+	struct path_cand c[] = { C(PATH_LAN, "10.0.1.3:51820"), C(PATH_DIRECT, "198.51.100.2:32593") };
+	int64_t now = 1000000;
+
+	path_init(&p);
+	path_on_device(&p, now - 2000, 92, &c[0].addr, &l, now - 1000);
+	CHECK_EQ(p.state, PATH_UP); /* idle with a fresh session: up */
+	path_init(&p);
+	p.state = PATH_FAILED;
+	p.retry_at = now + 100000;
+	path_on_device(&p, 0, 0, &c[0].addr, &l, now - 1000);
+	path_on_device(&p, now - 2000, 92, &c[0].addr, &l, now - 900);
+	CHECK_EQ(p.state, PATH_UP);
+	CHECK_EQ(p.type, PATH_LAN); /* no candidates yet: named by its place */
+	path_offer(&p, c, 2, &l, now);
+	CHECK_EQ(p.state, PATH_UP);
+	path_tick(&p, now, &cmd);
+	CHECK(!cmd.set_endpoint);
+	CHECK_EQ(p.attempts, 0);
 }
 
 /* Nothing answers: failed, a relay is wanted, backoff doubles to its cap. */
@@ -182,7 +224,7 @@ static void test_fail_relay(void)
 	CHECK(!path_wants_relay(&p));
 	path_tick(&p, next, &cmd);
 	CHECK(cmd.set_endpoint && link_addr_equal(&cmd.endpoint, &r.addr));
-	path_on_device(&p, next + 5, &r.addr, &l, next + 5);
+	path_on_device(&p, next + 5, 1, &r.addr, &l, next + 5);
 	CHECK_EQ(p.type, PATH_RELAY);
 	/* a direct candidate offered again: the relay stays, its probes try it */
 	path_offer(&p, &c, 1, &l, next + 10);
@@ -199,13 +241,13 @@ static void test_known_endpoint(void)
 	union link_addr ep = A("203.0.113.5:40000");
 
 	path_init(&p);
-	path_on_device(&p, 1000000 - 30000, &ep, NULL, 1000000);
+	path_on_device(&p, 1000000 - 30000, 0, &ep, NULL, 1000000);
 	CHECK_EQ(p.state, PATH_UP);
 	path_tick(&p, 1000001, &cmd);
 	CHECK(!cmd.set_endpoint);
 	/* but not one whose handshake is long dead */
 	path_init(&p);
-	path_on_device(&p, 1, &ep, NULL, 1000000);
+	path_on_device(&p, 1, 0, &ep, NULL, 1000000);
 	CHECK_EQ(p.state, PATH_IDLE);
 }
 
@@ -251,14 +293,14 @@ static void test_core(void)
 	CHECK_EQ(count(a, n, LINK_DO_SET_ENDPOINT), 1);
 	CHECK_EQ(a[0].peer, 1);
 	CHECK(a[0].kick);
-	link_on_device(&l, 1, now + 150, &pc.addr, now + 150);
+	link_on_device(&l, 1, now + 150, 92, &pc.addr, now + 150);
 	n = link_poll(&l, now + 150, a, 16, &next);
 	CHECK_EQ(count(a, n, LINK_DO_PATH_CHANGED), 1);
 
 	/* the address changes: STUN at once, announcement within a second
 	 * even when STUN stays silent, and the peer punches again */
 	now += 60000;
-	link_on_device(&l, 1, now - 1000, &pc.addr, now);
+	link_on_device(&l, 1, now - 1000, 92, &pc.addr, now);
 	link_on_coord(&l, true, now); /* the refresh is not due */
 	link_on_local_addrs(&l, &lb, now);
 	n = link_poll(&l, now, a, 16, &next);
@@ -281,7 +323,7 @@ static void test_core(void)
 
 	/* the coord is down: backoff doubles to its cap, no endpoint is
 	 * touched meanwhile, and the path stays up */
-	link_on_device(&l, 1, now + 6, &pc.addr, now + 6);
+	link_on_device(&l, 1, now + 6, 92, &pc.addr, now + 6);
 	CHECK_EQ(l.peers[1].path.state, PATH_UP);
 	int64_t t = now + 5, last_gap = 0;
 	unsigned sets = 0, announces = 0;
@@ -292,7 +334,7 @@ static void test_core(void)
 			announces++;
 			/* no answer: the timeout makes it a failure */
 		}
-		link_on_device(&l, 1, t, &pc.addr, t); /* the peer keeps talking */
+		link_on_device(&l, 1, t, 92, &pc.addr, t); /* the peer keeps talking */
 		if (next > t)
 			last_gap = next - t;
 		t = next > t ? next : t + 1;
@@ -317,6 +359,7 @@ int main(void)
 	RUN(test_addr);
 	RUN(test_order);
 	RUN(test_punch);
+	RUN(test_already_talking);
 	RUN(test_fail_relay);
 	RUN(test_known_endpoint);
 	RUN(test_core);

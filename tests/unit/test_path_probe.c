@@ -11,6 +11,12 @@
 #include "link/path.h"
 #include "test.h"
 
+/* the device's received bytes, as path_on_device would bring them */
+static void path_on_rx(struct path *p, uint64_t rx)
+{
+	p->rx_bytes = rx;
+}
+
 static union link_addr A(const char *s)
 {
 	union link_addr a;
@@ -36,7 +42,7 @@ static void on_relay(struct path *p, int64_t now, int64_t wall_offset)
 	/* the relay's candidate is tried and the handshake comes through it */
 	struct path_cmd cmd;
 	path_tick(p, now, &cmd);
-	path_on_device(p, now + 50, &relay, NULL, now + 50);
+	path_on_device(p, now + 50, p->rx_bytes, &relay, NULL, now + 50);
 }
 
 /* ticks from t to the time the path asks for, collecting set_endpoint commands */
@@ -86,7 +92,7 @@ static void test_probe_wins(void)
 	CHECK_EQ(p.type, PATH_RELAY); /* not decided while probing */
 	/* the peer answers on its own port: the device follows it there, and
 	 * hears it after the counters were sampled, with nothing from the relay */
-	path_on_device(&p, t0 + 50, &direct, NULL, t);
+	path_on_device(&p, t0 + 50, p.rx_bytes, &direct, NULL, t);
 	path_on_relay_rx(&p, 7);
 	n = 0;
 	t = run(&p, t, slot + 3 * PATH_PROBE_STEP_MS + PATH_PROBE_SAMPLE_MS + 10, eps, kicks, &n);
@@ -119,7 +125,7 @@ static void test_probe_relay_still_used(void)
 	on_relay(&p, t0, 0);
 	int64_t slot = (t0 + 50) / PATH_PROBE_PERIOD_MS * PATH_PROBE_PERIOD_MS + PATH_PROBE_PERIOD_MS;
 	int64_t t = run(&p, t0 + 50, slot + 3 * PATH_PROBE_STEP_MS + PATH_PROBE_SAMPLE_MS + 10, eps, kicks, &n);
-	path_on_device(&p, t0 + 50, &direct, NULL, t);
+	path_on_device(&p, t0 + 50, p.rx_bytes, &direct, NULL, t);
 	path_on_rx(&p, 5000);
 	path_on_relay_rx(&p, 5000);
 	n = 0;
@@ -143,7 +149,7 @@ static void test_probe_fails_back_to_relay(void)
 	int64_t t = run(&p, t0 + 50, slot + 4 * PATH_PROBE_STEP_MS, eps, kicks, &n);
 	CHECK_EQ(n, 4);
 	/* packets keep coming, through the relay: the device went back there */
-	path_on_device(&p, t0 + 50, &relay, NULL, t);
+	path_on_device(&p, t0 + 50, p.rx_bytes, &relay, NULL, t);
 	path_on_rx(&p, 9000);
 	n = 0;
 	t = run(&p, t, t + PATH_PROBE_SETTLE_MS + 10, eps, kicks, &n);
@@ -157,7 +163,7 @@ static void test_probe_fails_back_to_relay(void)
 	t = run(&p, t, p.probe_next + 4 * PATH_PROBE_STEP_MS, eps, kicks, &n);
 	CHECK_EQ(n, 4);
 	CHECK_EQ(p.probes, 2);
-	path_on_device(&p, t0 + 50, &eps[3], NULL, t);
+	path_on_device(&p, t0 + 50, p.rx_bytes, &eps[3], NULL, t);
 	n = 0;
 	run(&p, t, t + PATH_PROBE_SETTLE_MS + 10, eps, kicks, &n);
 	CHECK_EQ(n, 1);
@@ -205,7 +211,7 @@ static void test_relay_wanted_while_offers_come(void)
 	CHECK(link_addr_equal(&cmd.endpoint, &r.addr));
 	/* the handshake through the relay: up on it, and it stays up when the
 	 * peer offers new candidates */
-	path_on_device(&p, t + 20, &r.addr, NULL, t + 20);
+	path_on_device(&p, t + 20, p.rx_bytes, &r.addr, NULL, t + 20);
 	CHECK_EQ(p.state, PATH_UP);
 	CHECK_EQ(p.type, PATH_RELAY);
 	path_offer(&p, c, 3, NULL, t + 100);

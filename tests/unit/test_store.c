@@ -6,6 +6,7 @@
 #include "test.h"
 
 #include "conf/conf.h"
+#include "conf/conf_internal.h"
 #include "conf/store.h"
 #include "conf/weftfile.h"
 #include "util/encoding.h"
@@ -15,6 +16,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char tmpdir[64];
@@ -215,6 +217,105 @@ static void test_rewrite_drops_weft(void)
 	rewrite_case(file, no_change, want);
 }
 
+/* weft link's settings: [Weft] Coord and CoordKey, a record's Roaming;
+ * kept by a rewrite, refused when malformed. */
+static void test_weftfile_link(void)
+{
+	struct weft_file w;
+	char err[CONF_ERR_LEN], text[512], *out = NULL;
+	size_t len = 0;
+	uint8_t k[32];
+
+	snprintf(text, sizeof(text), "[Weft]\nCoord = coord.example:51819\nCoordKey = %s\n\n"
+		 "[Peer]\nPublicKey = %s\nRoaming = true\n", b64_n(3), b64_n(4));
+	CHECK_EQ(weftfile_parse(&w, text, strlen(text), "t.weft", err, sizeof(err)), 0);
+	CHECK(w.link.coord && !strcmp(w.link.coord, "coord.example:51819"));
+	key_n(k, 3);
+	CHECK(w.link.has_coord_key && !memcmp(w.link.coord_key, k, 32));
+	CHECK(w.n == 1 && w.recs[0].roaming);
+	CHECK_EQ(weftfile_write(&w, &out, &len), 0);
+	weftfile_free(&w);
+	CHECK_EQ(weftfile_parse(&w, out, len, "t2.weft", err, sizeof(err)), 0);
+	CHECK(w.link.coord && !strcmp(w.link.coord, "coord.example:51819"));
+	CHECK(w.link.has_coord_key);
+	CHECK(w.n == 1 && w.recs[0].roaming); /* Roaming alone keeps a record */
+	weftfile_free(&w);
+	conf_text_free(out, len);
+	CHECK_EQ(weftfile_parse(&w, "[Weft]\nCoord = nowhere\n", 21, "b.weft", err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "b.weft:2: Coord") != NULL);
+	snprintf(text, sizeof(text), "[Peer]\nPublicKey = %s\nRoaming = maybe\n", b64_n(4));
+	CHECK_EQ(weftfile_parse(&w, text, strlen(text), "c.weft", err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "c.weft:3: Roaming") != NULL);
+}
+
+/* Peers added at the end take a shortcut in conf_rewrite (the text kept
+ * whole, the peers after it): it must write what the general rewrite writes,
+ * however the file ends, and leave [Weft] files to the general way. */
+static void append_case(const char *old, unsigned added, const char *want)
+{
+	struct conf before, after;
+	char err[CONF_ERR_LEN], *fast = NULL, *general = NULL;
+	size_t fast_len = 0, general_len = 0;
+
+	CHECK_EQ(conf_parse(&before, old, strlen(old), "t.conf", 0, err, sizeof(err)), 0);
+	CHECK_EQ(conf_copy(&after, &before), 0);
+	for (unsigned i = 0; i < added; i++) {
+		struct conf_peer *p;
+		struct conf_prefix pre;
+		uint8_t k[32];
+
+		key_n(k, 40 + i);
+		CHECK_EQ(conf_peer_add(&after, k, &p), 0);
+		CHECK(conf_prefix_parse(&pre, "10.0.0.40/32"));
+		pre.addr.bytes[3] = (uint8_t)(40 + i);
+		CHECK_EQ(conf_prefix_list_add(&p->allowed_ips, &pre), 0);
+	}
+	CHECK_EQ(conf_rewrite(old, strlen(old), &before, &after, &fast, &fast_len), 0);
+	CHECK_EQ(conf_rewrite_general(old, strlen(old), &before, &after, &general, &general_len), 0);
+	CHECK(fast && general && fast_len == general_len && !memcmp(fast, general, fast_len));
+	if (fast && general && strcmp(fast, general))
+		fprintf(stderr, "  shortcut:\n%s\n  general:\n%s\n", fast, general);
+	if (want && fast && strcmp(fast, want))
+		fprintf(stderr, "  got:\n%s\n  wanted:\n%s\n", fast, want);
+	CHECK(!want || (fast && !strcmp(fast, want)));
+	conf_text_free(fast, fast_len);
+	conf_text_free(general, general_len);
+	conf_free(&before);
+	conf_free(&after);
+}
+
+static void test_rewrite_append(void)
+{
+	static const char *const ends[] = {
+		"", "\n", "\n\n", "\r", "\r\n", "\n# the end\n", "\n# the end", "\n \t\n", "\n\t",
+	};
+	char head[1024], file[2048], want[4096];
+
+	snprintf(head, sizeof(head), "# [Peer] sections below; [Weft] is elsewhere\n[Interface]\nPrivateKey = %s\n"
+		 "Address = 10.0.0.1/24\n\n  [Peer]  # indented\nPublicKey = %s\nAllowedIPs = 10.0.0.2/32\n"
+		 "Endpoint = [fd00::1]:51820", b64_n(1), b64_n(2));
+	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+		snprintf(file, sizeof(file), "%s%s", head, ends[i]);
+		append_case(file, 1, NULL);
+		append_case(file, 3, NULL);
+		append_case(file, 0, file);
+	}
+	snprintf(file, sizeof(file), "%s\n", head);
+	snprintf(want, sizeof(want), "%s\n\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.40/32\n", head, b64_n(40));
+	append_case(file, 1, want);
+	snprintf(want, sizeof(want), "%s\n\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.40/32\n", head, b64_n(40));
+	append_case(head, 1, want); /* no '\n' at the end: one comes first */
+	/* "\r\n" files get "\r\n" lines */
+	snprintf(file, sizeof(file), "[Interface]\r\nPrivateKey = %s\r\n", b64_n(1));
+	snprintf(want, sizeof(want), "%s\r\n[Peer]\r\nPublicKey = %s\r\nAllowedIPs = 10.0.0.40/32\r\n", file, b64_n(40));
+	append_case(file, 1, want);
+	/* a [Weft] section is dropped: not a plain append */
+	snprintf(file, sizeof(file), "[Interface]\nPrivateKey = %s\n[Weft]\nPublicPort = 5\n", b64_n(1));
+	snprintf(want, sizeof(want), "[Interface]\nPrivateKey = %s\n\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.40/32\n",
+		 b64_n(1), b64_n(40));
+	append_case(file, 1, want);
+}
+
 static void test_weftfile_roundtrip(void)
 {
 	struct weft_file w, r;
@@ -287,6 +388,27 @@ static void test_weftfile_roundtrip(void)
 	char tb[WEFT_TIME_STRLEN];
 	weft_time_format(tb, 1796680081);
 	CHECK(!strcmp(tb, "2026-12-07T21:48:01Z"));
+	/* the hand-made text is strftime's: edges, leap days, random times */
+	static const int64_t edges[] = { 0, 1, 59, 86399, 86400, 951782400 /* 2000-02-29 */,
+					 4107542400 /* 2100-03-01 */, 253402300799, 253402300800, -1 };
+	test_seed(0x5eed);
+	for (int i = 0; i < 100000; i++) {
+		int64_t v = i < (int)(sizeof(edges) / sizeof(edges[0])) ? edges[i] :
+			    (int64_t)(test_rnd() % UINT64_C(253402300800));
+		time_t tv = (time_t)v;
+		struct tm tm;
+		char ref[64];
+
+		weft_time_format(tb, v);
+		if (!gmtime_r(&tv, &tm) || !strftime(ref, sizeof(ref), "%Y-%m-%dT%H:%M:%SZ", &tm) ||
+		    strlen(ref) >= WEFT_TIME_STRLEN)
+			snprintf(ref, sizeof(ref), "1970-01-01T00:00:00Z");
+		if (strcmp(tb, ref)) {
+			fprintf(stderr, "  %lld: %s, strftime %s\n", (long long)v, tb, ref);
+			CHECK(!"time text differs");
+			break;
+		}
+	}
 	conf_text_free(text, len);
 	conf_text_free(text2, len2);
 	weftfile_free(&w);
@@ -755,7 +877,9 @@ int main(void)
 	RUN(test_rewrite);
 	RUN(test_rewrite_crlf);
 	RUN(test_rewrite_drops_weft);
+	RUN(test_rewrite_append);
 	RUN(test_weftfile_roundtrip);
+	RUN(test_weftfile_link);
 	RUN(test_store_lifecycle);
 	RUN(test_store_consistency);
 	RUN(test_store_migrates);

@@ -884,6 +884,41 @@ static void test_server_idle_slots(void)
 	weft_device_free(dev);
 }
 
+/* Slots are reclaimed from clients idle past UAPI_IDLE_NS while others
+ * queue; a client whose complete request arrived just before the reclaim,
+ * not yet read by the server, is not idle: it is answered, and the queued
+ * client gets a slot of one that sent nothing. */
+static void test_server_reclaim_reads_first(void)
+{
+	struct uapi_server s;
+	struct weft_device *dev = new_device();
+	char path[200], *reply;
+	int idle[UAPI_MAX_CLIENTS], late;
+
+	server_up(&s, path);
+	for (int i = 0; i < UAPI_MAX_CLIENTS; i++) {
+		idle[i] = connect_to(path);
+		CHECK(idle[i] >= 0);
+		pump(&s, dev);
+	}
+	late = connect_to(path); /* no slot left: in the backlog */
+	CHECK(late >= 0);
+	CHECK_EQ(send(late, "get=1\n\n", 7, 0), 7);
+	fake_now += UAPI_IDLE_NS + 1;
+	/* a whole request, in the socket before the reclaim runs */
+	CHECK_EQ(send(idle[0], "get=1\n\n", 7, 0), 7);
+	uapi_server_expire(&s, dev, NULL, fake_now);
+	reply = read_reply(&s, dev, idle[0]);
+	CHECK_EQ(errno_of(reply), 0);
+	reply = read_reply(&s, dev, late);
+	CHECK_EQ(errno_of(reply), 0);
+	for (int i = 0; i < UAPI_MAX_CLIENTS; i++)
+		close(idle[i]);
+	close(late);
+	server_down(&s);
+	weft_device_free(dev);
+}
+
 /* Time spent parked behind another client's set is not idleness: once the
  * set ends, a parked client keeps its slot while it finishes its request,
  * even with others queued behind it. */
@@ -937,6 +972,36 @@ static void test_server_parked_is_not_idle(void)
 	weft_device_free(dev);
 }
 
+/* Allowed IPs are written by hand, not by inet_ntop: every width of an
+ * IPv4 byte and of a prefix length reads as inet_ntop would write it. */
+static void test_get_allowed_ip_text(void)
+{
+	static const char *const ips[] = {
+		"0.0.0.0/0", "1.9.10.99/32", "1.0.0.0/8", "100.199.200.255/32", "10.0.0.0/16", "255.255.255.255/32",
+		"192.168.7.0/24", "::/0", "fd00::1/128", "2001:db8:0:1::/64", "::ffff:10.1.2.3/128",
+	};
+	struct weft_device *dev = new_device();
+	char body[2048];
+	size_t n = 0;
+	char *out;
+
+	n += (size_t)snprintf(body + n, sizeof(body) - n, "public_key=" PK1_HEX "\n");
+	for (size_t i = 0; i < sizeof(ips) / sizeof(ips[0]); i++)
+		n += (size_t)snprintf(body + n, sizeof(body) - n, "allowed_ip=%s\n", ips[i]);
+	CHECK_EQ(set_errno(dev, NULL, body), 0);
+	out = get(dev);
+	for (size_t i = 0; i < sizeof(ips) / sizeof(ips[0]); i++) {
+		char line[64];
+
+		snprintf(line, sizeof(line), "allowed_ip=%s", ips[i]);
+		if (count_lines(out, line) != 1)
+			fprintf(stderr, "  no line %s in:\n%s", line, out);
+		CHECK_EQ(count_lines(out, line), 1);
+	}
+	free(out);
+	weft_device_free(dev);
+}
+
 int main(void)
 {
 	test_suite_name = "uapi";
@@ -944,6 +1009,7 @@ int main(void)
 	srand(1);
 	CHECK(crypto_init() == 0);
 	RUN(test_set_get_round_trip);
+	RUN(test_get_allowed_ip_text);
 	RUN(test_peer_keys);
 	RUN(test_own_key_is_ignored);
 	RUN(test_errors);
@@ -956,6 +1022,7 @@ int main(void)
 	RUN(test_server_backlog);
 	RUN(test_server_set_time_caps);
 	RUN(test_server_idle_slots);
+	RUN(test_server_reclaim_reads_first);
 	RUN(test_server_parked_is_not_idle);
 	TEST_EXIT();
 }

@@ -371,13 +371,45 @@ static void inline_without_helpers(void)
 
 /* ---- how many helpers ---------------------------------------------------- */
 
+/* The CPUs this process may run on, counted from the kernel's own text,
+ * "Cpus_allowed_list: 0-3,6" in /proc/self/status, not from the
+ * sched_getaffinity call workers_wanted makes; -1 if it cannot be read. */
+static int cpus_allowed(void)
+{
+	char line[4096];
+	int n = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && n < 0 && fgets(line, sizeof(line), f)) {
+		char *p = line + strlen("Cpus_allowed_list:");
+
+		if (strncmp(line, "Cpus_allowed_list:", strlen("Cpus_allowed_list:")))
+			continue;
+		n = 0;
+		for (;;) {
+			char *end;
+			long lo = strtol(p, &end, 10), hi = lo;
+
+			if (end == p)
+				break;
+			if (*end == '-')
+				hi = strtol(end + 1, &end, 10);
+			n += (int)(hi - lo + 1);
+			if (*end != ',')
+				break;
+			p = end + 1;
+		}
+	}
+	if (f)
+		fclose(f);
+	return n > 0 ? n : -1;
+}
+
+/* What workers_wanted should say for the CPUs the kernel lists. */
 static int expected_helpers(void)
 {
-	cpu_set_t set;
+	int cpus = cpus_allowed();
 
-	if (sched_getaffinity(0, sizeof(set), &set) != 0)
-		return -1;
-	int cpus = CPU_COUNT(&set);
 	if (cpus < WORKERS_MIN_CPUS)
 		return 0;
 	return cpus - 1 < WORKERS_MAX ? cpus - 1 : WORKERS_MAX;
@@ -390,8 +422,11 @@ static void wanted_follows_cpus_and_switch(void)
 	cpu_set_t all, one, two;
 	int first = -1, second = -1;
 
+	if (cpus_allowed() < 0) {
+		free(saved);
+		SKIP("/proc/self/status has no Cpus_allowed_list to count CPUs from");
+	}
 	unsetenv(name);
-	CHECK(expected_helpers() >= 0);
 	CHECK_EQ(workers_wanted(), expected_helpers());
 	setenv(name, "1", 1);
 	CHECK_EQ(workers_wanted(), 0);
