@@ -272,8 +272,8 @@ static void on_peer(struct coord_io *c, struct link *l, const struct coord_msg *
 {
 	struct coord_addr ca[COORD_CANDIDATES_MAX];
 	struct path_cand pc[COORD_CANDIDATES_MAX + 1];
-	union link_addr observed;
-	unsigned k = 0;
+	union link_addr got[COORD_CANDIDATES_MAX], observed;
+	unsigned k, ng = 0;
 	uint32_t i;
 	int n;
 
@@ -289,31 +289,11 @@ static void on_peer(struct coord_io *c, struct link *l, const struct coord_msg *
 		link_log_verbose("coord: a match whose candidates do not open (not our peer): ignored");
 		return;
 	}
-	bool have_observed = from_coord(&observed, &m->addr);
-	for (int j = 0; j < n; j++) {
-		if (!from_coord(&pc[k].addr, &ca[j]))
-			continue;
-		pc[k].type = (have_observed && link_addr_same_host(&pc[k].addr, &observed)) ||
-				     !link_addr_is_private(&pc[k].addr) ? PATH_DIRECT : PATH_LAN;
-		k++;
-	}
-	/* the last guess: the host the server saw, with the peer's device
-	 * port (a NAT that keeps ports maps it there) */
-	if (have_observed && k) {
-		bool seen = false;
-		union link_addr guess = observed;
-
-		link_addr_set_port(&guess, link_addr_port(&pc[k - 1].addr));
-		/* a mapping on that host with another port may be stale (a NAT
-		 * that changed its ways): the guess goes in unless it is there */
-		for (unsigned j = 0; j < k; j++)
-			seen |= link_addr_equal(&pc[j].addr, &guess);
-		if (!seen) {
-			pc[k].type = PATH_DIRECT;
-			pc[k].addr = guess;
-			k++;
-		}
-	}
+	for (int j = 0; j < n; j++)
+		if (from_coord(&got[ng], &ca[j]))
+			ng++;
+	from_coord(&observed, &m->addr); /* zeroed when there is none */
+	k = link_match_cands(pc, COORD_CANDIDATES_MAX + 1, got, ng, &observed);
 	c->matches++;
 	link_on_match(l, i, pc, k, now_ms);
 	link_log_verbose("coord: match for peer %u: %u candidates", i, k);

@@ -258,3 +258,33 @@ unsigned link_own_cands(const struct link *l, struct path_cand *out, unsigned ma
 	}
 	return n;
 }
+
+unsigned link_match_cands(struct path_cand *out, unsigned max, const union link_addr *cands, unsigned n,
+			  const union link_addr *observed)
+{
+	bool have_observed = link_addr_is_set(observed), seen = false;
+	union link_addr guess = { 0 };
+	unsigned k = 0;
+
+	if (have_observed && n) {
+		guess = *observed;
+		link_addr_set_port(&guess, link_addr_port(&cands[n - 1]));
+	}
+	for (unsigned i = 0; i < n && k < max; i++) {
+		bool on_observed = have_observed && link_addr_same_host(&cands[i], observed);
+
+		out[k].addr = cands[i];
+		out[k].type = on_observed || !link_addr_is_private(&cands[i]) ? PATH_DIRECT : PATH_LAN;
+		/* a mapping on that host with another port may be stale (a NAT
+		 * that changed its ways since the peer's last STUN): the guess
+		 * goes in unless it is there */
+		seen |= link_addr_equal(&cands[i], &guess);
+		k++;
+	}
+	if (have_observed && k && !seen && k < max) {
+		out[k].type = PATH_DIRECT;
+		out[k].addr = guess;
+		k++;
+	}
+	return k;
+}

@@ -130,6 +130,15 @@ void link_on_device(struct link *l, uint32_t peer, int64_t last_handshake, uint6
 
 /* Bytes the relay client handed the device from a peer. */
 void link_on_relay_rx(struct link *l, uint32_t peer, uint64_t bytes);
+/* A match's candidates as path candidates (into out, at most max; returns
+ * how many): one on the host the coord saw the peer at, or on a public
+ * address, is direct; a private one is LAN. Unless it is among them, that
+ * host with the port of the peer's last candidate (its device port) is
+ * added last: a NAT that keeps ports maps it there (the peer's STUN may
+ * have failed, or be older than a change of its NAT). observed may be
+ * unset. */
+unsigned link_match_cands(struct path_cand *out, unsigned max, const union link_addr *cands, unsigned n,
+			  const union link_addr *observed);
 
 /* ---- outputs ---- */
 
