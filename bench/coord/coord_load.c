@@ -15,6 +15,11 @@
  *       two clients joined on one token; one sends relay messages carrying
  *       SIZE-byte datagrams as fast as the socket takes them, the other
  *       counts what arrives; prints the relayed Gbit/s
+ *   coord_load pair HOST:PORT HOST2:PORT2 KEYFILE SECONDS
+ *       (for tests) two clients that share a token, the first talking to
+ *       one server, the second to another (two replicas on one database):
+ *       prints whether each got a PEER with the other's address, and both
+ *       public keys (base64), which no database may hold
  *
  * KEYFILE holds the coord's public key (base64). The coord must run with
  * its per-source rate limit off (`--rate 0`): every session here comes
@@ -44,6 +49,7 @@
 
 struct client {
 	struct coord_client c;
+	const struct sockaddr_in *server;
 	uint32_t idx;            /* the index the map has for it (0: none) */
 	int sock;
 	uint32_t next_token;
@@ -108,7 +114,7 @@ static struct client *map_get(uint32_t idx)
 
 static void send_to_server(struct client *c, const uint8_t *pkt, size_t len)
 {
-	if (sendto(c->sock, pkt, len, 0, (struct sockaddr *)&server, sizeof(server)) < 0)
+	if (sendto(c->sock, pkt, len, 0, (const struct sockaddr *)c->server, sizeof(*c->server)) < 0)
 		send_fail++;
 }
 
@@ -298,6 +304,7 @@ static void make_clients(uint32_t n)
 		if (coord_client_init(&clients[i].c, priv, server_pub) < 0)
 			die("client key");
 		clients[i].sock = socks[i % SOCKETS];
+		clients[i].server = &server;
 	}
 	memzero(priv, sizeof(priv));
 }
@@ -423,11 +430,59 @@ static int run_relay(size_t size, double seconds)
 	return 0;
 }
 
+/* ---- pair ---- */
+
+static struct sockaddr_in server2;
+static bool pair_peer[2];
+static struct coord_addr pair_addr[2];
+
+static void on_pair(struct client *c, const struct coord_msg *m, int rc)
+{
+	(void)rc;
+	if (m && m->type == COORD_PEER && !(m->status & COORD_PEER_GONE)) {
+		pair_peer[c - clients] = true;
+		pair_addr[c - clients] = m->addr;
+	}
+}
+
+static int run_pair(double seconds)
+{
+	char k0[WEFT_KEY_B64_LEN + 1], k1[WEFT_KEY_B64_LEN + 1], a0[COORD_ADDR_STR_LEN], a1[COORD_ADDR_STR_LEN];
+	uint64_t end;
+
+	clients[1].server = &server2;
+	connect_all();
+	for (int i = 0; i < 2; i++)
+		announce(&clients[i]);
+	end = now_ns() + (uint64_t)(seconds * NS);
+	while (now_ns() < end && !(pair_peer[0] && pair_peer[1])) {
+		drain(on_pair, 100);
+		/* announced again now and then, as weft link does */
+		static uint64_t last;
+		if (now_ns() - last > 2 * NS) {
+			last = now_ns();
+			for (int i = 0; i < 2; i++) {
+				clients[i].next_token = 0;
+				announce(&clients[i]);
+			}
+		}
+	}
+	key_to_base64(k0, clients[0].c.static_pub);
+	key_to_base64(k1, clients[1].c.static_pub);
+	coord_addr_format(a0, sizeof(a0), &pair_addr[0]);
+	coord_addr_format(a1, sizeof(a1), &pair_addr[1]);
+	printf("{\"mode\":\"pair\",\"first_got_peer\":%s,\"second_got_peer\":%s,"
+	       "\"first_saw\":\"%s\",\"second_saw\":\"%s\",\"keys\":[\"%s\",\"%s\"]}\n",
+	       pair_peer[0] ? "true" : "false", pair_peer[1] ? "true" : "false", a0, a1, k0, k1);
+	return pair_peer[0] && pair_peer[1] ? 0 : 1;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: coord_load announce HOST:PORT KEYFILE CLIENTS SECONDS\n"
 			"       coord_load memory HOST:PORT KEYFILE CLIENTS PID\n"
-			"       coord_load relay HOST:PORT KEYFILE SIZE SECONDS\n");
+			"       coord_load relay HOST:PORT KEYFILE SIZE SECONDS\n"
+			"       coord_load pair HOST:PORT HOST2:PORT2 KEYFILE SECONDS\n");
 	exit(2);
 }
 
@@ -440,6 +495,19 @@ int main(int argc, char **argv)
 		usage();
 	if (crypto_init() < 0)
 		die("crypto_init");
+	if (!strcmp(argv[1], "pair")) {
+		/* HOST2:PORT2 takes the key file's place: shift the rest */
+		snprintf(host, sizeof(host), "%s", argv[3]);
+		colon = strrchr(host, ':');
+		if (!colon)
+			usage();
+		*colon = 0;
+		server2 = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1)) };
+		if (inet_pton(AF_INET, host, &server2.sin_addr) != 1)
+			usage();
+		argv[3] = argv[4];
+		argv[4] = argv[5];
+	}
 	snprintf(host, sizeof(host), "%s", argv[2]);
 	colon = strrchr(host, ':');
 	if (!colon)
@@ -471,6 +539,10 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "relay")) {
 		make_clients(2);
 		return run_relay((size_t)atol(argv[4]), atof(argv[5]));
+	}
+	if (!strcmp(argv[1], "pair")) {
+		make_clients(2);
+		return run_pair(atof(argv[4]));
 	}
 	long n = atol(argv[4]);
 	if (n < 2 || n > (1 << (MAP_BITS - 2)))

@@ -5,7 +5,8 @@
 # address at all; the cleanup of lib.sh stops it and removes the directory.
 # One server per suite: start it once, make a database per case if needed.
 #
-#   pg_start || { skip ...; exit 0; }
+#   pg_start || { skip ...; exit 0; }   (in the test's own shell, never in
+#                          a $(...) subshell: it sets variables and a clean-up)
 #   PG_URL                 postgresql:///weft?host=DIR&user=postgres
 #   pg_sql SQL...          runs SQL in the weft database, prints rows unaligned
 #   pg_dump_all            the whole database as SQL text (pg_dump)

@@ -55,7 +55,7 @@ static int collect(const struct coord_record *r, void *arg)
 
 static void test_put_get_del_expire(void)
 {
-	struct coord_store *s;
+	struct coord_store *s = NULL;
 	struct coord_record a, b, out[4];
 	const char *err = NULL;
 	uint8_t tok[COORD_TOKEN_LEN];
@@ -106,7 +106,7 @@ static void test_put_get_del_expire(void)
  * returns every new row; the server merges), and nothing again after. */
 static void test_two_replicas_scan(void)
 {
-	struct coord_store *s1, *s2;
+	struct coord_store *s1 = NULL, *s2 = NULL;
 	struct coord_record a, b, c;
 	struct seen seen1 = { 0 }, seen2 = { 0 };
 	uint64_t since1 = 0, since2 = 0;
@@ -115,6 +115,8 @@ static void test_two_replicas_scan(void)
 		SKIP("no PostgreSQL server (WEFT_PG_URL)");
 	CHECK_EQ(coord_store_pg_open(url, &s1, NULL), 0);
 	CHECK_EQ(coord_store_pg_open(url, &s2, NULL), 0);
+	if (!s1 || !s2)
+		return;
 	wipe_table();
 	rec(&a, 2, 0xa, 5000);
 	rec(&b, 2, 0xb, 5000);
@@ -156,7 +158,7 @@ static void test_two_replicas_scan(void)
  * be skipped by a scan that already saw the later one. */
 static void test_out_of_order_commit(void)
 {
-	struct coord_store *s1, *s2;
+	struct coord_store *s1 = NULL, *s2 = NULL;
 	struct coord_record b;
 	struct seen seen = { 0 };
 	uint64_t since = 0;
@@ -166,6 +168,8 @@ static void test_out_of_order_commit(void)
 		SKIP("no PostgreSQL server (WEFT_PG_URL)");
 	CHECK_EQ(coord_store_pg_open(url, &s1, NULL), 0);
 	CHECK_EQ(coord_store_pg_open(url, &s2, NULL), 0);
+	if (!s1 || !s2)
+		return;
 	wipe_table();
 	CHECK_EQ(s1->ops->scan(s1, 100, &since, collect, &seen), 0);
 	slow = PQconnectdb(url);
