@@ -66,6 +66,8 @@ struct coordd {
 		_Alignas(struct cmsghdr) uint8_t buf[CTL_SPACE];
 	} cur_ctl;
 	size_t cur_ctl_len;
+	/* datagrams out while a batch in is handled, sent with sendmmsg */
+	struct out_batch *out;
 	uint64_t send_errors;
 	bool running;
 };
@@ -183,17 +185,94 @@ fail:;
 	return -e;
 }
 
+/* What the server sends while a batch of datagrams is handled waits here
+ * and leaves in one sendmmsg per socket at the batch's end: one system call
+ * for up to OUT_BATCH answers and relayed datagrams, rather than one each
+ * (at a relay's rates the calls cost more than the cryptography). */
+#define OUT_BATCH 64
+struct out_batch {
+	bool on;
+	int n;
+	struct {
+		int fd;
+		struct sockaddr_storage sa;
+		socklen_t salen;
+		size_t ctl_len, len;
+		_Alignas(struct cmsghdr) uint8_t ctl[64];
+		uint8_t pkt[COORD_DATAGRAM_MAX];
+	} m[OUT_BATCH];
+};
+
+static void xmit_now(struct coordd *d, int fd, const void *sa, socklen_t salen,
+		     const uint8_t *pkt, size_t len, const void *ctl, size_t ctl_len);
+
+static void out_flush(struct coordd *d)
+{
+	struct out_batch *o = d->out;
+	struct mmsghdr mm[OUT_BATCH];
+	struct iovec iov[OUT_BATCH];
+	int i = 0;
+
+	while (o && i < o->n) {
+		int k = 0, fd = o->m[i].fd;
+
+		/* a run of datagrams for one socket */
+		while (i + k < o->n && o->m[i + k].fd == fd) {
+			iov[k] = (struct iovec){ o->m[i + k].pkt, o->m[i + k].len };
+			mm[k].msg_hdr = (struct msghdr){ .msg_name = &o->m[i + k].sa, .msg_namelen = o->m[i + k].salen,
+							 .msg_iov = &iov[k], .msg_iovlen = 1,
+							 .msg_control = o->m[i + k].ctl_len ? o->m[i + k].ctl : NULL,
+							 .msg_controllen = o->m[i + k].ctl_len };
+			k++;
+		}
+		int r = sendmmsg(fd, mm, (unsigned)k, 0);
+		if (r <= 0) {
+			/* the first one failed: alone, with its fallback */
+			xmit_now(d, fd, &o->m[i].sa, o->m[i].salen, o->m[i].pkt, o->m[i].len, o->m[i].ctl,
+				 o->m[i].ctl_len);
+			r = 1;
+		}
+		i += r;
+	}
+	if (o)
+		o->n = 0;
+}
+
 /* One datagram out of fd; an answer carries the source address its request
  * was sent to (without it, should that address have gone, it still leaves). */
 static void xmit(struct coordd *d, int fd, const void *sa, socklen_t salen,
 		 const uint8_t *pkt, size_t len, bool answer)
 {
+	struct out_batch *o = d->out;
+
+	if (o && o->on && len <= COORD_DATAGRAM_MAX && salen <= sizeof(o->m[0].sa)) {
+		if (o->n == OUT_BATCH)
+			out_flush(d);
+		o->m[o->n].fd = fd;
+		memcpy(&o->m[o->n].sa, sa, salen);
+		o->m[o->n].salen = salen;
+		o->m[o->n].ctl_len = 0;
+		if (answer && d->cur_ctl_len && d->cur_ctl_len <= sizeof(o->m[0].ctl)) {
+			memcpy(o->m[o->n].ctl, d->cur_ctl.buf, d->cur_ctl_len);
+			o->m[o->n].ctl_len = d->cur_ctl_len;
+		}
+		memcpy(o->m[o->n].pkt, pkt, len);
+		o->m[o->n].len = len;
+		o->n++;
+		return;
+	}
+	xmit_now(d, fd, sa, salen, pkt, len, answer ? d->cur_ctl.buf : NULL, answer ? d->cur_ctl_len : 0);
+}
+
+static void xmit_now(struct coordd *d, int fd, const void *sa, socklen_t salen,
+		     const uint8_t *pkt, size_t len, const void *ctl, size_t ctl_len)
+{
 	struct iovec iov = { (void *)pkt, len };
 	struct msghdr mh = { .msg_name = (void *)sa, .msg_namelen = salen, .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (answer && d->cur_ctl_len) {
-		mh.msg_control = d->cur_ctl.buf;
-		mh.msg_controllen = d->cur_ctl_len;
+	if (ctl_len) {
+		mh.msg_control = (void *)ctl;
+		mh.msg_controllen = ctl_len;
 	}
 	if (sendmsg(fd, &mh, 0) >= 0)
 		return;
@@ -304,6 +383,8 @@ static void on_readable(struct coordd *d, int fd)
 		if (n <= 0)
 			return;
 		uint64_t now = mono_ns(), wall = unix_now();
+		if (d->out)
+			d->out->on = true;
 		for (int i = 0; i < n; i++) {
 			struct coord_addr a;
 			size_t len = msgs[i].msg_len;
@@ -317,6 +398,10 @@ static void on_readable(struct coordd *d, int fd)
 			answer_ctl(d, &msgs[i].msg_hdr);
 			coord_server_input(d->srv, bufs[i], len, &a, now, wall);
 			d->cur_fd = -1;
+		}
+		if (d->out) {
+			out_flush(d);
+			d->out->on = false;
 		}
 		if (n < BATCH)
 			return;
@@ -741,6 +826,7 @@ int cmd_coord(int argc, char *argv[])
 	if (d.store && !strcmp(d.store->ops->name, "postgresql"))
 		cfg.scan_interval_ns = 200000000ULL;
 	cfg.relay = relay_on ? &rl : NULL;
+	d.out = calloc(1, sizeof(*d.out)); /* without it, every datagram leaves alone */
 	int e = coord_server_new(&cfg, send_cb, &d, &d.srv);
 	memzero(cfg.private_key, 32);
 	if (e < 0) {
@@ -819,6 +905,7 @@ int cmd_coord(int argc, char *argv[])
 	log_stats(&d);
 	write_status(&d);
 out:
+	free(d.out);
 	relay_tcp_free(d.tcp);
 	coord_server_free(d.srv);
 	if (d.store)
