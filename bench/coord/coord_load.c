@@ -53,7 +53,7 @@ struct client {
 	uint32_t idx;            /* the index the map has for it (0: none) */
 	int sock;
 	uint32_t next_token;
-	bool established, verified;
+	bool established, verified, announced;
 };
 
 static struct client *clients;
@@ -215,8 +215,10 @@ static void on_setup(struct client *c, const struct coord_msg *m, int rc)
 	(void)rc;
 	if (m && m->type == COORD_PONG)
 		c->verified = true;
-	if (m && m->type == COORD_ANNOUNCED)
-		answered++;
+	if (m && m->type == COORD_ANNOUNCED) {
+		answered += !c->announced;
+		c->announced = true;
+	}
 }
 
 /* handshakes every client, a few hundred at a time, and confirms each
@@ -555,13 +557,23 @@ int main(int argc, char **argv)
 			die("/proc/PID/status");
 		make_clients((uint32_t)n);
 		connect_all();
-		for (uint32_t i = 0; i < nclients; i++) {
-			announce(&clients[i]);
-			if (i % 128 == 127)
-				drain(on_setup, 0);
+		/* one announcement each, WINDOW in flight; the unanswered again */
+		answered = 0;
+		for (int pass = 0; pass < 5 && answered < nclients; pass++) {
+			uint64_t sent = 0, base = answered;
+
+			for (uint32_t i = 0; i < nclients; i++) {
+				if (clients[i].announced)
+					continue;
+				while (sent - (answered - base) >= WINDOW && drain(on_setup, 50))
+					;
+				clients[i].next_token = 0;
+				announce(&clients[i]);
+				sent++;
+			}
+			while (drain(on_setup, 200))
+				;
 		}
-		while (drain(on_setup, 200))
-			;
 		after = rss_kib(pid);
 		printf("{\"mode\":\"memory\",\"clients\":%u,\"answered\":%llu,\"rss_before_kib\":%ld,"
 		       "\"rss_after_kib\":%ld,\"bytes_per_client\":%.0f,\"setup_seconds\":%.1f}\n",
