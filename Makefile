@@ -151,7 +151,7 @@ fuzzers:
 	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 		echo "clang $$f -> $(BUILD)/fuzz/$$n"; \
 		clang $(FUZZ_FLAGS) -fsanitize=fuzzer $(CPPFLAGS) $(WARN) \
-		$$f $(BUILD)/fuzzlib/libweft.a $(LDLIBS) -o $(BUILD)/fuzz/$$n || exit 1; done
+		$$f $(BUILD)/fuzzlib/libweft.a $(LDLIBS) -ljansson -o $(BUILD)/fuzz/$$n || exit 1; done
 FUZZ_SECONDS ?= 600
 fuzz: fuzzers
 	@for f in $(FUZZERS); do mkdir -p $(BUILD)/corpus/$$(basename $$f); \

@@ -641,7 +641,7 @@ static void on_signal(struct coordd *d)
 static int run(struct coordd *d)
 {
 	struct epoll_event ev[8];
-	uint64_t last_status = 0;
+	uint64_t last_status = 0, last_store_errors = 0;
 
 	d->running = true;
 	while (d->running) {
@@ -666,6 +666,14 @@ static int run(struct coordd *d)
 		coord_server_tick(d->srv, now, unix_now());
 		if (d->tcp)
 			relay_tcp_tick(d->tcp, now);
+		uint64_t store_errors = coord_server_stats(d->srv)->store_errors;
+		if (store_errors != last_store_errors) {
+			/* records stay in memory and are written again when they change */
+			log_error("The store refused %llu write%s (%llu in all)",
+				  (unsigned long long)(store_errors - last_store_errors),
+				  store_errors - last_store_errors == 1 ? "" : "s", (unsigned long long)store_errors);
+			last_store_errors = store_errors;
+		}
 		if (d->status_file && now - last_status >= 1000000000ULL) {
 			last_status = now;
 			write_status(d);
