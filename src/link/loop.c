@@ -241,6 +241,7 @@ static int setup(struct link_daemon *d, char *err, size_t errlen)
 	struct managed m;
 	uint8_t server_key[32];
 	const char *coord;
+	bool *has_endpoint = NULL;
 	int ret;
 
 	ret = device_get(&dev, d->opt.iface);
@@ -276,6 +277,12 @@ static int setup(struct link_daemon *d, char *err, size_t errlen)
 	ret = resolve_coord(&d->server, coord, err, errlen);
 	if (ret)
 		goto out_m;
+	has_endpoint = calloc(m.n ? m.n : 1, sizeof(*has_endpoint));
+	if (!has_endpoint) {
+		snprintf(err, errlen, "out of memory");
+		ret = -ENOMEM;
+		goto out_m;
+	}
 	ret = link_init(&d->core, d->opt.iface, m.n, clock_ms(CLOCK_MONOTONIC));
 	if (ret) {
 		snprintf(err, errlen, "%s: %u peers to manage: %s", d->opt.iface, m.n, strerror(-ret));
@@ -289,8 +296,10 @@ static int setup(struct link_daemon *d, char *err, size_t errlen)
 		memcpy(p->public_key, m.v[i].public_key, 32);
 		p->roaming = m.v[i].roaming;
 		for (size_t j = 0; j < dev->n_peers; j++)
-			if (!memcmp(dev->peers[j].public_key, p->public_key, 32))
+			if (!memcmp(dev->peers[j].public_key, p->public_key, 32)) {
 				p->user_keepalive = dev->peers[j].persistent_keepalive;
+				has_endpoint[i] = device_has_endpoint(&dev->peers[j]);
+			}
 		p->keepalive = p->user_keepalive ? p->user_keepalive : LINK_KEEPALIVE_S;
 	}
 	ret = coord_io_open(&d->coord, &d->server, server_key, dev->private_key, &d->core, d->opt.label);
@@ -303,12 +312,17 @@ static int setup(struct link_daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "rtnetlink: %s", strerror(-ret));
 		goto out_m;
 	}
-	/* the keepalive that keeps NAT holes open, from the start (a peer
-	 * already talking is never kicked, which would set it) */
+	/* the keepalive that keeps NAT holes open, from the start for a peer
+	 * that has an endpoint (one already talking is never kicked, which
+	 * would set it). Not for one without: the keepalive turning on would
+	 * make the device try a handshake with nowhere to send it, and start
+	 * the 5 s that must pass between two initiations just before our
+	 * first punch needs one. */
 	for (uint32_t i = 0; i < d->core.n_peers; i++) {
 		struct link_peer *p = &d->core.peers[i];
 
-		if (!p->user_keepalive && !device_io_set_keepalive(d->opt.iface, p->public_key, p->keepalive))
+		if (!p->user_keepalive && has_endpoint[i] &&
+		    !device_io_set_keepalive(d->opt.iface, p->public_key, p->keepalive))
 			d->keepalive_set[i] = true;
 	}
 	link_log_info("managing %u of %zu peers (%s), coord %s", m.n, dev->n_peers,
@@ -316,6 +330,7 @@ static int setup(struct link_daemon *d, char *err, size_t errlen)
 				     "no config file: those without an endpoint",
 		      coord);
 out_m:
+	free(has_endpoint);
 	managed_free(&m);
 out_dev:
 	memzero(server_key, sizeof(server_key));
