@@ -574,6 +574,9 @@ int main(int argc, char **argv)
 			while (drain(on_setup, 200))
 				;
 		}
+		/* steady state: the store's transaction of the last second is
+		 * committed (the server writes once a second) */
+		sleep(3);
 		after = rss_kib(pid);
 		printf("{\"mode\":\"memory\",\"clients\":%u,\"answered\":%llu,\"rss_before_kib\":%ld,"
 		       "\"rss_after_kib\":%ld,\"bytes_per_client\":%.0f,\"setup_seconds\":%.1f}\n",
