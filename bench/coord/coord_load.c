@@ -273,21 +273,54 @@ static void on_announce(struct client *c, const struct coord_msg *m, int rc)
 	}
 }
 
-static long rss_kib(long pid)
+/* one "Name: N kB" line of /proc/PID/status (VmRSS, RssAnon, RssFile) */
+static long status_kib(long pid, const char *name)
 {
-	char path[64], line[256];
+	char path[64], line[256], fmt[64];
 	long kib = -1;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	snprintf(fmt, sizeof(fmt), "%s: %%ld kB", name);
 	f = fopen(path, "r");
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+		if (sscanf(line, fmt, &kib) == 1)
 			break;
 	fclose(f);
 	return kib;
+}
+
+/* CPU seconds the coord (COORD_PID in the environment) has used, or -1:
+ * on a machine others share, what one core sustains is the work done per
+ * CPU second of the server, not per second of the wall clock */
+static double server_cpu(void)
+{
+	const char *p = getenv("COORD_PID");
+	char path[64], buf[1024], *s;
+	unsigned long ut, st;
+	FILE *f;
+
+	if (!p)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", atol(p));
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	s = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	/* the fields after the command's closing parenthesis: state is the
+	 * 3rd field, utime the 14th, stime the 15th */
+	if (!s || !(s = strrchr(buf, ')')) ||
+	    sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static long rss_kib(long pid)
+{
+	return status_kib(pid, "VmRSS");
 }
 
 static void make_clients(uint32_t n)
@@ -388,6 +421,7 @@ static int run_relay(size_t size, double seconds)
 	int rcvbuf = 8 << 20;
 	setsockopt(socks[1], SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	memset(dg, 0x5a, sizeof(dg));
+	double cpu0 = server_cpu();
 	t0 = now_ns();
 	t1 = t0 + (uint64_t)(seconds * NS);
 	while (now_ns() < t1) {
@@ -425,10 +459,12 @@ static int run_relay(size_t size, double seconds)
 			}
 		}
 	}
-	double el = (double)(now_ns() - t0) / NS;
+	double el = (double)(now_ns() - t0) / NS, cpu = server_cpu() - cpu0;
 	printf("{\"mode\":\"relay\",\"datagram_bytes\":%zu,\"seconds\":%.2f,\"sent\":%llu,\"received\":%llu,"
-	       "\"gbit_per_s\":%.3f}\n", size, el, (unsigned long long)sent, (unsigned long long)relay_rx_msgs,
-	       (double)relay_rx_bytes * 8 / el / 1e9);
+	       "\"gbit_per_s\":%.3f,\"server_cpu_seconds\":%.2f,\"gbit_per_server_cpu_second\":%.3f}\n",
+	       size, el, (unsigned long long)sent, (unsigned long long)relay_rx_msgs,
+	       (double)relay_rx_bytes * 8 / el / 1e9, cpu0 < 0 ? -1.0 : cpu,
+	       cpu0 < 0 || cpu <= 0 ? -1.0 : (double)relay_rx_bytes * 8 / cpu / 1e9);
 	return 0;
 }
 
@@ -551,6 +587,7 @@ int main(int argc, char **argv)
 		usage();
 	if (!strcmp(argv[1], "memory")) {
 		long pid = atol(argv[5]), before = rss_kib(pid), after;
+		long file_before = status_kib(pid, "RssFile"), file_after;
 		uint64_t t0 = now_ns();
 
 		if (before < 0)
@@ -578,10 +615,15 @@ int main(int argc, char **argv)
 		 * committed (the server writes once a second) */
 		sleep(3);
 		after = rss_kib(pid);
+		file_after = status_kib(pid, "RssFile");
+		/* file-backed pages are the store's database mapped in (SQLite's
+		 * mmap): a cache of the file, shown apart */
 		printf("{\"mode\":\"memory\",\"clients\":%u,\"answered\":%llu,\"rss_before_kib\":%ld,"
-		       "\"rss_after_kib\":%ld,\"bytes_per_client\":%.0f,\"setup_seconds\":%.1f}\n",
+		       "\"rss_after_kib\":%ld,\"bytes_per_client\":%.0f,\"file_backed_bytes_per_client\":%.0f,"
+		       "\"setup_seconds\":%.1f}\n",
 		       nclients, (unsigned long long)answered, before, after,
-		       (double)(after - before) * 1024 / nclients, (double)(now_ns() - t0) / NS);
+		       (double)(after - before) * 1024 / nclients,
+		       (double)(file_after - file_before) * 1024 / nclients, (double)(now_ns() - t0) / NS);
 		return 0;
 	}
 	if (strcmp(argv[1], "announce"))
@@ -590,6 +632,7 @@ int main(int argc, char **argv)
 	make_clients((uint32_t)n);
 	connect_all();
 	answered = 0;
+	double cpu0 = server_cpu();
 	uint64_t t0 = now_ns(), t1 = t0 + (uint64_t)(seconds * NS), next = 0;
 	uint64_t base_sent = sent_announces;
 	while (now_ns() < t1) {
@@ -602,11 +645,12 @@ int main(int argc, char **argv)
 		if (!drain(on_announce, 100))
 			base_sent = sent_announces - answered; /* nothing came: forget the lost */
 	}
-	double el = (double)(now_ns() - t0) / NS;
+	double el = (double)(now_ns() - t0) / NS, cpu = server_cpu() - cpu0;
 	printf("{\"mode\":\"announce\",\"clients\":%u,\"seconds\":%.2f,\"sent\":%llu,\"answered\":%llu,"
-	       "\"matched\":%llu,\"peers\":%llu,\"errors\":%llu,\"announces_per_s\":%.0f}\n",
+	       "\"matched\":%llu,\"peers\":%llu,\"errors\":%llu,\"announces_per_s\":%.0f,"
+	       "\"server_cpu_seconds\":%.2f,\"announces_per_server_cpu_second\":%.0f}\n",
 	       nclients, el, (unsigned long long)(sent_announces - 0), (unsigned long long)answered,
 	       (unsigned long long)matched, (unsigned long long)peers, (unsigned long long)errors,
-	       (double)answered / el);
+	       (double)answered / el, cpu0 < 0 ? -1.0 : cpu, cpu0 < 0 || cpu <= 0 ? -1.0 : (double)answered / cpu);
 	return 0;
 }

@@ -3,7 +3,9 @@
 # coord"). Starts a `weft coord` on 127.0.0.1 pinned to one core (taskset
 # -c 0) with its per-source rate limit off (every session of the load
 # generator comes from one address), the load generator on the other core,
-# and prints one JSON line per measurement:
+# and prints one JSON line per measurement (with the coord's CPU seconds
+# over the measurement: on a machine others share, the rate per CPU second
+# of the server is what one core sustains):
 #   announce   announcements per second answered (CLIENTS sessions)
 #   memory     resident memory per registered client (MEMORY_CLIENTS)
 #   relay      relayed Gbit/s, 1400-byte datagrams, no per-pair limit
@@ -43,7 +45,7 @@ run() {
 	case $1 in
 	announce)
 		start
-		taskset -c 1 "$LOAD" announce "127.0.0.1:$PORT" "$TMP/pub" "$CLIENTS" "$SECONDS_EACH"
+		COORD_PID=$PID taskset -c 1 "$LOAD" announce "127.0.0.1:$PORT" "$TMP/pub" "$CLIENTS" "$SECONDS_EACH"
 		stop ;;
 	memory)
 		start
@@ -51,7 +53,7 @@ run() {
 		stop ;;
 	relay)
 		start --relay-rate 0
-		taskset -c 1 "$LOAD" relay "127.0.0.1:$PORT" "$TMP/pub" 1400 "$SECONDS_EACH"
+		COORD_PID=$PID taskset -c 1 "$LOAD" relay "127.0.0.1:$PORT" "$TMP/pub" 1400 "$SECONDS_EACH"
 		stop ;;
 	*) echo "run.sh: announce, memory or relay" >&2; exit 2 ;;
 	esac
