@@ -226,9 +226,10 @@ static void test_fail_relay(void)
 	CHECK(cmd.set_endpoint && link_addr_equal(&cmd.endpoint, &r.addr));
 	path_on_device(&p, next + 5, 1, &r.addr, &l, next + 5);
 	CHECK_EQ(p.type, PATH_RELAY);
-	/* a direct candidate offered again moves off the relay to try it */
+	/* a direct candidate offered again: the relay stays, its probes try it */
 	path_offer(&p, &c, 1, &l, next + 10);
-	CHECK_EQ(p.state, PATH_PUNCHING);
+	CHECK_EQ(p.state, PATH_UP);
+	CHECK_EQ(p.type, PATH_RELAY);
 	CHECK_EQ(p.n, 2);
 }
 
