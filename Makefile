@@ -71,10 +71,19 @@ $(BUILD)/tests/test_serve_flow: $(BUILD)/obj/src/serve/flow.o $(BUILD)/obj/src/s
 	$(BUILD)/obj/src/serve/guard.o $(BUILD)/obj/src/weftd/log.o
 $(BUILD)/tests/test_serve_settings: $(BUILD)/obj/src/serve/settings.o $(BUILD)/obj/src/serve/guard.o \
 	$(BUILD)/obj/src/serve/reverse_settings.o
+$(BUILD)/tests/test_serve_chain: $(BUILD)/obj/src/serve/chain.o $(BUILD)/obj/src/serve/packet.o \
+	$(BUILD)/obj/src/serve/settings.o $(BUILD)/obj/src/serve/guard.o $(BUILD)/obj/src/serve/reverse_settings.o \
+	$(BUILD)/obj/src/serve/state.o $(BUILD)/obj/src/serve/api.o
 $(BUILD)/tests/test_serve_socks5: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o
 $(BUILD)/tests/test_serve_reverse: $(BUILD)/obj/src/serve/socks5.o $(BUILD)/obj/src/serve/reverse_settings.o \
 	$(BUILD)/obj/src/serve/packet.o
 $(BUILD)/tests/test_api_tokens: $(BUILD)/obj/src/api/tokens.o
+$(BUILD)/tests/test_chain_state: $(BUILD)/obj/src/weft/chain_state.o
+$(BUILD)/tests/test_chain_state: LDLIBS += -ljansson
+$(BUILD)/tests/test_chain_conf: $(BUILD)/obj/src/weft/chain_conf.o $(BUILD)/obj/src/weft/chain_state.o
+$(BUILD)/tests/test_chain_conf: LDLIBS += -ljansson
+$(BUILD)/tests/test_chain_api: $(BUILD)/obj/src/weft/chain_api.o
+$(BUILD)/tests/test_chain_api: LDLIBS += -ljansson
 # coord's protocol pieces, shared by `weft coord` and `weft link`.
 COORD_PROTO_OBJS := $(call obj,src/coord/proto.c src/coord/noise.c src/coord/client.c)
 $(BUILD)/tests/test_coord_proto $(BUILD)/tests/test_coord_session: $(COORD_PROTO_OBJS)

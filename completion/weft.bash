@@ -51,6 +51,14 @@ _weft_peer_names() {
 		sed -n 's/^ *"name": *"\(\([^"\\]\|\\.\)*\)",\{0,1\}$/\1/p'
 }
 
+# Server names of the default network (wg-serve.chain), from `weft status --json`:
+# a "name" line followed by its "kind": "server" line.
+_weft_chain_servers() {
+	weft status --json 2>/dev/null |
+		sed -n 's/^ *"\(name\|kind\)": *"\([^"]*\)",\{0,1\}$/\1 \2/p' |
+		awk '$1 == "name" { n = $2 } $1 == "kind" && $2 == "server" { print n }'
+}
+
 # ---- usage-driven completion ----
 
 # The usage grammar of CMD on one line, without "Usage: weft CMD".
@@ -134,7 +142,9 @@ _weft_complete_value() {
 	case $slot in
 	*interface*) _weft_words "$(_weft_interfaces)" ;;
 	"<name>" | "<name|"*) [[ $3 == 1 ]] && _weft_words "$(_weft_peer_names "$2")" ;;
+	"<server"*) _weft_words "$(_weft_chain_servers)" ;;
 	*file* | *path*) _weft_files ;;
+	*directory*) compopt -o filenames 2>/dev/null; COMPREPLY+=($(compgen -d -- "$(_weft_cur)")) ;;
 	esac
 }
 

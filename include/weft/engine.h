@@ -276,6 +276,13 @@ struct weft_peer *weft_peer_next(struct weft_device *dev, struct weft_peer *peer
 size_t weft_peer_count(const struct weft_device *dev);
 /* Lives as long as the peer. */
 const uint8_t *weft_peer_public_key(const struct weft_peer *peer);
+/* A pointer of the caller's kept with the peer (NULL when added); the
+ * engine never looks at it. */
+void weft_peer_set_user(struct weft_peer *peer, void *user);
+void *weft_peer_user(const struct weft_peer *peer);
+/* The peer whose allowed IPs cover ip (AF_INET: 4 bytes, AF_INET6: 16),
+ * longest prefix first, as weft_send would choose it; NULL when none. */
+struct weft_peer *weft_peer_for_address(struct weft_device *dev, int family, const void *ip);
 
 /* NULL or all-zero removes the preshared key. */
 void weft_peer_set_preshared_key(struct weft_peer *peer, const uint8_t psk[WEFT_KEY_LEN]);

@@ -49,6 +49,7 @@ struct link_daemon {
 	char coord_name[300];       /* as configured, for status and logs */
 	int epfd, sigfd;
 	int64_t next_device_poll;
+	bool device_silent;         /* the last read failed (logged once) */
 	uint64_t status_written;    /* core.status_gen at the last write */
 	bool keepalive_set[LINK_MAX_PEERS]; /* we turned a keepalive on */
 };

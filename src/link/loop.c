@@ -49,7 +49,11 @@ static int resolve_coord(union link_addr *out, const char *s, char *err, size_t 
 	int ret;
 
 	if (!conf_endpoint_parse(&e, s)) {
-		e.host = strdup(s);
+		/* a host alone ("[v6]" too): the protocol's port */
+		size_t n = strlen(s);
+		bool bracketed = n > 2 && s[0] == '[' && s[n - 1] == ']';
+
+		e.host = bracketed ? strndup(s + 1, n - 2) : strdup(s);
 		e.port = COORD_DEFAULT_PORT;
 		if (!e.host)
 			return -ENOMEM;
@@ -327,8 +331,12 @@ int link_daemon_run(const struct link_options *opt)
 		now = clock_ms(CLOCK_MONOTONIC);
 		if (now >= d->next_device_poll) {
 			int ret = poll_device(d, now);
-			if (ret)
+			/* said once, not every second, until it answers again */
+			if (ret && !d->device_silent)
 				link_log_error("the device does not answer: %s", strerror(-ret));
+			else if (!ret && d->device_silent)
+				link_log_info("the device answers again");
+			d->device_silent = ret != 0;
 			for (uint32_t i = 0; i < d->core.n_peers; i++)
 				punching |= d->core.peers[i].path.state == PATH_PUNCHING;
 			d->next_device_poll = now + (punching ? LINK_DEVICE_POLL_PUNCH_MS : LINK_DEVICE_POLL_IDLE_MS);

@@ -2,6 +2,7 @@
 #include "link/status.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,8 +139,16 @@ int status_print(const char *iface, bool json)
 			fprintf(stderr, "weft: %s:%d: %s\n", path, jerr.line, jerr.text);
 		return 1;
 	}
+	/* a daemon that died without removing its file: say so */
+	json_int_t pid = json_integer_value(json_object_get(root, "pid"));
+	int rc = 0;
+	if (pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
+		fprintf(stderr, "weft: %s: stale: `weft link %s' (pid %" JSON_INTEGER_FORMAT ") no longer runs\n",
+			path, iface, pid);
+		rc = 1;
+	}
 	if (json)
-		return print_json(root);
+		return print_json(root) | rc;
 	coord = json_object_get(root, "coord");
 	printf("interface: %s\n", str(root, "interface"));
 	printf("  coord: %s (%s, %" JSON_INTEGER_FORMAT " announcements, %" JSON_INTEGER_FORMAT " failures in a row)\n",
@@ -173,5 +182,5 @@ int status_print(const char *iface, bool json)
 		}
 	}
 	json_decref(root);
-	return 0;
+	return rc;
 }

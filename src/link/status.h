@@ -24,7 +24,9 @@ int status_write(const struct link *l, const char *coord, int64_t mono_to_wall_m
 /* Removes the file (at exit). */
 void status_remove(const char *iface);
 
-/* `weft link status IFACE [--json]`. */
+/* `weft link status IFACE [--json]`: 0, or 1 when there is no status or
+ * the daemon that wrote it no longer runs (the status is printed then,
+ * with a line on stderr). */
 int status_print(const char *iface, bool json);
 
 #endif

@@ -336,11 +336,17 @@ static bool real_destination(struct flows *f, int family, const uint8_t *dst, ui
 	return true;
 }
 
+static bool is_local(const struct flows *f, const struct pkt *p)
+{
+	return f->env.has_local && p->family == f->env.local_family &&
+	       !memcmp(p->dst, f->env.local, p->family == AF_INET ? 4 : 16);
+}
+
 static bool dst_allowed(struct flows *f, const struct pkt *p)
 {
 	struct sockaddr_storage ss;
 	bool denied;
-	return real_destination(f, p->family, p->dst, p->dport, &ss, &denied);
+	return is_local(f, p) || real_destination(f, p->family, p->dst, p->dport, &ss, &denied);
 }
 
 /* ---- TCP ---- */
@@ -351,7 +357,32 @@ static void tcp_syn(struct flows *f, const void *peer, const struct pkt *p, cons
 	struct flow *fl;
 	bool denied;
 	int fd, one = 1;
+	bool local = is_local(f, p);
 
+	if (local) {
+		if ((fd = f->env.local_connect(f->env.ctx, p->dport)) < 0) {
+			f->c.tcp_refused++;
+			send_rst(f, p);
+			return;
+		}
+		fl = len <= SYN_MAX ? flow_new(f, FLOW_TCP, p, peer) : NULL;
+		if (!fl || !(fl->syn = malloc(len))) {
+			close(fd);
+			if (fl)
+				flow_free(f, fl);
+			send_rst(f, p);
+			return;
+		}
+		memcpy(fl->syn, pkt, len);
+		fl->syn_len = (uint16_t)len;
+		fl->out_fd = fd;
+		fl->state = TCP_CONNECTING;
+		fl->deadline_ms = f->now_ms + CONNECT_TIMEOUT_MS;
+		/* connected already: writable at once, tcp_connected goes on */
+		if (watch_fd(f, fd, &fl->w_out, EPOLLOUT, &fl->mask_out) < 0)
+			flow_free(f, fl);
+		return;
+	}
 	if (!real_destination(f, p->family, p->dst, p->dport, &ss, &denied)) {
 		f->c.denied++;
 		send_unreach(f, p, pkt, len, UNREACH_ADMIN);

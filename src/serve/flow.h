@@ -28,7 +28,8 @@
 /* What an epoll event's data.ptr points at: serve.c's fds and the two ends
  * of each flow all start with one of these. */
 enum watch_kind { WATCH_UDP, WATCH_STACK, WATCH_SIGNAL, WATCH_TIMER, WATCH_FLOW_OUT, WATCH_FLOW_IN,
-		  WATCH_REVERSE /* reverse.c's listeners and connections */ };
+		  WATCH_REVERSE /* reverse.c's listeners and connections */,
+		  WATCH_API /* api.c's connections */ };
 struct watch {
 	enum watch_kind kind;
 };
@@ -37,6 +38,13 @@ struct flow_env {
 	void *ctx;
 	/* An IP packet for the tunnel (valid during the call only). */
 	void (*to_tunnel)(void *ctx, const uint8_t *pkt, size_t len);
+	/* A service of this process on one address of the tunnel (the API):
+	 * TCP to it skips the guard, and a SYN's "real connection" is
+	 * local_connect's fd (connected at once), or -errno (a RST). */
+	bool has_local;
+	int local_family;
+	uint8_t local[16];
+	int (*local_connect)(void *ctx, uint16_t port);
 };
 
 struct flow_counters {

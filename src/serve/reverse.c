@@ -163,6 +163,8 @@ static bool in_tunnel(const struct reverse *r, const struct sockaddr_storage *ss
 		memcpy(a, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
 	else
 		return false;
+	if (r->env.routable)
+		return r->env.routable(r->env.ctx, family, a);
 	for (uint32_t i = 0; i < c->n_peers; i++)
 		for (uint32_t j = 0; j < c->peers[i].allowed_ips.n; j++)
 			if (prefix_has(&c->peers[i].allowed_ips.v[j], family, a))
@@ -727,13 +729,69 @@ static int listen_on(struct reverse *r, struct rv_listener *l, int proto, const 
 	return watch_add(r, fd, &l->rw, EPOLLIN);
 }
 
+int reverse_expose_add(struct reverse *r, const struct expose_rule *e)
+{
+	struct rv_listener *l;
+	uint8_t self[16];
+	char text[160];
+	int ret = 0;
+
+	if (r->n_listeners >= REVERSE_MAX_EXPOSE + 1)
+		return -ENOSPC;
+	l = &r->listeners[r->n_listeners];
+	memset(l, 0, sizeof(*l));
+	l->fd = -1;
+	l->rule = e;
+	l->rw.kind = e->proto == IPPROTO_UDP ? RV_UDP : RV_TCP_LISTEN;
+	l->rw.obj = l;
+	expose_rule_text(e, text, sizeof(text));
+	if (!self_addr(r, e->to.ss_family, self)) {
+		log_error("Expose %s: this server has no %s address in the tunnel ([Interface] Address)",
+			  text, e->to.ss_family == AF_INET ? "IPv4" : "IPv6");
+		return -EDESTADDRREQ;
+	}
+	if (!in_tunnel(r, &e->to))
+		log_error("Expose %s: no peer's AllowedIPs hold the address: nothing will answer", text);
+	if (e->proto == IPPROTO_UDP && !(l->maps = calloc(RV_UDP_MAPS, sizeof(*l->maps))))
+		return -ENOMEM;
+	if ((ret = listen_on(r, l, e->proto, &e->bind, "Expose")) < 0) {
+		free(l->maps);
+		l->maps = NULL;
+		return ret;
+	}
+	r->n_listeners++;
+	log_verbose("Expose %s", text);
+	return 0;
+}
+
+int reverse_expose_remove(struct reverse *r, const struct expose_rule *e)
+{
+	for (unsigned i = 0; r && i < r->n_listeners; i++) {
+		struct rv_listener *l = &r->listeners[i];
+		char text[160];
+		if (l->rule != e || l->fd < 0)
+			continue;
+		/* the rule stays (a UDP listener's events of this round read it) */
+		close(l->fd);
+		l->fd = -1;
+		for (unsigned j = 0; l->maps && j < RV_UDP_MAPS; j++)
+			map_release(r, &l->maps[j]);
+		free(l->maps);
+		l->maps = NULL;
+		expose_rule_text(e, text, sizeof(text));
+		log_verbose("Expose %s closed", text);
+		return 0;
+	}
+	return -ENOENT;
+}
+
 int reverse_open(struct reverse **out, const struct reverse_settings *rs, const struct reverse_env *env)
 {
 	struct reverse *r;
 	int ret = 0;
 
 	*out = NULL;
-	if (!rs->n_expose && !rs->socks5)
+	if (!rs->n_expose && !rs->socks5 && !env->always)
 		return 0;
 	if (rs->socks5 && !rs->socks5_user[0] != !rs->socks5_password[0]) {
 		log_error("SOCKS5User and SOCKS5Password go together: set both or neither");
@@ -745,39 +803,15 @@ int reverse_open(struct reverse **out, const struct reverse_settings *rs, const 
 	r->env = *env;
 	r->set = rs;
 	r->now_ms = mono_ms();
-	r->listeners = calloc(rs->n_expose + 1, sizeof(*r->listeners));
+	r->listeners = calloc(REVERSE_MAX_EXPOSE + 1, sizeof(*r->listeners));
 	r->ports = calloc(RV_PORTS, sizeof(*r->ports));
 	r->buf = malloc(PKT_MAX + 1);
 	if (!r->listeners || !r->ports || !r->buf) {
 		reverse_free(r);
 		return -ENOMEM;
 	}
-	for (unsigned i = 0; i < rs->n_expose && !ret; i++) {
-		const struct expose_rule *e = &rs->expose[i];
-		struct rv_listener *l = &r->listeners[r->n_listeners++];
-		uint8_t self[16];
-		char text[160];
-
-		l->fd = -1;
-		l->rule = e;
-		l->rw.kind = e->proto == IPPROTO_UDP ? RV_UDP : RV_TCP_LISTEN;
-		l->rw.obj = l;
-		expose_rule_text(e, text, sizeof(text));
-		if (!self_addr(r, e->to.ss_family, self)) {
-			log_error("Expose %s: this server has no %s address in the tunnel ([Interface] Address)",
-				  text, e->to.ss_family == AF_INET ? "IPv4" : "IPv6");
-			ret = -EDESTADDRREQ;
-			break;
-		}
-		if (!in_tunnel(r, &e->to))
-			log_error("Expose %s: no peer's AllowedIPs hold the address: nothing will answer", text);
-		if (e->proto == IPPROTO_UDP && !(l->maps = calloc(RV_UDP_MAPS, sizeof(*l->maps)))) {
-			ret = -ENOMEM;
-			break;
-		}
-		if (!(ret = listen_on(r, l, e->proto, &e->bind, "Expose")))
-			log_verbose("Expose %s", text);
-	}
+	for (unsigned i = 0; i < rs->n_expose && !ret; i++)
+		ret = reverse_expose_add(r, &rs->expose[i]);
 	if (!ret && rs->socks5) {
 		struct rv_listener *l = &r->listeners[r->n_listeners++];
 		char a[64];

@@ -32,6 +32,7 @@ struct expose_rule {
 	int proto;                     /* IPPROTO_TCP or IPPROTO_UDP */
 	struct sockaddr_storage bind;  /* on the server's host */
 	struct sockaddr_storage to;    /* in the tunnel */
+	bool closed;                   /* taken back at run time (reverse_expose_remove) */
 };
 
 struct reverse_settings {
@@ -64,6 +65,9 @@ struct reverse_env {
 	uint32_t udp_idle_s;
 	/* An IP packet for the tunnel (valid during the call only). */
 	void (*to_tunnel)(void *ctx, const uint8_t *pkt, size_t len);
+	bool always;                   /* made even with nothing to do (rules come at run time) */
+	/* Does a peer's AllowedIPs hold addr? NULL: conf's peers decide. */
+	bool (*routable)(void *ctx, int family, const uint8_t *addr);
 };
 
 struct reverse;
@@ -71,6 +75,13 @@ struct reverse;
 /* Binds every Expose port and the SOCKS5 port. 0 (*out is NULL when there
  * is nothing to do), or -errno after a log line naming the setting. */
 int reverse_open(struct reverse **out, const struct reverse_settings *rs, const struct reverse_env *env);
+/* One more Expose rule, opened at once; e lives as long as r. 0, or
+ * -errno after a log line (-EDESTADDRREQ: no tunnel address of its
+ * family; -ENOSPC: REVERSE_MAX_EXPOSE reached). */
+int reverse_expose_add(struct reverse *r, const struct expose_rule *e);
+/* Closes the port of a rule given to reverse_open or reverse_expose_add
+ * (connections already made go on); 0 or -ENOENT. */
+int reverse_expose_remove(struct reverse *r, const struct expose_rule *e);
 /* A packet from the tunnel addressed to one of the server's own tunnel
  * addresses: the answers to what the reverse direction sent. true when it
  * was taken (r may be NULL: nothing is taken). */

@@ -3,6 +3,7 @@
  * numbers stay right) before the rest goes to the wg-quick parser. */
 #include "serve/settings.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -48,6 +49,64 @@ static bool parse_bool(const char *v, bool *out)
 	return true;
 }
 
+static bool parse_v6(const char *v, uint8_t out[16])
+{
+	struct conf_addr a;
+
+	if (!conf_addr_parse(&a, v) || a.family != AF_INET6)
+		return false;
+	memcpy(out, a.bytes, 16);
+	return true;
+}
+
+/* The chain's [Serve] keys (serve_key's contract, *known false when the
+ * key is not one of them). */
+static const char *chain_key(struct serve_chain *c, const char *key, const char *v, bool *known)
+{
+	*known = true;
+	if (!strcasecmp(key, "RelayAddress")) {
+		c->has_relay_address = parse_v6(v, c->relay_address);
+		return c->has_relay_address ? NULL : "an IPv6 address like fd:17::2";
+	}
+	if (!strcasecmp(key, "API")) {
+		c->has_api = parse_v6(v, c->api_address);
+		return c->has_api ? NULL : "an IPv6 address like fd:16::2";
+	}
+	if (!strcasecmp(key, "RelayPrefix") || !strcasecmp(key, "APIPrefix")) {
+		struct conf_prefix *p = toupper((unsigned char)key[0]) == 'R' ? &c->relay_prefix : &c->api_prefix;
+		if (!conf_prefix_parse(p, v) || p->addr.family != AF_INET6 || p->cidr < 16)
+			return "an IPv6 prefix like fd:17::/48 (at most /16)";
+		return NULL;
+	}
+	if (!strcasecmp(key, "Routes")) {
+		char item[CONF_PREFIX_STRLEN + 1];
+		c->has_routes = true;
+		while (*v) {
+			size_t len = strcspn(v, ", \t");
+			struct conf_prefix p;
+			if (len) {
+				if (len >= sizeof(item))
+					return "prefixes like 10.0.0.0/24";
+				memcpy(item, v, len);
+				item[len] = '\0';
+				if (!conf_prefix_parse(&p, item) || c->routes.n >= SERVE_MAX_ROUTES ||
+				    conf_prefix_list_add(&c->routes, &p) < 0)
+					return "prefixes like 10.0.0.0/24 (up to 256)";
+			}
+			v += len;
+			v += strspn(v, ", \t");
+		}
+		return NULL;
+	}
+	if (!strcasecmp(key, "State")) {
+		free(c->state_path);
+		c->state_path = strdup(v);
+		return c->state_path ? NULL : "a shorter path";
+	}
+	*known = false;
+	return NULL;
+}
+
 /* One [Serve] key; what is expected, or NULL when it was fine. */
 static const char *serve_key(struct serve_settings *s, const char *key, const char *v)
 {
@@ -90,8 +149,11 @@ static const char *serve_key(struct serve_settings *s, const char *key, const ch
 		s->max_memory = (uint64_t)n << 20;
 		return NULL;
 	}
+	if ((what = chain_key(&s->chain, key, v, &known)) || known)
+		return what;
 	return "a [Serve] key (Stack, Allow, Deny, ServerLoopback, MaxFlows, MaxFlowsPerPeer, "
-	       "TCPIdleTimeout, UDPIdleTimeout, MaxMemory, Expose, SOCKS5, SOCKS5User, SOCKS5Password)";
+	       "TCPIdleTimeout, UDPIdleTimeout, MaxMemory, Expose, SOCKS5, SOCKS5User, SOCKS5Password, "
+	       "RelayAddress, API, RelayPrefix, APIPrefix, Routes, State)";
 }
 
 static char *trim(char *p)
@@ -106,14 +168,37 @@ static char *trim(char *p)
 	return p;
 }
 
-/* Takes the [Serve] lines out of text (blanking them) and applies them. */
-static int cut_serve_section(struct serve_settings *s, char *text, size_t len, const char *name,
-			     char *err, size_t errlen)
+/* Where a section's lines go. */
+enum section { SEC_MAIN, SEC_SERVE, SEC_RELAY, SEC_E2E, SEC_E2E_PEER };
+
+static enum section section_of(const char *header)
 {
-	bool in_serve = false;
+	if (!strcasecmp(header, "[Serve]"))
+		return SEC_SERVE;
+	if (!strcasecmp(header, "[Relay]"))
+		return SEC_RELAY;
+	if (!strcasecmp(header, "[E2E]"))
+		return SEC_E2E;
+	if (!strcasecmp(header, "[E2EPeer]"))
+		return SEC_E2E_PEER;
+	return SEC_MAIN;
+}
+
+/* The sections that are not wg-quick's are taken out of text: [Serve] lines
+ * are applied and blanked; a [Relay] header becomes [Peer] (its line is
+ * noted in relay_lines, so that the peer is known as a server); [E2E] and
+ * [E2EPeer] lines move into e2e (as [Interface] and [Peer]) and are blanked.
+ * Every line keeps its number in both texts. */
+static int cut_sections(struct serve_settings *s, char *text, size_t len, const char *name,
+			char *e2e, size_t *e2e_len, uint32_t *relay_lines, uint32_t *n_relay,
+			char *err, size_t errlen)
+{
+	enum section sec = SEC_MAIN;
 	unsigned line_no = 0;
 	char line[SETTINGS_LINE_MAX];
+	size_t out = 0;
 
+	*n_relay = 0;
 	for (size_t pos = 0; pos < len;) {
 		size_t end = pos;
 		char *l, *eq, *hash;
@@ -128,40 +213,62 @@ static int cut_serve_section(struct serve_settings *s, char *text, size_t len, c
 			if ((hash = strchr(line, '#')))
 				*hash = '\0';
 			l = trim(line);
-			if (*l == '[')
-				in_serve = !strcasecmp(l, "[Serve]");
-			if (in_serve) {
+			if (*l == '[') {
+				sec = section_of(l);
+				if (sec == SEC_RELAY) {
+					if (*n_relay >= CONF_MAX_PEERS) {
+						snprintf(err, errlen, "%s:%u: too many peers", name, line_no);
+						return -EINVAL;
+					}
+					relay_lines[(*n_relay)++] = line_no;
+					memset(text + pos, ' ', end - pos);
+					memcpy(text + pos, "[Peer]", 6);
+				} else if (sec == SEC_E2E || sec == SEC_E2E_PEER) {
+					const char *h = sec == SEC_E2E ? "[Interface]" : "[Peer]";
+					memcpy(e2e + out, h, strlen(h));
+					out += strlen(h);
+				}
+			} else if (sec == SEC_E2E || sec == SEC_E2E_PEER) {
+				memcpy(e2e + out, text + pos, end - pos);
+				out += end - pos;
+			}
+			if (sec == SEC_SERVE || sec == SEC_E2E || sec == SEC_E2E_PEER)
 				memset(text + pos, ' ', end - pos);
-				if (*l && *l != '[') {
-					if (!(eq = strchr(l, '='))) {
-						snprintf(err, errlen, "%s:%u: expected Key = Value", name, line_no);
-						return -EINVAL;
-					}
-					*eq = '\0';
-					if ((what = serve_key(s, trim(l), trim(eq + 1)))) {
-						snprintf(err, errlen, "%s:%u: %s: expected %s", name, line_no,
-							 trim(l), what);
-						return -EINVAL;
-					}
+			if (sec == SEC_SERVE && *l && *l != '[') {
+				if (!(eq = strchr(l, '='))) {
+					snprintf(err, errlen, "%s:%u: expected Key = Value", name, line_no);
+					return -EINVAL;
+				}
+				*eq = '\0';
+				if ((what = serve_key(s, trim(l), trim(eq + 1)))) {
+					snprintf(err, errlen, "%s:%u: %s: expected %s", name, line_no,
+						 trim(l), what);
+					return -EINVAL;
 				}
 			}
+			memzero(line, sizeof(line));
 		}
+		e2e[out++] = '\n';
 		pos = end + 1;
 	}
+	*e2e_len = out;
 	return 0;
 }
 
-static int load_file(struct serve_settings *s, const char *path, char *err, size_t errlen)
+/* Reads a config (state: a state file) and applies it to s. */
+static int load_file(struct serve_settings *s, const char *path, bool state, char *err, size_t errlen)
 {
 	struct stat st;
-	char *text = NULL;
-	size_t len = 0;
+	char *text = NULL, *e2e = NULL;
+	uint32_t *relay_lines = NULL, n_relay = 0;
+	size_t len = 0, e2e_len = 0, e2e_cap;
 	int fd, ret;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		if (!(state && ret == -ENOENT))
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return ret;
@@ -172,19 +279,59 @@ static int load_file(struct serve_settings *s, const char *path, char *err, size
 		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
 		return ret;
 	}
-	ret = cut_serve_section(s, text, len, path, err, errlen);
+	/* every line gets at most "[Interface]" more, and a newline */
+	e2e_cap = 2 * len + 16;
+	e2e = malloc(e2e_cap);
+	relay_lines = malloc(sizeof(*relay_lines) * (len / 8 + 1));
+	if (!e2e || !relay_lines)
+		ret = -ENOMEM;
+	else
+		ret = cut_sections(s, text, len, path, e2e, &e2e_len, relay_lines, &n_relay, err, errlen);
 	if (!ret) {
-		conf_free(&s->conf);
-		ret = conf_parse(&s->conf, text, len, path, 0, err, errlen);
+		struct conf c, ce;
+		conf_init(&c);
+		conf_init(&ce);
+		ret = conf_parse(&c, text, len, path, state ? CONF_PARSE_SETCONF : 0, err, errlen);
+		if (!ret && (ret = conf_parse(&ce, e2e, e2e_len, path, CONF_PARSE_SETCONF, err, errlen)) < 0)
+			conf_free(&c);
+		if (!ret) {
+			conf_free(&s->conf);
+			conf_free(&s->chain.e2e);
+			s->conf = c;
+			s->chain.e2e = ce;
+			free(s->chain.servers);
+			s->chain.servers = calloc(n_relay + 1, sizeof(*s->chain.servers));
+			s->chain.n_servers = 0;
+			if (!s->chain.servers)
+				ret = -ENOMEM;
+			for (uint32_t i = 0; !ret && i < s->conf.n_peers; i++)
+				for (uint32_t j = 0; j < n_relay; j++)
+					if (s->conf.peers[i].line == relay_lines[j])
+						memcpy(s->chain.servers[s->chain.n_servers++],
+						       s->conf.peers[i].public_key, 32);
+		}
 	}
-	if (!ret && s->conf.iface.has_private_key && (st.st_mode & 077)) {
+	if (!ret && (s->conf.iface.has_private_key || s->chain.e2e.iface.has_private_key) && (st.st_mode & 077)) {
 		snprintf(err, errlen, "%s: holds a private key and group or others may read it "
 			 "(mode %04o): chmod 600 %s", path, (unsigned)(st.st_mode & 07777), path);
 		ret = -EPERM;
 	}
+	if (e2e) {
+		memzero(e2e, e2e_cap);
+		free(e2e);
+	}
+	free(relay_lines);
 	memzero(text, len);
 	free(text);
 	return ret;
+}
+
+bool settings_is_server(const struct serve_settings *s, const uint8_t key[32])
+{
+	for (uint32_t i = 0; i < s->chain.n_servers; i++)
+		if (!memcmp(s->chain.servers[i], key, 32))
+			return true;
+	return false;
 }
 
 static int env_key_file(uint8_t key[32], const char *path, const char *var, char *err, size_t errlen)
@@ -318,12 +465,83 @@ static int load_env(struct serve_settings *s, char *err, size_t errlen)
 	return 0;
 }
 
+static bool prefix_has(const struct conf_prefix *p, const uint8_t a[16])
+{
+	unsigned bits = p->cidr;
+
+	for (unsigned i = 0; bits; i++) {
+		uint8_t mask = bits >= 8 ? 0xff : (uint8_t)(0xff << (8 - bits));
+		if ((p->addr.bytes[i] ^ a[i]) & mask)
+			return false;
+		bits = bits >= 8 ? bits - 8 : 0;
+	}
+	return true;
+}
+
+/* The chain's checks and derived settings: the state file's path, and the
+ * relay and API prefixes never reached through the flows. */
+static int chain_finish(struct serve_settings *s, const char *path, char *err, size_t errlen)
+{
+	struct serve_chain *c = &s->chain;
+	char text[CONF_PREFIX_STRLEN];
+	const char *v = env("WEFT_STATE");
+
+	if (c->has_relay_address && !prefix_has(&c->relay_prefix, c->relay_address)) {
+		snprintf(err, errlen, "RelayAddress is outside RelayPrefix");
+		return -EINVAL;
+	}
+	if (c->has_api && !prefix_has(&c->api_prefix, c->api_address)) {
+		snprintf(err, errlen, "API is outside APIPrefix");
+		return -EINVAL;
+	}
+	if (c->e2e.n_peers && !c->has_relay_address) {
+		snprintf(err, errlen, "an [E2EPeer] needs RelayAddress in [Serve]: the end-to-end layer runs on it");
+		return -EINVAL;
+	}
+	if (v) {
+		free(c->state_path);
+		c->state_path = strdup(v);
+	} else if (c->state_path && c->state_path[0] != '/' && path && strchr(path, '/')) {
+		/* relative to the config's directory */
+		size_t dir = (size_t)(strrchr(path, '/') - path);
+		char *full = malloc(dir + strlen(c->state_path) + 2);
+		if (full)
+			sprintf(full, "%.*s/%s", (int)dir, path, c->state_path);
+		free(c->state_path);
+		c->state_path = full;
+	} else if (!c->state_path && path) {
+		size_t n = strlen(path);
+		if (n > 5 && !strcmp(path + n - 5, ".conf"))
+			n -= 5;
+		if ((c->state_path = malloc(n + 7)))
+			sprintf(c->state_path, "%.*s.state", (int)n, path);
+	}
+	if ((v || path) && !c->state_path) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (int i = 0; i < 2; i++) {
+		const struct conf_prefix *p = i ? &c->api_prefix : &c->relay_prefix;
+		char a[CONF_ADDR_STRLEN];
+		inet_ntop(AF_INET6, p->addr.bytes, a, sizeof(a));
+		snprintf(text, sizeof(text), "%s/%u", a, p->cidr);
+		if (guard_add(&s->guard, text, false) < 0) {
+			snprintf(err, errlen, "too many Allow and Deny prefixes");
+			return -E2BIG;
+		}
+	}
+	return 0;
+}
+
 int settings_load(struct serve_settings *s, const char *path, char *err, size_t errlen)
 {
 	int ret;
 
 	memset(s, 0, sizeof(*s));
 	conf_init(&s->conf);
+	conf_init(&s->chain.e2e);
+	conf_prefix_parse(&s->chain.relay_prefix, SERVE_RELAY_PREFIX);
+	conf_prefix_parse(&s->chain.api_prefix, SERVE_API_PREFIX);
 	guard_init(&s->guard);
 	s->max_flows = SERVE_DEFAULT_MAX_FLOWS;
 	s->max_flows_per_peer = SERVE_DEFAULT_MAX_FLOWS_PER_PEER;
@@ -332,7 +550,7 @@ int settings_load(struct serve_settings *s, const char *path, char *err, size_t 
 	s->max_memory = (uint64_t)SERVE_DEFAULT_MAX_MEMORY_MIB << 20;
 	if (!path)
 		path = env("WEFT_CONFIG");
-	if (path && (ret = load_file(s, path, err, errlen)) < 0)
+	if (path && (ret = load_file(s, path, false, err, errlen)) < 0)
 		return ret;
 	if ((ret = load_env(s, err, errlen)) < 0)
 		return ret;
@@ -348,11 +566,28 @@ int settings_load(struct serve_settings *s, const char *path, char *err, size_t 
 		s->conf.iface.listen_port = SERVE_DEFAULT_PORT;
 		s->conf.iface.has_listen_port = true;
 	}
-	return 0;
+	if (!s->chain.e2e.iface.has_listen_port) {
+		s->chain.e2e.iface.listen_port = SERVE_DEFAULT_E2E_PORT;
+		s->chain.e2e.iface.has_listen_port = true;
+	}
+	return chain_finish(s, path, err, errlen);
+}
+
+int settings_load_state(struct serve_settings *s, const char *path, char *err, size_t errlen)
+{
+	memset(s, 0, sizeof(*s));
+	conf_init(&s->conf);
+	conf_init(&s->chain.e2e);
+	guard_init(&s->guard);
+	return load_file(s, path, true, err, errlen);
 }
 
 void settings_free(struct serve_settings *s)
 {
 	conf_free(&s->conf);
+	conf_free(&s->chain.e2e);
+	free(s->chain.servers);
+	free(s->chain.routes.v);
+	free(s->chain.state_path);
 	memzero(s, sizeof(*s));
 }

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chain_conf.h"
+#include "chain_state.h"
 #include "commands.h"
 #include "conf_path.h"
 #include "ifname.h"
@@ -27,8 +29,6 @@
 /* The server's own tunnel addresses: where its Expose and SOCKS5
  * connections come from (the client accepts them through AllowedIPs). */
 #define CONFIGURE_SERVER_ADDRS "10.99.0.1/32,fd99::1/128"
-#define CONFIGURE_KEEPALIVE 25 /* the server may sit behind NAT or a firewall */
-#define CONFIGURE_SERVE_MAX 4096
 
 struct configure_opts {
 	const char *endpoint, *routes, *name, *server_file, *client_file, *address;
@@ -44,11 +44,6 @@ static int fail(const char *fmt, const char *arg)
 	return 1;
 }
 
-static int add_prefixes(struct conf_prefix_list *list, const char *s, const char *what)
-{
-	return parse_prefix_list(list, s, what) ? 0 : -EINVAL;
-}
-
 /* A file the user named (--server-file, --client-file): it may be in a
  * directory others can write to, and it holds a private key, so it is
  * never written through a symlink nor over another user's file. */
@@ -60,44 +55,6 @@ static int write_user_file(const char *path, const char *text, size_t len, char 
 		snprintf(err, errlen, "%s: cannot write: %s", path,
 			 ret == -ELOOP ? "it is a symbolic link, which is not followed" :
 			 ret == -EPERM ? "the file belongs to another user" : strerror(-ret));
-	return ret;
-}
-
-/* The server's file: its wg-quick part, then the [Serve] section. */
-static int write_server(const struct conf *sc, const struct configure_opts *o, char *err, size_t errlen)
-{
-	char *text = NULL, *all;
-	char serve[CONFIGURE_SERVE_MAX];
-	size_t len = 0, slen;
-	int ret;
-
-	slen = (size_t)snprintf(serve, sizeof(serve),
-				"\n[Serve]\n# Destinations the peer may reach (longest prefix wins); see weft serve --help\n"
-				"%s%s%s%s%s%sServerLoopback = %s\n"
-				"# From this machine into the tunnel, on 127.0.0.1 (docs/weft-serve.md):\n"
-				"# Expose = 8080:10.99.0.2:80\n# SOCKS5 = 1080\n",
-				o->allow ? "Allow = " : "", o->allow ? o->allow : "", o->allow ? "\n" : "",
-				o->deny ? "Deny = " : "", o->deny ? o->deny : "", o->deny ? "\n" : "",
-				o->server_loopback ? "true" : "false");
-	if (slen >= sizeof(serve)) {
-		snprintf(err, errlen, "--allow/--deny lists are too long");
-		return -E2BIG;
-	}
-	if ((ret = conf_write(sc, 0, &text, &len)) < 0) {
-		snprintf(err, errlen, "cannot format the server config: %s", strerror(-ret));
-		return ret;
-	}
-	all = malloc(len + slen + 1);
-	if (!all) {
-		conf_text_free(text, len);
-		return -ENOMEM;
-	}
-	memcpy(all, text, len);
-	memcpy(all + len, serve, slen + 1);
-	ret = write_user_file(o->server_file, all, len + slen, err, errlen);
-	memzero(all, len + slen);
-	free(all);
-	conf_text_free(text, len);
 	return ret;
 }
 
@@ -118,18 +75,77 @@ static int save_client_file(const struct conf *cc, const char *path, char *err, 
 	return ret;
 }
 
+/* The network as it starts (chain_state.h): this machine (relay address
+ * host 1, its tunnel addresses) and its first server s1 (host 2: relay
+ * and API addresses; 10.99.0.1 and fd99::1 as its tunnel addresses). */
+static int first_state(struct chain_state *st, const struct configure_opts *o, const struct conf_endpoint *ep,
+		       const uint8_t cpub[32], const uint8_t spub[32], const uint8_t epub[32])
+{
+	struct chain_node *client = &st->nodes[0], *server = &st->nodes[1];
+	struct conf_prefix_list l = { 0 };
+	int ret = -EINVAL;
+
+	chain_state_init(st);
+	snprintf(st->relay_iface, sizeof(st->relay_iface), "%s", o->client_file ? "" : o->name);
+	st->n_nodes = 2;
+	*client = (struct chain_node){ .kind = CHAIN_CLIENT, .via = -1, .self = true, .has_relay = true };
+	snprintf(client->name, sizeof(client->name), "client");
+	memcpy(client->relay_key, cpub, 32);
+	chain_prefix_host(&client->relay, &st->relay_prefix, 1);
+	if (!parse_prefix_list(&l, o->address ? o->address : CONFIGURE_CLIENT_V4 "," CONFIGURE_CLIENT_V6, "--address"))
+		goto out;
+	if (l.n > CHAIN_MAX_ADDRS) {
+		fail("--address: more than %s addresses", "4");
+		goto out;
+	}
+	memcpy(client->addrs, l.v, l.n * sizeof(*l.v));
+	client->n_addrs = l.n;
+	l.n = 0;
+
+	*server = (struct chain_node){ .kind = CHAIN_SERVER, .via = 0, .has_relay = true, .has_api = true,
+				       .has_e2e_key = true, .listen_port = ep->port };
+	snprintf(server->name, sizeof(server->name), "s1");
+	memcpy(server->relay_key, spub, 32);
+	memcpy(server->e2e_key, epub, 32);
+	chain_prefix_host(&server->relay, &st->relay_prefix, 2);
+	chain_prefix_host(&server->api, &st->api_prefix, 2);
+	if (!parse_prefix_list(&l, CONFIGURE_SERVER_ADDRS, "the server's addresses"))
+		goto out;
+	memcpy(server->addrs, l.v, l.n * sizeof(*l.v));
+	server->n_addrs = l.n;
+	l.n = 0;
+	if (!parse_prefix_list(&l, o->routes, "--routes"))
+		goto out;
+	if (l.n > CHAIN_MAX_ROUTES) {
+		fail("--routes: more than %s prefixes", "64");
+		goto out;
+	}
+	memcpy(server->routes, l.v, l.n * sizeof(*l.v));
+	server->n_routes = l.n;
+	snprintf(server->endpoint, sizeof(server->endpoint), "%s", o->endpoint);
+	if (!realpath(o->server_file, server->config))
+		snprintf(server->config, sizeof(server->config), "%s", o->server_file);
+	ret = 0;
+out:
+	free(l.v);
+	return ret;
+}
+
 static int configure(const struct configure_opts *o)
 {
-	struct conf cc, sc;
-	struct conf_peer *cpeer, *speer;
+	struct conf cc;
+	struct chain_state *st = malloc(sizeof(*st));
 	struct conf_endpoint ep = { 0 };
-	char client_path[4096], err[CONF_ERR_LEN];
-	uint8_t ckey[32], skey[32], cpub[32], spub[32];
+	struct chain_serve_opts so = { .allow = o->allow, .deny = o->deny, .server_loopback = o->server_loopback };
+	char client_path[4096], state_path[CHAIN_PATH_MAX], err[CONF_ERR_LEN + CHAIN_PATH_MAX], *text = NULL;
+	uint8_t ckey[32], skey[32], ekey[32], cpub[32], spub[32], epub[32];
+	size_t len = 0;
 	bool exists = false;
 	int ret = 1, lock = -1;
 
 	conf_init(&cc);
-	conf_init(&sc);
+	if (!st)
+		goto out;
 	if (!conf_endpoint_parse(&ep, o->endpoint) || !ep.port) {
 		fail("--endpoint: expected HOST:PORT (the server's address and UDP port), not `%s'", o->endpoint);
 		goto out;
@@ -144,6 +160,10 @@ static int configure(const struct configure_opts *o)
 		fail("no room for the config path of %s", o->name);
 		goto out;
 	}
+	if (!chain_state_path(state_path, sizeof(state_path), client_path)) {
+		fail("no room for the path of the .chain file beside %s", client_path);
+		goto out;
+	}
 	if (!o->force && (exists || access(client_path, F_OK) == 0)) {
 		fail("%s exists: remove it or pass --force", client_path);
 		goto out;
@@ -152,49 +172,33 @@ static int configure(const struct configure_opts *o)
 		fail("%s exists: remove it or pass --force", o->server_file);
 		goto out;
 	}
-	if (!generate_private_key(ckey) || !generate_private_key(skey) ||
-	    !x25519_public(cpub, ckey) || !x25519_public(spub, skey)) {
+	if (!generate_private_key(ckey) || !generate_private_key(skey) || !generate_private_key(ekey) ||
+	    !x25519_public(cpub, ckey) || !x25519_public(spub, skey) || !x25519_public(epub, ekey)) {
 		fail("cannot make keys: %s", strerror(errno));
 		goto out;
 	}
-
-	/* the client: its key, its tunnel addresses, the server as the peer
-	 * for the routes */
-	cc.has_interface = true;
-	memcpy(cc.iface.private_key, ckey, 32);
-	cc.iface.has_private_key = true;
-	if (add_prefixes(&cc.iface.addresses, o->address ? o->address : CONFIGURE_CLIENT_V4 "," CONFIGURE_CLIENT_V6,
-			 "--address") < 0 ||
-	    conf_peer_add(&cc, spub, &cpeer) < 0 ||
-	    add_prefixes(&cpeer->allowed_ips, o->routes, "--routes") < 0 ||
-	    add_prefixes(&cpeer->allowed_ips, CONFIGURE_SERVER_ADDRS, "the server's addresses") < 0 ||
-	    (o->server_loopback && add_prefixes(&cpeer->allowed_ips, "240.0.0.0/4", "loopback range") < 0) ||
-	    conf_peer_set_endpoint(cpeer, ep.host, ep.port) < 0)
+	if (first_state(st, o, &ep, cpub, spub, epub) < 0)
 		goto out;
-	cpeer->persistent_keepalive = CONFIGURE_KEEPALIVE;
-	cpeer->has_persistent_keepalive = true;
 
-	/* the server: its key and port, the client as its one peer */
-	sc.has_interface = true;
-	memcpy(sc.iface.private_key, skey, 32);
-	sc.iface.has_private_key = true;
-	sc.iface.listen_port = ep.port;
-	sc.iface.has_listen_port = true;
-	if (add_prefixes(&sc.iface.addresses, CONFIGURE_SERVER_ADDRS, "the server's addresses") < 0 ||
-	    conf_peer_add(&sc, cpub, &speer) < 0)
+	/* the client: the server as its one peer, for the routes, the
+	 * server's addresses and API, and the relay prefix (the way to servers
+	 * attached later); the server: the client as its one peer */
+	if ((ret = chain_conf_client_relay(st, 0, ckey, &cc)) < 0 ||
+	    (o->server_loopback &&
+	     (ret = conf_prefix_list_add(&cc.peers[0].allowed_ips,
+					 &(struct conf_prefix){ .addr = { .family = AF_INET, .bytes = { 240 } },
+								.cidr = 4 })) < 0) ||
+	    (ret = chain_conf_server(st, 1, skey, ekey, &so, &text, &len)) < 0) {
+		fail("cannot make the configs: %s", strerror(-ret));
+		ret = 1;
 		goto out;
-	for (uint32_t i = 0; i < cc.iface.addresses.n; i++) {
-		struct conf_prefix host = cc.iface.addresses.v[i];
-		host.cidr = host.addr.family == AF_INET ? 32 : 128;
-		if (conf_prefix_list_add(&speer->allowed_ips, &host) < 0)
-			goto out;
 	}
-
+	ret = 1;
 	if (!o->client_file && (lock = iface_conf_lock(client_path)) < 0) {
 		fail("cannot lock the config directory: %s", strerror(-lock));
 		goto out;
 	}
-	if (write_server(&sc, o, err, sizeof(err)) < 0) {
+	if (write_user_file(o->server_file, text, len, err, sizeof(err)) < 0) {
 		fail("%s", err);
 		goto out;
 	}
@@ -204,21 +208,34 @@ static int configure(const struct configure_opts *o)
 		unlink(o->server_file);
 		goto out;
 	}
+	if (!realpath(o->server_file, st->nodes[1].config))
+		snprintf(st->nodes[1].config, sizeof(st->nodes[1].config), "%s", o->server_file);
+	if (chain_state_save(st, state_path, err, sizeof(err)) < 0) {
+		fail("%s", err);
+		goto out;
+	}
 	printf("Wrote %s (this machine's side; `%s up %s' brings it up, wg-quick and the\n"
-	       "WireGuard apps load it too) and %s (the server's side, 0600: it holds the server's key).\n"
+	       "WireGuard apps load it too) and %s (the server's side, 0600: it holds the server's keys).\n"
 	       "\nCopy %s to the server (e.g. `scp -p'), then run there, as any user:\n\n"
-	       "    weft serve -f %s\n",
+	       "    weft serve -f %s\n"
+	       "\nThe server's API answers at fd:16::2 through the tunnel (`%s ping s1'); `%s add server'\n"
+	       "attaches more servers behind it, `%s status' shows them (%s).\n",
 	       client_path, prog_name, o->client_file ? client_path : o->name,
-	       o->server_file, o->server_file, o->server_file);
+	       o->server_file, o->server_file, o->server_file, prog_name, prog_name, prog_name, state_path);
 	ret = 0;
 out:
 	if (lock >= 0)
 		close(lock);
+	if (text) {
+		memzero(text, len);
+		free(text);
+	}
 	free(ep.host);
+	free(st);
 	memzero(ckey, sizeof(ckey));
 	memzero(skey, sizeof(skey));
+	memzero(ekey, sizeof(ekey));
 	conf_free(&cc);
-	conf_free(&sc);
 	return ret;
 }
 

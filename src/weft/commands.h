@@ -34,4 +34,13 @@ int cmd_coord(int argc, char *argv[]);
 /* cmd_configure.c */
 int cmd_configure(int argc, char *argv[]);
 
+/* cmd_status.c: status of a network of servers */
+int cmd_status(int argc, char *argv[]);
+/* cmd_add.c: add server|client */
+int cmd_add(int argc, char *argv[]);
+/* cmd_ping.c */
+int cmd_ping(int argc, char *argv[]);
+/* cmd_expose.c: expose add|list */
+int cmd_expose(int argc, char *argv[]);
+
 #endif

@@ -147,7 +147,9 @@ static const struct command commands[] = {
 	  "Runs a WireGuard exit server as any user: peers reach what this machine reaches",
 	  "No root, no capabilities and no TUN device on this machine: WireGuard runs on an\n"
 	  "ordinary UDP socket. Settings come from the config file or WEFT_* variables; keys\n"
-	  "never from the command line. See weft(8).\n" },
+	  "never from the command line. In a chain of servers ([Relay], [E2E], RelayAddress and\n"
+	  "API in the file) it also relays for its neighbours and answers its API inside the\n"
+	  "tunnel; what the API adds is kept in a state file beside the config. See weft(8).\n" },
 	{ "configure", cmd_configure, "Unprivileged server",
 	  "--endpoint <host>:<port> --routes <cidr>[,<cidr>...] [--name <interface>] [--address <cidr>,...]\n"
 	  "  [--allow <cidr>,...] [--deny <cidr>,...] [--server-loopback] [--server-config <file>]\n"
@@ -158,6 +160,37 @@ static const struct command commands[] = {
 	  "`weft up NAME', wg-quick and the WireGuard apps load it. The server config (--server-config,\n"
 	  "default ./weft-serve.conf, 0600) is for `weft serve -f' on the server: copy it there.\n"
 	  "--server-loopback lets 240.0.0.0/4 reach the server's own 127.0.0.0/8. See weft(8).\n" },
+	{ "status", cmd_status, "Unprivileged server", "[<interface> | <config file>] [--json] [--live]",
+	  "Draws the tree of servers and clients this machine's network of `weft serve' servers has",
+	  "Reads <interface>.chain beside the client config (default interface wg-serve), which\n"
+	  "`weft configure', `weft add server' and `weft add client' keep: each node's public keys,\n"
+	  "addresses, API address and routes. --json prints that document; --live also asks each\n"
+	  "server's API, through the tunnel, whether it answers (with --json: each server's\n"
+	  "GET /v1/status document beside its node, as \"live\"). See weft(8).\n" },
+	{ "add", cmd_add, "Unprivileged server",
+	  "{ server --via <server> --endpoint <ip>:<port> --routes <cidr>[,<cidr>...] [--name <name>]\n"
+	  "  [--via-endpoint <ip>:<port>] [--allow <cidr>,...] [--deny <cidr>,...] [--server-loopback]\n"
+	  "  [--server-config <file>] [--interface <interface>] [--force] |\n"
+	  "  client [--via <server>] [--name <name>] [--dir <directory>] [--interface <interface>] [--force] }",
+	  "Attaches a server to a network of `weft serve' servers, or makes configs for another client",
+	  "server: makes the new server's keys and addresses, asks the server --via (a name or an API\n"
+	  "address from `weft status') to take it as a relay neighbour at --endpoint, writes its config\n"
+	  "(--server-config, default ./weft-serve-NAME.conf, 0600) and this machine's end-to-end file\n"
+	  "(<interface>-e2e.conf beside <interface>.conf, brought up again when the tunnel is up), and\n"
+	  "prints the command to run on the new server. --via-endpoint is where the new server reaches\n"
+	  "--via, when only that way works. --via this machine's own name (client) attaches it here:\n"
+	  "a second relay peer in <interface>.conf, a tree of its own.\n"
+	  "client: configs for another person (--dir, default .: NAME.conf, NAME-e2e.conf and\n"
+	  "NAME.chain, the tree seen from their side, 0600)\n"
+	  "with their own keys, --via as their first server (default: this machine's), the routes\n"
+	  "copied; the servers learn the new client through their APIs. The interface is wg-serve\n"
+	  "unless --interface names another. See weft(8).\n" },
+	{ "ping", cmd_ping, "Unprivileged server",
+	  "<server|api-address> [-c <count>] [-i <seconds>] [-W <seconds>] [--interface <interface>]",
+	  "Times round trips to a `weft serve' server's API through the tunnel",
+	  "GET /v1/ping to the server's API address (a name is looked up in <interface>.chain, default\n"
+	  "wg-serve), -c times (default 3), -i seconds apart (default 1), waiting -W seconds (default 2)\n"
+	  "for each. Exits 1 when no reply came. See weft(8).\n" },
 	{ "coord", cmd_coord, "Roaming and NAT traversal",
 	  "[--listen <addr>:<port>]... [--key-file <file>] [--store <path>|postgresql://...|none]\n"
 	  "  [--status-file <file>] [--max-clients <n>] [--max-records <n>] [--record-ttl <s>]\n"
@@ -168,6 +201,14 @@ static const struct command commands[] = {
 	  "(default /var/lib/weft/coord.key, made 0600 on first start); clients pin its public key,\n"
 	  "printed at start. Records live in SQLite (--store, default /var/lib/weft/coord.db) or a\n"
 	  "shared PostgreSQL. SIGUSR1 logs the counters. Protocol: coord-protocol.md; see weft(8).\n" },
+	{ "expose", cmd_expose, "Unprivileged server",
+	  "{ add <server|all> <rule> [--interface <interface>] |\n"
+	  "  list [<server|all>] [--json] [--interface <interface>] }",
+	  "Opens ports on the servers' machines that lead into the tunnel, through their APIs",
+	  "add opens <rule> (the Expose syntax of weft-serve.md: [tcp/|udp/][BIND:]PORT:ADDRESS:PORT,\n"
+	  "e.g. 8080:10.99.0.2:80 for port 80 of this machine's tunnel address) on one server or on\n"
+	  "all of them at once; each keeps it across restarts. list shows each server's rules, from\n"
+	  "the config or added at run time. See weft(8).\n" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

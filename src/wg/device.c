@@ -436,6 +436,18 @@ void weft_peer_remove_all(struct weft_device *dev)
 }
 
 const uint8_t *weft_peer_public_key(const struct weft_peer *peer) { return peer->public_key; }
+void weft_peer_set_user(struct weft_peer *peer, void *user) { peer->user = user; }
+void *weft_peer_user(const struct weft_peer *peer) { return peer->user; }
+
+struct weft_peer *weft_peer_for_address(struct weft_device *dev, int family, const void *ip)
+{
+	struct allowedips_owner *owner;
+
+	if (!dev || !ip || (family != AF_INET && family != AF_INET6))
+		return NULL;
+	owner = allowedips_lookup(&dev->allowedips, family, ip);
+	return owner ? container_of(owner, struct weft_peer, allowedips) : NULL;
+}
 struct weft_peer *weft_peer_first(struct weft_device *dev) { return dev->first_peer; }
 struct weft_peer *weft_peer_next(struct weft_device *dev, struct weft_peer *peer) { return peer->next; }
 size_t weft_peer_count(const struct weft_device *dev) { return dev->peer_count; }

@@ -49,6 +49,7 @@ struct weft_peer {
 	struct noise_keypairs keypairs;
 	struct cookie cookie;
 	struct allowedips_owner allowedips;
+	void *user;                    /* the caller's (weft_peer_set_user) */
 
 	bool has_endpoint;
 	struct weft_endpoint endpoint;

@@ -24,7 +24,10 @@
 # Cases (a's peers b and c, b's and c's peer a, no Endpoint anywhere):
 #   direct    a and b behind different NATs: path direct, ping both ways
 #   lan       a and c behind the same NAT: path lan (their 10.0.1.x
-#             addresses, not the NAT's public address), ping both ways
+#             addresses, not the NAT's public address), ping both ways;
+#             c's config gives a stale static Endpoint for a, marked
+#             Roaming = true in c's .weft file: managed anyway
+#   static    a's peer d has a static Endpoint, not marked: left alone
 #   nat-type  coturn's turnutils_natdiscovery (against coturn's turnserver on
 #             192.0.2.2 and .3) finds both NATs endpoint-independent
 #   roam      a's LAN address goes, a public one comes on another link: b
@@ -33,7 +36,7 @@
 #   coorddown the coord stops: ping a<->b still works, status says the
 #             coord is down; it comes back: link announces again
 . "$(dirname "$0")/lib.sh"
-TEST_NAME=link
+TEST_NAME=${LINK_TEST_NAME:-link}
 require_weft wg wireguard-go nft
 [[ -x $WEFTD ]] || { fail build "$WEFTD is missing (run make)"; exit 1; }
 
@@ -92,7 +95,13 @@ CKEY=$("$WEFT" coord --show-public-key --key-file "$CK" 2>/dev/null)
 KA=$(keyfile) KB=$(keyfile) KC=$(keyfile)
 PA=$(pubkey_of "$KA") PB=$(pubkey_of "$KB") PC=$(pubkey_of "$KC")
 WA=lka$TAG WB=lkb$TAG WC=lkc$TAG
-start_daemon "$A" "$WA" weftd && start_daemon "$B" "$WB" wireguard-go && start_daemon "$C" "$WC" weftd &&
+# LINK_A_KIND=kernel (tests/kernel/link.sh, in the kernel VM): a is the
+# kernel's WireGuard, driven over generic netlink
+LINK_A_KIND=${LINK_A_KIND:-weftd}
+make_iface() { # NS NAME KIND
+	if [[ $3 == kernel ]]; then ip -n "$1" link add "$2" type wireguard; else start_daemon "$@"; fi
+}
+make_iface "$A" "$WA" "$LINK_A_KIND" && start_daemon "$B" "$WB" wireguard-go && start_daemon "$C" "$WC" weftd &&
 	wg_iface "$A" "$WA" "$KA" 51820 10.99.0.1/24 &&
 	wg_iface "$B" "$WB" "$KB" 51820 10.99.0.2/24 &&
 	wg_iface "$C" "$WC" "$KC" 51820 10.99.0.3/24 &&
@@ -100,21 +109,40 @@ start_daemon "$A" "$WA" weftd && start_daemon "$B" "$WB" wireguard-go && start_d
 	nsrun "$B" wg set "$WB" peer "$PA" allowed-ips 10.99.0.1/32 &&
 	nsrun "$C" wg set "$WC" peer "$PA" allowed-ips 10.99.0.1/32 ||
 	{ fail wireguard "cannot set up the devices"; exit 1; }
+echo "# a runs on $LINK_A_KIND"
 
-# conf NAME IFACE KEYFILE PEERKEY...: IFACE.conf (peers without Endpoint) and
-# IFACE.weft (the coord) in $WEFT_TMP/NAME
+# conf NAME IFACE KEYFILE PEER...: IFACE.conf and IFACE.weft (the coord) in
+# $WEFT_TMP/NAME. PEER is KEY (no Endpoint), KEY@ENDPOINT (a static one), or
+# KEY@ENDPOINT@roaming (a static one, and Roaming = true in IFACE.weft).
 conf() {
-	local d=$WEFT_TMP/$1 ifc=$2 key=$3 p
+	local d=$WEFT_TMP/$1 ifc=$2 key=$3 p k ep r
 	shift 3
 	mkdir -p "$d" && chmod 700 "$d"
 	{
 		printf '[Interface]\nPrivateKey = %s\nListenPort = 51820\n' "$(cat "$key")"
-		for p; do printf '\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.99.0.0/24\n' "$p"; done
+		for p; do
+			IFS=@ read -r k ep r <<<"$p"
+			printf '\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.99.0.0/24\n' "$k"
+			[[ -n $ep ]] && printf 'Endpoint = %s\n' "$ep"
+		done
 	} >"$d/$ifc.conf"
-	printf '[Weft]\nCoord = 192.0.2.1:51819\nCoordKey = %s\n' "$CKEY" >"$d/$ifc.weft"
+	{
+		printf '[Weft]\nCoord = 192.0.2.1:51819\nCoordKey = %s\n' "$CKEY"
+		for p; do
+			IFS=@ read -r k ep r <<<"$p"
+			[[ $r == roaming ]] && printf '\n[Peer]\nPublicKey = %s\nRoaming = true\n' "$k"
+		done
+	} >"$d/$ifc.weft"
 	chmod 600 "$d/$ifc.conf" "$d/$ifc.weft"
 }
-conf a "$WA" "$KA" "$PB" "$PC" && conf b "$WB" "$KB" "$PA" && conf c "$WC" "$KC" "$PA"
+# a has a fourth peer d with a static endpoint: never managed, never touched.
+# c knows a at a stale static address, marked Roaming: managed all the same.
+KD=$(keyfile); PD=$(pubkey_of "$KD")
+nsrun "$A" wg set "$WA" peer "$PD" allowed-ips 10.99.0.4/32 endpoint 192.0.2.99:51820 &&
+	nsrun "$C" wg set "$WC" peer "$PA" endpoint 10.0.1.99:51820 ||
+	{ fail wireguard "cannot set the static endpoints"; exit 1; }
+conf a "$WA" "$KA" "$PB" "$PC" "$PD@192.0.2.99:51820" && conf b "$WB" "$KB" "$PA" &&
+	conf c "$WC" "$KC" "$PA@10.0.1.99:51820@roaming"
 
 # start_link NAME NS IFACE: weft link in NS, status under $WEFT_TMP/run-NAME
 # (ip netns exec and env exec it: $! is weft's pid)
@@ -169,8 +197,11 @@ check ping-c-to-a wait_until 5 ping_ok "$C" 10.99.0.1
 # the human form names the path too
 WEFT_RUN_DIR="$WEFT_TMP/run-a" "$WEFT" link status "$WA" >"$WEFT_TMP/status-a.txt" 2>&1
 check status-text grep -q "path: lan 10.0.1.3:51820" "$WEFT_TMP/status-a.txt"
+# the static peer is not managed: not in the status, its endpoint as set
+check static-peer-unmanaged [ "$(status_json a "$WA" | grep -c '"public_key"')" == 2 ]
+check static-peer-untouched [ "$(endpoint_of "$A" "$WA" "$PD")" == 192.0.2.99:51820 ]
 # only endpoints (and keepalives) changed: a's allowed IPs are as set
-check allowedips-untouched [ "$(nsrun "$A" wg show "$WA" allowed-ips | awk '{print $2}' | sort | tr '\n' ' ')" == "10.99.0.2/32 10.99.0.3/32 " ]
+check allowedips-untouched [ "$(nsrun "$A" wg show "$WA" allowed-ips | awk '{print $2}' | sort | tr '\n' ' ')" == "10.99.0.2/32 10.99.0.3/32 10.99.0.4/32 " ]
 
 # a managed peer without a keepalive of its own gets one while managed
 check keepalive-while-managed [ "$(nsrun "$B" wg show "$WB" persistent-keepalive | awk '{print $2}')" == 25 ]
@@ -208,7 +239,9 @@ ip -n "$A" addr add 198.18.0.2/24 dev "ra$TAG"
 ip -n "$A" addr del 10.0.1.2/24 dev "ea$TAG"
 ip -n "$A" route replace default via 198.18.0.1
 t0=$(date +%s.%N)
-if wait_until 4 ping_ok "$B" 10.99.0.1; then
+# short probes, so that the time measured is the path's, not ping's timeout
+quick_ping() { nsrun "$1" ping -c 1 -W 0.3 -q "$2" >/dev/null 2>&1; }
+if wait_until 4 quick_ping "$B" 10.99.0.1; then
 	t1=$(date +%s.%N)
 	ms=$(python3 -c "print(int(($t1 - $t0) * 1000))")
 	echo "# roaming: b reached a again after $ms ms"

@@ -99,44 +99,21 @@ chown 65534:65534 "$SCONF"
 nsrun "$S" python3 -m http.server --bind 127.0.0.1 --directory "$TMP/www" 8081 >/dev/null 2>&1 &
 on_exit "kill $!"
 
-# Debian's /dev/net/tun is 0666. Where it is not (some containers), the
-# server gets a 0666 node of its own, bound over /dev/net/tun in the mount
-# namespace `ip netns exec' makes for it; the host's node is left alone.
-TUN_BIND=
-if [[ $(stat -c %a /dev/net/tun 2>/dev/null) != 666 ]]; then
-	mknod "$TMP/tun" c 10 200 && chmod 666 "$TMP/tun" && TUN_BIND="mount --bind $TMP/tun /dev/net/tun && "
-fi
+. "$(dirname "$0")/serve-lib.sh"
 
 # start_server STACK: weft serve in S as nobody, no capabilities; waits
 # for its log line about the stack. 1 (with the reason in $SERVER_WHY)
 # when the stack is unavailable.
 SERVER_PID=
 start_server() {
-	local log=$TMP/serve-$1.log
-	: >"$log"
-	nsrun "$S" sh -c "${MOUNTS-$TUN_BIND}"'exec "$@"' sh setpriv --reuid=65534 --regid=65534 --clear-groups \
-		--inh-caps=-all --bounding-set=-all --no-new-privs env LOG_LEVEL=verbose $SERVER_ENV \
-		"$WEFT" serve -f "$SCONF" --stack "$1" >"$log" 2>&1 &
-	SERVER_PID=$!
-	on_exit "kill $SERVER_PID"
-	wait_until 10 grep -q "Listening on UDP" "$log" && return 0
-	SERVER_WHY=$(grep -m1 -i "unavailable\|not built\|error" "$log")
-	kill "$SERVER_PID" 2>/dev/null
+	SERVE_MOUNTS=${MOUNTS-$SERVE_TUN_BIND} serve_start "$S" "$SCONF" "$TMP/serve-$1.log" "$1" $SERVER_ENV &&
+		SERVER_PID=$SERVE_WRAPPER_PID && return 0
+	SERVER_WHY=$SERVE_WHY
 	return 1
 }
-# server_pid: the weft serve process in S (not the wrapper $! names)
-server_pid() {
-	local p
-	for p in $(ip netns pids "$S" 2>/dev/null); do
-		[[ $(cat "/proc/$p/comm" 2>/dev/null) == weft ]] && { echo "$p"; return 0; }
-	done
-	return 1
-}
-server_gone() { ! server_pid >/dev/null; }
+server_pid() { serve_pid "$S"; }
 stop_server() {
-	local p
-	p=$(server_pid) && kill "$p"
-	wait_until 5 server_gone || fail stop "the server did not exit on SIGTERM"
+	serve_stop "$S" || fail stop "the server did not exit on SIGTERM"
 	wait "$SERVER_PID" 2>/dev/null
 	SERVER_PID=
 }

@@ -121,4 +121,17 @@ expect show "weft show " all interfaces --json
 expect show-fields "weft show all " dump endpoints --json
 expect set-keywords "weft set wg0 " listen-port fwmark private-key peer
 expect setconf-files "weft setconf wg0 " local.conf notes.txt
+# a network of servers: the server names come from wg-serve.chain
+if weft configure --endpoint 192.0.2.9:51820 --routes 10.9.0.0/16 --server-config "$tmp/s1.conf" >/dev/null 2>&1; then
+	expect add-subcommands "weft add " server client
+	expect add-server-options "weft add server --" --via --endpoint --routes --name --via-endpoint
+	expect add-server-via "weft add server --via " s1
+	expect add-client-options "weft add client --" --via --name --dir
+	expect ping-servers "weft ping " s1
+	expect status-options "weft status --" --json --live
+	expect expose-subcommands "weft expose " add list
+	expect expose-servers "weft expose add " s1
+else
+	res chain-setup 1 "weft configure failed"
+fi
 (( ok ))
