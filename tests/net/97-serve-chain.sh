@@ -37,6 +37,7 @@ CR=kr$TAG CE=kr$TAG-e2e # the client's interfaces (UAPI sockets are global: the 
 TMP=$WEFT_TMP
 chmod 755 "$TMP"
 STACK=${SERVE_STACK:-auto}
+SERVE_START_WAIT=30 # five servers and two clients share the machine
 X=kx$TAG XI=kxw$TAG # a relay neighbour of S1 that tries what only clients may
 for ns in "$C" "$S1" "$S2" "$S3" "$T" "$X"; do make_ns "$ns" || { fail netns "cannot create namespaces"; exit 1; }; done
 link_ns "$C" "c$TAG" 10.210.1.2/24 "$S1" "a$TAG" 10.210.1.1/24 &&
