@@ -28,6 +28,7 @@
 #include "chain_api.h"
 #include "chain_cli.h"
 #include "chain_conf.h"
+#include "chain_peers.h"
 #include "commands.h"
 #include "conf_path.h"
 #include "hooks.h"
@@ -40,8 +41,6 @@
 #include "util/atomic_file.h"
 #include "util/encoding.h"
 
-#define ADD_API_TIMEOUT_MS 5000
-#define ADD_MAX_UNDO (CHAIN_MAX_NODES + 2)
 
 static int fail(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(const char *what, const char *fmt, ...)
@@ -54,114 +53,6 @@ static int fail(const char *what, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return 1;
-}
-
-/* ---- the servers' APIs ---- */
-
-/* What was added, to take back when a later call fails. */
-struct undo {
-	struct { unsigned server; uint8_t key[32]; } v[ADD_MAX_UNDO];
-	unsigned n;
-};
-
-static json_t *addr_prefixes_json(const struct conf_prefix *v, unsigned n, const struct conf_addr *relay)
-{
-	json_t *a = json_array();
-	char s[CONF_PREFIX_STRLEN];
-
-	for (unsigned i = 0; a && i < n; i++) {
-		conf_prefix_format(s, &v[i]);
-		json_array_append_new(a, json_string(s));
-	}
-	if (a && relay) {
-		struct conf_prefix p = { .addr = *relay, .cidr = 128 };
-		conf_prefix_format(s, &p);
-		json_array_append_new(a, json_string(s));
-	}
-	return a;
-}
-
-/* POST /v1/peers to server idx. created: the peer is new there (201). */
-static int post_peer(const struct chain_state *st, unsigned idx, const char *what, const char *layer,
-		     const char *role, const uint8_t key[32], json_t *allowed, const char *endpoint,
-		     bool *created)
-{
-	const struct chain_node *s = &st->nodes[idx];
-	char b64[WEFT_KEY_B64_LEN + 1], err[512], *body;
-	struct chain_api_reply r;
-	json_t *o = json_object();
-	int ret;
-
-	key_to_base64(b64, key);
-	json_object_set_new(o, "layer", json_string(layer));
-	if (role)
-		json_object_set_new(o, "role", json_string(role));
-	json_object_set_new(o, "public_key", json_string(b64));
-	json_object_set_new(o, "allowed_ips", allowed);
-	if (endpoint && *endpoint) {
-		json_object_set_new(o, "endpoint", json_string(endpoint));
-		json_object_set_new(o, "persistent_keepalive", json_integer(CHAIN_KEEPALIVE));
-	}
-	body = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (!body)
-		return fail(what, "out of memory"), -ENOMEM;
-	ret = chain_api_request(&s->api, 0, "POST", "/v1/peers", body, ADD_API_TIMEOUT_MS, &r, err, sizeof(err));
-	free(body);
-	if (ret < 0) {
-		fail(what, "server %s's API: %s (is the tunnel up? `%s ping %s')", s->name, err, prog_name, s->name);
-	} else if (r.status != 200 && r.status != 201) {
-		fail(what, "server %s refused the %s peer: %s", s->name, layer, chain_api_error(&r));
-		ret = -EPROTO;
-	} else
-		*created = r.status == 201;
-	chain_api_reply_free(&r);
-	return ret;
-}
-
-static void undo_all(const struct chain_state *st, const struct undo *u)
-{
-	for (unsigned i = u->n; i-- > 0;) {
-		char b64[WEFT_KEY_B64_LEN + 1], path[128], err[256];
-		struct chain_api_reply r;
-
-		key_to_base64(b64, u->v[i].key);
-		for (char *p = b64; *p; p++) /* base64url in the path */
-			*p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
-		snprintf(path, sizeof(path), "/v1/peers/%s", b64);
-		if (chain_api_request(&st->nodes[u->v[i].server].api, 0, "DELETE", path, NULL, ADD_API_TIMEOUT_MS,
-				      &r, err, sizeof(err)) < 0 || r.status != 204)
-			fprintf(stderr, "%s: could not take back the peer added to %s: remove it there (%s)\n",
-				prog_name, st->nodes[u->v[i].server].name, r.status ? chain_api_error(&r) : err);
-		chain_api_reply_free(&r);
-	}
-}
-
-static void remember(struct undo *u, unsigned server, const uint8_t key[32], bool created)
-{
-	if (created && u->n < ADD_MAX_UNDO) {
-		u->v[u->n].server = server;
-		memcpy(u->v[u->n].key, key, 32);
-		u->n++;
-	}
-}
-
-/* Every server from the first one down to via's parent learns that the
- * relay address of the new node (below via) is reached through the peer
- * towards via. Allowed IPs only add up on an existing peer, so nothing of
- * this is taken back. */
-static int route_down(const struct chain_state *st, unsigned via, const struct conf_addr *relay, const char *what)
-{
-	unsigned child = via;
-
-	for (int a = st->nodes[via].via; a >= 0 && st->nodes[a].kind == CHAIN_SERVER; child = (unsigned)a,
-	     a = st->nodes[a].via) {
-		bool created = false;
-		if (post_peer(st, (unsigned)a, what, "relay", "server", st->nodes[child].relay_key,
-			      addr_prefixes_json(NULL, 0, relay), NULL, &created) < 0)
-			return -1;
-	}
-	return 0;
 }
 
 /* ---- files and interfaces ---- */
@@ -377,6 +268,17 @@ static int find_server(const struct chain_state *st, const char *what, const cha
 	return idx;
 }
 
+/* Two weft commands must not grow the same .chain at once: the config
+ * directory's lock (conf_path.h), held from reading the state to saving it. */
+static int lock_dir(const struct chain_files *f, const char *what)
+{
+	int fd = iface_conf_lock(f->conf);
+
+	if (fd < 0)
+		fail(what, "cannot lock the directory of %s: %s", f->conf, strerror(-fd));
+	return fd;
+}
+
 /* ---- add server ---- */
 
 struct server_opts {
@@ -399,17 +301,18 @@ static int add_server(const struct server_opts *o)
 	struct chain_node n = { .kind = CHAIN_SERVER };
 	struct conf_endpoint ep = { 0 }, vep = { 0 };
 	struct conf_prefix_list routes = { 0 };
-	struct undo u = { 0 };
+	struct chain_peers u;
 	struct conf e2e;
 	char e2e_conf[CHAIN_PATH_MAX], e2e_iface[16], name[CHAIN_NAME_MAX + 1], file[CHAIN_PATH_MAX];
 	char err[CONF_ERR_LEN + CHAIN_PATH_MAX], *text = NULL;
 	uint8_t rpriv[32], epriv[32], mypriv[32];
 	size_t len = 0;
-	bool made_mine = false, created = false, to_me;
-	int via, self, idx, ret = 1, npeers;
+	bool made_mine = false, to_me;
+	int via, self, idx, ret = 1, npeers, lock = -1;
 
 	conf_init(&e2e);
-	if (!st || !chain_files_find(&files, o->iface, "add server") || !chain_files_load(&files, st, "add server"))
+	if (!st || !chain_files_find(&files, o->iface, "add server") || (lock = lock_dir(&files, "server")) < 0 ||
+	    !chain_files_load(&files, st, "add server"))
 		goto out;
 	if ((self = chain_state_self(st)) < 0) {
 		fail("server", "%s names no node as this machine", files.state);
@@ -485,24 +388,16 @@ static int add_server(const struct server_opts *o)
 	}
 
 	/* the servers learn where it is */
-	if (!to_me) {
-		char s[CONF_PREFIX_STRLEN];
-		struct conf_prefix p = { .addr = n.relay, .cidr = 128 };
-		conf_prefix_format(s, &p);
-		json_t *allowed = json_array();
-		json_array_append_new(allowed, json_string(s));
-		if (post_peer(st, (unsigned)via, "server", "relay", "server", n.relay_key, allowed, o->endpoint,
-			      &created) < 0)
-			goto out;
-		remember(&u, (unsigned)via, n.relay_key, created);
-		if (route_down(st, (unsigned)via, &n.relay, "server") < 0) {
-			undo_all(st, &u);
-			goto out;
-		}
+	chain_peers_init(&u, st, "add server");
+	if (!to_me && (chain_peers_post(&u, (unsigned)via, "relay", "server", n.relay_key, NULL, 0, &n.relay,
+					o->endpoint) < 0 ||
+		       chain_peers_route_down(&u, (unsigned)via, &n.relay) < 0)) {
+		chain_peers_undo(&u);
+		goto out;
 	}
 	if ((idx = chain_state_add(st, &n)) < 0) {
 		fail("server", "%s: %s", files.state, strerror(-idx));
-		undo_all(st, &u);
+		chain_peers_undo(&u);
 		goto out;
 	}
 	snprintf(st->e2e_iface, sizeof(st->e2e_iface), "%s", e2e_iface);
@@ -514,13 +409,13 @@ static int add_server(const struct server_opts *o)
 		if ((ret = chain_conf_server(st, (unsigned)idx, rpriv, epriv, &so, &text, &len)) < 0) {
 			fail("server", "cannot make the server's config: %s", strerror(-ret));
 			ret = 1;
-			undo_all(st, &u);
+			chain_peers_undo(&u);
 			goto out;
 		}
 	}
 	ret = 1;
 	if (write_text(file, text, len, "server") < 0) {
-		undo_all(st, &u);
+		chain_peers_undo(&u);
 		goto out;
 	}
 	if (!realpath(file, st->nodes[idx].config)) /* where it is, for `weft status --json' */
@@ -549,6 +444,8 @@ static int add_server(const struct server_opts *o)
 		       "    weft serve -f %s\n",
 		       name, st->nodes[via].name, ra, aa, file, e2e_conf, npeers, npeers == 1 ? "" : "s", file, base);
 	}
+	close(lock); /* `weft up' takes it */
+	lock = -1;
 	if (to_me) {
 		refresh(st, files.conf, st->relay_iface);
 	} else {
@@ -561,6 +458,8 @@ out:
 		memzero(text, len);
 		free(text);
 	}
+	if (lock >= 0)
+		close(lock);
 	memzero(rpriv, sizeof(rpriv));
 	memzero(epriv, sizeof(epriv));
 	memzero(mypriv, sizeof(mypriv));
@@ -584,17 +483,17 @@ static int add_client(const struct client_opts *o)
 	struct chain_files files;
 	struct chain_state *st = malloc(sizeof(*st));
 	struct chain_node n = { .kind = CHAIN_CLIENT };
-	struct undo u = { 0 };
+	struct chain_peers u;
 	struct conf relay, e2e;
 	char name[CHAIN_NAME_MAX + 1], relay_path[CHAIN_PATH_MAX], e2e_path[CHAIN_PATH_MAX];
 	char chain_path[CHAIN_PATH_MAX], err[CONF_ERR_LEN + CHAIN_PATH_MAX];
 	uint8_t rpriv[32], epriv[32];
-	bool created;
-	int via, self, idx, ret = 1, npeers;
+	int via, self, idx, ret = 1, npeers, lock = -1;
 
 	conf_init(&relay);
 	conf_init(&e2e);
-	if (!st || !chain_files_find(&files, o->iface, "add client") || !chain_files_load(&files, st, "add client"))
+	if (!st || !chain_files_find(&files, o->iface, "add client") || (lock = lock_dir(&files, "client")) < 0 ||
+	    !chain_files_load(&files, st, "add client"))
 		goto out;
 	self = chain_state_self(st);
 	if (o->via)
@@ -640,42 +539,37 @@ static int add_client(const struct client_opts *o)
 
 	/* its first hop takes it as a client, the servers above route its
 	 * relay address down, every other server takes its e2e key */
-	if (post_peer(st, (unsigned)via, "client", "relay", "client", n.relay_key,
-		      addr_prefixes_json(n.addrs, n.n_addrs, &n.relay), NULL, &created) < 0)
+	if ((idx = chain_state_add(st, &n)) < 0) {
+		fail("client", "%s: %s", files.state, strerror(-idx));
 		goto out;
-	remember(&u, (unsigned)via, n.relay_key, created);
-	if (route_down(st, (unsigned)via, &n.relay, "client") < 0) {
-		undo_all(st, &u);
+	}
+	chain_peers_init(&u, st, "add client");
+	if (chain_peers_post(&u, (unsigned)via, "relay", "client", n.relay_key, n.addrs, n.n_addrs, &n.relay, NULL) < 0 ||
+	    chain_peers_route_down(&u, (unsigned)via, &n.relay) < 0) {
+		chain_peers_undo(&u);
 		goto out;
 	}
 	for (unsigned i = 0; i < st->n_nodes; i++) {
 		const struct chain_node *s = &st->nodes[i];
-		if (s->kind != CHAIN_SERVER || (int)i == via || !s->has_api)
+		if (s->kind != CHAIN_SERVER || !s->has_api || !chain_reaches_e2e(st, (unsigned)idx, i))
 			continue;
-		if (post_peer(st, i, "client", "e2e", NULL, n.e2e_key, addr_prefixes_json(n.addrs, n.n_addrs, NULL),
-			      NULL, &created) < 0) {
-			undo_all(st, &u);
+		if (chain_peers_post(&u, i, "e2e", NULL, n.e2e_key, n.addrs, n.n_addrs, NULL, NULL) < 0) {
+			chain_peers_undo(&u);
 			goto out;
 		}
-		remember(&u, i, n.e2e_key, created);
-	}
-	if ((idx = chain_state_add(st, &n)) < 0) {
-		fail("client", "%s: %s", files.state, strerror(-idx));
-		undo_all(st, &u);
-		goto out;
 	}
 	if ((ret = chain_conf_client_relay(st, (unsigned)idx, rpriv, &relay)) < 0 ||
 	    (ret = npeers = chain_conf_client_e2e(st, (unsigned)idx, epriv, &e2e)) < 0) {
 		fail("client", "cannot make the client's configs: %s", strerror(-ret));
 		ret = 1;
-		undo_all(st, &u);
+		chain_peers_undo(&u);
 		goto out;
 	}
 	ret = 1;
 	/* the e2e file even without a peer: it holds the key the servers
 	 * added later already know */
 	if (write_conf(relay_path, &relay, "client") < 0 || write_conf(e2e_path, &e2e, "client") < 0) {
-		undo_all(st, &u);
+		chain_peers_undo(&u);
 		goto out;
 	}
 	if (chain_state_save(st, files.state, err, sizeof(err)) < 0) {
@@ -705,6 +599,8 @@ static int add_client(const struct client_opts *o)
 		printf("\n(%s-e2e.conf has no peer yet: servers added later are its peers.)\n", name);
 	ret = 0;
 out:
+	if (lock >= 0)
+		close(lock);
 	memzero(rpriv, sizeof(rpriv));
 	memzero(epriv, sizeof(epriv));
 	conf_free(&relay);

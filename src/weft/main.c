@@ -129,6 +129,19 @@ static const struct command commands[] = {
 	  "and down on SIGTERM. `token add' prints a new token once (only its hash is kept, in\n"
 	  "<interface>.tokens beside the config); an enrolment token adds --peers peers (default 1)\n"
 	  "and sees only those. Routes, bodies and errors: api.yaml in share/doc/weft; see weft(8).\n" },
+	{ "link", cmd_link, "Roaming and NAT traversal",
+	  "<interface> [--coord <host>:<port>] [--coord-key <base64 public key>] [--label <label>]\n"
+	  "  [--portmap pcp,nat-pmp,upnp|none] [--resolve-every <seconds>] | status <interface> [--json]",
+	  "Keeps roaming peers reachable: finds their endpoints through a `weft coord' server",
+	  "Manages the peers that have no Endpoint in <interface>.conf or Roaming = true in their record\n"
+	  "in <interface>.weft; changes only their endpoint (and a persistent keepalive of 25 s when they\n"
+	  "have none, while managed). The coord's address and public key come from Coord = and\n"
+	  "CoordKey = in [Weft] of <interface>.weft unless given. Works with weftd, wireguard-go and\n"
+	  "the kernel's WireGuard. status shows each peer's path (lan, direct, relay), endpoint, RTT\n"
+	  "and since when. The device's port is mapped on the gateway by PCP, NAT-PMP or UPnP when it\n"
+	  "offers that (--portmap: which to ask, in that order). Peers whose Endpoint is a host name are looked\n"
+	  "up again while their handshake is stale, every 30 s (--resolve-every). See weft(8) and\n"
+	  "weft-link.md.\n" },
 	{ "serve", cmd_serve, "Unprivileged server",
 	  "[-f <config file>] [--stack kernel|lwip|auto]",
 	  "Runs a WireGuard exit server as any user: peers reach what this machine reaches",

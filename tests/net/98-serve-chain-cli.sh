@@ -204,7 +204,10 @@ check s9-ping eval "w ping s9 -c 1 -W 2 | grep -q 'reply from fd:16::'"
 check s9-chain-still-up wait_until 20 nsrun "$C" curl -sf -m 5 -o /dev/null http://10.212.4.2:8080/
 
 # --- S1 killed and restarted: it still knows the second client, added through its API ---
-serve_stop "$S1" KILL && start s1 "$S1" || exit 1
+# (the stack's helper, in a namespace of its own, may hold the killed
+# server's UDP socket a moment longer)
+serve_stop "$S1" KILL && wait_until 10 eval "! nsrun $S1 ss -Hun 'sport = :51820' | grep -q ." &&
+	start s1 "$S1" || exit 1
 check restart-s1-knows-second-client wait_until 30 nsrun "$B" curl -sf -m 5 -o /dev/null http://10.212.4.2:8080/
 
 # --- a server whose API does not answer: add server fails and writes nothing ---
