@@ -19,7 +19,7 @@ LDLIBS    = -lsodium -lcrypto -lb2 -lmnl -lpthread
 
 LIB_SRCS   := $(wildcard src/crypto/*.c src/wg/*.c src/conf/*.c src/util/*.c)
 WEFTD_SRCS := $(wildcard src/weftd/*.c)
-WEFT_SRCS  := $(wildcard src/weft/*.c src/serve/*.c src/api/*.c src/coord/*.c) src/weftd/log.c src/weftd/udp.c src/weftd/offload.c
+WEFT_SRCS  := $(wildcard src/weft/*.c src/serve/*.c src/api/*.c src/coord/*.c src/link/*.c) src/weftd/log.c src/weftd/udp.c src/weftd/offload.c
 TEST_SRCS  := $(wildcard tests/unit/test_*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
 VECTOR_SRCS := $(wildcard tests/vectors/*.c)
@@ -54,7 +54,8 @@ $(LIB): $(call obj,$(LIB_SRCS))
 $(BUILD)/weftd: $(call obj,$(WEFTD_SRCS)) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/weft: $(call obj,$(WEFT_SRCS)) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -llwip -lmicrohttpd -lsqlite3 -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -llwip -lmicrohttpd -lsqlite3 \
+		-lminiupnpc -lnatpmp -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
@@ -86,10 +87,17 @@ $(BUILD)/tests/test_chain_api: LDLIBS += -ljansson
 # coord's protocol pieces, shared by `weft coord` and `weft link`.
 COORD_PROTO_OBJS := $(call obj,src/coord/proto.c src/coord/noise.c src/coord/client.c)
 $(BUILD)/tests/test_coord_proto $(BUILD)/tests/test_coord_session: $(COORD_PROTO_OBJS)
+$(BUILD)/tests/test_link: $(BUILD)/obj/src/link/link.o $(BUILD)/obj/src/link/path.o $(BUILD)/obj/src/link/addr.o
 $(BUILD)/tests/test_stun: $(call obj,src/coord/stun.c src/coord/proto.c)
 $(BUILD)/tests/test_coord_server: $(COORD_PROTO_OBJS) $(call obj,src/coord/server.c src/coord/stun.c \
 	src/coord/store.c src/coord/store_sqlite.c)
 $(BUILD)/tests/test_coord_server: LDLIBS += -lsqlite3
+$(BUILD)/tests/test_link_portmap: $(BUILD)/obj/src/link/portmap_sched.o $(BUILD)/obj/src/link/portmap_natpmp.o \
+	$(BUILD)/obj/src/link/portmap_pcp.o
+$(BUILD)/tests/test_link_portmap: LDLIBS += -lnatpmp
+$(BUILD)/tests/test_link_birthday: $(BUILD)/obj/src/link/birthday.o
+$(BUILD)/tests/test_link_birthday_io: $(BUILD)/obj/src/link/birthday_io.o $(BUILD)/obj/src/link/birthday.o
+$(BUILD)/tests/test_link_resolve: $(BUILD)/obj/src/link/resolve.o $(BUILD)/obj/src/link/log.o
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -117,7 +125,7 @@ fuzzers:
 	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 		echo "clang $$f -> $(BUILD)/fuzz/$$n"; \
 		clang $(FUZZ_FLAGS) -fsanitize=fuzzer $(CPPFLAGS) $(WARN) \
-		$$f $(BUILD)/fuzzlib/libweft.a $(LDLIBS) -ljansson -o $(BUILD)/fuzz/$$n || exit 1; done
+		$$f $(BUILD)/fuzzlib/libweft.a $(LDLIBS) -o $(BUILD)/fuzz/$$n || exit 1; done
 FUZZ_SECONDS ?= 600
 fuzz: fuzzers
 	@for f in $(FUZZERS); do mkdir -p $(BUILD)/corpus/$$(basename $$f); \

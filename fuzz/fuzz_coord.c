@@ -1,5 +1,5 @@
 /* fuzz_coord.c: libFuzzer target for what reaches `weft coord`'s UDP port.
- * The first byte picks the part:
+ * The first byte picks the part (modulo 4):
  *   0: the inner message decoder (proto.c): what decodes re-encodes to the
  *      same bytes and decodes again to the same message;
  *   1: the STUN parser (stun.c): what parses as a response with an address
@@ -8,7 +8,12 @@
  *      length, 1-byte source, bytes) from a few sources: it must not crash,
  *      and with no handshake ever completed (none can be, without the
  *      server's key) it must never send a source more bytes than it got
- *      from it (amplification).
+ *      from it (amplification);
+ *   3: the server core behind real sessions: a few clients (client.c) that
+ *      completed their handshake seal the script's plaintexts (any bytes,
+ *      so any inner message, valid or not) from their own or other
+ *      addresses, with ticks between: no crash, no leak (ASan), and the
+ *      record count stays within its bounds.
  * Everything else aborts on a broken invariant, as a crash does. */
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +24,7 @@
 #include "coord/stun.c"
 #include "coord/noise.c"
 #include "coord/server.c"
+#include "coord/client.c"
 
 static void check_msg(const uint8_t *data, size_t size)
 {
@@ -103,19 +109,97 @@ static void check_server(const uint8_t *data, size_t size)
 			abort();
 }
 
+enum { CLIENTS = 3 };
+static uint8_t captured[COORD_DATAGRAM_MAX];
+static size_t captured_len;
+
+static void capture(void *ctx, const struct coord_addr *to, const uint8_t *pkt, size_t len)
+{
+	(void)ctx;
+	(void)to;
+	if (len > sizeof(captured))
+		abort();
+	memcpy(captured, pkt, len);
+	captured_len = len;
+}
+
+static void check_sessions(const uint8_t *data, size_t size)
+{
+	struct coord_server_config cfg;
+	struct coord_server *s;
+	struct coord_client *c = calloc(CLIENTS, sizeof(*c));
+	struct coord_addr at[CLIENTS + 1];
+	uint8_t spub[32], pkt[COORD_DATAGRAM_MAX];
+	uint64_t now = 5000000000ULL;
+	struct coord_msg m;
+
+	coord_server_config_defaults(&cfg);
+	memset(cfg.private_key, 0x22, 32);
+	cfg.max_records = 4;
+	cfg.max_clients = 8;
+	cfg.rate = 0;
+	x25519_public(spub, cfg.private_key);
+	if (crypto_init() < 0 || !c || coord_server_new(&cfg, capture, NULL, &s) < 0)
+		abort();
+	for (int i = 0; i <= CLIENTS; i++)
+		at[i] = (struct coord_addr){ .family = 4, .port = (uint16_t)(2000 + i), .ip = { 10, 1, 0, (uint8_t)i } };
+	for (int i = 0; i < CLIENTS; i++) {
+		uint8_t k[32];
+		memset(k, 0x30 + i, sizeof(k));
+		coord_client_init(&c[i], k, spub);
+		int n = coord_client_initiate(&c[i], pkt, now, 1800000000ULL * 1000000000ULL + now);
+		captured_len = 0;
+		coord_server_input(s, pkt, (size_t)n, &at[i], now, 1800000000);
+		if (coord_client_receive(&c[i], captured, captured_len, now, &m) != COORD_RX_ESTABLISHED)
+			abort(); /* a well-made handshake must succeed */
+	}
+	/* the script: client (2 bits), source (2 bits: own address or another),
+	 * tick? (1 bit), then a 1-byte length and that many plaintext bytes */
+	while (size >= 2) {
+		int who = data[0] & 3 ? (data[0] & 3) - 1 : 0, src = (data[0] >> 2) & 3;
+		bool tick = data[0] & 0x10;
+		size_t len = data[1];
+		data += 2;
+		size -= 2;
+		if (len > size)
+			len = size;
+		if (len > COORD_INNER_MAX)
+			len = COORD_INNER_MAX;
+		int n = coord_transport_seal(&c[who].cur, data, len, pkt, sizeof(pkt));
+		if (n > 0)
+			coord_server_input(s, pkt, (size_t)n, src ? &at[src] : &at[who], now, now / 1000000000ULL);
+		data += len;
+		size -= len;
+		now += tick ? 3000000000ULL : 1000000;
+		if (tick)
+			coord_server_tick(s, now, now / 1000000000ULL);
+	}
+	coord_server_tick(s, now, now / 1000000000ULL);
+	const struct coord_stats *st = coord_server_stats(s);
+	if (st->records > (uint64_t)CLIENTS * cfg.max_records || st->clients > cfg.max_clients)
+		abort();
+	for (int i = 0; i < CLIENTS; i++)
+		coord_client_clear(&c[i]);
+	free(c);
+	coord_server_free(s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!size)
 		return 0;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0:
 		check_msg(data + 1, size - 1);
 		break;
 	case 1:
 		check_stun(data + 1, size - 1);
 		break;
-	default:
+	case 2:
 		check_server(data + 1, size - 1);
+		break;
+	default:
+		check_sessions(data + 1, size - 1);
 	}
 	return 0;
 }

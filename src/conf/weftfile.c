@@ -189,6 +189,7 @@ void peer_record_free(struct peer_record *r)
 void weftfile_free(struct weft_file *w)
 {
 	free(w->settings.hostname);
+	free(w->link.coord);
 	conf_dns_clear(&w->settings.peer_dns);
 	for (uint32_t i = 0; i < w->n; i++)
 		peer_record_free(&w->recs[i]);
@@ -245,9 +246,9 @@ int weftfile_append(struct weft_file *w, const uint8_t key[CONF_KEY_LEN], struct
 enum wsec { W_NONE, W_WEFT, W_PEER };
 
 enum wkey {
-	WK_PUBLIC_IPV4, WK_PUBLIC_IPV6, WK_HOSTNAME, WK_PUBLIC_PORT, WK_PEER_DNS,
+	WK_PUBLIC_IPV4, WK_PUBLIC_IPV6, WK_HOSTNAME, WK_PUBLIC_PORT, WK_PEER_DNS, WK_COORD, WK_COORD_KEY,
 	WK_PUBLIC_KEY, WK_NAME, WK_OWNER, WK_CREATED, WK_EXPIRES, WK_ENABLED, WK_ENDPOINT_TYPE,
-	WK_CLIENT_ALLOWED_IPS, WK_CLIENT_DNS, WK_CLIENT_KEEPALIVE,
+	WK_CLIENT_ALLOWED_IPS, WK_CLIENT_DNS, WK_CLIENT_KEEPALIVE, WK_ROAMING,
 	WK_ALLOWED_IPS, WK_PRESHARED_KEY, WK_ENDPOINT, WK_KEEPALIVE,
 	WK_COUNT
 };
@@ -267,6 +268,8 @@ static const struct wkeydef {
 	[WK_HOSTNAME] = { WKEY("Hostname"), W_WEFT, false, "a DNS name" },
 	[WK_PUBLIC_PORT] = { WKEY("PublicPort"), W_WEFT, false, "a port 1..65535" },
 	[WK_PEER_DNS] = { WKEY("PeerDNS"), W_WEFT, true, "IP addresses or search domains, comma-separated" },
+	[WK_COORD] = { WKEY("Coord"), W_WEFT, false, "HOST:PORT or [IPv6]:PORT" },
+	[WK_COORD_KEY] = { WKEY("CoordKey"), W_WEFT, false, "a base64 key of 44 characters" },
 	[WK_PUBLIC_KEY] = { WKEY("PublicKey"), W_PEER, false, "a base64 key of 44 characters" },
 	[WK_NAME] = { WKEY("Name"), W_PEER, false, "a peer name of 1..64 characters" },
 	[WK_OWNER] = { WKEY("Owner"), W_PEER, false, "1..128 printable characters, no '#'" },
@@ -277,6 +280,7 @@ static const struct wkeydef {
 	[WK_CLIENT_ALLOWED_IPS] = { WKEY("ClientAllowedIPs"), W_PEER, true, "ADDRESS/CIDR, comma-separated" },
 	[WK_CLIENT_DNS] = { WKEY("ClientDNS"), W_PEER, true, "IP addresses or search domains, or none" },
 	[WK_CLIENT_KEEPALIVE] = { WKEY("ClientKeepalive"), W_PEER, false, "seconds 0..65535" },
+	[WK_ROAMING] = { WKEY("Roaming"), W_PEER, false, "true or false" },
 	[WK_ALLOWED_IPS] = { WKEY("AllowedIPs"), W_PEER, true, "ADDRESS/CIDR, comma-separated" },
 	[WK_PRESHARED_KEY] = { WKEY("PresharedKey"), W_PEER, false, "a base64 key of 44 characters" },
 	[WK_ENDPOINT] = { WKEY("Endpoint"), W_PEER, false, "HOST:PORT or [IPv6]:PORT" },
@@ -373,6 +377,20 @@ static int wvalue(struct wparser *p, enum wkey k, char *v)
 		return 0;
 	case WK_PEER_DNS:
 		return list_values(p, k, v, &s->peer_dns, true);
+	case WK_COORD: {
+		struct conf_endpoint e = { 0 };
+
+		if (!conf_endpoint_parse(&e, v))
+			goto bad;
+		free(e.host);
+		p->w.link.coord = strdup(v);
+		return p->w.link.coord ? 0 : -ENOMEM;
+	}
+	case WK_COORD_KEY:
+		if (!key_from_base64(p->w.link.coord_key, v))
+			goto bad;
+		p->w.link.has_coord_key = true;
+		return 0;
 	case WK_PUBLIC_KEY: {
 		uint32_t other;
 
@@ -406,6 +424,14 @@ static int wvalue(struct wparser *p, enum wkey k, char *v)
 			r->enabled = true;
 		else if (conf_word_eq(v, "false"))
 			r->enabled = false;
+		else
+			goto bad;
+		return 0;
+	case WK_ROAMING:
+		if (conf_word_eq(v, "true"))
+			r->roaming = true;
+		else if (conf_word_eq(v, "false"))
+			r->roaming = false;
 		else
 			goto bad;
 		return 0;
@@ -508,7 +534,7 @@ static int wline(struct wparser *p, char *s, size_t n)
 			break;
 	if (k == WK_COUNT || p->sec == W_NONE || wkeys[k].sec != p->sec)
 		return wfail(p, p->line, "unexpected key '%.48s' here (expected %s)", name,
-			     p->sec == W_WEFT ? "PublicIPv4, PublicIPv6, Hostname, PublicPort or PeerDNS" :
+			     p->sec == W_WEFT ? "PublicIPv4, PublicIPv6, Hostname, PublicPort, PeerDNS, Coord or CoordKey" :
 			     p->sec == W_PEER ? "a peer record key such as PublicKey, Name, Enabled" :
 			     "a [Weft] or [Peer] header first");
 	if (!wkeys[k].list) {
@@ -680,7 +706,7 @@ static void wdns(struct conf_out *o, const char *key, const struct conf_dns *d, 
 static bool record_empty(const struct peer_record *r)
 {
 	return r->enabled && !r->name && !r->owner && !r->created && !r->expires && !r->endpoint_type &&
-	       !r->client_allowed_ips.n && !r->has_client_dns && !r->has_client_keepalive;
+	       !r->client_allowed_ips.n && !r->has_client_dns && !r->has_client_keepalive && !r->roaming;
 }
 
 static void wrecord(struct conf_out *o, const struct peer_record *r)
@@ -710,6 +736,8 @@ static void wrecord(struct conf_out *o, const struct peer_record *r)
 		wdns(o, "ClientDNS", &r->client_dns, true);
 	if (r->has_client_keepalive)
 		wputf(o, "ClientKeepalive = %u\n", r->client_keepalive);
+	if (r->roaming)
+		wkv(o, "Roaming", "true");
 	if (r->enabled)
 		return;
 	wprefixes(o, "AllowedIPs", &r->held.allowed_ips);
@@ -752,6 +780,14 @@ int weftfile_write(const struct weft_file *w, char **text, size_t *len)
 	if (s->has_public_port)
 		wputf(&o, "PublicPort = %u\n", s->public_port);
 	wdns(&o, "PeerDNS", &s->peer_dns, false);
+	if (w->link.coord)
+		wputf(&o, "Coord = %s\n", w->link.coord);
+	if (w->link.has_coord_key) {
+		char b64[WEFT_KEY_B64_LEN + 1];
+
+		key_to_base64(b64, w->link.coord_key);
+		wkv(&o, "CoordKey", b64);
+	}
 	for (uint32_t i = 0; i < w->n; i++)
 		if (!record_empty(&w->recs[i]))
 			wrecord(&o, &w->recs[i]);

@@ -6,6 +6,9 @@
  *
  * [Weft]                      (at most one)
  *   PublicIPv4, PublicIPv6, Hostname, PublicPort, PeerDNS   as in conf.h
+ *   Coord            = HOST:PORT of the `weft coord` rendezvous server that
+ *                      `weft link` uses (weftlink_settings below)
+ *   CoordKey         = that server's base64 public key
  * [Peer]                      (one per peer with anything to remember)
  *   PublicKey        = base64 key (required, unique)
  *   Name             = 1..CONF_NAME_MAX characters (see store_name_valid for
@@ -18,6 +21,8 @@
  *   ClientAllowedIPs = what the peer routes through the tunnel, as given
  *   ClientDNS        = the DNS its config got, as given; "none" for none
  *   ClientKeepalive  = 0..65535, as given
+ *   Roaming          = true | false: `weft link` manages this peer's
+ *                      endpoint even though IFACE.conf gives it one
  *   and only while the peer is disabled (it is then not in IFACE.conf), the
  *   [Peer] keys it had there: AllowedIPs, PresharedKey, Endpoint,
  *   PersistentKeepalive.
@@ -55,6 +60,7 @@ struct peer_record {
 	 * interface's settings. */
 	uint8_t endpoint_type;         /* enum weft_endpoint_type */
 	struct conf_prefix_list client_allowed_ips; /* empty: 0.0.0.0/0, ::/0 */
+	bool roaming;                  /* Roaming = true: `weft link` manages it */
 	bool has_client_dns;           /* with an empty list: no DNS at all */
 	struct conf_dns client_dns;
 	bool has_client_keepalive;
@@ -64,8 +70,18 @@ struct peer_record {
 	struct conf_peer held;
 };
 
+/* What `weft link` reads from [Weft]: the rendezvous server. Kept apart
+ * from conf_weft (which the wg-quick file's [Weft] shares) so that a store
+ * rewrite carries it over untouched. */
+struct weftlink_settings {
+	char *coord;                   /* "HOST:PORT"; NULL: unset */
+	bool has_coord_key;
+	uint8_t coord_key[CONF_KEY_LEN];
+};
+
 struct weft_file {
 	struct conf_weft settings;
+	struct weftlink_settings link;
 	struct peer_record *recs;
 	uint32_t n, cap;
 };

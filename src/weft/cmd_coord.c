@@ -50,6 +50,10 @@ struct coordd {
 	struct coord_server *srv;
 	struct coord_store *store;
 	const char *status_file;
+	/* the datagram being handled: its answer leaves by the socket it came
+	 * in on (pushes to other clients by the first socket of their family) */
+	int cur_fd;
+	struct coord_addr cur_from;
 	uint64_t send_errors;
 	bool running;
 };
@@ -165,9 +169,13 @@ static void send_cb(void *ctx, const struct coord_addr *to, const uint8_t *pkt, 
 	struct coordd *d = ctx;
 	struct sockaddr_storage ss;
 	socklen_t sl = coord_addr_to_sockaddr(to, &ss);
+	int first = 0;
 
-	for (int i = 0; i < d->nls; i++) {
-		struct listener *l = &d->ls[i];
+	for (int i = 0; i < d->nls; i++)
+		if (d->ls[i].fd == d->cur_fd && coord_addr_equal(to, &d->cur_from))
+			first = i;
+	for (int k = 0; k < d->nls; k++) {
+		struct listener *l = &d->ls[(first + k) % d->nls];
 		if (to->family == 4 && l->family == AF_INET6 && l->dual) {
 			struct sockaddr_in6 m = { .sin6_family = AF_INET6, .sin6_port = htons(to->port) };
 			m.sin6_addr.s6_addr[10] = m.sin6_addr.s6_addr[11] = 0xff;
@@ -210,7 +218,10 @@ static void on_readable(struct coordd *d, int fd)
 			/* a datagram longer than any we accept arrives truncated: count it as garbage */
 			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
 				len = COORD_DATAGRAM_MAX + 1;
+			d->cur_fd = fd;
+			d->cur_from = a;
 			coord_server_input(d->srv, bufs[i], len, &a, now, wall);
+			d->cur_fd = -1;
 		}
 		if (n < BATCH)
 			return;
@@ -401,7 +412,7 @@ int cmd_coord(int argc, char *argv[])
 	const char *status_file = NULL;
 	int nlisten = 0, ret = 1;
 	bool show_key = false, stats = false, created;
-	struct coordd d = { .epfd = -1, .sigfd = -1, .timerfd = -1 };
+	struct coordd d = { .epfd = -1, .sigfd = -1, .timerfd = -1, .cur_fd = -1 };
 
 	coord_server_config_defaults(&cfg);
 	bool burst_set = false;

@@ -25,6 +25,9 @@ int cmd_serve(int argc, char *argv[]);
 /* src/api/cmd_api.c: api IFACE, api token add|list|revoke */
 int cmd_api(int argc, char *argv[]);
 
+/* src/link/cmd_link.c: link IFACE, link status IFACE */
+int cmd_link(int argc, char *argv[]);
+
 /* cmd_coord.c: the rendezvous server */
 int cmd_coord(int argc, char *argv[]);
 

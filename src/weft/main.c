@@ -129,6 +129,29 @@ static const struct command commands[] = {
 	  "and down on SIGTERM. `token add' prints a new token once (only its hash is kept, in\n"
 	  "<interface>.tokens beside the config); an enrolment token adds --peers peers (default 1)\n"
 	  "and sees only those. Routes, bodies and errors: api.yaml in share/doc/weft; see weft(8).\n" },
+	{ "link", cmd_link, "Roaming and NAT traversal",
+	  "<interface> [--coord <host>:<port>] [--coord-key <base64 public key>] [--label <label>]\n"
+	  "  [--portmap pcp,nat-pmp,upnp|none] [--resolve-every <seconds>] | status <interface> [--json]",
+	  "Keeps roaming peers reachable: finds their endpoints through a `weft coord' server",
+	  "Manages the peers that have no Endpoint in <interface>.conf or Roaming = true in their record\n"
+	  "in <interface>.weft; changes only their endpoint (and a persistent keepalive of 25 s when they\n"
+	  "have none, while managed). The coord's address and public key come from Coord = and\n"
+	  "CoordKey = in [Weft] of <interface>.weft unless given. Works with weftd, wireguard-go and\n"
+	  "the kernel's WireGuard. status shows each peer's path (lan, direct, relay), endpoint, RTT\n"
+	  "and since when. The device's port is mapped on the gateway by PCP, NAT-PMP or UPnP when it\n"
+	  "offers that (--portmap: which to ask, in that order). Peers whose Endpoint is a host name are looked\n"
+	  "up again while their handshake is stale, every 30 s (--resolve-every). See weft(8) and\n"
+	  "weft-link.md.\n" },
+	{ "coord", cmd_coord, "Roaming and NAT traversal",
+	  "[--listen <addr>:<port>]... [--key-file <file>] [--store <path>|postgresql://...|none]\n"
+	  "  [--status-file <file>] [--max-clients <n>] [--max-records <n>] [--record-ttl <s>]\n"
+	  "  [--rate <n>] [--burst <n>] [--handshake-rate <n>] [--cookie-always] [--stun-strict]\n"
+	  "  | --show-public-key [--key-file <file>] | --stats --status-file <file>",
+	  "Runs the rendezvous server that `weft link' peers meet at (and a STUN server)",
+	  "One UDP port, [::]:51819 unless --listen says otherwise. The server's key is in --key-file\n"
+	  "(default /var/lib/weft/coord.key, made 0600 on first start); clients pin its public key,\n"
+	  "printed at start. Records live in SQLite (--store, default /var/lib/weft/coord.db) or a\n"
+	  "shared PostgreSQL. SIGUSR1 logs the counters. Protocol: coord-protocol.md; see weft(8).\n" },
 	{ "serve", cmd_serve, "Unprivileged server",
 	  "[-f <config file>] [--stack kernel|lwip|auto]",
 	  "Runs a WireGuard exit server as any user: peers reach what this machine reaches",
@@ -186,16 +209,6 @@ static const struct command commands[] = {
 	  "e.g. 8080:10.99.0.2:80 for port 80 of this machine's tunnel address) on one server or on\n"
 	  "all of them at once; each keeps it across restarts. list shows each server's rules, from\n"
 	  "the config or added at run time. See weft(8).\n" },
-	{ "coord", cmd_coord, "Roaming and NAT traversal",
-	  "[--listen <addr>:<port>]... [--key-file <file>] [--store <path>|postgresql://...|none]\n"
-	  "  [--status-file <file>] [--max-clients <n>] [--max-records <n>] [--record-ttl <s>]\n"
-	  "  [--rate <n>] [--burst <n>] [--handshake-rate <n>] [--cookie-always] [--stun-strict]\n"
-	  "  | --show-public-key [--key-file <file>] | --stats --status-file <file>",
-	  "Runs the rendezvous server that `weft link' peers meet at (and a STUN server)",
-	  "One UDP port, [::]:51819 unless --listen says otherwise. The server's key is in --key-file\n"
-	  "(default /var/lib/weft/coord.key, made 0600 on first start); clients pin its public key,\n"
-	  "printed at start. Records live in SQLite (--store, default /var/lib/weft/coord.db) or a\n"
-	  "shared PostgreSQL. SIGUSR1 logs the counters. Protocol: coord-protocol.md; see weft(8).\n" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

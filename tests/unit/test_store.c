@@ -217,6 +217,37 @@ static void test_rewrite_drops_weft(void)
 	rewrite_case(file, no_change, want);
 }
 
+/* weft link's settings: [Weft] Coord and CoordKey, a record's Roaming;
+ * kept by a rewrite, refused when malformed. */
+static void test_weftfile_link(void)
+{
+	struct weft_file w;
+	char err[CONF_ERR_LEN], text[512], *out = NULL;
+	size_t len = 0;
+	uint8_t k[32];
+
+	snprintf(text, sizeof(text), "[Weft]\nCoord = coord.example:51819\nCoordKey = %s\n\n"
+		 "[Peer]\nPublicKey = %s\nRoaming = true\n", b64_n(3), b64_n(4));
+	CHECK_EQ(weftfile_parse(&w, text, strlen(text), "t.weft", err, sizeof(err)), 0);
+	CHECK(w.link.coord && !strcmp(w.link.coord, "coord.example:51819"));
+	key_n(k, 3);
+	CHECK(w.link.has_coord_key && !memcmp(w.link.coord_key, k, 32));
+	CHECK(w.n == 1 && w.recs[0].roaming);
+	CHECK_EQ(weftfile_write(&w, &out, &len), 0);
+	weftfile_free(&w);
+	CHECK_EQ(weftfile_parse(&w, out, len, "t2.weft", err, sizeof(err)), 0);
+	CHECK(w.link.coord && !strcmp(w.link.coord, "coord.example:51819"));
+	CHECK(w.link.has_coord_key);
+	CHECK(w.n == 1 && w.recs[0].roaming); /* Roaming alone keeps a record */
+	weftfile_free(&w);
+	conf_text_free(out, len);
+	CHECK_EQ(weftfile_parse(&w, "[Weft]\nCoord = nowhere\n", 21, "b.weft", err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "b.weft:2: Coord") != NULL);
+	snprintf(text, sizeof(text), "[Peer]\nPublicKey = %s\nRoaming = maybe\n", b64_n(4));
+	CHECK_EQ(weftfile_parse(&w, text, strlen(text), "c.weft", err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "c.weft:3: Roaming") != NULL);
+}
+
 /* Peers added at the end take a shortcut in conf_rewrite (the text kept
  * whole, the peers after it): it must write what the general rewrite writes,
  * however the file ends, and leave [Weft] files to the general way. */
@@ -848,6 +879,7 @@ int main(void)
 	RUN(test_rewrite_drops_weft);
 	RUN(test_rewrite_append);
 	RUN(test_weftfile_roundtrip);
+	RUN(test_weftfile_link);
 	RUN(test_store_lifecycle);
 	RUN(test_store_consistency);
 	RUN(test_store_migrates);

@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/net/98-serve-chain-cli.sh: a chain of `weft serve` servers built
+# tests/net/99-serve-chain-cli.sh: a chain of `weft serve` servers built
 # with the client's commands only (docs/weft-serve-chain.md): `weft
 # configure` for S1, `weft add server` for S2 behind S1 and S3 behind S2,
 # `weft add client` for a second person. Each namespace reaches only its

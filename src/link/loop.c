@@ -1,0 +1,426 @@
+/* loop.c: `weft link`'s I/O loop (daemon.h): one epoll over the netlink
+ * socket, the coord socket, the STUN raw socket while a request is out and
+ * a signalfd; the device read on a timer. Every input goes to the core,
+ * every action the core returns is carried out here. */
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "crypto/crypto.h"
+#include "link/daemon.h"
+#include "link/device_io.h"
+#include "link/log.h"
+#include "link/managed.h"
+#include "link/status.h"
+#include "util/encoding.h"
+#include "weft/device.h"
+
+#define LINK_MAX_ACTIONS 64
+
+static int64_t clock_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wall time minus monotonic time: the device's handshake times are wall
+ * clock, the core's monotonic. */
+static int64_t wall_offset(void)
+{
+	return clock_ms(CLOCK_REALTIME) - clock_ms(CLOCK_MONOTONIC);
+}
+
+/* "host:port" or "host" (the default port), names resolved once. */
+static int resolve_coord(union link_addr *out, const char *s, char *err, size_t errlen)
+{
+	struct conf_endpoint e = { 0 };
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *res = NULL;
+	char port[8];
+	int ret;
+
+	if (!conf_endpoint_parse(&e, s)) {
+		e.host = strdup(s);
+		e.port = COORD_DEFAULT_PORT;
+		if (!e.host)
+			return -ENOMEM;
+	}
+	snprintf(port, sizeof(port), "%u", e.port);
+	ret = getaddrinfo(e.host, port, &hints, &res);
+	free(e.host);
+	if (ret || !res) {
+		snprintf(err, errlen, "coord address '%s': %s", s, ret ? gai_strerror(ret) : "no address");
+		return -EADDRNOTAVAIL;
+	}
+	memset(out, 0, sizeof(*out));
+	memcpy(out, res->ai_addr, res->ai_addrlen <= sizeof(*out) ? res->ai_addrlen : sizeof(*out));
+	freeaddrinfo(res);
+	return 0;
+}
+
+static void epoll_add(int epfd, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	if (fd >= 0)
+		epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* The device's view of our peers; its listen port and key too. */
+static int poll_device(struct link_daemon *d, int64_t now)
+{
+	struct device *dev = NULL;
+	int64_t off = wall_offset();
+	int ret = device_get(&dev, d->opt.iface);
+
+	if (ret)
+		return ret;
+	if (dev->listen_port && dev->listen_port != d->core.listen_port) {
+		if (d->core.listen_port)
+			link_log_info("the device's port is now %u", dev->listen_port);
+		d->core.listen_port = dev->listen_port;
+		link_on_route_change(&d->core, now); /* a new port: a new mapping */
+	}
+	for (size_t i = 0; i < dev->n_peers; i++) {
+		const struct dev_peer *p = &dev->peers[i];
+		int k = link_find_peer(&d->core, p->public_key);
+		union link_addr ep = { 0 };
+		int64_t hs = 0;
+
+		if (k < 0)
+			continue;
+		if (device_has_endpoint(p))
+			memcpy(&ep, &p->endpoint, sizeof(ep));
+		if (p->last_handshake_sec)
+			hs = p->last_handshake_sec * 1000 + p->last_handshake_nsec / 1000000 - off;
+		link_on_device(&d->core, (uint32_t)k, hs, p->rx_bytes, &ep, now);
+	}
+	nat_on_device(&d->nat, dev, now);
+	device_free(dev);
+	return 0;
+}
+
+static void do_action(struct link_daemon *d, const struct link_action *a, int64_t now)
+{
+	struct link_peer *p = a->what >= LINK_DO_SET_ENDPOINT ? &d->core.peers[a->peer] : NULL;
+	char name[LINK_PEER_NAME_LEN], ep[LINK_ADDR_STRLEN];
+	int ret;
+
+	if (p) {
+		link_peer_name(name, p->public_key);
+		link_addr_format(ep, &a->endpoint);
+	}
+	switch (a->what) {
+	case LINK_DO_STUN:
+		if (!d->core.listen_port)
+			break;
+		ret = stun_port_send(&d->stun, &d->server, d->core.listen_port);
+		if (ret)
+			link_log_error("STUN from port %u: %s", d->core.listen_port, strerror(-ret));
+		else
+			epoll_add(d->epfd, d->stun.fd);
+		break;
+	case LINK_DO_ANNOUNCE:
+		coord_io_announce(&d->coord, &d->core, now);
+		break;
+	case LINK_DO_SET_ENDPOINT:
+		ret = device_io_set_endpoint(d->opt.iface, p->public_key, &a->endpoint, a->kick, p->keepalive);
+		if (ret)
+			link_log_error("%s: cannot set endpoint %s: %s", name, ep, strerror(-ret));
+		else
+			link_log_verbose("%s: trying %s", name, ep);
+		if (!ret && a->kick && !p->user_keepalive)
+			d->keepalive_set[a->peer] = true;
+		d->next_device_poll = now + LINK_DEVICE_POLL_PUNCH_MS;
+		break;
+	case LINK_DO_WANT_RELAY:
+		/* the relay client plugs in here: it hands back a local proxy
+		 * address through link_on_candidate(PATH_RELAY) */
+		link_log_info("%s: no direct path found", name);
+		/* first a birthday probe, in case a NAT maps per destination */
+		bday_run_want(&d->bday, a->peer, now, clock_ms(CLOCK_REALTIME));
+		break;
+	case LINK_DO_PATH_CHANGED:
+		if (p->path.rtt_ms >= 0)
+			link_log_info("%s: path %s %s (rtt %d ms)", name, path_type_name(p->path.type), ep, p->path.rtt_ms);
+		else
+			link_log_info("%s: path %s %s", name, path_type_name(p->path.type), ep);
+		break;
+	}
+}
+
+static int setup(struct link_daemon *d, char *err, size_t errlen)
+{
+	struct device *dev = NULL;
+	struct managed m;
+	uint8_t server_key[32];
+	const char *coord;
+	int ret;
+
+	ret = device_get(&dev, d->opt.iface);
+	if (ret) {
+		snprintf(err, errlen, "%s: no WireGuard interface answers: %s", d->opt.iface, strerror(-ret));
+		return ret;
+	}
+	ret = managed_load(&m, d->opt.iface, dev, err, errlen);
+	if (ret)
+		goto out_dev;
+	coord = d->opt.coord ? d->opt.coord : m.coord;
+	if (!coord) {
+		snprintf(err, errlen, "%s: no coord: give --coord HOST:PORT or Coord = in [Weft] of %s.weft",
+			 d->opt.iface, d->opt.iface);
+		ret = -EINVAL;
+		goto out_m;
+	}
+	snprintf(d->coord_name, sizeof(d->coord_name), "%s", coord);
+	if (d->opt.coord_key) {
+		if (!key_from_base64(server_key, d->opt.coord_key)) {
+			snprintf(err, errlen, "--coord-key: '%.48s' is not a base64 key of 44 characters", d->opt.coord_key);
+			ret = -EINVAL;
+			goto out_m;
+		}
+	} else if (m.has_coord_key) {
+		memcpy(server_key, m.coord_key, 32);
+	} else {
+		snprintf(err, errlen, "%s: no coord key: give --coord-key KEY or CoordKey = in [Weft] of %s.weft",
+			 d->opt.iface, d->opt.iface);
+		ret = -EINVAL;
+		goto out_m;
+	}
+	ret = resolve_coord(&d->server, coord, err, errlen);
+	if (ret)
+		goto out_m;
+	ret = link_init(&d->core, d->opt.iface, m.n, clock_ms(CLOCK_MONOTONIC));
+	if (ret) {
+		snprintf(err, errlen, "%s: %u peers to manage: %s", d->opt.iface, m.n, strerror(-ret));
+		goto out_m;
+	}
+	d->core.ifindex = (int)if_nametoindex(d->opt.iface);
+	d->core.listen_port = dev->listen_port;
+	for (uint32_t i = 0; i < m.n; i++) {
+		struct link_peer *p = &d->core.peers[i];
+
+		memcpy(p->public_key, m.v[i].public_key, 32);
+		p->roaming = m.v[i].roaming;
+		for (size_t j = 0; j < dev->n_peers; j++)
+			if (!memcmp(dev->peers[j].public_key, p->public_key, 32))
+				p->user_keepalive = dev->peers[j].persistent_keepalive;
+		p->keepalive = p->user_keepalive ? p->user_keepalive : LINK_KEEPALIVE_S;
+	}
+	ret = coord_io_open(&d->coord, &d->server, server_key, dev->private_key, &d->core, d->opt.label);
+	if (ret) {
+		snprintf(err, errlen, "coord session: %s", strerror(-ret));
+		goto out_m;
+	}
+	ret = netmon_open(&d->net, d->core.ifindex);
+	if (ret) {
+		snprintf(err, errlen, "rtnetlink: %s", strerror(-ret));
+		goto out_m;
+	}
+	/* the keepalive that keeps NAT holes open, from the start (a peer
+	 * already talking is never kicked, which would set it) */
+	for (uint32_t i = 0; i < d->core.n_peers; i++) {
+		struct link_peer *p = &d->core.peers[i];
+
+		if (!p->user_keepalive && !device_io_set_keepalive(d->opt.iface, p->public_key, p->keepalive))
+			d->keepalive_set[i] = true;
+	}
+	link_log_info("managing %u of %zu peers (%s), coord %s", m.n, dev->n_peers,
+		      m.from_files ? "no Endpoint in the config, or Roaming in the .weft file" :
+				     "no config file: those without an endpoint",
+		      coord);
+out_m:
+	managed_free(&m);
+out_dev:
+	memzero(server_key, sizeof(server_key));
+	device_free(dev);
+	return ret;
+}
+
+static void restore(struct link_daemon *d)
+{
+	/* keepalives we turned on go back off; endpoints stay (they work) */
+	for (uint32_t i = 0; i < d->core.n_peers; i++)
+		if (d->keepalive_set[i])
+			device_io_set_keepalive(d->opt.iface, d->core.peers[i].public_key, 0);
+}
+
+/* SIGHUP: the same command again, as a new process image (the state is
+ * the device's and the files'; the coord session starts afresh). */
+static int reexec_link(const struct link_options *opt, const sigset_t *mask)
+{
+	char *args[opt->argc + 2];
+
+	args[0] = (char *)"weft";
+	for (int i = 0; i < opt->argc; i++)
+		args[i + 1] = opt->argv[i];
+	args[opt->argc + 1] = NULL;
+	sigprocmask(SIG_UNBLOCK, mask, NULL);
+	execv("/proc/self/exe", args);
+	fprintf(stderr, "weft: link %s: cannot start again: %s\n", opt->iface, strerror(errno));
+	return 1;
+}
+
+int link_daemon_run(const struct link_options *opt)
+{
+	struct link_daemon *d = calloc(1, sizeof(*d));
+	struct link_action acts[LINK_MAX_ACTIONS];
+	char err[512] = "";
+	sigset_t mask;
+	bool reexec = false;
+	int rc = 1;
+
+	if (!d) {
+		fprintf(stderr, "weft: out of memory\n");
+		return 1;
+	}
+	d->opt = *opt;
+	d->epfd = d->sigfd = -1;
+	d->coord.fd = -1;
+	stun_port_init(&d->stun);
+	nat_init(&d->nat, opt->portmap_use, opt->resolve_every_ms);
+	link_log_init(opt->iface);
+	if (setup(d, err, sizeof(err))) {
+		fprintf(stderr, "weft: %s\n", err);
+		goto out;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d->sigfd < 0 || d->epfd < 0) {
+		fprintf(stderr, "weft: epoll: %s\n", strerror(errno));
+		goto out;
+	}
+	epoll_add(d->epfd, d->sigfd);
+	epoll_add(d->epfd, netmon_fd(&d->net));
+	epoll_add(d->epfd, d->coord.fd);
+	if (nat_open(&d->nat, opt->iface, &d->core, d->epfd))
+		link_log_error("host-name endpoints: out of memory");
+	if (bday_run_init(&d->bday, d->core.n_peers, d->epfd)) {
+		fprintf(stderr, "weft: out of memory\n");
+		goto out;
+	}
+
+	int64_t now = clock_ms(CLOCK_MONOTONIC);
+	link_on_local_addrs(&d->core, &d->net.addrs, now);
+	poll_device(d, now);
+	d->status_written = UINT64_MAX;
+	for (;;) {
+		int64_t next_core, next_coord, wait;
+		struct epoll_event ev[8];
+		bool punching = false;
+
+		now = clock_ms(CLOCK_MONOTONIC);
+		if (now >= d->next_device_poll) {
+			int ret = poll_device(d, now);
+			if (ret)
+				link_log_error("the device does not answer: %s", strerror(-ret));
+			for (uint32_t i = 0; i < d->core.n_peers; i++)
+				punching |= d->core.peers[i].path.state == PATH_PUNCHING;
+			d->next_device_poll = now + (punching ? LINK_DEVICE_POLL_PUNCH_MS : LINK_DEVICE_POLL_IDLE_MS);
+		}
+		size_t n = link_poll(&d->core, now, acts, LINK_MAX_ACTIONS, &next_core);
+		for (size_t i = 0; i < n; i++)
+			do_action(d, &acts[i], now);
+		if (!d->core.stun_pending && d->stun.fd >= 0)
+			stun_port_close(&d->stun); /* timed out: stop seeing every datagram */
+		next_coord = coord_io_tick(&d->coord, &d->core, now);
+		int64_t next_bday = bday_run_tick(&d->bday, d, now);
+		if (d->core.status_gen != d->status_written) {
+			int ret = status_write(&d->core, d->coord_name, wall_offset(), (int)getpid());
+			if (ret)
+				link_log_error("status file: %s", strerror(-ret));
+			d->status_written = d->core.status_gen;
+		}
+		wait = d->next_device_poll;
+		if (next_core < wait)
+			wait = next_core;
+		if (next_coord < wait)
+			wait = next_coord;
+		if (next_bday < wait)
+			wait = next_bday;
+		wait -= now;
+		wait = wait < 0 ? 0 : wait > 1000 ? 1000 : wait;
+		int k = epoll_wait(d->epfd, ev, 8, (int)wait);
+		now = clock_ms(CLOCK_MONOTONIC);
+		for (int i = 0; i < k; i++) {
+			int fd = ev[i].data.fd;
+
+			if (fd == d->sigfd) {
+				struct signalfd_siginfo si;
+				if (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
+					rc = 0;
+					if (si.ssi_signo == SIGHUP) {
+						link_log_info("SIGHUP: starting again from the files");
+						reexec = true;
+					} else {
+						link_log_info("signal %u: stopping", si.ssi_signo);
+					}
+					goto out;
+				}
+			} else if (fd == netmon_fd(&d->net)) {
+				int ret = netmon_read(&d->net);
+				if (ret)
+					link_log_error("rtnetlink: %s", strerror(-ret));
+				if (!local_addrs_equal(&d->core.local, &d->net.addrs))
+					link_log_info("local addresses changed: announcing again");
+				link_on_local_addrs(&d->core, &d->net.addrs, now);
+				if (d->net.route_changed) {
+					d->net.route_changed = false;
+					link_on_route_change(&d->core, now);
+				}
+			} else if (nat_on_fd(&d->nat, fd, d->opt.iface, &d->core, now)) {
+				/* the port mapping or a lookup: handled */
+			} else if (bday_run_on_fd(&d->bday, d, fd, now)) {
+				/* a birthday probe's socket or its proxy */
+			} else if (fd == d->coord.fd) {
+				coord_io_read(&d->coord, &d->core, now);
+			} else if (fd == d->stun.fd) {
+				union link_addr mapped;
+				if (stun_port_read(&d->stun, &mapped) == 1) {
+					char s[LINK_ADDR_STRLEN];
+					bool changed = !link_addr_equal(&mapped, &d->core.mapped);
+
+					link_on_stun(&d->core, &mapped, now);
+					link_addr_format(s, &mapped);
+					if (changed)
+						link_log_info("public address %s", s);
+				}
+			}
+		}
+	}
+out:
+	nat_close(&d->nat); /* the gateway's mapping goes first */
+	bday_run_close(&d->bday);
+	if (d->core.peers) {
+		restore(d);
+		status_remove(opt->iface);
+	}
+	stun_port_close(&d->stun);
+	netmon_close(&d->net);
+	coord_io_close(&d->coord);
+	link_free(&d->core);
+	if (d->sigfd >= 0)
+		close(d->sigfd);
+	if (d->epfd >= 0)
+		close(d->epfd);
+	memzero(d, sizeof(*d));
+	free(d);
+	if (reexec)
+		return reexec_link(opt, &mask);
+	return rc;
+}
