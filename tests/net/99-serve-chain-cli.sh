@@ -202,6 +202,12 @@ check s9-curl wait_until 30 nsrun "$C" curl -sf -m 5 -o "$TMP/got9" http://10.21
 check s9-body grep -q "hello from the target $TAG" "$TMP/got9"
 check s9-ping eval "w ping s9 -c 1 -W 2 | grep -q 'reply from fd:16::'"
 check s9-chain-still-up wait_until 20 nsrun "$C" curl -sf -m 5 -o /dev/null http://10.212.4.2:8080/
+reached() { # STATUS-ARGS... -- NODE: the "reached" line of NODE's block
+	local node=${*: -1}
+	"$WEFT" status "${@:1:$#-1}" | awk -v n="$node: server" 'index($0, n) { f = 1 } f && /reached/ { print; exit }'
+}
+check status-reached-s9-first-hop eval "WEFT_CONFIG_DIR='$TMP/cfg' reached s9 | grep -q 'first hop'"
+check status-reached-s3-end-to-end eval "WEFT_CONFIG_DIR='$TMP/cfg' reached s3 | grep -q 'end to end'"
 
 # --- S1 killed and restarted: it still knows the second client, added through its API ---
 # (the stack's helper, in a namespace of its own, may hold the killed
