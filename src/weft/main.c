@@ -178,8 +178,8 @@ static const struct command commands[] = {
 	  "server's API, through the tunnel, whether it answers (with --json: each server's\n"
 	  "GET /v1/status document beside its node, as \"live\"). See weft(8).\n" },
 	{ "add", cmd_add, "Unprivileged server",
-	  "{ server --via <server> --endpoint <ip>:<port> --routes <cidr>[,<cidr>...] [--name <name>]\n"
-	  "  [--via-endpoint <ip>:<port>] [--allow <cidr>,...] [--deny <cidr>,...] [--server-loopback]\n"
+	  "{ server --via <server> --endpoint <host>:<port> --routes <cidr>[,<cidr>...] [--name <name>]\n"
+	  "  [--via-endpoint <host>:<port>] [--allow <cidr>,...] [--deny <cidr>,...] [--server-loopback]\n"
 	  "  [--server-config <file>] [--interface <interface>] [--force] |\n"
 	  "  client [--via <server>] [--name <name>] [--dir <directory>] [--interface <interface>] [--force] }",
 	  "Attaches a server to a network of `weft serve' servers, or makes configs for another client",
@@ -187,8 +187,8 @@ static const struct command commands[] = {
 	  "address from `weft status') to take it as a relay neighbour at --endpoint, writes its config\n"
 	  "(--server-config, default ./weft-serve-NAME.conf, 0600) and this machine's end-to-end file\n"
 	  "(<interface>-e2e.conf beside <interface>.conf, brought up again when the tunnel is up), and\n"
-	  "prints the command to run on the new server. --via-endpoint is where the new server reaches\n"
-	  "--via, when only that way works. --via this machine's own name (client) attaches it here:\n"
+	  "prints the command to run on the new server (a host name is resolved here: the servers take\n"
+	  "addresses). --via-endpoint is where the new server reaches --via, when only that way works. --via this machine's own name (client) attaches it here:\n"
 	  "a second relay peer in <interface>.conf, a tree of its own.\n"
 	  "client: configs for another person (--dir, default .: NAME.conf, NAME-e2e.conf and\n"
 	  "NAME.chain, the tree seen from their side, 0600)\n"
