@@ -89,6 +89,8 @@ COORD_PROTO_OBJS := $(call obj,src/coord/proto.c src/coord/noise.c src/coord/cli
 $(BUILD)/tests/test_coord_proto $(BUILD)/tests/test_coord_session: $(COORD_PROTO_OBJS)
 $(BUILD)/tests/test_link: $(BUILD)/obj/src/link/link.o $(BUILD)/obj/src/link/path.o $(BUILD)/obj/src/link/addr.o
 $(BUILD)/tests/test_stun: $(call obj,src/coord/stun.c src/coord/proto.c)
+$(BUILD)/vectors/coord: $(COORD_PROTO_OBJS)
+$(BUILD)/vectors/coord: LDLIBS := $(LIB) $(LDLIBS)
 $(BUILD)/tests/test_coord_server: $(COORD_PROTO_OBJS) $(call obj,src/coord/server.c src/coord/stun.c \
 	src/coord/store.c src/coord/store_sqlite.c)
 $(BUILD)/tests/test_coord_server: LDLIBS += -lsqlite3
@@ -125,7 +127,7 @@ fuzzers:
 	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 		echo "clang $$f -> $(BUILD)/fuzz/$$n"; \
 		clang $(FUZZ_FLAGS) -fsanitize=fuzzer $(CPPFLAGS) $(WARN) \
-		$$f $(BUILD)/fuzzlib/libweft.a $(LDLIBS) -o $(BUILD)/fuzz/$$n || exit 1; done
+		$$f $(BUILD)/fuzzlib/libweft.a $(LDLIBS) -ljansson -o $(BUILD)/fuzz/$$n || exit 1; done
 FUZZ_SECONDS ?= 600
 fuzz: fuzzers
 	@for f in $(FUZZERS); do mkdir -p $(BUILD)/corpus/$$(basename $$f); \
@@ -155,7 +157,7 @@ SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 # the pages of `weft api`, found there beside $(BINDIR)/weft
 WWWDIR ?= $(PREFIX)/share/weft/www
 UNITS := $(wildcard systemd/*.service systemd/*.timer systemd/*.target)
-GUIDES := $(wildcard docs/weft-*.md) docs/performance.md docs/crypto-bench.md docs/api.yaml
+GUIDES := $(wildcard docs/weft-*.md) docs/performance.md docs/crypto-bench.md docs/api.yaml docs/coord-protocol.md
 install: $(PROGRAMS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(SYSTEMDUNITDIR)

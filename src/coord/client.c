@@ -266,6 +266,17 @@ int coord_blob_seal(uint8_t *out, size_t cap, const uint8_t our_priv[32], const 
 		    const uint8_t peer_pub[32], const uint8_t token[COORD_TOKEN_LEN],
 		    const struct coord_addr *cands, size_t n)
 {
+	uint8_t nonce[24];
+
+	if (!random_fill(nonce, sizeof(nonce)))
+		return -errno;
+	return coord_blob_seal_nonce(out, cap, our_priv, our_pub, peer_pub, token, cands, n, nonce);
+}
+
+int coord_blob_seal_nonce(uint8_t *out, size_t cap, const uint8_t our_priv[32], const uint8_t our_pub[32],
+			  const uint8_t peer_pub[32], const uint8_t token[COORD_TOKEN_LEN],
+			  const struct coord_addr *cands, size_t n, const uint8_t nonce[24])
+{
 	uint8_t key[32], ad[COORD_TOKEN_LEN + 32], pt[1 + COORD_CANDIDATES_MAX * COORD_ADDR_LEN];
 
 	if (n > COORD_CANDIDATES_MAX)
@@ -276,10 +287,7 @@ int coord_blob_seal(uint8_t *out, size_t cap, const uint8_t our_priv[32], const 
 	if (!blob_key(key, our_priv, peer_pub, token))
 		return -EINVAL;
 	out[0] = BLOB_VERSION;
-	if (!random_fill(out + 1, 24)) {
-		memzero(key, sizeof(key));
-		return -errno;
-	}
+	memcpy(out + 1, nonce, 24);
 	pt[0] = (uint8_t)n;
 	for (size_t i = 0; i < n; i++)
 		coord_addr_encode(pt + 1 + i * COORD_ADDR_LEN, &cands[i]);

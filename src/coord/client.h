@@ -96,6 +96,11 @@ enum { COORD_CANDIDATES_MAX = 16 };
 int coord_blob_seal(uint8_t *out, size_t cap, const uint8_t our_priv[32], const uint8_t our_pub[32],
 		    const uint8_t peer_pub[32], const uint8_t token[COORD_TOKEN_LEN],
 		    const struct coord_addr *cands, size_t n);
+/* The same with a given nonce (24 bytes, never used twice with one key):
+ * for test vectors; coord_blob_seal draws a random one. */
+int coord_blob_seal_nonce(uint8_t *out, size_t cap, const uint8_t our_priv[32], const uint8_t our_pub[32],
+			  const uint8_t peer_pub[32], const uint8_t token[COORD_TOKEN_LEN],
+			  const struct coord_addr *cands, size_t n, const uint8_t nonce[24]);
 /* Opens the peer's blob; returns the number of candidates (<= max) or
  * -EBADMSG (not sealed by the holder of peer_pub's private key for this
  * token: the match is not our peer, ignore it). */

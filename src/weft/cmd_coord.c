@@ -36,6 +36,9 @@
 #define MAX_LISTEN 4
 #define BATCH 64
 #define TICK_NS 100000000ULL
+/* room for one IP_PKTINFO or IPV6_PKTINFO control message (40 bytes on
+ * Linux), checked where one is written */
+#define CTL_SPACE 64
 
 struct listener {
 	int fd;
@@ -51,9 +54,16 @@ struct coordd {
 	struct coord_store *store;
 	const char *status_file;
 	/* the datagram being handled: its answer leaves by the socket it came
-	 * in on (pushes to other clients by the first socket of their family) */
+	 * in on, from the address it was sent to (a wildcard socket on a host
+	 * with several addresses would otherwise answer from whichever the
+	 * routing table picks); pushes to other clients leave by the first
+	 * socket of their family */
 	int cur_fd;
 	struct coord_addr cur_from;
+	struct {
+		_Alignas(struct cmsghdr) uint8_t buf[CTL_SPACE];
+	} cur_ctl;
+	size_t cur_ctl_len;
 	uint64_t send_errors;
 	bool running;
 };
@@ -149,6 +159,11 @@ static int open_listener(struct listener *l, const char *spec)
 			goto fail;
 	}
 	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* the address each datagram was sent to, to answer from it */
+	if (ss.ss_family == AF_INET)
+		setsockopt(l->fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+	else
+		setsockopt(l->fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
 	int buf = 4 << 20;
 	setsockopt(l->fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
 	setsockopt(l->fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
@@ -164,38 +179,101 @@ fail:;
 	return -e;
 }
 
+/* One datagram out of fd; an answer carries the source address its request
+ * was sent to (without it, should that address have gone, it still leaves). */
+static void xmit(struct coordd *d, int fd, const void *sa, socklen_t salen,
+		 const uint8_t *pkt, size_t len, bool answer)
+{
+	struct iovec iov = { (void *)pkt, len };
+	struct msghdr mh = { .msg_name = (void *)sa, .msg_namelen = salen, .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (answer && d->cur_ctl_len) {
+		mh.msg_control = d->cur_ctl.buf;
+		mh.msg_controllen = d->cur_ctl_len;
+	}
+	if (sendmsg(fd, &mh, 0) >= 0)
+		return;
+	if (mh.msg_control && errno == EINVAL) {
+		mh.msg_control = NULL;
+		mh.msg_controllen = 0;
+		if (sendmsg(fd, &mh, 0) >= 0)
+			return;
+	}
+	d->send_errors++;
+}
+
 static void send_cb(void *ctx, const struct coord_addr *to, const uint8_t *pkt, size_t len)
 {
 	struct coordd *d = ctx;
 	struct sockaddr_storage ss;
 	socklen_t sl = coord_addr_to_sockaddr(to, &ss);
 	int first = 0;
+	bool answer = d->cur_fd >= 0 && coord_addr_equal(to, &d->cur_from);
 
 	for (int i = 0; i < d->nls; i++)
-		if (d->ls[i].fd == d->cur_fd && coord_addr_equal(to, &d->cur_from))
+		if (answer && d->ls[i].fd == d->cur_fd)
 			first = i;
 	for (int k = 0; k < d->nls; k++) {
 		struct listener *l = &d->ls[(first + k) % d->nls];
+		bool same = answer && l->fd == d->cur_fd;
 		if (to->family == 4 && l->family == AF_INET6 && l->dual) {
 			struct sockaddr_in6 m = { .sin6_family = AF_INET6, .sin6_port = htons(to->port) };
 			m.sin6_addr.s6_addr[10] = m.sin6_addr.s6_addr[11] = 0xff;
 			memcpy(m.sin6_addr.s6_addr + 12, to->ip, 4);
-			if (sendto(l->fd, pkt, len, 0, (struct sockaddr *)&m, sizeof(m)) < 0)
-				d->send_errors++;
+			xmit(d, l->fd, &m, sizeof(m), pkt, len, same);
 			return;
 		}
 		if ((to->family == 4 && l->family == AF_INET) || (to->family == 6 && l->family == AF_INET6)) {
-			if (sendto(l->fd, pkt, len, 0, (struct sockaddr *)&ss, sl) < 0)
-				d->send_errors++;
+			xmit(d, l->fd, &ss, sl, pkt, len, same);
 			return;
 		}
 	}
 	d->send_errors++;
 }
 
+/* The control message that makes an answer leave from the address the
+ * request in mh was sent to (IPv4, IPv6, or IPv4 on an IPv6 socket). */
+static void answer_ctl(struct coordd *d, struct msghdr *mh)
+{
+	d->cur_ctl_len = 0;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		memset(&d->cur_ctl, 0, sizeof(d->cur_ctl));
+		struct cmsghdr *out = (struct cmsghdr *)d->cur_ctl.buf;
+		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO &&
+		    CMSG_SPACE(sizeof(struct in_pktinfo)) <= sizeof(d->cur_ctl.buf)) {
+			struct in_pktinfo in, pi = { 0 };
+			memcpy(&in, CMSG_DATA(cm), sizeof(in));
+			pi.ipi_spec_dst = in.ipi_addr;
+			out->cmsg_level = IPPROTO_IP;
+			out->cmsg_type = IP_PKTINFO;
+			out->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(out), &pi, sizeof(pi));
+			d->cur_ctl_len = CMSG_SPACE(sizeof(pi));
+			return;
+		}
+		if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO &&
+		    CMSG_SPACE(sizeof(struct in6_pktinfo)) <= sizeof(d->cur_ctl.buf)) {
+			struct in6_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			/* the interface matters only for a link-local address */
+			if (!IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr))
+				pi.ipi6_ifindex = 0;
+			out->cmsg_level = IPPROTO_IPV6;
+			out->cmsg_type = IPV6_PKTINFO;
+			out->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(out), &pi, sizeof(pi));
+			d->cur_ctl_len = CMSG_SPACE(sizeof(pi));
+			return;
+		}
+	}
+}
+
 static void on_readable(struct coordd *d, int fd)
 {
 	static uint8_t bufs[BATCH][COORD_DATAGRAM_MAX + 1];
+	static struct {
+		_Alignas(struct cmsghdr) uint8_t buf[2 * CTL_SPACE];
+	} ctl[BATCH];
 	struct mmsghdr msgs[BATCH];
 	struct iovec iov[BATCH];
 	struct sockaddr_storage from[BATCH];
@@ -204,7 +282,8 @@ static void on_readable(struct coordd *d, int fd)
 		for (int i = 0; i < BATCH; i++) {
 			iov[i] = (struct iovec){ bufs[i], sizeof(bufs[i]) };
 			msgs[i].msg_hdr = (struct msghdr){ .msg_name = &from[i], .msg_namelen = sizeof(from[i]),
-							   .msg_iov = &iov[i], .msg_iovlen = 1 };
+							   .msg_iov = &iov[i], .msg_iovlen = 1,
+							   .msg_control = ctl[i].buf, .msg_controllen = sizeof(ctl[i].buf) };
 		}
 		int n = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
@@ -220,6 +299,7 @@ static void on_readable(struct coordd *d, int fd)
 				len = COORD_DATAGRAM_MAX + 1;
 			d->cur_fd = fd;
 			d->cur_from = a;
+			answer_ctl(d, &msgs[i].msg_hdr);
 			coord_server_input(d->srv, bufs[i], len, &a, now, wall);
 			d->cur_fd = -1;
 		}
@@ -352,7 +432,7 @@ static void on_signal(struct coordd *d)
 static int run(struct coordd *d)
 {
 	struct epoll_event ev[8];
-	uint64_t last_status = 0;
+	uint64_t last_status = 0, last_store_errors = 0;
 
 	d->running = true;
 	while (d->running) {
@@ -375,6 +455,14 @@ static int run(struct coordd *d)
 		}
 		uint64_t now = mono_ns();
 		coord_server_tick(d->srv, now, unix_now());
+		uint64_t store_errors = coord_server_stats(d->srv)->store_errors;
+		if (store_errors != last_store_errors) {
+			/* records stay in memory and are written again when they change */
+			log_error("The store refused %llu write%s (%llu in all)",
+				  (unsigned long long)(store_errors - last_store_errors),
+				  store_errors - last_store_errors == 1 ? "" : "s", (unsigned long long)store_errors);
+			last_store_errors = store_errors;
+		}
 		if (d->status_file && now - last_status >= 1000000000ULL) {
 			last_status = now;
 			write_status(d);

@@ -8,7 +8,9 @@
 # pair's token; the SQLite database holds the token but no public key (in
 # base64 or hex); garbage, truncated, oversized, replayed and flooded input
 # is dropped and counted, nothing larger than what was sent comes back, the
-# server stays up; SIGUSR1 logs the counters; SIGTERM ends it cleanly.
+# server stays up; SIGUSR1 logs the counters (and --stats prints them);
+# SIGTERM ends it cleanly; restarted on the same database, it still tells B
+# where A was last seen.
 #
 #   netns ca<tag> (client A)     netns na<tag> (NAT: masquerade)          netns cs<tag> (weft coord, [::]:51819)
 #   veth ca 10.210.1.2/24 ------ veth na 10.210.1.1/24
@@ -74,6 +76,16 @@ B_PUBLIC=$(awk '/^observed/ { print $2; exit }' "$D/b.out")
 check a-learns-b grep -qxF "peer $B_PUBLIC candidates-of-b" "$D/a.out"
 check b-learns-a grep -qxF "peer $A_PUBLIC candidates-of-a" "$D/b.out"
 
+# --- a server address that is not the interface's first: answers leave
+# from the address the request went to (through the NAT, they must) ---
+add_addr "$S" "cs$TAG" 10.211.0.100/24 && add_addr "$S" "cx$TAG" fd88::100/64
+nsrun "$A" python3 "$CLIENT" claim --server 10.211.0.100:51819 --server-pub "$SP" --key "$(cat "$KA")" \
+	--peer "$PB" --label home --blob candidates-of-a --timeout 3 >"$D/second-a.out" 2>&1
+check answers-from-second-ipv4-address grep -q '^announced matched' "$D/second-a.out"
+nsrun "$B" python3 "$CLIENT" claim --server '[fd88::100]:51819' --server-pub "$SP" --key "$(cat "$KB")" \
+	--peer "$PA" --label home --blob candidates-of-b --timeout 3 >"$D/second-b.out" 2>&1
+check answers-from-second-ipv6-address grep -q '^announced matched' "$D/second-b.out"
+
 # --- a third client cannot take the pair's token ------------------------------
 # (anyone who knows both public keys and the label can compute the token:
 # C announces exactly those bytes while A and B hold them; they keep it)
@@ -114,6 +126,8 @@ if command -v turnutils_stunclient >/dev/null; then
 	check stun-ipv4-behind-nat grep -q 'reflexive addr: 10\.211\.0\.2:' "$D/stun-a.out"
 	nsrun "$B" timeout 5 turnutils_stunclient -p 51819 fd88::1 >"$D/stun-b.out" 2>&1
 	check stun-ipv6 grep -q 'reflexive addr: fd88::2' "$D/stun-b.out"
+	nsrun "$A" timeout 5 turnutils_stunclient -p 51819 10.211.0.100 >"$D/stun-a2.out" 2>&1
+	check stun-second-address-behind-nat grep -q 'reflexive addr: 10\.211\.0\.2:' "$D/stun-a2.out"
 else
 	skip stun "turnutils_stunclient (Debian's coturn) is not installed"
 fi
@@ -162,8 +176,23 @@ check still-serving grep -q '^announced matched' "$D/after.out"
 kill -USR1 $COORD
 sleep 0.3
 check sigusr1-logs-counters grep -q '^STATS: (coord) .*rate_limited=[1-9]' "$LOG"
+check stats-command bash -c "'$WEFT' coord --stats --status-file '$D/status' | grep -q '^announces [1-9]'"
 kill -TERM $COORD
 wait $WRAPPER
 check sigterm-clean-exit test $? = 0
 check stopped bash -c "! kill -0 $COORD 2>/dev/null"
+
+# --- a restarted server still knows A's record (SQLite) ------------------------
+nsrun "$S" "$WEFT" coord --listen '[::]:51819' --key-file "$D/coord.key" --store "$D/coord.db" \
+	>"$D/coord2.log" 2>&1 &
+WRAPPER=$!
+for _ in $(seq 50); do grep -q "public key" "$D/coord2.log" 2>/dev/null && break; sleep 0.1; done
+COORD=$(ip netns pids "$S")
+check same-key-after-restart grep -q "public key $SP\$" "$D/coord2.log"
+nsrun "$B" python3 "$CLIENT" claim --server '[fd88::1]:51819' --server-pub "$SP" --key "$(cat "$KB")" \
+	--peer "$PA" --label home --blob b-again --timeout 3 >"$D/restart.out" 2>&1
+A_LATEST=$(awk '/^observed/ { print $2; exit }' "$D/after.out")
+check record-survives-restart grep -qxF "peer $A_LATEST again" "$D/restart.out"
+kill -TERM $COORD
+wait $WRAPPER
 exit $FAILED

@@ -193,6 +193,8 @@ def connect(args):
     server = hostport(args.server)
     fam = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
     sock = socket.socket(fam, socket.SOCK_DGRAM)
+    # connected: only answers from the address we sent to are taken
+    sock.connect(server)
     priv = X25519PrivateKey.from_private_bytes(base64.b64decode(args.key))
     s = Session(sock, server, base64.b64decode(args.server_pub), priv)
     s.handshake()
@@ -217,7 +219,7 @@ def receive_until(s, want, deadline):
                       flush=True)
             else:
                 print(" ".join(str(x) for x in g[:2]), flush=True)
-        if any(g[0] == want for g in got):
+        if any(g[0] == want or (want == "any" and g[0] in ("announced", "error")) for g in got):
             return got
         got = []
     return None
@@ -231,7 +233,14 @@ def meet(args, claim=False):
     token = token_of(s.pub, base64.b64decode(args.peer), args.label.encode())
     s.announce(token, args.blob.encode())
     if claim:
-        return 0 if receive_until(s, "announced" if not claim else "error", deadline) else 1
+        # everything that comes back within a second and a half: ANNOUNCED
+        # (and PEER when matched), or ERROR
+        end = min(deadline, time.time() + 1.5)
+        answered = False
+        while time.time() < end:
+            got = receive_until(s, "any", end)
+            answered = answered or bool(got)
+        return 0 if answered else 1
     # keep the NAT mapping open and wait for the other side
     while time.time() < deadline:
         if receive_until(s, "peer", min(deadline, time.time() + 1.0)):
