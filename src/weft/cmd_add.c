@@ -17,7 +17,9 @@
  * what was already added is taken back (best effort). */
 #include <errno.h>
 #include <jansson.h>
+#include <arpa/inet.h>
 #include <limits.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -287,11 +289,44 @@ struct server_opts {
 	bool force;
 };
 
-static bool endpoint_is_ip(const char *s, struct conf_endpoint *ep)
+/* HOST:PORT as the servers take it, IP:PORT: a host name is resolved here
+ * (said so: the via server may see another address for it). false after
+ * saying why. */
+static bool endpoint_ip(const char *s, const char *opt, char *out, size_t size, uint16_t *port)
 {
+	struct conf_endpoint ep = { 0 };
 	struct conf_addr a;
+	bool ok = false;
 
-	return conf_endpoint_parse(ep, s) && ep->port && conf_addr_parse(&a, ep->host);
+	if (!conf_endpoint_parse(&ep, s) || !ep.port) {
+		fail("server", "%s: expected HOST:PORT, not `%s'", opt, s);
+		goto out;
+	}
+	*port = ep.port;
+	if (!conf_addr_parse(&a, ep.host)) {
+		struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_ADDRCONFIG }, *res = NULL;
+		char ip[CONF_ADDR_STRLEN];
+		int e = getaddrinfo(ep.host, NULL, &hints, &res);
+
+		if (e || !res || !inet_ntop(res->ai_family, res->ai_family == AF_INET6 ?
+				(void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr :
+				(void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr, ip, sizeof(ip))) {
+			fail("server", "%s: cannot resolve `%s': %s", opt, ep.host, e ? gai_strerror(e) : "no address");
+			if (res)
+				freeaddrinfo(res);
+			goto out;
+		}
+		freeaddrinfo(res);
+		printf("%s: %s is %s from here; the servers are given that address.\n", opt, ep.host, ip);
+		free(ep.host);
+		ep.host = strdup(ip);
+		if (!ep.host)
+			goto out;
+	}
+	ok = conf_endpoint_format(out, size, &ep) > 0;
+out:
+	free(ep.host);
+	return ok;
 }
 
 static int add_server(const struct server_opts *o)
@@ -299,7 +334,8 @@ static int add_server(const struct server_opts *o)
 	struct chain_files files;
 	struct chain_state *st = malloc(sizeof(*st));
 	struct chain_node n = { .kind = CHAIN_SERVER };
-	struct conf_endpoint ep = { 0 }, vep = { 0 };
+	char endpoint[CONF_ENDPOINT_STRLEN], via_endpoint[CONF_ENDPOINT_STRLEN];
+	uint16_t port = 0, via_port = 0;
 	struct conf_prefix_list routes = { 0 };
 	struct chain_peers u;
 	struct conf e2e;
@@ -327,15 +363,10 @@ static int add_server(const struct server_opts *o)
 	}
 	if (!to_me && (via = find_server(st, "server", o->via, files.state)) < 0)
 		goto out;
-	if (!endpoint_is_ip(o->endpoint, &ep)) {
-		fail("server", "--endpoint: expected IP:PORT (the new server's address and UDP port, as "
-		     "server %s reaches it), not `%s'", st->nodes[via].name, o->endpoint);
+	if (!endpoint_ip(o->endpoint, "--endpoint", endpoint, sizeof(endpoint), &port) ||
+	    (o->via_endpoint &&
+	     !endpoint_ip(o->via_endpoint, "--via-endpoint", via_endpoint, sizeof(via_endpoint), &via_port)))
 		goto out;
-	}
-	if (o->via_endpoint && !endpoint_is_ip(o->via_endpoint, &vep)) {
-		fail("server", "--via-endpoint: expected IP:PORT, not `%s'", o->via_endpoint);
-		goto out;
-	}
 	if (!parse_prefix_list(&routes, o->routes, "--routes"))
 		goto out;
 	if (routes.n > CHAIN_MAX_ROUTES) {
@@ -374,8 +405,8 @@ static int add_server(const struct server_opts *o)
 	}
 	memcpy(n.routes, routes.v, routes.n * sizeof(*routes.v));
 	n.n_routes = routes.n;
-	snprintf(n.endpoint, sizeof(n.endpoint), "%s", o->endpoint);
-	n.listen_port = ep.port;
+	snprintf(n.endpoint, sizeof(n.endpoint), "%s", endpoint);
+	n.listen_port = port;
 	snprintf(n.config, sizeof(n.config), "%s", file);
 	if (!make_keys(rpriv, n.relay_key, epriv, n.e2e_key) || self_e2e_key(e2e_conf, mypriv, &made_mine) < 0) {
 		fail("server", "cannot make keys: %s", strerror(errno));
@@ -390,7 +421,7 @@ static int add_server(const struct server_opts *o)
 	/* the servers learn where it is */
 	chain_peers_init(&u, st, "add server");
 	if (!to_me && (chain_peers_post(&u, (unsigned)via, "relay", "server", n.relay_key, NULL, 0, &n.relay,
-					o->endpoint) < 0 ||
+					endpoint) < 0 ||
 		       chain_peers_route_down(&u, (unsigned)via, &n.relay) < 0)) {
 		chain_peers_undo(&u);
 		goto out;
@@ -405,7 +436,7 @@ static int add_server(const struct server_opts *o)
 	/* its config, this machine's e2e file, the state */
 	{
 		struct chain_serve_opts so = o->serve;
-		so.via_endpoint = o->via_endpoint;
+		so.via_endpoint = o->via_endpoint ? via_endpoint : NULL;
 		if ((ret = chain_conf_server(st, (unsigned)idx, rpriv, epriv, &so, &text, &len)) < 0) {
 			fail("server", "cannot make the server's config: %s", strerror(-ret));
 			ret = 1;
@@ -465,8 +496,6 @@ out:
 	memzero(mypriv, sizeof(mypriv));
 	conf_free(&e2e);
 	free(routes.v);
-	free(ep.host);
-	free(vep.host);
 	free(st);
 	return ret;
 }
