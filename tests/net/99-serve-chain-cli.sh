@@ -214,7 +214,7 @@ check status-reached-s3-end-to-end eval "WEFT_CONFIG_DIR='$TMP/cfg' reached s3 |
 # --- S1 killed and restarted: it still knows the second client, added through its API ---
 # (the stack's helper, in a namespace of its own, may hold the killed
 # server's UDP socket a moment longer)
-serve_stop "$S1" KILL && wait_until 10 eval "! nsrun $S1 ss -Hun 'sport = :51820' | grep -q ." &&
+serve_stop "$S1" KILL && wait_until 10 eval "! nsrun $S1 ss -Huan 'sport = :51820' | grep -q ." &&
 	start s1 "$S1" || exit 1
 check restart-s1-knows-second-client wait_until 30 nsrun "$B" curl -sf -m 5 -o /dev/null http://10.212.4.2:8080/
 
