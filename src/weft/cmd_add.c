@@ -7,14 +7,17 @@
  * now is, then writes the new server's config (0600) and this machine's
  * end-to-end file, restarts that interface when the tunnel is up, and
  * prints the command to run on the new server, as `weft configure` does.
+ * With --via this machine, the new server is a second first hop: a peer in
+ * the relay file, no API to ask.
  *
  * add client: configs for another person: their own keys and addresses, a
  * relay peer (--via, default this machine's first hop) and an e2e peer for
- * every other server, the routes copied (the person may edit them); the
- * servers learn the new client through their APIs.
+ * every other server of that tree, the routes copied (the person may edit
+ * them), and their own .chain; the servers learn the new client through
+ * their APIs.
  *
- * The APIs are asked first: when one refuses, nothing is written here and
- * what was already added is taken back (best effort). */
+ * The APIs are asked first (chain_peers.h): when one refuses, nothing is
+ * written here and what was already added is taken back (best effort). */
 #include <errno.h>
 #include <jansson.h>
 #include <arpa/inet.h>
