@@ -27,6 +27,7 @@
 #include "usage.h"
 #include "util/atomic_file.h"
 #include "util/encoding.h"
+#include "util/fd_io.h"
 #include "util/random.h"
 
 enum { MAX_TOKENS = 4096, DEFAULT_EXPIRY = 7 * 86400 };
@@ -490,9 +491,9 @@ static int mesh_invite(int argc, char *argv[])
 	memcpy(tok.coord, c.coord, sizeof(tok.coord));
 	tok.n_bootstrap = c.n_bootstrap;
 	memcpy(tok.bootstrap, c.bootstrap, sizeof(tok.bootstrap));
-	r = mesh_token_encode(line, sizeof(line), &tok, sec);
-	if (r < 0) {
-		fprintf(stderr, "weft mesh invite: cannot make the token: %s\n", strerror(-r));
+	int line_len = mesh_token_encode(line, sizeof(line) - 1, &tok, sec);
+	if (line_len < 0) {
+		fprintf(stderr, "weft mesh invite: cannot make the token: %s\n", strerror(-line_len));
 		goto out;
 	}
 	/* recorded before it is shown: a token the admin cannot revoke by id
@@ -507,7 +508,12 @@ static int mesh_invite(int argc, char *argv[])
 		fprintf(stderr, "%s/tokens: %s\n", dir, strerror(-r));
 		goto out;
 	}
-	printf("%s\n", line);
+	/* straight to fd 1, as keys are: no stdio buffer keeps the token */
+	line[line_len] = '\n';
+	if (fd_write_all(STDOUT_FILENO, line, (size_t)line_len + 1)) {
+		perror("write");
+		goto out;
+	}
 	mesh_token_id_hex(hex, tok.id);
 	char when[32];
 	time_t t = (time_t)tok.expires;
