@@ -9,17 +9,44 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct count {
+	const struct mesh_view *v;
+	const uint8_t *id;
+	const struct mesh_record **members;
+	long n, used;
+};
+
+static int by_subject(const void *key, const void *elem)
+{
+	return memcmp(key, (*(const struct mesh_record *const *)elem)->subject, MESH_PUB_LEN);
+}
+
+static void count_one(const struct mesh_record *r, void *arg)
+{
+	struct count *c = arg;
+
+	if ((r->kind != MESH_MEMBER && r->kind != MESH_LEAVE) || memcmp(r->token_id, c->id, MESH_TOKEN_ID_LEN))
+		return;
+	if (!memcmp(r->sponsor, c->v->admin_pub, MESH_PUB_LEN) ||
+	    bsearch(r->sponsor, c->members, (size_t)c->n, sizeof(*c->members), by_subject))
+		c->used++;
+}
+
+/* Every node a legitimate sponsor (the admin or an admitted member)
+ * admitted with the token and the view still holds, whether it is a
+ * member, left or was removed: removing a node must not give its use
+ * back, or a leaked one-use token would admit again and again. Records
+ * sponsored by outsiders do not count, so they cannot use a token up. */
 long mesh_token_used(const struct mesh_view *v, const uint8_t id[MESH_TOKEN_ID_LEN], uint64_t now)
 {
-	const struct mesh_record **m;
-	long n = mesh_view_members(v, now, &m), used = 0;
+	struct count c = { .v = v, .id = id };
 
-	if (n < 0)
-		return n;
-	for (long i = 0; i < n; i++)
-		used += !memcmp(m[i]->token_id, id, MESH_TOKEN_ID_LEN);
-	free(m);
-	return used;
+	c.n = mesh_view_members(v, now, &c.members);
+	if (c.n < 0)
+		return c.n;
+	mesh_view_each(v, count_one, &c);
+	free(c.members);
+	return c.used;
 }
 
 int mesh_admit_check(const struct mesh_view *v, const struct mesh_token *tok,

@@ -10,7 +10,8 @@
 #include "mesh/member.h"
 #include "mesh/token.h"
 
-/* How many admitted members joined with token id at now. -ENOMEM. */
+/* How many uses of token id the view shows at now: the nodes the admin or
+ * an admitted member admitted with it, members, left or removed. -ENOMEM. */
 long mesh_token_used(const struct mesh_view *v, const uint8_t id[MESH_TOKEN_ID_LEN], uint64_t now);
 
 /* Checks tok (parsed and verified by mesh_token_parse) for a node joining

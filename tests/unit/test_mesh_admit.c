@@ -1,5 +1,6 @@
 /* test_mesh_admit.c: a sponsor admits a node with a join token only while
- * the token is this network's, unexpired, unrevoked and not used up, and
+ * the token is this network's, unexpired, unrevoked and not used up (a
+ * removed node keeps its use; an outsider's admissions use nothing), and
  * the node is neither a member already nor removed; an admitted record,
  * completed and signed by the node, is a member in every view. */
 #include <errno.h>
@@ -71,6 +72,19 @@ static void admits_up_to_uses(void)
 	free(m);
 	CHECK_EQ(mesh_admit_check(&v, &t, pub[3], NOW), -EUSERS);
 	CHECK_EQ(mesh_admit_check(&v, &t, pub[1], NOW), -EEXIST);
+	/* removing node 2 does not give its use back */
+	struct mesh_record rm;
+	memset(&rm, 0, sizeof(rm));
+	rm.kind = MESH_REMOVE;
+	memcpy(rm.network_id, v.network_id, MESH_ID_LEN);
+	memcpy(rm.subject, pub[2], 32);
+	rm.version = 1, rm.expires = UINT64_MAX;
+	CHECK_EQ(mesh_record_sign(&rm, admin_sec), 0);
+	CHECK_EQ(mesh_view_add(&v, &rm, NOW), 1);
+	CHECK_EQ(mesh_view_members(&v, NOW, &m), 2);
+	free(m);
+	CHECK_EQ(mesh_token_used(&v, t.id, NOW), 2);
+	CHECK_EQ(mesh_admit_check(&v, &t, pub[3], NOW), -EUSERS);
 	/* a fresh token admits node 3 */
 	struct mesh_token t2 = make_token(1, 0x22, admin_sec);
 	CHECK_EQ(mesh_admit_check(&v, &t2, pub[3], NOW), 0);
@@ -128,7 +142,7 @@ static void outsider_sponsor(void)
 	CHECK_EQ(mesh_view_add(&v, &r, NOW), 1);
 	CHECK_EQ(mesh_view_members(&v, NOW, &m), 1);
 	free(m);
-	CHECK_EQ(mesh_token_used(&v, t.id, NOW), 0);
+	CHECK_EQ(mesh_token_used(&v, t.id, NOW), 0); /* outsiders cannot use a token up */
 	mesh_view_free(&v);
 }
 
