@@ -6,9 +6,11 @@
  *      to the same bytes, and a view refuses it without crashing.
  *   2: a hosts file: the mesh block rendered into it keeps the bytes before
  *      the block (and adds at most the missing final newline), and
- *      rendering the result again changes nothing. */
+ *      rendering the result again changes nothing.
+ *   3: a coord blob: opened or refused (a random one is never opened). */
 #include "mesh/hosts.h"
 #include "mesh/member.h"
+#include "mesh/seal.h"
 #include "mesh/token.h"
 #include "crypto/crypto.h"
 
@@ -81,6 +83,17 @@ static void hosts(const uint8_t *data, size_t size)
 	free(out);
 }
 
+static void blob(const uint8_t *data, size_t size)
+{
+	static const uint8_t secret[MESH_SECRET_LEN] = { 7 }, net[MESH_ID_LEN] = { 9 };
+	struct mesh_record r;
+
+	if (!mesh_open_blob(&r, data, size, secret, net)) {
+		fprintf(stderr, "a blob no one sealed opened\n");
+		abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int ready;
@@ -89,15 +102,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ready = !crypto_init();
 	if (!size)
 		return 0;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0:
 		token(data + 1, size - 1);
 		break;
 	case 1:
 		record(data + 1, size - 1);
 		break;
-	default:
+	case 2:
 		hosts(data + 1, size - 1);
+		break;
+	default:
+		blob(data + 1, size - 1);
 	}
 	return 0;
 }
