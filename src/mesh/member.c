@@ -518,3 +518,41 @@ int mesh_view_digest(const struct mesh_view *v, uint8_t out[32])
 	free(s);
 	return 0;
 }
+
+static uint64_t record_hash(const struct mesh_record *r)
+{
+	static const char key[] = "weft mesh v1 bucket";
+	uint8_t buf[MESH_RECORD_MAX], h[8];
+	int n = mesh_record_encode(r, buf, sizeof(buf));
+
+	b2s(h, sizeof(h), buf, n > 0 ? (size_t)n : 0, (const uint8_t *)key, strlen(key));
+	return get_le(h, 8);
+}
+
+void mesh_view_buckets(const struct mesh_view *v, uint64_t out[MESH_BUCKETS])
+{
+	memset(out, 0, MESH_BUCKETS * sizeof(*out));
+	for (size_t i = 0; i < v->cap; i++) {
+		const struct mesh_entry *e = &v->e[i];
+		if (!e->used)
+			continue;
+		if (e->has_rec)
+			out[e->subject[0]] ^= record_hash(&e->rec);
+		if (e->has_remove)
+			out[e->subject[0]] ^= record_hash(&e->remove);
+	}
+}
+
+void mesh_view_each_in_bucket(const struct mesh_view *v, unsigned b,
+			      void (*fn)(const struct mesh_record *, void *), void *arg)
+{
+	for (size_t i = 0; i < v->cap; i++) {
+		const struct mesh_entry *e = &v->e[i];
+		if (!e->used || e->subject[0] != b)
+			continue;
+		if (e->has_rec)
+			fn(&e->rec, arg);
+		if (e->has_remove)
+			fn(&e->remove, arg);
+	}
+}

@@ -103,4 +103,15 @@ long mesh_view_members(const struct mesh_view *v, uint64_t now, const struct mes
 /* A digest of everything the view holds: equal views, equal digests. */
 int mesh_view_digest(const struct mesh_view *v, uint8_t out[32]);
 
+/* Anti-entropy (docs/weft-mesh.md, "How records travel"): the records
+ * fall into MESH_BUCKETS buckets by the first byte of their subject; each
+ * bucket's hash is the XOR of a 64-bit keyed hash of each record it holds,
+ * so two nodes whose digests differ exchange the 256 bucket hashes, then
+ * only the records of the buckets that differ. */
+enum { MESH_BUCKETS = 256 };
+void mesh_view_buckets(const struct mesh_view *v, uint64_t out[MESH_BUCKETS]);
+/* Calls fn for every record of bucket b. */
+void mesh_view_each_in_bucket(const struct mesh_view *v, unsigned b,
+			      void (*fn)(const struct mesh_record *, void *), void *arg);
+
 #endif

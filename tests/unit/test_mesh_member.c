@@ -364,6 +364,55 @@ static void split_and_rejoin(void)
 	mesh_view_free(&a), mesh_view_free(&b), mesh_view_free(&u);
 }
 
+static void merge_bucket_into(const struct mesh_record *r, void *arg)
+{
+	CHECK(mesh_view_add(arg, r, NOW) >= 0);
+}
+
+/* Anti-entropy by buckets: equal views have equal buckets; after a split,
+ * only the buckets of the changed subjects differ, and sending the records
+ * of those buckets both ways makes the views equal. */
+static void buckets(void)
+{
+	struct mesh_view a, b;
+	uint64_t ba[MESH_BUCKETS], bb[MESH_BUCKETS];
+	uint8_t da[32], db[32];
+	int differ = 0;
+	bool expected[MESH_BUCKETS] = { false };
+
+	build_scenario();
+	view_of(&a, all, n_all, true);
+	view_of(&b, all, n_all, true);
+	mesh_view_buckets(&a, ba), mesh_view_buckets(&b, bb);
+	CHECK(!memcmp(ba, bb, sizeof(ba)));
+	for (int i = 1; i <= 3; i++) {
+		struct mesh_record r = member(i, sponsor_of[i], (uint64_t)NOW * 1000 + 900, MESH_MEMBER, 0xaa);
+		CHECK_EQ(mesh_view_add(&a, &r, NOW), 1);
+		expected[node_pub[i][0]] = true;
+	}
+	struct mesh_record rm = admin_record(MESH_REMOVE, node_pub[20], MESH_PUB_LEN, NOW - 3);
+	CHECK_EQ(mesh_view_add(&b, &rm, NOW), 1);
+	expected[node_pub[20][0]] = true;
+	mesh_view_buckets(&a, ba), mesh_view_buckets(&b, bb);
+	int wrong = 0;
+	for (unsigned k = 0; k < MESH_BUCKETS; k++) {
+		bool d = ba[k] != bb[k];
+		differ += d;
+		wrong += d != expected[k];
+		if (d) {
+			mesh_view_each_in_bucket(&a, k, merge_bucket_into, &b);
+			mesh_view_each_in_bucket(&b, k, merge_bucket_into, &a);
+		}
+	}
+	CHECK_EQ(wrong, 0);
+	CHECK(differ >= 1 && differ <= 4);
+	mesh_view_digest(&a, da), mesh_view_digest(&b, db);
+	CHECK_MEM(da, db, 32);
+	mesh_view_buckets(&a, ba), mesh_view_buckets(&b, bb);
+	CHECK(!memcmp(ba, bb, sizeof(ba)));
+	mesh_view_free(&a), mesh_view_free(&b);
+}
+
 int main(void)
 {
 	test_suite_name = "mesh_member";
@@ -379,5 +428,6 @@ int main(void)
 	RUN(any_order_converges);
 	RUN(tie_break);
 	RUN(split_and_rejoin);
+	RUN(buckets);
 	TEST_EXIT();
 }
