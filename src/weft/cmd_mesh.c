@@ -1,8 +1,7 @@
 /* cmd_mesh.c: the admin's side of `weft mesh` (docs/weft-mesh.md): init
  * makes a network (admin key, network id, prefixes), invite signs join
- * tokens, revoke revokes one. State is one directory per network,
- * /etc/weft/mesh/NAME (or $WEFT_CONFIG_DIR/mesh/NAME), 0700, every file in
- * it 0600 and replaced atomically, changed under the directory's lock. */
+ * tokens, revoke revokes one. The files (mesh_state.h) are changed under
+ * the network directory's lock. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -22,6 +21,7 @@
 #include "mesh/addr.h"
 #include "mesh/member.h"
 #include "mesh/token.h"
+#include "mesh_state.h"
 #include "options.h"
 #include "peer_ctx.h"
 #include "usage.h"
@@ -30,219 +30,7 @@
 #include "util/fd_io.h"
 #include "util/random.h"
 
-enum { MAX_TOKENS = 4096, DEFAULT_EXPIRY = 7 * 86400 };
-
-struct mesh_conf {
-	char name[MESH_NAME_MAX + 1];
-	uint8_t admin_pub[MESH_PUB_LEN];
-	struct mesh_prefix prefix, prefix6;
-	char coord[MESH_MAX_HOSTPORT + 1];
-	uint8_t coord_key[32];
-	unsigned n_bootstrap;
-	char bootstrap[MESH_MAX_BOOTSTRAP][MESH_MAX_HOSTPORT + 1];
-	uint8_t secret[MESH_SECRET_LEN];
-};
-
-/* The directory that holds the networks: the first of $WEFT_CONFIG_DIR's
- * directories, else /etc/weft; then "/mesh". */
-static bool mesh_root(char *out, size_t size)
-{
-	const char *env = getenv(CONFIG_DIR_ENV);
-	size_t len = env && *env ? strcspn(env, ":") : 0;
-	int n = len ? snprintf(out, size, "%.*s/mesh", (int)len, env) : snprintf(out, size, "%s/mesh", WEFT_DIR);
-
-	return n > 0 && (size_t)n < size;
-}
-
-static bool mesh_dir(char *out, size_t size, const char *name)
-{
-	char root[PATH_MAX];
-	int n;
-
-	if (!mesh_root(root, sizeof(root)))
-		return false;
-	n = snprintf(out, size, "%s/%s", root, name);
-	return n > 0 && (size_t)n < size;
-}
-
-/* dir/file; the directory's path came from mesh_dir, with room to spare
- * for these short names, but a cut path must never be used. */
-static void path_in(char *out, size_t size, const char *dir, const char *file)
-{
-	if (snprintf(out, size, "%s/%s", dir, file) >= (int)size)
-		snprintf(out, size, "/nonexistent/path-too-long");
-}
-
-/* Reads a whole small file (at most 4 MiB) into a NUL-terminated buffer. */
-static int slurp(const char *path, char **out, size_t *len)
-{
-	FILE *f = fopen(path, "re");
-	char *buf;
-	size_t n;
-
-	*out = NULL, *len = 0;
-	if (!f)
-		return -errno;
-	buf = malloc((4 << 20) + 1);
-	if (!buf) {
-		fclose(f);
-		return -ENOMEM;
-	}
-	n = fread(buf, 1, 4 << 20, f);
-	if (ferror(f) || !feof(f)) {
-		int err = ferror(f) ? -EIO : -EFBIG;
-		fclose(f);
-		memzero(buf, n);
-		free(buf);
-		return err;
-	}
-	fclose(f);
-	buf[n] = 0;
-	*out = buf, *len = n;
-	return 0;
-}
-
-static int write_conf(const char *dir, const struct mesh_conf *c)
-{
-	char path[PATH_MAX], key[WEFT_KEY_B64_LEN + 1], p4[64] = "", p6[64] = "", text[8192];
-	size_t n = 0;
-	uint8_t id[MESH_ID_LEN];
-	int r;
-
-	mesh_network_id(id, c->admin_pub);
-	n += (size_t)snprintf(text + n, sizeof(text) - n, "# the mesh network %s, made by `weft mesh init'\n"
-			      "Name = %s\nNetworkId = ", c->name, c->name);
-	for (int i = 0; i < MESH_ID_LEN; i++)
-		n += (size_t)snprintf(text + n, sizeof(text) - n, "%02x", id[i]);
-	key_to_base64(key, c->admin_pub);
-	n += (size_t)snprintf(text + n, sizeof(text) - n, "\nAdminPublicKey = %s\n", key);
-	if (c->prefix.family)
-		mesh_prefix_format(p4, sizeof(p4), &c->prefix);
-	if (c->prefix6.family)
-		mesh_prefix_format(p6, sizeof(p6), &c->prefix6);
-	if (*p4)
-		n += (size_t)snprintf(text + n, sizeof(text) - n, "Prefix = %s\n", p4);
-	if (*p6)
-		n += (size_t)snprintf(text + n, sizeof(text) - n, "Prefix6 = %s\n", p6);
-	if (*c->coord) {
-		key_to_base64(key, c->coord_key);
-		n += (size_t)snprintf(text + n, sizeof(text) - n, "Coord = %s\nCoordKey = %s\n", c->coord, key);
-	}
-	for (unsigned i = 0; i < c->n_bootstrap; i++)
-		n += (size_t)snprintf(text + n, sizeof(text) - n, "Bootstrap = %s\n", c->bootstrap[i]);
-	key_to_base64(key, c->secret);
-	n += (size_t)snprintf(text + n, sizeof(text) - n, "Secret = %s\n", key);
-	memzero(key, sizeof(key));
-	path_in(path, sizeof(path), dir, "mesh.conf");
-	r = n < sizeof(text) ? atomic_file_write(path, text, n, 0600) : -ENOSPC;
-	memzero(text, sizeof(text));
-	return r;
-}
-
-/* Parses mesh.conf; on error prints one line naming the file and line. */
-static int read_conf(const char *dir, struct mesh_conf *c)
-{
-	char path[PATH_MAX], *text, *line, *save = NULL;
-	size_t len;
-	unsigned lineno = 0;
-	int r;
-
-	memset(c, 0, sizeof(*c));
-	path_in(path, sizeof(path), dir, "mesh.conf");
-	r = slurp(path, &text, &len);
-	if (r) {
-		fprintf(stderr, "%s: %s\n", path, r == -ENOENT ? "no such network (make it with `weft mesh init')" :
-			strerror(-r));
-		return r;
-	}
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *eq, *k, *v;
-		bool ok = true;
-		lineno++;
-		if (*line == '#' || !*line)
-			continue;
-		eq = strchr(line, '=');
-		if (!eq) {
-			ok = false;
-			goto check;
-		}
-		*eq = 0, k = line, v = eq + 1;
-		while (*v == ' ')
-			v++;
-		for (char *e = eq - 1; e >= k && *e == ' '; e--)
-			*e = 0;
-		if (!strcmp(k, "Name"))
-			ok = snprintf(c->name, sizeof(c->name), "%s", v) < (int)sizeof(c->name);
-		else if (!strcmp(k, "AdminPublicKey"))
-			ok = key_from_base64(c->admin_pub, v);
-		else if (!strcmp(k, "Prefix"))
-			ok = !mesh_prefix_parse(&c->prefix, v) && c->prefix.family == AF_INET;
-		else if (!strcmp(k, "Prefix6"))
-			ok = !mesh_prefix_parse(&c->prefix6, v) && c->prefix6.family == AF_INET6;
-		else if (!strcmp(k, "Coord"))
-			ok = snprintf(c->coord, sizeof(c->coord), "%s", v) < (int)sizeof(c->coord);
-		else if (!strcmp(k, "CoordKey"))
-			ok = key_from_base64(c->coord_key, v);
-		else if (!strcmp(k, "Bootstrap"))
-			ok = c->n_bootstrap < MESH_MAX_BOOTSTRAP &&
-			     snprintf(c->bootstrap[c->n_bootstrap++], sizeof(c->bootstrap[0]), "%s", v) <
-			     (int)sizeof(c->bootstrap[0]);
-		else if (!strcmp(k, "Secret"))
-			ok = key_from_base64(c->secret, v);
-		else if (strcmp(k, "NetworkId"))
-			ok = false;
-check:
-		if (!ok) {
-			fprintf(stderr, "%s:%u: cannot use this line\n", path, lineno);
-			memzero(text, len);
-			free(text);
-			return -EINVAL;
-		}
-	}
-	memzero(text, len);
-	free(text);
-	if (!mesh_name_ok(c->name) || is_zero_ct(c->admin_pub, MESH_PUB_LEN)) {
-		fprintf(stderr, "%s: Name or AdminPublicKey missing\n", path);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/* admin.key holds the Ed25519 seed in base64. */
-static int read_admin_key(const char *dir, uint8_t pub[MESH_PUB_LEN], uint8_t sec[MESH_SEC_LEN])
-{
-	char path[PATH_MAX], *text;
-	size_t len;
-	uint8_t seed[32];
-	int r;
-
-	path_in(path, sizeof(path), dir, "admin.key");
-	r = slurp(path, &text, &len);
-	if (r) {
-		fprintf(stderr, "%s: %s\n", path, strerror(-r));
-		return r;
-	}
-	if (len && text[len - 1] == '\n')
-		text[--len] = 0;
-	r = key_from_base64(seed, text) ? 0 : -EINVAL;
-	memzero(text, len);
-	free(text);
-	if (r) {
-		fprintf(stderr, "%s: not an admin key\n", path);
-		return r;
-	}
-	crypto_sign_seed_keypair(pub, sec, seed);
-	memzero(seed, sizeof(seed));
-	return 0;
-}
-
-static int lock_dir(const char *dir)
-{
-	char path[PATH_MAX];
-
-	path_in(path, sizeof(path), dir, "mesh.conf");
-	return iface_conf_lock(path);
-}
+enum { DEFAULT_EXPIRY = 7 * 86400 }; /* of a token without --expires */
 
 static int mesh_init(int argc, char *argv[])
 {
@@ -317,12 +105,12 @@ static int mesh_init(int argc, char *argv[])
 		fprintf(stderr, "%s: %s\n", root, strerror(errno));
 		return 1;
 	}
-	lock = lock_dir(dir);
+	lock = mesh_lock(dir);
 	if (lock < 0) {
 		fprintf(stderr, "%s: %s\n", dir, strerror(-lock));
 		return 1;
 	}
-	path_in(path, sizeof(path), dir, "mesh.conf");
+	mesh_path_in(path, sizeof(path), dir, "mesh.conf");
 	if (!access(path, F_OK)) {
 		fprintf(stderr, "%s: the network %s exists already\n", path, c.name);
 		close(lock);
@@ -336,7 +124,7 @@ static int mesh_init(int argc, char *argv[])
 	crypto_sign_seed_keypair(c.admin_pub, sec, seed);
 	key_to_base64(b64, seed);
 	b64[WEFT_KEY_B64_LEN] = '\n';
-	path_in(path, sizeof(path), dir, "admin.key");
+	mesh_path_in(path, sizeof(path), dir, "admin.key");
 	r = atomic_file_write(path, b64, WEFT_KEY_B64_LEN + 1, 0600);
 	memzero(b64, sizeof(b64));
 	memzero(seed, sizeof(seed));
@@ -346,7 +134,7 @@ static int mesh_init(int argc, char *argv[])
 		close(lock);
 		return 1;
 	}
-	r = write_conf(dir, &c);
+	r = mesh_conf_write(dir, &c);
 	memzero(c.secret, sizeof(c.secret));
 	close(lock);
 	if (r) {
@@ -362,71 +150,9 @@ static int mesh_init(int argc, char *argv[])
 	return 0;
 }
 
-/* The admin's list of issued tokens: "ID EXPIRES USES issued|revoked AT". */
-struct issued {
-	uint8_t id[MESH_TOKEN_ID_LEN];
-	uint64_t expires, revoked_at;
-	unsigned uses;
-	bool revoked;
-};
-
-static int read_tokens(const char *dir, struct issued *t, size_t *n)
-{
-	char path[PATH_MAX], *text, *line, *save = NULL;
-	size_t len;
-	unsigned lineno = 0;
-	int r;
-
-	*n = 0;
-	path_in(path, sizeof(path), dir, "tokens");
-	r = slurp(path, &text, &len);
-	if (r == -ENOENT)
-		return 0;
-	if (r) {
-		fprintf(stderr, "%s: %s\n", path, strerror(-r));
-		return r;
-	}
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char hex[17], state[8];
-		struct issued x = { 0 };
-		lineno++;
-		if (*n >= MAX_TOKENS || sscanf(line, "%16s %" SCNu64 " %u %7s %" SCNu64, hex, &x.expires, &x.uses, state,
-						&x.revoked_at) != 5 || !mesh_token_id_parse(x.id, hex) ||
-		    (strcmp(state, "issued") && strcmp(state, "revoked"))) {
-			fprintf(stderr, "%s:%u: cannot use this line\n", path, lineno);
-			free(text);
-			return -EINVAL;
-		}
-		x.revoked = !strcmp(state, "revoked");
-		t[(*n)++] = x;
-	}
-	free(text);
-	return 0;
-}
-
-static int write_tokens(const char *dir, const struct issued *t, size_t n)
-{
-	char path[PATH_MAX], *text = malloc(n * 80 + 1);
-	size_t len = 0;
-	int r;
-
-	if (!text)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		char hex[2 * MESH_TOKEN_ID_LEN + 1];
-		mesh_token_id_hex(hex, t[i].id);
-		len += (size_t)sprintf(text + len, "%s %" PRIu64 " %u %s %" PRIu64 "\n", hex, t[i].expires, t[i].uses,
-				       t[i].revoked ? "revoked" : "issued", t[i].revoked_at);
-	}
-	path_in(path, sizeof(path), dir, "tokens");
-	r = atomic_file_write(path, text, len, 0600);
-	free(text);
-	return r;
-}
-
 static int mesh_invite(int argc, char *argv[])
 {
-	static struct issued tokens[MAX_TOKENS + 1];
+	static struct mesh_issued tokens[MESH_MAX_TOKENS + 1];
 	struct mesh_conf c;
 	struct mesh_token tok;
 	char dir[PATH_MAX], line[MESH_TOKEN_MAX_TEXT], hex[2 * MESH_TOKEN_ID_LEN + 1];
@@ -462,21 +188,21 @@ static int mesh_invite(int argc, char *argv[])
 			return 1;
 		}
 	}
-	if (!mesh_dir(dir, sizeof(dir), argv[1]) || read_conf(dir, &c))
+	if (!mesh_dir(dir, sizeof(dir), argv[1]) || mesh_conf_read(dir, &c))
 		return 1;
-	lock = lock_dir(dir);
+	lock = mesh_lock(dir);
 	if (lock < 0) {
 		fprintf(stderr, "%s: %s\n", dir, strerror(-lock));
 		return 1;
 	}
-	if (read_admin_key(dir, pub, sec) || read_tokens(dir, tokens, &n))
+	if (mesh_admin_key_read(dir, pub, sec) || mesh_tokens_read(dir, tokens, &n))
 		goto out;
 	if (memcmp(pub, c.admin_pub, MESH_PUB_LEN)) {
 		fprintf(stderr, "%s/admin.key: not the key of AdminPublicKey in mesh.conf\n", dir);
 		goto out;
 	}
-	if (n >= MAX_TOKENS) {
-		fprintf(stderr, "%s/tokens: %d tokens issued already\n", dir, MAX_TOKENS);
+	if (n >= MESH_MAX_TOKENS) {
+		fprintf(stderr, "%s/tokens: %d tokens issued already\n", dir, MESH_MAX_TOKENS);
 		goto out;
 	}
 	memset(&tok, 0, sizeof(tok));
@@ -503,7 +229,7 @@ static int mesh_invite(int argc, char *argv[])
 	tokens[n].uses = tok.uses;
 	tokens[n].revoked = false;
 	tokens[n].revoked_at = 0;
-	r = write_tokens(dir, tokens, n + 1);
+	r = mesh_tokens_write(dir, tokens, n + 1);
 	if (r) {
 		fprintf(stderr, "%s/tokens: %s\n", dir, strerror(-r));
 		goto out;
@@ -533,7 +259,7 @@ out:
 /* Finds the network that issued token id; its name into out. */
 static int find_issuer(const uint8_t id[MESH_TOKEN_ID_LEN], char *out, size_t size)
 {
-	static struct issued tokens[MAX_TOKENS];
+	static struct mesh_issued tokens[MESH_MAX_TOKENS];
 	char root[PATH_MAX], dir[PATH_MAX];
 	struct dirent *e;
 	DIR *d;
@@ -543,7 +269,7 @@ static int find_issuer(const uint8_t id[MESH_TOKEN_ID_LEN], char *out, size_t si
 		return 0;
 	while ((e = readdir(d))) {
 		size_t n;
-		if (!mesh_name_ok(e->d_name) || !mesh_dir(dir, sizeof(dir), e->d_name) || read_tokens(dir, tokens, &n))
+		if (!mesh_name_ok(e->d_name) || !mesh_dir(dir, sizeof(dir), e->d_name) || mesh_tokens_read(dir, tokens, &n))
 			continue;
 		for (size_t i = 0; i < n; i++)
 			if (!memcmp(tokens[i].id, id, MESH_TOKEN_ID_LEN) &&
@@ -556,7 +282,7 @@ static int find_issuer(const uint8_t id[MESH_TOKEN_ID_LEN], char *out, size_t si
 
 static int mesh_revoke(int argc, char *argv[])
 {
-	static struct issued tokens[MAX_TOKENS];
+	static struct mesh_issued tokens[MESH_MAX_TOKENS];
 	struct mesh_conf c;
 	struct mesh_record rec;
 	uint8_t id[MESH_TOKEN_ID_LEN], pub[MESH_PUB_LEN], sec[MESH_SEC_LEN], bin[MESH_RECORD_MAX];
@@ -590,15 +316,15 @@ static int mesh_revoke(int argc, char *argv[])
 			found > 1 ? " (several did: the state is damaged)" : "");
 		return 1;
 	}
-	if (!mesh_dir(dir, sizeof(dir), name) || read_conf(dir, &c))
+	if (!mesh_dir(dir, sizeof(dir), name) || mesh_conf_read(dir, &c))
 		return 1;
 	memzero(c.secret, sizeof(c.secret));
-	lock = lock_dir(dir);
+	lock = mesh_lock(dir);
 	if (lock < 0) {
 		fprintf(stderr, "%s: %s\n", dir, strerror(-lock));
 		return 1;
 	}
-	if (read_admin_key(dir, pub, sec) || read_tokens(dir, tokens, &n))
+	if (mesh_admin_key_read(dir, pub, sec) || mesh_tokens_read(dir, tokens, &n))
 		goto out;
 	for (i = 0; i < n && memcmp(tokens[i].id, id, sizeof(id)); i++)
 		;
@@ -627,8 +353,8 @@ static int mesh_revoke(int argc, char *argv[])
 	int blen = mesh_record_encode(&rec, bin, sizeof(bin));
 	char *old = NULL, *text;
 	size_t old_len = 0;
-	path_in(path, sizeof(path), dir, "revocations");
-	r = slurp(path, &old, &old_len);
+	mesh_path_in(path, sizeof(path), dir, "revocations");
+	r = mesh_slurp(path, &old, &old_len);
 	if (r && r != -ENOENT) {
 		fprintf(stderr, "%s: %s\n", path, strerror(-r));
 		goto out;
@@ -651,7 +377,7 @@ static int mesh_revoke(int argc, char *argv[])
 	}
 	tokens[i].revoked = true;
 	tokens[i].revoked_at = now;
-	r = write_tokens(dir, tokens, n);
+	r = mesh_tokens_write(dir, tokens, n);
 	if (r) {
 		fprintf(stderr, "%s/tokens: %s\n", dir, strerror(-r));
 		goto out;
