@@ -48,7 +48,7 @@ struct link_daemon {
 	struct bday_runner bday;    /* birthday probes before the relay */
 	union link_addr server;
 	char coord_name[300];       /* as configured, for status and logs */
-	int epfd, sigfd;
+	int epfd, sigfd, lockfd;
 	int64_t next_device_poll;
 	bool device_silent;         /* the last read failed (logged once) */
 	uint64_t status_written;    /* core.status_gen at the last write */

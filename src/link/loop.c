@@ -380,7 +380,7 @@ int link_daemon_run(const struct link_options *opt)
 		return 1;
 	}
 	d->opt = *opt;
-	d->epfd = d->sigfd = -1;
+	d->epfd = d->sigfd = d->lockfd = -1;
 	d->coord.fd = -1;
 	d->coord.tcp_fd = -1;
 	d->tcp_fd_polled = -1;
@@ -388,6 +388,14 @@ int link_daemon_run(const struct link_options *opt)
 	stun_port_init(&d->stun);
 	nat_init(&d->nat, opt->portmap_use, opt->resolve_every_ms);
 	link_log_init(opt->iface);
+	d->lockfd = status_lock(opt->iface);
+	if (d->lockfd < 0) {
+		if (d->lockfd == -EWOULDBLOCK)
+			fprintf(stderr, "weft: link %s runs already (see weft link status %s)\n", opt->iface, opt->iface);
+		else
+			fprintf(stderr, "weft: link %s: cannot take its lock: %s\n", opt->iface, strerror(-d->lockfd));
+		goto out;
+	}
 	if (setup(d, err, sizeof(err))) {
 		fprintf(stderr, "weft: %s\n", err);
 		goto out;
@@ -569,6 +577,8 @@ out:
 		close(d->sigfd);
 	if (d->epfd >= 0)
 		close(d->epfd);
+	if (d->lockfd >= 0)
+		close(d->lockfd); /* after the status file went */
 	memzero(d, sizeof(*d));
 	free(d);
 	if (reexec)

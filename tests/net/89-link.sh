@@ -201,6 +201,13 @@ check ping-c-to-a wait_until 5 ping_ok "$C" 10.99.0.1
 # the human form names the path too
 WEFT_RUN_DIR="$WEFT_TMP/run-a" "$WEFT" link status "$WA" >"$WEFT_TMP/status-a.txt" 2>&1
 check status-text grep -q "path: lan 10.0.1.3:51820" "$WEFT_TMP/status-a.txt"
+# one weft link per interface
+second() {
+	ip netns exec "$A" env WEFT_CONFIG_DIR="$WEFT_TMP/a" WEFT_RUN_DIR="$WEFT_TMP/run-a" timeout 5 "$WEFT" link "$WA" \
+		>"$WEFT_TMP/second.out" 2>&1
+	[[ $? == 1 ]] && grep -q "runs already" "$WEFT_TMP/second.out"
+}
+check one-per-interface second
 # the static peer is not managed: not in the status, its endpoint as set
 check static-peer-unmanaged [ "$(status_json a "$WA" | grep -c '"public_key"')" == 2 ]
 check static-peer-untouched [ "$(endpoint_of "$A" "$WA" "$PD")" == 192.0.2.99:51820 ]
