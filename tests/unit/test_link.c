@@ -236,14 +236,15 @@ static void test_fail_relay(void)
 	CHECK(cmd.set_endpoint && link_addr_equal(&cmd.endpoint, &r.addr));
 	path_on_device(&p, next + 5, 1, &r.addr, &l, next + 5);
 	CHECK_EQ(p.type, PATH_RELAY);
-	/* the same offer again leaves the relay alone... */
+	/* a direct candidate offered again, or a new one: the relay stays,
+	 * its probes try them (relay_probe) */
 	path_offer(&p, &c, 1, &l, next + 10);
 	CHECK_EQ(p.state, PATH_UP);
 	CHECK_EQ(p.type, PATH_RELAY);
-	/* ...a new direct candidate moves off it to try that */
 	struct path_cand c2 = C(PATH_DIRECT, "203.0.113.8:40000");
 	path_offer(&p, &c2, 1, &l, next + 20);
-	CHECK_EQ(p.state, PATH_PUNCHING);
+	CHECK_EQ(p.state, PATH_UP);
+	CHECK_EQ(p.type, PATH_RELAY);
 	CHECK_EQ(p.n, 2);
 }
 
