@@ -96,7 +96,8 @@ static const struct command commands[] = {
 	  "  remove <interface> <name|public key> | list <interface> [--json] |\n"
 	  "  config <interface> <name|public key> [--qr] [--qr-png <file>] [the add options that shape the config] |\n"
 	  "  set <interface> <name|public key> [--endpoint-type <type>] [--allowed-ips <cidr>,...|default]\n"
-	  "  [--dns <ip|domain>,...|none|default] [--keepalive <seconds>|off|default] [--expires <date>|<duration>|never] |\n"
+	  "  [--dns <ip|domain>,...|none|default] [--keepalive <seconds>|off|default] [--expires <date>|<duration>|never]\n"
+	  "  [--roaming on|off] |\n"
 	  "  rename <interface> <name|public key> <new name> | disable <interface> <name|public key> |\n"
 	  "  enable <interface> <name|public key> | expire <interface> }",
 	  "Adds, changes, disables and removes peers; prints the config a peer imports",
