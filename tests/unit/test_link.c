@@ -316,8 +316,11 @@ static void test_core(void)
 	 * even when STUN stays silent, and the peer punches again */
 	now += 60000;
 	link_on_device(&l, 1, now - 1000, 92, &pc.addr, now);
-	link_on_coord(&l, true, now); /* the refresh is not due */
+	n = link_poll(&l, now - 10, a, 16, &next); /* the overdue refresh... */
+	CHECK_EQ(count(a, n, LINK_DO_ANNOUNCE), 1);
+	link_on_coord(&l, true, now - 5);          /* ...answered */
 	link_on_local_addrs(&l, &lb, now);
+	CHECK(!link_addr_is_set(&l.mapped)); /* the old way out's mapping is no candidate */
 	n = link_poll(&l, now, a, 16, &next);
 	CHECK_EQ(count(a, n, LINK_DO_STUN), 1);
 	CHECK_EQ(count(a, n, LINK_DO_SET_ENDPOINT), 1);
@@ -326,6 +329,16 @@ static void test_core(void)
 	n = link_poll(&l, now + LINK_ANNOUNCE_AFTER_CHANGE_MS, a, 16, &next);
 	CHECK_EQ(count(a, n, LINK_DO_ANNOUNCE), 1);
 	CHECK(LINK_ANNOUNCE_AFTER_CHANGE_MS < 1000);
+
+	/* candidates that change while an announcement awaits its answer go
+	 * out again as soon as it comes, not at the next refresh */
+	now += 500;
+	link_on_stun(&l, &m1, now);
+	n = link_poll(&l, now, a, 16, &next);
+	CHECK_EQ(count(a, n, LINK_DO_ANNOUNCE), 0); /* one is out */
+	link_on_coord(&l, true, now + 10);
+	n = link_poll(&l, now + 10, a, 16, &next);
+	CHECK_EQ(count(a, n, LINK_DO_ANNOUNCE), 1);
 
 	/* a new mapping announces at once */
 	now += 1000;
