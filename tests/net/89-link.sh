@@ -113,7 +113,7 @@ echo "# a runs on $LINK_A_KIND"
 
 # conf NAME IFACE KEYFILE PEER...: IFACE.conf and IFACE.weft (the coord) in
 # $WEFT_TMP/NAME. PEER is KEY (no Endpoint), KEY@ENDPOINT (a static one), or
-# KEY@ENDPOINT@roaming (a static one, and Roaming = true in IFACE.weft).
+# KEY@ENDPOINT@roaming (a static one, marked Roaming by `weft peer set`).
 conf() {
 	local d=$WEFT_TMP/$1 ifc=$2 key=$3 p k ep r
 	shift 3
@@ -126,14 +126,13 @@ conf() {
 			[[ -n $ep ]] && printf 'Endpoint = %s\n' "$ep"
 		done
 	} >"$d/$ifc.conf"
-	{
-		printf '[Weft]\nCoord = 192.0.2.1:51819\nCoordKey = %s\n' "$CKEY"
-		for p; do
-			IFS=@ read -r k ep r <<<"$p"
-			[[ $r == roaming ]] && printf '\n[Peer]\nPublicKey = %s\nRoaming = true\n' "$k"
-		done
-	} >"$d/$ifc.weft"
+	printf '[Weft]\nCoord = 192.0.2.1:51819\nCoordKey = %s\n' "$CKEY" >"$d/$ifc.weft"
 	chmod 600 "$d/$ifc.conf" "$d/$ifc.weft"
+	for p; do
+		IFS=@ read -r k ep r <<<"$p"
+		[[ $r == roaming ]] || continue
+		WEFT_CONFIG_DIR=$d "$WEFT" peer set "$ifc" "$k" --roaming on || return 1
+	done
 }
 # a has a fourth peer d with a static endpoint: never managed, never touched.
 # c knows a at a stale static address, marked Roaming: managed all the same.
@@ -142,7 +141,10 @@ nsrun "$A" wg set "$WA" peer "$PD" allowed-ips 10.99.0.4/32 endpoint 192.0.2.99:
 	nsrun "$C" wg set "$WC" peer "$PA" endpoint 10.0.1.99:51820 ||
 	{ fail wireguard "cannot set the static endpoints"; exit 1; }
 conf a "$WA" "$KA" "$PB" "$PC" "$PD@192.0.2.99:51820" && conf b "$WB" "$KB" "$PA" &&
-	conf c "$WC" "$KC" "$PA@10.0.1.99:51820@roaming"
+	conf c "$WC" "$KC" "$PA@10.0.1.99:51820@roaming" || { fail conf "cannot write the config files"; exit 1; }
+# weft peer set wrote Roaming and kept the coord's settings
+check peer-set-roaming grep -q "^Roaming = true" "$WEFT_TMP/c/$WC.weft"
+check peer-set-keeps-coord grep -q "^CoordKey = $CKEY" "$WEFT_TMP/c/$WC.weft"
 
 # start_link NAME NS IFACE: weft link in NS, status under $WEFT_TMP/run-NAME
 # (ip netns exec and env exec it: $! is weft's pid)
