@@ -215,8 +215,8 @@ static const struct command commands[] = {
 	  "<server|api-address> [-c <count>] [-i <seconds>] [-W <seconds>] [--interface <interface>]",
 	  "Times round trips to a `weft serve' server's API through the tunnel",
 	  "GET /v1/ping to the server's API address (a name is looked up in <interface>.chain, default\n"
-	  "wg-serve), -c times (default 3), -i seconds apart (default 1), waiting -W seconds (default 2)\n"
-	  "for each. Exits 1 when no reply came. See weft(8).\n" },
+	  "wg-serve), -c (--count) times (default 3), -i (--interval) seconds apart (default 1),\n"
+	  "waiting -W (--timeout) seconds (default 2) for each. Exits 1 when no reply came. See weft(8).\n" },
 	{ "expose", cmd_expose, "Unprivileged server",
 	  "{ add <server|all> <rule> [--interface <interface>] |\n"
 	  "  list [<server|all>] [--json] [--interface <interface>] }",
