@@ -46,7 +46,8 @@ static bool insert(struct path *p, const struct path_cand *c, const struct local
 {
 	unsigned r = rank(c, local), at = p->n;
 
-	if (p->n >= PATH_MAX_CANDS || !link_addr_is_set(&c->addr) || link_addr_is_unusable(&c->addr) ||
+	/* loopback only for a stand-in of our own (a probe's proxy) */
+	if (p->n >= PATH_MAX_CANDS || !link_addr_is_set(&c->addr) || (link_addr_is_unusable(&c->addr) && !c->ours) ||
 	    !link_addr_port(&c->addr) || c->type < PATH_LAN || c->type > PATH_RELAY || has(p, c))
 		return false;
 	for (unsigned i = 0; i < p->n; i++)
@@ -94,7 +95,7 @@ unsigned path_offer(struct path *p, const struct path_cand *c, unsigned n, const
 
 	(void)now;
 	for (unsigned i = 0; i < p->n; i++)
-		if (p->cands[i].type == PATH_RELAY)
+		if (p->cands[i].type == PATH_RELAY || p->cands[i].ours)
 			relay[nrelay++] = p->cands[i];
 	p->n = 0;
 	for (unsigned i = 0; i < n; i++)
@@ -118,9 +119,12 @@ unsigned path_offer(struct path *p, const struct path_cand *c, unsigned n, const
 	return p->n;
 }
 
-bool path_add(struct path *p, const struct path_cand *c, const struct local_addrs *local, int64_t now)
+bool path_add(struct path *p, const struct path_cand *c_in, const struct local_addrs *local, int64_t now)
 {
+	struct path_cand own = *c_in, *c = &own;
+
 	(void)now;
+	own.ours = true;
 	if (!insert(p, c, local))
 		return false;
 	if (p->state == PATH_IDLE || p->state == PATH_FAILED) {
