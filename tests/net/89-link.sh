@@ -171,7 +171,7 @@ coord_up() { status_json "$1" "$2" | grep -q '"up": true'; }
 coord_down() { status_json "$1" "$2" | grep -q '"up": false'; }
 show_logs() {
 	local n
-	for n in a b c; do echo "--- link $n"; tail -n 15 "$WEFT_TMP/link-$n.log" 2>/dev/null; done
+	for n in a b c; do echo "--- link $n"; grep -v portmap "$WEFT_TMP/link-$n.log" 2>/dev/null | tail -n 15; done
 	echo "--- coord"; tail -n 10 "$COORD_LOG"
 }
 
@@ -262,7 +262,7 @@ if wait_until 4 quick_ping "$B" 10.99.0.1; then
 	t1=$(date +%s.%N)
 	ms=$(python3 -c "print(int(($t1 - $t0) * 1000))")
 	echo "# roaming: b reached a again after $ms ms"
-	if ((ms <= 2000)); then pass roam-within-2s; else fail roam-within-2s "$ms ms"; fi
+	if ((ms <= 2000)); then pass roam-within-2s; else fail roam-within-2s "$ms ms"; show_logs; fi
 else
 	fail roam-within-2s "b cannot reach a 4 s after it moved"; show_logs
 fi
