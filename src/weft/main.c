@@ -157,6 +157,15 @@ static const struct command commands[] = {
 	  "UDP or over TCP (--relay-listen, by default the UDP port's number), each direction of a pair\n"
 	  "held to --relay-rate (default 100M). SIGUSR1 logs the counters. Protocol: coord-protocol.md;\n"
 	  "see weft(8).\n" },
+	{ "mesh", cmd_mesh, "Roaming and NAT traversal",
+	  "{ init <network> --prefix <IPv4 prefix> [--prefix6 <IPv6 prefix>] [--coord <host>:<port>\n"
+	  "  --coord-key <base64 public key>] [--bootstrap <host>:<port>]... |\n"
+	  "  invite <network> [--expires <date|duration>] [--uses <n>] | revoke <token id|token> }",
+	  "Makes a mesh network and its signed join tokens (the admin's side)",
+	  "init makes the admin key (Ed25519) and the network in /etc/weft/mesh/<network>/ (or\n"
+	  "$WEFT_CONFIG_DIR/mesh/<network>/), 0600; invite prints a one-line join token, signed, that\n"
+	  "expires (default 7d) and admits --uses nodes (default 1); revoke refuses a token from now on.\n"
+	  "Joining nodes is not in this release. Design: weft-mesh.md; see weft(8).\n" },
 	{ "serve", cmd_serve, "Unprivileged server",
 	  "[-f <config file>] [--stack kernel|lwip|auto]",
 	  "Runs a WireGuard exit server as any user: peers reach what this machine reaches",
