@@ -48,7 +48,11 @@ int link_find_peer(const struct link *l, const uint8_t key[32])
 
 static void changed_soon(struct link *l, int64_t now)
 {
+	/* requests in flight went out the old way (or found no route while
+	 * the change was half done): ask again, not after their timeouts */
 	l->stun_wanted = true;
+	l->stun_pending = false;
+	l->announce_pending = false;
 	if (l->announce_at > now + LINK_ANNOUNCE_AFTER_CHANGE_MS)
 		l->announce_at = now + LINK_ANNOUNCE_AFTER_CHANGE_MS;
 	/* a new way out deserves a quick try even while backing off */
@@ -61,6 +65,9 @@ void link_on_local_addrs(struct link *l, const struct local_addrs *now_addrs, in
 	if (local_addrs_equal(&l->local, now_addrs))
 		return;
 	l->local = *now_addrs;
+	/* the mapping was that of the old way out: announcing it while STUN
+	 * is under way would keep the peers on a dead path */
+	memset(&l->mapped, 0, sizeof(l->mapped));
 	changed_soon(l, now);
 	for (uint32_t i = 0; i < l->n_peers; i++)
 		path_restart(&l->peers[i].path, now);
@@ -90,8 +97,9 @@ void link_on_coord(struct link *l, bool ok, int64_t now)
 		l->coord_failures = 0;
 		l->backoff_ms = LINK_BACKOFF_MIN_MS;
 		l->announcements++;
-		if (l->announce_at <= now)
-			l->announce_at = now + LINK_ANNOUNCE_REFRESH_MS;
+		/* announce_at stays: the refresh link_poll set when it sent,
+		 * or sooner, when our candidates changed while the answer was
+		 * on its way (they must go out again, not in 20 s) */
 	} else {
 		l->coord_up = false;
 		l->coord_failures++;
@@ -136,6 +144,20 @@ void link_on_device(struct link *l, uint32_t peer, int64_t last_handshake, uint6
 {
 	if (peer < l->n_peers)
 		path_on_device(&l->peers[peer].path, last_handshake, rx_bytes, endpoint, &l->local, now);
+}
+
+void link_on_relay_invite(struct link *l, uint32_t peer, const struct path_cand *c, int64_t now)
+{
+	if (peer >= l->n_peers)
+		return;
+	path_use_relay(&l->peers[peer].path, c, &l->local, now);
+	l->status_gen++;
+}
+
+void link_on_relay_rx(struct link *l, uint32_t peer, uint64_t bytes)
+{
+	if (peer < l->n_peers)
+		path_on_relay_rx(&l->peers[peer].path, bytes);
 }
 
 static bool push(struct link_action *out, size_t max, size_t *n, const struct link_action *a)
@@ -193,7 +215,10 @@ size_t link_poll(struct link *l, int64_t now, struct link_action *out, size_t ma
 		struct link_peer *p = &l->peers[i];
 		struct path_cmd cmd;
 		bool wanted = path_wants_relay(&p->path);
-		int64_t t = path_tick(&p->path, now, &cmd);
+		int64_t t;
+
+		p->path.wall_offset = l->wall_offset;
+		t = path_tick(&p->path, now, &cmd);
 
 		if (cmd.set_endpoint) {
 			struct link_action a = { .what = LINK_DO_SET_ENDPOINT, .kick = cmd.kick, .peer = i,
@@ -240,4 +265,34 @@ unsigned link_own_cands(const struct link *l, struct path_cand *out, unsigned ma
 		n++;
 	}
 	return n;
+}
+
+unsigned link_match_cands(struct path_cand *out, unsigned max, const union link_addr *cands, unsigned n,
+			  const union link_addr *observed)
+{
+	bool have_observed = link_addr_is_set(observed), seen = false;
+	union link_addr guess = { 0 };
+	unsigned k = 0;
+
+	if (have_observed && n) {
+		guess = *observed;
+		link_addr_set_port(&guess, link_addr_port(&cands[n - 1]));
+	}
+	for (unsigned i = 0; i < n && k < max; i++) {
+		bool on_observed = have_observed && link_addr_same_host(&cands[i], observed);
+
+		out[k].addr = cands[i];
+		out[k].type = on_observed || !link_addr_is_private(&cands[i]) ? PATH_DIRECT : PATH_LAN;
+		/* a mapping on that host with another port may be stale (a NAT
+		 * that changed its ways since the peer's last STUN): the guess
+		 * goes in unless it is there */
+		seen |= link_addr_equal(&cands[i], &guess);
+		k++;
+	}
+	if (have_observed && k && !seen && k < max) {
+		out[k].type = PATH_DIRECT;
+		out[k].addr = guess;
+		k++;
+	}
+	return k;
 }

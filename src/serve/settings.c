@@ -380,6 +380,95 @@ static int bad_env(char *err, size_t errlen, const char *var, const char *what)
 	return -EINVAL;
 }
 
+/* One peer from PREFIX_PUBLIC_KEY, PREFIX_ALLOWED_IPS and (optionally)
+ * PREFIX_ENDPOINT, into c; its key in key. 0 when PREFIX_PUBLIC_KEY is
+ * unset (*added false). */
+static int env_peer(struct conf *c, const char *prefix, uint8_t key[32], bool *added, char *err, size_t errlen)
+{
+	char var[64];
+	const char *v, *ips, *ep;
+	struct conf_peer *peer;
+
+	*added = false;
+	snprintf(var, sizeof(var), "%s_PUBLIC_KEY", prefix);
+	if (!(v = env(var)))
+		return 0;
+	if (!key_from_base64(key, v))
+		return bad_env(err, errlen, var, "a base64 WireGuard key");
+	peer = conf_peer_find(c, key);
+	if (!peer && conf_peer_add(c, key, &peer) < 0)
+		return bad_env(err, errlen, var, "room for one more peer");
+	snprintf(var, sizeof(var), "%s_ALLOWED_IPS", prefix);
+	if (!(ips = env(var)))
+		return bad_env(err, errlen, var, "the peer's allowed IPs");
+	while (*ips) {
+		char item[CONF_PREFIX_STRLEN + 1];
+		size_t len = strcspn(ips, ", \t");
+		struct conf_prefix p;
+		if (len) {
+			if (len >= sizeof(item))
+				return bad_env(err, errlen, var, "prefixes like fd:17::/48");
+			memcpy(item, ips, len);
+			item[len] = '\0';
+			if (!conf_prefix_parse(&p, item) || conf_prefix_list_add(&peer->allowed_ips, &p) < 0)
+				return bad_env(err, errlen, var, "prefixes like fd:17::/48");
+		}
+		ips += len;
+		ips += strspn(ips, ", \t");
+	}
+	snprintf(var, sizeof(var), "%s_ENDPOINT", prefix);
+	if ((ep = env(var))) {
+		struct conf_endpoint e = { 0 };
+		bool ok = conf_endpoint_parse(&e, ep) && conf_peer_set_endpoint(peer, e.host, e.port) == 0;
+		free(e.host);
+		if (!ok)
+			return bad_env(err, errlen, var, "IP:PORT or [IPV6]:PORT");
+		/* a neighbour this side can reach is kept in touch with */
+		peer->persistent_keepalive = 25;
+		peer->has_persistent_keepalive = true;
+	}
+	*added = true;
+	return 0;
+}
+
+/* The chain's variables beyond the [Serve] keys: the e2e key and port,
+ * one relay neighbour (a server) and one end-to-end client. */
+static int load_env_chain(struct serve_settings *s, char *err, size_t errlen)
+{
+	struct conf_interface *ei = &s->chain.e2e.iface;
+	uint8_t key[32];
+	const char *v;
+	uint32_t n;
+	bool added;
+	int ret;
+
+	if ((v = env("WEFT_E2E_PRIVATE_KEY_FILE"))) {
+		if ((ret = env_key_file(ei->private_key, v, "WEFT_E2E_PRIVATE_KEY_FILE", err, errlen)) < 0)
+			return ret;
+		ei->has_private_key = true;
+	} else if ((v = env("WEFT_E2E_PRIVATE_KEY"))) {
+		if (!key_from_base64(ei->private_key, v))
+			return bad_env(err, errlen, "WEFT_E2E_PRIVATE_KEY", "a base64 WireGuard key");
+		ei->has_private_key = true;
+	}
+	if ((v = env("WEFT_E2E_PORT"))) {
+		if (!conf_parse_uint(v, 65535, &n) || !n)
+			return bad_env(err, errlen, "WEFT_E2E_PORT", "a port, 1 to 65535");
+		ei->listen_port = (uint16_t)n;
+		ei->has_listen_port = true;
+	}
+	if ((ret = env_peer(&s->conf, "WEFT_RELAY_PEER", key, &added, err, errlen)) < 0)
+		return ret;
+	if (added && !settings_is_server(s, key)) {
+		uint8_t (*v2)[32] = realloc(s->chain.servers, (s->chain.n_servers + 1) * sizeof(*v2));
+		if (!v2)
+			return bad_env(err, errlen, "WEFT_RELAY_PEER_PUBLIC_KEY", "memory");
+		s->chain.servers = v2;
+		memcpy(s->chain.servers[s->chain.n_servers++], key, 32);
+	}
+	return env_peer(&s->chain.e2e, "WEFT_E2E_PEER", key, &added, err, errlen);
+}
+
 /* WEFT_* variables: the file's settings, one variable each, plus a single
  * peer (WEFT_PEER_PUBLIC_KEY, WEFT_PEER_ALLOWED_IPS) for the common case. */
 static int load_env(struct serve_settings *s, char *err, size_t errlen)
@@ -391,6 +480,8 @@ static int load_env(struct serve_settings *s, char *err, size_t errlen)
 		{ "WEFT_TCP_IDLE_TIMEOUT", "TCPIdleTimeout" }, { "WEFT_UDP_IDLE_TIMEOUT", "UDPIdleTimeout" },
 		{ "WEFT_MAX_MEMORY", "MaxMemory" }, { "WEFT_EXPOSE", "Expose" }, { "WEFT_SOCKS5", "SOCKS5" },
 		{ "WEFT_SOCKS5_USER", "SOCKS5User" }, { "WEFT_SOCKS5_PASSWORD", "SOCKS5Password" },
+		{ "WEFT_RELAY_ADDRESS", "RelayAddress" }, { "WEFT_API", "API" }, { "WEFT_ROUTES", "Routes" },
+		{ "WEFT_RELAY_PREFIX", "RelayPrefix" }, { "WEFT_API_PREFIX", "APIPrefix" },
 	};
 	struct conf_interface *ci = &s->conf.iface;
 	const char *v, *what;
@@ -434,6 +525,8 @@ static int load_env(struct serve_settings *s, char *err, size_t errlen)
 			v += strspn(v, ", \t");
 		}
 	}
+	if ((ret = load_env_chain(s, err, errlen)) < 0)
+		return ret;
 	if ((v = env("WEFT_PEER_PUBLIC_KEY"))) {
 		uint8_t key[32];
 		struct conf_peer *peer;
@@ -559,7 +652,8 @@ int settings_load(struct serve_settings *s, const char *path, char *err, size_t 
 		return -EINVAL;
 	}
 	if (!s->conf.n_peers) {
-		snprintf(err, errlen, "no peer: a [Peer] in the config file, or WEFT_PEER_PUBLIC_KEY");
+		snprintf(err, errlen, "no peer: a [Peer] or [Relay] in the config file, or WEFT_PEER_PUBLIC_KEY "
+			 "or WEFT_RELAY_PEER_PUBLIC_KEY");
 		return -EINVAL;
 	}
 	if (!s->conf.iface.has_listen_port) {

@@ -7,17 +7,22 @@
  * now is, then writes the new server's config (0600) and this machine's
  * end-to-end file, restarts that interface when the tunnel is up, and
  * prints the command to run on the new server, as `weft configure` does.
+ * With --via this machine, the new server is a second first hop: a peer in
+ * the relay file, no API to ask.
  *
  * add client: configs for another person: their own keys and addresses, a
  * relay peer (--via, default this machine's first hop) and an e2e peer for
- * every other server, the routes copied (the person may edit them); the
- * servers learn the new client through their APIs.
+ * every other server of that tree, the routes copied (the person may edit
+ * them), and their own .chain; the servers learn the new client through
+ * their APIs.
  *
- * The APIs are asked first: when one refuses, nothing is written here and
- * what was already added is taken back (best effort). */
+ * The APIs are asked first (chain_peers.h): when one refuses, nothing is
+ * written here and what was already added is taken back (best effort). */
 #include <errno.h>
 #include <jansson.h>
+#include <arpa/inet.h>
 #include <limits.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -287,11 +292,44 @@ struct server_opts {
 	bool force;
 };
 
-static bool endpoint_is_ip(const char *s, struct conf_endpoint *ep)
+/* HOST:PORT as the servers take it, IP:PORT: a host name is resolved here
+ * (said so: the via server may see another address for it). false after
+ * saying why. */
+static bool endpoint_ip(const char *s, const char *opt, char *out, size_t size, uint16_t *port)
 {
+	struct conf_endpoint ep = { 0 };
 	struct conf_addr a;
+	bool ok = false;
 
-	return conf_endpoint_parse(ep, s) && ep->port && conf_addr_parse(&a, ep->host);
+	if (!conf_endpoint_parse(&ep, s) || !ep.port) {
+		fail("server", "%s: expected HOST:PORT, not `%s'", opt, s);
+		goto out;
+	}
+	*port = ep.port;
+	if (!conf_addr_parse(&a, ep.host)) {
+		struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_ADDRCONFIG }, *res = NULL;
+		char ip[CONF_ADDR_STRLEN];
+		int e = getaddrinfo(ep.host, NULL, &hints, &res);
+
+		if (e || !res || !inet_ntop(res->ai_family, res->ai_family == AF_INET6 ?
+				(void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr :
+				(void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr, ip, sizeof(ip))) {
+			fail("server", "%s: cannot resolve `%s': %s", opt, ep.host, e ? gai_strerror(e) : "no address");
+			if (res)
+				freeaddrinfo(res);
+			goto out;
+		}
+		freeaddrinfo(res);
+		printf("%s: %s is %s from here; the servers are given that address.\n", opt, ep.host, ip);
+		free(ep.host);
+		ep.host = strdup(ip);
+		if (!ep.host)
+			goto out;
+	}
+	ok = conf_endpoint_format(out, size, &ep) > 0;
+out:
+	free(ep.host);
+	return ok;
 }
 
 static int add_server(const struct server_opts *o)
@@ -299,7 +337,8 @@ static int add_server(const struct server_opts *o)
 	struct chain_files files;
 	struct chain_state *st = malloc(sizeof(*st));
 	struct chain_node n = { .kind = CHAIN_SERVER };
-	struct conf_endpoint ep = { 0 }, vep = { 0 };
+	char endpoint[CONF_ENDPOINT_STRLEN], via_endpoint[CONF_ENDPOINT_STRLEN];
+	uint16_t port = 0, via_port = 0;
 	struct conf_prefix_list routes = { 0 };
 	struct chain_peers u;
 	struct conf e2e;
@@ -327,15 +366,10 @@ static int add_server(const struct server_opts *o)
 	}
 	if (!to_me && (via = find_server(st, "server", o->via, files.state)) < 0)
 		goto out;
-	if (!endpoint_is_ip(o->endpoint, &ep)) {
-		fail("server", "--endpoint: expected IP:PORT (the new server's address and UDP port, as "
-		     "server %s reaches it), not `%s'", st->nodes[via].name, o->endpoint);
+	if (!endpoint_ip(o->endpoint, "--endpoint", endpoint, sizeof(endpoint), &port) ||
+	    (o->via_endpoint &&
+	     !endpoint_ip(o->via_endpoint, "--via-endpoint", via_endpoint, sizeof(via_endpoint), &via_port)))
 		goto out;
-	}
-	if (o->via_endpoint && !endpoint_is_ip(o->via_endpoint, &vep)) {
-		fail("server", "--via-endpoint: expected IP:PORT, not `%s'", o->via_endpoint);
-		goto out;
-	}
 	if (!parse_prefix_list(&routes, o->routes, "--routes"))
 		goto out;
 	if (routes.n > CHAIN_MAX_ROUTES) {
@@ -374,8 +408,8 @@ static int add_server(const struct server_opts *o)
 	}
 	memcpy(n.routes, routes.v, routes.n * sizeof(*routes.v));
 	n.n_routes = routes.n;
-	snprintf(n.endpoint, sizeof(n.endpoint), "%s", o->endpoint);
-	n.listen_port = ep.port;
+	snprintf(n.endpoint, sizeof(n.endpoint), "%s", endpoint);
+	n.listen_port = port;
 	snprintf(n.config, sizeof(n.config), "%s", file);
 	if (!make_keys(rpriv, n.relay_key, epriv, n.e2e_key) || self_e2e_key(e2e_conf, mypriv, &made_mine) < 0) {
 		fail("server", "cannot make keys: %s", strerror(errno));
@@ -390,7 +424,7 @@ static int add_server(const struct server_opts *o)
 	/* the servers learn where it is */
 	chain_peers_init(&u, st, "add server");
 	if (!to_me && (chain_peers_post(&u, (unsigned)via, "relay", "server", n.relay_key, NULL, 0, &n.relay,
-					o->endpoint) < 0 ||
+					endpoint) < 0 ||
 		       chain_peers_route_down(&u, (unsigned)via, &n.relay) < 0)) {
 		chain_peers_undo(&u);
 		goto out;
@@ -405,7 +439,7 @@ static int add_server(const struct server_opts *o)
 	/* its config, this machine's e2e file, the state */
 	{
 		struct chain_serve_opts so = o->serve;
-		so.via_endpoint = o->via_endpoint;
+		so.via_endpoint = o->via_endpoint ? via_endpoint : NULL;
 		if ((ret = chain_conf_server(st, (unsigned)idx, rpriv, epriv, &so, &text, &len)) < 0) {
 			fail("server", "cannot make the server's config: %s", strerror(-ret));
 			ret = 1;
@@ -465,8 +499,6 @@ out:
 	memzero(mypriv, sizeof(mypriv));
 	conf_free(&e2e);
 	free(routes.v);
-	free(ep.host);
-	free(vep.host);
 	free(st);
 	return ret;
 }
@@ -474,7 +506,7 @@ out:
 /* ---- add client ---- */
 
 struct client_opts {
-	const char *via, *name, *dir, *iface;
+	const char *via, *name, *dir, *iface, *endpoint;
 	bool force;
 };
 
@@ -482,6 +514,7 @@ static int add_client(const struct client_opts *o)
 {
 	struct chain_files files;
 	struct chain_state *st = malloc(sizeof(*st));
+	struct conf_endpoint ep = { 0 };
 	struct chain_node n = { .kind = CHAIN_CLIENT };
 	struct chain_peers u;
 	struct conf relay, e2e;
@@ -504,6 +537,11 @@ static int add_client(const struct client_opts *o)
 		via = find_server(st, "client", st->nodes[via].name, files.state); /* says why not */
 	if (via < 0)
 		goto out;
+	if (o->endpoint && (!conf_endpoint_parse(&ep, o->endpoint) || !ep.port)) {
+		fail("client", "--endpoint: expected HOST:PORT (where the new client reaches %s), not `%s'",
+		     st->nodes[via].name, o->endpoint);
+		goto out;
+	}
 	if (o->name)
 		snprintf(name, sizeof(name), "%s", o->name);
 	else
@@ -559,6 +597,8 @@ static int add_client(const struct client_opts *o)
 		}
 	}
 	if ((ret = chain_conf_client_relay(st, (unsigned)idx, rpriv, &relay)) < 0 ||
+	    (o->endpoint && (ret = conf_peer_set_endpoint(conf_peer_find(&relay, st->nodes[via].relay_key),
+							  ep.host, ep.port)) < 0) ||
 	    (ret = npeers = chain_conf_client_e2e(st, (unsigned)idx, epriv, &e2e)) < 0) {
 		fail("client", "cannot make the client's configs: %s", strerror(-ret));
 		ret = 1;
@@ -582,6 +622,8 @@ static int add_client(const struct client_opts *o)
 	st->nodes[idx].self = true;
 	snprintf(st->relay_iface, sizeof(st->relay_iface), "%s", name);
 	snprintf(st->e2e_iface, sizeof(st->e2e_iface), "%s-e2e", name);
+	if (o->endpoint) /* where they reach it */
+		snprintf(st->nodes[via].endpoint, sizeof(st->nodes[via].endpoint), "%s", o->endpoint);
 	if (!chain_state_path(chain_path, sizeof(chain_path), relay_path) ||
 	    chain_state_save(st, chain_path, err, sizeof(err)) < 0) {
 		fail("client", "%s", err);
@@ -591,7 +633,8 @@ static int add_client(const struct client_opts *o)
 	       "%d server%s) and %s (the tree, for `%s status' there), 0600: they hold its keys.\n"
 	       "The routes are copied from the servers: edit AllowedIPs as needed.\n"
 	       "\nGive them to the new client; there, as root:\n\n    weft up %s.conf\n",
-	       name, st->nodes[via].name, relay_path, st->nodes[via].endpoint[0] ? "" : ": set the Endpoint of its peer",
+	       name, st->nodes[via].name, relay_path,
+	       o->endpoint || st->nodes[via].endpoint[0] ? "" : ": set the Endpoint of its peer",
 	       e2e_path, npeers, npeers == 1 ? "" : "s", chain_path, prog_name, name);
 	if (npeers)
 		printf("    weft up %s-e2e.conf\n", name);
@@ -599,6 +642,7 @@ static int add_client(const struct client_opts *o)
 		printf("\n(%s-e2e.conf has no peer yet: servers added later are its peers.)\n", name);
 	ret = 0;
 out:
+	free(ep.host);
 	if (lock >= 0)
 		close(lock);
 	memzero(rpriv, sizeof(rpriv));
@@ -658,8 +702,8 @@ int cmd_add(int argc, char *argv[])
 	{
 		struct client_opts o = { 0 };
 		for (int i = 2; i < argc; i++) {
-			static const char *const names[] = { "--via", "--name", "--dir", "--interface" };
-			const char **slots[] = { &o.via, &o.name, &o.dir, &o.iface };
+			static const char *const names[] = { "--via", "--name", "--dir", "--interface", "--endpoint" };
+			const char **slots[] = { &o.via, &o.name, &o.dir, &o.iface, &o.endpoint };
 			size_t k;
 			if (!strcmp(argv[i], "--force")) {
 				o.force = true;

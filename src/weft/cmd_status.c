@@ -10,6 +10,7 @@
 
 #include "chain_api.h"
 #include "chain_cli.h"
+#include "chain_conf.h"
 #include "commands.h"
 #include "json_out.h"
 #include "usage.h"
@@ -19,6 +20,7 @@
 
 struct status_ctx {
 	const struct chain_state *st;
+	int self; /* this machine's node, or -1 */
 	bool live;
 	int live_timeout_ms;
 };
@@ -126,6 +128,11 @@ static void draw(const struct status_ctx *c, unsigned idx, const char *prefix, b
 		prefixes_line(lead, "routes", n->routes, n->n_routes);
 	if (n->endpoint[0])
 		printf("%s%-10s %s\n", lead, "endpoint", n->endpoint);
+	if (n->kind == CHAIN_SERVER && c->self >= 0)
+		printf("%s%-10s %s\n", lead, "reached",
+		       chain_is_first_hop(st, (unsigned)c->self, idx) ? "through the relay tunnel (first hop)" :
+		       chain_reaches_e2e(st, (unsigned)c->self, idx) ? "end to end, inside the relay tunnels" :
+								    "not from this machine");
 	if (c->live && n->kind == CHAIN_SERVER && n->has_api)
 		live_line(c, lead, n);
 	if (depth >= CHAIN_MAX_NODES)
@@ -164,6 +171,7 @@ int cmd_status(int argc, char *argv[])
 		return 1;
 	}
 	c.st = st;
+	c.self = chain_state_self(st);
 	if (json) {
 		json_t *root = chain_state_to_json(st);
 		if (root && c.live)

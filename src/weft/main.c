@@ -96,7 +96,8 @@ static const struct command commands[] = {
 	  "  remove <interface> <name|public key> | list <interface> [--json] |\n"
 	  "  config <interface> <name|public key> [--qr] [--qr-png <file>] [the add options that shape the config] |\n"
 	  "  set <interface> <name|public key> [--endpoint-type <type>] [--allowed-ips <cidr>,...|default]\n"
-	  "  [--dns <ip|domain>,...|none|default] [--keepalive <seconds>|off|default] [--expires <date>|<duration>|never] |\n"
+	  "  [--dns <ip|domain>,...|none|default] [--keepalive <seconds>|off|default] [--expires <date>|<duration>|never]\n"
+	  "  [--roaming on|off] |\n"
 	  "  rename <interface> <name|public key> <new name> | disable <interface> <name|public key> |\n"
 	  "  enable <interface> <name|public key> | expire <interface> }",
 	  "Adds, changes, disables and removes peers; prints the config a peer imports",
@@ -142,6 +143,29 @@ static const struct command commands[] = {
 	  "offers that (--portmap: which to ask, in that order). Peers whose Endpoint is a host name are looked\n"
 	  "up again while their handshake is stale, every 30 s (--resolve-every). See weft(8) and\n"
 	  "weft-link.md.\n" },
+	{ "coord", cmd_coord, "Roaming and NAT traversal",
+	  "[--listen <addr>:<port>]... [--key-file <file>] [--store <path>|postgresql://...|none]\n"
+	  "  [--status-file <file>] [--max-clients <n>] [--max-records <n>] [--record-ttl <s>]\n"
+	  "  [--rate <n>] [--burst <n>] [--handshake-rate <n>] [--cookie-always] [--stun-strict]\n"
+	  "  [--relay-listen <addr>:<port>|none] [--relay-rate <bits/s>] [--relay-pairs <n>] [--no-relay]\n"
+	  "  | --show-public-key [--key-file <file>] | --stats --status-file <file>",
+	  "Runs the rendezvous server that `weft link' peers meet at (and a STUN server)",
+	  "One UDP port, [::]:51819 unless --listen says otherwise. The server's key is in --key-file\n"
+	  "(default /var/lib/weft/coord.key, made 0600 on first start); clients pin its public key,\n"
+	  "printed at start. Records live in SQLite (--store, default /var/lib/weft/coord.db) or a\n"
+	  "shared PostgreSQL. It relays WireGuard datagrams between peers that find no direct path, over\n"
+	  "UDP or over TCP (--relay-listen, by default the UDP port's number), each direction of a pair\n"
+	  "held to --relay-rate (default 100M). SIGUSR1 logs the counters. Protocol: coord-protocol.md;\n"
+	  "see weft(8).\n" },
+	{ "mesh", cmd_mesh, "Roaming and NAT traversal",
+	  "{ init <network> --prefix <IPv4 prefix> [--prefix6 <IPv6 prefix>] [--coord <host>:<port>\n"
+	  "  --coord-key <base64 public key>] [--bootstrap <host>:<port>]... |\n"
+	  "  invite <network> [--expires <date|duration>] [--uses <n>] | revoke <token id|token> }",
+	  "Makes a mesh network and its signed join tokens (the admin's side)",
+	  "init makes the admin key (Ed25519) and the network in /etc/weft/mesh/<network>/ (or\n"
+	  "$WEFT_CONFIG_DIR/mesh/<network>/), 0600; invite prints a one-line join token, signed, that\n"
+	  "expires (default 7d) and admits --uses nodes (default 1); revoke refuses a token from now on.\n"
+	  "Joining nodes is not in this release. Design: weft-mesh.md; see weft(8).\n" },
 	{ "serve", cmd_serve, "Unprivileged server",
 	  "[-f <config file>] [--stack kernel|lwip|auto]",
 	  "Runs a WireGuard exit server as any user: peers reach what this machine reaches",
@@ -168,22 +192,24 @@ static const struct command commands[] = {
 	  "server's API, through the tunnel, whether it answers (with --json: each server's\n"
 	  "GET /v1/status document beside its node, as \"live\"). See weft(8).\n" },
 	{ "add", cmd_add, "Unprivileged server",
-	  "{ server --via <server> --endpoint <ip>:<port> --routes <cidr>[,<cidr>...] [--name <name>]\n"
-	  "  [--via-endpoint <ip>:<port>] [--allow <cidr>,...] [--deny <cidr>,...] [--server-loopback]\n"
+	  "{ server --via <server> --endpoint <host>:<port> --routes <cidr>[,<cidr>...] [--name <name>]\n"
+	  "  [--via-endpoint <host>:<port>] [--allow <cidr>,...] [--deny <cidr>,...] [--server-loopback]\n"
 	  "  [--server-config <file>] [--interface <interface>] [--force] |\n"
-	  "  client [--via <server>] [--name <name>] [--dir <directory>] [--interface <interface>] [--force] }",
+	  "  client [--via <server>] [--name <name>] [--dir <directory>] [--endpoint <host>:<port>]\n"
+	  "  [--interface <interface>] [--force] }",
 	  "Attaches a server to a network of `weft serve' servers, or makes configs for another client",
 	  "server: makes the new server's keys and addresses, asks the server --via (a name or an API\n"
 	  "address from `weft status') to take it as a relay neighbour at --endpoint, writes its config\n"
 	  "(--server-config, default ./weft-serve-NAME.conf, 0600) and this machine's end-to-end file\n"
 	  "(<interface>-e2e.conf beside <interface>.conf, brought up again when the tunnel is up), and\n"
-	  "prints the command to run on the new server. --via-endpoint is where the new server reaches\n"
-	  "--via, when only that way works. --via this machine's own name (client) attaches it here:\n"
+	  "prints the command to run on the new server (a host name is resolved here: the servers take\n"
+	  "addresses). --via-endpoint is where the new server reaches --via, when only that way works. --via this machine's own name (client) attaches it here:\n"
 	  "a second relay peer in <interface>.conf, a tree of its own.\n"
 	  "client: configs for another person (--dir, default .: NAME.conf, NAME-e2e.conf and\n"
 	  "NAME.chain, the tree seen from their side, 0600)\n"
-	  "with their own keys, --via as their first server (default: this machine's), the routes\n"
-	  "copied; the servers learn the new client through their APIs. The interface is wg-serve\n"
+	  "with their own keys, --via as their first server (default: this machine's; --endpoint:\n"
+	  "where they reach it, default as this machine knows it), the routes copied; the servers\n"
+	  "learn the new client through their APIs. The interface is wg-serve\n"
 	  "unless --interface names another. See weft(8).\n" },
 	{ "ping", cmd_ping, "Unprivileged server",
 	  "<server|api-address> [-c <count>] [-i <seconds>] [-W <seconds>] [--interface <interface>]",
@@ -191,16 +217,6 @@ static const struct command commands[] = {
 	  "GET /v1/ping to the server's API address (a name is looked up in <interface>.chain, default\n"
 	  "wg-serve), -c times (default 3), -i seconds apart (default 1), waiting -W seconds (default 2)\n"
 	  "for each. Exits 1 when no reply came. See weft(8).\n" },
-	{ "coord", cmd_coord, "Roaming and NAT traversal",
-	  "[--listen <addr>:<port>]... [--key-file <file>] [--store <path>|postgresql://...|none]\n"
-	  "  [--status-file <file>] [--max-clients <n>] [--max-records <n>] [--record-ttl <s>]\n"
-	  "  [--rate <n>] [--burst <n>] [--handshake-rate <n>] [--cookie-always] [--stun-strict]\n"
-	  "  | --show-public-key [--key-file <file>] | --stats --status-file <file>",
-	  "Runs the rendezvous server that `weft link' peers meet at (and a STUN server)",
-	  "One UDP port, [::]:51819 unless --listen says otherwise. The server's key is in --key-file\n"
-	  "(default /var/lib/weft/coord.key, made 0600 on first start); clients pin its public key,\n"
-	  "printed at start. Records live in SQLite (--store, default /var/lib/weft/coord.db) or a\n"
-	  "shared PostgreSQL. SIGUSR1 logs the counters. Protocol: coord-protocol.md; see weft(8).\n" },
 	{ "expose", cmd_expose, "Unprivileged server",
 	  "{ add <server|all> <rule> [--interface <interface>] |\n"
 	  "  list [<server|all>] [--json] [--interface <interface>] }",

@@ -6,6 +6,7 @@
 # with two interfaces: the relay one (peer S1) and the end-to-end one
 # (peers S2 and S3, reached at [RELAY-ADDRESS]:51821 through the relay one).
 #
+#                           kx<tag> (a relay neighbour of S1: 10.210.5.2 -- S1 10.210.5.1)
 #   netns kc<tag> (client)  kA<tag> (S1)           kB<tag> (S2)           kD<tag> (S3)            kt<tag> (target)
 #   10.210.1.2 ------------ 10.210.1.1
 #                           10.210.2.1 ----------- 10.210.2.2
@@ -36,8 +37,11 @@ CR=kr$TAG CE=kr$TAG-e2e # the client's interfaces (UAPI sockets are global: the 
 TMP=$WEFT_TMP
 chmod 755 "$TMP"
 STACK=${SERVE_STACK:-auto}
-for ns in "$C" "$S1" "$S2" "$S3" "$T"; do make_ns "$ns" || { fail netns "cannot create namespaces"; exit 1; }; done
+SERVE_START_WAIT=30 # five servers and two clients share the machine
+X=kx$TAG XI=kxw$TAG # a relay neighbour of S1 that tries what only clients may
+for ns in "$C" "$S1" "$S2" "$S3" "$T" "$X"; do make_ns "$ns" || { fail netns "cannot create namespaces"; exit 1; }; done
 link_ns "$C" "c$TAG" 10.210.1.2/24 "$S1" "a$TAG" 10.210.1.1/24 &&
+	link_ns "$X" "x$TAG" 10.210.5.2/24 "$S1" "y$TAG" 10.210.5.1/24 &&
 	link_ns "$S1" "b$TAG" 10.210.2.1/24 "$S2" "d$TAG" 10.210.2.2/24 &&
 	link_ns "$S2" "e$TAG" 10.210.3.1/24 "$S3" "f$TAG" 10.210.3.2/24 &&
 	link_ns "$S3" "g$TAG" 10.210.4.1/24 "$T" "h$TAG" 10.210.4.2/24 &&
@@ -69,7 +73,7 @@ priv_of() { # FILE SECTION: the PrivateKey in that section of a config
 pub_of() { priv_of "$@" | wg pubkey; }
 start() { # NAME NS: one server, its log in $TMP/NAME.log
 	serve_start "$2" "$TMP/$1/serve.conf" "$TMP/$1.log" "$STACK" ||
-		{ fail "start-$1" "${SERVE_WHY:-did not start}"; cat "$TMP/$1.log" >&2; return 1; }
+		{ fail "start-$1" "${SERVE_WHY:-did not start}"; cat -v "$TMP/$1.log" >&2; return 1; }
 }
 # the client's interfaces: wireguard-go under wg-quick
 wgq() { # up|down FILE
@@ -125,6 +129,54 @@ r=$(api POST 'http://[fd:16::3]/v1/peers' "{\"layer\": \"e2e\", \"public_key\": 
 # --- the API is not on the underlay: nothing listens on S2's own addresses ---
 r=$(nsrun "$S1" curl -s -m 3 -o /dev/null -w '%{http_code}' http://10.210.2.2/v1/ping)
 [[ $r == 000 ]] && pass api-not-on-underlay || fail api-not-on-underlay "answered $r"
+
+# --- a relay neighbour is neither a client nor an exit: X, a server as far
+# as S1 knows (wireguard-go here), tries S1's API, S1's network and the
+# client's relay address; the client itself reaches S1's network ---
+nsrun "$S2" python3 -m http.server --bind 10.210.2.2 --directory "$TMP/www" 8080 >/dev/null 2>&1 &
+on_exit "kill $!"
+wg genkey >"$TMP/x.key"
+r=$(api POST 'http://[fd:16::2]/v1/peers' "{\"layer\": \"relay\", \"role\": \"server\", \"public_key\": \"$(wg pubkey <"$TMP/x.key")\", \"allowed_ips\": [\"fd:17::99/128\"], \"endpoint\": \"10.210.5.2:51820\"}")
+[[ $r == *'HTTP 201' ]] && pass api-s1-add-neighbour || fail api-s1-add-neighbour "$r"
+cat >"$TMP/$XI.conf" <<CONF
+[Interface]
+PrivateKey = $(cat "$TMP/x.key")
+ListenPort = 51820
+Address = fd:17::99/128
+
+[Peer]
+PublicKey = $(pub_of "$TMP/s1/serve.conf" Interface)
+Endpoint = 10.210.5.1:51820
+AllowedIPs = fd:17::/48, fd:16::2/128, 10.210.2.0/24
+PersistentKeepalive = 1
+CONF
+nsrun "$X" env WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 \
+	wg-quick up "$TMP/$XI.conf" >>"$TMP/client.log" 2>&1 && on_exit "ip -n $X link del $XI; rm -f /var/run/wireguard/$XI.sock"
+check neighbour-handshake wait_until 10 eval "nsrun '$X' wg show '$XI' latest-handshakes | awk '\$2 > 0' | grep -q ."
+check client-reaches-s1-network wait_until 10 nsrun "$C" curl -sf -m 5 -o /dev/null http://10.210.2.2:8080/
+dropped0=$(status_of fd:16::2 | json_get 'd["counters"]["relay_dropped"]')
+check neighbour-no-api eval "! nsrun '$X' curl -s -m 2 -o /dev/null 'http://[fd:16::2]/v1/ping'"
+check neighbour-no-exit eval "! nsrun '$X' curl -s -m 2 -o /dev/null http://10.210.2.2:8080/"
+# UDP from X to the client's relay address, not from the e2e port: never arrives
+nsrun "$C" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(("::", 9999)); s.settimeout(3)
+open(sys.argv[1], "w").close()
+try:
+    s.recvfrom(100); print("received")
+except socket.timeout:
+    print("nothing")' "$TMP/udp-bound" >"$TMP/udp-heard" &
+udp=$!
+wait_until 10 test -e "$TMP/udp-bound"
+nsrun "$X" python3 -c '
+import socket, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+for _ in range(5):
+    s.sendto(b"probe", ("fd:17::1", 9999)); time.sleep(0.2)'
+wait "$udp"
+grep -qx nothing "$TMP/udp-heard" && pass neighbour-cannot-reach-client || fail neighbour-cannot-reach-client "the listener said: $(cat "$TMP/udp-heard")"
+dropped1=$(status_of fd:16::2 | json_get 'd["counters"]["relay_dropped"]')
+((dropped1 > dropped0)) && pass neighbour-drops-counted || fail neighbour-drops-counted "$dropped0 -> $dropped1"
 
 # --- S3 is announced (to S2, and its relay address to S1) before it runs ---
 weft_c add server --interface "$CR" --via s2 --endpoint 10.210.3.2:51820 --routes 10.210.4.0/24,fd64::/64 \

@@ -15,7 +15,8 @@ fi
 # nobody, without capabilities, logging to LOG; waits for its "Listening"
 # line. $SERVE_WRAPPER_PID is the process `$!' names. 1 when it did not
 # start (its first error line in $SERVE_WHY). $SERVE_MOUNTS (commands
-# ending in "&& ") replace the /dev/net/tun bind.
+# ending in "&& ") replace the /dev/net/tun bind; $SERVE_START_WAIT seconds
+# (default 10) are given to the start.
 serve_start() {
 	local ns=$1 conf=$2 log=$3 stack=$4
 	shift 4
@@ -25,7 +26,7 @@ serve_start() {
 		"$WEFT" serve -f "$conf" --stack "$stack" >"$log" 2>&1 &
 	SERVE_WRAPPER_PID=$!
 	on_exit "kill $SERVE_WRAPPER_PID 2>/dev/null"
-	wait_until 10 grep -q "Listening on UDP" "$log" && return 0
+	wait_until "${SERVE_START_WAIT:-10}" grep -q "Listening on UDP" "$log" && return 0
 	SERVE_WHY=$(grep -m1 -i "unavailable\|not built\|error" "$log")
 	kill "$SERVE_WRAPPER_PID" 2>/dev/null
 	return 1

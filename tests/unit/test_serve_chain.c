@@ -181,6 +181,51 @@ static void config_sections(void)
 	settings_free(&s);
 }
 
+static void environment_only(void)
+{
+	static const char *const vars[] = { "WEFT_CONFIG", "WEFT_PRIVATE_KEY", "WEFT_RELAY_ADDRESS", "WEFT_API",
+		"WEFT_ROUTES", "WEFT_E2E_PRIVATE_KEY", "WEFT_E2E_PORT", "WEFT_RELAY_PEER_PUBLIC_KEY",
+		"WEFT_RELAY_PEER_ALLOWED_IPS", "WEFT_RELAY_PEER_ENDPOINT", "WEFT_E2E_PEER_PUBLIC_KEY",
+		"WEFT_E2E_PEER_ALLOWED_IPS", "WEFT_STATE" };
+	struct serve_settings s;
+	char err[CONF_ERR_LEN] = "";
+	uint8_t key[32];
+	const struct conf_peer *p;
+
+	setenv("WEFT_PRIVATE_KEY", KEY_A, 1);
+	setenv("WEFT_RELAY_ADDRESS", "fd:17::4", 1);
+	setenv("WEFT_API", "fd:16::4", 1);
+	setenv("WEFT_ROUTES", "10.4.0.0/16", 1);
+	setenv("WEFT_E2E_PRIVATE_KEY", KEY_D, 1);
+	setenv("WEFT_E2E_PORT", "51822", 1);
+	setenv("WEFT_RELAY_PEER_PUBLIC_KEY", KEY_C, 1);
+	setenv("WEFT_RELAY_PEER_ALLOWED_IPS", "fd:17::/48", 1);
+	setenv("WEFT_RELAY_PEER_ENDPOINT", "192.0.2.3:51820", 1);
+	setenv("WEFT_E2E_PEER_PUBLIC_KEY", KEY_B, 1);
+	setenv("WEFT_E2E_PEER_ALLOWED_IPS", "10.99.0.2/32, fd99::2/128", 1);
+	CHECK_EQ(settings_load(&s, NULL, err, sizeof(err)), 0);
+	if (err[0])
+		fprintf(stderr, "  %s\n", err);
+	key_from_base64(key, KEY_C);
+	CHECK(settings_is_server(&s, key));
+	p = conf_peer_find(&s.conf, key);
+	CHECK(p && p->endpoint.host && !strcmp(p->endpoint.host, "192.0.2.3") && p->persistent_keepalive == 25);
+	CHECK(s.chain.has_relay_address && s.chain.has_api && s.chain.routes.n == 1);
+	CHECK(s.chain.e2e.iface.has_private_key && s.chain.e2e.iface.listen_port == 51822);
+	key_from_base64(key, KEY_B);
+	p = conf_peer_find(&s.chain.e2e, key);
+	CHECK(p && p->allowed_ips.n == 2);
+	CHECK(s.chain.state_path == NULL); /* no file, no WEFT_STATE: nothing to keep beside */
+	settings_free(&s);
+
+	setenv("WEFT_RELAY_PEER_ENDPOINT", "somewhere", 1);
+	CHECK(settings_load(&s, NULL, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "WEFT_RELAY_PEER_ENDPOINT") != NULL);
+	settings_free(&s);
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		unsetenv(vars[i]);
+}
+
 static void state_round_trip(void)
 {
 	struct serve_state st = { 0 }, back = { 0 };
@@ -295,6 +340,7 @@ int main(void)
 	RUN(classify);
 	RUN(hop_limit);
 	RUN(config_sections);
+	RUN(environment_only);
 	RUN(state_round_trip);
 	RUN(api_requests_parsed);
 	char cmd[128];

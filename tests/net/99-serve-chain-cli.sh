@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/net/98-serve-chain-cli.sh: a chain of `weft serve` servers built
+# tests/net/99-serve-chain-cli.sh: a chain of `weft serve` servers built
 # with the client's commands only (docs/weft-serve-chain.md): `weft
 # configure` for S1, `weft add server` for S2 behind S1 and S3 behind S2,
 # `weft add client` for a second person. Each namespace reaches only its
@@ -16,18 +16,20 @@
 #   10.212.5.2 ------------- 10.212.5.1
 #   client 10.212.6.2 ------ yE<tag> (S9) 10.212.6.1, 10.212.7.1 ---- yu<tag> 10.212.7.2 (HTTP :8080)
 #
-# Checks: the files each command writes (0600, the e2e file gains a peer
-# per server), `weft ping` through the relay tunnel (S1) and end to end
-# (S2, S3), and its clear failures (an unknown name, an address nobody
-# answers at); curl v4/v6 and a checksummed transfer from the client to the
-# target through S1 -> S2 -> S3; S2 asked for nothing but relay peers (its
-# /v1/status holds no e2e peer of the client); the second client reaching
-# the same target; `weft expose` opening a port on S3 that reaches the
-# client, listed, refused twice; `weft status` drawing the tree (and --json, --live); S1
-# killed and restarted still serving the second client; S9 attached to the
-# client itself (`add server --via client`: a second relay peer, its own
-# tree) reached while the chain still works; `weft add server`
-# via a server that does not answer failing and leaving every file as it was.
+# Checks, in order: the files each command writes (0600, the e2e file
+# gains a peer per server); `weft ping` through the relay tunnel (S1) and
+# end to end (S2, S3); curl v4/v6 and a checksummed transfer from the
+# client to the target through S1 -> S2 -> S3; S2 holding no e2e key of the
+# client<->S3 pair; `weft expose` opening a port on S3 that reaches the
+# client (listed, refused twice); `weft ping`'s clear failures (an unknown
+# name, an address nobody answers at); `weft status` drawing the tree (and
+# --json, --live); the second client (`weft add client`) reaching the same
+# target and having its own .chain; S9 attached to the client itself (`add
+# server --via client`: a second relay peer, its own tree) reached while
+# the chain still works; S1 killed and restarted still serving the second
+# client; a server added after the second client printing the peer that
+# client needs; `weft add server` via a server that does not answer failing
+# and leaving every file as it was.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve-lib.sh"
 TEST_NAME=serve-chain-cli
@@ -175,12 +177,12 @@ assert "live" not in n["client"]
 PY
 
 # --- a second client: weft add client, wg-quick and wireguard-go ---
-w add client --name "$BI" --dir "$TMP/bob" >"$TMP/add-bob.out" 2>&1 || fail add-client "$(cat "$TMP/add-bob.out")"
+# it reaches S1 from another side than this client: --endpoint
+w add client --name "$BI" --dir "$TMP/bob" --endpoint 10.212.5.1:51820 >"$TMP/add-bob.out" 2>&1 ||
+	fail add-client "$(cat "$TMP/add-bob.out")"
 check add-client-files-0600 test "$(stat -c %a "$TMP/bob/$BI.conf") $(stat -c %a "$TMP/bob/$BI-e2e.conf")" = "600 600"
 check add-client-routes-copied grep -q '10.212.4.0/24, fd66::/64' "$TMP/bob/$BI-e2e.conf"
-# the copied Endpoint is where the first client reaches S1; the second one
-# comes from another side (the files are the person's to edit)
-sed -i 's/^Endpoint = 10.212.1.1:51820/Endpoint = 10.212.5.1:51820/' "$TMP/bob/$BI.conf"
+check add-client-endpoint grep -qx 'Endpoint = 10.212.5.1:51820' "$TMP/bob/$BI.conf"
 for i in "$BI" "$BI-e2e"; do
 	nsrun "$B" env WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 \
 		wg-quick up "$TMP/bob/$i.conf" >>"$TMP/bob.log" 2>&1 || fail "second-client-up-$i" "$(cat "$TMP/bob.log")"
@@ -202,13 +204,31 @@ check s9-curl wait_until 30 nsrun "$C" curl -sf -m 5 -o "$TMP/got9" http://10.21
 check s9-body grep -q "hello from the target $TAG" "$TMP/got9"
 check s9-ping eval "w ping s9 -c 1 -W 2 | grep -q 'reply from fd:16::'"
 check s9-chain-still-up wait_until 20 nsrun "$C" curl -sf -m 5 -o /dev/null http://10.212.4.2:8080/
+reached() { # STATUS-ARGS... -- NODE: the "reached" line of NODE's block
+	local node=${*: -1}
+	"$WEFT" status "${@:1:$#-1}" | awk -v n="$node: server" 'index($0, n) { f = 1 } f && /reached/ { print; exit }'
+}
+check status-reached-s9-first-hop eval "WEFT_CONFIG_DIR='$TMP/cfg' reached s9 | grep -q 'first hop'"
+check status-reached-s3-end-to-end eval "WEFT_CONFIG_DIR='$TMP/cfg' reached s3 | grep -q 'end to end'"
 
 # --- S1 killed and restarted: it still knows the second client, added through its API ---
 # (the stack's helper, in a namespace of its own, may hold the killed
 # server's UDP socket a moment longer)
-serve_stop "$S1" KILL && wait_until 10 eval "! nsrun $S1 ss -Hun 'sport = :51820' | grep -q ." &&
+serve_stop "$S1" KILL && wait_until 10 eval "! nsrun $S1 ss -Huan 'sport = :51820' | grep -q ." &&
 	start s1 "$S1" || exit 1
 check restart-s1-knows-second-client wait_until 30 nsrun "$B" curl -sf -m 5 -o /dev/null http://10.212.4.2:8080/
+
+# --- a server added after the second client: the [Peer] that client needs is printed ---
+# (announced only: nothing runs at that endpoint)
+w add server --via s1 --endpoint 10.212.2.99:51820 --routes 10.212.8.0/24 --name s10 \
+	--server-config "$TMP/s10.conf" >"$TMP/add-s10.out" 2>&1 || fail add-s10 "$(cat "$TMP/add-s10.out")"
+s10=$(python3 -c 'import json,sys; n=[n for n in json.load(sys.stdin)["nodes"] if n["name"] == "s10"][0]; print(n["e2e_key"], n["relay_address"])' \
+	< <(w status --json))
+grep -q "The other clients ($BI) reach the new server" "$TMP/add-s10.out" &&
+	grep -q "PublicKey = ${s10% *}" "$TMP/add-s10.out" && grep -q "Endpoint = \[${s10#* }\]:51821" "$TMP/add-s10.out" &&
+	[[ $(grep -c '^\[E2EPeer\]' "$TMP/s10.conf") == 2 ]] && # this client's and the second one's
+	grep -q "10.99.0.[0-9]*/32, fd99::[0-9a-f]*/128" "$TMP/s10.conf" &&
+	pass add-server-hint-for-other-clients || fail add-server-hint-for-other-clients "$(cat "$TMP/add-s10.out")"
 
 # --- a server whose API does not answer: add server fails and writes nothing ---
 serve_stop "$S3"
