@@ -103,3 +103,36 @@ long mesh_peers(const struct mesh_view *v, const struct mesh_prefix *p4, const s
 	*out = peer;
 	return (long)k;
 }
+
+/* Field by field: a candidate's padding byte is not part of its value. */
+static bool same(const struct mesh_peer *a, const struct mesh_peer *b)
+{
+	if (a->has_v4 != b->has_v4 || a->has_v6 != b->has_v6 || memcmp(a->v4, b->v4, 4) ||
+	    memcmp(a->v6, b->v6, 16) || strcmp(a->name, b->name) || a->n_candidates != b->n_candidates)
+		return false;
+	for (unsigned i = 0; i < a->n_candidates && i < MESH_MAX_CANDIDATES; i++) {
+		const struct mesh_candidate *x = &a->candidates[i], *y = &b->candidates[i];
+		if (x->family != y->family || x->port != y->port || memcmp(x->addr, y->addr, 16))
+			return false;
+	}
+	return true;
+}
+
+void mesh_peers_diff(const struct mesh_peer *old, size_t n_old, const struct mesh_peer *cur, size_t n_cur,
+		     void (*fn)(enum mesh_peer_change, const struct mesh_peer *, void *), void *arg)
+{
+	size_t i = 0, j = 0;
+
+	while (i < n_old || j < n_cur) {
+		int d = i == n_old ? 1 : j == n_cur ? -1 : memcmp(old[i].wg_pub, cur[j].wg_pub, 32);
+		if (d < 0) {
+			fn(MESH_PEER_DROP, &old[i++], arg);
+		} else if (d > 0) {
+			fn(MESH_PEER_ADD, &cur[j++], arg);
+		} else {
+			if (!same(&old[i], &cur[j]))
+				fn(MESH_PEER_UPDATE, &cur[j], arg);
+			i++, j++;
+		}
+	}
+}

@@ -33,4 +33,16 @@ long mesh_peers(const struct mesh_view *v, const struct mesh_prefix *p4, const s
 		const uint8_t self[MESH_PUB_LEN], uint64_t now, struct mesh_peer **out,
 		struct mesh_peer *self_out);
 
+enum mesh_peer_change {
+	MESH_PEER_ADD = 1,     /* in the new list only */
+	MESH_PEER_DROP = 2,    /* in the old list only: a removed or gone member */
+	MESH_PEER_UPDATE = 3,  /* in both, its addresses, name or candidates changed */
+};
+
+/* Walks two lists from mesh_peers (sorted by wg_pub) and calls fn once for
+ * each peer to add, drop or update (with the new entry, or the old one
+ * for a drop), in key order; peers equal in both lists are skipped. */
+void mesh_peers_diff(const struct mesh_peer *old, size_t n_old, const struct mesh_peer *cur, size_t n_cur,
+		     void (*fn)(enum mesh_peer_change, const struct mesh_peer *, void *), void *arg);
+
 #endif

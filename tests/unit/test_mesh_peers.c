@@ -3,7 +3,9 @@
  * X25519 conversion of the member's Ed25519 key, AllowedIPs the collision
  * rule's addresses over the admitted members (not the address a record
  * claims), distinct and inside the prefixes; no IPv6 without a prefix6;
- * a node alone has no peer. */
+ * a node alone has no peer. The difference of two lists: a removed
+ * member dropped, a new one added, one whose candidates changed updated,
+ * the others untouched. */
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -130,6 +132,81 @@ static void peers_of_a_node(void)
 	mesh_view_free(&v);
 }
 
+struct changes {
+	int add, drop, update;
+	uint8_t last[MESH_PUB_LEN];
+};
+
+static void note(enum mesh_peer_change c, const struct mesh_peer *p, void *arg)
+{
+	struct changes *ch = arg;
+
+	if (c == MESH_PEER_ADD)
+		ch->add++;
+	else if (c == MESH_PEER_DROP)
+		ch->drop++;
+	else if (c == MESH_PEER_UPDATE)
+		ch->update++;
+	memcpy(ch->last, p->pub, MESH_PUB_LEN);
+}
+
+static void difference(void)
+{
+	struct mesh_view v;
+	struct mesh_peer *before = NULL, *after = NULL;
+	struct changes ch;
+	long nb, na;
+
+	mesh_view_init(&v, admin_pub);
+	for (int i = 0; i < 4; i++)
+		add(&v, i, MESH_MEMBER);
+	nb = mesh_peers(&v, &p4, &p6, node_pub[0], NOW, &before, NULL);
+	CHECK_EQ(nb, 3);
+
+	/* the same view: nothing to do */
+	na = mesh_peers(&v, &p4, &p6, node_pub[0], NOW, &after, NULL);
+	memset(&ch, 0, sizeof(ch));
+	mesh_peers_diff(before, (size_t)nb, after, (size_t)na, note, &ch);
+	CHECK(ch.add == 0 && ch.drop == 0 && ch.update == 0);
+	free(after);
+
+	/* node 2 removed */
+	add(&v, 2, MESH_REMOVE);
+	na = mesh_peers(&v, &p4, &p6, node_pub[0], NOW, &after, NULL);
+	CHECK_EQ(na, 2);
+	memset(&ch, 0, sizeof(ch));
+	mesh_peers_diff(before, (size_t)nb, after, (size_t)na, note, &ch);
+	CHECK(ch.add == 0 && ch.drop == 1 && ch.update == 0);
+	CHECK_MEM(ch.last, node_pub[2], MESH_PUB_LEN);
+	free(after);
+
+	/* node 4 joins, node 1's record comes with a new candidate */
+	add(&v, 4, MESH_MEMBER);
+	{
+		const struct mesh_record *old = mesh_view_find(&v, MESH_MEMBER, node_pub[1]);
+		struct mesh_record r = *old;
+		r.version += 1000;
+		r.candidates[0].port = 40000;
+		CHECK_EQ(mesh_record_sign(&r, node_sec[1]), 0);
+		CHECK_EQ(mesh_view_add(&v, &r, NOW), 1);
+	}
+	na = mesh_peers(&v, &p4, &p6, node_pub[0], NOW, &after, NULL);
+	CHECK_EQ(na, 3);
+	memset(&ch, 0, sizeof(ch));
+	mesh_peers_diff(before, (size_t)nb, after, (size_t)na, note, &ch);
+	CHECK(ch.add == 1 && ch.drop == 1 && ch.update == 1);
+	/* from nothing: everyone added; to nothing: everyone dropped */
+	memset(&ch, 0, sizeof(ch));
+	mesh_peers_diff(NULL, 0, after, (size_t)na, note, &ch);
+	CHECK(ch.add == 3 && ch.drop == 0);
+	memset(&ch, 0, sizeof(ch));
+	mesh_peers_diff(after, (size_t)na, NULL, 0, note, &ch);
+	CHECK(ch.add == 0 && ch.drop == 3);
+	free(after);
+	free(before);
+	mesh_view_free(&v);
+}
+
 int main(void)
 {
 	test_suite_name = "mesh_peers";
@@ -144,5 +221,6 @@ int main(void)
 		return 1;
 	}
 	RUN(peers_of_a_node);
+	RUN(difference);
 	TEST_EXIT();
 }
