@@ -31,6 +31,9 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 # as system headers so that our warnings stay ours.
 LWIP_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags lwip 2>/dev/null))
 $(BUILD)/obj/src/serve/stack_lwip.o: CPPFLAGS += $(LWIP_CFLAGS)
+# libpq (the coord's PostgreSQL store): its headers where they are used.
+PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null)
+$(BUILD)/obj/src/coord/store_pg.o $(BUILD)/obj/tests/unit/test_store_pg.o: CPPFLAGS += $(PQ_CFLAGS)
 LIB        := $(BUILD)/libweft.a
 TESTS      := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
@@ -55,7 +58,7 @@ $(BUILD)/weftd: $(call obj,$(WEFTD_SRCS)) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/weft: $(call obj,$(WEFT_SRCS)) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lqrencode -lpng -ljansson -llwip -lmicrohttpd -lsqlite3 \
-		-lminiupnpc -lnatpmp -o $@
+		-lminiupnpc -lnatpmp -lpq -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
@@ -88,6 +91,7 @@ $(BUILD)/tests/test_chain_api: LDLIBS += -ljansson
 COORD_PROTO_OBJS := $(call obj,src/coord/proto.c src/coord/noise.c src/coord/client.c)
 $(BUILD)/tests/test_coord_proto $(BUILD)/tests/test_coord_session: $(COORD_PROTO_OBJS)
 $(BUILD)/tests/test_link: $(BUILD)/obj/src/link/link.o $(BUILD)/obj/src/link/path.o $(BUILD)/obj/src/link/addr.o
+$(BUILD)/tests/test_link_managed: $(BUILD)/obj/src/link/managed.o $(BUILD)/obj/src/weft/conf_path.o
 $(BUILD)/tests/test_stun: $(call obj,src/coord/stun.c src/coord/proto.c)
 $(BUILD)/vectors/coord: $(COORD_PROTO_OBJS)
 $(BUILD)/vectors/coord: LDLIBS := $(LIB) $(LDLIBS)
@@ -106,6 +110,27 @@ $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# the relay's pieces and the coord's PostgreSQL store
+$(BUILD)/tests/test_relay_table: $(BUILD)/obj/src/coord/relay_table.o
+$(BUILD)/tests/test_coord_frame: $(BUILD)/obj/src/coord/frame.o
+$(BUILD)/tests/test_relay_tcp: $(BUILD)/obj/src/coord/relay_tcp.o $(BUILD)/obj/src/coord/frame.o \
+	$(BUILD)/obj/src/coord/proto.o
+$(BUILD)/tests/test_relay_proto: $(BUILD)/obj/src/coord/relay_proto.o $(COORD_PROTO_OBJS)
+$(BUILD)/tests/test_relay_server: $(BUILD)/obj/src/coord/relay.o $(BUILD)/obj/src/coord/relay_table.o \
+	$(BUILD)/obj/src/coord/relay_proto.o $(COORD_PROTO_OBJS)
+$(BUILD)/tests/test_store_pg: $(BUILD)/obj/src/coord/store_pg.o $(BUILD)/obj/src/coord/proto.o
+$(BUILD)/tests/test_store_pg: LDLIBS += -lpq
+# the coord's load generator (bench/coord/run.sh)
+all: $(BUILD)/bench/coord_load
+$(BUILD)/bench/coord_load: $(BUILD)/obj/bench/coord/coord_load.o $(BUILD)/obj/src/coord/relay_proto.o \
+	$(COORD_PROTO_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/tests/test_path_probe: $(BUILD)/obj/src/link/path.o $(BUILD)/obj/src/link/addr.o
+$(BUILD)/tests/test_coord_server: $(call obj,src/coord/relay.c src/coord/relay_table.c src/coord/relay_proto.c)
+$(BUILD)/tests/test_relay_client: $(BUILD)/obj/src/link/relay_client.o $(BUILD)/obj/src/link/addr.o \
+	$(BUILD)/obj/src/coord/relay_proto.o $(COORD_PROTO_OBJS)
 
 # Unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, into $(BUILD)/asan.
 # -fno-sanitize-recover=all: any sanitizer report ends the run, so none can pass unseen.

@@ -23,6 +23,9 @@
 #include "coord/proto.c"
 #include "coord/stun.c"
 #include "coord/noise.c"
+#include "coord/relay_proto.c"
+#include "coord/relay_table.c"
+#include "coord/relay.c"
 #include "coord/server.c"
 #include "coord/client.c"
 
@@ -81,6 +84,9 @@ static void check_server(const uint8_t *data, size_t size)
 		memset(cfg.private_key, 0x11, 32);
 		cfg.stun_strict = true; /* STUN's own answer may outgrow a bare request */
 		cfg.max_clients = 64;
+		static struct relay_limits rl; /* the relay's messages too */
+		relay_limits_default(&rl);
+		cfg.relay = &rl;
 		if (crypto_init() < 0 || coord_server_new(&cfg, count_out, NULL, &s) < 0)
 			abort();
 		for (int i = 0; i < SOURCES; i++)
@@ -138,6 +144,9 @@ static void check_sessions(const uint8_t *data, size_t size)
 	cfg.max_records = 4;
 	cfg.max_clients = 8;
 	cfg.rate = 0;
+	struct relay_limits rl; /* JOIN, LEAVE and relay messages from real sessions */
+	relay_limits_default(&rl);
+	cfg.relay = &rl;
 	x25519_public(spub, cfg.private_key);
 	if (crypto_init() < 0 || !c || coord_server_new(&cfg, capture, NULL, &s) < 0)
 		abort();

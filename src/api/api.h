@@ -13,6 +13,7 @@
 
 #include "http.h"
 #include "limits.h"
+#include "slow.h"
 #include "metrics.h"
 #include "tokens.h"
 #include "weft/peer_ctx.h"
@@ -42,6 +43,7 @@ struct api {
 	pthread_mutex_t lock;
 	struct api_limits limits;
 	struct api_rate rate;
+	struct api_slow slow;          /* slow.h: serving only */
 	struct api_metrics metrics;
 	int64_t expiry_grace;          /* seconds; see API_EXPIRY_GRACE_DEFAULT */
 	struct tokens tokens;

@@ -1,5 +1,5 @@
 /* server.c: `weft api IFACE` - the HTTP server (libmicrohttpd) in front of
- * the routes and the pages, its limits against slow and greedy clients,
+ * the routes and the pages, its limits against slow (slow.h) and greedy clients,
  * optional TLS reloaded on SIGHUP, --up/--down around it, and the expiry
  * sweep. One request at a time: MHD's polling thread calls in, and
  * api->lock orders requests with the sweep and the group committer
@@ -80,6 +80,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	r = &cs->r;
+	api_slow_request(&api->slow, conn, true); /* headers and body are in */
 	pthread_mutex_lock(&api->lock);
 	if (r->wait == API_SEND)
 		goto send;
@@ -135,10 +136,12 @@ send:
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct api *api = cls;
 	struct conn_state *cs = *con_cls;
 
 	if (!cs)
 		return;
+	api_slow_request(&api->slow, conn, false); /* the next request's clock starts */
 	if (cs->r.resp)
 		MHD_destroy_response(cs->r.resp);
 	if (cs->r.body) {
@@ -227,6 +230,7 @@ static struct MHD_Daemon *start(struct api *api, const struct api_serve_opts *o,
 	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, api,
 			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
+			     MHD_OPTION_NOTIFY_CONNECTION, api_slow_notify, &api->slow,
 			     MHD_OPTION_CONNECTION_LIMIT, api->limits.max_connections,
 			     MHD_OPTION_PER_IP_CONNECTION_LIMIT, api->limits.per_ip_connections,
 			     MHD_OPTION_CONNECTION_TIMEOUT, api->limits.timeout,
@@ -258,9 +262,11 @@ int api_serve(struct api *api, const struct api_serve_opts *o)
 	/* before MHD's thread starts, so that it inherits the mask */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	api_slow_init(&api->slow, api->limits.timeout);
 	d = start(api, o, err, sizeof(err));
 	if (!d) {
 		fprintf(stderr, "weft: api: %s\n", err);
+		api_slow_fini(&api->slow);
 		return -EADDRNOTAVAIL;
 	}
 	if (api_group_start(api) < 0)
@@ -280,6 +286,7 @@ int api_serve(struct api *api, const struct api_serve_opts *o)
 			}
 			pthread_mutex_unlock(&api->lock);
 		}
+		api_slow_sweep(&api->slow, api_mono_now());
 		sig = sigtimedwait(&set, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
@@ -293,6 +300,7 @@ int api_serve(struct api *api, const struct api_serve_opts *o)
 			if (!d) {
 				fprintf(stderr, "weft: api: reload: %s\n", err);
 				api_group_stop(api);
+				api_slow_fini(&api->slow);
 				return -EIO;
 			}
 			fprintf(stderr, "weft: api: certificate and key reloaded\n");
@@ -300,5 +308,6 @@ int api_serve(struct api *api, const struct api_serve_opts *o)
 	}
 	api_group_stop(api);
 	MHD_stop_daemon(d);
+	api_slow_fini(&api->slow);
 	return 0;
 }

@@ -14,6 +14,8 @@
 #define LIST_MIN_CAP 2u
 #define PEERS_MIN_CAP 8u
 #define COPY_SPARE_PEERS 16u
+/* "[Peer]\nPublicKey=" and a key: the least a peer or record takes */
+#define MIN_PEER_SECTION (sizeof("[Peer]\nPublicKey=") - 1 + 44)
 
 void conf_init(struct conf *conf)
 {
@@ -192,7 +194,7 @@ uint32_t conf_count_headers(const char *text, size_t len)
 		n += pos < end && text[pos] == '[';
 		pos = end;
 	}
-	return n;
+	return n < len / MIN_PEER_SECTION + 1 ? n : (uint32_t)(len / MIN_PEER_SECTION + 1);
 }
 
 int conf_peers_reserve(struct conf *conf, uint32_t n)

@@ -45,9 +45,12 @@ static inline bool conf_word_maybe(const char *a, const char *b)
 /* Makes room for need elements in *v (cap doubles). 0, -E2BIG past
  * CONF_MAX_LIST, -ENOMEM. Arrays without secrets only. */
 int conf_grow(void **v, uint32_t *cap, uint32_t need, size_t elem, uint32_t limit);
-/* Lines of text whose first non-blank character is '[': an upper bound on
- * its sections, so parsers size their arrays once rather than doubling
- * (which copies and wipes blocks of keys). O(len), no allocation. */
+/* How many peers (or records) text can hold, so parsers size their arrays
+ * once rather than doubling (which copies and wipes blocks of keys): its
+ * lines whose first non-blank character is '[', but no more than a section
+ * of the shortest kind with a key ("[Peer]\nPublicKey=KEY") fits, so a
+ * file of bare headers, which fails to parse anyway, reserves little.
+ * O(len), no allocation. */
 uint32_t conf_count_headers(const char *text, size_t len);
 /* Room for n peers in all (at most CONF_MAX_PEERS): 0 or -ENOMEM. */
 int conf_peers_reserve(struct conf *conf, uint32_t n);

@@ -31,16 +31,19 @@ static int hex_digit(char c)
 
 bool conf_word_eq(const char *a, const char *b)
 {
+	/* most characters match as they are (every key name of every line of
+	 * a file is compared once): case is looked at only when they differ,
+	 * by the 0x20 bit alone, and then only a letter may differ so */
 	for (;; a++, b++) {
-		char x = *a, y = *b;
-		if (x >= 'A' && x <= 'Z')
-			x = (char)(x - 'A' + 'a');
-		if (y >= 'A' && y <= 'Z')
-			y = (char)(y - 'A' + 'a');
-		if (x != y)
+		unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+
+		if (x == y) {
+			if (!x)
+				return true;
+			continue;
+		}
+		if ((x ^ y) != 0x20 || (unsigned)((x | 0x20) - 'a') > 'z' - 'a')
 			return false;
-		if (!x)
-			return true;
 	}
 }
 

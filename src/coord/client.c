@@ -134,6 +134,10 @@ int coord_client_receive(struct coord_client *c, const uint8_t *pkt, size_t len,
 		coord_keys_clear(&c->prev);
 		c->have_prev = false;
 	}
+	c->rx_len = (uint16_t)n;
+	/* 0xc0-0xff: the relay's (relay_proto.h), for the caller to decode */
+	if (c->rx[0] >= 0xc0)
+		return COORD_RX_RELAY;
 	if (coord_msg_decode(msg, c->rx, (size_t)n) < 0 || !(msg->type & 0x80))
 		return -EBADMSG;
 	if (msg->type == COORD_PONG) {

@@ -38,6 +38,7 @@ struct coord_client {
 
 	struct coord_addr observed;     /* our address as the server saw it (PONG) */
 	uint8_t rx[COORD_INNER_MAX];    /* the last opened message (blob points here) */
+	uint16_t rx_len;                /* its padded length */
 };
 
 /* priv: the WireGuard private key the client speaks for. -EINVAL for a key
@@ -55,6 +56,8 @@ enum coord_rx {
 	COORD_RX_MESSAGE = 1,      /* *msg holds a server message */
 	COORD_RX_ESTABLISHED = 2,  /* a session is up: announce, then send */
 	COORD_RX_COOKIE = 3,       /* the server demands a cookie: initiate again */
+	COORD_RX_RELAY = 4,        /* a relay control message: c->rx, c->rx_len
+				    * (relay_proto.h decodes it) */
 };
 /* Returns enum coord_rx or -EBADMSG (forged, garbled, not for us),
  * -EALREADY (replayed), -ENOTCONN (transport but no session). msg->blob

@@ -93,7 +93,8 @@ struct coord_server {
 	uint64_t total_records;
 	uint64_t hs_window_ns, hs_in_window;
 	uint64_t last_sweep_ns;
-	uint64_t scan_since;
+	uint64_t scan_since, last_scan_ns;
+	struct relay_server *relay;
 
 	struct rec **dirty;
 	size_t ndirty, dirty_cap;
@@ -335,6 +336,10 @@ static void drop_keys(struct coord_server *s, struct client *c, bool next)
 
 static void free_client(struct coord_server *s, struct client *c)
 {
+	/* the relay names clients by their address in memory: it forgets
+	 * this one before the address can name another */
+	if (s->relay)
+		relay_server_client_gone(s->relay, (uintptr_t)c, s->now_ns);
 	drop_keys(s, c, false);
 	drop_keys(s, c, true);
 	hashtable_remove(&s->clients, hash_bytes(s, c->tag, COORD_CLIENT_TAG_LEN), c);
@@ -722,12 +727,14 @@ static void on_transport(struct coord_server *s, const uint8_t *pkt, size_t len,
 
 	struct coord_msg m;
 	size_t budget = len;
-	if (coord_msg_decode(&m, pt, (size_t)n) < 0) {
+	if (s->relay && pt[0] >= 0x40 && pt[0] <= 0x7f) {
+		/* the relay's control messages (relay_proto.h) */
+		relay_server_on_ctl(s->relay, (uintptr_t)c, pt, (size_t)n, s->now_ns);
+	} else if (coord_msg_decode(&m, pt, (size_t)n) < 0) {
 		s->st.msg_bad++;
 		send_error(s, c, COORD_ERR_BAD_MESSAGE, NULL, &budget);
 		return;
-	}
-	switch (m.type) {
+	} else switch (m.type) {
 	case COORD_PING: {
 		s->st.pings++;
 		uint8_t want[COORD_CHALLENGE_LEN];
@@ -766,6 +773,20 @@ void coord_server_input(struct coord_server *s, const uint8_t *pkt, size_t len,
 	s->unix_s = unix_s;
 	s->st.rx_packets++;
 	s->st.rx_bytes += len;
+	/* relayed datagrams are held to their pair's bandwidth limit, not to
+	 * the per-source message rate; each is authenticated by its session
+	 * before anything else is done with it */
+	if (s->relay && len && pkt[0] == COORD_MSG_RELAY && coord_classify(pkt, len) == COORD_KIND_RELAY) {
+		uint8_t buf[RELAY_MSG_MAX];
+
+		if (len > sizeof(buf)) {
+			s->st.unknown++;
+			return;
+		}
+		memcpy(buf, pkt, len); /* opened and re-sealed in place */
+		relay_server_on_message(s->relay, buf, len, now_ns);
+		return;
+	}
 	if (!rate_allow(s, from)) {
 		s->st.rate_limited++;
 		return;
@@ -919,10 +940,92 @@ void coord_server_tick(struct coord_server *s, uint64_t now_ns, uint64_t unix_s)
 		sweep(s);
 		flush_store(s, true);
 	}
+	if (s->relay)
+		relay_server_tick(s->relay, now_ns);
+	/* other replicas' announcements: a match made of records at two
+	 * replicas reaches both clients within a scan interval (after the
+	 * other replica's next flush, each second) */
+	if (s->cfg.scan_interval_ns && s->cfg.store && s->cfg.store->ops->scan &&
+	    now_ns - s->last_scan_ns >= s->cfg.scan_interval_ns) {
+		s->last_scan_ns = now_ns;
+		if (s->cfg.store->ops->scan(s->cfg.store, unix_s, &s->scan_since, merge_record, s) < 0)
+			s->st.store_errors++;
+	}
 	s->st.clients = s->clients.count;
 	s->st.sessions = s->sessions.count;
 	s->st.tokens = s->tokens.count;
 	s->st.records = s->total_records;
+}
+
+/* ---- the relay's view of sessions (relay.h): a client is named by its
+ * address in memory, forgotten by the relay in free_client ---- */
+
+static struct coord_keys *relay_keys_by_index(void *ctx, uint32_t idx, uint64_t *client)
+{
+	struct coord_server *s = ctx;
+	size_t cur = 0;
+	struct client *c = hashtable_next(&s->sessions, idx, &cur);
+
+	if (!c || !session_usable(s, c) || c->cur.local_index != idx)
+		return NULL;
+	*client = (uintptr_t)c;
+	return &c->cur;
+}
+
+static struct coord_keys *relay_keys_of(void *ctx, uint64_t client)
+{
+	struct coord_server *s = ctx;
+	struct client *c = (struct client *)(uintptr_t)client;
+
+	return session_usable(s, c) ? &c->cur : NULL;
+}
+
+static int relay_send(void *ctx, uint64_t client, const uint8_t *msg, size_t len)
+{
+	struct coord_server *s = ctx;
+	struct client *c = (struct client *)(uintptr_t)client;
+
+	/* only to an address that proved it receives there: the relay is
+	 * no way to aim traffic at someone else */
+	if (!c->verified)
+		return -EHOSTUNREACH;
+	tx(s, &c->addr, msg, len);
+	return 0;
+}
+
+static bool relay_announced(void *ctx, uint64_t client, const uint8_t token[COORD_TOKEN_LEN])
+{
+	struct coord_server *s = ctx;
+	struct tok *t = find_tok(s, token, hash_bytes(s, token, COORD_TOKEN_LEN));
+
+	for (int i = 0; t && i < COORD_TOKEN_HOLDERS; i++)
+		if (t->holder[i] && (uintptr_t)t->holder[i]->client == client &&
+		    t->holder[i]->expires_ns > s->now_ns)
+			return true;
+	return false;
+}
+
+static uint64_t relay_other_holder(void *ctx, uint64_t client, const uint8_t token[COORD_TOKEN_LEN])
+{
+	struct coord_server *s = ctx;
+	struct tok *t = find_tok(s, token, hash_bytes(s, token, COORD_TOKEN_LEN));
+
+	for (int i = 0; t && i < COORD_TOKEN_HOLDERS; i++) {
+		struct client *o = t->holder[i] ? t->holder[i]->client : NULL;
+
+		if (o && (uintptr_t)o != client && o->has_pub && session_usable(s, o))
+			return (uintptr_t)o;
+	}
+	return 0;
+}
+
+static const struct relay_server_ops RELAY_OPS = {
+	relay_keys_by_index, relay_keys_of, relay_send, relay_announced, relay_other_holder,
+};
+
+const struct relay_server *coord_server_relay(const struct coord_server *s)
+{
+	return s->relay;
 }
 
 int coord_server_new(const struct coord_server_config *cfg, coord_send_fn send, void *send_ctx,
@@ -962,6 +1065,12 @@ int coord_server_new(const struct coord_server_config *cfg, coord_send_fn send, 
 		coord_server_free(s);
 		return -ENOMEM;
 	}
+	if (cfg->relay && !(s->relay = relay_server_new(cfg->relay, &RELAY_OPS, s))) {
+		int e = errno ? -errno : -ENOMEM;
+		coord_server_free(s);
+		return e;
+	}
+	s->cfg.relay = NULL; /* the caller's limits are not kept */
 	*out = s;
 	return 0;
 }
@@ -990,6 +1099,7 @@ void coord_server_free(struct coord_server *s)
 		memzero(c, sizeof(*c));
 		free(c);
 	}
+	relay_server_free(s->relay);
 	hashtable_free(&s->clients);
 	hashtable_free(&s->sessions);
 	hashtable_free(&s->tokens);

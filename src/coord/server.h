@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "coord/proto.h"
+#include "coord/relay.h"
 #include "coord/store.h"
 
 struct coord_server_config {
@@ -27,7 +28,12 @@ struct coord_server_config {
 	bool cookie_always;       /* demand a cookie from every first contact */
 	bool stun_strict;         /* answer STUN only when the reply is no larger */
 	struct coord_store *store; /* NULL: memory only */
-	/* Optional: the relay's datagrams (type 0xC5), when a relay is built in. */
+	/* The relay of last resort (relay.h): its limits, or NULL for none. */
+	const struct relay_limits *relay;
+	/* How often the store is read for records other replicas wrote (a
+	 * shared PostgreSQL); 0: only at start (one server of its own). */
+	uint64_t scan_interval_ns;
+	/* Optional: the relay's datagrams (type 0xC5) when no relay is built in. */
 	void (*relay_input)(void *ctx, const uint8_t *pkt, size_t len,
 			    const struct coord_addr *from, uint64_t now_ns);
 	void *relay_ctx;
@@ -76,6 +82,8 @@ void coord_server_tick(struct coord_server *s, uint64_t now_ns, uint64_t unix_s)
 int coord_server_load(struct coord_server *s, uint64_t now_ns, uint64_t unix_s);
 
 const struct coord_stats *coord_server_stats(const struct coord_server *s);
+/* The relay inside (NULL when cfg.relay was NULL), for its counters. */
+const struct relay_server *coord_server_relay(const struct coord_server *s);
 /* The counters as "name value" lines (for the log and --stats files). */
 int coord_stats_format(const struct coord_stats *st, char *out, size_t cap);
 

@@ -2,10 +2,13 @@
 #include "link/coord_io.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,6 +57,7 @@ int coord_io_open(struct coord_io *c, const union link_addr *server, const uint8
 
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
+	c->tcp_fd = -1;
 	c->server = *server;
 	memcpy(c->priv, priv, 32);
 	ret = coord_client_init(&c->client, priv, server_pub);
@@ -84,8 +88,68 @@ fail:
 	return ret;
 }
 
+static void tcp_close(struct coord_io *c)
+{
+	if (c->tcp_fd >= 0)
+		close(c->tcp_fd);
+	c->tcp_fd = -1;
+	free(c->tcp_rd);
+	c->tcp_rd = NULL;
+	frame_writer_free(&c->tcp_wr);
+}
+
+/* A non-blocking connection to the server's port over TCP; what is sent
+ * before it is up waits in the queue. */
+static int tcp_open(struct coord_io *c)
+{
+	int one = 1, fd;
+
+	c->tcp_rd = calloc(1, sizeof(*c->tcp_rd));
+	if (!c->tcp_rd || frame_writer_init(&c->tcp_wr) < 0) {
+		tcp_close(c);
+		return -ENOMEM;
+	}
+	fd = socket(c->server.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		tcp_close(c);
+		return -errno;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, &c->server.sa, link_addr_len(&c->server)) < 0 && errno != EINPROGRESS) {
+		int e = -errno;
+
+		close(fd);
+		tcp_close(c);
+		return e;
+	}
+	c->tcp_fd = fd;
+	c->heard = false;
+	c->tcp_switches++;
+	return 0;
+}
+
+static int tcp_flush(struct coord_io *c)
+{
+	while (!frame_writer_empty(&c->tcp_wr)) {
+		const uint8_t *a, *b;
+		size_t al, bl;
+		struct iovec iov[2];
+		ssize_t n;
+
+		frame_writer_pending(&c->tcp_wr, &a, &al, &b, &bl);
+		iov[0] = (struct iovec){ (void *)a, al };
+		iov[1] = (struct iovec){ (void *)b, bl };
+		n = writev(c->tcp_fd, iov, bl ? 2 : 1);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR || errno == ENOTCONN ? 0 : -errno;
+		frame_writer_consume(&c->tcp_wr, (size_t)n);
+	}
+	return 0;
+}
+
 void coord_io_close(struct coord_io *c)
 {
+	tcp_close(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	coord_client_clear(&c->client);
@@ -95,18 +159,42 @@ void coord_io_close(struct coord_io *c)
 	c->fd = -1;
 }
 
+void coord_io_send(struct coord_io *c, const uint8_t *buf, size_t len)
+{
+	if (c->tcp_fd >= 0) {
+		/* a full queue drops, as a full socket buffer would */
+		if (frame_writer_push(&c->tcp_wr, buf, len) == 0 && tcp_flush(c) < 0)
+			link_log_verbose("coord: send over TCP: %s", strerror(errno));
+		return;
+	}
+	if (sendto(c->fd, buf, len, 0, &c->server.sa, link_addr_len(&c->server)) < 0)
+		link_log_verbose("coord: send: %s", strerror(errno));
+}
+
 static void send_dgram(struct coord_io *c, const uint8_t *buf, int len)
 {
-	if (len <= 0)
-		return;
-	if (sendto(c->fd, buf, (size_t)len, 0, &c->server.sa, link_addr_len(&c->server)) < 0)
-		link_log_verbose("coord: send: %s", strerror(errno));
+	if (len > 0)
+		coord_io_send(c, buf, (size_t)len);
 }
 
 static void initiate(struct coord_io *c, int64_t now_ms)
 {
 	uint8_t pkt[COORD_INITIATION_LEN];
-	int n = coord_client_initiate(&c->client, pkt, ns(now_ms), wall_ns());
+	int n;
+
+	/* UDP never answered: the network may block it; the same session
+	 * over TCP to the server's port */
+	if (c->tcp_fd < 0 && !c->heard && c->udp_unanswered >= COORD_IO_UDP_TRIES) {
+		int ret = tcp_open(c);
+
+		if (ret)
+			link_log_error("coord: no answer over UDP, and TCP: %s", strerror(-ret));
+		else
+			link_log_info("coord: no answer over UDP: trying TCP");
+	}
+	if (c->tcp_fd < 0 && !c->heard)
+		c->udp_unanswered++;
+	n = coord_client_initiate(&c->client, pkt, ns(now_ms), wall_ns());
 
 	if (n < 0) {
 		link_log_error("coord: cannot make a handshake initiation: %s", strerror(-n));
@@ -184,8 +272,8 @@ static void on_peer(struct coord_io *c, struct link *l, const struct coord_msg *
 {
 	struct coord_addr ca[COORD_CANDIDATES_MAX];
 	struct path_cand pc[COORD_CANDIDATES_MAX + 1];
-	union link_addr observed;
-	unsigned k = 0;
+	union link_addr got[COORD_CANDIDATES_MAX], observed;
+	unsigned k, ng = 0;
 	uint32_t i;
 	int n;
 
@@ -201,45 +289,76 @@ static void on_peer(struct coord_io *c, struct link *l, const struct coord_msg *
 		link_log_verbose("coord: a match whose candidates do not open (not our peer): ignored");
 		return;
 	}
-	bool have_observed = from_coord(&observed, &m->addr);
-	for (int j = 0; j < n; j++) {
-		if (!from_coord(&pc[k].addr, &ca[j]))
-			continue;
-		pc[k].type = (have_observed && link_addr_same_host(&pc[k].addr, &observed)) ||
-				     !link_addr_is_private(&pc[k].addr) ? PATH_DIRECT : PATH_LAN;
-		k++;
-	}
-	/* the last guess: the host the server saw, with the peer's device
-	 * port (a NAT that keeps ports maps it there) */
-	if (have_observed && k) {
-		bool seen = false;
-		union link_addr guess = observed;
-
-		link_addr_set_port(&guess, link_addr_port(&pc[k - 1].addr));
-		for (unsigned j = 0; j < k; j++)
-			seen |= link_addr_same_host(&pc[j].addr, &observed);
-		if (!seen) {
-			pc[k].type = PATH_DIRECT;
-			pc[k].addr = guess;
-			k++;
-		}
-	}
+	for (int j = 0; j < n; j++)
+		if (from_coord(&got[ng], &ca[j]))
+			ng++;
+	from_coord(&observed, &m->addr); /* zeroed when there is none */
+	k = link_match_cands(pc, COORD_CANDIDATES_MAX + 1, got, ng, &observed);
 	c->matches++;
 	link_on_match(l, i, pc, k, now_ms);
 	link_log_verbose("coord: match for peer %u: %u candidates", i, k);
 }
 
+/* One datagram from the server (over UDP or a TCP frame). */
+static void input(struct coord_io *c, struct link *l, uint8_t *buf, size_t len, int64_t now_ms)
+{
+	uint8_t pkt[COORD_TRANSPORT_MAX];
+	struct coord_msg m;
+	int r;
+
+	if (len && buf[0] == COORD_MSG_RELAY) {
+		if (c->relay_msg)
+			c->relay_msg(c->relay_ctx, buf, len, now_ms);
+		else
+			c->rx_bad++;
+		c->heard = true;
+		return;
+	}
+	r = coord_client_receive(&c->client, buf, len, ns(now_ms), &m);
+	if (r < 0) {
+		c->rx_bad++;
+		return;
+	}
+	c->heard = true;
+	c->udp_unanswered = 0;
+	switch (r) {
+	case COORD_RX_ESTABLISHED:
+		link_log_verbose("coord: session up%s", c->tcp_fd >= 0 ? " (TCP)" : "");
+		c->sessions++;
+		/* the server takes the new keys on our first message */
+		send_dgram(c, pkt, coord_client_ping(&c->client, 0, pkt, sizeof(pkt), ns(now_ms)));
+		if (c->announce_wanted)
+			send_announces(c, l, now_ms);
+		break;
+	case COORD_RX_COOKIE:
+		initiate(c, now_ms);
+		break;
+	case COORD_RX_RELAY:
+		if (c->relay_ctl)
+			c->relay_ctl(c->relay_ctx, c->client.rx, c->client.rx_len, now_ms);
+		break;
+	case COORD_RX_MESSAGE:
+		if (m.type == COORD_ANNOUNCED && !c->answered) {
+			c->answered = true;
+			link_on_coord(l, true, now_ms);
+		} else if (m.type == COORD_PEER) {
+			on_peer(c, l, &m, now_ms);
+		} else if (m.type == COORD_ERROR) {
+			c->rx_errors++;
+			link_log_error("coord: the server refused: error %u", m.status);
+		}
+		break;
+	}
+}
+
 void coord_io_read(struct coord_io *c, struct link *l, int64_t now_ms)
 {
 	uint8_t buf[COORD_DATAGRAM_MAX];
-	uint8_t pkt[COORD_TRANSPORT_MAX];
 
 	for (int i = 0; i < COORD_IO_READ_BUDGET; i++) {
 		union link_addr from;
 		socklen_t fl = sizeof(from);
 		ssize_t len = recvfrom(c->fd, buf, sizeof(buf), 0, &from.sa, &fl);
-		struct coord_msg m;
-		int r;
 
 		if (len < 0)
 			return;
@@ -247,34 +366,52 @@ void coord_io_read(struct coord_io *c, struct link *l, int64_t now_ms)
 			c->rx_bad++;
 			continue;
 		}
-		r = coord_client_receive(&c->client, buf, (size_t)len, ns(now_ms), &m);
-		if (r < 0) {
-			c->rx_bad++;
-			continue;
+		input(c, l, buf, (size_t)len, now_ms);
+	}
+}
+
+void coord_io_tcp_event(struct coord_io *c, struct link *l, int64_t now_ms)
+{
+	uint8_t buf[COORD_DATAGRAM_MAX];
+
+	if (c->tcp_fd < 0)
+		return;
+	for (int i = 0; i < COORD_IO_READ_BUDGET; i++) {
+		size_t cap, len;
+		uint8_t *sp = frame_reader_space(c->tcp_rd, &cap);
+		ssize_t n = read(c->tcp_fd, sp, cap);
+		const uint8_t *msg;
+		int rc;
+
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			link_log_info("coord: the TCP connection ended: UDP again");
+			tcp_close(c);
+			c->heard = false;
+			c->udp_unanswered = 0;
+			c->fresh_session = true;
+			return;
 		}
-		switch (r) {
-		case COORD_RX_ESTABLISHED:
-			link_log_verbose("coord: session up");
-			/* the server takes the new keys on our first message */
-			send_dgram(c, pkt, coord_client_ping(&c->client, 0, pkt, sizeof(pkt), ns(now_ms)));
-			if (c->announce_wanted)
-				send_announces(c, l, now_ms);
+		if (n < 0)
 			break;
-		case COORD_RX_COOKIE:
-			initiate(c, now_ms);
-			break;
-		case COORD_RX_MESSAGE:
-			if (m.type == COORD_ANNOUNCED && !c->answered) {
-				c->answered = true;
-				link_on_coord(l, true, now_ms);
-			} else if (m.type == COORD_PEER) {
-				on_peer(c, l, &m, now_ms);
-			} else if (m.type == COORD_ERROR) {
-				c->rx_errors++;
-				link_log_error("coord: the server refused: error %u", m.status);
-			}
-			break;
+		frame_reader_commit(c->tcp_rd, (size_t)n);
+		while ((rc = frame_reader_next(c->tcp_rd, &msg, &len)) == 1) {
+			if (len > sizeof(buf))
+				continue;
+			/* a copy: the relay opens its messages in place */
+			memcpy(buf, msg, len);
+			input(c, l, buf, len, now_ms);
+			if (c->tcp_fd < 0)
+				return;
 		}
+		if (rc < 0) {
+			tcp_close(c);
+			c->fresh_session = true;
+			return;
+		}
+	}
+	if (c->tcp_fd >= 0 && tcp_flush(c) < 0) {
+		tcp_close(c);
+		c->fresh_session = true;
 	}
 }
 
@@ -282,6 +419,12 @@ int64_t coord_io_tick(struct coord_io *c, struct link *l, int64_t now_ms)
 {
 	uint8_t pkt[COORD_TRANSPORT_MAX];
 	unsigned want = coord_client_tick(&c->client, ns(now_ms));
+
+	/* a connection still being made takes its queue once it is up */
+	if (c->tcp_fd >= 0 && !frame_writer_empty(&c->tcp_wr) && tcp_flush(c) < 0) {
+		tcp_close(c);
+		c->fresh_session = true;
+	}
 
 	if (want & COORD_LOST) {
 		link_log_verbose("coord: session lost");

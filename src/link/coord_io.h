@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "coord/client.h"
+#include "coord/frame.h"
 #include "link/addr.h"
 #include "link/link.h"
 
@@ -38,7 +39,30 @@ struct coord_io {
 	bool answered;             /* an ANNOUNCED came for the round */
 	bool fresh_session;        /* force a handshake before the next round */
 	uint64_t rx_bad, rx_errors, matches;
+	uint64_t sessions;         /* sessions established so far */
+	/* The relay client's part (relay_client.h): relay control messages
+	 * and relay messages from the server go to these when set. */
+	void (*relay_ctl)(void *ctx, const uint8_t *pt, size_t len, int64_t now_ms);
+	void (*relay_msg)(void *ctx, uint8_t *pkt, size_t len, int64_t now_ms);
+	void *relay_ctx;
+	/* The same session over TCP (the server's port number, TCP) when UDP
+	 * gets no answer at all: a network that blocks UDP. Every datagram is
+	 * then a frame (coord/frame.h). Back to UDP when the connection ends. */
+	int tcp_fd;                /* -1: UDP */
+	bool heard;                /* anything from the server on this transport */
+	unsigned udp_unanswered;   /* initiations sent over UDP, nothing heard */
+	struct frame_reader *tcp_rd;
+	struct frame_writer tcp_wr;
+	uint64_t tcp_switches;
 };
+
+/* UDP handshakes without a word from the server before TCP is tried. */
+#define COORD_IO_UDP_TRIES 2
+
+/* Sends one datagram to the server (over TCP when the session is there). */
+void coord_io_send(struct coord_io *c, const uint8_t *buf, size_t len);
+/* The TCP connection is readable (or writable): frames in, queue out. */
+void coord_io_tcp_event(struct coord_io *c, struct link *l, int64_t now_ms);
 
 /* Opens the socket and sets up the session and tokens for l's peers.
  * priv is copied (and wiped in coord_io_close). 0 or -errno. */

@@ -18,6 +18,7 @@
 #include "link/link.h"
 #include "link/nat.h"
 #include "link/netmon.h"
+#include "link/relay_client.h"
 #include "link/stun_port.h"
 
 /* How often the device is asked for its peers' handshakes: quickly while
@@ -47,10 +48,15 @@ struct link_daemon {
 	struct bday_runner bday;    /* birthday probes before the relay */
 	union link_addr server;
 	char coord_name[300];       /* as configured, for status and logs */
-	int epfd, sigfd;
+	int epfd, sigfd, lockfd;
 	int64_t next_device_poll;
+	bool device_silent;         /* the last read failed (logged once) */
 	uint64_t status_written;    /* core.status_gen at the last write */
 	bool keepalive_set[LINK_MAX_PEERS]; /* we turned a keepalive on */
+	struct relay_client relay;  /* stand-ins of relayed peers */
+	int tcp_fd_polled;          /* the coord's TCP connection, as in epoll */
+	uint64_t relay_sessions;    /* coord sessions the relay has joined in */
+	uint32_t probes_logged[LINK_MAX_PEERS]; /* relay probes told in the log */
 };
 
 /* Runs until SIGINT or SIGTERM; SIGHUP starts it again from the files

@@ -138,6 +138,20 @@ void link_on_device(struct link *l, uint32_t peer, int64_t last_handshake, uint6
 		path_on_device(&l->peers[peer].path, last_handshake, rx_bytes, endpoint, &l->local, now);
 }
 
+void link_on_relay_invite(struct link *l, uint32_t peer, const struct path_cand *c, int64_t now)
+{
+	if (peer >= l->n_peers)
+		return;
+	path_use_relay(&l->peers[peer].path, c, &l->local, now);
+	l->status_gen++;
+}
+
+void link_on_relay_rx(struct link *l, uint32_t peer, uint64_t bytes)
+{
+	if (peer < l->n_peers)
+		path_on_relay_rx(&l->peers[peer].path, bytes);
+}
+
 static bool push(struct link_action *out, size_t max, size_t *n, const struct link_action *a)
 {
 	if (*n >= max)
@@ -193,7 +207,10 @@ size_t link_poll(struct link *l, int64_t now, struct link_action *out, size_t ma
 		struct link_peer *p = &l->peers[i];
 		struct path_cmd cmd;
 		bool wanted = path_wants_relay(&p->path);
-		int64_t t = path_tick(&p->path, now, &cmd);
+		int64_t t;
+
+		p->path.wall_offset = l->wall_offset;
+		t = path_tick(&p->path, now, &cmd);
 
 		if (cmd.set_endpoint) {
 			struct link_action a = { .what = LINK_DO_SET_ENDPOINT, .kick = cmd.kick, .peer = i,
@@ -240,4 +257,34 @@ unsigned link_own_cands(const struct link *l, struct path_cand *out, unsigned ma
 		n++;
 	}
 	return n;
+}
+
+unsigned link_match_cands(struct path_cand *out, unsigned max, const union link_addr *cands, unsigned n,
+			  const union link_addr *observed)
+{
+	bool have_observed = link_addr_is_set(observed), seen = false;
+	union link_addr guess = { 0 };
+	unsigned k = 0;
+
+	if (have_observed && n) {
+		guess = *observed;
+		link_addr_set_port(&guess, link_addr_port(&cands[n - 1]));
+	}
+	for (unsigned i = 0; i < n && k < max; i++) {
+		bool on_observed = have_observed && link_addr_same_host(&cands[i], observed);
+
+		out[k].addr = cands[i];
+		out[k].type = on_observed || !link_addr_is_private(&cands[i]) ? PATH_DIRECT : PATH_LAN;
+		/* a mapping on that host with another port may be stale (a NAT
+		 * that changed its ways since the peer's last STUN): the guess
+		 * goes in unless it is there */
+		seen |= link_addr_equal(&cands[i], &guess);
+		k++;
+	}
+	if (have_observed && k && !seen && k < max) {
+		out[k].type = PATH_DIRECT;
+		out[k].addr = guess;
+		k++;
+	}
+	return k;
 }

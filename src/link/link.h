@@ -92,6 +92,7 @@ struct link {
 	/* bumped on anything `weft link status` shows */
 	uint64_t status_gen;
 	int64_t started;
+	int64_t wall_offset;      /* wall ms - monotonic ms (the caller keeps it) */
 };
 
 /* n_peers peers (the caller fills peers[i].public_key, keepalives and
@@ -117,6 +118,8 @@ void link_on_coord(struct link *l, bool ok, int64_t now);
 void link_on_match(struct link *l, uint32_t peer, const struct path_cand *c, unsigned n, int64_t now);
 /* A relay (or NAT helper) offers a candidate for a peer. */
 void link_on_candidate(struct link *l, uint32_t peer, const struct path_cand *c, int64_t now);
+/* The peer went to the relay: use the relay's candidate c now. */
+void link_on_relay_invite(struct link *l, uint32_t peer, const struct path_cand *c, int64_t now);
 /* The gateway mapped our port (portmap): announced as a direct candidate.
  * NULL: the mapping is gone. */
 void link_on_portmap(struct link *l, const union link_addr *mapped, int64_t now);
@@ -124,6 +127,18 @@ void link_on_portmap(struct link *l, const union link_addr *mapped, int64_t now)
  * clock, 0: never), bytes received from it, and its endpoint. */
 void link_on_device(struct link *l, uint32_t peer, int64_t last_handshake, uint64_t rx_bytes,
 		    const union link_addr *endpoint, int64_t now);
+
+/* Bytes the relay client handed the device from a peer. */
+void link_on_relay_rx(struct link *l, uint32_t peer, uint64_t bytes);
+/* A match's candidates as path candidates (into out, at most max; returns
+ * how many): one on the host the coord saw the peer at, or on a public
+ * address, is direct; a private one is LAN. Unless it is among them, that
+ * host with the port of the peer's last candidate (its device port) is
+ * added last: a NAT that keeps ports maps it there (the peer's STUN may
+ * have failed, or be older than a change of its NAT). observed may be
+ * unset. */
+unsigned link_match_cands(struct path_cand *out, unsigned max, const union link_addr *cands, unsigned n,
+			  const union link_addr *observed);
 
 /* ---- outputs ---- */
 

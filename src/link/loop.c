@@ -49,7 +49,11 @@ static int resolve_coord(union link_addr *out, const char *s, char *err, size_t 
 	int ret;
 
 	if (!conf_endpoint_parse(&e, s)) {
-		e.host = strdup(s);
+		/* a host alone ("[v6]" too): the protocol's port */
+		size_t n = strlen(s);
+		bool bracketed = n > 2 && s[0] == '[' && s[n - 1] == ']';
+
+		e.host = bracketed ? strndup(s + 1, n - 2) : strdup(s);
 		e.port = COORD_DEFAULT_PORT;
 		if (!e.host)
 			return -ENOMEM;
@@ -88,6 +92,7 @@ static int poll_device(struct link_daemon *d, int64_t now)
 		if (d->core.listen_port)
 			link_log_info("the device's port is now %u", dev->listen_port);
 		d->core.listen_port = dev->listen_port;
+		relay_client_set_device_port(&d->relay, dev->listen_port);
 		link_on_route_change(&d->core, now); /* a new port: a new mapping */
 	}
 	for (size_t i = 0; i < dev->n_peers; i++) {
@@ -107,6 +112,79 @@ static int poll_device(struct link_daemon *d, int64_t now)
 	nat_on_device(&d->nat, dev, now);
 	device_free(dev);
 	return 0;
+}
+
+/* ---- the relay client's plumbing (relay_client.h) ---- */
+
+static uint64_t ms_to_ns(int64_t ms)
+{
+	return (uint64_t)ms * 1000000ull;
+}
+
+static int relay_send(void *ctx, const uint8_t *msg, size_t len)
+{
+	coord_io_send(ctx, msg, len);
+	return 0;
+}
+
+/* a stand-in socket for peer; its address is the relay's candidate.
+ * invited: the peer is on the relay already, go there now */
+static void open_relay(struct link_daemon *d, uint32_t peer, bool invited, int64_t now)
+{
+	char name[LINK_PEER_NAME_LEN], ep[LINK_ADDR_STRLEN];
+	struct path_cand c = { .type = PATH_RELAY };
+	int ret;
+
+	link_peer_name(name, d->core.peers[peer].public_key);
+	ret = relay_client_open(&d->relay, peer, d->coord.peers[peer].token, &c.addr);
+	if (ret < 0) {
+		link_log_error("%s: no relay: %s", name, strerror(-ret));
+		return;
+	}
+	epoll_add(d->epfd, d->relay.peers[ret].fd);
+	link_addr_format(ep, &c.addr);
+	if (invited) {
+		link_log_info("%s: the peer uses the coord's relay: so do we (%s)", name, ep);
+		link_on_relay_invite(&d->core, peer, &c, now);
+	} else {
+		link_log_info("%s: no direct path found: through the coord's relay (%s)", name, ep);
+		link_on_candidate(&d->core, peer, &c, now);
+	}
+}
+
+static void relay_ctl(void *ctx, const uint8_t *pt, size_t len, int64_t now)
+{
+	struct link_daemon *d = ctx;
+	uint8_t token[COORD_TOKEN_LEN];
+	int slot, rc = relay_client_on_ctl(&d->relay, pt, len, token);
+
+	if (rc == 1) {
+		for (uint32_t i = 0; i < d->coord.n_peers; i++)
+			if (!memcmp(d->coord.peers[i].token, token, COORD_TOKEN_LEN))
+				open_relay(d, i, true, now);
+		return;
+	}
+	if (rc < 0)
+		return;
+	/* a refusal is worth a line: the peer stays without a path */
+	for (slot = 0; slot < RELAY_CLIENT_MAX; slot++) {
+		struct relay_peer *p = &d->relay.peers[slot];
+
+		if (p->fd >= 0 && p->joined && p->status >= RELAY_REFUSED_UNKNOWN && p->status != RELAY_CLOSED &&
+		    p->join_sent) {
+			char name[LINK_PEER_NAME_LEN];
+
+			link_peer_name(name, d->core.peers[p->peer].public_key);
+			link_log_error("%s: the coord does not relay: %s", name, relay_status_name(p->status));
+		}
+	}
+}
+
+static void relay_msg(void *ctx, uint8_t *pkt, size_t len, int64_t now)
+{
+	struct link_daemon *d = ctx;
+
+	relay_client_on_message(&d->relay, &d->coord.client, pkt, len, ms_to_ns(now));
 }
 
 static void do_action(struct link_daemon *d, const struct link_action *a, int64_t now)
@@ -143,11 +221,10 @@ static void do_action(struct link_daemon *d, const struct link_action *a, int64_
 		d->next_device_poll = now + LINK_DEVICE_POLL_PUNCH_MS;
 		break;
 	case LINK_DO_WANT_RELAY:
-		/* the relay client plugs in here: it hands back a local proxy
-		 * address through link_on_candidate(PATH_RELAY) */
-		link_log_info("%s: no direct path found", name);
-		/* first a birthday probe, in case a NAT maps per destination */
+		/* first a birthday probe, in case a NAT maps per destination;
+		 * the relay meanwhile (the probes move off it on a hit) */
 		bday_run_want(&d->bday, a->peer, now, clock_ms(CLOCK_REALTIME));
+		open_relay(d, a->peer, false, now);
 		break;
 	case LINK_DO_PATH_CHANGED:
 		if (p->path.rtt_ms >= 0)
@@ -164,6 +241,7 @@ static int setup(struct link_daemon *d, char *err, size_t errlen)
 	struct managed m;
 	uint8_t server_key[32];
 	const char *coord;
+	bool *has_endpoint = NULL;
 	int ret;
 
 	ret = device_get(&dev, d->opt.iface);
@@ -199,6 +277,12 @@ static int setup(struct link_daemon *d, char *err, size_t errlen)
 	ret = resolve_coord(&d->server, coord, err, errlen);
 	if (ret)
 		goto out_m;
+	has_endpoint = calloc(m.n ? m.n : 1, sizeof(*has_endpoint));
+	if (!has_endpoint) {
+		snprintf(err, errlen, "out of memory");
+		ret = -ENOMEM;
+		goto out_m;
+	}
 	ret = link_init(&d->core, d->opt.iface, m.n, clock_ms(CLOCK_MONOTONIC));
 	if (ret) {
 		snprintf(err, errlen, "%s: %u peers to manage: %s", d->opt.iface, m.n, strerror(-ret));
@@ -212,8 +296,10 @@ static int setup(struct link_daemon *d, char *err, size_t errlen)
 		memcpy(p->public_key, m.v[i].public_key, 32);
 		p->roaming = m.v[i].roaming;
 		for (size_t j = 0; j < dev->n_peers; j++)
-			if (!memcmp(dev->peers[j].public_key, p->public_key, 32))
+			if (!memcmp(dev->peers[j].public_key, p->public_key, 32)) {
 				p->user_keepalive = dev->peers[j].persistent_keepalive;
+				has_endpoint[i] = device_has_endpoint(&dev->peers[j]);
+			}
 		p->keepalive = p->user_keepalive ? p->user_keepalive : LINK_KEEPALIVE_S;
 	}
 	ret = coord_io_open(&d->coord, &d->server, server_key, dev->private_key, &d->core, d->opt.label);
@@ -226,12 +312,17 @@ static int setup(struct link_daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "rtnetlink: %s", strerror(-ret));
 		goto out_m;
 	}
-	/* the keepalive that keeps NAT holes open, from the start (a peer
-	 * already talking is never kicked, which would set it) */
+	/* the keepalive that keeps NAT holes open, from the start for a peer
+	 * that has an endpoint (one already talking is never kicked, which
+	 * would set it). Not for one without: the keepalive turning on would
+	 * make the device try a handshake with nowhere to send it, and start
+	 * the 5 s that must pass between two initiations just before our
+	 * first punch needs one. */
 	for (uint32_t i = 0; i < d->core.n_peers; i++) {
 		struct link_peer *p = &d->core.peers[i];
 
-		if (!p->user_keepalive && !device_io_set_keepalive(d->opt.iface, p->public_key, p->keepalive))
+		if (!p->user_keepalive && has_endpoint[i] &&
+		    !device_io_set_keepalive(d->opt.iface, p->public_key, p->keepalive))
 			d->keepalive_set[i] = true;
 	}
 	link_log_info("managing %u of %zu peers (%s), coord %s", m.n, dev->n_peers,
@@ -239,6 +330,7 @@ static int setup(struct link_daemon *d, char *err, size_t errlen)
 				     "no config file: those without an endpoint",
 		      coord);
 out_m:
+	free(has_endpoint);
 	managed_free(&m);
 out_dev:
 	memzero(server_key, sizeof(server_key));
@@ -284,11 +376,22 @@ int link_daemon_run(const struct link_options *opt)
 		return 1;
 	}
 	d->opt = *opt;
-	d->epfd = d->sigfd = -1;
+	d->epfd = d->sigfd = d->lockfd = -1;
 	d->coord.fd = -1;
+	d->coord.tcp_fd = -1;
+	d->tcp_fd_polled = -1;
+	relay_client_init(&d->relay, 0, relay_send, &d->coord);
 	stun_port_init(&d->stun);
 	nat_init(&d->nat, opt->portmap_use, opt->resolve_every_ms);
 	link_log_init(opt->iface);
+	d->lockfd = status_lock(opt->iface);
+	if (d->lockfd < 0) {
+		if (d->lockfd == -EWOULDBLOCK)
+			fprintf(stderr, "weft: link %s runs already (see weft link status %s)\n", opt->iface, opt->iface);
+		else
+			fprintf(stderr, "weft: link %s: cannot take its lock: %s\n", opt->iface, strerror(-d->lockfd));
+		goto out;
+	}
 	if (setup(d, err, sizeof(err))) {
 		fprintf(stderr, "weft: %s\n", err);
 		goto out;
@@ -308,6 +411,10 @@ int link_daemon_run(const struct link_options *opt)
 	epoll_add(d->epfd, d->sigfd);
 	epoll_add(d->epfd, netmon_fd(&d->net));
 	epoll_add(d->epfd, d->coord.fd);
+	relay_client_set_device_port(&d->relay, d->core.listen_port);
+	d->coord.relay_ctl = relay_ctl;
+	d->coord.relay_msg = relay_msg;
+	d->coord.relay_ctx = d;
 	if (nat_open(&d->nat, opt->iface, &d->core, d->epfd))
 		link_log_error("host-name endpoints: out of memory");
 	if (bday_run_init(&d->bday, d->core.n_peers, d->epfd)) {
@@ -327,18 +434,56 @@ int link_daemon_run(const struct link_options *opt)
 		now = clock_ms(CLOCK_MONOTONIC);
 		if (now >= d->next_device_poll) {
 			int ret = poll_device(d, now);
-			if (ret)
+			/* said once, not every second, until it answers again */
+			if (ret && !d->device_silent)
 				link_log_error("the device does not answer: %s", strerror(-ret));
+			else if (!ret && d->device_silent)
+				link_log_info("the device answers again");
+			d->device_silent = ret != 0;
 			for (uint32_t i = 0; i < d->core.n_peers; i++)
-				punching |= d->core.peers[i].path.state == PATH_PUNCHING;
+				/* on the relay too: its probes judge by the device's counters */
+				punching |= d->core.peers[i].path.state == PATH_PUNCHING ||
+					    (d->core.peers[i].path.state == PATH_UP &&
+					     d->core.peers[i].path.type == PATH_RELAY);
 			d->next_device_poll = now + (punching ? LINK_DEVICE_POLL_PUNCH_MS : LINK_DEVICE_POLL_IDLE_MS);
 		}
+		d->core.wall_offset = wall_offset();
+		for (int slot = 0; slot < RELAY_CLIENT_MAX; slot++)
+			if (d->relay.peers[slot].fd >= 0)
+				link_on_relay_rx(&d->core, d->relay.peers[slot].peer,
+						 d->relay.peers[slot].from_coord_bytes);
 		size_t n = link_poll(&d->core, now, acts, LINK_MAX_ACTIONS, &next_core);
 		for (size_t i = 0; i < n; i++)
 			do_action(d, &acts[i], now);
+		for (uint32_t i = 0; i < d->core.n_peers; i++) {
+			struct path *pp = &d->core.peers[i].path;
+
+			if (pp->probes != d->probes_logged[i] && !pp->probing) {
+				char name[LINK_PEER_NAME_LEN], e[LINK_ADDR_STRLEN];
+
+				d->probes_logged[i] = pp->probes;
+				link_peer_name(name, d->core.peers[i].public_key);
+				link_addr_format(e, &pp->dev_endpoint);
+				link_log_verbose("%s: probe %u: heard %llu bytes, %llu through the relay, endpoint %s: %s",
+						 name, pp->probes, (unsigned long long)(pp->rx_bytes - pp->probe_rx),
+						 (unsigned long long)(pp->relay_rx - pp->probe_relay_rx), e,
+						 pp->type == PATH_RELAY ? "relay stays" : "off the relay");
+			}
+		}
 		if (!d->core.stun_pending && d->stun.fd >= 0)
 			stun_port_close(&d->stun); /* timed out: stop seeing every datagram */
 		next_coord = coord_io_tick(&d->coord, &d->core, now);
+		/* a new coord session forgets the relay's channels: join again */
+		bool rejoin = d->coord.sessions != d->relay_sessions;
+		d->relay_sessions = d->coord.sessions;
+		int64_t next_relay = relay_client_tick(&d->relay, &d->coord.client, rejoin, now, ms_to_ns(now));
+		if (next_relay < next_coord)
+			next_coord = next_relay;
+		if (d->coord.tcp_fd != d->tcp_fd_polled) {
+			/* the session moved to TCP (a closed fd left epoll by itself) */
+			epoll_add(d->epfd, d->coord.tcp_fd);
+			d->tcp_fd_polled = d->coord.tcp_fd;
+		}
 		int64_t next_bday = bday_run_tick(&d->bday, d, now);
 		if (d->core.status_gen != d->status_written) {
 			int ret = status_write(&d->core, d->coord_name, wall_offset(), (int)getpid());
@@ -389,6 +534,8 @@ int link_daemon_run(const struct link_options *opt)
 				/* a birthday probe's socket or its proxy */
 			} else if (fd == d->coord.fd) {
 				coord_io_read(&d->coord, &d->core, now);
+			} else if (fd >= 0 && fd == d->coord.tcp_fd) {
+				coord_io_tcp_event(&d->coord, &d->core, now);
 			} else if (fd == d->stun.fd) {
 				union link_addr mapped;
 				if (stun_port_read(&d->stun, &mapped) == 1) {
@@ -400,6 +547,13 @@ int link_daemon_run(const struct link_options *opt)
 					if (changed)
 						link_log_info("public address %s", s);
 				}
+			} else {
+				for (int slot = 0; slot < RELAY_CLIENT_MAX; slot++)
+					if (d->relay.peers[slot].fd == fd) {
+						relay_client_on_readable(&d->relay, &d->coord.client, slot,
+									 ms_to_ns(now));
+						break;
+					}
 			}
 		}
 	}
@@ -412,12 +566,15 @@ out:
 	}
 	stun_port_close(&d->stun);
 	netmon_close(&d->net);
+	relay_client_free(&d->relay);
 	coord_io_close(&d->coord);
 	link_free(&d->core);
 	if (d->sigfd >= 0)
 		close(d->sigfd);
 	if (d->epfd >= 0)
 		close(d->epfd);
+	if (d->lockfd >= 0)
+		close(d->lockfd); /* after the status file went */
 	memzero(d, sizeof(*d));
 	free(d);
 	if (reexec)

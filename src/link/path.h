@@ -56,6 +56,31 @@ enum path_state {
 #define PATH_RETRY_MIN_MS 2000
 #define PATH_RETRY_MAX_MS 60000
 #define PATH_MAX_CANDS 16
+/* Punching this long without a path asks for the relay, even while new
+ * candidates keep coming (a symmetric NAT maps every STUN refresh to a new
+ * port, and each new offer starts the punch over): the relay carries the
+ * traffic and the probes keep looking for a direct path behind it. */
+#define PATH_RELAY_AFTER_MS 15000
+/* While the relay carries a peer, its direct candidates are tried now and
+ * then without leaving the relay for long: at each multiple of
+ * PATH_PROBE_PERIOD_MS of the wall clock (so that both peers try at the
+ * same moment and open their NATs for each other), the device is pointed
+ * at each direct candidate in turn, PATH_PROBE_ROUNDS times,
+ * PATH_PROBE_STEP_MS apart, each time with a keepalive; PATH_PROBE_SETTLE_MS
+ * after the last, the path is direct if, over the end of that time, the
+ * device heard more from the peer than the relay brought and did not
+ * follow the peer back to the relay's stand-in (WireGuard moves an
+ * endpoint to where the peer's packets come from), else it goes back to
+ * the relay. A probe costs what the tunnel sends meanwhile (its packets go
+ * to the candidates, about 1.2 s of every 10 s while no direct path works:
+ * TCP through the relay slows down) and a few keepalives. */
+#define PATH_PROBE_PERIOD_MS 10000
+#define PATH_PROBE_STEP_MS 100
+#define PATH_PROBE_ROUNDS 2
+#define PATH_PROBE_SETTLE_MS 800
+/* the device's counters are read some 200 ms late: what the probe judges
+ * is counted from this long after its last command */
+#define PATH_PROBE_SAMPLE_MS 400
 
 struct path_cand {
 	uint8_t type; /* enum path_type */
@@ -86,6 +111,17 @@ struct path {
 	int64_t hs_at_issue;
 	uint64_t rx_at_issue;
 	bool nudge;               /* up: poke the device toward the peer once */
+	int64_t punch_since;      /* ms punching began (0: a path is up) */
+	bool relay_wanted;        /* punched for PATH_RELAY_AFTER_MS in vain */
+	/* probes of direct candidates while on the relay (see above) */
+	bool probing;
+	uint8_t probe_step;
+	int64_t probe_next, probe_step_at, probe_until;
+	uint64_t probe_rx, relay_rx, probe_relay_rx;
+	bool probe_sampled;
+	union link_addr relay_ep;
+	uint32_t probes, probe_wins;
+	int64_t wall_offset;      /* wall ms - monotonic ms, set by the caller */
 };
 
 /* What path_tick asks of the caller. */
@@ -107,6 +143,10 @@ unsigned path_offer(struct path *p, const struct path_cand *c, unsigned n, const
  * rank; punching starts or resumes with it when nothing is up. false when
  * full or already there. */
 bool path_add(struct path *p, const struct path_cand *c, const struct local_addrs *local, int64_t now);
+/* The peer went to the relay (the coord invited us there): add the
+ * relay's candidate c and try it now, whatever path is up; the probes
+ * bring both back to a direct path if there is one. */
+void path_use_relay(struct path *p, const struct path_cand *c, const struct local_addrs *local, int64_t now);
 /* Our own address changed. A path that is up gets one keepalive sent
  * along it at once (so that a NAT we are behind now opens toward the
  * peer, whose own punch, after our new announcement, does the rest); one
@@ -120,11 +160,16 @@ void path_restart(struct path *p, int64_t now);
 void path_on_device(struct path *p, int64_t last_handshake, uint64_t rx_bytes, const union link_addr *endpoint,
 		    const struct local_addrs *local, int64_t now);
 
+/* The bytes the relay client handed the device from the peer (the
+ * probes compare them with what the device heard). */
+void path_on_relay_rx(struct path *p, uint64_t bytes);
+
 /* Advances time: fills *cmd (when something is to be done) and returns the
  * next time (ms) the path needs a tick, or INT64_MAX. */
 int64_t path_tick(struct path *p, int64_t now, struct path_cmd *cmd);
 
-/* All direct candidates failed and no relay candidate is there yet. */
+/* All direct candidates failed (or punching went on for
+ * PATH_RELAY_AFTER_MS) and no relay candidate is there yet. */
 bool path_wants_relay(const struct path *p);
 
 const char *path_type_name(uint8_t type);  /* "lan", "direct", "relay", "none" */

@@ -2,10 +2,13 @@
 #include "link/status.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +30,18 @@ bool status_path(char *out, size_t size, const char *iface)
 	return n > 0 && (size_t)n < size;
 }
 
+static int make_dirs(void)
+{
+	char dir[4096];
+
+	snprintf(dir, sizeof(dir), "%s", run_dir());
+	mkdir(dir, 0755);
+	snprintf(dir, sizeof(dir), "%s/link", run_dir());
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
 static json_t *addr_json(const union link_addr *a)
 {
 	char s[LINK_ADDR_STRLEN];
@@ -39,18 +54,16 @@ static json_t *addr_json(const union link_addr *a)
 
 int status_write(const struct link *l, const char *coord, int64_t mono_to_wall_ms, int pid)
 {
-	char path[4096], dir[4096];
+	char path[4096];
 	json_t *root, *peers;
 	char *text;
 	int ret;
 
 	if (!status_path(path, sizeof(path), l->iface))
 		return -ENAMETOOLONG;
-	snprintf(dir, sizeof(dir), "%s", run_dir());
-	mkdir(dir, 0755);
-	snprintf(dir, sizeof(dir), "%s/link", run_dir());
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return -errno;
+	ret = make_dirs();
+	if (ret)
+		return ret;
 	peers = json_array();
 	for (uint32_t i = 0; i < l->n_peers; i++) {
 		const struct link_peer *p = &l->peers[i];
@@ -90,6 +103,26 @@ int status_write(const struct link *l, const char *coord, int64_t mono_to_wall_m
 	ret = atomic_file_write(path, text, strlen(text), 0600);
 	free(text);
 	return ret;
+}
+
+int status_lock(const char *iface)
+{
+	char path[4096];
+	int fd, ret = make_dirs();
+
+	if (ret)
+		return ret;
+	if (snprintf(path, sizeof(path), "%s/link/%s.lock", run_dir(), iface) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		ret = errno == EWOULDBLOCK ? -EWOULDBLOCK : -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
 }
 
 void status_remove(const char *iface)
@@ -138,8 +171,16 @@ int status_print(const char *iface, bool json)
 			fprintf(stderr, "weft: %s:%d: %s\n", path, jerr.line, jerr.text);
 		return 1;
 	}
+	/* a daemon that died without removing its file: say so */
+	json_int_t pid = json_integer_value(json_object_get(root, "pid"));
+	int rc = 0;
+	if (pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
+		fprintf(stderr, "weft: %s: stale: `weft link %s' (pid %" JSON_INTEGER_FORMAT ") no longer runs\n",
+			path, iface, pid);
+		rc = 1;
+	}
 	if (json)
-		return print_json(root);
+		return print_json(root) | rc;
 	coord = json_object_get(root, "coord");
 	printf("interface: %s\n", str(root, "interface"));
 	printf("  coord: %s (%s, %" JSON_INTEGER_FORMAT " announcements, %" JSON_INTEGER_FORMAT " failures in a row)\n",
@@ -173,5 +214,5 @@ int status_print(const char *iface, bool json)
 		}
 	}
 	json_decref(root);
-	return 0;
+	return rc;
 }

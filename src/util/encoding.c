@@ -103,44 +103,44 @@ bool key_from_base64(uint8_t key[32], const char *b64)
 	 * for every character: 40 % of the instructions of mapping one
 	 * character at a time, which counts when a store of 10,000 peers
 	 * decodes 30,000 keys. */
-	unsigned char c[B64_PADDED];
-	int16_t v[B64_PADDED];
-	uint8_t tmp[KEY_LEN];
+	struct { /* one block, wiped once */
+		unsigned char c[B64_PADDED];
+		int16_t v[B64_PADDED];
+		uint8_t tmp[KEY_LEN];
+	} b;
 	int bad = 0; /* any negative value sets the sign bit */
 	unsigned i;
 
 	if (strnlen(b64, WEFT_KEY_B64_LEN + 1) != WEFT_KEY_B64_LEN || b64[WEFT_KEY_B64_LEN - 1] != '=')
 		return false;
-	memcpy(c, b64, WEFT_KEY_B64_LEN - 1);
-	memset(c + WEFT_KEY_B64_LEN - 1, 'A', B64_PADDED - (WEFT_KEY_B64_LEN - 1));
+	memcpy(b.c, b64, WEFT_KEY_B64_LEN - 1);
+	memset(b.c + WEFT_KEY_B64_LEN - 1, 'A', B64_PADDED - (WEFT_KEY_B64_LEN - 1));
 	for (i = 0; i < B64_PADDED; i++)
-		v[i] = b64_value(c[i]);
+		b.v[i] = b64_value(b.c[i]);
 	for (i = 0; i < B64_PADDED; i++)
-		bad |= v[i];
+		bad |= b.v[i];
 
 	for (i = 0; i < B64_FULL_GROUPS; i++) {
-		const int16_t *g = &v[i * 4];
+		const int16_t *g = &b.v[i * 4];
 		/* masks keep an invalid -1 from shifting into UB; bad has it */
 		uint32_t w = (uint32_t)(g[0] & 63) << 18 | (uint32_t)(g[1] & 63) << 12 |
 			     (uint32_t)(g[2] & 63) << 6 | (uint32_t)(g[3] & 63);
-		tmp[i * 3 + 0] = (uint8_t)(w >> 16);
-		tmp[i * 3 + 1] = (uint8_t)(w >> 8);
-		tmp[i * 3 + 2] = (uint8_t)w;
+		b.tmp[i * 3 + 0] = (uint8_t)(w >> 16);
+		b.tmp[i * 3 + 1] = (uint8_t)(w >> 8);
+		b.tmp[i * 3 + 2] = (uint8_t)w;
 	}
 	/* Canonical only: the two bits past the key must be zero, otherwise
 	 * several strings would name the same key. */
-	bad |= -(v[42] & 3);
-	uint32_t w = (uint32_t)(v[40] & 63) << 18 | (uint32_t)(v[41] & 63) << 12 |
-		     (uint32_t)(v[42] & 63) << 6;
-	tmp[30] = (uint8_t)(w >> 16);
-	tmp[31] = (uint8_t)(w >> 8);
+	bad |= -(b.v[42] & 3);
+	uint32_t w = (uint32_t)(b.v[40] & 63) << 18 | (uint32_t)(b.v[41] & 63) << 12 |
+		     (uint32_t)(b.v[42] & 63) << 6;
+	b.tmp[30] = (uint8_t)(w >> 16);
+	b.tmp[31] = (uint8_t)(w >> 8);
 
 	bool ok = bad >= 0;
 	if (ok)
-		memcpy(key, tmp, KEY_LEN);
-	memzero(tmp, KEY_LEN);
-	memzero(c, sizeof(c));
-	memzero(v, sizeof(v));
+		memcpy(key, b.tmp, KEY_LEN);
+	memzero(&b, sizeof(b));
 	return ok;
 }
 
@@ -168,26 +168,26 @@ bool key_from_hex(uint8_t key[32], const char *hex)
 	/* The 64 digits mapped in 16-bit lanes, as key_from_base64 does: the
 	 * compiler does them all in vector registers with the same masks (a
 	 * device with 10,000 peers answers with 10,000 hex keys). */
-	unsigned char c[WEFT_KEY_HEX_LEN];
-	int16_t v[WEFT_KEY_HEX_LEN];
-	uint8_t tmp[KEY_LEN];
+	struct { /* one block, wiped once */
+		unsigned char c[WEFT_KEY_HEX_LEN];
+		int16_t v[WEFT_KEY_HEX_LEN];
+		uint8_t tmp[KEY_LEN];
+	} b;
 	int bad = 0;
 	unsigned i;
 
 	if (strnlen(hex, WEFT_KEY_HEX_LEN + 1) != WEFT_KEY_HEX_LEN)
 		return false;
-	memcpy(c, hex, WEFT_KEY_HEX_LEN);
+	memcpy(b.c, hex, WEFT_KEY_HEX_LEN);
 	for (i = 0; i < WEFT_KEY_HEX_LEN; i++)
-		v[i] = hex_value16(c[i]);
+		b.v[i] = hex_value16(b.c[i]);
 	for (i = 0; i < WEFT_KEY_HEX_LEN; i++)
-		bad |= v[i];
+		bad |= b.v[i];
 	for (i = 0; i < KEY_LEN; i++)
-		tmp[i] = (uint8_t)((v[i * 2] & 15) << 4 | (v[i * 2 + 1] & 15));
+		b.tmp[i] = (uint8_t)((b.v[i * 2] & 15) << 4 | (b.v[i * 2 + 1] & 15));
 	bool ok = bad >= 0;
 	if (ok)
-		memcpy(key, tmp, KEY_LEN);
-	memzero(tmp, KEY_LEN);
-	memzero(c, sizeof(c));
-	memzero(v, sizeof(v));
+		memcpy(key, b.tmp, KEY_LEN);
+	memzero(&b, sizeof(b));
 	return ok;
 }

@@ -7,14 +7,17 @@
  * now is, then writes the new server's config (0600) and this machine's
  * end-to-end file, restarts that interface when the tunnel is up, and
  * prints the command to run on the new server, as `weft configure` does.
+ * With --via this machine, the new server is a second first hop: a peer in
+ * the relay file, no API to ask.
  *
  * add client: configs for another person: their own keys and addresses, a
  * relay peer (--via, default this machine's first hop) and an e2e peer for
- * every other server, the routes copied (the person may edit them); the
- * servers learn the new client through their APIs.
+ * every other server of that tree, the routes copied (the person may edit
+ * them), and their own .chain; the servers learn the new client through
+ * their APIs.
  *
- * The APIs are asked first: when one refuses, nothing is written here and
- * what was already added is taken back (best effort). */
+ * The APIs are asked first (chain_peers.h): when one refuses, nothing is
+ * written here and what was already added is taken back (best effort). */
 #include <errno.h>
 #include <jansson.h>
 #include <arpa/inet.h>
@@ -503,7 +506,7 @@ out:
 /* ---- add client ---- */
 
 struct client_opts {
-	const char *via, *name, *dir, *iface;
+	const char *via, *name, *dir, *iface, *endpoint;
 	bool force;
 };
 
@@ -511,6 +514,7 @@ static int add_client(const struct client_opts *o)
 {
 	struct chain_files files;
 	struct chain_state *st = malloc(sizeof(*st));
+	struct conf_endpoint ep = { 0 };
 	struct chain_node n = { .kind = CHAIN_CLIENT };
 	struct chain_peers u;
 	struct conf relay, e2e;
@@ -533,6 +537,11 @@ static int add_client(const struct client_opts *o)
 		via = find_server(st, "client", st->nodes[via].name, files.state); /* says why not */
 	if (via < 0)
 		goto out;
+	if (o->endpoint && (!conf_endpoint_parse(&ep, o->endpoint) || !ep.port)) {
+		fail("client", "--endpoint: expected HOST:PORT (where the new client reaches %s), not `%s'",
+		     st->nodes[via].name, o->endpoint);
+		goto out;
+	}
 	if (o->name)
 		snprintf(name, sizeof(name), "%s", o->name);
 	else
@@ -588,6 +597,8 @@ static int add_client(const struct client_opts *o)
 		}
 	}
 	if ((ret = chain_conf_client_relay(st, (unsigned)idx, rpriv, &relay)) < 0 ||
+	    (o->endpoint && (ret = conf_peer_set_endpoint(conf_peer_find(&relay, st->nodes[via].relay_key),
+							  ep.host, ep.port)) < 0) ||
 	    (ret = npeers = chain_conf_client_e2e(st, (unsigned)idx, epriv, &e2e)) < 0) {
 		fail("client", "cannot make the client's configs: %s", strerror(-ret));
 		ret = 1;
@@ -611,6 +622,8 @@ static int add_client(const struct client_opts *o)
 	st->nodes[idx].self = true;
 	snprintf(st->relay_iface, sizeof(st->relay_iface), "%s", name);
 	snprintf(st->e2e_iface, sizeof(st->e2e_iface), "%s-e2e", name);
+	if (o->endpoint) /* where they reach it */
+		snprintf(st->nodes[via].endpoint, sizeof(st->nodes[via].endpoint), "%s", o->endpoint);
 	if (!chain_state_path(chain_path, sizeof(chain_path), relay_path) ||
 	    chain_state_save(st, chain_path, err, sizeof(err)) < 0) {
 		fail("client", "%s", err);
@@ -620,7 +633,8 @@ static int add_client(const struct client_opts *o)
 	       "%d server%s) and %s (the tree, for `%s status' there), 0600: they hold its keys.\n"
 	       "The routes are copied from the servers: edit AllowedIPs as needed.\n"
 	       "\nGive them to the new client; there, as root:\n\n    weft up %s.conf\n",
-	       name, st->nodes[via].name, relay_path, st->nodes[via].endpoint[0] ? "" : ": set the Endpoint of its peer",
+	       name, st->nodes[via].name, relay_path,
+	       o->endpoint || st->nodes[via].endpoint[0] ? "" : ": set the Endpoint of its peer",
 	       e2e_path, npeers, npeers == 1 ? "" : "s", chain_path, prog_name, name);
 	if (npeers)
 		printf("    weft up %s-e2e.conf\n", name);
@@ -628,6 +642,7 @@ static int add_client(const struct client_opts *o)
 		printf("\n(%s-e2e.conf has no peer yet: servers added later are its peers.)\n", name);
 	ret = 0;
 out:
+	free(ep.host);
 	if (lock >= 0)
 		close(lock);
 	memzero(rpriv, sizeof(rpriv));
@@ -687,8 +702,8 @@ int cmd_add(int argc, char *argv[])
 	{
 		struct client_opts o = { 0 };
 		for (int i = 2; i < argc; i++) {
-			static const char *const names[] = { "--via", "--name", "--dir", "--interface" };
-			const char **slots[] = { &o.via, &o.name, &o.dir, &o.iface };
+			static const char *const names[] = { "--via", "--name", "--dir", "--interface", "--endpoint" };
+			const char **slots[] = { &o.via, &o.name, &o.dir, &o.iface, &o.endpoint };
 			size_t k;
 			if (!strcmp(argv[i], "--force")) {
 				o.force = true;

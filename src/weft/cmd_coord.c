@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "coord/relay_tcp.h"
 #include "coord/server.h"
 #include "coord/store.h"
 #include "crypto/crypto.h"
@@ -52,6 +53,7 @@ struct coordd {
 	int epfd, sigfd, timerfd;
 	struct coord_server *srv;
 	struct coord_store *store;
+	struct relay_tcp *tcp;      /* the TCP port (--relay-listen), or NULL */
 	const char *status_file;
 	/* the datagram being handled: its answer leaves by the socket it came
 	 * in on, from the address it was sent to (a wildcard socket on a host
@@ -64,6 +66,8 @@ struct coordd {
 		_Alignas(struct cmsghdr) uint8_t buf[CTL_SPACE];
 	} cur_ctl;
 	size_t cur_ctl_len;
+	/* datagrams out while a batch in is handled, sent with sendmmsg */
+	struct out_batch *out;
 	uint64_t send_errors;
 	bool running;
 };
@@ -87,6 +91,8 @@ static void usage(FILE *f)
 		"Usage: weft coord [--listen <addr>:<port>]... [--key-file <file>] [--store <path>|sqlite:<path>|postgresql://...|none]\n"
 		"                  [--status-file <file>] [--max-clients <n>] [--max-records <n>] [--record-ttl <seconds>]\n"
 		"                  [--rate <per second>] [--burst <n>] [--handshake-rate <per second>] [--cookie-always] [--stun-strict]\n"
+		"                  [--relay-listen <addr>:<port>|none] [--relay-rate <bits per second>[k|M|G]] [--relay-pairs <n>]\n"
+		"                  [--no-relay]\n"
 		"       weft coord --show-public-key [--key-file <file>]\n"
 		"       weft coord --stats --status-file <file>\n");
 }
@@ -179,17 +185,94 @@ fail:;
 	return -e;
 }
 
+/* What the server sends while a batch of datagrams is handled waits here
+ * and leaves in one sendmmsg per socket at the batch's end: one system call
+ * for up to OUT_BATCH answers and relayed datagrams, rather than one each
+ * (at a relay's rates the calls cost more than the cryptography). */
+#define OUT_BATCH 64
+struct out_batch {
+	bool on;
+	int n;
+	struct {
+		int fd;
+		struct sockaddr_storage sa;
+		socklen_t salen;
+		size_t ctl_len, len;
+		_Alignas(struct cmsghdr) uint8_t ctl[64];
+		uint8_t pkt[COORD_DATAGRAM_MAX];
+	} m[OUT_BATCH];
+};
+
+static void xmit_now(struct coordd *d, int fd, const void *sa, socklen_t salen,
+		     const uint8_t *pkt, size_t len, const void *ctl, size_t ctl_len);
+
+static void out_flush(struct coordd *d)
+{
+	struct out_batch *o = d->out;
+	struct mmsghdr mm[OUT_BATCH];
+	struct iovec iov[OUT_BATCH];
+	int i = 0;
+
+	while (o && i < o->n) {
+		int k = 0, fd = o->m[i].fd;
+
+		/* a run of datagrams for one socket */
+		while (i + k < o->n && o->m[i + k].fd == fd) {
+			iov[k] = (struct iovec){ o->m[i + k].pkt, o->m[i + k].len };
+			mm[k].msg_hdr = (struct msghdr){ .msg_name = &o->m[i + k].sa, .msg_namelen = o->m[i + k].salen,
+							 .msg_iov = &iov[k], .msg_iovlen = 1,
+							 .msg_control = o->m[i + k].ctl_len ? o->m[i + k].ctl : NULL,
+							 .msg_controllen = o->m[i + k].ctl_len };
+			k++;
+		}
+		int r = sendmmsg(fd, mm, (unsigned)k, 0);
+		if (r <= 0) {
+			/* the first one failed: alone, with its fallback */
+			xmit_now(d, fd, &o->m[i].sa, o->m[i].salen, o->m[i].pkt, o->m[i].len, o->m[i].ctl,
+				 o->m[i].ctl_len);
+			r = 1;
+		}
+		i += r;
+	}
+	if (o)
+		o->n = 0;
+}
+
 /* One datagram out of fd; an answer carries the source address its request
  * was sent to (without it, should that address have gone, it still leaves). */
 static void xmit(struct coordd *d, int fd, const void *sa, socklen_t salen,
 		 const uint8_t *pkt, size_t len, bool answer)
 {
+	struct out_batch *o = d->out;
+
+	if (o && o->on && len <= COORD_DATAGRAM_MAX && salen <= sizeof(o->m[0].sa)) {
+		if (o->n == OUT_BATCH)
+			out_flush(d);
+		o->m[o->n].fd = fd;
+		memcpy(&o->m[o->n].sa, sa, salen);
+		o->m[o->n].salen = salen;
+		o->m[o->n].ctl_len = 0;
+		if (answer && d->cur_ctl_len && d->cur_ctl_len <= sizeof(o->m[0].ctl)) {
+			memcpy(o->m[o->n].ctl, d->cur_ctl.buf, d->cur_ctl_len);
+			o->m[o->n].ctl_len = d->cur_ctl_len;
+		}
+		memcpy(o->m[o->n].pkt, pkt, len);
+		o->m[o->n].len = len;
+		o->n++;
+		return;
+	}
+	xmit_now(d, fd, sa, salen, pkt, len, answer ? d->cur_ctl.buf : NULL, answer ? d->cur_ctl_len : 0);
+}
+
+static void xmit_now(struct coordd *d, int fd, const void *sa, socklen_t salen,
+		     const uint8_t *pkt, size_t len, const void *ctl, size_t ctl_len)
+{
 	struct iovec iov = { (void *)pkt, len };
 	struct msghdr mh = { .msg_name = (void *)sa, .msg_namelen = salen, .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (answer && d->cur_ctl_len) {
-		mh.msg_control = d->cur_ctl.buf;
-		mh.msg_controllen = d->cur_ctl_len;
+	if (ctl_len) {
+		mh.msg_control = (void *)ctl;
+		mh.msg_controllen = ctl_len;
 	}
 	if (sendmsg(fd, &mh, 0) >= 0)
 		return;
@@ -209,6 +292,17 @@ static void send_cb(void *ctx, const struct coord_addr *to, const uint8_t *pkt, 
 	socklen_t sl = coord_addr_to_sockaddr(to, &ss);
 	int first = 0;
 	bool answer = d->cur_fd >= 0 && coord_addr_equal(to, &d->cur_from);
+
+	/* a client that came over TCP is answered there */
+	if (d->tcp) {
+		int e = relay_tcp_send(d->tcp, to, pkt, len);
+
+		if (e != -ENOENT) {
+			if (e < 0)
+				d->send_errors++;
+			return;
+		}
+	}
 
 	for (int i = 0; i < d->nls; i++)
 		if (answer && d->ls[i].fd == d->cur_fd)
@@ -289,6 +383,8 @@ static void on_readable(struct coordd *d, int fd)
 		if (n <= 0)
 			return;
 		uint64_t now = mono_ns(), wall = unix_now();
+		if (d->out)
+			d->out->on = true;
 		for (int i = 0; i < n; i++) {
 			struct coord_addr a;
 			size_t len = msgs[i].msg_len;
@@ -303,18 +399,63 @@ static void on_readable(struct coordd *d, int fd)
 			coord_server_input(d->srv, bufs[i], len, &a, now, wall);
 			d->cur_fd = -1;
 		}
+		if (d->out) {
+			out_flush(d);
+			d->out->on = false;
+		}
 		if (n < BATCH)
 			return;
 	}
 }
 
+/* the relay's and the TCP port's counters, "name value" lines */
+static int relay_stats_format(const struct coordd *d, char *out, size_t cap)
+{
+	const struct relay_server *rs = coord_server_relay(d->srv);
+	int n = 0;
+
+	if (rs) {
+		const struct relay_server_counters *c = relay_server_counters(rs);
+		const struct relay_counters *t = relay_server_table_counters(rs);
+
+		n = snprintf(out, cap,
+			     "relay_pairs %zu\nrelay_joins %llu\nrelay_refused_unknown %llu\n"
+			     "relay_refused_full %llu\nrelay_refused_busy %llu\nrelay_forwarded_packets %llu\n"
+			     "relay_forwarded_bytes %llu\nrelay_dropped_rate %llu\nrelay_dropped_no_peer %llu\n"
+			     "relay_dropped_bad_channel %llu\nrelay_bad_messages %llu\nrelay_replayed %llu\n"
+			     "relay_send_failed %llu\n",
+			     relay_server_pairs(rs), (unsigned long long)c->joins,
+			     (unsigned long long)c->refused_unknown, (unsigned long long)t->joins_refused_full,
+			     (unsigned long long)t->joins_refused_busy, (unsigned long long)t->forwarded_packets,
+			     (unsigned long long)t->forwarded_bytes, (unsigned long long)t->dropped_rate,
+			     (unsigned long long)t->dropped_no_peer, (unsigned long long)t->dropped_bad_channel,
+			     (unsigned long long)c->bad_messages, (unsigned long long)c->replayed,
+			     (unsigned long long)c->send_failed);
+	}
+	if (d->tcp && n >= 0 && (size_t)n < cap) {
+		const struct relay_tcp_stats *t = relay_tcp_stats(d->tcp);
+
+		n += snprintf(out + n, cap - (size_t)n,
+			      "tcp_conns %llu\ntcp_accepted %llu\ntcp_refused_full %llu\ntcp_frames_in %llu\n"
+			      "tcp_frames_out %llu\ntcp_frames_dropped %llu\ntcp_closed_bad_frame %llu\n",
+			      (unsigned long long)t->conns, (unsigned long long)t->accepted,
+			      (unsigned long long)t->refused_full, (unsigned long long)t->frames_in,
+			      (unsigned long long)t->frames_out, (unsigned long long)t->frames_dropped,
+			      (unsigned long long)t->closed_bad_frame);
+	}
+	return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
+}
+
 static void log_stats(struct coordd *d)
 {
-	char text[4096], line[4096];
+	char text[8192], line[8192];
 	size_t o = 0;
 
-	if (coord_stats_format(coord_server_stats(d->srv), text, sizeof(text)) < 0)
+	int k = coord_stats_format(coord_server_stats(d->srv), text, sizeof(text));
+	if (k < 0)
 		return;
+	if (relay_stats_format(d, text + k, sizeof(text) - (size_t)k) < 0)
+		text[k] = 0;
 	/* one line: "name=value ..." */
 	for (char *p = text; *p && o + 2 < sizeof(line); p++)
 		line[o++] = *p == '\n' ? ' ' : *p == ' ' ? '=' : *p;
@@ -329,7 +470,7 @@ static void log_stats(struct coordd *d)
 
 static void write_status(struct coordd *d)
 {
-	char text[4096];
+	char text[8192];
 	int n;
 
 	if (!d->status_file)
@@ -339,6 +480,9 @@ static void write_status(struct coordd *d)
 		return;
 	n += snprintf(text + n, sizeof(text) - (size_t)n, "send_errors %llu\n",
 		      (unsigned long long)d->send_errors);
+	int r = relay_stats_format(d, text + n, sizeof(text) - (size_t)n);
+	if (r > 0)
+		n += r;
 	if (atomic_file_write(d->status_file, text, (size_t)n, 0644) < 0)
 		log_error("Cannot write the status file %s: %s", d->status_file, strerror(errno));
 }
@@ -415,6 +559,71 @@ static bool parse_u32(const char *opt, const char *v, uint32_t min, uint32_t max
 	return true;
 }
 
+/* "10M", "1.5G", "800k", "0" (unlimited): bits per second, as bytes */
+static bool parse_rate(const char *v, uint64_t *bytes_per_s)
+{
+	char *end;
+	double x;
+
+	errno = 0;
+	x = strtod(v, &end);
+	if (errno || end == v || x < 0)
+		return false;
+	if (*end == 'k' || *end == 'K')
+		x *= 1e3, end++;
+	else if (*end == 'M')
+		x *= 1e6, end++;
+	else if (*end == 'G')
+		x *= 1e9, end++;
+	if (*end || x > 1e12)
+		return false;
+	*bytes_per_s = (uint64_t)(x / 8);
+	return true;
+}
+
+static void tcp_input(void *ctx, const uint8_t *pkt, size_t len, const struct coord_addr *from,
+		      uint64_t now_ns)
+{
+	struct coordd *d = ctx;
+
+	coord_server_input(d->srv, pkt, len, from, now_ns, unix_now());
+}
+
+/* the TCP port: --relay-listen, or by default the first --listen's
+ * address and port over TCP */
+static int open_tcp(struct coordd *d, const char *spec, const struct relay_limits *rl)
+{
+	struct sockaddr_storage ss;
+	struct coord_addr a;
+	socklen_t len;
+	bool any;
+
+	if (!parse_listen(spec, &ss, &len, &any) || !coord_addr_from_sockaddr(&a, (struct sockaddr *)&ss, len)) {
+		fprintf(stderr, "weft coord: --relay-listen %s: not <address>:<port>\n", spec);
+		return -EINVAL;
+	}
+	/* every client may hold one connection; a silent one goes after the
+	 * session would have (REJECT_AFTER_TIME) */
+	d->tcp = relay_tcp_new(&a, rl->max_pairs * 2 < 65536 ? rl->max_pairs * 2 : 65536,
+			       180ull * 1000000000ull, tcp_input, d);
+	if (!d->tcp) {
+		int e = errno;
+
+		/* "[::]:P" on a machine without IPv6 */
+		if (any && ss.ss_family == AF_INET6) {
+			struct coord_addr v4 = { .family = 4, .port = a.port };
+
+			d->tcp = relay_tcp_new(&v4, rl->max_pairs * 2 < 65536 ? rl->max_pairs * 2 : 65536,
+					       180ull * 1000000000ull, tcp_input, d);
+		}
+		if (!d->tcp) {
+			fprintf(stderr, "weft coord: cannot listen on TCP %s: %s\n", spec, strerror(e));
+			return -e;
+		}
+	}
+	return 0;
+}
+
 static void on_signal(struct coordd *d)
 {
 	struct signalfd_siginfo si;
@@ -449,12 +658,14 @@ static int run(struct coordd *d)
 				uint64_t ticks;
 				if (read(d->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 					log_error("timerfd: %s", strerror(errno));
-			} else {
+			} else if (!d->tcp || !relay_tcp_event(d->tcp, fd, ev[i].events, mono_ns())) {
 				on_readable(d, fd);
 			}
 		}
 		uint64_t now = mono_ns();
 		coord_server_tick(d->srv, now, unix_now());
+		if (d->tcp)
+			relay_tcp_tick(d->tcp, now);
 		uint64_t store_errors = coord_server_stats(d->srv)->store_errors;
 		if (store_errors != last_store_errors) {
 			/* records stay in memory and are written again when they change */
@@ -499,10 +710,14 @@ int cmd_coord(int argc, char *argv[])
 	const char *listen[MAX_LISTEN], *key_file = DEFAULT_KEY_FILE, *store_spec = DEFAULT_STORE, *v;
 	const char *status_file = NULL;
 	int nlisten = 0, ret = 1;
-	bool show_key = false, stats = false, created;
+	bool show_key = false, stats = false, created, relay_on = true;
 	struct coordd d = { .epfd = -1, .sigfd = -1, .timerfd = -1, .cur_fd = -1 };
+	struct relay_limits rl;
+	const char *relay_listen = NULL;
 
 	coord_server_config_defaults(&cfg);
+	relay_limits_default(&rl);
+	rl.rate = 100000000 / 8; /* 100 Mbit/s each way of a pair */
 	bool burst_set = false;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -552,6 +767,23 @@ int cmd_coord(int argc, char *argv[])
 			if (!v || !parse_u32("--burst", v, 1, 10000000, &cfg.burst))
 				return 1;
 			burst_set = true;
+		} else if (!strcmp(argv[i], "--no-relay")) {
+			relay_on = false;
+		} else if (take_option(argc, argv, &i, "--relay-listen", &v)) {
+			if (!v)
+				return 1;
+			relay_listen = v;
+		} else if (take_option(argc, argv, &i, "--relay-rate", &v)) {
+			if (!v)
+				return 1;
+			if (!parse_rate(v, &rl.rate)) {
+				fprintf(stderr, "weft coord: --relay-rate %s: expected bits per second, "
+						"e.g. 100M, 1G or 0 (no limit)\n", v);
+				return 1;
+			}
+		} else if (take_option(argc, argv, &i, "--relay-pairs", &v)) {
+			if (!v || !parse_u32("--relay-pairs", v, 1, RELAY_MAX_PAIRS_LIMIT, &rl.max_pairs))
+				return 1;
 		} else if (take_option(argc, argv, &i, "--handshake-rate", &v)) {
 			if (!v || !parse_u32("--handshake-rate", v, 0, 10000000, &cfg.handshake_rate))
 				return 1;
@@ -597,6 +829,12 @@ int cmd_coord(int argc, char *argv[])
 		}
 	}
 	cfg.store = d.store;
+	/* replicas on one PostgreSQL read each other's records five times a
+	 * second (store_pg.c says how nothing is missed) */
+	if (d.store && !strcmp(d.store->ops->name, "postgresql"))
+		cfg.scan_interval_ns = 200000000ULL;
+	cfg.relay = relay_on ? &rl : NULL;
+	d.out = calloc(1, sizeof(*d.out)); /* without it, every datagram leaves alone */
 	int e = coord_server_new(&cfg, send_cb, &d, &d.srv);
 	memzero(cfg.private_key, 32);
 	if (e < 0) {
@@ -620,6 +858,10 @@ int cmd_coord(int argc, char *argv[])
 		}
 		d.nls++;
 	}
+
+	if (relay_on && (!relay_listen || strcmp(relay_listen, "none")) &&
+	    open_tcp(&d, relay_listen ? relay_listen : listen[0], &rl) < 0)
+		goto out;
 
 	sigset_t mask;
 	sigemptyset(&mask);
@@ -648,6 +890,11 @@ int cmd_coord(int argc, char *argv[])
 		}
 	}
 
+	if (d.tcp && relay_tcp_use_epoll(d.tcp, d.epfd) < 0) {
+		fprintf(stderr, "weft coord: epoll: %s\n", strerror(errno));
+		goto out;
+	}
+
 	uint8_t pub[32];
 	char b64[WEFT_KEY_B64_LEN + 1];
 	coord_server_public_key(d.srv, pub);
@@ -666,6 +913,8 @@ int cmd_coord(int argc, char *argv[])
 	log_stats(&d);
 	write_status(&d);
 out:
+	free(d.out);
+	relay_tcp_free(d.tcp);
 	coord_server_free(d.srv);
 	if (d.store)
 		d.store->ops->close(d.store);

@@ -181,7 +181,8 @@ static const struct command commands[] = {
 	  "{ server --via <server> --endpoint <host>:<port> --routes <cidr>[,<cidr>...] [--name <name>]\n"
 	  "  [--via-endpoint <host>:<port>] [--allow <cidr>,...] [--deny <cidr>,...] [--server-loopback]\n"
 	  "  [--server-config <file>] [--interface <interface>] [--force] |\n"
-	  "  client [--via <server>] [--name <name>] [--dir <directory>] [--interface <interface>] [--force] }",
+	  "  client [--via <server>] [--name <name>] [--dir <directory>] [--endpoint <host>:<port>]\n"
+	  "  [--interface <interface>] [--force] }",
 	  "Attaches a server to a network of `weft serve' servers, or makes configs for another client",
 	  "server: makes the new server's keys and addresses, asks the server --via (a name or an API\n"
 	  "address from `weft status') to take it as a relay neighbour at --endpoint, writes its config\n"
@@ -192,8 +193,9 @@ static const struct command commands[] = {
 	  "a second relay peer in <interface>.conf, a tree of its own.\n"
 	  "client: configs for another person (--dir, default .: NAME.conf, NAME-e2e.conf and\n"
 	  "NAME.chain, the tree seen from their side, 0600)\n"
-	  "with their own keys, --via as their first server (default: this machine's), the routes\n"
-	  "copied; the servers learn the new client through their APIs. The interface is wg-serve\n"
+	  "with their own keys, --via as their first server (default: this machine's; --endpoint:\n"
+	  "where they reach it, default as this machine knows it), the routes copied; the servers\n"
+	  "learn the new client through their APIs. The interface is wg-serve\n"
 	  "unless --interface names another. See weft(8).\n" },
 	{ "ping", cmd_ping, "Unprivileged server",
 	  "<server|api-address> [-c <count>] [-i <seconds>] [-W <seconds>] [--interface <interface>]",

@@ -431,6 +431,10 @@ out:
 /* Bytes asked of the socket at a time: a reply for 10,000 peers is about
  * 3 MB, and 4 KiB reads were 750 system calls. */
 #define BRIEF_READ_CHUNK (64u << 10)
+/* More than a device can hold (the Linux module's MAX_PEERS_PER_DEVICE, and
+ * 16 addresses a peer): a reply past them is not a WireGuard daemon's. */
+#define BRIEF_MAX_PEERS (1u << 20)
+#define BRIEF_MAX_IPS (1u << 24)
 
 struct brief {
 	struct device *dev;
@@ -452,7 +456,7 @@ static struct dev_peer *brief_add_peer(struct device *dev)
 		size_t cap = dev->cap_peers ? dev->cap_peers * 2 : 64;
 		struct dev_peer *v;
 
-		if (cap > SIZE_MAX / sizeof(*v) || !(v = realloc(dev->peers, cap * sizeof(*v))))
+		if (dev->n_peers >= BRIEF_MAX_PEERS || !(v = realloc(dev->peers, cap * sizeof(*v))))
 			return NULL;
 		dev->peers = v;
 		dev->cap_peers = cap;
@@ -467,7 +471,9 @@ static int brief_add_ip(struct brief *b, const struct dev_allowedip *ip)
 		size_t cap = b->cap_ips ? b->cap_ips * 2 : 64;
 		struct dev_allowedip *v;
 
-		if (cap > SIZE_MAX / sizeof(*v) || !(v = realloc(b->dev->ip_block, cap * sizeof(*v))))
+		if (b->n_ips >= BRIEF_MAX_IPS)
+			return -EPROTO;
+		if (!(v = realloc(b->dev->ip_block, cap * sizeof(*v))))
 			return -ENOMEM;
 		b->dev->ip_block = v;
 		b->cap_ips = cap;
@@ -493,7 +499,7 @@ static int brief_line(struct brief *b, char *s, size_t n)
 	v = eq + 1;
 	if (key_is(s, kn, "public_key")) {
 		if (!(b->peer = brief_add_peer(dev)))
-			return -ENOMEM;
+			return dev->n_peers >= BRIEF_MAX_PEERS ? -EPROTO : -ENOMEM;
 		if (!key_from_hex(b->peer->public_key, v))
 			return -EPROTO;
 		b->peer->flags |= PEER_HAS_PUBLIC_KEY;

@@ -36,10 +36,18 @@
 #   rate               a server limited to 2 requests/s answers 429 to a burst
 #   concurrent         100 concurrent enrolments: 100 distinct addresses, all
 #                      back after a restart, and IFACE.conf loads with wg-quick
-#   group              60 concurrent enrolments (12 clients, so saved in groups),
-#                      every third with a name already taken: exactly those 20
-#                      are 409, the other 40 are 201 and in the files; 5 tokens
-#                      made over HTTP meanwhile all answer 201
+#   group              600 concurrent enrolments (12 clients, so saved in
+#                      groups), every third with a name already taken: exactly
+#                      those 200 are 409, the other 400 are 201 and in the files
+#   token-lock         tokens made over HTTP one after another while that burst
+#                      runs (groups holding the directory lock) all answer 201
+#                      within 10 s; at least 3 must overlap the burst
+#   max-peers          with --max-peers one above the peers there are, one
+#                      enrolment is 201, the next 429 and its peer is not made
+#   slow               a client that sends its headers a byte a second, and one
+#                      that sends its body so, are cut off 10-12 s after they
+#                      connected (the 10 s timeout); 6 other requests
+#                      meanwhile are answered within 1 s
 #   kill9              kill -9 during a burst (of up to 5,000): the files parse and hold
 #                      every peer that got a 201, and at most the group being
 #                      saved when the kill came (one request per client: 8)
@@ -278,23 +286,45 @@ fi
 # ---- group: refusals among concurrent changes spoil none of the others ----
 taken=$(req "$ADMIN" POST /v1/peers '{"name":"taken"}')
 before=$(grep -c '^\[Peer\]' "$WEFT_CONFIG_DIR/$IF.conf")
-nsrun "$S" python3 "$CLIENT" burst "$U" "$ADMIN" 60 12 "$TMP/group.out" taken &
+# (ip netns exec becomes python3, so $! is the client itself)
+ip netns exec "$S" python3 "$CLIENT" burst "$U" "$ADMIN" 600 12 "$TMP/group.out" taken &
 group_pid=$!
-# token changes take the directory lock an open group holds: they must not hang
+# token-lock: a token change takes the directory lock, which an open group
+# of changes holds: it must share it, not wait for it (the server would wait
+# on itself). Tokens are made one after another for as long as the burst
+# runs, so that groups are open while they are; only tokens answered while
+# the burst was still running count as overlapping it.
 wait_until 20 bash -c "[[ -s '$TMP/group.out' ]]"
-tok_ok=0
-for _ in 1 2 3 4 5; do
-	[[ $(nsrun "$S" curl -s --max-time 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN" \
-		-X POST --data-binary '{"peers":1}' "$U/v1/tokens") == 201 ]] && tok_ok=$((tok_ok + 1))
+tok_tries=0 tok_ok=0 tok_during=0
+while kill -0 $group_pid 2>/dev/null && ((tok_tries < 100)); do
+	tok_tries=$((tok_tries + 1))
+	code=$(nsrun "$S" curl -s --max-time 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN" \
+		-X POST --data-binary '{"peers":1}' "$U/v1/tokens")
+	[[ $code == 201 ]] || break # a server waiting on itself answers nothing more
+	tok_ok=$((tok_ok + 1))
+	kill -0 $group_pid 2>/dev/null && tok_during=$((tok_during + 1))
 done
+if ((tok_ok != tok_tries)); then
+	# a server that waits on itself serves nobody: a new one for the rest
+	kill $group_pid 2>/dev/null
+	{ kill -KILL $API_PID; wait $API_PID; } 2>/dev/null
+	start_api
+fi
 wait $group_pid
 ok=$(grep -c '^201 ' "$TMP/group.out")
 dup=$(grep -c '^409 ' "$TMP/group.out")
 now=$(grep -c '^\[Peer\]' "$WEFT_CONFIG_DIR/$IF.conf")
-if [[ $taken == 201 ]] && ((ok == 40 && dup == 20 && now == before + 40 && tok_ok == 5)); then
+if [[ $taken == 201 ]] && ((ok == 400 && dup == 200 && now == before + 400)); then
 	pass group
 else
-	fail group "name taken: $taken; $ok answered 201, $dup 409, $((now - before)) new peers in $IF.conf; $tok_ok of 5 tokens made meanwhile"
+	fail group "name taken: $taken; $ok answered 201, $dup 409, $((now - before)) new peers in $IF.conf"
+fi
+if ((tok_ok != tok_tries)); then
+	fail token-lock "token request $tok_tries during the burst got no 201 within 10 s ($tok_ok did before it)"
+elif ((tok_during < 3)); then
+	skip token-lock "the burst ended before 3 token requests overlapped it ($tok_during did)"
+else
+	pass token-lock
 fi
 
 # ---- concurrent: 100 at once, distinct addresses, all back after a restart ----
@@ -394,5 +424,49 @@ wait_until 5 nsrun "$S" curl -s -o /dev/null "$U/healthz"
 codes=$(for i in $(seq 12); do nsrun "$S" curl -s -o /dev/null -w '%{http_code}\n' "$U/healthz"; done | sort | uniq -c)
 if grep -q ' 429$' <<<"$codes" && grep -q ' 200$' <<<"$codes"; then pass rate; else fail rate "$codes"; fi
 kill -TERM $API_PID; wait $API_PID 2>/dev/null
+
+# ---- max-peers: a full interface answers 429 and makes nothing ----
+have=$(($(grep -c '^\[Peer\]' "$WEFT_CONFIG_DIR/$IF.conf") + $(grep -c '^Enabled = false' "$WEFT_CONFIG_DIR/$IF.weft")))
+if start_api --max-peers $((have + 1)); then
+	K5=$(wg genkey | wg pubkey) K6=$(wg genkey | wg pubkey)
+	if expect max-peers 201 "$ADMIN" POST /v1/peers "{\"public_key\":\"$K5\"}" &&
+		expect max-peers 429 "$ADMIN" POST /v1/peers "{\"public_key\":\"$K6\"}"; then
+		if grep -q "$K5" "$WEFT_CONFIG_DIR/$IF.conf" && ! grep -q "$K6" "$WEFT_CONFIG_DIR/$IF.conf" \
+			"$WEFT_CONFIG_DIR/$IF.weft" && ! nsrun "$S" wg show "$IF" peers | grep -q "$K6"; then
+			pass max-peers
+		else
+			fail max-peers "the refused peer was made, or the accepted one was not"
+		fi
+	fi
+	kill -TERM $API_PID; wait $API_PID 2>/dev/null
+else
+	fail max-peers "the server did not start: $(tail -n 3 "$TMP/api.log")"
+fi
+
+# ---- slow: headers a byte a second are cut off after the 10 s timeout
+# (swept every second), while other clients are served ----
+if start_api; then
+	ip netns exec "$S" python3 "$CLIENT" trickle "$U" 20 >"$TMP/trickle.out" &
+	trickle_pid=$!
+	ip netns exec "$S" python3 "$CLIENT" trickle "$U" 20 body >"$TMP/trickle-body.out" &
+	trickle_body_pid=$!
+	served=0
+	for _ in 1 2 3 4 5 6; do
+		sleep 1
+		[[ $(nsrun "$S" curl -s --max-time 1 -o /dev/null -w '%{http_code}' "$U/healthz") == 200 ]] &&
+			served=$((served + 1))
+	done
+	wait $trickle_pid $trickle_body_pid
+	cut=$(cat "$TMP/trickle.out") cut_body=$(cat "$TMP/trickle-body.out")
+	in_time() { [[ $1 =~ ^[0-9.]+$ ]] && python3 -c "import sys; sys.exit(not 9.5 <= float('$1') <= 12.5)"; }
+	if in_time "$cut" && in_time "$cut_body" && ((served == 6)); then
+		pass slow
+	else
+		fail slow "slow headers: '$cut', slow body: '$cut_body' (closed after seconds, want 10-12); $served of 6 other requests served"
+	fi
+	kill -TERM $API_PID; wait $API_PID 2>/dev/null
+else
+	fail slow "the server did not start: $(tail -n 3 "$TMP/api.log")"
+fi
 
 exit $FAILED

@@ -42,7 +42,9 @@ start_link() { # NAME NS IFACE
 	mkdir -p "$WEFT_TMP/run-$1"
 	ip netns exec "$2" env WEFT_CONFIG_DIR="$WEFT_TMP/none-$1" WEFT_RUN_DIR="$WEFT_TMP/run-$1" LOG_LEVEL=verbose \
 		"$WEFT" link "$3" --coord "[2001:db8:c::1]:51819" --coord-key "$CKEY" >>"$WEFT_TMP/link-$1.log" 2>&1 &
+	LINK_PIDS+=($!)
 }
+LINK_PIDS=()
 field() { # NAME IFACE PYTHON-EXPRESSION-OF-d
 	WEFT_RUN_DIR="$WEFT_TMP/run-$1" "$WEFT" link status "$2" --json 2>/dev/null |
 		python3 -c "import json, sys; d = json.load(sys.stdin); print($3)" 2>/dev/null
@@ -61,5 +63,10 @@ else
 fi
 check ping-e-to-f wait_until 5 ping_ok "$E" 10.98.0.2
 check ping-f-to-e wait_until 5 ping_ok "$F" 10.98.0.1
+# stopped, they exit by themselves and remove their status
+kill "${LINK_PIDS[@]}"
+stopped() { ! kill -0 "${LINK_PIDS[@]}" 2>/dev/null; }
+check stop wait_until 20 stopped
+check status-removed [ ! -e "$WEFT_TMP/run-e/link/$WE.json" ]
 check no-sanitizer-reports bash -c "! grep -l 'Sanitizer\\|runtime error' '$WEFT_TMP'/link-*.log"
 exit $FAILED

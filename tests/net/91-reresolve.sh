@@ -99,5 +99,8 @@ sleep 3
 n=$(grep -c "resolve: gone.weft.test" "$LOG")
 check permanent-error-said-once eval "(( $n == 1 ))"
 check link-still-running kill -0 "$LINK_PID"
+# (with WEFT= a sanitizer build, its reports land in the log)
+kill -TERM "$LINK_PID" 2>/dev/null; wait "$LINK_PID" 2>/dev/null
+check no-sanitizer-reports bash -c "! grep -l 'Sanitizer\|runtime error' '$LOG'"
 
 exit $FAILED

@@ -193,5 +193,7 @@ check refused/no-mapping no_mapping
 check refused/link-still-running kill -0 "$LINK_PID"
 stop_link
 stop_gateway
+# (with WEFT= a sanitizer build, its reports land in these logs)
+check no-sanitizer-reports bash -c "! grep -l 'Sanitizer\|runtime error' '$WEFT_TMP'/link-*.log"
 
 exit $FAILED

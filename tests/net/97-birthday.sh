@@ -147,4 +147,9 @@ else
 	skip cx/relay-carries "this weft coord has no relay: nothing carries c-x after the probe"
 fi
 
+# (with WEFT= a sanitizer build, its reports land in these logs, at exit too)
+for p in $(jobs -p); do kill -TERM "$p" 2>/dev/null; done
+wait 2>/dev/null
+check no-sanitizer-reports bash -c "! grep -l 'Sanitizer\|runtime error' '$WEFT_TMP'/link-*.log"
+
 exit $FAILED

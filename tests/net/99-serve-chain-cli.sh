@@ -177,12 +177,12 @@ assert "live" not in n["client"]
 PY
 
 # --- a second client: weft add client, wg-quick and wireguard-go ---
-w add client --name "$BI" --dir "$TMP/bob" >"$TMP/add-bob.out" 2>&1 || fail add-client "$(cat "$TMP/add-bob.out")"
+# it reaches S1 from another side than this client: --endpoint
+w add client --name "$BI" --dir "$TMP/bob" --endpoint 10.212.5.1:51820 >"$TMP/add-bob.out" 2>&1 ||
+	fail add-client "$(cat "$TMP/add-bob.out")"
 check add-client-files-0600 test "$(stat -c %a "$TMP/bob/$BI.conf") $(stat -c %a "$TMP/bob/$BI-e2e.conf")" = "600 600"
 check add-client-routes-copied grep -q '10.212.4.0/24, fd66::/64' "$TMP/bob/$BI-e2e.conf"
-# the copied Endpoint is where the first client reaches S1; the second one
-# comes from another side (the files are the person's to edit)
-sed -i 's/^Endpoint = 10.212.1.1:51820/Endpoint = 10.212.5.1:51820/' "$TMP/bob/$BI.conf"
+check add-client-endpoint grep -qx 'Endpoint = 10.212.5.1:51820' "$TMP/bob/$BI.conf"
 for i in "$BI" "$BI-e2e"; do
 	nsrun "$B" env WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 \
 		wg-quick up "$TMP/bob/$i.conf" >>"$TMP/bob.log" 2>&1 || fail "second-client-up-$i" "$(cat "$TMP/bob.log")"
@@ -214,7 +214,7 @@ check status-reached-s3-end-to-end eval "WEFT_CONFIG_DIR='$TMP/cfg' reached s3 |
 # --- S1 killed and restarted: it still knows the second client, added through its API ---
 # (the stack's helper, in a namespace of its own, may hold the killed
 # server's UDP socket a moment longer)
-serve_stop "$S1" KILL && wait_until 10 eval "! nsrun $S1 ss -Hun 'sport = :51820' | grep -q ." &&
+serve_stop "$S1" KILL && wait_until 10 eval "! nsrun $S1 ss -Huan 'sport = :51820' | grep -q ." &&
 	start s1 "$S1" || exit 1
 check restart-s1-knows-second-client wait_until 30 nsrun "$B" curl -sf -m 5 -o /dev/null http://10.212.4.2:8080/
 

@@ -4,6 +4,7 @@
 #include "test.h"
 
 #include "conf/conf.h"
+#include "conf/conf_internal.h"
 #include "util/atomic_file.h"
 #include "util/encoding.h"
 
@@ -1005,6 +1006,43 @@ static void hundred_thousand_peers(void)
 	free(text);
 }
 
+/* conf_word_eq against the plain definition (lower-case A-Z on both sides,
+ * then compare), for every pair of bytes, alone and inside words. */
+static bool word_eq_ref(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		char x = *a, y = *b;
+
+		if (x >= 'A' && x <= 'Z')
+			x = (char)(x - 'A' + 'a');
+		if (y >= 'A' && y <= 'Z')
+			y = (char)(y - 'A' + 'a');
+		if (x != y)
+			return false;
+		if (!x)
+			return true;
+	}
+}
+
+static void word_eq_every_byte(void)
+{
+	int wrong = 0;
+
+	for (int x = 1; x < 256; x++) {
+		for (int y = 1; y < 256; y++) {
+			char a[4] = { 'k', (char)x, 'y', 0 }, b[4] = { 'K', (char)y, 'Y', 0 };
+
+			wrong += conf_word_eq(a, b) != word_eq_ref(a, b);
+			wrong += conf_word_eq(a + 1, b + 1) != word_eq_ref(a + 1, b + 1);
+		}
+		char a[3] = { (char)x, 0, 0 };
+		wrong += conf_word_eq(a, "") != word_eq_ref(a, "");
+	}
+	CHECK_EQ(wrong, 0);
+	CHECK(conf_word_eq("PublicKey", "publickey") && !conf_word_eq("PublicKey", "PublicKe") &&
+	      !conf_word_eq("@", "`") && !conf_word_eq("[", "{"));
+}
+
 int main(void)
 {
 	test_suite_name = "conf";
@@ -1031,6 +1069,7 @@ int main(void)
 	RUN(load_and_save_atomically);
 	RUN(atomic_file_basics);
 	RUN(hundred_thousand_peers);
+	RUN(word_eq_every_byte);
 	rmdir(tmpdir);
 	TEST_EXIT();
 }

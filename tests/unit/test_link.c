@@ -226,9 +226,10 @@ static void test_fail_relay(void)
 	CHECK(cmd.set_endpoint && link_addr_equal(&cmd.endpoint, &r.addr));
 	path_on_device(&p, next + 5, 1, &r.addr, &l, next + 5);
 	CHECK_EQ(p.type, PATH_RELAY);
-	/* a direct candidate offered again moves off the relay to try it */
+	/* a direct candidate offered again: the relay stays, its probes try it */
 	path_offer(&p, &c, 1, &l, next + 10);
-	CHECK_EQ(p.state, PATH_PUNCHING);
+	CHECK_EQ(p.state, PATH_UP);
+	CHECK_EQ(p.type, PATH_RELAY);
 	CHECK_EQ(p.n, 2);
 }
 
@@ -352,6 +353,32 @@ static void test_core(void)
 	CHECK_EQ(link_init(&l, "wg0", LINK_MAX_PEERS + 1, 0), -E2BIG);
 }
 
+/* What a match's sealed candidates become. */
+static void test_match_cands(void)
+{
+	struct path_cand out[8];
+	union link_addr observed = A("198.51.100.2:40001");
+	union link_addr c1[] = { A("198.51.100.2:51820"), A("10.0.1.3:51820"), A("[2001:db8::5]:51820") };
+	union link_addr c2[] = { A("10.0.1.3:51820"), A("192.168.7.2:51820") };
+	union link_addr none = { 0 };
+	unsigned n;
+
+	n = link_match_cands(out, 8, c1, 3, &observed);
+	CHECK_EQ(n, 3);
+	CHECK_EQ(out[0].type, PATH_DIRECT); /* on the observed host: its mapping */
+	CHECK_EQ(out[1].type, PATH_LAN);    /* private */
+	CHECK_EQ(out[2].type, PATH_DIRECT); /* public, not NATed */
+	/* the peer's STUN failed: the observed host with its device port, last */
+	n = link_match_cands(out, 8, c2, 2, &observed);
+	CHECK_EQ(n, 3);
+	CHECK(out[0].type == PATH_LAN && out[1].type == PATH_LAN && out[2].type == PATH_DIRECT);
+	CHECK(link_addr_same_host(&out[2].addr, &observed) && link_addr_port(&out[2].addr) == 51820);
+	/* no observed address, no guess; bounded by max */
+	CHECK_EQ(link_match_cands(out, 8, c2, 2, &none), 2);
+	CHECK_EQ(link_match_cands(out, 1, c2, 2, &observed), 1);
+	CHECK_EQ(link_match_cands(out, 8, c2, 0, &observed), 0);
+}
+
 int main(void)
 {
 	test_suite_name = "link";
@@ -362,5 +389,6 @@ int main(void)
 	RUN(test_fail_relay);
 	RUN(test_known_endpoint);
 	RUN(test_core);
+	RUN(test_match_cands);
 	TEST_EXIT();
 }
