@@ -17,7 +17,7 @@ CPPFLAGS += -std=gnu11 -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP
 CPPFLAGS += -fvisibility=hidden
 LDLIBS    = -lsodium -lcrypto -lb2 -lmnl -lpthread
 
-LIB_SRCS   := $(wildcard src/crypto/*.c src/wg/*.c src/conf/*.c src/util/*.c)
+LIB_SRCS   := $(wildcard src/crypto/*.c src/wg/*.c src/conf/*.c src/util/*.c src/mesh/*.c)
 WEFTD_SRCS := $(wildcard src/weftd/*.c)
 WEFT_SRCS  := $(wildcard src/weft/*.c src/serve/*.c src/api/*.c src/coord/*.c src/link/*.c) src/weftd/log.c src/weftd/udp.c src/weftd/offload.c
 TEST_SRCS  := $(wildcard tests/unit/test_*.c)
@@ -104,6 +104,7 @@ $(BUILD)/tests/test_link_portmap: LDLIBS += -lnatpmp
 $(BUILD)/tests/test_link_birthday: $(BUILD)/obj/src/link/birthday.o
 $(BUILD)/tests/test_link_birthday_io: $(BUILD)/obj/src/link/birthday_io.o $(BUILD)/obj/src/link/birthday.o
 $(BUILD)/tests/test_link_resolve: $(BUILD)/obj/src/link/resolve.o $(BUILD)/obj/src/link/log.o
+$(BUILD)/bench/mesh_sim: LDLIBS += -lm
 $(BUILD)/vectors/%: $(BUILD)/obj/tests/vectors/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@

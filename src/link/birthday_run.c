@@ -111,8 +111,10 @@ static void start(struct bday_runner *r, struct link_daemon *d, int64_t now)
 
 	r->scheduled = false;
 	link_peer_name(name, p->public_key);
-	if (p->path.state == PATH_UP || !d->core.listen_port)
-		return; /* a path came up meanwhile */
+	/* a path came up meanwhile (the relay, opened at the same time as
+	 * this probe was asked for, does not count: a hit takes over from it) */
+	if ((p->path.state == PATH_UP && p->path.type != PATH_RELAY) || !d->core.listen_port)
+		return;
 	if (!peer_addrs(&p->path, &target, &peer_hard)) {
 		link_log_verbose("%s: birthday probe: no public IPv4 address of the peer", name);
 		return;

@@ -31,6 +31,9 @@ int cmd_link(int argc, char *argv[]);
 /* cmd_coord.c: the rendezvous server */
 int cmd_coord(int argc, char *argv[]);
 
+/* cmd_mesh.c: mesh init|invite|revoke (the admin's side) */
+int cmd_mesh(int argc, char *argv[]);
+
 /* cmd_configure.c */
 int cmd_configure(int argc, char *argv[]);
 

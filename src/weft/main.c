@@ -96,7 +96,8 @@ static const struct command commands[] = {
 	  "  remove <interface> <name|public key> | list <interface> [--json] |\n"
 	  "  config <interface> <name|public key> [--qr] [--qr-png <file>] [the add options that shape the config] |\n"
 	  "  set <interface> <name|public key> [--endpoint-type <type>] [--allowed-ips <cidr>,...|default]\n"
-	  "  [--dns <ip|domain>,...|none|default] [--keepalive <seconds>|off|default] [--expires <date>|<duration>|never] |\n"
+	  "  [--dns <ip|domain>,...|none|default] [--keepalive <seconds>|off|default] [--expires <date>|<duration>|never]\n"
+	  "  [--roaming on|off] |\n"
 	  "  rename <interface> <name|public key> <new name> | disable <interface> <name|public key> |\n"
 	  "  enable <interface> <name|public key> | expire <interface> }",
 	  "Adds, changes, disables and removes peers; prints the config a peer imports",
@@ -146,12 +147,25 @@ static const struct command commands[] = {
 	  "[--listen <addr>:<port>]... [--key-file <file>] [--store <path>|postgresql://...|none]\n"
 	  "  [--status-file <file>] [--max-clients <n>] [--max-records <n>] [--record-ttl <s>]\n"
 	  "  [--rate <n>] [--burst <n>] [--handshake-rate <n>] [--cookie-always] [--stun-strict]\n"
+	  "  [--relay-listen <addr>:<port>|none] [--relay-rate <bits/s>] [--relay-pairs <n>] [--no-relay]\n"
 	  "  | --show-public-key [--key-file <file>] | --stats --status-file <file>",
 	  "Runs the rendezvous server that `weft link' peers meet at (and a STUN server)",
 	  "One UDP port, [::]:51819 unless --listen says otherwise. The server's key is in --key-file\n"
 	  "(default /var/lib/weft/coord.key, made 0600 on first start); clients pin its public key,\n"
 	  "printed at start. Records live in SQLite (--store, default /var/lib/weft/coord.db) or a\n"
-	  "shared PostgreSQL. SIGUSR1 logs the counters. Protocol: coord-protocol.md; see weft(8).\n" },
+	  "shared PostgreSQL. It relays WireGuard datagrams between peers that find no direct path, over\n"
+	  "UDP or over TCP (--relay-listen, by default the UDP port's number), each direction of a pair\n"
+	  "held to --relay-rate (default 100M). SIGUSR1 logs the counters. Protocol: coord-protocol.md;\n"
+	  "see weft(8).\n" },
+	{ "mesh", cmd_mesh, "Roaming and NAT traversal",
+	  "{ init <network> --prefix <IPv4 prefix> [--prefix6 <IPv6 prefix>] [--coord <host>:<port>\n"
+	  "  --coord-key <base64 public key>] [--bootstrap <host>:<port>]... |\n"
+	  "  invite <network> [--expires <date|duration>] [--uses <n>] | revoke <token id|token> }",
+	  "Makes a mesh network and its signed join tokens (the admin's side)",
+	  "init makes the admin key (Ed25519) and the network in /etc/weft/mesh/<network>/ (or\n"
+	  "$WEFT_CONFIG_DIR/mesh/<network>/), 0600; invite prints a one-line join token, signed, that\n"
+	  "expires (default 7d) and admits --uses nodes (default 1); revoke refuses a token from now on.\n"
+	  "Joining nodes is not in this release. Design: weft-mesh.md; see weft(8).\n" },
 	{ "serve", cmd_serve, "Unprivileged server",
 	  "[-f <config file>] [--stack kernel|lwip|auto]",
 	  "Runs a WireGuard exit server as any user: peers reach what this machine reaches",
