@@ -48,9 +48,11 @@ int link_find_peer(const struct link *l, const uint8_t key[32])
 
 static void changed_soon(struct link *l, int64_t now)
 {
-	/* a request in flight went out the old way: ask again at once */
+	/* requests in flight went out the old way (or found no route while
+	 * the change was half done): ask again, not after their timeouts */
 	l->stun_wanted = true;
 	l->stun_pending = false;
+	l->announce_pending = false;
 	if (l->announce_at > now + LINK_ANNOUNCE_AFTER_CHANGE_MS)
 		l->announce_at = now + LINK_ANNOUNCE_AFTER_CHANGE_MS;
 	/* a new way out deserves a quick try even while backing off */

@@ -48,9 +48,10 @@ static bool insert_cand(struct path *p, const struct path_cand *c, const struct 
 {
 	unsigned r = rank(c, local), at = p->n;
 
-	/* the relay's stand-in is on loopback: no other candidate may be */
+	/* our helpers' stand-ins (the relay's, a birthday probe's proxy) are
+	 * on loopback: no other candidate may be */
 	if (p->n >= PATH_MAX_CANDS || !link_addr_is_set(&c->addr) ||
-	    (link_addr_is_unusable(&c->addr) && !(ours && c->type == PATH_RELAY)) ||
+	    (link_addr_is_unusable(&c->addr) && !ours) ||
 	    !link_addr_port(&c->addr) || c->type < PATH_LAN || c->type > PATH_RELAY || has(p, c))
 		return false;
 	for (unsigned i = 0; i < p->n; i++)
@@ -120,7 +121,7 @@ unsigned path_offer(struct path *p, const struct path_cand *c, unsigned n, const
 
 	memcpy(old, p->cands, sizeof(old));
 	for (unsigned i = 0; i < p->n; i++)
-		if (p->cands[i].type == PATH_RELAY)
+		if (p->cands[i].type == PATH_RELAY || p->cands[i].ours)
 			relay[nrelay++] = p->cands[i];
 	p->n = 0;
 	for (unsigned i = 0; i < n; i++)
@@ -160,9 +161,12 @@ unsigned path_offer(struct path *p, const struct path_cand *c, unsigned n, const
 	return p->n;
 }
 
-bool path_add(struct path *p, const struct path_cand *c, const struct local_addrs *local, int64_t now)
+bool path_add(struct path *p, const struct path_cand *c_in, const struct local_addrs *local, int64_t now)
 {
+	struct path_cand own = *c_in, *c = &own;
+
 	(void)now;
+	own.ours = true;
 	if (!insert_cand(p, c, local, true))
 		return false;
 	if (p->state == PATH_IDLE || p->state == PATH_FAILED ||

@@ -319,7 +319,10 @@ static void test_core(void)
 	n = link_poll(&l, now - 10, a, 16, &next); /* the overdue refresh... */
 	CHECK_EQ(count(a, n, LINK_DO_ANNOUNCE), 1);
 	link_on_coord(&l, true, now - 5);          /* ...answered */
+	/* (one sent just before the change is not waited for) */
+	l.announce_pending = true;
 	link_on_local_addrs(&l, &lb, now);
+	CHECK(!l.announce_pending);
 	CHECK(!link_addr_is_set(&l.mapped)); /* the old way out's mapping is no candidate */
 	n = link_poll(&l, now, a, 16, &next);
 	CHECK_EQ(count(a, n, LINK_DO_STUN), 1);
