@@ -219,12 +219,14 @@ static const struct command commands[] = {
 	  "waiting -W (--timeout) seconds (default 2) for each. Exits 1 when no reply came. See weft(8).\n" },
 	{ "expose", cmd_expose, "Unprivileged server",
 	  "{ add <server|all> <rule> [--interface <interface>] |\n"
+	  "  remove <server|all> <rule> [--interface <interface>] |\n"
 	  "  list [<server|all>] [--json] [--interface <interface>] }",
 	  "Opens ports on the servers' machines that lead into the tunnel, through their APIs",
 	  "add opens <rule> (the Expose syntax of weft-serve.md: [tcp/|udp/][BIND:]PORT:ADDRESS:PORT,\n"
 	  "e.g. 8080:10.99.0.2:80 for port 80 of this machine's tunnel address) on one server or on\n"
-	  "all of them at once; each keeps it across restarts. list shows each server's rules, from\n"
-	  "the config or added at run time. See weft(8).\n" },
+	  "all of them at once; each keeps it across restarts. remove closes one added that way (the\n"
+	  "rule as list shows it). list shows each server's rules, from the config or added at run\n"
+	  "time. See weft(8).\n" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

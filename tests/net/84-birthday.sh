@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/net/97-birthday.sh: the birthday probe of `weft link`, when a peer
+# tests/net/84-birthday.sh: the birthday probe of `weft link`, when a peer
 # sits behind an address-and-port-dependent ("symmetric") NAT: Linux's
 # `masquerade random`, a fresh external port for every flow. Hole punching
 # cannot work there; the probe is tried, counted and bounded, and it finds
