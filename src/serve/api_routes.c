@@ -297,6 +297,9 @@ static int post_peer(struct server *sv, const char *text, size_t text_len, char 
 		saved.allowed_ips.n = saved.allowed_ips.cap = 0;
 		for (uint32_t i = 0; i < sp->allowed_ips.n; i++)
 			conf_prefix_list_add(&saved.allowed_ips, &sp->allowed_ips.v[i]);
+	} else if (sv->state.n_peers >= CONF_MAX_PEERS) {
+		json_decref(in);
+		return fail(409, body, len, "this server holds as many peers as it may (%u)", CONF_MAX_PEERS);
 	} else if (!(sp = state_peer_add(&sv->state, e2e ? STATE_E2E : is_server ? STATE_RELAY_SERVER
 										: STATE_RELAY_CLIENT, key))) {
 		json_decref(in);

@@ -28,7 +28,9 @@ struct state_peer *state_peer_add(struct serve_state *st, enum state_layer layer
 	if (st->n_peers == st->cap_peers) {
 		uint32_t cap = st->cap_peers ? 2 * st->cap_peers : 8;
 		struct state_peer *v;
-		if (cap > CONF_MAX_PEERS || !(v = realloc(st->peers, cap * sizeof(*v))))
+		if (cap > CONF_MAX_PEERS)
+			cap = CONF_MAX_PEERS;
+		if (st->n_peers >= cap || !(v = realloc(st->peers, cap * sizeof(*v))))
 			return NULL;
 		st->peers = v;
 		st->cap_peers = cap;
