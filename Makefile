@@ -63,6 +63,8 @@ $(BUILD)/weft: $(call obj,$(WEFT_SRCS)) $(LIB)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LIB) $(LDLIBS) -o $@
+# The mesh's device change is the CLI's; its test links it.
+$(BUILD)/tests/test_mesh_device: $(BUILD)/obj/src/weft/mesh_device.o
 # Unit tests of serve's stacks link the stack they test.
 $(BUILD)/tests/test_stack_lwip: $(BUILD)/obj/src/serve/stack_lwip.o
 $(BUILD)/tests/test_stack_lwip: LDLIBS += -llwip

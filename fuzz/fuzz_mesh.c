@@ -7,11 +7,14 @@
  *   2: a hosts file: the mesh block rendered into it keeps the bytes before
  *      the block (and adds at most the missing final newline), and
  *      rendering the result again changes nothing.
- *   3: a coord blob: opened or refused (a random one is never opened). */
+ *   3: a coord blob: opened or refused (a random one is never opened).
+ *   4: a node's view file: loaded or refused, and a view never takes a
+ *      record from it that no key signed. */
 #include "mesh/hosts.h"
 #include "mesh/member.h"
 #include "mesh/seal.h"
 #include "mesh/token.h"
+#include "mesh/view_store.h"
 #include "crypto/crypto.h"
 
 #include <arpa/inet.h>
@@ -19,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 static void token(const uint8_t *data, size_t size)
 {
@@ -94,6 +99,31 @@ static void blob(const uint8_t *data, size_t size)
 	}
 }
 
+static void view_file(const uint8_t *data, size_t size)
+{
+	uint8_t admin[MESH_PUB_LEN] = { 1 };
+	struct mesh_view v;
+	char path[64];
+	size_t dropped;
+	int fd = memfd_create("view", MFD_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (write(fd, data, size) != (ssize_t)size) {
+		close(fd);
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	mesh_view_init(&v, admin);
+	(void)mesh_view_load(path, &v, 0, &dropped);
+	if (v.count) {
+		fprintf(stderr, "a view took a record from a file no key signed\n");
+		abort();
+	}
+	mesh_view_free(&v);
+	close(fd);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int ready;
@@ -102,7 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ready = !crypto_init();
 	if (!size)
 		return 0;
-	switch (data[0] % 4) {
+	switch (data[0] % 5) {
 	case 0:
 		token(data + 1, size - 1);
 		break;
@@ -112,8 +142,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 2:
 		hosts(data + 1, size - 1);
 		break;
-	default:
+	case 3:
 		blob(data + 1, size - 1);
+		break;
+	default:
+		view_file(data + 1, size - 1);
 	}
 	return 0;
 }

@@ -32,10 +32,12 @@ static const char *const sql[ST_COUNT] = {
 static const char schema[] =
 	"PRAGMA journal_mode = WAL;"
 	"PRAGMA synchronous = NORMAL;"
-	/* records arrive in random key order: a cache that holds the hot
-	 * pages keeps the write-behind from waiting on reads */
-	"PRAGMA cache_size = -65536;"
-	"PRAGMA mmap_size = 268435456;"
+	/* records arrive in random key order: 8 MiB of cache holds the pages
+	 * one write-behind batch touches; the rest of the file is read through
+	 * the kernel's page cache (no mmap), so it is not the server's resident
+	 * memory, which stays under 1 KiB per client (docs/performance.md) */
+	"PRAGMA cache_size = -8192;"
+	"PRAGMA mmap_size = 0;"
 	"CREATE TABLE IF NOT EXISTS coord_records ("
 	" token BLOB NOT NULL,"   /* BLAKE2s(sorted public keys || label) */
 	" client BLOB NOT NULL,"  /* BLAKE2s keyed by the server: never the key */

@@ -3,6 +3,7 @@
  * answers Binding requests with XOR-MAPPED-ADDRESS only (and FINGERPRINT
  * when the request had one), so that a reply stays as small as it can be. */
 #include "coord/stun.h"
+#include "crypto/crypto.h"
 
 #include <errno.h>
 #include <string.h>
@@ -175,7 +176,7 @@ bool stun_check_integrity(const uint8_t *pkt, size_t len, const struct stun_msg 
 	if (!m->has_integrity || m->integrity_offset + 24 > len)
 		return false;
 	integrity_of(mac, pkt, m->integrity_offset, key, key_len);
-	ok = !memcmp(mac, pkt + m->integrity_offset + 4, 20);
+	ok = memeq_ct(mac, pkt + m->integrity_offset + 4, 20); /* a MAC: no early exit */
 	return ok;
 }
 

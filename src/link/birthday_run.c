@@ -111,8 +111,10 @@ static void start(struct bday_runner *r, struct link_daemon *d, int64_t now)
 
 	r->scheduled = false;
 	link_peer_name(name, p->public_key);
-	if (p->path.state == PATH_UP || !d->core.listen_port)
-		return; /* a path came up meanwhile */
+	/* a path came up meanwhile (the relay, opened at the same time as
+	 * this probe was asked for, does not count: a hit takes over from it) */
+	if ((p->path.state == PATH_UP && p->path.type != PATH_RELAY) || !d->core.listen_port)
+		return;
 	if (!peer_addrs(&p->path, &target, &peer_hard)) {
 		link_log_verbose("%s: birthday probe: no public IPv4 address of the peer", name);
 		return;
@@ -147,6 +149,58 @@ static void start(struct bday_runner *r, struct link_daemon *d, int64_t now)
 			      BDAY_MAX_PROBES, t, d->core.listen_port);
 }
 
+/* Points the device at the pair found and makes it send an initiation
+ * now: the path machine may be in the middle of another attempt, which
+ * would otherwise keep the device elsewhere for up to 11 s; the handshake
+ * that follows makes the path up on whatever endpoint the device has. */
+static void point_device(struct link_daemon *d, uint32_t peer, const union link_addr *ep)
+{
+	struct link_peer *p = &d->core.peers[peer];
+	int ret = device_io_set_endpoint(d->opt.iface, p->public_key, ep, true, p->keepalive);
+
+	if (ret) {
+		char name[LINK_PEER_NAME_LEN];
+
+		link_peer_name(name, p->public_key);
+		link_log_error("%s: birthday probe: cannot set the endpoint: %s", name, strerror(-ret));
+	} else if (!p->user_keepalive) {
+		d->keepalive_set[peer] = true; /* turned off again at exit */
+	}
+	d->next_device_poll = 0; /* look for the handshake at once */
+}
+
+static void follow(struct bday_runner *r, uint32_t peer, const union link_addr *ep, int64_t now)
+{
+	r->following = true;
+	r->follow_peer = peer;
+	r->follow_ep = *ep;
+	r->follow_until = now + BDAY_RUN_FOLLOW_MS;
+	r->follow_next = now + BDAY_RUN_FOLLOW_EVERY_MS;
+}
+
+/* Until the path is up on the pair: the path machine may hand the device
+ * another candidate meanwhile (a match with a new mapping of the peer's
+ * NAT); the pair goes back. Returns when to look again. */
+static int64_t keep_following(struct bday_runner *r, struct link_daemon *d, int64_t now)
+{
+	const struct path *p = &d->core.peers[r->follow_peer].path;
+
+	if (p->state == PATH_UP && link_addr_equal(&p->endpoint, &r->follow_ep)) {
+		r->following = false;
+		return INT64_MAX;
+	}
+	if (now >= r->follow_until) {
+		r->following = false; /* the path machine's turn; the relay's, in the end */
+		return INT64_MAX;
+	}
+	if (now >= r->follow_next) {
+		if (!link_addr_equal(&p->dev_endpoint, &r->follow_ep))
+			point_device(d, r->follow_peer, &r->follow_ep);
+		r->follow_next = now + BDAY_RUN_FOLLOW_EVERY_MS;
+	}
+	return r->follow_next;
+}
+
 static void on_hit(struct bday_runner *r, struct link_daemon *d, int64_t now)
 {
 	struct link_peer *p = &d->core.peers[r->peer];
@@ -165,6 +219,8 @@ static void on_hit(struct bday_runner *r, struct link_daemon *d, int64_t now)
 
 		link_log_info("%s: birthday probe hit %s after %llu probes", name, a, (unsigned long long)sent);
 		link_on_candidate(&d->core, r->peer, &c, now);
+		point_device(d, r->peer, &found);
+		follow(r, r->peer, &found, now);
 		stop(r, &d->core);
 		return;
 	}
@@ -184,21 +240,30 @@ static void on_hit(struct bday_runner *r, struct link_daemon *d, int64_t now)
 	proxy.in4.sin_port = htons(r->io.proxy_port);
 	link_log_info("%s: birthday probe hit %s after %llu probes: through 127.0.0.1:%u", name, a,
 		      (unsigned long long)sent, r->io.proxy_port);
-	/* the device learns it from the peer's handshake too (it roams to the
-	 * proxy's address); pointing it there at once saves a round */
-	device_io_set_endpoint(d->opt.iface, p->public_key, &proxy, false, 0);
+	struct path_cand c = { .type = PATH_DIRECT, .addr = proxy };
+
+	link_on_candidate(&d->core, r->peer, &c, now);
+	/* the device would learn it from the peer's handshake too (it roams to
+	 * the proxy's address); pointing it there at once saves a round */
+	point_device(d, r->peer, &proxy);
+	follow(r, r->peer, &proxy, now);
 }
 
 int64_t bday_run_tick(struct bday_runner *r, struct link_daemon *d, int64_t now)
 {
+	int64_t next_follow = r->following ? keep_following(r, d, now) : INT64_MAX;
+
 	if (r->scheduled && !r->active) {
 		if (now < r->start_at)
-			return r->start_at;
+			return r->start_at < next_follow ? r->start_at : next_follow;
 		start(r, d, now);
 	}
 	if (!r->active)
-		return INT64_MAX;
+		return next_follow;
 	int64_t next = bday_io_tick(&r->io, now);
+
+	if (next_follow < next)
+		next = next_follow;
 
 	if (r->io.b.state == BDAY_MISSED) {
 		char name[LINK_PEER_NAME_LEN];

@@ -24,10 +24,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "link/addr.h"
 #include "link/birthday_io.h"
 
 #define BDAY_RUN_TRIES 2
 #define BDAY_RUN_AGAIN_MS (10 * 60 * 1000)
+/* A device sends at most one initiation per REKEY_TIMEOUT (5 s), so the
+ * one that uses the pair may come a few seconds after the hit. */
+#define BDAY_RUN_FOLLOW_MS 20000
+#define BDAY_RUN_FOLLOW_EVERY_MS 1000
 
 struct link_daemon;
 
@@ -40,6 +45,12 @@ struct bday_runner {
 	int64_t mark;              /* wall-clock ms of the attempt */
 	uint8_t tries;             /* attempts in this window */
 	int64_t *last_try;         /* per peer: monotonic ms of the window, 0 never */
+	/* after a hit, until the path is up on the pair (or BDAY_RUN_FOLLOW_MS):
+	 * the device is pointed at it again whenever something moved it */
+	bool following;
+	uint32_t follow_peer;
+	union link_addr follow_ep;
+	int64_t follow_until, follow_next;
 	uint32_t n_peers;
 	int epfd;
 };

@@ -48,7 +48,11 @@ int link_find_peer(const struct link *l, const uint8_t key[32])
 
 static void changed_soon(struct link *l, int64_t now)
 {
+	/* requests in flight went out the old way (or found no route while
+	 * the change was half done): ask again, not after their timeouts */
 	l->stun_wanted = true;
+	l->stun_pending = false;
+	l->announce_pending = false;
 	if (l->announce_at > now + LINK_ANNOUNCE_AFTER_CHANGE_MS)
 		l->announce_at = now + LINK_ANNOUNCE_AFTER_CHANGE_MS;
 	/* a new way out deserves a quick try even while backing off */
@@ -61,6 +65,9 @@ void link_on_local_addrs(struct link *l, const struct local_addrs *now_addrs, in
 	if (local_addrs_equal(&l->local, now_addrs))
 		return;
 	l->local = *now_addrs;
+	/* the mapping was that of the old way out: announcing it while STUN
+	 * is under way would keep the peers on a dead path */
+	memset(&l->mapped, 0, sizeof(l->mapped));
 	changed_soon(l, now);
 	for (uint32_t i = 0; i < l->n_peers; i++)
 		path_restart(&l->peers[i].path, now);
@@ -90,8 +97,9 @@ void link_on_coord(struct link *l, bool ok, int64_t now)
 		l->coord_failures = 0;
 		l->backoff_ms = LINK_BACKOFF_MIN_MS;
 		l->announcements++;
-		if (l->announce_at <= now)
-			l->announce_at = now + LINK_ANNOUNCE_REFRESH_MS;
+		/* announce_at stays: the refresh link_poll set when it sent,
+		 * or sooner, when our candidates changed while the answer was
+		 * on its way (they must go out again, not in 20 s) */
 	} else {
 		l->coord_up = false;
 		l->coord_failures++;

@@ -160,8 +160,12 @@ static void relay_ctl(void *ctx, const uint8_t *pt, size_t len, int64_t now)
 
 	if (rc == 1) {
 		for (uint32_t i = 0; i < d->coord.n_peers; i++)
-			if (!memcmp(d->coord.peers[i].token, token, COORD_TOKEN_LEN))
+			if (!memcmp(d->coord.peers[i].token, token, COORD_TOKEN_LEN)) {
+				/* the peer found no direct path: a birthday probe
+				 * (it asked for one too), the relay meanwhile */
+				bday_run_want(&d->bday, i, now, clock_ms(CLOCK_REALTIME));
 				open_relay(d, i, true, now);
+			}
 		return;
 	}
 	if (rc < 0)

@@ -48,9 +48,10 @@ static bool insert_cand(struct path *p, const struct path_cand *c, const struct 
 {
 	unsigned r = rank(c, local), at = p->n;
 
-	/* the relay's stand-in is on loopback: no other candidate may be */
+	/* our helpers' stand-ins (the relay's, a birthday probe's proxy) are
+	 * on loopback: no other candidate may be */
 	if (p->n >= PATH_MAX_CANDS || !link_addr_is_set(&c->addr) ||
-	    (link_addr_is_unusable(&c->addr) && !(ours && c->type == PATH_RELAY)) ||
+	    (link_addr_is_unusable(&c->addr) && !ours) ||
 	    !link_addr_port(&c->addr) || c->type < PATH_LAN || c->type > PATH_RELAY || has(p, c))
 		return false;
 	for (unsigned i = 0; i < p->n; i++)
@@ -96,32 +97,56 @@ static void punch_from_top(struct path *p)
 	p->issued = false;
 }
 
+/* a and b hold the same candidates, in any order. */
+static bool same_set(const struct path_cand *a, unsigned na, const struct path_cand *b, unsigned nb)
+{
+	if (na != nb)
+		return false;
+	for (unsigned i = 0; i < na; i++) {
+		unsigned j;
+		for (j = 0; j < nb && !(a[i].type == b[j].type && link_addr_equal(&a[i].addr, &b[j].addr)); j++)
+			;
+		if (j == nb)
+			return false;
+	}
+	return true;
+}
+
 unsigned path_offer(struct path *p, const struct path_cand *c, unsigned n, const struct local_addrs *local,
 		    int64_t now)
 {
-	struct path_cand relay[PATH_MAX_CANDS];
-	unsigned nrelay = 0;
+	struct path_cand relay[PATH_MAX_CANDS], old[PATH_MAX_CANDS];
+	unsigned nrelay = 0, nold = p->n;
 	bool in_use = false;
 
-	(void)now;
+	memcpy(old, p->cands, sizeof(old));
 	for (unsigned i = 0; i < p->n; i++)
-		if (p->cands[i].type == PATH_RELAY)
+		if (p->cands[i].type == PATH_RELAY || p->cands[i].ours)
 			relay[nrelay++] = p->cands[i];
 	p->n = 0;
 	for (unsigned i = 0; i < n; i++)
 		insert(p, &c[i], local);
 	for (unsigned i = 0; i < nrelay; i++)
 		insert_cand(p, &relay[i], local, true);
-	for (unsigned i = 0; i < p->n; i++)
-		if (link_addr_equal(&p->cands[i].addr, &p->dev_endpoint))
-			in_use = true;
-	/* what the device talks to now, if the peer still offers it and the
-	 * session is fresh, is the path; the relay too while something better
-	 * is offered: its probes try that (relay_probe) */
-	if (in_use && p->last_handshake && now - p->last_handshake < PATH_FRESH_MS) {
-		if (p->state != PATH_UP)
-			up(p, local, now, false);
+	/* the same offer again (the coord repeats a match with every
+	 * refresh): nothing new to try, whatever state the path is in */
+	if (p->state != PATH_IDLE && same_set(old, nold, p->cands, p->n))
 		return p->n;
+	for (unsigned i = 0; i < p->n; i++)
+		if (link_addr_equal(&p->cands[i].addr, &p->dev_endpoint) ||
+		    (p->state == PATH_UP && link_addr_equal(&p->cands[i].addr, &p->endpoint)))
+			in_use = true;
+	/* what the device talks to now, if the peer still offers it, stays the
+	 * path: kept when up (a dead one is found stale by path_tick; the
+	 * relay too while something better is offered: its probes try that,
+	 * relay_probe), taken when its session is fresh */
+	if (in_use) {
+		if (p->state == PATH_UP)
+			return p->n;
+		if (p->last_handshake && now - p->last_handshake < PATH_FRESH_MS) {
+			up(p, local, now, false);
+			return p->n;
+		}
 	}
 	p->retry_ms = PATH_RETRY_MIN_MS;
 	punch_from_top(p);
@@ -136,9 +161,12 @@ unsigned path_offer(struct path *p, const struct path_cand *c, unsigned n, const
 	return p->n;
 }
 
-bool path_add(struct path *p, const struct path_cand *c, const struct local_addrs *local, int64_t now)
+bool path_add(struct path *p, const struct path_cand *c_in, const struct local_addrs *local, int64_t now)
 {
+	struct path_cand own = *c_in, *c = &own;
+
 	(void)now;
+	own.ours = true;
 	if (!insert_cand(p, c, local, true))
 		return false;
 	if (p->state == PATH_IDLE || p->state == PATH_FAILED ||

@@ -85,6 +85,7 @@ enum path_state {
 struct path_cand {
 	uint8_t type; /* enum path_type */
 	union link_addr addr;
+	bool ours;    /* added by a helper (path_add), not offered by the peer */
 };
 
 struct path {
@@ -134,7 +135,8 @@ struct path_cmd {
 void path_init(struct path *p);
 
 /* The peer's candidates from a match (replacing the earlier ones except a
- * relay's). local: our own addresses, to rank LAN candidates. Starts
+ * relay's and those of our own helpers: a birthday probe's pair works
+ * whatever the peer announces later, e.g. a new mapping of its hard NAT). local: our own addresses, to rank LAN candidates. Starts
  * punching unless the path in use is among them and up. Returns the
  * number kept (at most PATH_MAX_CANDS; unusable addresses dropped). */
 unsigned path_offer(struct path *p, const struct path_cand *c, unsigned n, const struct local_addrs *local,

@@ -5,6 +5,7 @@
  * set of records received, never of their order or repetition. Admission
  * is then computed from that set alone. */
 #include "mesh/member.h"
+#include "mesh/le.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -28,21 +29,6 @@ struct mesh_entry {
 	struct mesh_record rec;    /* MEMBER or LEAVE, or REVOKE for class 1 */
 	struct mesh_record remove; /* REMOVE */
 };
-
-static void put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
 
 bool mesh_name_ok(const char *name)
 {

@@ -3,6 +3,7 @@
  * refuses trailing bytes and out-of-range fields before it checks the
  * signature, and the signature before it trusts anything else. */
 #include "mesh/token.h"
+#include "mesh/le.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -35,21 +36,6 @@ int mesh_keypair(uint8_t pub[MESH_PUB_LEN], uint8_t sec[MESH_SEC_LEN])
 	crypto_sign_seed_keypair(pub, sec, seed);
 	memzero(seed, sizeof(seed));
 	return 0;
-}
-
-static void put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
 }
 
 /* A host:port as the token carries it: printable, no blanks, 1..255. */

@@ -435,20 +435,29 @@ static int load_state(struct server *sv)
 		memzero(sv->state.e2e_key, 32);
 		sv->state.has_e2e_key = false;
 	}
-	for (unsigned i = 0; i < sv->state.n_expose; i++) {
+	for (unsigned i = 0, kept = 0, n = sv->state.n_expose; i < n; i++) {
 		struct reverse_settings *rs = &sv->set.reverse;
 		bool known, dup = false;
 		const char *what;
-		/* one the config now has too is opened once */
+		/* one the config now has too is the config's: opened once, and
+		 * no longer a run-time rule */
 		for (unsigned j = 0; j < rs->n_expose && !dup; j++) {
 			char text[160];
 			state_expose_text(&rs->expose[j], text, sizeof(text));
 			dup = !strcmp(text, sv->state.expose[i]);
 		}
-		if (dup || rs->n_expose >= REVERSE_MAX_EXPOSE)
+		if (dup || rs->n_expose >= REVERSE_MAX_EXPOSE) {
+			sv->state.n_expose--;
 			continue;
-		if ((what = reverse_setting(rs, "Expose", sv->state.expose[i], &known)))
+		}
+		if ((what = reverse_setting(rs, "Expose", sv->state.expose[i], &known))) {
 			log_error("%s: Expose %s: expected %s", sv->set.chain.state_path, sv->state.expose[i], what);
+			sv->state.n_expose--;
+			continue;
+		}
+		if (kept != i)
+			memcpy(sv->state.expose[kept], sv->state.expose[i], sizeof(sv->state.expose[0]));
+		kept++;
 	}
 	if (sv->state.has_routes) {
 		sv->set.chain.routes.n = 0;

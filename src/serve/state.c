@@ -2,7 +2,6 @@
  * state.h). */
 #include "serve/state.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <netinet/in.h>
@@ -117,27 +116,12 @@ int state_from_settings(struct serve_state *st, const struct serve_settings *loa
 	return 0;
 }
 
-static void addr_text(const struct sockaddr_storage *ss, char *out, size_t len)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
-		snprintf(out, len, "[%s]:%u", a, ntohs(s6->sin6_port));
-	} else {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
-		snprintf(out, len, "%s:%u", a, ntohs(s4->sin_port));
-	}
-}
-
 void state_expose_text(const struct expose_rule *e, char *out, size_t len)
 {
 	char b[INET6_ADDRSTRLEN + 8], t[INET6_ADDRSTRLEN + 8];
 
-	addr_text(&e->bind, b, sizeof(b));
-	addr_text(&e->to, t, sizeof(t));
+	reverse_addr_text(&e->bind, b, sizeof(b));
+	reverse_addr_text(&e->to, t, sizeof(t));
 	snprintf(out, len, "%s/%s:%s", e->proto == IPPROTO_UDP ? "udp" : "tcp", b, t);
 }
 

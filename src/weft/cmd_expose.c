@@ -1,7 +1,7 @@
 /* cmd_expose.c: `weft expose`, ports of the servers' machines forwarded
  * into the tunnel, opened at run time through the servers' APIs (POST
- * /v1/expose; the servers keep them across restarts in their state files)
- * and listed from GET /v1/status. A server is named as `weft status` shows
+ * /v1/expose; the servers keep them across restarts in their state files),
+ * closed (DELETE /v1/expose?rule=) and listed from GET /v1/status. A server is named as `weft status` shows
  * it, or `all` for every server this machine knows. */
 #include <errno.h>
 #include <jansson.h>
@@ -80,6 +80,38 @@ static int expose_add(const struct chain_state *st, const bool sel[CHAIN_MAX_NOD
 	return failed;
 }
 
+/* DELETE /v1/expose?rule=RULE, the rule percent-encoded: RULE as `list'
+ * shows it (tcp/127.0.0.1:8080:10.99.0.2:80). */
+static int expose_remove(const struct chain_state *st, const bool sel[CHAIN_MAX_NODES], const char *rule)
+{
+	char path[EXPOSE_RULE_MAX * 3 + 32], *o = path + snprintf(path, sizeof(path), "/v1/expose?rule=");
+	int failed = 0;
+
+	for (const unsigned char *c = (const unsigned char *)rule; *c; c++)
+		o += (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		     *c == '-' || *c == '.' || *c == '_' || *c == '~' ?
+		     snprintf(o, 2, "%c", *c) : snprintf(o, 4, "%%%02X", *c);
+	for (unsigned i = 0; i < st->n_nodes; i++) {
+		struct chain_api_reply r;
+		char err[256];
+
+		if (!sel[i])
+			continue;
+		if (chain_api_request(&st->nodes[i].api, 0, "DELETE", path, NULL, EXPOSE_TIMEOUT_MS, &r, err,
+				      sizeof(err)) < 0) {
+			fprintf(stderr, "%s expose: server %s's API: %s\n", prog_name, st->nodes[i].name, err);
+			failed = 1;
+		} else if (r.status != 204) {
+			fprintf(stderr, "%s expose: server %s did not close `%s': %s\n", prog_name, st->nodes[i].name,
+				rule, chain_api_error(&r));
+			failed = 1;
+		} else
+			printf("%s: closed %s\n", st->nodes[i].name, rule);
+		chain_api_reply_free(&r);
+	}
+	return failed;
+}
+
 static int expose_list(const struct chain_state *st, const bool sel[CHAIN_MAX_NODES], bool as_json)
 {
 	json_t *all = as_json ? json_object() : NULL;
@@ -127,11 +159,11 @@ int cmd_expose(int argc, char *argv[])
 	unsigned npos = 0;
 	int ret = 1;
 
-	if (argc < 2 || (strcmp(argv[1], "add") && strcmp(argv[1], "list"))) {
+	if (argc < 2 || (strcmp(argv[1], "add") && strcmp(argv[1], "remove") && strcmp(argv[1], "list"))) {
 		command_usage(stderr, "expose");
 		return 1;
 	}
-	add = !strcmp(argv[1], "add");
+	add = !strcmp(argv[1], "add") || !strcmp(argv[1], "remove"); /* both take SERVER RULE */
 	for (int i = 2; i < argc; i++) {
 		if (take_option(argc, argv, &i, "--interface", &v)) {
 			if (!v)
@@ -158,7 +190,8 @@ int cmd_expose(int argc, char *argv[])
 	if (!st || !chain_files_find(&files, iface, "expose") || !chain_files_load(&files, st, "expose") ||
 	    !pick(st, pos[0], sel, files.state))
 		goto out;
-	ret = add ? expose_add(st, sel, pos[1]) : expose_list(st, sel, as_json);
+	ret = !strcmp(argv[1], "add") ? expose_add(st, sel, pos[1]) :
+	      add ? expose_remove(st, sel, pos[1]) : expose_list(st, sel, as_json);
 out:
 	free(st);
 	return ret;

@@ -353,6 +353,11 @@ static int mesh_revoke(int argc, char *argv[])
 	int blen = mesh_record_encode(&rec, bin, sizeof(bin));
 	char *old = NULL, *text;
 	size_t old_len = 0;
+	if (blen < 0) {
+		/* never on to the sizes below: a negative length wraps them */
+		fprintf(stderr, "weft mesh revoke: cannot encode the revocation: %s\n", strerror(-blen));
+		goto out;
+	}
 	mesh_path_in(path, sizeof(path), dir, "revocations");
 	r = mesh_slurp(path, &old, &old_len);
 	if (r && r != -ENOENT) {

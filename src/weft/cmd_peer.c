@@ -672,7 +672,7 @@ static int peer_set(int argc, char *argv[])
 	struct peer_ctx c;
 	uint8_t pub[WG_KEY_LEN];
 	int64_t exp = 0;
-	int status = 1;
+	int status = 1, roaming = -1;
 
 	memset(&c, 0, sizeof(c));
 	render_opts_init(&o);
@@ -687,6 +687,15 @@ static int peer_set(int argc, char *argv[])
 			if (!v)
 				goto out;
 			expires = v;
+		} else if (take_option(argc, argv, &i, "--roaming", &v)) {
+			/* `weft link' manages the peer even with a static Endpoint */
+			if (!v)
+				goto out;
+			if (strcmp(v, "on") && strcmp(v, "off")) {
+				fprintf(stderr, "%s: --roaming: `%s' is not on or off\n", prog_name, v);
+				goto out;
+			}
+			roaming = !strcmp(v, "on") ? 1 : 0;
 		} else if (which || argv[i][0] == '-') {
 			fprintf(stderr, "%s: unexpected `%s'\n", prog_name, argv[i]);
 			command_usage(stderr, "peer");
@@ -695,7 +704,8 @@ static int peer_set(int argc, char *argv[])
 			which = argv[i];
 		}
 	}
-	if (!which || (!o.has_endpoint_type && !o.has_allowed_ips && !o.has_dns && !o.has_keepalive && !expires)) {
+	if (!which || (!o.has_endpoint_type && !o.has_allowed_ips && !o.has_dns && !o.has_keepalive && !expires &&
+		       roaming < 0)) {
 		fprintf(stderr, "%s: peer set: which peer, and what to change?\n", prog_name);
 		command_usage(stderr, "peer");
 		goto out;
@@ -714,6 +724,8 @@ static int peer_set(int argc, char *argv[])
 	}
 	if (expires)
 		rec->expires = exp;
+	if (roaming >= 0)
+		rec->roaming = roaming;
 	status = peer_ctx_save(&c) ? 0 : 1;
 out:
 	render_opts_free(&o);

@@ -96,7 +96,8 @@ static const struct command commands[] = {
 	  "  remove <interface> <name|public key> | list <interface> [--json] |\n"
 	  "  config <interface> <name|public key> [--qr] [--qr-png <file>] [the add options that shape the config] |\n"
 	  "  set <interface> <name|public key> [--endpoint-type <type>] [--allowed-ips <cidr>,...|default]\n"
-	  "  [--dns <ip|domain>,...|none|default] [--keepalive <seconds>|off|default] [--expires <date>|<duration>|never] |\n"
+	  "  [--dns <ip|domain>,...|none|default] [--keepalive <seconds>|off|default] [--expires <date>|<duration>|never]\n"
+	  "  [--roaming on|off] |\n"
 	  "  rename <interface> <name|public key> <new name> | disable <interface> <name|public key> |\n"
 	  "  enable <interface> <name|public key> | expire <interface> }",
 	  "Adds, changes, disables and removes peers; prints the config a peer imports",
@@ -146,12 +147,16 @@ static const struct command commands[] = {
 	  "[--listen <addr>:<port>]... [--key-file <file>] [--store <path>|postgresql://...|none]\n"
 	  "  [--status-file <file>] [--max-clients <n>] [--max-records <n>] [--record-ttl <s>]\n"
 	  "  [--rate <n>] [--burst <n>] [--handshake-rate <n>] [--cookie-always] [--stun-strict]\n"
+	  "  [--relay-listen <addr>:<port>|none] [--relay-rate <bits/s>] [--relay-pairs <n>] [--no-relay]\n"
 	  "  | --show-public-key [--key-file <file>] | --stats --status-file <file>",
 	  "Runs the rendezvous server that `weft link' peers meet at (and a STUN server)",
 	  "One UDP port, [::]:51819 unless --listen says otherwise. The server's key is in --key-file\n"
 	  "(default /var/lib/weft/coord.key, made 0600 on first start); clients pin its public key,\n"
 	  "printed at start. Records live in SQLite (--store, default /var/lib/weft/coord.db) or a\n"
-	  "shared PostgreSQL. SIGUSR1 logs the counters. Protocol: coord-protocol.md; see weft(8).\n" },
+	  "shared PostgreSQL. It relays WireGuard datagrams between peers that find no direct path, over\n"
+	  "UDP or over TCP (--relay-listen, by default the UDP port's number), each direction of a pair\n"
+	  "held to --relay-rate (default 100M). SIGUSR1 logs the counters. Protocol: coord-protocol.md;\n"
+	  "see weft(8).\n" },
 	{ "mesh", cmd_mesh, "Roaming and NAT traversal",
 	  "{ init <network> --prefix <IPv4 prefix> [--prefix6 <IPv6 prefix>] [--coord <host>:<port>\n"
 	  "  --coord-key <base64 public key>] [--bootstrap <host>:<port>]... |\n"
@@ -210,16 +215,18 @@ static const struct command commands[] = {
 	  "<server|api-address> [-c <count>] [-i <seconds>] [-W <seconds>] [--interface <interface>]",
 	  "Times round trips to a `weft serve' server's API through the tunnel",
 	  "GET /v1/ping to the server's API address (a name is looked up in <interface>.chain, default\n"
-	  "wg-serve), -c times (default 3), -i seconds apart (default 1), waiting -W seconds (default 2)\n"
-	  "for each. Exits 1 when no reply came. See weft(8).\n" },
+	  "wg-serve), -c (--count) times (default 3), -i (--interval) seconds apart (default 1),\n"
+	  "waiting -W (--timeout) seconds (default 2) for each. Exits 1 when no reply came. See weft(8).\n" },
 	{ "expose", cmd_expose, "Unprivileged server",
 	  "{ add <server|all> <rule> [--interface <interface>] |\n"
+	  "  remove <server|all> <rule> [--interface <interface>] |\n"
 	  "  list [<server|all>] [--json] [--interface <interface>] }",
 	  "Opens ports on the servers' machines that lead into the tunnel, through their APIs",
 	  "add opens <rule> (the Expose syntax of weft-serve.md: [tcp/|udp/][BIND:]PORT:ADDRESS:PORT,\n"
 	  "e.g. 8080:10.99.0.2:80 for port 80 of this machine's tunnel address) on one server or on\n"
-	  "all of them at once; each keeps it across restarts. list shows each server's rules, from\n"
-	  "the config or added at run time. See weft(8).\n" },
+	  "all of them at once; each keeps it across restarts. remove closes one added that way (the\n"
+	  "rule as list shows it). list shows each server's rules, from the config or added at run\n"
+	  "time. See weft(8).\n" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

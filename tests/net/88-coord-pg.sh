@@ -29,11 +29,19 @@ pass server-started
 check no-tcp-listener [ -z "$(pg_tcp_listeners)" ]
 
 # --- the store against the server ------------------------------------------------
-WEFT_PG_URL=$PG_URL "$STORE_TEST" >"$WEFT_TMP/store.out" 2>&1
-rc=$?
-sed 's/^\(PASS\|FAIL\|SKIP\): store_pg\//\1: coord-pg\/store-/' "$WEFT_TMP/store.out" | grep -E '^(PASS|FAIL|SKIP):'
-grep -q '^SKIP' "$WEFT_TMP/store.out" && fail store-ran "the store test skipped with a server at hand"
-((rc == 0)) || fail store "test_store_pg exited $rc: $(grep -v '^PASS' "$WEFT_TMP/store.out" | tail -3)"
+# (tests/run leaves test_store_pg out of its unit lanes: it is run here, with
+# a server, in the build under test and in the sanitizer build when there is one)
+run_store_cases() { # label, binary
+	local label=$1 bin=$2 rc
+	WEFT_PG_URL=$PG_URL ASAN_OPTIONS=detect_leaks=1 "$bin" >"$WEFT_TMP/store.out" 2>&1
+	rc=$?
+	sed "s/^\(PASS\|FAIL\|SKIP\): store_pg\//\1: coord-pg\/$label-/" "$WEFT_TMP/store.out" | grep -E '^(PASS|FAIL|SKIP):'
+	grep -q '^SKIP' "$WEFT_TMP/store.out" && fail "$label-ran" "the store test skipped with a server at hand"
+	((rc == 0)) || fail "$label" "$bin exited $rc: $(grep -v '^PASS' "$WEFT_TMP/store.out" | tail -3)"
+}
+run_store_cases store "$STORE_TEST"
+ASAN_STORE_TEST=$BUILD_DIR/asan/tests/test_store_pg
+[[ -x $ASAN_STORE_TEST ]] && run_store_cases asan-store "$ASAN_STORE_TEST"
 pg_sql "DELETE FROM coord_records" || fail store-cleanup "cannot empty the table"
 
 # --- two replicas ------------------------------------------------------------------

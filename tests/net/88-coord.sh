@@ -161,12 +161,13 @@ SENT=$(awk '/^sent/ { print $2 }' "$D/hostile.out") RECV=$(awk '/^received/ { pr
 echo "# hostile: sent $SENT bytes, received $RECV bytes"
 check hostile-ran test -n "$SENT" -a "${SENT:-0}" -gt 100000
 check no-amplification test "${RECV:-999999999}" -le "${SENT:-0}"
-sleep 1.2 # the status file is rewritten every second
-check counted-garbage test "$(stat_of unknown)" -gt "$before_unknown"
-check counted-bad-mac1 test "$(stat_of handshake_bad_mac)" -gt "$before_mac"
-check counted-no-session test "$(stat_of transport_no_session)" -gt 0
-check counted-replay test "$(stat_of handshake_replayed)" -ge 1
-check counted-flood test "$(stat_of rate_limited)" -gt 0
+# the status file is rewritten every second: each counter is waited for
+stat_gt() { local v; v=$(stat_of "$1"); ((${v:-0} > $2)); }
+check counted-garbage wait_until 5 stat_gt unknown "$before_unknown"
+check counted-bad-mac1 wait_until 5 stat_gt handshake_bad_mac "$before_mac"
+check counted-no-session wait_until 5 stat_gt transport_no_session 0
+check counted-replay wait_until 5 stat_gt handshake_replayed 0
+check counted-flood wait_until 5 stat_gt rate_limited 0
 check server-alive kill -0 $COORD
 nsrun "$A" python3 "$CLIENT" claim --server 10.211.0.1:51819 --server-pub "$SP" --key "$(cat "$KA")" \
 	--peer "$PB" --label home --blob again --timeout 3 >"$D/after.out" 2>&1

@@ -55,8 +55,9 @@ check relay-ping-b-to-a wait_until 5 ping_ok "$B" 10.99.0.1
 # the endpoint each device has is its relay client's stand-in on loopback
 check relay-endpoint-loopback [ "$(endpoint_of "$A" "$WA" "$PB" | cut -d: -f1)" == 127.0.0.1 ]
 # iperf3 both ways, briefly: a TCP stream through WireGuard through the relay
+iperf3_listening() { [[ -n $(nsrun "$B" ss -Hltn "sport = :5201") ]]; }
 nsrun "$B" iperf3 -s -1 -B 10.99.0.2 >/dev/null 2>&1 &
-sleep 0.5
+wait_until 5 iperf3_listening
 if out=$(nsrun "$A" timeout 20 iperf3 -c 10.99.0.2 -t 2 -J 2>&1) &&
 	bps=$(python3 -c 'import json,sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]))' <<<"$out") &&
 	((bps > 0)); then
@@ -65,8 +66,10 @@ if out=$(nsrun "$A" timeout 20 iperf3 -c 10.99.0.2 -t 2 -J 2>&1) &&
 else
 	fail relay-iperf3-a-to-b "$(tail -3 <<<"$out")"
 fi
+# the first one-off server gone first, or the wait below would see it
+wait_until 5 eval '! iperf3_listening'
 nsrun "$B" iperf3 -s -1 -B 10.99.0.2 >/dev/null 2>&1 &
-sleep 0.5
+wait_until 5 iperf3_listening
 if out=$(nsrun "$A" timeout 20 iperf3 -c 10.99.0.2 -t 2 -R -J 2>&1) &&
 	bps=$(python3 -c 'import json,sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]))' <<<"$out") &&
 	((bps > 0)); then

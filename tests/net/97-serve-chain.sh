@@ -227,7 +227,11 @@ check expose-reaches-client nsrun "$S3" curl -sf -m 5 -o "$TMP/cgot" http://127.
 check expose-body grep -q "hello from the client $TAG" "$TMP/cgot"
 
 # --- killed and restarted: what was added at run time is still known ---
-serve_stop "$S2" KILL && serve_stop "$S3" KILL
+# (the stack's helper, in a namespace of its own, may hold a killed
+# server's UDP socket a moment longer: wait for the port to be free)
+port_free() { ! nsrun "$1" ss -Huan 'sport = :51820' | grep -q .; }
+serve_stop "$S2" KILL && serve_stop "$S3" KILL &&
+	wait_until 10 port_free "$S2" && wait_until 10 port_free "$S3"
 start s2 "$S2" && start s3 "$S3" || exit 1
 r=$(nsrun "$C" curl -s -m 5 "http://[fd:16::3]/v1/status")
 check restart-curl wait_until 60 nsrun "$C" curl -sf -m 5 -o /dev/null http://10.210.4.2:8080/

@@ -21,7 +21,7 @@
 # end to end (S2, S3); curl v4/v6 and a checksummed transfer from the
 # client to the target through S1 -> S2 -> S3; S2 holding no e2e key of the
 # client<->S3 pair; `weft expose` opening a port on S3 that reaches the
-# client (listed, refused twice); `weft ping`'s clear failures (an unknown
+# client (listed, refused twice, removed); `weft ping`'s clear failures (an unknown
 # name, an address nobody answers at); `weft status` drawing the tree (and
 # --json, --live); the second client (`weft add client`) reaching the same
 # target and having its own .chain; S9 attached to the client itself (`add
@@ -129,6 +129,8 @@ check expose-list eval "w expose list s3 | grep -qx 's3: tcp/127.0.0.1:18081:10.
 check expose-list-json eval "w expose list --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert [e[\"rule\"] for e in d[\"s3\"]] == [\"tcp/127.0.0.1:18081:10.99.0.2:8080\"] and d[\"s1\"] == []'"
 out=$(w expose add s3 tcp/18081:10.99.0.2:8080 2>&1); rc=$?
 [[ $rc != 0 && $out == *"server s3 refused"* ]] && pass expose-twice-refused || fail expose-twice-refused "$rc: $out"
+check expose-remove eval "w expose remove s3 tcp/127.0.0.1:18081:10.99.0.2:8080 | grep -qx 's3: closed tcp/127.0.0.1:18081:10.99.0.2:8080'"
+check expose-removed-closed eval "! nsrun '$S3' curl -s -m 2 -o /dev/null http://127.0.0.1:18081/ && [[ -z \$(w expose list s3) ]]"
 
 # --- weft ping fails clearly ---
 out=$(w ping nosuch 2>&1); rc=$?

@@ -129,7 +129,7 @@ if weft configure --endpoint 192.0.2.9:51820 --routes 10.9.0.0/16 --server-confi
 	expect add-client-options "weft add client --" --via --name --dir
 	expect ping-servers "weft ping " s1
 	expect status-options "weft status --" --json --live
-	expect expose-subcommands "weft expose " add list
+	expect expose-subcommands "weft expose " add remove list
 	expect expose-servers "weft expose add " s1
 else
 	res chain-setup 1 "weft configure failed"

@@ -138,8 +138,14 @@ static void test_punch(void)
 	path_on_device(&p, now + 40, 300, &moved, &l, now + 2000);
 	CHECK_EQ(p.state, PATH_UP);
 	CHECK(link_addr_equal(&p.endpoint, &moved));
-	/* an offer without the endpoint in use: punch again... */
-	path_offer(&p, c, 2, &l, now + 3000);
+	/* the same offer again (the coord repeats it with every refresh):
+	 * nothing changes, the path the device found stays */
+	path_offer(&p, c, 2, &l, now + 2500);
+	CHECK_EQ(p.state, PATH_UP);
+	CHECK(link_addr_equal(&p.endpoint, &moved));
+	/* a new offer without the endpoint in use: punch again... */
+	struct path_cand c3[] = { c[0], c[1], C(PATH_DIRECT, "203.0.113.9:40000") };
+	path_offer(&p, c3, 3, &l, now + 3000);
 	CHECK_EQ(p.state, PATH_PUNCHING);
 	path_tick(&p, now + 3000, &cmd);
 	CHECK(link_addr_equal(&cmd.endpoint, &c[1].addr));
@@ -149,9 +155,13 @@ static void test_punch(void)
 	CHECK_EQ(p.state, PATH_UP);
 	CHECK(link_addr_equal(&p.endpoint, &c[0].addr));
 	CHECK_EQ(p.rtt_ms, -1);
-	/* an offer that holds the path in use, with a fresh session, keeps it */
+	/* an offer that holds the path in use keeps it, even when its last
+	 * handshake is older than a fresh one (the stale check is path_tick's) */
 	path_offer(&p, c, 2, &l, now + 4000);
 	CHECK_EQ(p.state, PATH_UP);
+	path_offer(&p, c3, 3, &l, now + 40 + PATH_FRESH_MS + 5000);
+	CHECK_EQ(p.state, PATH_UP);
+	CHECK(link_addr_equal(&p.endpoint, &c[0].addr));
 	/* our address changes: one poke along the path, still up */
 	path_restart(&p, now + 5000);
 	path_tick(&p, now + 5000, &cmd);
@@ -226,8 +236,13 @@ static void test_fail_relay(void)
 	CHECK(cmd.set_endpoint && link_addr_equal(&cmd.endpoint, &r.addr));
 	path_on_device(&p, next + 5, 1, &r.addr, &l, next + 5);
 	CHECK_EQ(p.type, PATH_RELAY);
-	/* a direct candidate offered again: the relay stays, its probes try it */
+	/* a direct candidate offered again, or a new one: the relay stays,
+	 * its probes try them (relay_probe) */
 	path_offer(&p, &c, 1, &l, next + 10);
+	CHECK_EQ(p.state, PATH_UP);
+	CHECK_EQ(p.type, PATH_RELAY);
+	struct path_cand c2 = C(PATH_DIRECT, "203.0.113.8:40000");
+	path_offer(&p, &c2, 1, &l, next + 20);
 	CHECK_EQ(p.state, PATH_UP);
 	CHECK_EQ(p.type, PATH_RELAY);
 	CHECK_EQ(p.n, 2);
@@ -301,8 +316,14 @@ static void test_core(void)
 	 * even when STUN stays silent, and the peer punches again */
 	now += 60000;
 	link_on_device(&l, 1, now - 1000, 92, &pc.addr, now);
-	link_on_coord(&l, true, now); /* the refresh is not due */
+	n = link_poll(&l, now - 10, a, 16, &next); /* the overdue refresh... */
+	CHECK_EQ(count(a, n, LINK_DO_ANNOUNCE), 1);
+	link_on_coord(&l, true, now - 5);          /* ...answered */
+	/* (one sent just before the change is not waited for) */
+	l.announce_pending = true;
 	link_on_local_addrs(&l, &lb, now);
+	CHECK(!l.announce_pending);
+	CHECK(!link_addr_is_set(&l.mapped)); /* the old way out's mapping is no candidate */
 	n = link_poll(&l, now, a, 16, &next);
 	CHECK_EQ(count(a, n, LINK_DO_STUN), 1);
 	CHECK_EQ(count(a, n, LINK_DO_SET_ENDPOINT), 1);
@@ -311,6 +332,16 @@ static void test_core(void)
 	n = link_poll(&l, now + LINK_ANNOUNCE_AFTER_CHANGE_MS, a, 16, &next);
 	CHECK_EQ(count(a, n, LINK_DO_ANNOUNCE), 1);
 	CHECK(LINK_ANNOUNCE_AFTER_CHANGE_MS < 1000);
+
+	/* candidates that change while an announcement awaits its answer go
+	 * out again as soon as it comes, not at the next refresh */
+	now += 500;
+	link_on_stun(&l, &m1, now);
+	n = link_poll(&l, now, a, 16, &next);
+	CHECK_EQ(count(a, n, LINK_DO_ANNOUNCE), 0); /* one is out */
+	link_on_coord(&l, true, now + 10);
+	n = link_poll(&l, now + 10, a, 16, &next);
+	CHECK_EQ(count(a, n, LINK_DO_ANNOUNCE), 1);
 
 	/* a new mapping announces at once */
 	now += 1000;

@@ -29,8 +29,8 @@ static union link_addr A(const char *s)
 /* a path UP on the relay at `now`, with two direct candidates */
 static void on_relay(struct path *p, int64_t now, int64_t wall_offset)
 {
-	struct path_cand c[2] = { { PATH_DIRECT, A("203.0.113.2:40001") }, { PATH_DIRECT, A("203.0.113.2:51820") } };
-	struct path_cand r = { PATH_RELAY, A("127.0.0.1:33333") };
+	struct path_cand c[2] = { { .type = PATH_DIRECT, .addr = A("203.0.113.2:40001") }, { .type = PATH_DIRECT, .addr = A("203.0.113.2:51820") } };
+	struct path_cand r = { .type = PATH_RELAY, .addr = A("127.0.0.1:33333") };
 	union link_addr relay = A("127.0.0.1:33333");
 
 	path_init(p);
@@ -184,9 +184,9 @@ static void test_relay_wanted_while_offers_come(void)
 {
 	struct path p;
 	struct path_cmd cmd;
-	struct path_cand c[3] = { { PATH_DIRECT, A("203.0.113.2:40001") }, { PATH_DIRECT, A("203.0.113.2:51820") },
-				  { PATH_LAN, A("10.0.2.2:51820") } };
-	struct path_cand r = { PATH_RELAY, A("127.0.0.1:33333") };
+	struct path_cand c[3] = { { .type = PATH_DIRECT, .addr = A("203.0.113.2:40001") }, { .type = PATH_DIRECT, .addr = A("203.0.113.2:51820") },
+				  { .type = PATH_LAN, .addr = A("10.0.2.2:51820") } };
+	struct path_cand r = { .type = PATH_RELAY, .addr = A("127.0.0.1:33333") };
 	int64_t t = 1000;
 	bool wanted_at_10 = true;
 

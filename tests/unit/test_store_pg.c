@@ -3,7 +3,7 @@
  * flush, deletes and expiry happen in SQL, two stores on one database (two
  * replicas) see each other's records through scan() exactly once, and a
  * write committed after a later one is still found (the horizon). It needs
- * a server: WEFT_PG_URL names one (tests/net/89-coord-pg.sh starts a
+ * a server: WEFT_PG_URL names one (tests/net/88-coord-pg.sh starts a
  * throw-away one and runs this); without it the cases say SKIP. */
 #include <errno.h>
 #include <stdlib.h>

@@ -194,16 +194,17 @@ static void test_bounds(void)
 	/* random bytes never crash and never parse as a response with an address
 	 * unless they are one */
 	test_seed(0x57a2);
+	size_t unaligned = 0;
 	for (int i = 0; i < 20000; i++) {
 		size_t l = 20 + test_below(80);
 		for (size_t k = 0; k < l; k++)
 			buf[k] = (uint8_t)test_rnd();
 		buf[0] &= 0x3f;
 		memcpy(buf + 4, "\x21\x12\xa4\x42", 4);
-		if (stun_parse(&m, buf, l) == 0)
-			CHECK((l & 3) == 0);
+		if (stun_parse(&m, buf, l) == 0 && (l & 3))
+			unaligned++;
 	}
-	CHECK(1);
+	CHECK_EQ(unaligned, 0); /* STUN messages are whole 32-bit words */
 }
 
 int main(void)

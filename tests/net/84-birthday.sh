@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/net/97-birthday.sh: the birthday probe of `weft link`, when a peer
+# tests/net/84-birthday.sh: the birthday probe of `weft link`, when a peer
 # sits behind an address-and-port-dependent ("symmetric") NAT: Linux's
 # `masquerade random`, a fresh external port for every flow. Hole punching
 # cannot work there; the probe is tried, counted and bounded, and it finds
@@ -17,8 +17,9 @@
 #   weftd 10.98.0.1 weftd 10.98.1.1 wireguard-go 10.98.0.2  wireguard-go 10.98.1.2
 #
 # Pairs: a-b (hard and easy): the probe hits (a sprays from 256 sockets,
-# b guesses from its device's port), the tunnel carries pings both ways and
-# both sides count one hit. c-x (hard and hard): the probe runs and finds
+# b guesses from its device's port), the tunnel carries pings both ways,
+# both sides count one hit, and the pair still carries them 35 s later,
+# after a's new announcements. c-x (hard and hard): the probe runs and finds
 # nothing, within its bounds (at most two attempts of 1,024 guesses or
 # three rounds of 256 sprays), and the relay carries the pings when the
 # coord has one. All NATs drop unsolicited UDP to their WAN address, as in
@@ -104,21 +105,28 @@ bday() {
 }
 show_logs() {
 	local n
-	for n in "$@"; do echo "--- link $n"; grep -v 'coord: \(announced\|match\)' "$WEFT_TMP/link-$n.log" | tail -n 12; done
+	for n in "$@"; do echo "--- link $n"; grep -v 'coord: \(announced\|match\)' "$WEFT_TMP/link-$n.log" | tail -n ${SHOW_LINES:-12}; done
 }
 start_link a "$A" "$WA"; start_link b "$B" "$WB"; start_link c "$C" "$WC"; start_link x "$X" "$WX"
 
 # --- a-b: the probe hits ------------------------------------------------------------
+ab_up=0
 # direct punching fails first (up to ~40 s), then the probe starts on the
 # next 15-s mark and lasts at most 12 s
 if check ab/probe-hit wait_until 90 eval '(( $(bday a "$WA" hits) >= 1 && $(bday b "$WB" hits) >= 1 ))'; then
 	check ab/ping-a-to-b wait_until 15 ping_ok "$A" 10.98.0.2
 	check ab/ping-b-to-a wait_until 5 ping_ok "$B" 10.98.0.1
+	ab_up=$SECONDS
 	check ab/a-sprayed grep -q "birthday probe: 256 sockets toward 203.0.113.2:51820" "$WEFT_TMP/link-a.log"
 	check ab/b-guessed grep -q "birthday probe: up to 1024 random ports of 198.51.100.2 from port 51820" "$WEFT_TMP/link-b.log"
 	# b's device talks to a port of a's NAT other than any STUN showed
 	check ab/b-endpoint-on-hard-nat eval "[[ \$(endpoint_of '$B' '$WB' '$PA') == 198.51.100.2:* ]]"
 	check ab/a-through-proxy eval "[[ \$(endpoint_of '$A' '$WA' '$PB') == 127.0.0.1:* ]]"
+	# for the record: when direct punching gave up, when the hit came
+	for n in a b; do
+		sed -n 's/.* \([0-9:T-]*Z\): \(peer([^)]*): \(no direct path found\|birthday probe\).*\)/# '$n': \1 \2/p' \
+			"$WEFT_TMP/link-$n.log"
+	done
 else
 	show_logs a b
 fi
@@ -140,6 +148,11 @@ if check cx/probe-ran wait_until 60 eval '(( $(bday c "$WC" attempts) >= 1 && $(
 else
 	show_logs c x
 fi
+# a-b still on its pair after a's hard NAT gave its STUN flow a new port
+# (the mapping is refreshed every 30 s) and a announced that again
+if (( SECONDS < ab_up + 35 )); then sleep $((ab_up + 35 - SECONDS)); fi
+check ab/pair-outlives-new-announcements wait_until 5 ping_ok "$A" 10.98.0.2
+
 # what carries c-x now is the relay's business, where this weft coord has one
 if "$WEFT" coord --help 2>&1 | grep -q -- --no-relay; then
 	check cx/relay-carries wait_until 40 ping_ok "$C" 10.98.1.2

@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/net/91-reresolve.sh: `weft link` looks a peer's host-name Endpoint
+# tests/net/86-reresolve.sh: `weft link` looks a peer's host-name Endpoint
 # up again while its handshake is stale, as wireguard-tools' reresolve-dns
 # script does, and the endpoint follows the name. The names live in a hosts
 # file of this test, bind-mounted over /etc/hosts in a mount namespace of
