@@ -295,18 +295,34 @@ static int mesh_revoke(int argc, char *argv[])
 		command_usage(stderr, "mesh");
 		return 1;
 	}
-	if (!strncmp(argv[1], MESH_TOKEN_PREFIX, strlen(MESH_TOKEN_PREFIX))) {
-		/* a whole token: its id (signature checked, expiry not: an
-		 * expired token may still be revoked) */
+	if (!strcmp(argv[1], "-")) {
+		/* a whole token, from stdin (it carries the network secret: never
+		 * on a command line); its id is taken after the signature is
+		 * checked, not its expiry: an expired token may still be revoked */
+		static char line[MESH_TOKEN_MAX_TEXT + 2];
 		struct mesh_token tok;
-		if (mesh_token_parse(&tok, argv[1], 0)) {
-			fprintf(stderr, "weft mesh revoke: not a valid token\n");
+		int bad;
+
+		if (!fgets(line, sizeof(line), stdin)) {
+			fprintf(stderr, "weft mesh revoke: no token on stdin\n");
+			return 1;
+		}
+		line[strcspn(line, "\r\n")] = '\0';
+		bad = mesh_token_parse(&tok, line, 0);
+		memzero(line, sizeof(line));
+		if (bad) {
+			fprintf(stderr, "weft mesh revoke: not a valid token on stdin\n");
 			return 1;
 		}
 		memcpy(id, tok.id, sizeof(id));
 		mesh_token_wipe(&tok);
+	} else if (!strncmp(argv[1], MESH_TOKEN_PREFIX, strlen(MESH_TOKEN_PREFIX))) {
+		fprintf(stderr, "weft mesh revoke: a token carries the network secret and is never taken from the "
+				"command line: give its id, or `-' and the token on stdin\n");
+		return 1;
 	} else if (!mesh_token_id_parse(id, argv[1])) {
-		fprintf(stderr, "weft mesh revoke: `%s' is not a token id (16 hex digits) or a token\n", argv[1]);
+		fprintf(stderr, "weft mesh revoke: `%s' is not a token id (16 hex digits), or `-' for a token on stdin\n",
+			argv[1]);
 		return 1;
 	}
 	mesh_token_id_hex(hex, id);

@@ -160,7 +160,7 @@ static const struct command commands[] = {
 	{ "mesh", cmd_mesh, "Roaming and NAT traversal",
 	  "{ init <network> --prefix <IPv4 prefix> [--prefix6 <IPv6 prefix>] [--coord <host>:<port>\n"
 	  "  --coord-key <base64 public key>] [--bootstrap <host>:<port>]... |\n"
-	  "  invite <network> [--expires <date|duration>] [--uses <n>] | revoke <token id|token> }",
+	  "  invite <network> [--expires <date|duration>] [--uses <n>] | revoke <token id> | revoke - }",
 	  "Makes a mesh network and its signed join tokens (the admin's side)",
 	  "init makes the admin key (Ed25519) and the network in /etc/weft/mesh/<network>/ (or\n"
 	  "$WEFT_CONFIG_DIR/mesh/<network>/), 0600; invite prints a one-line join token, signed, that\n"

@@ -58,11 +58,11 @@ check key-file-0600 test "$(stat -c %a "$D/coord.key")" = 600
 stat_of() { awk -v k="$1" '$1 == k { print $2 }' "$D/status"; }
 
 # --- two peers meet: A behind the NAT (IPv4), B over IPv6 -------------------
-nsrun "$A" python3 "$CLIENT" meet --server 10.211.0.1:51819 --server-pub "$SP" --key "$(cat "$KA")" \
+nsrun "$A" python3 "$CLIENT" meet --server 10.211.0.1:51819 --server-pub "$SP" --key-file "$KA" \
 	--peer "$PB" --label home --blob candidates-of-a --timeout 8 >"$D/a.out" 2>&1 &
 CA=$!
 sleep 0.5
-nsrun "$B" python3 "$CLIENT" meet --server '[fd88::1]:51819' --server-pub "$SP" --key "$(cat "$KB")" \
+nsrun "$B" python3 "$CLIENT" meet --server '[fd88::1]:51819' --server-pub "$SP" --key-file "$KB" \
 	--peer "$PA" --label home --blob candidates-of-b --timeout 8 >"$D/b.out" 2>&1
 RB=$?
 wait $CA
@@ -79,10 +79,10 @@ check b-learns-a grep -qxF "peer $A_PUBLIC candidates-of-a" "$D/b.out"
 # --- a server address that is not the interface's first: answers leave
 # from the address the request went to (through the NAT, they must) ---
 add_addr "$S" "cs$TAG" 10.211.0.100/24 && add_addr "$S" "cx$TAG" fd88::100/64
-nsrun "$A" python3 "$CLIENT" claim --server 10.211.0.100:51819 --server-pub "$SP" --key "$(cat "$KA")" \
+nsrun "$A" python3 "$CLIENT" claim --server 10.211.0.100:51819 --server-pub "$SP" --key-file "$KA" \
 	--peer "$PB" --label home --blob candidates-of-a --timeout 3 >"$D/second-a.out" 2>&1
 check answers-from-second-ipv4-address grep -q '^announced matched' "$D/second-a.out"
-nsrun "$B" python3 "$CLIENT" claim --server '[fd88::100]:51819' --server-pub "$SP" --key "$(cat "$KB")" \
+nsrun "$B" python3 "$CLIENT" claim --server '[fd88::100]:51819' --server-pub "$SP" --key-file "$KB" \
 	--peer "$PA" --label home --blob candidates-of-b --timeout 3 >"$D/second-b.out" 2>&1
 check answers-from-second-ipv6-address grep -q '^announced matched' "$D/second-b.out"
 
@@ -155,7 +155,7 @@ fi
 kill -USR1 $COORD
 sleep 0.3
 before_unknown=$(stat_of unknown) before_mac=$(stat_of handshake_bad_mac)
-nsrun "$H" python3 "$CLIENT" hostile --server 10.212.0.1:51819 --server-pub "$SP" --key "$(cat "$KC")" \
+nsrun "$H" python3 "$CLIENT" hostile --server 10.212.0.1:51819 --server-pub "$SP" --key-file "$KC" \
 	>"$D/hostile.out" 2>&1
 SENT=$(awk '/^sent/ { print $2 }' "$D/hostile.out") RECV=$(awk '/^received/ { print $2 }' "$D/hostile.out")
 echo "# hostile: sent $SENT bytes, received $RECV bytes"
@@ -169,7 +169,7 @@ check counted-no-session wait_until 5 stat_gt transport_no_session 0
 check counted-replay wait_until 5 stat_gt handshake_replayed 0
 check counted-flood wait_until 5 stat_gt rate_limited 0
 check server-alive kill -0 $COORD
-nsrun "$A" python3 "$CLIENT" claim --server 10.211.0.1:51819 --server-pub "$SP" --key "$(cat "$KA")" \
+nsrun "$A" python3 "$CLIENT" claim --server 10.211.0.1:51819 --server-pub "$SP" --key-file "$KA" \
 	--peer "$PB" --label home --blob again --timeout 3 >"$D/after.out" 2>&1
 check still-serving grep -q '^announced matched' "$D/after.out"
 
@@ -190,7 +190,7 @@ WRAPPER=$!
 for _ in $(seq 50); do grep -q "public key" "$D/coord2.log" 2>/dev/null && break; sleep 0.1; done
 COORD=$(ip netns pids "$S")
 check same-key-after-restart grep -q "public key $SP\$" "$D/coord2.log"
-nsrun "$B" python3 "$CLIENT" claim --server '[fd88::1]:51819' --server-pub "$SP" --key "$(cat "$KB")" \
+nsrun "$B" python3 "$CLIENT" claim --server '[fd88::1]:51819' --server-pub "$SP" --key-file "$KB" \
 	--peer "$PA" --label home --blob b-again --timeout 3 >"$D/restart.out" 2>&1
 A_LATEST=$(awk '/^observed/ { print $2; exit }' "$D/after.out")
 check record-survives-restart grep -qxF "peer $A_LATEST again" "$D/restart.out"

@@ -195,7 +195,7 @@ def connect(args):
     sock = socket.socket(fam, socket.SOCK_DGRAM)
     # connected: only answers from the address we sent to are taken
     sock.connect(server)
-    priv = X25519PrivateKey.from_private_bytes(base64.b64decode(args.key))
+    priv = X25519PrivateKey.from_private_bytes(base64.b64decode(open(args.key_file).read().strip()))
     s = Session(sock, server, base64.b64decode(args.server_pub), priv)
     s.handshake()
     return s
@@ -274,7 +274,7 @@ def hostile(args):
                 return
 
     spub = base64.b64decode(args.server_pub)
-    priv = X25519PrivateKey.from_private_bytes(base64.b64decode(args.key))
+    priv = X25519PrivateKey.from_private_bytes(base64.b64decode(open(args.key_file).read().strip()))
     sess = Session(sock, server, spub, priv)
     init = sess.initiation()
     for i in range(300):
@@ -304,7 +304,7 @@ def main():
     p.add_argument("mode", choices=["meet", "claim", "hostile"])
     p.add_argument("--server", required=True)
     p.add_argument("--server-pub", required=True)
-    p.add_argument("--key", required=True)
+    p.add_argument("--key-file", required=True)  # 0600, as weft reads keys: never on a command line
     p.add_argument("--peer", default="")
     p.add_argument("--label", default="")
     p.add_argument("--blob", default="")

@@ -98,7 +98,10 @@ id2=$(sed -n 2p "$dir/tokens" | awk '{print $1}')
 "$WEFT" mesh revoke "$id" >/dev/null
 res revoke-by-id "$([[ $? == 0 && $(grep "^$id " "$dir/tokens") == *" revoked "* && $(grep -c "^$id2 .* issued " "$dir/tokens") == 1 ]]; echo $?)" \
 	"$(cat "$dir/tokens")"
-"$WEFT" mesh revoke "$token2" >/dev/null
+"$WEFT" mesh revoke "$token2" >/dev/null 2>"$tmp/err"
+res revoke-token-argument-refused "$([[ $? != 0 && $(cat "$tmp/err") == *"never taken from the command line"* &&
+	$(grep -c "^$id2 .* issued " "$dir/tokens") == 1 ]]; echo $?)" "$(cat "$tmp/err")"
+"$WEFT" mesh revoke - <<<"$token2" >/dev/null
 res revoke-by-token "$([[ $? == 0 && $(grep "^$id2 " "$dir/tokens") == *" revoked "* ]]; echo $?)"
 res revocation-records "$([[ $(wc -l <"$dir/revocations") == 2 && $(mode "$dir/revocations") == 600 ]]; echo $?)"
 # each revocation record is signed by the admin key over its bytes, names
@@ -124,6 +127,6 @@ PY
 res revocations-signed "$([[ $check == ok ]]; echo $?)" "$check"
 "$WEFT" mesh revoke 0123456789abcdef >/dev/null 2>&1
 res revoke-unknown-refused "$([[ $? != 0 ]]; echo $?)"
-"$WEFT" mesh revoke "${token2%?}x" >/dev/null 2>&1
+"$WEFT" mesh revoke - <<<"${token2%?}x" >/dev/null 2>&1
 res revoke-bad-token-refused "$([[ $? != 0 ]]; echo $?)"
 [[ $ok == 1 ]]
