@@ -94,6 +94,7 @@ COORD_PROTO_OBJS := $(call obj,src/coord/proto.c src/coord/noise.c src/coord/cli
 $(BUILD)/tests/test_coord_proto $(BUILD)/tests/test_coord_session: $(COORD_PROTO_OBJS)
 $(BUILD)/tests/test_link: $(BUILD)/obj/src/link/link.o $(BUILD)/obj/src/link/path.o $(BUILD)/obj/src/link/addr.o
 $(BUILD)/tests/test_link_managed: $(BUILD)/obj/src/link/managed.o $(BUILD)/obj/src/weft/conf_path.o
+$(BUILD)/tests/test_link_upgrade_file: $(BUILD)/obj/src/link/upgrade_file.o
 $(BUILD)/tests/test_stun: $(call obj,src/coord/stun.c src/coord/proto.c)
 $(BUILD)/vectors/coord: $(COORD_PROTO_OBJS)
 $(BUILD)/vectors/coord: LDLIBS := $(LIB) $(LDLIBS)

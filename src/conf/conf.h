@@ -204,6 +204,9 @@ enum conf_parse_flags {
 	/* wg(8) setconf form: only PrivateKey, ListenPort, FwMark and [Peer]
 	 * keys; wg-quick keys and [Weft] are errors; [Interface] optional. */
 	CONF_PARSE_SETCONF = 1u << 0,
+	/* A link file (weft link upgrade): a [Peer] may lack PublicKey, which
+	 * is then negotiated; its public_key stays all zero. */
+	CONF_PARSE_PEER_KEY_OPTIONAL = 1u << 1,
 };
 
 /* Parses len bytes of text (need not be NUL-terminated). name is the file

@@ -408,7 +408,7 @@ static int set_value(struct parser *p, enum key_id k, char *v)
 
 static int end_section(struct parser *p)
 {
-	if (p->sec == SEC_PEER && !p->peer_has_key)
+	if (p->sec == SEC_PEER && !p->peer_has_key && !(p->flags & CONF_PARSE_PEER_KEY_OPTIONAL))
 		return fail_at(p, p->section_line, "[Peer] has no PublicKey (expected one in every [Peer])");
 	memset(p->seen, 0, sizeof(p->seen));
 	return 0;
