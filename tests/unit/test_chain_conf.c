@@ -14,9 +14,9 @@
 #include "crypto/crypto.h"
 #include "weft/chain_conf.h"
 
+#include "golden.h"
 #include "test.h"
 
-#define GOLDEN "tests/unit/golden/"
 
 static void fill(uint8_t key[32], uint8_t seed)
 {
@@ -77,46 +77,6 @@ static struct chain_state *sample(void)
 	return st;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-
-	if (!f)
-		return NULL;
-	buf = calloc(1, 65536);
-	*len = fread(buf, 1, 65535, f);
-	fclose(f);
-	return buf;
-}
-
-/* text against the golden file name; with WEFT_GOLDEN_UPDATE, written. */
-static void golden(const char *name, const char *text, size_t len)
-{
-	char path[256];
-	size_t glen = 0;
-	char *g;
-
-	snprintf(path, sizeof(path), GOLDEN "%s", name);
-	if (getenv("WEFT_GOLDEN_UPDATE")) {
-		FILE *f = fopen(path, "w");
-		CHECK(f && fwrite(text, 1, len, f) == len);
-		if (f)
-			fclose(f);
-		return;
-	}
-	g = slurp(path, &glen);
-	if (!g) {
-		fprintf(stderr, "  %s: cannot read it (run from the top of the source tree)\n", path);
-		CHECK(g != NULL);
-		return;
-	}
-	if (glen != len || memcmp(g, text, len))
-		fprintf(stderr, "  %s differs; the code makes:\n%.*s\n", path, (int)len, text);
-	CHECK(glen == len && !memcmp(g, text, len));
-	free(g);
-}
-
 static void golden_conf(const char *name, const struct conf *c)
 {
 	char *text = NULL;
@@ -124,7 +84,7 @@ static void golden_conf(const char *name, const struct conf *c)
 
 	CHECK_EQ(conf_write(c, 0, &text, &len), 0);
 	if (text)
-		golden(name, text, len);
+		golden_check(name, text, len);
 	conf_text_free(text, len);
 }
 
@@ -172,7 +132,7 @@ static void server_files(void)
 		if (text) {
 			struct conf parsed;
 			char err[CONF_ERR_LEN];
-			golden(names[i], text, len);
+			golden_check(names[i], text, len);
 			/* the wg-quick part stands alone: [Relay] and the rest are
 			 * after it (what a stock parser sees before them) */
 			char *cut = strstr(text, "\n[Relay]");
@@ -218,7 +178,7 @@ static void second_first_hop(void)
 	conf_free(&c);
 	CHECK_EQ(chain_conf_server(st, (unsigned)s9, rk, ek, NULL, &text, &len), 0);
 	if (text) {
-		golden("chain-s9.conf", text, len);
+		golden_check("chain-s9.conf", text, len);
 		memzero(text, len);
 		free(text);
 	}

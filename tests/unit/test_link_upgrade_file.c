@@ -5,24 +5,9 @@
 #include <errno.h>
 
 #include "link/upgrade_file.h"
+#include "golden.h"
 #include "test.h"
 
-#define GOLDEN "tests/unit/golden/"
-
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-
-	*len = 0;
-	if (!f)
-		return NULL;
-	buf = calloc(1, 65536);
-	if (buf)
-		*len = fread(buf, 1, 65535, f);
-	fclose(f);
-	return buf;
-}
 
 /* The [Link] settings, then the wg-quick part as conf_write gives it. */
 static char *dump(const struct link_file *lf, size_t *len)
@@ -46,12 +31,12 @@ static void golden_case(const char *base)
 {
 	char in[256], gold[256], err[CONF_ERR_LEN] = "";
 	struct link_file lf;
-	size_t len, dlen = 0, glen = 0;
-	char *text, *d, *g;
+	size_t len, dlen = 0;
+	char *text, *d;
 
 	snprintf(in, sizeof(in), GOLDEN "%s.conf.in", base);
-	snprintf(gold, sizeof(gold), GOLDEN "%s.dump", base);
-	text = slurp(in, &len);
+	snprintf(gold, sizeof(gold), "%s.dump", base);
+	text = golden_read(in, &len);
 	CHECK(text != NULL);
 	if (!text)
 		return;
@@ -67,23 +52,7 @@ static void golden_case(const char *base)
 	link_file_free(&lf);
 	if (!d)
 		return;
-	if (getenv("WEFT_GOLDEN_UPDATE")) {
-		FILE *f = fopen(gold, "wb");
-		CHECK(f && fwrite(d, 1, dlen, f) == dlen);
-		if (f)
-			fclose(f);
-		free(d);
-		return;
-	}
-	g = slurp(gold, &glen);
-	CHECK(g != NULL);
-	if (g) {
-		CHECK_EQ(glen, dlen);
-		CHECK(glen == dlen && !memcmp(g, d, dlen));
-		if (glen != dlen || memcmp(g, d, dlen))
-			fprintf(stderr, "  got:\n%.*s\n", (int)dlen, d);
-	}
-	free(g);
+	golden_check(gold, d, dlen);
 	free(d);
 }
 

@@ -11,49 +11,9 @@
 #include <unistd.h>
 
 #include "mesh/hosts.h"
+#include "golden.h"
 #include "test.h"
 
-#define GOLDEN "tests/unit/golden/"
-
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-
-	*len = 0;
-	if (!f)
-		return NULL;
-	buf = calloc(1, 65536);
-	*len = fread(buf, 1, 65535, f);
-	fclose(f);
-	return buf;
-}
-
-static void golden(const char *name, const char *text, size_t len)
-{
-	char path[256];
-	size_t glen = 0;
-	char *g;
-
-	snprintf(path, sizeof(path), GOLDEN "%s", name);
-	if (getenv("WEFT_GOLDEN_UPDATE")) {
-		FILE *f = fopen(path, "wb");
-		CHECK(f && fwrite(text, 1, len, f) == len);
-		if (f)
-			fclose(f);
-		return;
-	}
-	g = slurp(path, &glen);
-	if (!g) {
-		fprintf(stderr, "  %s: cannot read it (run from the top of the source tree)\n", path);
-		CHECK(g != NULL);
-		return;
-	}
-	if (glen != len || memcmp(g, text, len))
-		fprintf(stderr, "  %s differs; the code makes:\n%.*s\n", path, (int)len, text);
-	CHECK(glen == len && !memcmp(g, text, len));
-	free(g);
-}
 
 static struct mesh_host hosts[3];
 
@@ -71,14 +31,14 @@ static void make_hosts(void)
 static void append_block(void)
 {
 	size_t in_len, len;
-	char *in = slurp(GOLDEN "mesh-hosts-in", &in_len), *out;
+	char *in = golden_read(GOLDEN "mesh-hosts-in", &in_len), *out;
 
 	CHECK(in != NULL);
 	if (!in)
 		return;
 	make_hosts();
 	CHECK_EQ(mesh_hosts_render(in, in_len, "lab", hosts, 3, &out, &len), 0);
-	golden("mesh-hosts-appended", out, len);
+	golden_check("mesh-hosts-appended", out, len);
 	/* everything before the block is the input, byte for byte */
 	CHECK(len > in_len && !memcmp(out, in, in_len));
 	/* rendering again over the output changes nothing */
@@ -98,17 +58,17 @@ static void append_block(void)
 static void replace_block(void)
 {
 	size_t in_len, len;
-	char *in = slurp(GOLDEN "mesh-hosts-block-in", &in_len), *out;
+	char *in = golden_read(GOLDEN "mesh-hosts-block-in", &in_len), *out;
 
 	CHECK(in != NULL);
 	if (!in)
 		return;
 	make_hosts();
 	CHECK_EQ(mesh_hosts_render(in, in_len, "lab", hosts, 2, &out, &len), 0);
-	golden("mesh-hosts-replaced", out, len);
+	golden_check("mesh-hosts-replaced", out, len);
 	free(out);
 	CHECK_EQ(mesh_hosts_render(in, in_len, "lab", NULL, 0, &out, &len), 0);
-	golden("mesh-hosts-removed", out, len);
+	golden_check("mesh-hosts-removed", out, len);
 	free(out);
 	free(in);
 }
@@ -149,14 +109,14 @@ static void write_file(void)
 	make_hosts();
 	CHECK_EQ(mesh_hosts_write(path, "lab", hosts, 1), 0);
 	CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0644);
-	text = slurp(path, &len);
+	text = golden_read(path, &len);
 	CHECK(text && !strcmp(text, "# BEGIN weft mesh lab\n10.42.3.4\tweb-2.lab\n# END weft mesh lab\n"));
 	free(text);
 	CHECK(chmod(path, 0640) == 0);
 	CHECK_EQ(mesh_hosts_write(path, "lab", hosts, 3), 0);
 	CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0640);
 	CHECK_EQ(mesh_hosts_write(path, "lab", NULL, 0), 0);
-	text = slurp(path, &len);
+	text = golden_read(path, &len);
 	CHECK(text && len == 0);
 	free(text);
 	unlink(path);
