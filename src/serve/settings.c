@@ -431,32 +431,46 @@ static int env_peer(struct conf *c, const char *prefix, uint8_t key[32], bool *a
 	return 0;
 }
 
+/* KEY_VAR_FILE (a 0600 file) or KEY_VAR (the key itself: a process's
+ * environment is readable by its own user only), and PORT_VAR, into iface. */
+static int env_key_and_port(struct conf_interface *iface, const char *key_var, const char *port_var,
+			    uint32_t min_port, char *err, size_t errlen)
+{
+	char file_var[64];
+	const char *v;
+	uint32_t n;
+	int ret;
+
+	snprintf(file_var, sizeof(file_var), "%s_FILE", key_var);
+	if ((v = env(file_var))) {
+		if ((ret = env_key_file(iface->private_key, v, file_var, err, errlen)) < 0)
+			return ret;
+		iface->has_private_key = true;
+	} else if ((v = env(key_var))) {
+		if (!key_from_base64(iface->private_key, v))
+			return bad_env(err, errlen, key_var, "a base64 WireGuard key");
+		iface->has_private_key = true;
+	}
+	if ((v = env(port_var))) {
+		if (!conf_parse_uint(v, 65535, &n) || n < min_port)
+			return bad_env(err, errlen, port_var, min_port ? "a port, 1 to 65535" : "a port, 0 to 65535");
+		iface->listen_port = (uint16_t)n;
+		iface->has_listen_port = true;
+	}
+	return 0;
+}
+
 /* The chain's variables beyond the [Serve] keys: the e2e key and port,
  * one relay neighbour (a server) and one end-to-end client. */
 static int load_env_chain(struct serve_settings *s, char *err, size_t errlen)
 {
 	struct conf_interface *ei = &s->chain.e2e.iface;
 	uint8_t key[32];
-	const char *v;
-	uint32_t n;
 	bool added;
 	int ret;
 
-	if ((v = env("WEFT_E2E_PRIVATE_KEY_FILE"))) {
-		if ((ret = env_key_file(ei->private_key, v, "WEFT_E2E_PRIVATE_KEY_FILE", err, errlen)) < 0)
-			return ret;
-		ei->has_private_key = true;
-	} else if ((v = env("WEFT_E2E_PRIVATE_KEY"))) {
-		if (!key_from_base64(ei->private_key, v))
-			return bad_env(err, errlen, "WEFT_E2E_PRIVATE_KEY", "a base64 WireGuard key");
-		ei->has_private_key = true;
-	}
-	if ((v = env("WEFT_E2E_PORT"))) {
-		if (!conf_parse_uint(v, 65535, &n) || !n)
-			return bad_env(err, errlen, "WEFT_E2E_PORT", "a port, 1 to 65535");
-		ei->listen_port = (uint16_t)n;
-		ei->has_listen_port = true;
-	}
+	if ((ret = env_key_and_port(ei, "WEFT_E2E_PRIVATE_KEY", "WEFT_E2E_PORT", 1, err, errlen)) < 0)
+		return ret;
 	if ((ret = env_peer(&s->conf, "WEFT_RELAY_PEER", key, &added, err, errlen)) < 0)
 		return ret;
 	if (added && !settings_is_server(s, key)) {
@@ -485,28 +499,13 @@ static int load_env(struct serve_settings *s, char *err, size_t errlen)
 	};
 	struct conf_interface *ci = &s->conf.iface;
 	const char *v, *what;
-	uint32_t n;
 	int ret;
 
 	for (size_t i = 0; i < sizeof(serve_vars) / sizeof(serve_vars[0]); i++)
 		if ((v = env(serve_vars[i][0])) && (what = serve_key(s, serve_vars[i][1], v)))
 			return bad_env(err, errlen, serve_vars[i][0], what);
-	if ((v = env("WEFT_PRIVATE_KEY_FILE"))) {
-		if ((ret = env_key_file(ci->private_key, v, "WEFT_PRIVATE_KEY_FILE", err, errlen)) < 0)
-			return ret;
-		ci->has_private_key = true;
-	} else if ((v = env("WEFT_PRIVATE_KEY"))) {
-		/* a process's environment is readable by its own user only */
-		if (!key_from_base64(ci->private_key, v))
-			return bad_env(err, errlen, "WEFT_PRIVATE_KEY", "a base64 WireGuard key");
-		ci->has_private_key = true;
-	}
-	if ((v = env("WEFT_LISTEN_PORT"))) {
-		if (!conf_parse_uint(v, 65535, &n))
-			return bad_env(err, errlen, "WEFT_LISTEN_PORT", "a port, 0 to 65535");
-		ci->listen_port = (uint16_t)n;
-		ci->has_listen_port = true;
-	}
+	if ((ret = env_key_and_port(ci, "WEFT_PRIVATE_KEY", "WEFT_LISTEN_PORT", 0, err, errlen)) < 0)
+		return ret;
 	if ((v = env("WEFT_ADDRESS"))) {
 		char item[CONF_PREFIX_STRLEN + 1];
 		ci->addresses.n = 0;
