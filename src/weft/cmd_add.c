@@ -655,9 +655,26 @@ out:
 
 /* ---- the command line ---- */
 
-int cmd_add(int argc, char *argv[])
+/* argv[*i] as one of NAMES, its value into the matching SLOT: 0 when
+ * taken, -1 (said) when it is none of them or its value is missing. */
+static int take_named(int argc, char *argv[], int *i, const char *const names[], const char **const slots[],
+		      size_t n)
 {
 	const char *v = NULL;
+
+	for (size_t k = 0; k < n; k++)
+		if (take_option(argc, argv, i, names[k], &v)) {
+			if (!v)
+				return -1;
+			*slots[k] = v;
+			return 0;
+		}
+	command_usage(stderr, "add");
+	return -1;
+}
+
+int cmd_add(int argc, char *argv[])
+{
 	bool server;
 
 	if (argc < 2 || (strcmp(argv[1], "server") && strcmp(argv[1], "client"))) {
@@ -673,7 +690,6 @@ int cmd_add(int argc, char *argv[])
 							     "--allow", "--deny" };
 			const char **slots[] = { &o.via, &o.endpoint, &o.routes, &o.name, &o.server_file,
 						 &o.via_endpoint, &o.iface, &o.serve.allow, &o.serve.deny };
-			size_t k;
 			if (!strcmp(argv[i], "--force")) {
 				o.force = true;
 				continue;
@@ -682,16 +698,8 @@ int cmd_add(int argc, char *argv[])
 				o.serve.server_loopback = true;
 				continue;
 			}
-			for (k = 0; k < sizeof(names) / sizeof(names[0]); k++)
-				if (take_option(argc, argv, &i, names[k], &v))
-					break;
-			if (k == sizeof(names) / sizeof(names[0])) {
-				command_usage(stderr, "add");
+			if (take_named(argc, argv, &i, names, slots, sizeof(names) / sizeof(names[0])) < 0)
 				return 1;
-			}
-			if (!v)
-				return 1;
-			*slots[k] = v;
 		}
 		if (!o.via || !o.endpoint || !o.routes) {
 			command_usage(stderr, "add");
@@ -704,21 +712,12 @@ int cmd_add(int argc, char *argv[])
 		for (int i = 2; i < argc; i++) {
 			static const char *const names[] = { "--via", "--name", "--dir", "--interface", "--endpoint" };
 			const char **slots[] = { &o.via, &o.name, &o.dir, &o.iface, &o.endpoint };
-			size_t k;
 			if (!strcmp(argv[i], "--force")) {
 				o.force = true;
 				continue;
 			}
-			for (k = 0; k < sizeof(names) / sizeof(names[0]); k++)
-				if (take_option(argc, argv, &i, names[k], &v))
-					break;
-			if (k == sizeof(names) / sizeof(names[0])) {
-				command_usage(stderr, "add");
+			if (take_named(argc, argv, &i, names, slots, sizeof(names) / sizeof(names[0])) < 0)
 				return 1;
-			}
-			if (!v)
-				return 1;
-			*slots[k] = v;
 		}
 		return add_client(&o);
 	}
