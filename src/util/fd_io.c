@@ -11,6 +11,17 @@
 
 #define READ_FIRST_CHUNK 4096 /* doubled as needed */
 
+/* read(2) again after a signal; -errno on an error */
+static ssize_t read_some(int fd, char *p, size_t n)
+{
+	ssize_t got;
+
+	do
+		got = read(fd, p, n);
+	while (got < 0 && errno == EINTR);
+	return got < 0 ? -errno : got;
+}
+
 int fd_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
@@ -60,11 +71,9 @@ int fd_read_all(int fd, size_t max, char **out, size_t *len)
 			buf = more;
 			cap = new_cap;
 		}
-		got = read(fd, buf + n, cap - n);
-		if (got < 0 && errno == EINTR)
-			continue;
+		got = read_some(fd, buf + n, cap - n);
 		if (got < 0) {
-			ret = -errno;
+			ret = (int)got;
 			goto fail;
 		}
 		if (!got)
@@ -91,12 +100,10 @@ int fd_read_sized(int fd, size_t size, char **out, size_t *len)
 	if (!buf)
 		return -ENOMEM;
 	for (;;) {
-		ssize_t got = read(fd, buf + n, size + 1 - n);
+		ssize_t got = read_some(fd, buf + n, size + 1 - n);
 
-		if (got < 0 && errno == EINTR)
-			continue;
 		if (got < 0) {
-			ret = -errno;
+			ret = (int)got;
 			goto fail;
 		}
 		if (!got)
